@@ -1,0 +1,430 @@
+"""Load and validate instrument YAML files.
+
+Every problem is reported as ``FILE: FIELD: what is wrong``, and all problems in a
+file are reported together, so a researcher can fix an instrument in one pass::
+
+    >>> from instruments.loader import instrument_from_dict, InstrumentError
+    >>> try:
+    ...     instrument_from_dict({"id": "x"}, source="x.yaml")
+    ... except InstrumentError as e:
+    ...     print(e.errors[0])
+    x.yaml: version: is required
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import Block, Checklist, Instrument, Item, Scale
+
+BUILTIN_DIR = Path(__file__).resolve().parent
+ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # valid SPSS/Stata/R variable name
+INSTRUMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+CONSTRUCTS = ("ability", "benevolence", "integrity", "predictability", "propensity", "outcome")
+BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covariates", "covariate"))
+TOP_KEYS = {
+    "id", "version", "languages", "title", "description", "intro", "scale", "dimensions",
+    "outcomes", "covariates", "single_items", "attention_checks", "checklist", "pages",
+}
+
+
+class InstrumentError(ValueError):
+    """An instrument file is malformed. ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class _Checker:
+    """Collects ``source: path: problem`` messages while walking the YAML tree."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[str] = []
+
+    def err(self, path: str, msg: str) -> None:
+        self.errors.append(f"{self.source}: {path}: {msg}" if path else f"{self.source}: {msg}")
+
+    def mapping(self, value: Any, path: str) -> dict | None:
+        if not isinstance(value, dict):
+            self.err(path, f"must be a mapping, got {_kind(value)}")
+            return None
+        return value
+
+    def seq(self, value: Any, path: str, *, allow_empty: bool = False) -> list | None:
+        if not isinstance(value, list):
+            self.err(path, f"must be a list, got {_kind(value)}")
+            return None
+        if not value and not allow_empty:
+            self.err(path, "must not be empty")
+            return None
+        return value
+
+    def string(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.err(path, f"must be a non-empty string, got {_kind(value)}")
+            return None
+        return value
+
+    def integer(self, value: Any, path: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(path, f"must be an integer, got {_kind(value)}")
+            return None
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.err(path, f"must be true or false, got {_kind(value)}")
+            return False
+        return value
+
+    def ident(self, value: Any, path: str, seen: dict[str, str]) -> str | None:
+        s = self.string(value, path)
+        if s is None:
+            return None
+        if not ID_RE.match(s):
+            self.err(path, f"{s!r} is not a valid id (a letter, then letters, digits or _; "
+                           "at most 32 characters, so it is a valid SPSS/Stata/R variable name)")
+            return None
+        if s in seen:
+            self.err(path, f"duplicate id {s!r} (first used at {seen[s]})")
+            return None
+        seen[s] = path
+        return s
+
+    def text(self, value: Any, path: str, languages: tuple[str, ...]) -> dict[str, str]:
+        """A per-language text: a mapping with a non-empty string for every language."""
+        m = self.mapping(value, path)
+        if m is None:
+            return {}
+        out = {}
+        for lang in languages:
+            if lang not in m:
+                self.err(f"{path}.{lang}", "missing translation")
+            elif (s := self.string(m[lang], f"{path}.{lang}")) is not None:
+                out[lang] = s.strip()
+        for extra in m:
+            if extra not in languages:
+                self.err(f"{path}.{extra}", f"language {extra!r} is not in the instrument's "
+                                            f"languages {list(languages)}")
+        return out
+
+    def unknown_keys(self, m: dict, allowed: set[str], path: str) -> None:
+        for k in m:
+            if k not in allowed:
+                where = f"{path}.{k}" if path else str(k)
+                self.err(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}",
+            int: f"the number {value}", float: f"the number {value}"}.get(type(value),
+                                                                           type(value).__name__)
+
+
+def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
+           *, full_labels: bool) -> Scale | None:
+    m = c.mapping(value, path)
+    if m is None:
+        return None
+    c.unknown_keys(m, {"min", "max", "labels", "not_applicable", "not_applicable_label"}, path)
+    lo = c.integer(m.get("min"), f"{path}.min") if "min" in m else c.err(f"{path}.min", "is required")
+    hi = c.integer(m.get("max"), f"{path}.max") if "max" in m else c.err(f"{path}.max", "is required")
+    if lo is None or hi is None:
+        return None
+    if hi <= lo:
+        c.err(f"{path}.max", f"must be greater than min ({lo}), got {hi}")
+        return None
+    if hi - lo > 100:
+        c.err(path, f"a scale of {hi - lo + 1} points is not supported (at most 101)")
+        return None
+    labels: dict[str, dict[int, str]] = {}
+    raw_labels = c.mapping(m.get("labels"), f"{path}.labels")
+    if raw_labels is not None:
+        for lang in languages:
+            lp = f"{path}.labels.{lang}"
+            if lang not in raw_labels:
+                c.err(lp, "missing translation")
+                continue
+            lab = raw_labels[lang]
+            if isinstance(lab, list):
+                if len(lab) != hi - lo + 1:
+                    c.err(lp, f"has {len(lab)} labels but the scale {lo}..{hi} has "
+                              f"{hi - lo + 1} points")
+                    continue
+                labels[lang] = {lo + k: s for k, s in enumerate(lab)
+                                if c.string(s, f"{lp}[{k}]") is not None}
+            elif isinstance(lab, dict):
+                labels[lang] = {}
+                for code, s in lab.items():
+                    if isinstance(code, bool) or not isinstance(code, int) or not lo <= code <= hi:
+                        c.err(f"{lp}.{code}", f"label key must be a scale code {lo}..{hi}")
+                    elif c.string(s, f"{lp}.{code}") is not None:
+                        labels[lang][code] = s
+                if full_labels and set(labels[lang]) != set(range(lo, hi + 1)):
+                    c.err(lp, f"must label every point {lo}..{hi} (a fully labelled scale)")
+            else:
+                c.err(lp, f"must be a list of {hi - lo + 1} labels or a mapping code: label, "
+                          f"got {_kind(lab)}")
+        for extra in raw_labels:
+            if extra not in languages:
+                c.err(f"{path}.labels.{extra}", f"language {extra!r} is not in the "
+                                                f"instrument's languages {list(languages)}")
+    na = c.boolean(m.get("not_applicable", False), f"{path}.not_applicable")
+    na_label: dict[str, str] = {}
+    if na:
+        if "not_applicable_label" in m:
+            na_label = c.text(m["not_applicable_label"], f"{path}.not_applicable_label", languages)
+        else:
+            c.err(f"{path}.not_applicable_label", "is required when not_applicable is true")
+    return Scale(min=lo, max=hi, labels=labels, not_applicable=na, not_applicable_label=na_label)
+
+
+ITEM_KEYS = {"id", "text", "reverse", "construct", "rationale"}
+
+
+def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=frozenset(),
+          scale_languages=None) -> Item | None:
+    m = c.mapping(value, path)
+    if m is None:
+        return None
+    c.unknown_keys(m, ITEM_KEYS | set(extra_keys), path)
+    iid = c.ident(m.get("id"), f"{path}.id", seen)
+    where = f"{path}[{iid}]" if iid else path
+    text = c.text(m.get("text"), f"{where}.text", languages) if "text" in m else (
+        c.err(f"{where}.text", "is required") or {})
+    reverse = c.boolean(m.get("reverse", False), f"{where}.reverse")
+    construct = m.get("construct")
+    if construct is not None and construct not in CONSTRUCTS:
+        c.err(f"{where}.construct", f"{construct!r} is not one of {', '.join(CONSTRUCTS)}")
+    rationale = m.get("rationale")
+    if rationale is not None:
+        c.string(rationale, f"{where}.rationale")
+    scale = None
+    if "scale" in extra_keys and "scale" in m:
+        scale = _scale(c, m["scale"], f"{where}.scale", languages, full_labels=False)
+    if iid is None:
+        return None
+    return Item(id=iid, text=text, reverse=reverse, construct=construct,
+                rationale=rationale if isinstance(rationale, str) else None, scale=scale,
+                expected=m.get("expected") if isinstance(m.get("expected"), int) else None)
+
+
+def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Block | None:
+    m = c.mapping(value, path)
+    if m is None:
+        return None
+    c.unknown_keys(m, {"id", "name", "description", "items"}, path)
+    bid = c.ident(m.get("id"), f"{path}.id", seen)
+    where = f"{path}[{bid}]" if bid else path
+    name = c.text(m.get("name"), f"{where}.name", languages) if "name" in m else (
+        c.err(f"{where}.name", "is required") or {})
+    desc = c.text(m["description"], f"{where}.description", languages) if "description" in m else {}
+    items = []
+    raw_items = c.seq(m.get("items"), f"{where}.items")
+    for k, it in enumerate(raw_items or []):
+        item = _item(c, it, f"{where}.items[{k}]", languages, seen)
+        if item is not None:
+            items.append(item)
+    if kind == "dimension" and raw_items is not None and len(raw_items) < 2:
+        c.err(f"{where}.items", "a dimension needs at least 2 items to be scored and checked")
+    if bid is None:
+        return None
+    return Block(id=bid, name=name, items=tuple(items), kind=kind, description=desc)
+
+
+def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
+    """Validate a parsed YAML document and build an :class:`Instrument`.
+
+    Raises :class:`InstrumentError` listing every problem found.
+    """
+    c = _Checker(source)
+    m = c.mapping(data, "")
+    if m is None:
+        raise InstrumentError(c.errors)
+    c.unknown_keys(m, TOP_KEYS, "")
+    for req in ("id", "version", "languages", "scale", "dimensions"):
+        if req not in m:
+            c.err(req, "is required")
+    iid = m.get("id")
+    if iid is not None and (not isinstance(iid, str) or not INSTRUMENT_ID_RE.match(iid)):
+        c.err("id", f"{iid!r} must be lower-case letters, digits, '-' or '_' (e.g. customer-trust)")
+    version = m.get("version")
+    if version is not None and not isinstance(version, str):
+        c.err("version", f"must be a quoted string such as \"1.0.0\", got {_kind(version)}")
+    languages: tuple[str, ...] = ()
+    if "languages" in m and (langs := c.seq(m["languages"], "languages")) is not None:
+        for k, lang in enumerate(langs):
+            if not isinstance(lang, str) or not LANG_RE.match(lang):
+                c.err(f"languages[{k}]", f"{lang!r} is not a language code such as en, ru or fa")
+        if len(set(map(str, langs))) != len(langs):
+            c.err("languages", "lists a language twice")
+        languages = tuple(str(x) for x in langs)
+    if c.errors and not languages:
+        raise InstrumentError(c.errors)
+
+    title = c.text(m["title"], "title", languages) if "title" in m else {}
+    intro = c.text(m["intro"], "intro", languages) if "intro" in m else {}
+    scale = _scale(c, m["scale"], "scale", languages, full_labels=True) if "scale" in m else None
+
+    seen: dict[str, str] = {}
+    sections: dict[str, list[Block]] = {}
+    for key, kind in BLOCK_SECTIONS:
+        blocks = []
+        if key in m:
+            raw = c.seq(m[key], key, allow_empty=(key != "dimensions"))
+            for k, b in enumerate(raw or []):
+                block = _block(c, b, f"{key}[{k}]", kind, languages, seen)
+                if block is not None:
+                    blocks.append(block)
+        sections[key] = blocks
+
+    singles = []
+    for k, s in enumerate(c.seq(m["single_items"], "single_items", allow_empty=True) or []
+                          if "single_items" in m else []):
+        item = _item(c, s, f"single_items[{k}]", languages, seen, extra_keys={"scale"})
+        if item is not None:
+            singles.append(item)
+
+    checks = []
+    for k, a in enumerate(c.seq(m["attention_checks"], "attention_checks", allow_empty=True) or []
+                          if "attention_checks" in m else []):
+        item = _item(c, a, f"attention_checks[{k}]", languages, seen, extra_keys={"expected"})
+        if item is None:
+            continue
+        where = f"attention_checks[{k}][{item.id}].expected"
+        exp = a.get("expected") if isinstance(a, dict) else None
+        if exp is None:
+            c.err(where, "is required (the instructed answer)")
+        elif (exp := c.integer(exp, where)) is not None and scale is not None \
+                and not scale.min <= exp <= scale.max:
+            c.err(where, f"{exp} is outside the scale {scale.min}..{scale.max}")
+        checks.append(item)
+
+    checklist = None
+    if "checklist" in m and (cm := c.mapping(m["checklist"], "checklist")) is not None:
+        c.unknown_keys(cm, {"id", "prompt", "items"}, "checklist")
+        cid = c.ident(cm.get("id"), "checklist.id", seen)
+        prompt = c.text(cm.get("prompt"), "checklist.prompt", languages) if "prompt" in cm else (
+            c.err("checklist.prompt", "is required") or {})
+        citems = []
+        for k, it in enumerate(c.seq(cm.get("items"), "checklist.items") or []):
+            item = _item(c, it, f"checklist.items[{k}]", languages, seen)
+            if item is not None:
+                citems.append(item)
+        if cid is not None:
+            checklist = Checklist(id=cid, prompt=prompt, items=tuple(citems))
+
+    if c.errors:
+        raise InstrumentError(c.errors)
+
+    inst = Instrument(
+        id=iid, version=version, languages=languages, title=title or {lang: iid for lang in languages},
+        scale=scale, dimensions=tuple(sections["dimensions"]), outcomes=tuple(sections["outcomes"]),
+        covariates=tuple(sections["covariates"]), single_items=tuple(singles),
+        attention_checks=tuple(checks), checklist=checklist, intro=intro,
+        description=m.get("description") if isinstance(m.get("description"), str) else None,
+        source=source, raw=m,
+    )
+    pages = _pages(c, m.get("pages"), inst)
+    if c.errors:
+        raise InstrumentError(c.errors)
+    return Instrument(**{**inst.__dict__, "pages": pages})
+
+
+def _pages(c: _Checker, value: Any, inst: Instrument) -> tuple[tuple[str, ...], ...]:
+    """Validate ``pages`` (lists of block/item ids), or derive the default layout.
+
+    The default is one page per dimension, outcome or covariate block, then one page
+    for the single items and one for the checklist. Attention checks are placed on
+    the middle dimension page, where they blend in with items of the same scale.
+    """
+    refs = [b.id for b in inst.blocks] + [i.id for i in inst.single_items] + \
+           [a.id for a in inst.attention_checks] + ([inst.checklist.id] if inst.checklist else [])
+    if value is None:
+        pages = [[b.id] for b in inst.blocks]
+        if inst.attention_checks:
+            pages[len(inst.dimensions) // 2].extend(a.id for a in inst.attention_checks)
+        if inst.single_items:
+            pages.append([i.id for i in inst.single_items])
+        if inst.checklist:
+            pages.append([inst.checklist.id])
+        return tuple(tuple(p) for p in pages)
+    pages_raw = c.seq(value, "pages")
+    if pages_raw is None:
+        return ()
+    used: dict[str, str] = {}
+    out = []
+    for k, page in enumerate(pages_raw):
+        p = c.seq(page, f"pages[{k}]")
+        if p is None:
+            continue
+        for j, ref in enumerate(p):
+            where = f"pages[{k}][{j}]"
+            if ref not in refs:
+                c.err(where, f"{ref!r} is not a dimension, outcome, covariate, single item, "
+                             "attention check or checklist id of this instrument")
+            elif ref in used:
+                c.err(where, f"{ref!r} is already on {used[ref]}")
+            else:
+                used[ref] = f"pages[{k}]"
+        out.append(tuple(str(r) for r in p))
+    for ref in refs:
+        if ref not in used:
+            c.err("pages", f"{ref!r} is on no page")
+    return tuple(out)
+
+
+def load_instrument(path: str | Path) -> Instrument:
+    """Read and validate one instrument YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InstrumentError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InstrumentError([f"{path}: cannot read: {e}"]) from None
+    return instrument_from_yaml(text, source=str(path))
+
+
+def instrument_from_yaml(text: str, source: str = "<instrument>") -> Instrument:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise InstrumentError([f"{source}: {where}invalid YAML: {problem}"]) from None
+    return instrument_from_dict(data, source=source)
+
+
+def builtin_paths() -> list[Path]:
+    return sorted(BUILTIN_DIR.glob("*.yaml"))
+
+
+def list_instruments(directory: str | Path | None = None) -> list[Instrument]:
+    """Load every ``*.yaml`` instrument in a directory (default: the built-in ones)."""
+    d = Path(directory) if directory else BUILTIN_DIR
+    return [load_instrument(p) for p in sorted(d.glob("*.yaml"))]
+
+
+def get_instrument(ref: str) -> Instrument:
+    """An instrument by built-in id (``customer-trust``) or by path to a YAML file."""
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return load_instrument(p)
+    for path in builtin_paths():
+        inst = load_instrument(path)
+        if inst.id == ref:
+            return inst
+    known = ", ".join(load_instrument(p).id for p in builtin_paths())
+    raise InstrumentError([f"{ref}: no built-in instrument with this id (known: {known}) "
+                           "and no such file"])

@@ -1,0 +1,182 @@
+"""Typed, immutable model of a questionnaire ("instrument").
+
+An instrument is read from YAML by :mod:`instruments.loader`, which validates it
+and builds these objects. Everything downstream (the survey forms, the database,
+the analysis package, exports) works from this model, never from raw YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Text = Mapping[str, str]  # language code -> text
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A response scale of consecutive integer codes ``min..max``.
+
+    ``labels[lang]`` maps a code to its label. A fully labelled scale has a label
+    for every code; a scale such as NPS 0-10 may label only its end points.
+    """
+
+    min: int
+    max: int
+    labels: Mapping[str, Mapping[int, str]]
+    not_applicable: bool = False
+    not_applicable_label: Text = field(default_factory=dict)
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        return tuple(range(self.min, self.max + 1))
+
+    @property
+    def n_points(self) -> int:
+        return self.max - self.min + 1
+
+    def label(self, lang: str, code: int) -> str | None:
+        return self.labels.get(lang, {}).get(code)
+
+    def reverse(self, value):
+        """Reverse-key a value (scalar, array or Series): ``min + max - x``."""
+        return self.min + self.max - value
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question. ``scale`` is set only for single items with their own scale."""
+
+    id: str
+    text: Text
+    reverse: bool = False
+    construct: str | None = None
+    rationale: str | None = None
+    scale: Scale | None = None
+    expected: int | None = None  # attention checks: the instructed answer
+
+
+@dataclass(frozen=True)
+class Block:
+    """A group of items scored together: a trust dimension, an outcome or a covariate."""
+
+    id: str
+    name: Text
+    items: tuple[Item, ...]
+    kind: str = "dimension"  # "dimension" | "outcome" | "covariate"
+    description: Text = field(default_factory=dict)
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.items)
+
+    @property
+    def in_index(self) -> bool:
+        return self.kind == "dimension"
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """A yes/no checklist (e.g. trust-breach incidents). Answers are coded 1 = yes, 0 = no."""
+
+    id: str
+    prompt: Text
+    items: tuple[Item, ...]
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.items)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    id: str
+    version: str
+    languages: tuple[str, ...]
+    title: Text
+    scale: Scale
+    dimensions: tuple[Block, ...]
+    outcomes: tuple[Block, ...] = ()
+    covariates: tuple[Block, ...] = ()
+    single_items: tuple[Item, ...] = ()
+    attention_checks: tuple[Item, ...] = ()
+    checklist: Checklist | None = None
+    pages: tuple[tuple[str, ...], ...] = ()
+    intro: Text = field(default_factory=dict)
+    description: str | None = None
+    source: str | None = None  # the file it was loaded from
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    # ----- lookups ---------------------------------------------------------------
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return self.dimensions + self.outcomes + self.covariates
+
+    @property
+    def dimension_items(self) -> tuple[Item, ...]:
+        """Items of the trust dimensions: the ones the index, EFA and CFA use."""
+        return tuple(i for b in self.dimensions for i in b.items)
+
+    @property
+    def dimension_item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.dimension_items)
+
+    def scale_for(self, item_id: str) -> Scale | None:
+        """The scale an item is answered on (``None`` for checklist items, coded 0/1)."""
+        item = self.item(item_id)
+        if self.checklist is not None and item in self.checklist.items:
+            return None
+        return item.scale or self.scale
+
+    def iter_items(self) -> Iterator[Item]:
+        """Every item in instrument order: blocks, single items, attention checks, checklist."""
+        for b in self.blocks:
+            yield from b.items
+        yield from self.single_items
+        yield from self.attention_checks
+        if self.checklist is not None:
+            yield from self.checklist.items
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.iter_items())
+
+    def item(self, item_id: str) -> Item:
+        for i in self.iter_items():
+            if i.id == item_id:
+                return i
+        raise KeyError(f"instrument {self.id!r} has no item {item_id!r}")
+
+    def block(self, block_id: str) -> Block:
+        for b in self.blocks:
+            if b.id == block_id:
+                return b
+        raise KeyError(f"instrument {self.id!r} has no dimension/outcome/covariate {block_id!r}")
+
+    def block_of(self, item_id: str) -> Block | None:
+        for b in self.blocks:
+            if item_id in b.item_ids:
+                return b
+        return None
+
+    @property
+    def reversed_item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for b in self.blocks for i in b.items if i.reverse)
+
+    def page_item_ids(self, page: tuple[str, ...]) -> tuple[str, ...]:
+        """Expand a page (a tuple of block/item ids) into item ids."""
+        out: list[str] = []
+        for ref in page:
+            if self.checklist is not None and ref == self.checklist.id:
+                out.extend(self.checklist.item_ids)
+                continue
+            try:
+                out.extend(self.block(ref).item_ids)
+            except KeyError:
+                out.append(self.item(ref).id)
+        return tuple(out)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
