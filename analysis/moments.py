@@ -42,7 +42,8 @@ class Moments:
         x = np.asarray(x, dtype=float)
         if x.ndim != 2:
             raise ValueError(f"expected a 2-D array, got {x.ndim} dimensions")
-        cols = tuple(columns) if columns is not None else tuple(f"x{i + 1}" for i in range(x.shape[1]))
+        cols = (tuple(columns) if columns is not None
+                else tuple(f"x{i + 1}" for i in range(x.shape[1])))
         if len(cols) != x.shape[1]:
             raise ValueError(f"{len(cols)} column names for {x.shape[1]} columns")
         x = x[~np.isnan(x).any(axis=1)]
@@ -110,7 +111,8 @@ class Moments:
 
     # ----- derived quantities ------------------------------------------------------
     def cov(self, ddof: int = 1) -> np.ndarray:
-        """Covariance matrix; ``ddof=1`` as R's ``cov``, ``ddof=0`` as lavaan's ML sample covariance."""
+        """Covariance matrix: ``ddof=1`` as R's ``cov``; ``ddof=0`` as lavaan's ML sample
+        covariance."""
         if self.n - ddof <= 0:
             raise ValueError(f"need more than {ddof} complete rows, have {self.n}")
         return self.cross / (self.n - ddof)

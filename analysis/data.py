@@ -1,0 +1,113 @@
+"""Check answers against an instrument and prepare them for analysis.
+
+Values must be numbers within the scale of their item. Non-integer values (for
+example scores from a test, or averaged answers) are accepted with a note. A value
+that is not a number, or lies outside the scale, is an error naming the column and
+an example row, so the researcher can find it in the file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from instruments.model import Instrument
+
+from ._result import AnalysisError
+
+
+@dataclass(frozen=True)
+class CheckedData:
+    """Numeric answers (one float column per item id) plus notes on what was accepted."""
+
+    frame: pd.DataFrame
+    notes: tuple[str, ...]
+
+
+def _row_label(df: pd.DataFrame, pos: int) -> str:
+    idx = df.index[pos]
+    rid = df["response_id"].iloc[pos] if "response_id" in df.columns else None
+    label = f"row {pos + 2} of the file" if isinstance(idx, int | np.integer) else f"row {idx!r}"
+    if rid is not None:
+        label += f" (response_id {rid})"
+    return label
+
+
+def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None = None,
+                *, require: Iterable[str] | None = None) -> CheckedData:
+    """Validate and convert the item columns of ``df``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Answers, one column per item id (other columns are ignored).
+    inst : Instrument
+    items : item ids to check (default: every item of the instrument present in ``df``).
+    require : item ids that must be present (default: the dimension items).
+
+    Returns
+    -------
+    CheckedData
+        ``frame`` holds float columns for the checked items (NaN = no answer).
+
+    Raises
+    ------
+    AnalysisError
+        Missing dimension items, non-numeric values or values outside the scale.
+    """
+    require = list(inst.dimension_item_ids if require is None else require)
+    missing = [c for c in require if c not in df.columns]
+    if missing:
+        dims = sorted({inst.block_of(c).id for c in missing if inst.block_of(c) is not None})
+        where = f" (dimension{'s' if len(dims) > 1 else ''} {', '.join(dims)})" if dims else ""
+        raise AnalysisError(f"the data have no column for item(s) {', '.join(missing)}{where} of "
+                            f"instrument {inst.key}; item columns must be named by item id")
+    if items is None:
+        items = [i for i in inst.item_ids if i in df.columns]
+    out: dict[str, pd.Series] = {}
+    notes: list[str] = []
+    for col in items:
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, e.g. "
+                                f"{raw.iloc[pos]!r} in {_row_label(df, pos)}")
+        scale = inst.scale_for(col)
+        lo, hi = (0, 1) if scale is None else (scale.min, scale.max)
+        vals = num.to_numpy()
+        out_of = ~np.isnan(vals) & ((vals < lo) | (vals > hi))
+        if out_of.any():
+            pos = int(np.flatnonzero(out_of)[0])
+            raise AnalysisError(f"column {col}: {int(out_of.sum())} value(s) outside the scale "
+                                f"{lo}..{hi}, e.g. {raw.iloc[pos]!r} in {_row_label(df, pos)}")
+        finite = vals[~np.isnan(vals)]
+        if finite.size and np.any(finite != np.round(finite)):
+            notes.append(f"column {col}: non-integer values accepted "
+                         f"({int(np.sum(finite != np.round(finite)))} values)")
+        out[col] = pd.Series(vals, index=df.index, name=col)
+    return CheckedData(pd.DataFrame(out, index=df.index), tuple(notes))
+
+
+def reverse_key(frame: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+    """Reverse-key the instrument's reverse items present in ``frame`` as ``min + max - x``."""
+    out = frame.copy()
+    for iid in inst.reversed_item_ids:
+        if iid in out.columns:
+            out[iid] = inst.scale_for(iid).reverse(out[iid])
+    return out
+
+
+def dimension_model(inst: Instrument) -> dict[str, list[str]]:
+    """The intended structure ``{dimension id: [item ids]}`` (the CFA model)."""
+    return {b.id: list(b.item_ids) for b in inst.dimensions}
+
+
+def default_min_items(k: int) -> int:
+    """Minimum answered items for a dimension score: ``ceil(0.75 k)`` (3 of 4, 2 of 2)."""
+    return max(1, math.ceil(0.75 * k))
