@@ -1,0 +1,230 @@
+"""Careless-responding screens (Curran 2016; Meade & Craig 2012).
+
+Five indicators, each with a cut-off taken from the literature (not tuned on any
+data set):
+
+``longstring``
+    The longest run of identical consecutive answers over the rating items in
+    questionnaire order, on the raw (not reverse-keyed) answers, skipping missing
+    ones (Johnson 2005). Flagged when the run covers more than half of the
+    answered items (Curran 2016's "half the scale" rule of thumb).
+``irv``
+    Intra-individual response variability: the SD of a respondent's raw answers
+    over the same items (Dunn et al. 2018). Flagged when it is an outlier in either
+    direction: more than 3 scaled MADs from the median (Leys et al. 2013) - very
+    low variability means straight-lining, very high means random answering.
+``mahalanobis``
+    Mahalanobis distance of the reverse-keyed dimension items from their mean,
+    over the items the respondent answered; flagged when ``D^2`` exceeds the
+    chi-square quantile ``1 - .001`` with as many degrees of freedom as answered
+    items (Tabachnick & Fidell 2013; Meade & Craig 2012).
+``attention``
+    An instructed-response item (instrument ``attention_checks``) answered other
+    than its ``expected`` value (Meade & Craig 2012). A missing answer is not a failure.
+``speeding``
+    Completion time below half the median (a relative speed index of 2 or more,
+    Leiner 2019), when a duration column (``duration_s`` or ``duration``) exists.
+
+A respondent flagged by at least ``min_flags`` (default 2) indicators is excluded.
+One flag alone is common among attentive respondents; two independent flags are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from instruments.model import Instrument
+
+from ._result import AnalysisError, Result
+from .data import check_items, reverse_key
+
+INDICATORS = ("longstring", "irv", "mahalanobis", "attention", "speeding")
+DURATION_COLUMNS = ("duration_s", "duration", "duration_sec", "seconds")
+
+
+@dataclass(frozen=True)
+class CarelessResult(Result):
+    """Indicators and flags per respondent. See :func:`careless`."""
+
+    frame: pd.DataFrame  # indicator values and flag_* columns, n_flags, excluded
+    cutoffs: Mapping[str, str]
+    n_flagged: Mapping[str, int]
+    available: tuple[str, ...]
+    min_flags: int
+    n: int
+    n_excluded: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def excluded(self) -> pd.Series:
+        return self.frame["excluded"]
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "n_excluded": self.n_excluded, "min_flags": self.min_flags,
+                "indicators": list(self.available), "cutoffs": dict(self.cutoffs),
+                "n_flagged": dict(self.n_flagged), "notes": list(self.notes)}
+
+    def summary(self) -> str:
+        lines = [f"Careless responding: {self.n_excluded} of {self.n} respondents flagged by "
+                 f">= {self.min_flags} indicators"]
+        for k in self.available:
+            lines.append(f"  {k:<12} {self.n_flagged[k]:>5} flagged  ({self.cutoffs[k]})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def longstring(x: np.ndarray) -> np.ndarray:
+    """Longest run of equal consecutive non-missing values in each row (Johnson 2005)."""
+    out = np.zeros(x.shape[0], dtype=int)
+    for i, row in enumerate(x):
+        v = row[~np.isnan(row)]
+        if v.size == 0:
+            continue
+        change = np.flatnonzero(np.diff(v) != 0)
+        bounds = np.concatenate(([-1], change, [v.size - 1]))
+        out[i] = int(np.diff(bounds).max())
+    return out
+
+
+def mahalanobis_d2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Mahalanobis distance of each row over its observed columns.
+
+    Mean and covariance come from the complete rows. Returns ``(d2, df)`` with df
+    the number of observed values in the row.
+    """
+    complete = x[~np.isnan(x).any(axis=1)]
+    if complete.shape[0] <= x.shape[1] + 1:
+        raise AnalysisError("too few complete rows for Mahalanobis distances")
+    mu = complete.mean(axis=0)
+    cov = np.cov(complete, rowvar=False)
+    d2 = np.full(x.shape[0], np.nan)
+    obs = ~np.isnan(x)
+    df = obs.sum(axis=1)
+    for pattern in np.unique(obs, axis=0):
+        if not pattern.any():
+            continue
+        rows = np.flatnonzero((obs == pattern).all(axis=1))
+        d = x[np.ix_(rows, pattern)] - mu[pattern]
+        inv = np.linalg.pinv(cov[np.ix_(pattern, pattern)])
+        d2[rows] = np.einsum("ij,jk,ik->i", d, inv, d)
+    return d2, df
+
+
+def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
+             longstring_fraction: float = 0.5, irv_mads: float = 3.0,
+             mahalanobis_alpha: float = 0.001, speed_fraction: float = 0.5,
+             duration_column: str | None = None) -> CarelessResult:
+    """Screen respondents for careless responding with five indicators.
+
+    See the module docstring for the indicators and their cut-offs.
+
+    R: ``careless::longstring(x)``, ``careless::irv(x)``, ``careless::mahad(x)``
+    (Yentes & Wilhelm 2021); speeding as ``d < median(d) / 2``.
+
+    References
+    ----------
+    Curran, P. G. (2016). Methods for the detection of carelessly invalid responses
+    in survey data. *Journal of Experimental Social Psychology*, 66, 4-19.
+    https://doi.org/10.1016/j.jesp.2015.07.006
+
+    Meade, A. W., & Craig, S. B. (2012). Identifying careless responses in survey
+    data. *Psychological Methods*, 17(3), 437-455. https://doi.org/10.1037/a0028085
+
+    Johnson, J. A. (2005). Ascertaining the validity of individual protocols from
+    web-based personality inventories. *Journal of Research in Personality*, 39, 103-129.
+
+    Dunn, A. M., Heggestad, E. D., Shanock, L. R., & Theilgard, N. (2018).
+    Intra-individual response variability as an indicator of insufficient effort
+    responding. *Journal of Business and Psychology*, 33, 105-121.
+
+    Leys, C., Ley, C., Klein, O., Bernard, P., & Licata, L. (2013). Detecting outliers:
+    do not use standard deviation around the mean, use absolute deviation around the
+    median. *Journal of Experimental Social Psychology*, 49(4), 764-766.
+
+    Leiner, D. J. (2019). Too fast, too straight, too weird: non-reactive indicators
+    for meaningless data in internet surveys. *Survey Research Methods*, 13(3), 229-248.
+
+    Tabachnick, B. G., & Fidell, L. S. (2013). *Using multivariate statistics* (6th
+    ed.). Pearson.
+    """
+    if min_flags < 1:
+        raise AnalysisError(f"min_flags must be at least 1, got {min_flags}")
+    main = inst.scale
+    # rating items on the main scale, in questionnaire order
+    seq = [i.id for b in inst.blocks for i in b.items]
+    seq += [i.id for i in inst.single_items
+            if i.scale is None or (i.scale.min, i.scale.max) == (main.min, main.max)]
+    seq = [c for c in seq if c in df.columns]
+    checks = [a for a in inst.attention_checks if a.id in df.columns]
+    checked = check_items(df, inst, seq + [a.id for a in checks])
+    raw = checked.frame[seq].to_numpy(dtype=float)
+    out = pd.DataFrame(index=df.index)
+    cutoffs: dict[str, str] = {}
+    flags: dict[str, np.ndarray] = {}
+    notes: list[str] = list(checked.notes)
+    answered = (~np.isnan(raw)).sum(axis=1)
+
+    ls = longstring(raw)
+    out["longstring"] = ls
+    flags["longstring"] = (answered > 0) & (ls > longstring_fraction * answered)
+    cutoffs["longstring"] = (f"longest run of identical answers > {longstring_fraction:g} x "
+                             f"answered items ({len(seq)} rating items)")
+
+    with np.errstate(all="ignore"):
+        irv = np.where(answered >= 2, np.nanstd(np.where(answered[:, None] >= 2, raw, 0.0),
+                                                axis=1, ddof=1), np.nan)
+    out["irv"] = irv
+    med = np.nanmedian(irv)
+    mad = 1.4826 * np.nanmedian(np.abs(irv - med))
+    flags["irv"] = ~np.isnan(irv) & (np.abs(irv - med) > irv_mads * mad)
+    cutoffs["irv"] = (f"|IRV - median| > {irv_mads:g} x MAD: outside "
+                      f"[{med - irv_mads * mad:.3f}, {med + irv_mads * mad:.3f}]")
+
+    dims = reverse_key(checked.frame[list(inst.dimension_item_ids)], inst).to_numpy(dtype=float)
+    d2, dfree = mahalanobis_d2(dims)
+    crit = stats.chi2.ppf(1 - mahalanobis_alpha, np.maximum(dfree, 1))
+    out["mahalanobis_d2"] = d2
+    flags["mahalanobis"] = ~np.isnan(d2) & (d2 > crit)
+    cutoffs["mahalanobis"] = (f"D^2 > chi-square quantile {1 - mahalanobis_alpha:g} "
+                              f"(df = answered dimension items)")
+
+    available = ["longstring", "irv", "mahalanobis"]
+    if checks:
+        fail = np.zeros(len(df), dtype=bool)
+        for a in checks:
+            v = checked.frame[a.id].to_numpy()
+            fail |= ~np.isnan(v) & (v != a.expected)
+        out["attention_fail"] = fail
+        flags["attention"] = fail
+        cutoffs["attention"] = "answer differs from the instructed one: " + ", ".join(
+            f"{a.id} = {a.expected}" for a in checks)
+        available.append("attention")
+    else:
+        notes.append("no attention-check item in the data: attention indicator not used")
+
+    dcol = duration_column or next((c for c in DURATION_COLUMNS if c in df.columns), None)
+    if dcol is not None and dcol in df.columns:
+        dur = pd.to_numeric(df[dcol], errors="coerce").to_numpy(dtype=float)
+        med_d = float(np.nanmedian(dur)) if np.isfinite(dur).any() else float("nan")
+        out["duration"] = dur
+        flags["speeding"] = ~np.isnan(dur) & (dur < speed_fraction * med_d)
+        cutoffs["speeding"] = (f"{dcol} < {speed_fraction:g} x median ({med_d:g}): "
+                               f"< {speed_fraction * med_d:g}")
+        available.append("speeding")
+    else:
+        notes.append("no duration column: speeding indicator not used")
+
+    for k in available:
+        out[f"flag_{k}"] = flags[k]
+    n_flags = np.sum([flags[k] for k in available], axis=0)
+    out["n_flags"] = n_flags
+    out["excluded"] = n_flags >= min_flags
+    return CarelessResult(frame=out, cutoffs=cutoffs,
+                          n_flagged={k: int(flags[k].sum()) for k in available},
+                          available=tuple(available), min_flags=min_flags, n=len(df),
+                          n_excluded=int(out["excluded"].sum()), notes=tuple(notes))

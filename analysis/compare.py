@@ -1,0 +1,303 @@
+"""Means by group with t intervals, Welch's ANOVA, pairwise Welch t-tests with Holm
+correction, and change between consecutive periods.
+
+Everything is computed from per-group sufficient statistics (n, mean, variance),
+which :class:`~analysis.moments.Moments` supplies, so a SQL aggregate serves too.
+Groups smaller than ``min_n`` are suppressed: they appear as suppressed, with no
+figures, and take no part in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._result import AnalysisError, Result, fmt, fmt_p
+from .moments import Moments
+
+SUPPRESSED = {"suppressed": True}
+
+
+@dataclass(frozen=True)
+class GroupStat(Result):
+    """n, mean, SD and t-based CI of one group (or ``suppressed``, with no figures)."""
+
+    name: str
+    n: int | None
+    mean: float | None
+    sd: float | None
+    ci95: tuple[float, float] | None
+    suppressed: bool = False
+
+    @property
+    def var(self) -> float:
+        return float(self.sd) ** 2
+
+    def to_dict(self) -> dict:
+        if self.suppressed:
+            return dict(SUPPRESSED)
+        return {"n": self.n, "mean": self.mean, "sd": self.sd, "ci95": list(self.ci95)}
+
+
+def mean_ci(m: Moments, name: str = "all", *, level: float = 0.95, min_n: int = 2) -> GroupStat:
+    """Mean with the one-sample t interval ``mean +- t_{n-1} s / sqrt(n)`` from Moments.
+
+    R: ``t.test(x)$conf.int``.
+    """
+    if m.n < max(min_n, 2):
+        return GroupStat(name, None, None, None, None, suppressed=True)
+    sd = float(np.sqrt(m.cross[0, 0] / (m.n - 1)))
+    mean = float(m.mean[0])
+    h = stats.t.ppf(0.5 + level / 2, m.n - 1) * sd / math.sqrt(m.n)
+    return GroupStat(name, m.n, mean, sd, (mean - h, mean + h))
+
+
+def _moments_by_group(values: pd.Series, groups: pd.Series) -> dict[str, Moments]:
+    ok = values.notna() & groups.notna()
+    out = {}
+    for g, v in values[ok].groupby(groups[ok].astype(str), sort=True):
+        out[str(g)] = Moments.from_array(v.to_numpy(dtype=float)[:, None], ["value"])
+    return out
+
+
+@dataclass(frozen=True)
+class GroupTable(Result):
+    """Mean and 95% CI per group. See :func:`group_table`."""
+
+    variable: str
+    by: str
+    min_n: int
+    groups: tuple[GroupStat, ...]
+
+    def to_dict(self) -> dict:
+        return {g.name: g.to_dict() for g in self.groups}
+
+    @property
+    def shown(self) -> list[GroupStat]:
+        return [g for g in self.groups if not g.suppressed]
+
+    @property
+    def n_suppressed(self) -> int:
+        return sum(g.suppressed for g in self.groups)
+
+    def summary(self) -> str:
+        lines = [f"{self.variable} by {self.by} (groups with n < {self.min_n} suppressed)",
+                 f"  {'group':<14} {'n':>6} {'mean':>8}  95% CI"]
+        for g in self.groups:
+            if g.suppressed:
+                lines.append(f"  {g.name:<14} {'suppressed (n < ' + str(self.min_n) + ')'}")
+            else:
+                lines.append(f"  {g.name:<14} {g.n:>6} {fmt(g.mean, 2):>8}  "
+                             f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]")
+        return "\n".join(lines)
+
+
+def group_table(values: pd.Series, groups: pd.Series, *, min_n: int = 30,
+                level: float = 0.95, order: Sequence[str] | None = None,
+                variable: str | None = None) -> GroupTable:
+    """n, mean, SD and t-based confidence interval of ``values`` in each group.
+
+    Groups with fewer than ``min_n`` non-missing values are suppressed (no figures).
+
+    R: ``lapply(split(x, g), function(v) t.test(na.omit(v))$conf.int)``.
+
+    References
+    ----------
+    Student (1908). The probable error of a mean. *Biometrika*, 6(1), 1-25.
+    """
+    mom = _moments_by_group(values, groups)
+    names = list(order) if order is not None else sorted(mom)
+    rows = []
+    for g in names:
+        m = mom.get(str(g))
+        if m is None or m.n < min_n:
+            rows.append(GroupStat(str(g), None, None, None, None, suppressed=True))
+        else:
+            rows.append(mean_ci(m, str(g), level=level))
+    return GroupTable(variable or str(values.name), str(groups.name), min_n, tuple(rows))
+
+
+@dataclass(frozen=True)
+class WelchAnovaResult(Result):
+    """Welch's heteroscedastic one-way ANOVA. See :func:`welch_anova`."""
+
+    F: float
+    df: tuple[float, float]
+    p: float
+    means: dict[str, float]
+    n: dict[str, int]
+    suppressed: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (f"Welch ANOVA: F({fmt(self.df[0], 0)}, {fmt(self.df[1], 1)}) = {fmt(self.F, 2)}, "
+                f"p {fmt_p(self.p) if self.p < 0.001 else '= ' + fmt_p(self.p)}; groups: "
+                + ", ".join(f"{g} {fmt(self.means[g], 2)} (n={self.n[g]})" for g in self.means)
+                + (f"; suppressed: {', '.join(self.suppressed)}" if self.suppressed else ""))
+
+
+def welch_anova_from_stats(names: Sequence[str], n: Sequence[int], mean: Sequence[float],
+                           var: Sequence[float]) -> tuple[float, float, float, float]:
+    """Welch's F from per-group n, mean and variance: returns ``(F, df1, df2, p)``."""
+    n, mean, var = (np.asarray(a, dtype=float) for a in (n, mean, var))
+    k = len(n)
+    if k < 2:
+        raise AnalysisError("Welch's ANOVA needs at least 2 groups that are not suppressed")
+    if np.any(var <= 0):
+        bad = [g for g, v in zip(names, var, strict=True) if v <= 0]
+        raise AnalysisError(f"Welch's ANOVA: no variance within group(s) {', '.join(bad)}")
+    w = n / var
+    sw = w.sum()
+    mw = (w * mean).sum() / sw
+    a = (w * (mean - mw) ** 2).sum() / (k - 1)
+    tmp = ((1 - w / sw) ** 2 / (n - 1)).sum() / (k ** 2 - 1)
+    f = a / (1 + 2 * (k - 2) * tmp)
+    df2 = 1 / (3 * tmp)
+    return float(f), float(k - 1), float(df2), float(stats.f.sf(f, k - 1, df2))
+
+
+def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> WelchAnovaResult:
+    """Welch's (1951) one-way ANOVA for unequal variances across groups.
+
+    With weights ``w_i = n_i / s_i^2``, ``F = [sum w_i (m_i - m_w)^2 / (k - 1)] /
+    [1 + 2 (k - 2) L / (k^2 - 1)]``, ``L = sum (1 - w_i / W)^2 / (n_i - 1)``, on
+    ``k - 1`` and ``(k^2 - 1) / (3 L)`` degrees of freedom. Groups with fewer than
+    ``min_n`` values are suppressed and left out.
+
+    R: ``oneway.test(x ~ g, var.equal = FALSE)``.
+
+    References
+    ----------
+    Welch, B. L. (1951). On the comparison of several mean values: an alternative
+    approach. *Biometrika*, 38(3/4), 330-336. https://doi.org/10.2307/2332579
+    """
+    tab = group_table(values, groups, min_n=min_n)
+    shown = tab.shown
+    f, df1, df2, p = welch_anova_from_stats([g.name for g in shown], [g.n for g in shown],
+                                            [g.mean for g in shown], [g.var for g in shown])
+    return WelchAnovaResult(F=f, df=(df1, df2), p=p, means={g.name: g.mean for g in shown},
+                            n={g.name: g.n for g in shown},
+                            suppressed=tuple(g.name for g in tab.groups if g.suppressed))
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values. R: ``p.adjust(p, "holm")``.
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+    *Scandinavian Journal of Statistics*, 6(2), 65-70.
+    """
+    p = np.asarray(p, dtype=float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+@dataclass(frozen=True)
+class Comparison(Result):
+    """Welch t-test of ``b - a`` with Hedges' g."""
+
+    a: str
+    b: str
+    diff: float
+    ci95: tuple[float, float]
+    t: float
+    df: float
+    p: float
+    p_holm: float
+    hedges_g: float
+
+
+def welch_t(ga: GroupStat, gb: GroupStat, level: float = 0.95) -> tuple[float, ...]:
+    """Welch's t-test of ``mean_b - mean_a`` from group statistics.
+
+    Returns ``(diff, lo, hi, t, df, p, hedges_g)``. Hedges' g is Cohen's d with the
+    pooled SD, times the small-sample correction ``1 - 3 / (4 (n_a + n_b) - 9)``.
+    R: ``t.test(b, a)``; ``effectsize::hedges_g(b, a)``.
+    """
+    va, vb = ga.var / ga.n, gb.var / gb.n
+    se = math.sqrt(va + vb)
+    diff = gb.mean - ga.mean
+    df = (va + vb) ** 2 / (va ** 2 / (ga.n - 1) + vb ** 2 / (gb.n - 1))
+    t = diff / se
+    p = 2 * stats.t.sf(abs(t), df)
+    h = stats.t.ppf(0.5 + level / 2, df) * se
+    sp = math.sqrt(((ga.n - 1) * ga.var + (gb.n - 1) * gb.var) / (ga.n + gb.n - 2))
+    g = diff / sp * (1 - 3 / (4 * (ga.n + gb.n) - 9))
+    return diff, diff - h, diff + h, t, df, p, g
+
+
+@dataclass(frozen=True)
+class PairwiseResult(Result):
+    """Pairwise (or consecutive-period) Welch t-tests with Holm-adjusted p-values."""
+
+    variable: str
+    by: str
+    comparisons: tuple[Comparison, ...]
+    suppressed: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"comparisons": [c.to_dict() for c in self.comparisons],
+                "suppressed": list(self.suppressed)}
+
+    def summary(self) -> str:
+        lines = [f"{self.variable} by {self.by}: Welch t-tests, Holm-adjusted"]
+        for c in self.comparisons:
+            lines.append(f"  {c.b} vs {c.a}: diff {fmt(c.diff, 2)} [{fmt(c.ci95[0], 2)}, "
+                         f"{fmt(c.ci95[1], 2)}], t({fmt(c.df, 1)}) = {fmt(c.t, 2)}, p_holm "
+                         f"{fmt_p(c.p_holm)}, g = {fmt(c.hedges_g, 2)}")
+        return "\n".join(lines)
+
+
+def _compare(tab: GroupTable, pairs: list[tuple[GroupStat, GroupStat]]) -> PairwiseResult:
+    raw = [welch_t(a, b) for a, b in pairs]
+    adj = holm([r[5] for r in raw])
+    comps = tuple(Comparison(a.name, b.name, r[0], (r[1], r[2]), r[3], r[4], r[5], float(pa), r[6])
+                  for (a, b), r, pa in zip(pairs, raw, adj, strict=True))
+    return PairwiseResult(tab.variable, tab.by, comps,
+                          tuple(g.name for g in tab.groups if g.suppressed))
+
+
+def pairwise_welch(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> PairwiseResult:
+    """All pairwise Welch (1947) t-tests between groups, Holm (1979)-adjusted,
+    with Hedges' g (Hedges 1981). Suppressed groups are left out.
+
+    R: ``pairwise.t.test(x, g, pool.sd = FALSE, p.adjust.method = "holm")``.
+
+    References
+    ----------
+    Welch, B. L. (1947). The generalization of "Student's" problem when several
+    different population variances are involved. *Biometrika*, 34, 28-35.
+
+    Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size
+    and related estimators. *Journal of Educational Statistics*, 6(2), 107-128.
+
+    Holm, S. (1979), see :func:`holm`.
+    """
+    tab = group_table(values, groups, min_n=min_n)
+    shown = tab.shown
+    pairs = [(shown[i], shown[j]) for i in range(len(shown)) for j in range(i + 1, len(shown))]
+    return _compare(tab, pairs)
+
+
+def period_change(values: pd.Series, periods: pd.Series, *, min_n: int = 30,
+                  order: Sequence[str] | None = None) -> PairwiseResult:
+    """Change of the mean versus the previous period (periods sorted as text, e.g.
+    ``2026-Q1 < 2026-Q2``), each a Welch t-test, Holm-adjusted across the changes.
+
+    A period compares with the closest earlier period that is not suppressed.
+    R: ``t.test(x[p == "2026-Q2"], x[p == "2026-Q1"])`` for each pair.
+    """
+    tab = group_table(values, periods, min_n=min_n, order=order)
+    shown = tab.shown
+    return _compare(tab, list(zip(shown[:-1], shown[1:], strict=True)))
