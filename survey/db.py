@@ -1,0 +1,143 @@
+"""The SQLite connection: opened, configured and closed here, and nowhere else.
+
+Following the Flask tutorial's ``flaskr/db.py``: views call :func:`get_db`, which
+opens one connection per application context, caches it on :data:`flask.g` and
+closes it in ``teardown_appcontext``. The command line uses :func:`connect` (or
+:func:`open_db` as a context manager) directly.
+
+Every connection runs in WAL mode (readers never block the writer), waits up to
+:data:`BUSY_TIMEOUT_MS` for a lock instead of failing at once, and enforces foreign
+keys. Writes that must be all-or-nothing go through :func:`write_transaction`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, g
+from sqlite_utils import Database
+
+DEFAULT_DB = "trustmeter.db"
+ENV_VAR = "TRUSTMETER_DB"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_path() -> str:
+    """The database path: ``$TRUSTMETER_DB`` when set, else ``trustmeter.db``."""
+    return os.environ.get(ENV_VAR) or DEFAULT_DB
+
+
+def connect(path: str | os.PathLike[str]) -> Database:
+    """Open a configured connection to the database file at ``path``.
+
+    The caller owns the connection and must ``close()`` it (``Database`` is also a
+    context manager). Settings: ``journal_mode=WAL``, ``synchronous=NORMAL`` (safe
+    with WAL), ``busy_timeout``, ``foreign_keys=ON``.
+    """
+    path = os.fspath(path)
+    if path != ":memory:":
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise ValueError(f"cannot create database {path!r}: directory {str(parent)!r} "
+                             "does not exist")
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return Database(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+@contextlib.contextmanager
+def open_db(path: str | os.PathLike[str]) -> Iterator[Database]:
+    """``with open_db(path) as db:`` a connection that is closed on exit."""
+    db = connect(path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Generator[Database, None, None]:
+    """All-or-nothing writes: commit at the end of the block, roll back on any error.
+
+    Outside a transaction this starts one with ``BEGIN IMMEDIATE``, which takes the
+    write lock up front (waiting up to the busy timeout). A deferred ``BEGIN``
+    followed by a read and then a write can fail with ``SQLITE_BUSY`` under
+    concurrency without waiting, because its read snapshot may be stale. Inside an
+    open transaction it nests with a savepoint via sqlite-utils' ``db.atomic()``.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def init_db(db: Database, *, register_builtin: bool = True) -> list[str]:
+    """Create or upgrade the schema and register the built-in instruments.
+
+    Safe to run repeatedly. Returns the names of the migrations that were applied
+    (empty when the schema was already current).
+    """
+    from . import migrations, store  # store imports this module
+
+    applied = migrations.apply(db)
+    if register_builtin:
+        from instruments.loader import builtin_paths, load_instrument
+
+        for path in builtin_paths():
+            store.register_instrument(db, load_instrument(path))
+    return applied
+
+
+# ----- Flask integration ---------------------------------------------------------
+def get_db() -> Database:
+    """The request's connection, opened on first use and cached on ``flask.g``.
+
+    The path is the app's ``DATABASE`` config key.
+    """
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(e: BaseException | None = None) -> None:
+    """Close the request's connection, if one was opened (``teardown_appcontext``)."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the database schema (same as ``trustmeter init``)."""
+    applied = init_db(get_db())
+    click.echo(f"Initialized the database ({len(applied)} migrations applied).")
+
+
+def init_app(app: Flask) -> None:
+    """Register connection teardown and the ``flask init-db`` command with ``app``."""
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(init_db_command)

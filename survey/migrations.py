@@ -1,0 +1,110 @@
+"""Numbered schema migrations (sqlite-utils 4 ``Migrations``).
+
+Each migration runs in its own transaction together with its row in
+``_sqlite_migrations``, so it is applied completely or not at all, and applying the
+set again is a no-op. Add a new numbered function at the end; never edit one that
+has shipped.
+
+The per-instrument wide answer tables (``answers_<instrument>_v<version>``) are not
+created here but by :func:`survey.store.register_instrument`, because their
+columns come from the instrument.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("trustmeter")
+
+SCHEMA_0001 = [
+    """
+    CREATE TABLE instruments (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        yaml TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        answers_table TEXT NOT NULL UNIQUE,
+        registered_at TEXT NOT NULL,
+        PRIMARY KEY (id, version)
+    )
+    """,
+    """
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        title TEXT,
+        instrument_id TEXT NOT NULL,
+        instrument_version TEXT NOT NULL,
+        period TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '[]',
+        languages TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        opens_at TEXT,
+        closes_at TEXT,
+        min_segment_n INTEGER NOT NULL DEFAULT 30 CHECK (min_segment_n >= 1),
+        created_at TEXT NOT NULL,
+        FOREIGN KEY (instrument_id, instrument_version) REFERENCES instruments (id, version)
+    )
+    """,
+    """
+    CREATE TABLE invitations (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        params TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        used_at TEXT,
+        response_id INTEGER UNIQUE REFERENCES responses (id)
+    )
+    """,
+    "CREATE INDEX idx_invitations_campaign ON invitations (campaign_id)",
+    """
+    CREATE TABLE responses (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+        invitation_id INTEGER REFERENCES invitations (id),
+        period TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'started' CHECK (status IN ('started', 'complete')),
+        language TEXT NOT NULL,
+        direction TEXT NOT NULL DEFAULT 'ltr' CHECK (direction IN ('ltr', 'rtl')),
+        started_at TEXT NOT NULL,
+        completed_at TEXT,
+        duration_s REAL,
+        current_page INTEGER NOT NULL DEFAULT 0,
+        params TEXT NOT NULL DEFAULT '{}',
+        item_order TEXT,
+        na_items TEXT NOT NULL DEFAULT '[]',
+        longstring INTEGER,
+        irv REAL,
+        attention_passed INTEGER CHECK (attention_passed IN (0, 1)),
+        flags TEXT NOT NULL DEFAULT '[]'
+    )
+    """,
+    "CREATE INDEX idx_responses_campaign_status ON responses (campaign_id, status)",
+    "CREATE INDEX idx_responses_invitation ON responses (invitation_id)",
+]
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db: Database) -> None:
+    """Instruments, campaigns, invitations and responses."""
+    for sql in SCHEMA_0001:
+        db.execute(sql)
+
+
+def apply(db: Database) -> list[str]:
+    """Apply pending migrations; return the names applied (``[]`` if up to date)."""
+    names = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return names
+
+
+def pending(db: Database) -> list[str]:
+    """Names of the migrations not yet applied to ``db``."""
+    return [m.name for m in migrations.pending(db)]
+
+
+def is_current(db: Database) -> bool:
+    """True when the schema exists and every migration has been applied."""
+    return not pending(db)
