@@ -1,0 +1,168 @@
+"""Forms of the respondent flow, built from the instrument definition.
+
+CTFd style: one base form (:class:`BaseForm`, Flask-WTF with CSRF) that every form
+inherits from. A page's form class is generated from the instrument with ``type()``
+(:func:`page_form_class`): one :class:`AnswerField` per item, named by the item id.
+
+The same generated class can be built on a plain :class:`wtforms.Form` (the
+``base`` argument), so the forms are tested with a ``MultiDict`` and no Flask.
+
+An answer is stored as its integer code: the instrument scale's codes, the item's own
+scale (NPS 0-10), or 1 = yes / 0 = no for checklist items. "Not applicable" is the
+form value ``na`` and is stored as ``None`` plus the item id in ``na_items``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, Field, Form
+from wtforms.validators import InputRequired, StopValidation
+
+from instruments.model import Instrument, Item
+
+NA = "na"  # form value of "not applicable"
+_CODE_RE = re.compile(r"-?[0-9]{1,4}")  # ASCII digits only: int() would also take "٣"
+
+
+class BaseForm(FlaskForm):
+    """The base of every respondent form: Flask-WTF, so CSRF-protected."""
+
+
+class ConsentForm(BaseForm):
+    consent = BooleanField(
+        _l("I have read the above and agree to take part."),
+        validators=[InputRequired(message=_l("Please tick the box to agree before you start."))],
+    )
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer option of an item: its form value, stored code and visible label."""
+
+    value: str
+    code: int | None  # None for "not applicable"
+    label: str
+
+
+class AnswerField(Field):
+    """A required single-choice answer: one code from ``codes``, or ``na`` if allowed.
+
+    Rendered by the template as a fieldset of radios. Anything else the browser (or a
+    forger) sends - nothing, two values, a code out of range, text - is an error shown
+    at the item; nothing invalid ever reaches ``data``.
+    """
+
+    def __init__(self, label=None, validators=None, *, item: Item, kind: str,
+                 options: Sequence[Option] = (), **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.item = item
+        self.kind = kind  # "scale" | "numeric" | "checklist"
+        self.options = tuple(options)
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        return tuple(o.code for o in self.options if o.code is not None)
+
+    @property
+    def allows_na(self) -> bool:
+        return any(o.code is None for o in self.options)
+
+    @property
+    def scale_options(self) -> tuple[Option, ...]:
+        return tuple(o for o in self.options if o.code is not None)
+
+    @property
+    def na_option(self) -> Option | None:
+        return next((o for o in self.options if o.code is None), None)
+
+    @property
+    def value(self) -> str | None:
+        """The form value to show as checked: the valid answer given, if any."""
+        if self.data is None:
+            return None
+        return NA if self.data == NA else str(self.data)
+
+    def process_formdata(self, valuelist):
+        self.data = None  # parsed in pre_validate, where errors belong
+
+    def process_data(self, value):
+        # Prefill from a saved answer: an int code or NA; anything else is dropped.
+        self.data = value if value == NA or (isinstance(value, int) and value in self.codes) \
+            else None
+
+    def pre_validate(self, form):
+        raw = [v for v in (self.raw_data or []) if v != ""]
+        if not raw:
+            raise StopValidation(_l("Please answer this question."))
+        if len(raw) > 1:
+            raise StopValidation(_l("Please choose only one answer."))
+        value = raw[0]
+        if isinstance(value, str) and value == NA and self.allows_na:
+            self.data = NA
+        elif isinstance(value, str) and _CODE_RE.fullmatch(value) and int(value) in self.codes:
+            self.data = int(value)
+        else:
+            raise StopValidation(_l("Please choose one of the answers shown."))
+
+
+def _text(text, lang: str) -> str:
+    """A per-language instrument text, falling back to any language it has."""
+    return text.get(lang) or next(iter(text.values()), "")
+
+
+def item_options(instrument: Instrument, item: Item, lang: str) -> tuple[str, list[Option]]:
+    """The kind of an item (``scale``, ``numeric`` or ``checklist``) and its options in order."""
+    scale = instrument.scale_for(item.id)
+    if scale is None:  # checklist: 1 = yes, 0 = no
+        return "checklist", [Option("1", 1, _l("Yes")), Option("0", 0, _l("No"))]
+    # A fully labelled scale shows its labels; a numeric one (NPS 0-10) shows numbers.
+    kind = "scale" if len(scale.labels.get(lang, {})) == scale.n_points else "numeric"
+    options = [Option(str(c), c, scale.label(lang, c) or str(c)) for c in scale.codes]
+    if scale.not_applicable:
+        options.append(Option(NA, None, _text(scale.not_applicable_label, lang)
+                              or _l("Not applicable")))
+    return kind, options
+
+
+def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
+                    base: type[Form] = BaseForm) -> type[Form]:
+    """Generate the form class of one questionnaire page: a field per item, in order."""
+    attrs = {}
+    for item_id in item_ids:
+        item = instrument.item(item_id)
+        kind, options = item_options(instrument, item, lang)
+        attrs[item_id] = AnswerField(_text(item.text, lang), item=item, kind=kind,
+                                     options=options)
+    return type(f"Page_{instrument.id}", (base,), attrs)
+
+
+def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
+    """A validated page form's answers for ``store.save_page``: codes and N/A item ids."""
+    answers: dict[str, int | None] = {}
+    na_items: list[str] = []
+    for field in form:
+        if isinstance(field, AnswerField):
+            if field.data == NA:
+                answers[field.name] = None
+                na_items.append(field.name)
+            else:
+                answers[field.name] = field.data
+    return answers, na_items
+
+
+def saved_values(item_ids: Sequence[str], response: dict) -> dict[str, int | str]:
+    """Prefill data for a page form from a saved response."""
+    na = set(response.get("na") or ())
+    saved = response.get("answers") or {}
+    out: dict[str, int | str] = {}
+    for item_id in item_ids:
+        if item_id in na:
+            out[item_id] = NA
+        elif saved.get(item_id) is not None:
+            out[item_id] = saved[item_id]
+    return out

@@ -1,0 +1,273 @@
+"""The respondent flow: link -> intro and consent -> questionnaire pages -> thank you.
+
+Two kinds of link lead in, and every URL of the flow keeps its kind and key:
+
+* ``/s/<slug>``: the campaign's public link. Anyone may answer; the browser's signed
+  session cookie remembers the response, so a reload or a later visit resumes it.
+* ``/i/<token>``: a personal invitation. Exactly one complete response per
+  invitation; coming back through the link resumes the response it started.
+
+Pages are ``/<kind>/<key>/<n>`` (1-based). Answers are saved page by page; the
+page to resume at is derived from the saved answers (the first page with an
+unanswered item), so a reload, a second tab or a re-POST of a saved page never
+moves a respondent past a page they have not answered. Only the last page's POST
+completes the response, through ``store.complete_response``, which is race-safe.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from instruments.model import Instrument
+
+from . import store
+from .db import get_db
+from .forms import ConsentForm, answers_of, page_form_class, saved_values
+from .i18n import choose_language, current_language, direction
+from .security import MAX_TOKEN_LENGTH, url_params
+
+bp = Blueprint("respondent", __name__)
+
+KINDS = "any(s, i)"  # s = public campaign link, i = personal invitation
+
+
+@dataclass
+class Entry:
+    """How a respondent came in: the campaign, its instrument and the invitation, if any."""
+
+    kind: str
+    key: str
+    campaign: dict
+    instrument: Instrument
+    invitation: dict | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        """The campaign's languages that the instrument has, in the campaign's order."""
+        langs = [x for x in self.campaign.get("languages") or () if x in self.instrument.languages]
+        return langs or list(self.instrument.languages)
+
+    @property
+    def pages(self) -> tuple[tuple[str, ...], ...]:
+        """Item ids of each page, in instrument order."""
+        return tuple(self.instrument.page_item_ids(p) for p in self.instrument.pages)
+
+    def url(self, endpoint: str = ".intro", **values) -> str:
+        return url_for(endpoint, kind=self.kind, key=self.key, **values)
+
+    def page_url(self, number: int) -> str:
+        return self.url(".page", number=number)
+
+
+def _load_entry(kind: str, key: str) -> Entry:
+    db = get_db()
+    invitation = None
+    if kind == "i":
+        if len(key) > MAX_TOKEN_LENGTH or (invitation := store.find_invitation(db, key)) is None:
+            abort(404)
+        campaign = store.get_campaign(db, invitation["campaign"])
+    else:
+        campaign = store.get_campaign(db, key)
+    if campaign is None:
+        abort(404)
+    return Entry(kind, key, campaign, store.campaign_instrument(db, campaign), invitation)
+
+
+def _response(entry: Entry) -> dict | None:
+    """The response this respondent started, if any (complete or not)."""
+    db = get_db()
+    if entry.invitation is not None:
+        return store.response_for_invitation(db, entry.invitation)
+    rid = session.get("responses", {}).get(str(entry.campaign["id"]))
+    if not isinstance(rid, int):
+        return None
+    try:
+        response = store.get_response(db, rid)
+    except LookupError:  # e.g. the database was reset
+        return None
+    return response if response["campaign_id"] == entry.campaign["id"] else None
+
+
+def _remember(entry: Entry, response_id: int) -> None:
+    """Public link: keep the response id in the signed session cookie, for resuming."""
+    if entry.invitation is None:
+        responses = dict(session.get("responses", {}))
+        responses[str(entry.campaign["id"])] = response_id
+        session["responses"] = responses
+        session.permanent = True
+
+
+def _resume_index(entry: Entry, response: dict) -> int:
+    """Index of the first page with an unanswered item (``len(pages)`` when all done)."""
+    answers = response.get("answers") or {}
+    na = set(response.get("na") or ())
+    for index, item_ids in enumerate(entry.pages):
+        if any(answers.get(i) is None and i not in na for i in item_ids):
+            return index
+    return len(entry.pages)
+
+
+def _item_order(entry: Entry) -> list[list[str]]:
+    """Item ids per page, shuffled within each page with a fresh seed per response."""
+    rng = random.Random(secrets.randbits(64))
+    return [rng.sample(item_ids, len(item_ids)) for item_ids in entry.pages]
+
+
+def _ordered(entry: Entry, index: int, response: dict) -> list[str]:
+    """Page ``index``'s items in the order recorded for this response."""
+    item_ids = entry.pages[index]
+    recorded = response.get("item_order") or []
+    shown = recorded[index] if index < len(recorded) and isinstance(recorded[index], list) else []
+    if sorted(shown) == sorted(item_ids):
+        return list(shown)
+    return list(item_ids)  # recorded for another page layout: instrument order
+
+
+def _set_language(entry: Entry, response: dict | None = None) -> str:
+    """Choose the page language: the response's once started, else negotiated."""
+    if response is not None and response.get("language") in entry.instrument.languages:
+        g.lang = response["language"]
+    else:
+        g.lang = choose_language(entry.languages, default=entry.instrument.languages[0])
+    return g.lang
+
+
+def _closed(entry: Entry):
+    """The "closed" (or "not open yet") page if the campaign accepts nothing now."""
+    if store.is_open(entry.campaign):
+        return None
+    _set_language(entry)
+    opens_at = entry.campaign.get("opens_at")
+    not_yet = entry.campaign.get("status") == "open" and bool(opens_at) and \
+        datetime.fromisoformat(opens_at) > datetime.now(UTC)
+    return render_template("closed.html", entry=entry, not_yet=not_yet), 403 if not_yet else 410
+
+
+def _already(entry: Entry, status: int = 200):
+    return render_template("already.html", entry=entry), status
+
+
+def _text(text) -> str:
+    return text.get(current_language()) or next(iter(text.values()), "")
+
+
+def _field_anchor(field) -> str:
+    """Where an error summary link points: an item's first radio, else the input."""
+    options = getattr(field, "options", ())
+    return f"{field.id}-{options[0].value}" if options else field.id
+
+
+@bp.app_context_processor
+def _helpers() -> dict:
+    return {"itext": _text, "field_anchor": _field_anchor}
+
+
+@bp.app_template_filter("paragraphs")
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+@bp.route(f"/<{KINDS}:kind>/<key>", methods=["GET", "POST"])
+def intro(kind: str, key: str):
+    """Intro and consent. Consenting starts the response and opens page 1."""
+    entry = _load_entry(kind, key)
+    if (closed := _closed(entry)) is not None:
+        return closed
+    response = _response(entry)
+    if response is not None:
+        _set_language(entry, response)
+        if response["status"] == "complete":
+            return _already(entry, 409 if request.method == "POST" else 200)
+        return redirect(entry.page_url(_resume_index(entry, response) + 1))
+
+    lang = _set_language(entry)
+    form = ConsentForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("intro.html", entry=entry, form=form), status
+
+    try:  # the store adds an invitation's own params, which win over the URL's
+        response_id = store.start_response(
+            get_db(), entry.campaign, language=lang, direction=direction(lang),
+            params=url_params(entry.campaign, request.args), item_order=_item_order(entry),
+            invitation=entry.invitation)
+    except ValueError:  # the invitation was used meanwhile (another tab)
+        return _already(entry, 409)
+    _remember(entry, response_id)
+    return redirect(entry.page_url(1))
+
+
+@bp.route(f"/<{KINDS}:kind>/<key>/<int:number>", methods=["GET", "POST"])
+def page(kind: str, key: str, number: int):
+    """One page of questions: show it (with saved answers), or validate and save it."""
+    entry = _load_entry(kind, key)
+    if (closed := _closed(entry)) is not None:
+        return closed
+    response = _response(entry)
+    if response is None:
+        return redirect(entry.url())
+    _set_language(entry, response)
+    if not 1 <= number <= len(entry.pages):
+        abort(404)
+    if response["status"] == "complete":
+        return _already(entry, 409 if request.method == "POST" else 200)
+    resume = _resume_index(entry, response)
+    if number - 1 > resume:  # no skipping ahead of an unanswered page
+        return redirect(entry.page_url(resume + 1))
+
+    item_ids = _ordered(entry, number - 1, response)
+    form_class = page_form_class(entry.instrument, item_ids, g.lang)
+    form = form_class(data=saved_values(item_ids, response))
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("page.html", entry=entry, form=form, number=number,
+                               total=len(entry.pages), checklist=_checklist_on(entry, item_ids),
+                               ), status
+
+    db = get_db()
+    answers, na_items = answers_of(form)
+    try:
+        store.save_page(db, response["id"], number - 1, answers, na_items)
+    except ValueError:  # completed meanwhile, in another tab
+        return _already(entry, 409)
+    if number < len(entry.pages):
+        return redirect(entry.page_url(number + 1))
+    saved = store.get_response(db, response["id"])
+    if (missing := _resume_index(entry, saved)) < len(entry.pages):
+        return redirect(entry.page_url(missing + 1))  # another tab left a gap
+    if not store.complete_response(db, response["id"]):
+        return _already(entry, 409)
+    return redirect(entry.url(".thanks"))
+
+
+def _checklist_on(entry: Entry, item_ids) -> object | None:
+    checklist = entry.instrument.checklist
+    if checklist is not None and set(checklist.item_ids) & set(item_ids):
+        return checklist
+    return None
+
+
+@bp.route(f"/<{KINDS}:kind>/<key>/thanks")
+def thanks(kind: str, key: str):
+    entry = _load_entry(kind, key)
+    response = _response(entry)
+    if response is None:
+        return redirect(entry.url())
+    _set_language(entry, response)
+    if response["status"] != "complete":
+        return redirect(entry.page_url(_resume_index(entry, response) + 1))
+    return render_template("thanks.html", entry=entry)
