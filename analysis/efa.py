@@ -20,6 +20,9 @@ from ._result import AnalysisError, Result, fmt
 from .factorability import as_moments, checked_corr
 from .moments import Moments
 
+#: Minimum congruence for a factor to be named after the dimension it was matched to.
+NAME_MIN = 0.5
+
 
 def tucker_congruence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Tucker's congruence coefficient between the columns of ``a`` and ``b``.
@@ -154,7 +157,9 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
     -----
     Factors are made deterministic by :func:`align_factors`: signs so that column
     sums are positive, order by the matched dimension (or by sum of squared
-    loadings). Communalities of oblique solutions are ``diag(L Phi L^T)``.
+    loadings). A factor is named after its matched dimension (``"F1 (REL)"``) only
+    when its congruence with it is at least 0.5; ``congruence`` reports every match.
+    Communalities of oblique solutions are ``diag(L Phi L^T)``.
 
     R: ``psych::fa(x, nfactors = 5, fm = "minres", rotate = "oblimin")`` and
     ``psych::fa(x, nfactors = 5, fm = "ml", rotate = "varimax")``.
@@ -198,13 +203,15 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
     lam, phi, matched = align_factors(lam, phi, target)
     dims = list(structure) if structure else []
     matched_names = tuple(dims[j] if j is not None else None for j in matched)
-    factors = tuple(f"F{i + 1}" + (f" ({d})" if d else "") for i, d in enumerate(matched_names))
     communal = 1.0 - u
     congruence = {}
     if target is not None:
         c = tucker_congruence(lam, target)
         congruence = {d: float(c[i, matched[i]]) for i, d in enumerate(matched_names)
                       if d is not None}
+    # name a factor after its dimension only if it resembles it at all
+    factors = tuple(f"F{i + 1}" + (f" ({d})" if d and congruence.get(d, 0) >= NAME_MIN else "")
+                    for i, d in enumerate(matched_names))
     cross = tuple(it for it, row in zip(items, lam, strict=True)
                   if (np.abs(row) >= cross_loading).sum() > 1)
     return EFAResult(

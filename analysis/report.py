@@ -1,0 +1,371 @@
+"""The whole analysis of one data set against one instrument: :func:`analyze`.
+
+This is what ``trustmeter analyze`` runs. It checks the data, screens careless
+respondents (excluded by default), and gathers reliability, factorability,
+parallel analysis, EFA, CFA, measurement invariance, scores, the Trust Index by
+period and segment, % trusting and NPS into one :class:`AnalysisReport`.
+
+Conventions (the same as the R reference in ``tests/reference``):
+
+* reliability uses the rows complete for each dimension;
+* KMO, Bartlett, parallel analysis, EFA, CFA and invariance use the instrument's
+  dimension items on the rows complete across all of them;
+* reverse-keyed items are recoded as ``min + max - x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from instruments.model import Instrument
+
+from ._result import AnalysisError, Result, fmt, fmt_p, jsonable
+from .careless import CarelessResult, careless
+from .compare import GroupTable, PairwiseResult, WelchAnovaResult, group_table, pairwise_welch
+from .compare import period_change as _period_change
+from .compare import welch_anova as _welch_anova
+from .data import check_items, dimension_model, reverse_key
+from .efa import EFAResult, efa
+from .factorability import BartlettResult, KMOResult, bartlett_sphericity, checked_corr, kmo
+from .moments import Moments
+from .parallel import ParallelAnalysisResult, parallel_analysis
+from .reliability import DimensionReliability, reliability_by_dimension
+from .scores import (
+    NPSResult,
+    ProportionResult,
+    ScoresResult,
+    nps,
+    nps_item,
+    pct_trusting,
+    proportion,
+    score,
+)
+
+TRUST_OVERALL = "TRUST_OVERALL"
+
+
+@dataclass(frozen=True)
+class TrustIndexResult(Result):
+    """The Trust Index overall, by period and by segment, with tests."""
+
+    overall: Any
+    by_period: GroupTable | None = None
+    by_segment: GroupTable | None = None
+    period_change: PairwiseResult | None = None
+    segment_anova: WelchAnovaResult | None = None
+    segment_pairwise: PairwiseResult | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"overall": self.overall.to_dict()}
+        for k in ("by_period", "by_segment", "period_change", "segment_anova",
+                  "segment_pairwise"):
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v.to_dict()
+        out["notes"] = list(self.notes)
+        return out
+
+    def summary(self) -> str:
+        o = self.overall
+        lines = [f"Trust Index (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
+                 f"{fmt(o.ci95[1], 1)}], n = {o.n}"]
+        for k in ("by_period", "period_change", "by_segment", "segment_anova",
+                  "segment_pairwise"):
+            v = getattr(self, k)
+            if v is not None:
+                lines.append(v.summary())
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class AnalysisReport(Result):
+    """Everything ``trustmeter analyze`` reports. ``to_dict()`` is the JSON output."""
+
+    instrument: str
+    settings: Mapping[str, Any]
+    n_total: int
+    n_responses: int
+    n_excluded: int
+    careless: CarelessResult
+    items: Mapping[str, Mapping[str, Any]]
+    reliability: DimensionReliability
+    n_complete: int
+    kmo: KMOResult
+    bartlett: BartlettResult
+    parallel_analysis: ParallelAnalysisResult
+    efa: EFAResult
+    cfa: Any
+    invariance: Any
+    scores: ScoresResult
+    trust_index: TrustIndexResult
+    pct_trusting: ProportionResult
+    trust_overall_top2: ProportionResult | None
+    nps: NPSResult | None
+    alternative: Mapping[str, Any]
+    structure: Mapping[str, tuple[str, ...]]
+    dimension_names: Mapping[str, str]
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        inv = self.invariance
+        return jsonable({
+            "instrument": self.instrument,
+            "settings": dict(self.settings),
+            "n_total": self.n_total,
+            "n_responses": self.n_responses,
+            "n_excluded": self.n_excluded,
+            "careless": self.careless.to_dict(),
+            "items": self.items,
+            "reliability": self.reliability.to_dict(),
+            "n_complete": self.n_complete,
+            "kmo": self.kmo.to_dict(),
+            "bartlett": self.bartlett.to_dict(),
+            "parallel_analysis": self.parallel_analysis.to_dict(),
+            "efa": self.efa.to_dict(),
+            "cfa": self.cfa.to_dict() if hasattr(self.cfa, "to_dict") else self.cfa,
+            "invariance": inv.to_dict() if hasattr(inv, "to_dict") else inv,
+            "scores": self.scores.to_dict(),
+            "trust_index": self.trust_index.to_dict(),
+            "pct_trusting": self.pct_trusting.to_dict(),
+            "trust_overall_top2": (self.trust_overall_top2.to_dict()
+                                   if self.trust_overall_top2 else None),
+            "nps": self.nps.to_dict() if self.nps else None,
+            "alternative": self.alternative,
+            "notes": list(self.notes),
+        })
+
+    @property
+    def verdicts(self) -> list[str]:
+        """The main conclusions in words."""
+        out = []
+        low = [d for d, r in self.reliability.dimensions.items() if r.alpha < 0.7]
+        out.append("Reliability: every dimension has Cronbach's alpha of at least .70."
+                   if not low else
+                   f"Reliability: alpha is below .70 for {', '.join(low)}; interpret those "
+                   "dimension scores with care.")
+        out.append(f"Factorability: KMO = {fmt(self.kmo.overall, 2)} ({self.kmo.verdict}), "
+                   f"Bartlett's test p {fmt_p(self.bartlett.p)}.")
+        k = len(self.structure)
+        pa = self.parallel_analysis.n_factors
+        out.append(f"Parallel analysis suggests {pa} factor(s) for the {k} intended dimensions."
+                   + ("" if pa == k else " The dimensions may not all be separable in these "
+                      "data; see the EFA loadings and the CFA."))
+        if self.efa.congruence:
+            worst = min(self.efa.congruence.values())
+            out.append(f"EFA: Tucker congruence of the factors with the intended dimensions "
+                       f"ranges from {fmt(worst, 2)} to {fmt(max(self.efa.congruence.values()), 2)}"
+                       + (" (below .85 for some: the structure is only partly recovered)."
+                          if worst < 0.85 else "."))
+        c = self.cfa
+        if hasattr(c, "cfi"):
+            good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08
+            out.append(f"CFA: CFI = {fmt(c.cfi)}, RMSEA = {fmt(c.rmsea)}, SRMR = {fmt(c.srmr)}: "
+                       + ("good fit by Hu & Bentler's (1999) cut-offs." if good else
+                          "the fit misses Hu & Bentler's (1999) good-fit cut-offs "
+                          "(CFI >= .95, RMSEA <= .06, SRMR <= .08)."))
+        elif isinstance(c, Mapping) and c.get("error"):
+            out.append(f"CFA could not be fitted: {c['error']}")
+        inv = self.invariance
+        if hasattr(inv, "verdict"):
+            out.append(inv.verdict)
+        elif isinstance(inv, Mapping) and inv.get("error"):
+            out.append(f"Invariance could not be tested: {inv['error']}")
+        ti = self.trust_index
+        if ti.segment_anova is not None:
+            a = ti.segment_anova
+            out.append(f"The Trust Index differs across {self.settings.get('segment')} "
+                       f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})." if a.p < 0.05 else
+                       f"No clear Trust Index difference across "
+                       f"{self.settings.get('segment')} (Welch p = {fmt_p(a.p)}).")
+        if ti.period_change is not None and ti.period_change.comparisons:
+            last = ti.period_change.comparisons[-1]
+            word = "rose" if last.diff > 0 else "fell"
+            sig = "a significant" if last.p_holm < 0.05 else "not a significant"
+            out.append(f"From {last.a} to {last.b} the Trust Index {word} by "
+                       f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
+                       f"p {fmt_p(last.p_holm)}).")
+        ex = "excluded" if self.settings.get("exclude_careless") else "kept (--keep-careless)"
+        out.append(f"Careless responding: {self.careless.n_excluded} of {self.n_total} "
+                   f"respondents were flagged by at least {self.careless.min_flags} indicators "
+                   f"and {ex}.")
+        return out
+
+    def summary(self) -> str:
+        parts = [f"trustmeter analysis of {self.n_responses} responses ({self.n_excluded} "
+                 f"excluded as careless) with instrument {self.instrument}",
+                 self.careless.summary(), self.reliability.summary(), self.kmo.summary(),
+                 self.bartlett.summary(), self.parallel_analysis.summary(), self.efa.summary()]
+        for x in (self.cfa, self.invariance):
+            parts.append(x.summary() if hasattr(x, "summary") else str(x))
+        parts += [self.scores.summary(), self.trust_index.summary(), self.pct_trusting.summary()]
+        if self.trust_overall_top2:
+            parts.append(self.trust_overall_top2.summary())
+        if self.nps:
+            parts.append(self.nps.summary())
+        parts.append("Verdicts:\n" + "\n".join(f"  - {v}" for v in self.verdicts))
+        return "\n\n".join(parts)
+
+
+def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, Any]]:
+    out = {}
+    n = len(frame)
+    for iid in inst.dimension_item_ids:
+        v = frame[iid]
+        b = inst.block_of(iid)
+        out[iid] = {"dimension": b.id if b else None, "reverse": inst.item(iid).reverse,
+                    "n": int(v.notna().sum()), "missing_pct": 100 * float(v.isna().mean())
+                    if n else None, "mean": float(v.mean()), "sd": float(v.std())}
+    return out
+
+
+def _main_figures(frame: pd.DataFrame, scored: pd.DataFrame, inst: Instrument,
+                  min_items) -> dict[str, Any]:
+    """A few headline figures, for the sensitivity comparison with/without exclusion."""
+    sc = score(frame, inst, min_items=min_items)
+    rel = reliability_by_dimension(frame, inst)
+    out = {"n_responses": len(frame), "trust_index": sc.trust_index.to_dict(),
+           "alpha": {d: r.alpha for d, r in rel.dimensions.items()},
+           "pct_trusting": pct_trusting(sc).pct}
+    item = nps_item(inst)
+    if item and item in frame.columns:
+        out["nps"] = nps(frame[item]).nps
+    return out
+
+
+def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
+            segment: str | None = None, period: str | None = None,
+            keep_careless: bool = False, efa_extraction: str = "minres",
+            efa_rotation: str = "oblimin", n_factors: int | None = None,
+            min_segment_n: int = 30, min_items: int | float | None = None,
+            seed: int | None = 0, n_iter: int = 500, min_group_n: int = 30) -> AnalysisReport:
+    """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Responses: item columns named by item id, plus metadata columns.
+    inst : Instrument
+    group : column for measurement invariance (e.g. ``"language"``).
+    segment : column for the segment table, Welch ANOVA and pairwise tests.
+    period : column for the period table and change versus the previous period.
+    keep_careless : keep respondents flagged as careless (default: exclude them).
+    efa_extraction, efa_rotation, n_factors : EFA settings; ``n_factors`` defaults to
+        the number of instrument dimensions (the intended structure); parallel
+        analysis's suggestion is reported alongside.
+    min_segment_n : groups (segments, periods) with fewer respondents are suppressed.
+    min_items : answered items needed for a dimension score (see
+        :func:`analysis.scores.resolve_min_items`).
+    seed, n_iter : parallel analysis.
+    min_group_n : smallest group kept in the invariance test.
+
+    Returns
+    -------
+    AnalysisReport
+
+    Raises
+    ------
+    AnalysisError
+        A clear message for data that cannot be analysed.
+    """
+    if len(df) == 0:
+        raise AnalysisError("the data have no rows")
+    for col, what in ((group, "--group"), (segment, "--segment"), (period, "--period")):
+        if col is not None and col not in df.columns:
+            raise AnalysisError(f"{what} column {col!r} is not in the data (columns: "
+                                f"{', '.join(map(str, df.columns[:12]))}"
+                                f"{', ...' if len(df.columns) > 12 else ''})")
+    df = df.reset_index(drop=True)
+    checked = check_items(df, inst)
+    notes = list(checked.notes)
+    cl = careless(df, inst)
+    keep = np.ones(len(df), dtype=bool) if keep_careless else ~cl.excluded.to_numpy()
+    n_excluded = 0 if keep_careless else int(cl.n_excluded)
+    data = df.loc[keep].reset_index(drop=True)
+    values = checked.frame.loc[keep].reset_index(drop=True)
+    scored = reverse_key(values, inst)
+    model = dimension_model(inst)
+    dim_items = list(inst.dimension_item_ids)
+
+    rel = reliability_by_dimension(values, inst)
+    m_all = Moments.from_frame(scored, dim_items)
+    checked_corr(m_all, what="dimension items")
+    k_res = kmo(m_all)
+    b_res = bartlett_sphericity(m_all)
+    pa = parallel_analysis(m_all, n_iter=n_iter, seed=seed)
+    nf = n_factors if n_factors is not None else len(inst.dimensions)
+    e_res = efa(m_all, nf, extraction=efa_extraction, rotation=efa_rotation, structure=model)
+
+    from .cfa import cfa as _cfa
+    try:
+        c_res: Any = _cfa(m_all, model)
+    except ValueError as exc:
+        c_res = {"error": str(exc)}
+        notes.append(f"CFA not fitted: {exc}")
+    inv_res: Any = None
+    if group is not None:
+        from .invariance import measurement_invariance
+        gframe = scored[dim_items].assign(**{group: data[group].to_numpy()})
+        try:
+            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n)
+        except ValueError as exc:
+            inv_res = {"group": group, "error": str(exc)}
+            notes.append(f"invariance across {group} not tested: {exc}")
+
+    sc = score(data, inst, min_items=min_items)
+    ti = sc.frame["trust_index"].rename("trust_index")
+    by_period = change = by_segment = anova = pairwise = None
+    ti_notes = []
+    if period is not None:
+        by_period = group_table(ti, data[period].rename(period), min_n=min_segment_n,
+                                variable="trust_index")
+        if len(by_period.shown) >= 2:
+            change = _period_change(ti, data[period].rename(period), min_n=min_segment_n)
+    if segment is not None:
+        seg = data[segment].rename(segment)
+        by_segment = group_table(ti, seg, min_n=min_segment_n, variable="trust_index")
+        if len(by_segment.shown) >= 2:
+            anova = _welch_anova(ti, seg, min_n=min_segment_n)
+            pairwise = pairwise_welch(ti, seg, min_n=min_segment_n)
+        else:
+            ti_notes.append(f"fewer than 2 {segment} groups with n >= {min_segment_n}: "
+                            "no segment tests")
+    for tab in (by_period, by_segment):
+        if tab is not None and tab.n_suppressed:
+            ti_notes.append(f"{tab.n_suppressed} {tab.by} group(s) with n < {min_segment_n} "
+                            "suppressed")
+    trust = TrustIndexResult(sc.trust_index, by_period, by_segment, change, anova, pairwise,
+                             tuple(ti_notes))
+    top2 = None
+    if TRUST_OVERALL in values.columns:
+        s = inst.scale_for(TRUST_OVERALL)
+        v = values[TRUST_OVERALL]
+        top2 = proportion(v.where(v.isna(), v >= s.max - 1), name="TRUST_OVERALL top-2-box",
+                          definition=f"TRUST_OVERALL >= {s.max - 1} on {s.min}..{s.max}")
+    nps_id = nps_item(inst)
+    nps_res = nps(values[nps_id]) if nps_id and nps_id in values.columns else None
+
+    other = np.ones(len(df), dtype=bool) if not keep_careless else ~cl.excluded.to_numpy()
+    alternative = {"careless_excluded": bool(keep_careless), "n_excluded": int((~other).sum()),
+                   **_main_figures(df.loc[other].reset_index(drop=True), None, inst, min_items)}
+
+    settings = {"group": group, "segment": segment, "period": period,
+                "exclude_careless": not keep_careless, "efa_extraction": efa_extraction,
+                "efa_rotation": efa_rotation, "n_factors": nf, "min_segment_n": min_segment_n,
+                "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter}
+    return AnalysisReport(
+        instrument=inst.key, settings=settings, n_total=len(df), n_responses=len(data),
+        n_excluded=n_excluded, careless=cl, items=_item_table(scored, inst), reliability=rel,
+        n_complete=m_all.n, kmo=k_res, bartlett=b_res, parallel_analysis=pa, efa=e_res,
+        cfa=c_res, invariance=inv_res, scores=sc, trust_index=trust,
+        pct_trusting=pct_trusting(sc), trust_overall_top2=top2, nps=nps_res,
+        alternative=alternative, structure={k: tuple(v) for k, v in model.items()},
+        dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
+                         for b in inst.dimensions},
+        notes=tuple(notes))
