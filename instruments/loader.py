@@ -136,8 +136,10 @@ def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
     if m is None:
         return None
     c.unknown_keys(m, {"min", "max", "labels", "not_applicable", "not_applicable_label"}, path)
-    lo = c.integer(m.get("min"), f"{path}.min") if "min" in m else c.err(f"{path}.min", "is required")
-    hi = c.integer(m.get("max"), f"{path}.max") if "max" in m else c.err(f"{path}.max", "is required")
+    lo = (c.integer(m["min"], f"{path}.min") if "min" in m
+          else c.err(f"{path}.min", "is required"))
+    hi = (c.integer(m["max"], f"{path}.max") if "max" in m
+          else c.err(f"{path}.max", "is required"))
     if lo is None or hi is None:
         return None
     if hi <= lo:
@@ -255,11 +257,20 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         if req not in m:
             c.err(req, "is required")
     iid = m.get("id")
-    if iid is not None and (not isinstance(iid, str) or not INSTRUMENT_ID_RE.match(iid)):
-        c.err("id", f"{iid!r} must be lower-case letters, digits, '-' or '_' (e.g. customer-trust)")
+    if "id" in m:
+        if not isinstance(iid, str):
+            c.err("id", f"must be a string such as customer-trust, got {_kind(iid)}")
+        elif not INSTRUMENT_ID_RE.match(iid):
+            c.err("id", f"{iid!r} must be lower-case letters, digits, '-' or '_' "
+                        "(e.g. customer-trust)")
     version = m.get("version")
-    if version is not None and not isinstance(version, str):
-        c.err("version", f"must be a quoted string such as \"1.0.0\", got {_kind(version)}")
+    if "version" in m:
+        if not isinstance(version, str):
+            c.err("version", f"must be a quoted string such as \"1.0.0\", got {_kind(version)}")
+        elif not version.strip():
+            c.err("version", "must not be empty (e.g. \"1.0.0\")")
+    if "description" in m and not isinstance(m["description"], str):
+        c.err("description", f"must be a string, got {_kind(m['description'])}")
     languages: tuple[str, ...] = ()
     if "languages" in m and (langs := c.seq(m["languages"], "languages")) is not None:
         for k, lang in enumerate(langs):
@@ -327,7 +338,8 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         raise InstrumentError(c.errors)
 
     inst = Instrument(
-        id=iid, version=version, languages=languages, title=title or {lang: iid for lang in languages},
+        id=iid, version=version, languages=languages,
+        title=title or {lang: iid for lang in languages},
         scale=scale, dimensions=tuple(sections["dimensions"]), outcomes=tuple(sections["outcomes"]),
         covariates=tuple(sections["covariates"]), single_items=tuple(singles),
         attention_checks=tuple(checks), checklist=checklist, intro=intro,
@@ -395,9 +407,37 @@ def load_instrument(path: str | Path) -> Instrument:
     return instrument_from_yaml(text, source=str(path))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects duplicate mapping keys.
+
+    Plain PyYAML keeps the last of two equal keys without a word, so a second
+    ``text:`` or a duplicated ``ru:`` translation would silently replace the first.
+    Keys merged in with ``<<: *anchor`` may still be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    line = first.get(key)
+                except TypeError:  # unhashable key: let SafeLoader report it
+                    continue
+                if line is not None:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key {key!r} (first given on line {line})",
+                        key_node.start_mark)
+                first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def instrument_from_yaml(text: str, source: str = "<instrument>") -> Instrument:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
