@@ -47,8 +47,8 @@ DIRECTIONS = ("ltr", "rtl")
 #: Columns of :func:`load_campaign_frame` before the params and items; a declared
 #: param or an item may not use one of these names.
 FRAME_META = ("response_id", "status", "campaign", "period", "language", "direction", "duration_s",
-              "started_at", "completed_at", "longstring", "irv", "attention_passed", "flags",
-              "na_items")
+              "started_at", "completed_at", "longstring", "irv", "attention_passed",
+              "quality_flags", "na_items")
 MAX_PARAM_VALUE = 200
 
 #: Quality-flag thresholds (see :func:`quality_flags`).
@@ -132,10 +132,13 @@ def _na_allowed(inst: Instrument, item_id: str) -> bool:
 
 
 def scale_item_ids(inst: Instrument) -> tuple[str, ...]:
-    """Items answered on the instrument's main scale: block items and single items
-    without a scale of their own. Longstring and IRV are computed over these."""
+    """Rating items on the instrument's main scale, in instrument order: block items
+    and single items without a scale of their own (or with the same range).
+    Longstring and IRV are computed over these (as in :mod:`analysis.careless`)."""
+    main = (inst.scale.min, inst.scale.max)
     ids = [i.id for b in inst.blocks for i in b.items]
-    ids += [i.id for i in inst.single_items if i.scale is None]
+    ids += [i.id for i in inst.single_items
+            if i.scale is None or (i.scale.min, i.scale.max) == main]
     return tuple(ids)
 
 
@@ -625,12 +628,15 @@ def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
     dict with ``longstring`` (longest run of identical consecutive answers, missing
     answers skipped; Johnson 2005), ``irv`` (intra-individual response variability:
     the SD, ddof=1, of the answers; Dunn, Heggestad, Shanock & Theilgard 2018; NaN
-    with fewer than 2 answers), ``attention_passed`` (1.0/0.0, NaN without checks; an
-    unanswered check fails) and ``flags``, a list of names per row:
-    ``straightline`` (IRV 0 over at least 5 answers), ``longstring`` (a run longer
-    than half of the items), ``attention_failed`` and ``speeder`` (under 2 s per
-    answered item; Huang, Curran, Keeney, Poposki & DeShon 2012). Meade & Craig
-    (2012) review these indices.
+    with fewer than 2 answers), ``attention_passed`` (1.0 all answered checks
+    correct, 0.0 one wrong, NaN when no check was answered or there are none) and
+    ``flags``, a list of names per row: ``straightline`` (IRV 0 over at least 5
+    answers), ``longstring`` (a run longer than half of the answered items, Curran
+    2016), ``attention_failed`` and ``speeder`` (under 2 s per answered item; Huang,
+    Curran, Keeney, Poposki & DeShon 2012). Meade & Craig (2012) review these
+    indices. They are recorded once, at completion; :mod:`analysis.careless`
+    screens a whole campaign, with relative cut-offs (e.g. speeding against the
+    median time).
     """
     x = np.asarray(scale_values, dtype=float)
     n, k = x.shape
@@ -650,14 +656,13 @@ def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
         ss = (np.where(ok, x - mean[:, None], 0.0) ** 2).sum(axis=1)
         irv = np.where(cnt >= 2, np.sqrt(ss / (cnt - 1)), np.nan)
     a = np.asarray(attention_values, dtype=float).reshape(n, -1)
-    if a.shape[1]:
-        att = np.all(a == np.asarray(expected, dtype=float)[None, :], axis=1).astype(float)
-    else:
-        att = np.full(n, np.nan)
+    answered_checks = ~np.isnan(a)
+    wrong = (answered_checks & (a != np.asarray(expected, dtype=float)[None, :])).any(axis=1)
+    att = np.where(answered_checks.any(axis=1), np.where(wrong, 0.0, 1.0), np.nan)
     dur = np.asarray(duration_s, dtype=float)
     answered = np.asarray(n_answered, dtype=float)
     straight = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (irv == 0)
-    longrun = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (best > k / 2)
+    longrun = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (best > cnt / 2)
     speeder = dur < SPEEDER_S_PER_ITEM * answered
     flags = [[name for name, on in (("straightline", s), ("longstring", lr),
                                     ("attention_failed", af), ("speeder", sp)) if on]
@@ -675,10 +680,14 @@ def _flatten(order: Any) -> list[str]:
     return []
 
 
-def _presented_scale_order(inst: Instrument, item_order: Any) -> list[str]:
+def scale_order(inst: Instrument, item_order: Any) -> list[str]:
+    """The main-scale items in the order shown (from ``item_order``, a possibly nested
+    list of item ids); items it does not list follow in instrument order."""
     scale_ids = scale_item_ids(inst)
-    shown = [i for i in dict.fromkeys(_flatten(item_order)) if i in set(scale_ids)]
-    return shown + [i for i in scale_ids if i not in set(shown)]
+    wanted = set(scale_ids)
+    shown = [i for i in dict.fromkeys(_flatten(item_order)) if i in wanted]
+    seen = set(shown)
+    return shown + [i for i in scale_ids if i not in seen]
 
 
 def complete_response(db: Database, response_id: int, *,
@@ -712,7 +721,7 @@ def _complete(db: Database, response_id: int, finished: datetime) -> bool:
     if r["status"] != "started":
         return False
     answers = _answers(db, table, inst, response_id)
-    order = _presented_scale_order(inst, r["item_order"])
+    order = scale_order(inst, r["item_order"])
     x = np.array([[answers.get(i, np.nan) for i in order]], dtype=float)
     att = np.array([[answers.get(a.id, np.nan) for a in inst.attention_checks]],
                    dtype=float)
@@ -783,8 +792,9 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     Columns, in order: ``response_id`` (int64), ``campaign`` (slug), ``period``,
     ``language``, ``direction``, ``duration_s`` (float), ``started_at``,
     ``completed_at`` (datetime64, UTC), ``longstring`` (Int64), ``irv`` (float),
-    ``attention_passed`` (boolean, NA without checks), ``flags`` (comma-separated
-    flag names, ``""`` if none), ``na_items`` (comma-separated ids answered N/A),
+    ``attention_passed`` (boolean, NA without checks), ``quality_flags``
+    (``responses.flags`` as comma-separated names, ``""`` if none; not ``flags``,
+    which would hide pandas' ``DataFrame.flags``), ``na_items`` (comma-separated ids answered N/A),
     then one column per declared param (text, NA when absent), then one float64
     column per item in instrument order (NaN = no answer or N/A). With
     ``complete_only=False`` started responses are included and a ``status``
@@ -825,7 +835,7 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     meta["irv"] = np.array(cols[10], dtype=float)
     meta["attention_passed"] = pd.array(
         [None if v is None else bool(v) for v in cols[11]], dtype="boolean")
-    meta["flags"] = _json_lists_to_text(cols[12])
+    meta["quality_flags"] = _json_lists_to_text(cols[12])
     meta["na_items"] = _json_lists_to_text(cols[13])
     for k, p in enumerate(params):
         meta[p] = pd.array(cols[14 + k], dtype="str")

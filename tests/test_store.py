@@ -283,15 +283,17 @@ def test_quality_flags_on_completion(db, campaign):
 
 
 def test_quality_flags_vectorised():
-    x = np.array([[1, 1, np.nan, 1, 2, 2], [1, 2, 3, 4, 5, 1], [np.nan] * 6, [5, 5, 5, 5, 5, 5]])
-    q = store.quality_flags(x, np.array([[4], [3], [np.nan], [4]]), [4],
-                            np.array([100, 100, 5, 5]), np.array([6, 6, 0, 6]))
-    assert q["longstring"].tolist() == [3, 1, 0, 6]  # missing answers are skipped
-    np.testing.assert_allclose(q["irv"][:2], [np.std([1, 1, 1, 2, 2], ddof=1),
-                                              np.std([1, 2, 3, 4, 5, 1], ddof=1)])
+    nan = np.nan
+    x = np.array([[1, 1, nan, 1, 2, 2, 3, 4], [1, 2, 3, 4, 5, 1, 2, 3], [nan] * 8, [5] * 8])
+    q = store.quality_flags(x, np.array([[4], [3], [nan], [4]]), [4],
+                            np.array([100, 100, 5, 5]), np.array([8, 8, 0, 8]))
+    assert q["longstring"].tolist() == [3, 1, 0, 8]  # missing answers are skipped
+    np.testing.assert_allclose(q["irv"][:2], [np.std([1, 1, 1, 2, 2, 3, 4], ddof=1),
+                                              np.std([1, 2, 3, 4, 5, 1, 2, 3], ddof=1)])
     assert np.isnan(q["irv"][2]) and q["irv"][3] == 0
-    assert q["attention_passed"].tolist()[:2] == [1.0, 0.0]
-    assert q["flags"] == [[], ["attention_failed"], ["attention_failed"],
+    assert q["attention_passed"][[0, 1, 3]].tolist() == [1.0, 0.0, 1.0]
+    assert np.isnan(q["attention_passed"][2])  # an unanswered check is not a failure
+    assert q["flags"] == [[], ["attention_failed"], [],
                           ["straightline", "longstring", "speeder"]]
 
 
@@ -417,7 +419,7 @@ def test_load_campaign_frame_shape_and_types(db, campaign, inst):
         for i in inst.item_ids:
             assert (row[i] == r["answers"][i]) if i in r["answers"] else np.isnan(row[i])
         assert row["na_items"] == ",".join(r["na"])
-        assert row["flags"] == ",".join(r["flags"])
+        assert row["quality_flags"] == ",".join(r["flags"])
     all_rows, _ = store.load_campaign_frame(db, "c1", complete_only=False)
     assert len(all_rows) == 30 and all_rows.columns[1] == "status"
 
