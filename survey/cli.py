@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 from sqlite_utils import Database
 
+from analysis.cli import analyze
 from instruments.cli import instrument_group
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,6 +35,7 @@ def main() -> None:
 
 
 main.add_command(instrument_group)
+main.add_command(analyze)
 
 
 # ----- shared plumbing -------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""``trustmeter analyze``: the psychometric and Trust Index analysis of one data set."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from ._result import AnalysisError
+
+
+def _load(data: str, instrument: str | None, db: str):
+    """(DataFrame, Instrument) from a CSV file or a campaign slug in the database."""
+    from instruments.loader import get_instrument
+
+    path = Path(data)
+    if path.is_file():
+        if instrument is None:
+            raise AnalysisError(f"{data} is a file: give its instrument with --instrument "
+                                "FILE.yaml (or a built-in instrument id)")
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise AnalysisError(f"cannot read {data} as CSV: {e}") from None
+        return df, get_instrument(instrument)
+    if path.suffix.lower() in (".csv", ".tsv", ".txt") or os.sep in data:
+        raise AnalysisError(f"no such file: {data}")
+    if not Path(db).is_file():
+        raise AnalysisError(f"{data!r} is not a file, and there is no database {db} to look "
+                            "it up as a campaign (use --db or TRUSTMETER_DB)")
+    import sqlite_utils
+
+    from survey.store import load_campaign_frame
+
+    try:
+        df, inst = load_campaign_frame(sqlite_utils.Database(db), data)
+    except (KeyError, LookupError) as e:
+        raise AnalysisError(f"no campaign {data!r} in {db}: {e}") from None
+    if instrument is not None:
+        inst = get_instrument(instrument)
+    return df, inst
+
+
+@click.command("analyze")
+@click.argument("data")
+@click.option("--instrument", "instrument", metavar="FILE.yaml|ID",
+              help="Instrument of the data (default for a campaign: the campaign's own).")
+@click.option("--group", help="Column to test measurement invariance across (e.g. language).")
+@click.option("--segment", help="Column of segments: table, Welch ANOVA, pairwise tests.")
+@click.option("--period", help="Column of periods: table and change versus previous period.")
+@click.option("--keep-careless", is_flag=True,
+              help="Keep respondents flagged as careless (default: exclude them).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write JSON here.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False),
+              help="Write a self-contained HTML report here.")
+@click.option("--efa-extraction", type=click.Choice(["minres", "ml"]), default="minres",
+              show_default=True)
+@click.option("--efa-rotation", type=click.Choice(["oblimin", "promax", "varimax"]),
+              default="oblimin", show_default=True)
+@click.option("--n-factors", type=click.IntRange(min=1),
+              help="EFA factors (default: the number of instrument dimensions).")
+@click.option("--min-segment-n", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Suppress segments and periods smaller than this.")
+@click.option("--min-items", type=click.IntRange(min=1),
+              help="Answered items needed for a dimension score (default: 75% of its items).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the parallel analysis.")
+@click.option("--db", default=lambda: os.environ.get("TRUSTMETER_DB", "trustmeter.db"),
+              show_default="trustmeter.db or $TRUSTMETER_DB",
+              help="SQLite database, when DATA is a campaign slug.")
+def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
+            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db):
+    """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
+
+    Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
+    invariance, dimension scores and the Trust Index by period and segment.
+    Careless respondents are excluded unless --keep-careless is given.
+    """
+    from instruments.loader import InstrumentError
+
+    from .report import analyze as run
+
+    try:
+        df, inst = _load(data, instrument, db)
+        report = run(df, inst, group=group, segment=segment, period=period,
+                     keep_careless=keep_careless, efa_extraction=efa_extraction,
+                     efa_rotation=efa_rotation, n_factors=n_factors,
+                     min_segment_n=min_segment_n, min_items=min_items, seed=seed)
+        out = report.to_dict()
+        html = None
+        if html_out:
+            from .html import render_html
+            html = render_html(report)
+    except InstrumentError as e:
+        raise click.ClickException("\n".join(e.errors)) from None
+    except (AnalysisError, ValueError, KeyError, np.linalg.LinAlgError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        raise click.ClickException(str(msg)) from None
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=2, allow_nan=False), encoding="utf-8")
+    if html_out:
+        Path(html_out).write_text(html, encoding="utf-8")
+    if not json_out and not html_out:
+        click.echo(report.summary())
+        return
+    click.echo(f"{report.n_responses} responses analysed ({report.n_excluded} excluded as "
+               f"careless) with {report.instrument}")
+    for v in report.verdicts:
+        click.echo(f"- {v}")
+    for p in (json_out, html_out):
+        if p:
+            click.echo(f"wrote {p}")

@@ -1,0 +1,256 @@
+"""Small server-side SVG chart helpers (no JavaScript, no external assets).
+
+Generic on purpose, so any report can reuse them:
+
+* :func:`line_chart` - lines over ordered categories (e.g. periods) with CI bands;
+* :func:`bar_chart` - horizontal bars with error bars;
+* :func:`heatmap` - a matrix of coloured cells with their values (e.g. loadings).
+
+Each returns one ``<svg>`` element as a string, sized by ``viewBox`` so it scales
+with the page. All text is XML-escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+           "#e377c2")
+FONT = "font-family='system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif'"
+
+Point = tuple[float, float, float] | None  # (value, lower, upper); None = no figure
+
+
+def _e(s) -> str:
+    return escape(str(s), quote=True)
+
+
+def _num(value_format: str, v: float) -> str:
+    """Format a number, without a minus sign on a value that rounds to zero."""
+    s = value_format.format(v)
+    return s[1:] if s.startswith("-") and not any(c in s for c in "123456789") else s
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / max(n, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks = []
+    t = start
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _open(width: int, height: int, title: str) -> list[str]:
+    return [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' "
+            f"width='100%' style='max-width:{width}px' role='img' aria-label='{_e(title)}' "
+            f"{FONT} font-size='12'>", f"<title>{_e(title)}</title>",
+            f"<text x='{width / 2:.1f}' y='18' text-anchor='middle' font-size='14' "
+            f"font-weight='600'>{_e(title)}</text>"]
+
+
+def line_chart(categories: Sequence[str], series: Mapping[str, Sequence[Point]], *,
+               title: str = "", y_label: str = "", y_range: tuple[float, float] | None = None,
+               width: int = 640, height: int = 320, value_format: str = "{:.1f}") -> str:
+    """Lines over ordered ``categories`` with a shaded confidence band per series.
+
+    ``series`` maps a name to one ``(value, lower, upper)`` per category, or
+    ``None`` where there is no figure (e.g. a suppressed group): the line breaks there.
+    """
+    ml, mr, mt, mb = 60, 20 + (110 if len(series) > 1 else 0), 34, 48
+    pw, ph = width - ml - mr, height - mt - mb
+    vals = [v for pts in series.values() for p in pts if p is not None for v in p
+            if v is not None and math.isfinite(v)]
+    lo, hi = y_range if y_range else ((min(vals), max(vals)) if vals else (0.0, 1.0))
+    if not y_range:
+        pad = (hi - lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+    ticks = _nice_ticks(lo, hi)
+    lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+    n = len(categories)
+
+    def x(i: int) -> float:
+        return ml + (pw * (i + 0.5) / n if n else 0)
+
+    def y(v: float) -> float:
+        return mt + ph * (1 - (v - lo) / (hi - lo))
+
+    out = _open(width, height, title)
+    for t in ticks:
+        out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{y(t):.1f}' y2='{y(t):.1f}' "
+                   f"stroke='#e5e5e5'/><text x='{ml - 6}' y='{y(t) + 4:.1f}' "
+                   f"text-anchor='end' fill='#555'>{_e(f'{t:g}')}</text>")
+    out.append(f"<line x1='{ml}' x2='{ml}' y1='{mt}' y2='{mt + ph}' stroke='#999'/>")
+    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{mt + ph}' y2='{mt + ph}' stroke='#999'/>")
+    for i, c in enumerate(categories):
+        out.append(f"<text x='{x(i):.1f}' y='{mt + ph + 18}' text-anchor='middle' "
+                   f"fill='#333'>{_e(c)}</text>")
+    if y_label:
+        out.append(f"<text transform='translate(14 {mt + ph / 2:.1f}) rotate(-90)' "
+                   f"text-anchor='middle' fill='#333'>{_e(y_label)}</text>")
+    for s, (name, pts) in enumerate(series.items()):
+        col = PALETTE[s % len(PALETTE)]
+        runs: list[list[int]] = [[]]
+        for i, p in enumerate(pts):
+            if p is None or p[0] is None:
+                runs.append([])
+            else:
+                runs[-1].append(i)
+        for run in runs:
+            if not run:
+                continue
+            if all(pts[i][1] is not None and pts[i][2] is not None for i in run):
+                upper = " ".join(f"{x(i):.1f},{y(pts[i][2]):.1f}" for i in run)
+                lower = " ".join(f"{x(i):.1f},{y(pts[i][1]):.1f}" for i in reversed(run))
+                out.append(f"<polygon points='{upper} {lower}' fill='{col}' "
+                           "fill-opacity='0.15' stroke='none'/>")
+                for i in run:
+                    out.append(f"<line x1='{x(i):.1f}' x2='{x(i):.1f}' y1='{y(pts[i][1]):.1f}' "
+                               f"y2='{y(pts[i][2]):.1f}' stroke='{col}' stroke-opacity='0.5'/>")
+            if len(run) > 1:
+                path = " ".join(f"{x(i):.1f},{y(pts[i][0]):.1f}" for i in run)
+                out.append(f"<polyline points='{path}' fill='none' stroke='{col}' "
+                           "stroke-width='2'/>")
+            for i in run:
+                v = pts[i][0]
+                out.append(f"<circle cx='{x(i):.1f}' cy='{y(v):.1f}' r='3.5' fill='{col}'>"
+                           f"<title>{_e(name)} {_e(categories[i])}: "
+                           f"{_e(_num(value_format, v))}</title></circle>")
+                if len(series) == 1:
+                    out.append(f"<text x='{x(i):.1f}' y='{y(v) - 8:.1f}' text-anchor='middle' "
+                               f"fill='#222'>{_e(_num(value_format, v))}</text>")
+        for i, p in enumerate(pts):
+            if p is None:
+                out.append(f"<text x='{x(i):.1f}' y='{mt + ph - 6}' text-anchor='middle' "
+                           "fill='#999' font-style='italic'>suppressed</text>")
+        if len(series) > 1:
+            ly = mt + 10 + 18 * s
+            out.append(f"<line x1='{ml + pw + 12}' x2='{ml + pw + 30}' y1='{ly}' y2='{ly}' "
+                       f"stroke='{col}' stroke-width='2'/><text x='{ml + pw + 34}' "
+                       f"y='{ly + 4}'>{_e(name)}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def bar_chart(labels: Sequence[str], points: Sequence[Point], *, title: str = "",
+              x_label: str = "", x_range: tuple[float, float] | None = None,
+              width: int = 640, bar_height: int = 22, value_format: str = "{:.2f}",
+              note_missing: str = "suppressed") -> str:
+    """Horizontal bars (one per label) with error bars from ``(value, lower, upper)``.
+
+    A ``None`` point is drawn as the text ``note_missing`` with no bar.
+    """
+    ml = 20 + 8 * max((len(str(lab)) for lab in labels), default=4)
+    mr, mt, mb = 70, 34, 40
+    height = mt + mb + bar_height * len(labels) + 8
+    pw = width - ml - mr
+    vals = [v for p in points if p is not None for v in p if v is not None and math.isfinite(v)]
+    if x_range:
+        lo, hi = x_range
+        ticks = [t for t in _nice_ticks(lo, hi, 6) if lo - 1e-9 <= t <= hi + 1e-9]
+    else:
+        lo, hi = (min(0.0, *vals) if vals else 0.0, max(vals) * 1.05 if vals else 1.0)
+        ticks = _nice_ticks(lo, hi)
+        lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+
+    def x(v: float) -> float:
+        return ml + pw * (v - lo) / (hi - lo)
+
+    out = _open(width, height, title)
+    bottom = mt + bar_height * len(labels) + 4
+    for t in ticks:
+        out.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{mt}' y2='{bottom}' "
+                   f"stroke='#e5e5e5'/><text x='{x(t):.1f}' y='{bottom + 16}' "
+                   f"text-anchor='middle' fill='#555'>{_e(f'{t:g}')}</text>")
+    for i, (lab, p) in enumerate(zip(labels, points, strict=True)):
+        yc = mt + bar_height * i + bar_height / 2 + 2
+        out.append(f"<text x='{ml - 6}' y='{yc + 4:.1f}' text-anchor='end' "
+                   f"fill='#333'>{_e(lab)}</text>")
+        if p is None or p[0] is None:
+            out.append(f"<text x='{ml + 4}' y='{yc + 4:.1f}' fill='#999' "
+                       f"font-style='italic'>{_e(note_missing)}</text>")
+            continue
+        v, plo, phi = p
+        x0 = x(max(lo, 0.0)) if lo <= 0 else x(lo)
+        out.append(f"<rect x='{min(x0, x(v)):.1f}' y='{yc - bar_height * 0.35:.1f}' "
+                   f"width='{abs(x(v) - x0):.1f}' height='{bar_height * 0.7:.1f}' "
+                   f"fill='{PALETTE[0]}' fill-opacity='0.75'><title>{_e(lab)}: "
+                   f"{_e(_num(value_format, v))}</title></rect>")
+        if plo is not None and phi is not None:
+            out.append(f"<line x1='{x(plo):.1f}' x2='{x(phi):.1f}' y1='{yc:.1f}' y2='{yc:.1f}' "
+                       "stroke='#222' stroke-width='1.5'/>")
+            for e in (plo, phi):
+                out.append(f"<line x1='{x(e):.1f}' x2='{x(e):.1f}' y1='{yc - 5:.1f}' "
+                           f"y2='{yc + 5:.1f}' stroke='#222' stroke-width='1.5'/>")
+        edge = x(phi) if phi is not None else x(v)
+        out.append(f"<text x='{edge + 6:.1f}' y='{yc + 4:.1f}' "
+                   f"fill='#222'>{_e(_num(value_format, v))}</text>")
+    if x_label:
+        out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 6}' text-anchor='middle' "
+                   f"fill='#333'>{_e(x_label)}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _diverging(v: float, vmin: float, vmax: float) -> str:
+    """White at 0, red for positive, blue for negative values."""
+    if v is None or not math.isfinite(v):
+        return "#f0f0f0"
+    t = v / vmax if v >= 0 else v / abs(vmin)
+    t = max(-1.0, min(1.0, t))
+    target = (178, 24, 43) if t >= 0 else (33, 102, 172)
+    a = abs(t)
+    r, g, b = (round(255 + (c - 255) * a) for c in target)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def heatmap(row_labels: Sequence[str], col_labels: Sequence[str],
+            values: Sequence[Sequence[float | None]], *, title: str = "",
+            vmin: float = -1.0, vmax: float = 1.0, cell: int = 46,
+            value_format: str = "{:.2f}", row_groups: Sequence[str] | None = None) -> str:
+    """A matrix of cells coloured on a diverging scale (blue < 0 < red), values printed.
+
+    ``row_groups`` (one label per row) draws a separator where the group changes,
+    e.g. between the items of different dimensions.
+    """
+    ml = 20 + 8 * max((len(str(lab)) for lab in row_labels), default=4)
+    mt, mb = 64, 30
+    ch = 20
+    width = ml + cell * len(col_labels) + 20
+    height = mt + ch * len(row_labels) + mb
+    out = _open(width, height, title)
+    for j, c in enumerate(col_labels):
+        out.append(f"<text x='{ml + cell * j + cell / 2:.1f}' y='{mt - 8}' "
+                   f"text-anchor='middle' fill='#333'>{_e(c)}</text>")
+    for i, r in enumerate(row_labels):
+        yy = mt + ch * i
+        out.append(f"<text x='{ml - 6}' y='{yy + ch / 2 + 4:.1f}' text-anchor='end' "
+                   f"fill='#333'>{_e(r)}</text>")
+        for j, _ in enumerate(col_labels):
+            v = values[i][j]
+            fill = _diverging(v, vmin, vmax)
+            dark = v is not None and math.isfinite(v) and abs(v) > 0.55 * max(vmax, -vmin)
+            txt = "" if v is None or not math.isfinite(v) else _num(value_format, v)
+            out.append(f"<rect x='{ml + cell * j}' y='{yy}' width='{cell}' height='{ch}' "
+                       f"fill='{fill}' stroke='#fff'><title>{_e(r)} / {_e(col_labels[j])}: "
+                       f"{_e(txt)}</title></rect><text x='{ml + cell * j + cell / 2:.1f}' "
+                       f"y='{yy + ch / 2 + 4:.1f}' text-anchor='middle' font-size='11' "
+                       f"fill='{'#fff' if dark else '#222'}'>{_e(txt)}</text>")
+        if row_groups is not None and i > 0 and row_groups[i] != row_groups[i - 1]:
+            out.append(f"<line x1='{ml - 4}' x2='{ml + cell * len(col_labels)}' y1='{yy}' "
+                       f"y2='{yy}' stroke='#333' stroke-width='1.2'/>")
+    ly = mt + ch * len(row_labels) + 16
+    for k, v in enumerate((vmin, vmin / 2, 0.0, vmax / 2, vmax)):
+        out.append(f"<rect x='{ml + 40 * k}' y='{ly - 10}' width='40' height='10' "
+                   f"fill='{_diverging(v, vmin, vmax)}' stroke='#ccc'/><text "
+                   f"x='{ml + 40 * k + 20}' y='{ly + 12}' text-anchor='middle' font-size='10' "
+                   f"fill='#555'>{_e(f'{v:g}')}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
