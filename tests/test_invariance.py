@@ -1,0 +1,249 @@
+"""Tests for analysis.invariance: agreement with R lavaan 0.6-14, decisions, inputs.
+
+R's numbers come from tests/reference/make_reference.R (lavaan 0.6-14), stored in
+tests/reference/trust_synthetic_reference.json, "invariance_language":
+
+    g <- function(f) fitMeasures(f, c("chisq", "df", "cfi", "tli", "rmsea", "srmr"))
+    g(cfa(model, data = dd, group = "language"))                                  # configural
+    g(cfa(model, data = dd, group = "language", group.equal = "loadings"))        # metric
+    g(cfa(model, data = dd, group = "language",
+          group.equal = c("loadings", "intercepts")))                             # scalar
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from analysis.cfa import cfa
+from analysis.invariance import InvarianceResult, measurement_invariance
+
+REF_DIR = Path(__file__).parent / "reference"
+DIMS = ["REL", "HON", "COM", "EMP", "CON"]
+REVERSED = ["REL4", "HON3", "COM4", "EMP3", "CON4"]
+MODEL = {d: [f"{d}{i}" for i in range(1, 5)] for d in DIMS}
+ITEMS = [it for its in MODEL.values() for it in its]
+LEVELS = ("configural", "metric", "scalar")
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict:
+    with open(REF_DIR / "trust_synthetic_reference.json", encoding="utf-8") as fh:
+        return json.load(fh)["invariance_language"]
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    d = pd.read_csv(REF_DIR / "trust_synthetic.csv")
+    for c in REVERSED:
+        d[c] = 8 - d[c]  # as make_reference.R
+    return d
+
+
+@pytest.fixture(scope="module")
+def inv(data) -> InvarianceResult:
+    return measurement_invariance(data, MODEL, "language")
+
+
+# --------------------------------------------------------------------------------------
+# agreement with R lavaan 0.6-14
+# --------------------------------------------------------------------------------------
+def test_groups_are_the_complete_rows_per_language(inv):
+    # R: table(dd$language) with dd = na.omit over the 20 items (1963 rows)
+    assert inv.groups == {"en": 929, "fa": 428, "ru": 606}
+    assert sum(inv.groups.values()) == 1963
+    assert inv.dropped_groups == {}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_fit_matches_lavaan(inv, ref, level):
+    mine, r = getattr(inv, level), ref[level]
+    # R: fitMeasures(fit_<level>, "df")   configural 480, metric 510, scalar 540
+    assert mine["df"] == r["df"]
+    # R: fitMeasures(fit_<level>, "chisq")   (measured agreement ~3e-10 relative)
+    assert_allclose(mine["chisq"], r["chisq"], rtol=1e-6)
+    # R: fitMeasures(fit_<level>, "cfi")
+    assert_allclose(mine["cfi"], r["cfi"], rtol=1e-6)
+    # R: fitMeasures(fit_<level>, "tli")
+    assert_allclose(mine["tli"], r["tli"], rtol=1e-6)
+    # R: fitMeasures(fit_<level>, "rmsea")   (lavaan multiplies by sqrt(G))
+    assert_allclose(mine["rmsea"], r["rmsea"], rtol=1e-6)
+    # R: fitMeasures(fit_<level>, "srmr")   (measured agreement ~8e-7: lavaan's convergence)
+    assert_allclose(mine["srmr"], r["srmr"], rtol=1e-5)
+    assert mine["converged"]
+
+
+def test_decisions_follow_chen_rule_on_r_numbers(inv, ref):
+    # the deltas computed from R's own fit measures give the same decisions
+    for lv, prev in (("metric", "configural"), ("scalar", "metric")):
+        d_cfi = ref[lv]["cfi"] - ref[prev]["cfi"]
+        d_rmsea = ref[lv]["rmsea"] - ref[prev]["rmsea"]
+        d_srmr = ref[lv]["srmr"] - ref[prev]["srmr"]
+        assert_allclose(inv.delta[lv]["cfi"], d_cfi, atol=1e-8)
+        assert_allclose(inv.delta[lv]["rmsea"], d_rmsea, atol=1e-8)
+        assert_allclose(inv.delta[lv]["srmr"], d_srmr, atol=1e-6)
+        fails = d_cfi <= -0.010 and d_rmsea >= 0.015
+        assert inv.decisions[lv] == ("fails" if fails else "holds")
+    assert inv.decisions["configural"] == "holds"
+    assert inv.level == "scalar"
+    assert inv.verdict == ("Scores can be compared across language: loadings and intercepts "
+                           "are invariant (scalar invariance holds).")
+
+
+def test_chisq_difference_test(inv):
+    d = inv.delta["metric"]
+    assert d["df"] == 30
+    assert_allclose(d["chisq"], inv.metric["chisq"] - inv.configural["chisq"])
+    assert 0 <= d["p"] <= 1
+
+
+def test_configural_chisq_is_sum_of_group_fits(data, inv):
+    # with free intercepts the configural model is G separate CFAs
+    cc = data.dropna(subset=ITEMS)
+    total = sum(cfa(cc[cc["language"] == g], MODEL).chisq for g in ("en", "fa", "ru"))
+    assert_allclose(inv.configural["chisq"], total, rtol=1e-8)
+
+
+# --------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------
+def test_to_dict_is_json_safe_and_complete(inv):
+    d = inv.to_dict()
+    for key in ("group", "groups", "dropped_groups", "configural", "metric", "scalar", "delta",
+                "decisions", "level", "verdict"):
+        assert key in d, key
+    for lv in LEVELS:
+        assert {"chisq", "df", "p", "cfi", "tli", "rmsea", "srmr"} <= set(d[lv])
+    assert {"cfi", "rmsea", "srmr"} <= set(d["delta"]["metric"])
+    assert {"cfi", "rmsea", "srmr"} <= set(d["delta"]["scalar"])
+    assert set(d["decisions"].values()) <= {"holds", "fails"}
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+
+
+def test_summary_is_readable(inv):
+    s = inv.summary()
+    assert "language" in s and "configural" in s and "scalar invariance holds" in s
+    with pytest.raises(AttributeError):
+        inv.level = "none"
+
+
+# --------------------------------------------------------------------------------------
+# simulated groups with known (non-)invariance
+# --------------------------------------------------------------------------------------
+COLS = ["a1", "a2", "a3", "b1", "b2", "b3"]
+SMODEL = {"A": COLS[:3], "B": COLS[3:]}
+LAM = np.zeros((6, 2))
+LAM[:3, 0] = [1.0, 0.8, 0.9]
+LAM[3:, 1] = [1.0, 0.7, 0.85]
+PHI = np.array([[1.0, 0.4], [0.4, 1.2]])
+THETA = np.full(6, 0.5)
+NU = np.full(6, 3.0)
+
+
+def _group(rng, n, name, lam=LAM, nu=NU, alpha=(0.0, 0.0)):
+    eta = rng.multivariate_normal(np.asarray(alpha), PHI, size=n)
+    x = eta @ lam.T + rng.normal(size=(n, 6)) * np.sqrt(THETA) + nu
+    d = pd.DataFrame(x, columns=COLS)
+    d["site"] = name
+    return d
+
+
+def test_invariant_groups_reach_scalar():
+    rng = np.random.default_rng(11)
+    d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", alpha=(0.5, -0.3))])
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.level == "scalar"
+    assert res.verdict.startswith("Scores can be compared across site")
+
+
+def test_shifted_intercepts_fail_scalar():
+    rng = np.random.default_rng(12)
+    nu2 = NU + np.array([0.0, 0.8, 0.0, 0.0, -0.8, 0.0])
+    d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", nu=nu2)])
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.decisions == {"configural": "holds", "metric": "holds", "scalar": "fails"}
+    assert res.level == "metric"
+    assert res.delta["scalar"]["cfi"] <= -0.010 and res.delta["scalar"]["rmsea"] >= 0.015
+    assert res.verdict.startswith(
+        "Metric holds but scalar fails: compare trends within each site, not levels across them")
+
+
+def test_different_loadings_fail_metric():
+    rng = np.random.default_rng(13)
+    lam2 = LAM * np.array([[1.0], [0.3], [1.6], [1.0], [0.3], [1.6]])
+    d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", lam=lam2)])
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.decisions == {"configural": "holds", "metric": "fails", "scalar": "fails"}
+    assert res.level == "configural"
+    assert "site" in res.verdict and "configural" in res.verdict
+
+
+def test_misfitting_model_gives_none():
+    rng = np.random.default_rng(14)
+    d = pd.concat([_group(rng, 800, "north"), _group(rng, 800, "south")])
+    # wrong structure: items of both factors mixed
+    res = measurement_invariance(d, {"A": ["a1", "b1", "a2"], "B": ["b2", "a3", "b3"]}, "site")
+    assert res.decisions["configural"] == "fails"
+    assert res.level == "none"
+    assert "cannot be compared across site" in res.verdict
+
+
+def test_small_groups_are_dropped():
+    rng = np.random.default_rng(15)
+    d = pd.concat([_group(rng, 400, "north"), _group(rng, 400, "south"),
+                   _group(rng, 12, "island")], ignore_index=True)
+    d.loc[d.index[:3], "site"] = None  # rows without a group are ignored
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.dropped_groups == {"island": 12}
+    assert set(res.groups) == {"north", "south"}
+    assert "island" in res.summary()
+
+
+# --------------------------------------------------------------------------------------
+# bad inputs
+# --------------------------------------------------------------------------------------
+def test_missing_group_column(data):
+    with pytest.raises(ValueError, match="group column 'region' not in the data"):
+        measurement_invariance(data, MODEL, "region")
+
+
+def test_missing_items(data):
+    with pytest.raises(ValueError, match="items not in the data: ZZZ1, ZZZ2"):
+        measurement_invariance(data, {**MODEL, "Z": ["ZZZ1", "ZZZ2"]}, "language")
+
+
+def test_fewer_than_two_groups(data):
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        measurement_invariance(data[data["language"] == "en"], MODEL, "language")
+
+
+def test_fewer_than_two_groups_after_dropping():
+    rng = np.random.default_rng(16)
+    d = pd.concat([_group(rng, 200, "north"), _group(rng, 20, "south")])
+    with pytest.raises(ValueError, match=r"at least 2 groups.*dropped: south n=20"):
+        measurement_invariance(d, SMODEL, "site")
+
+
+def test_group_with_too_few_rows(data):
+    d = data.dropna(subset=ITEMS)
+    d = pd.concat([d[d["language"] == "en"], d[d["language"] == "fa"].iloc[:15]])
+    with pytest.raises(ValueError, match="too few complete rows in group 'fa': 15 for 20 items"):
+        measurement_invariance(d, MODEL, "language", min_group_n=10)
+
+
+def test_constant_item_in_a_group():
+    rng = np.random.default_rng(17)
+    d = pd.concat([_group(rng, 200, "north"), _group(rng, 200, "south")])
+    d.loc[d["site"] == "south", "b2"] = 4.0
+    with pytest.raises(ValueError, match="constant item.*group 'south'.*b2"):
+        measurement_invariance(d, SMODEL, "site")
+
+
+def test_bad_min_group_n(data):
+    with pytest.raises(ValueError, match="min_group_n"):
+        measurement_invariance(data, MODEL, "language", min_group_n=0)
