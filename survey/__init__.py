@@ -66,6 +66,9 @@ def _instance_secret_key(app: Flask) -> str:
     key = secrets.token_hex(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        ignore = path.parent / ".gitignore"  # the instance folder may sit in a checkout
+        if not ignore.exists():
+            ignore.write_text("*\n", encoding="ascii")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(key)

@@ -92,8 +92,8 @@ class AnswerField(Field):
 
     def process_data(self, value):
         # Prefill from a saved answer: an int code or NA; anything else is dropped.
-        self.data = value if value == NA or (isinstance(value, int) and value in self.codes) \
-            else None
+        valid = (value == NA and self.allows_na) or (isinstance(value, int) and value in self.codes)
+        self.data = value if valid else None
 
     def pre_validate(self, form):
         raw = [v for v in (self.raw_data or []) if v != ""]

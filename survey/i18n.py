@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from babel import Locale, UnknownLocaleError
-from flask import Flask, g, request
+from flask import Flask, g, request, session
 from flask_babel import Babel
 from werkzeug.urls import urlencode
 
@@ -79,13 +79,28 @@ def choose_language(available: Sequence[str], default: str | None = None) -> str
 
 
 def current_language() -> str:
-    """The language of this request: set by the views on ``g.lang``, else negotiated."""
+    """The language of this request.
+
+    The respondent views set ``g.lang`` (and remember it in the session). Pages
+    rendered before or without them - a CSRF failure, a 404 - use ``?lang=``, then
+    the respondent's remembered language, then the Accept-Language header.
+    """
     lang = g.get("lang") if g else None
     if lang:
         return lang
-    if request:
-        return choose_language(CHROME_LANGUAGES)
-    return "en"
+    if not request:
+        return "en"
+    if request.args.get("lang") not in CHROME_LANGUAGES and \
+            session.get("lang") in CHROME_LANGUAGES:
+        return session["lang"]
+    return choose_language(CHROME_LANGUAGES)
+
+
+def use_language(lang: str) -> None:
+    """Render this request in ``lang`` and remember it for the respondent's next pages."""
+    g.lang = lang
+    if session.get("lang") != lang:
+        session["lang"] = lang
 
 
 def switch_url(lang: str) -> str:

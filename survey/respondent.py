@@ -37,7 +37,7 @@ from instruments.model import Instrument
 from . import store
 from .db import get_db
 from .forms import ConsentForm, answers_of, page_form_class, saved_values
-from .i18n import choose_language, current_language, direction
+from .i18n import choose_language, current_language, direction, use_language
 from .security import MAX_TOKEN_LENGTH, url_params
 
 bp = Blueprint("respondent", __name__)
@@ -140,9 +140,9 @@ def _ordered(entry: Entry, index: int, response: dict) -> list[str]:
 def _set_language(entry: Entry, response: dict | None = None) -> str:
     """Choose the page language: the response's once started, else negotiated."""
     if response is not None and response.get("language") in entry.instrument.languages:
-        g.lang = response["language"]
+        use_language(response["language"])
     else:
-        g.lang = choose_language(entry.languages, default=entry.instrument.languages[0])
+        use_language(choose_language(entry.languages, default=entry.instrument.languages[0]))
     return g.lang
 
 
@@ -161,19 +161,17 @@ def _already(entry: Entry, status: int = 200):
     return render_template("already.html", entry=entry), status
 
 
+@bp.app_template_global("itext")
 def _text(text) -> str:
+    """An instrument text (a language -> text mapping) in the page's language."""
     return text.get(current_language()) or next(iter(text.values()), "")
 
 
+@bp.app_template_global("field_anchor")
 def _field_anchor(field) -> str:
     """Where an error summary link points: an item's first radio, else the input."""
     options = getattr(field, "options", ())
     return f"{field.id}-{options[0].value}" if options else field.id
-
-
-@bp.app_context_processor
-def _helpers() -> dict:
-    return {"itext": _text, "field_anchor": _field_anchor}
 
 
 @bp.app_template_filter("paragraphs")

@@ -11,14 +11,13 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from survey import create_app, store
-from survey.db import get_db, init_db
+from survey.db import get_db, init_db, open_db
 
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "survey" / "translations"
 
@@ -83,9 +82,12 @@ def invitations(app):
 
 @pytest.fixture
 def db(app):
-    """A database connection inside an app context, for checking what was stored."""
-    with app.app_context():
-        yield get_db()
+    """Our own connection to the app's database, for checking what was stored.
+
+    Not an app context: requests made while one is pushed would share its ``g``.
+    """
+    with open_db(app.config["DATABASE"]) as conn:
+        yield conn
 
 
 # ----- reading pages like a browser ------------------------------------------------
@@ -256,7 +258,3 @@ class Respondent:
 @pytest.fixture
 def respondent(client):
     return Respondent(client)
-
-
-def query(url: str) -> str:
-    return urlsplit(url).query

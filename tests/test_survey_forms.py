@@ -1,0 +1,116 @@
+"""The questionnaire forms, tested without Flask: a plain ``MultiDict`` post."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import MultiDict
+from wtforms import Form
+
+from instruments.loader import get_instrument
+from survey.forms import NA, AnswerField, answers_of, page_form_class, saved_values
+
+INST = get_instrument("customer-trust")
+SCALE_ITEM = INST.dimensions[0].items[0].id          # 7-point agreement scale with N/A
+NPS = next(i.id for i in INST.single_items if i.scale is not None)  # 0-10, no N/A
+BREACH = INST.checklist.items[0].id                   # yes/no
+IDS = (SCALE_ITEM, NPS, BREACH)
+
+
+def make_form(data: dict | MultiDict | None = None, lang: str = "en", ids=IDS):
+    cls = page_form_class(INST, ids, lang, base=Form)
+    formdata = data if isinstance(data, MultiDict) else MultiDict(data or {})
+    return cls(formdata=formdata)
+
+
+VALID = {SCALE_ITEM: "7", NPS: "0", BREACH: "1"}
+
+
+def test_fields_follow_the_instrument_in_the_given_order():
+    order = (BREACH, SCALE_ITEM, NPS)
+    form = make_form(ids=order)
+    fields = [f for f in form if isinstance(f, AnswerField)]
+    assert [f.name for f in fields] == list(order)
+    by_name = {f.name: f for f in fields}
+    assert by_name[SCALE_ITEM].kind == "scale"
+    assert by_name[SCALE_ITEM].codes == INST.scale.codes
+    assert by_name[SCALE_ITEM].allows_na
+    assert by_name[NPS].kind == "numeric" and by_name[NPS].codes == tuple(range(11))
+    assert not by_name[NPS].allows_na
+    assert by_name[BREACH].kind == "checklist" and set(by_name[BREACH].codes) == {0, 1}
+
+
+def test_labels_come_from_the_instrument_in_the_language():
+    form = make_form(lang="fa")
+    field = form[SCALE_ITEM]
+    assert field.label.text == INST.item(SCALE_ITEM).text["fa"]
+    assert [o.label for o in field.scale_options] == [INST.scale.label("fa", c)
+                                                      for c in INST.scale.codes]
+    assert field.na_option.label == INST.scale.not_applicable_label["fa"]
+
+
+def test_a_valid_post_gives_integer_codes():
+    form = make_form(VALID)
+    assert form.validate(), form.errors
+    assert answers_of(form) == ({SCALE_ITEM: 7, NPS: 0, BREACH: 1}, [])
+
+
+def test_not_applicable_is_none_plus_na_item():
+    form = make_form({**VALID, SCALE_ITEM: NA})
+    assert form.validate(), form.errors
+    answers, na = answers_of(form)
+    assert answers[SCALE_ITEM] is None and na == [SCALE_ITEM]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    (SCALE_ITEM, None, "Please answer this question."),
+    (SCALE_ITEM, "", "Please answer this question."),
+    (SCALE_ITEM, "0", "Please choose one of the answers shown."),
+    (SCALE_ITEM, "8", "Please choose one of the answers shown."),
+    (SCALE_ITEM, "-1", "Please choose one of the answers shown."),
+    (SCALE_ITEM, "3.0", "Please choose one of the answers shown."),
+    (SCALE_ITEM, " 3", "Please choose one of the answers shown."),
+    (SCALE_ITEM, "٣", "Please choose one of the answers shown."),   # int() would accept it
+    (SCALE_ITEM, "<b>3</b>", "Please choose one of the answers shown."),
+    (SCALE_ITEM, "9" * 5000, "Please choose one of the answers shown."),
+    (NPS, "11", "Please choose one of the answers shown."),
+    (NPS, NA, "Please choose one of the answers shown."),          # NPS offers no N/A
+    (BREACH, "2", "Please choose one of the answers shown."),
+    (BREACH, "yes", "Please choose one of the answers shown."),
+])
+def test_invalid_answers_are_refused_at_the_item(field, value, message):
+    data = dict(VALID)
+    if value is None:
+        del data[field]
+    else:
+        data[field] = value
+    form = make_form(data)
+    assert not form.validate()
+    assert form.errors == {field: [message]}
+    assert form[field].data is None  # nothing invalid gets through
+    # the other answers are kept for the re-rendered page
+    assert all(form[k].value == v for k, v in VALID.items() if k != field)
+
+
+def test_two_values_for_one_item_are_refused():
+    data = MultiDict([*VALID.items(), (SCALE_ITEM, "2")])
+    form = make_form(data)
+    assert not form.validate()
+    assert form.errors == {SCALE_ITEM: ["Please choose only one answer."]}
+
+
+def test_unknown_and_other_page_fields_are_ignored():
+    other_page_item = INST.dimensions[1].items[0].id
+    form = make_form({**VALID, "evil": "<script>", other_page_item: "3", "csrf_token": "x"})
+    assert form.validate(), form.errors
+    answers, na = answers_of(form)
+    assert set(answers) == set(IDS) and na == []
+
+
+def test_prefill_from_a_saved_response_keeps_only_valid_values():
+    response = {"answers": {SCALE_ITEM: 4, NPS: 99}, "na": [BREACH]}
+    data = saved_values(IDS, response)
+    assert data == {SCALE_ITEM: 4, NPS: 99, BREACH: NA}
+    form = page_form_class(INST, IDS, "en", base=Form)(data=data)
+    assert form[SCALE_ITEM].value == "4"
+    assert form[NPS].value is None          # out of range: not shown as chosen
+    assert form[BREACH].value is None       # checklist has no N/A
