@@ -1,0 +1,1074 @@
+"""Export a campaign's complete responses for analysis elsewhere (issue 4, section 3).
+
+One row per *complete* response, written as csv, xlsx, sav (SPSS), dta (Stata),
+parquet or json, with a codebook (``FILE.codebook.md`` and ``FILE.codebook.json``)
+and a manifest (``FILE.manifest.json``) beside every data file::
+
+    from survey.export import export_campaign
+    result = export_campaign(db, "acme-2026q4", "sav", "acme.sav", language="ru")
+    result.rows, result.sha256, result.manifest
+
+or ``trustmeter export acme-2026q4 --format sav -o acme.sav --language ru``.
+
+Columns, in order
+-----------------
+``row``
+    1..n, a per-export row number in response order. The internal ``response_id``
+    is *not* exported: with the database it leads to the invitation and its token
+    hash, i.e. to the person invited. ``row`` lets researchers refer to a case
+    without that link.
+``campaign``, ``period``, ``language``, ``direction``, ``duration_s``
+    Metadata. Start/completion timestamps are not exported either: exact times are
+    quasi-identifiers (they match invitation use times and mail or web logs);
+    ``period`` gives the wave and ``duration_s`` the time taken.
+declared URL parameters
+    One text column each, named by the parameter (``param_<name>`` if the name
+    clashes with an export column).
+``longstring``, ``irv``, ``attention_passed``, ``flags``, ``flagged``, ``na_items``
+    Quality indicators computed when the response was completed
+    (:func:`survey.store.quality_flags`): ``flags`` lists the raised flags
+    (``straightline``, ``longstring``, ``attention_failed``, ``speeder``),
+    ``flagged`` is 1 when any is raised. ``na_items`` lists the items answered
+    "not applicable". Sample-relative screens (IRV outliers, Mahalanobis distance;
+    :func:`analysis.careless.careless`) depend on the analysed sample and are left to
+    the analysis.
+one column per item
+    Named by item id, in instrument order, holding the raw codes as stored (not
+    reverse-keyed; checklist items 1 = yes, 0 = no).
+``<DIM>_score`` per trust dimension and ``trust_index``
+    As :func:`analysis.scores.score` defines them: the mean of the answered,
+    reverse-keyed items when at least ``ceil(0.75 k)`` are answered, and the mean
+    of the dimension scores mapped to 0-100.
+
+Missing values
+--------------
+"No answer" and "not applicable" are both empty in csv, xlsx, parquet and json
+(system missing; ``na_items`` tells them apart). In SPSS files an N/A answer is
+the user-missing code :data:`NA_CODE` (-9, declared missing and labelled), in Stata
+files the extended missing value ``.a`` (labelled); "no answer" is system missing.
+
+Memory
+------
+csv, json, parquet and xlsx are written while the rows are read, in chunks of
+:data:`CHUNK_ROWS`, so memory does not grow with the number of responses. SPSS and
+Stata files are written by pyreadstat from one DataFrame: those two formats hold
+all rows in memory (compact dtypes, about 100 bytes per row for the built-in
+instrument) and are *not* constant-memory.
+
+Every file is written to a temporary file in the target directory and renamed into
+place when complete, so a failed export never leaves a half-written file under the
+final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from analysis.data import reverse_key
+from analysis.scores import resolve_min_items
+from instruments.model import Instrument, Scale
+
+from . import store
+from .db import default_path, open_db
+
+FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
+#: Formats written in constant memory; sav and dta are built in memory.
+STREAMED_FORMATS = ("csv", "xlsx", "parquet", "json")
+CHUNK_ROWS = 50_000
+#: SPSS user-missing code for "not applicable" (lowered if a scale reaches it).
+NA_CODE = -9
+#: Stata extended missing value for "not applicable".
+NA_STATA = "a"
+XLSX_MAX_ROWS = 1_048_575  # 2**20 rows per sheet, less the header
+STATA_LABEL_MAX = 80  # characters
+SPSS_LABEL_MAX_BYTES = 255
+SPSS_VALUE_LABEL_MAX_BYTES = 120
+_CODE_OFFSET = 1 << 16  # answers travel packed as one string per row (see _select_sql)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_campaign` wrote."""
+
+    path: Path
+    format: str
+    rows: int
+    sha256: str
+    codebook_md: Path
+    codebook_json: Path
+    manifest: Path
+    columns: tuple[str, ...] = ()
+    constant_memory: bool = True
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "rows": self.rows,
+                "sha256": self.sha256, "codebook_md": str(self.codebook_md),
+                "codebook_json": str(self.codebook_json), "manifest": str(self.manifest),
+                "columns": list(self.columns), "constant_memory": self.constant_memory}
+
+
+# ----- labels for the columns that are not items ----------------------------------
+_META_LABELS: dict[str, dict[str, str]] = {
+    "row": {"en": "Row number in this export", "ru": "Номер строки в этом экспорте",
+            "fa": "شمارهٔ ردیف در این خروجی"},
+    "campaign": {"en": "Campaign", "ru": "Кампания", "fa": "کارزار"},
+    "period": {"en": "Period", "ru": "Период", "fa": "دوره"},
+    "language": {"en": "Language of the questionnaire", "ru": "Язык анкеты",
+                 "fa": "زبان پرسشنامه"},
+    "direction": {"en": "Text direction (ltr/rtl)", "ru": "Направление текста (ltr/rtl)",
+                  "fa": "جهت متن (ltr/rtl)"},
+    "duration_s": {"en": "Duration (seconds)", "ru": "Длительность (секунды)",
+                   "fa": "مدت پاسخ‌گویی (ثانیه)"},
+    "longstring": {"en": "Longest run of identical answers",
+                   "ru": "Самая длинная серия одинаковых ответов",
+                   "fa": "طولانی‌ترین رشتهٔ پاسخ‌های یکسان"},
+    "irv": {"en": "Intra-individual response variability (SD)",
+            "ru": "Внутрииндивидуальная вариативность ответов (SD)",
+            "fa": "تغییرپذیری درون‌فردی پاسخ‌ها (انحراف معیار)"},
+    "attention_passed": {"en": "Attention check passed", "ru": "Проверка внимания пройдена",
+                         "fa": "بررسی توجه را گذرانده است"},
+    "flags": {"en": "Quality flags raised (comma-separated)",
+              "ru": "Флаги качества (через запятую)",
+              "fa": "نشانگرهای کیفیت (جداشده با ویرگول)"},
+    "flagged": {"en": "Any quality flag raised", "ru": "Есть хотя бы один флаг качества",
+                "fa": "دست‌کم یک نشانگر کیفیت"},
+    "na_items": {"en": "Items answered 'not applicable'",
+                 "ru": "Пункты с ответом «не относится»",
+                 "fa": "پرسش‌های با پاسخ «موضوعیت ندارد»"},
+    "trust_index": {"en": "Trust Index (0-100)", "ru": "Индекс доверия (0–100)",
+                    "fa": "شاخص اعتماد (۰ تا ۱۰۰)"},
+}
+_SCORE_LABEL = {"en": "{name}: dimension score (mean of items)",
+                "ru": "{name}: балл по шкале (среднее пунктов)",
+                "fa": "{name}: نمرهٔ بُعد (میانگین پرسش‌ها)"}
+_PARAM_LABEL = {"en": "URL parameter {name}", "ru": "Параметр ссылки {name}",
+                "fa": "پارامتر پیوند {name}"}
+_YES_NO = {"en": ("No", "Yes"), "ru": ("Нет", "Да"), "fa": ("خیر", "بله")}
+_NA_LABEL = {"en": "Not applicable", "ru": "Не относится", "fa": "موضوعیت ندارد"}
+
+
+def _tr(table: Mapping[str, str], lang: str) -> str:
+    return table.get(lang) or table.get("en") or next(iter(table.values()), "")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One exported variable and its codebook entry."""
+
+    name: str
+    kind: str  # meta | param | quality | item | score
+    type: str  # integer | number | string
+    label: Mapping[str, str]
+    values: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    allowed: tuple[int, int] | None = None
+    na: bool = False  # "not applicable" is a possible answer
+    construct: str | None = None
+    reverse: bool | None = None
+    block: str | None = None
+    block_kind: str | None = None
+    block_name: Mapping[str, str] | None = None
+    source: str | None = None  # the frame/SQL field it comes from
+    note: str | None = None
+
+    def label_in(self, lang: str) -> str:
+        return _tr(self.label, lang)
+
+    def value_labels(self, lang: str) -> dict[int, str]:
+        return {code: _tr(lab, lang) for code, lab in self.values.items()}
+
+
+def _scale_values(scale: Scale, langs: Sequence[str]) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
+    for code in scale.codes:
+        labs = {lang: scale.label(lang, code) for lang in langs if scale.label(lang, code)}
+        if labs:
+            out[code] = labs
+    return out
+
+
+def _yes_no(langs: Sequence[str]) -> dict[int, dict[str, str]]:
+    return {k: {lang: _tr({la: v[k] for la, v in _YES_NO.items()}, lang) for lang in langs}
+            for k in (0, 1)}
+
+
+def _meta_label(name: str, langs: Sequence[str]) -> dict[str, str]:
+    return {lang: _tr(_META_LABELS[name], lang) for lang in langs}
+
+
+def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
+    """The export's variables, in file order, for an instrument and declared params."""
+    langs = list(inst.languages)
+    yn = _yes_no(langs)
+    cols = [
+        Column("row", "meta", "integer", _meta_label("row", langs)),
+        Column("campaign", "meta", "string", _meta_label("campaign", langs)),
+        Column("period", "meta", "string", _meta_label("period", langs)),
+        Column("language", "meta", "string", _meta_label("language", langs)),
+        Column("direction", "meta", "string", _meta_label("direction", langs)),
+        Column("duration_s", "meta", "number", _meta_label("duration_s", langs)),
+    ]
+    taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed", "flags",
+                                              "flagged", "na_items", "trust_index"}
+    taken |= {i.lower() for i in inst.item_ids} | {_score_name(b.id).lower()
+                                                   for b in inst.dimensions}
+    for p in params:
+        name = p if p.lower() not in taken else f"param_{p}"
+        cols.append(Column(name, "param", "string",
+                           {lang: _tr(_PARAM_LABEL, lang).format(name=p) for lang in langs},
+                           source=p))
+    cols += [
+        Column("longstring", "quality", "integer", _meta_label("longstring", langs)),
+        Column("irv", "quality", "number", _meta_label("irv", langs)),
+        Column("attention_passed", "quality", "integer", _meta_label("attention_passed", langs),
+               values=yn, allowed=(0, 1),
+               note="missing when the instrument has no attention check"),
+        Column("flags", "quality", "string", _meta_label("flags", langs),
+               note="straightline, longstring, attention_failed, speeder "
+                    "(survey.store.quality_flags)"),
+        Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
+               allowed=(0, 1)),
+        Column("na_items", "quality", "string", _meta_label("na_items", langs)),
+    ]
+    checklist = set(inst.checklist.item_ids) if inst.checklist is not None else set()
+    attention = {a.id for a in inst.attention_checks}
+    for item in inst.iter_items():
+        block = inst.block_of(item.id)
+        scale = inst.scale_for(item.id)
+        if item.id in checklist:
+            values, allowed, na = yn, (0, 1), False
+            bid, bkind, bname = inst.checklist.id, "checklist", dict(inst.checklist.prompt)
+        else:
+            values, allowed, na = _scale_values(scale, langs), (scale.min, scale.max), \
+                scale.not_applicable
+            if block is not None:
+                bid, bkind, bname = block.id, block.kind, dict(block.name)
+            elif item.id in attention:
+                bid, bkind, bname = None, "attention_check", None
+            else:
+                bid, bkind, bname = None, "single_item", None
+        note = f"attention check: the instructed answer is {item.expected}" \
+            if item.id in attention else None
+        cols.append(Column(item.id, "item", "integer", dict(item.text), values=values,
+                           allowed=allowed, na=na, construct=item.construct,
+                           reverse=item.reverse, block=bid, block_kind=bkind,
+                           block_name=bname, note=note))
+    for b in inst.dimensions:
+        cols.append(Column(_score_name(b.id), "score", "number",
+                           {lang: _tr(_SCORE_LABEL, lang).format(name=_tr(b.name, lang))
+                            for lang in langs},
+                           block=b.id, block_kind="dimension", block_name=dict(b.name),
+                           source=b.id,
+                           note=f"mean of the answered reverse-keyed items "
+                                f"{', '.join(b.item_ids)} when at least "
+                                f"{resolve_min_items(None, len(b.item_ids))} are answered"))
+    cols.append(Column("trust_index", "score", "number", _meta_label("trust_index", langs),
+                       note="(mean of the dimension scores - scale min) / (max - min) * 100; "
+                            "missing unless every dimension has a score"))
+    seen: dict[str, str] = {}
+    for c in cols:
+        if c.name.lower() in seen:
+            raise ValueError(f"export column {c.name!r} clashes with {seen[c.name.lower()]!r}")
+        seen[c.name.lower()] = c.name
+    return cols
+
+
+def _score_name(block_id: str) -> str:
+    name = f"{block_id}_score"
+    return name if len(name) <= 32 else f"{block_id[:26]}_score"
+
+
+# ----- scores ---------------------------------------------------------------------
+def dimension_scores(items: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
+    """Per-row dimension scores and ``trust_index`` of float item columns (NaN = missing).
+
+    The same rules as :func:`analysis.scores.score` (whose ``frame`` the tests
+    compare this with), built from its helpers, but without the sample summary:
+    ``score`` needs at least two scored respondents, while an export chunk may hold
+    one.
+    """
+    x = reverse_key(items[list(inst.dimension_item_ids)], inst)
+    out: dict[str, pd.Series] = {}
+    for b in inst.dimensions:
+        sub = x[list(b.item_ids)]
+        s = sub.mean(axis=1, skipna=True)
+        s[sub.notna().sum(axis=1) < resolve_min_items(None, len(b.item_ids))] = np.nan
+        out[_score_name(b.id)] = s
+    frame = pd.DataFrame(out, index=items.index)
+    lo, hi = inst.scale.min, inst.scale.max
+    raw = frame.mean(axis=1, skipna=False)
+    frame["trust_index"] = (raw - lo) / (hi - lo) * 100
+    return frame
+
+
+# ----- reading ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Selection:
+    campaigns: tuple[dict, ...]
+    inst: Instrument
+    table: str
+    params: tuple[str, ...]
+    periods: tuple[str, ...] | None
+
+
+def _select(db: Database, slugs: Sequence[str], periods: Sequence[str] | None) -> _Selection:
+    if not slugs:
+        raise ValueError("no campaign given")
+    cs = []
+    for s in dict.fromkeys(slugs):
+        c = store.get_campaign(db, s)
+        if c is None:
+            known = [r[0] for r in db.execute("SELECT slug FROM campaigns ORDER BY slug")]
+            raise LookupError(f"unknown campaign {s!r}"
+                              + (f" (campaigns: {', '.join(known)})" if known else
+                                 " (the database has no campaigns)"))
+        cs.append(c)
+    versions = {(c["instrument_id"], c["instrument_version"]) for c in cs}
+    if len(versions) > 1:
+        raise ValueError("campaigns " + ", ".join(c["slug"] for c in cs) + " use different "
+                         "instrument versions (" + ", ".join(sorted(f"{i}@{v}"
+                                                                    for i, v in versions))
+                         + "); export them separately")
+    inst = store.campaign_instrument(db, cs[0])
+    table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
+                       [inst.id, inst.version]).fetchone()[0]
+    params = tuple(dict.fromkeys(p for c in cs for p in c["params"]))
+    if periods:
+        periods = tuple(dict.fromkeys(str(p) for p in periods))
+        ids = [c["id"] for c in cs]
+        have = {r[0] for r in db.execute(
+            f"SELECT DISTINCT period FROM responses WHERE campaign_id IN "
+            f"({', '.join('?' * len(ids))})", ids)} | {c["period"] for c in cs}
+        unknown = [p for p in periods if p not in have]
+        if unknown:
+            raise LookupError(f"unknown period(s) {', '.join(map(repr, unknown))} for campaign(s) "
+                              f"{', '.join(c['slug'] for c in cs)} (periods: "
+                              f"{', '.join(sorted(have))})")
+    else:
+        periods = None
+    return _Selection(tuple(cs), inst, table, params, periods)
+
+
+def _where(sel: _Selection) -> tuple[str, list]:
+    ids = [c["id"] for c in sel.campaigns]
+    where = f"r.campaign_id IN ({', '.join('?' * len(ids))}) AND r.status = 'complete'"
+    args: list[Any] = list(ids)
+    if sel.periods:
+        where += f" AND r.period IN ({', '.join('?' * len(sel.periods))})"
+        args += list(sel.periods)
+    return where, args
+
+
+def _select_sql(sel: _Selection) -> tuple[str, list]:
+    # Only these response fields are read: identifiers (id, invitation_id, times,
+    # item order) never enter the export. Answers travel packed as in
+    # store.load_campaign_frame: char(code + offset), NULL as U+0001.
+    items = sel.inst.item_ids
+    packed = "char(" + ", ".join(f'coalesce(a."{i}" + {_CODE_OFFSET}, 1)' for i in items) + ")"
+    where, args = _where(sel)
+    sql = ("SELECT c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
+           "r.irv, r.attention_passed, r.flags, r.na_items, "
+           + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
+           + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
+           f'LEFT JOIN "{sel.table}" a ON a.response_id = r.id WHERE {where} ORDER BY r.id')
+    return sql, args
+
+
+def _json_text(values: Sequence[str | None]) -> pd.Series:
+    s = pd.Series(values, dtype="str").fillna("[]")
+    return s.str.replace(r'[\[\]" ]', "", regex=True)
+
+
+def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
+                 columns: Sequence[Column]) -> pd.DataFrame:
+    """One chunk of SQL rows -> the export frame (compact nullable dtypes)."""
+    inst = sel.inst
+    n = len(rows)
+    cols = list(zip(*rows, strict=True))
+    out: dict[str, Any] = {"row": np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)}
+    for k, name in enumerate(("campaign", "period", "language", "direction")):
+        out[name] = pd.array(cols[k], dtype="str")
+    out["duration_s"] = np.array(cols[4], dtype=float)
+    pcols = [c for c in columns if c.kind == "param"]
+    for k, c in enumerate(pcols):
+        out[c.name] = pd.array(cols[10 + k], dtype="str")
+    out["longstring"] = pd.array(cols[5], dtype="Int16")
+    out["irv"] = np.array([np.nan if v is None else v for v in cols[6]], dtype=float)
+    out["attention_passed"] = pd.array(cols[7], dtype="Int8")
+    flags = _json_text(cols[8])
+    out["flags"] = flags.array
+    out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
+    out["na_items"] = _json_text(cols[9]).array
+    items = list(inst.item_ids)
+    codes = np.frombuffer("".join(cols[-1]).encode("utf-32-le"), dtype="<u4")
+    codes = codes.reshape(n, len(items)).astype(np.int32)
+    missing = codes == 1
+    values = codes - _CODE_OFFSET
+    for j, iid in enumerate(items):
+        out[iid] = pd.arrays.IntegerArray(values[:, j].astype(np.int16), missing[:, j].copy())
+    frame = pd.DataFrame(out)
+    floats = pd.DataFrame(np.where(missing, np.nan, values).astype(float), columns=items)
+    scores = dimension_scores(floats, inst)
+    for c in scores.columns:
+        frame[c] = scores[c].to_numpy()
+    return frame[[c.name for c in columns]]
+
+
+def _na_mask(frame: pd.DataFrame, items: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{item: bool array}`` of the cells answered "not applicable" in a chunk."""
+    masks = {i: np.zeros(len(frame), dtype=bool) for i in items}
+    if not items:
+        return masks
+    s = frame["na_items"].to_numpy()
+    for pos in np.flatnonzero(frame["na_items"].fillna("").to_numpy(dtype=object) != ""):
+        for iid in str(s[pos]).split(","):
+            if iid in masks:
+                masks[iid][pos] = True
+    return masks
+
+
+# ----- writers ---------------------------------------------------------------------
+class _Writer:
+    constant_memory = True
+
+    def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: _Selection,
+                 na_code: int):
+        self.path, self.columns, self.lang, self.sel, self.na_code = (path, columns, lang, sel,
+                                                                       na_code)
+        self.names = [c.name for c in columns]
+
+    def write(self, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.close()
+
+
+class _CsvWriter(_Writer):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.fh = open(self.path, "w", encoding="utf-8", newline="")
+        self.fh.write(",".join(self.names) + "\n")
+
+    def write(self, frame: pd.DataFrame) -> None:
+        frame.to_csv(self.fh, header=False, index=False, lineterminator="\n")
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _JsonWriter(_Writer):
+    """A JSON array of row objects, streamed: ``[`` row, row, ... ``]``."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.fh = open(self.path, "w", encoding="utf-8", newline="\n")
+        self.fh.write("[")
+        self.first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        text = frame.to_json(orient="records", lines=True, force_ascii=False,
+                             double_precision=15).rstrip("\n")
+        if not text:
+            return
+        self.fh.write(("\n" if self.first else ",\n") + text.replace("\n", ",\n"))
+        self.first = False
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.write("\n]\n")
+            self.fh.close()
+
+    def abort(self) -> None:
+        self.fh.close()
+
+
+class _ParquetWriter(_Writer):
+    def __init__(self, *a):
+        super().__init__(*a)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.pa = pa
+        types = {"string": pa.string(), "number": pa.float64()}
+        fields = []
+        for c in self.columns:
+            if c.type == "integer":
+                t = pa.int64() if c.name == "row" else (pa.int16() if c.kind in ("item", "quality")
+                                                        else pa.int64())
+            else:
+                t = types[c.type]
+            fields.append(pa.field(c.name, t, metadata={"label": c.label_in(self.lang)}))
+        inst = self.sel.inst
+        self.schema = pa.schema(fields, metadata={"trustmeter.instrument": inst.key,
+                                                  "trustmeter.language": self.lang})
+        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.writer.write_table(self.pa.Table.from_pandas(frame, schema=self.schema,
+                                                          preserve_index=False))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _XlsxWriter(_Writer):
+    def __init__(self, *a):
+        super().__init__(*a)
+        from openpyxl import Workbook
+
+        self.wb = Workbook(write_only=True)
+        self.ws = self.wb.create_sheet("data")
+        self.ws.append(self.names)
+        self.n = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.n += len(frame)
+        if self.n > XLSX_MAX_ROWS:
+            raise ValueError(f"xlsx holds at most {XLSX_MAX_ROWS:,} rows per sheet; "
+                             "export csv or parquet instead")
+        obj = frame.astype(object).where(frame.notna(), None)
+        for row in obj.itertuples(index=False, name=None):
+            self.ws.append([None if isinstance(v, float) and math.isnan(v) else v
+                            for v in row])
+
+    def close(self) -> None:
+        labels = self.wb.create_sheet("variables")
+        labels.append(["variable", f"label ({self.lang})", "values"])
+        for c in self.columns:
+            vals = "; ".join(f"{k} = {v}" for k, v in c.value_labels(self.lang).items())
+            labels.append([c.name, c.label_in(self.lang), vals or None])
+        self.wb.save(self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.wb.close()
+
+
+class _InMemoryWriter(_Writer):
+    """Collects the chunks; pyreadstat writes sav/dta from one DataFrame (not streamed)."""
+
+    constant_memory = False
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.chunks: list[pd.DataFrame] = []
+        self.na_items = [c.name for c in self.columns if c.kind == "item" and c.na]
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.chunks.append(self.mark_na(frame))
+
+    def mark_na(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame
+
+    def frame(self) -> pd.DataFrame:
+        if self.chunks:
+            df = pd.concat(self.chunks, ignore_index=True)
+        else:
+            df = pd.DataFrame({c.name: pd.Series([], dtype="str" if c.type == "string"
+                                                 else float) for c in self.columns})
+        self.chunks = []
+        return df
+
+    def value_labels(self, extra: Mapping[str, Mapping[Any, str]] | None = None
+                     ) -> dict[str, dict[Any, str]]:
+        out: dict[str, dict[Any, str]] = {}
+        for c in self.columns:
+            labs: dict[Any, str] = dict(c.value_labels(self.lang))
+            labs.update((extra or {}).get(c.name, {}))
+            if labs:
+                out[c.name] = labs
+        return out
+
+
+class _SavWriter(_InMemoryWriter):
+    def mark_na(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for iid, mask in _na_mask(frame, self.na_items).items():
+            if mask.any():
+                frame[iid] = frame[iid].mask(mask, self.na_code)
+        return frame
+
+    def close(self) -> None:
+        import pyreadstat
+
+        df = self.frame()
+        na_label = _tr(_NA_LABEL, self.lang)
+        labels = {n: _clip_bytes(t, SPSS_LABEL_MAX_BYTES)
+                  for n, t in ((c.name, c.label_in(self.lang)) for c in self.columns)}
+        vlabels = {k: {code: _clip_bytes(t, SPSS_VALUE_LABEL_MAX_BYTES) for code, t in v.items()}
+                   for k, v in self.value_labels({i: {self.na_code: na_label}
+                                                  for i in self.na_items}).items()}
+        measure = {c.name: ("scale" if c.type == "number" or c.name in ("row", "longstring")
+                            else "ordinal" if c.kind == "item" and c.block_kind != "checklist"
+                            else "nominal") for c in self.columns}
+        fmt = {c.name: "F8.0" for c in self.columns if c.type == "integer"}
+        pyreadstat.write_sav(df, str(self.path), column_labels=labels,
+                             variable_value_labels=vlabels,
+                             missing_ranges={i: [self.na_code] for i in self.na_items},
+                             variable_measure=measure, variable_format=fmt,
+                             file_label=_clip_bytes(f"trustmeter {self.sel.inst.key}", 64))
+
+
+class _DtaWriter(_InMemoryWriter):
+    def mark_na(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for iid, mask in _na_mask(frame, self.na_items).items():
+            col = frame[iid].astype(object).where(frame[iid].notna(), np.nan)
+            if mask.any():
+                col[mask] = NA_STATA
+            frame[iid] = col
+        return frame
+
+    def close(self) -> None:
+        import pyreadstat
+
+        df = self.frame()
+        na_label = _tr(_NA_LABEL, self.lang)
+        labels = {c.name: _clip_chars(c.label_in(self.lang), STATA_LABEL_MAX)
+                  for c in self.columns}
+        vlabels = self.value_labels({i: {NA_STATA: na_label} for i in self.na_items})
+        pyreadstat.write_dta(df, str(self.path), column_labels=labels,
+                             variable_value_labels=vlabels,
+                             missing_user_values={i: [NA_STATA] for i in self.na_items},
+                             version=14,
+                             file_label=_clip_chars(f"trustmeter {self.sel.inst.key}", 80))
+        _name_dta_label_sets(self.path)
+
+
+_WRITERS: dict[str, type[_Writer]] = {"csv": _CsvWriter, "json": _JsonWriter,
+                                      "parquet": _ParquetWriter, "xlsx": _XlsxWriter,
+                                      "sav": _SavWriter, "dta": _DtaWriter}
+
+
+def _clip_chars(text: str, limit: int) -> str:
+    """At most ``limit`` characters, ending in "…" when cut (Stata: 80 per label)."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _clip_bytes(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, cut at a character boundary, ending in "…" when cut."""
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    out = text
+    while len((out + "…").encode("utf-8")) > limit:
+        out = out[:-1]
+    return out.rstrip() + "…"
+
+
+def _name_dta_label_sets(path: Path) -> None:
+    """Name each value-label set after its variable, as Stata users and haven do.
+
+    pyreadstat names the set of variable ``REL1`` ``REL10`` (variable name plus a
+    counter), which reads as another item. The names are fixed-width fields in the
+    ``<value_label_names>`` and ``<value_labels>`` sections of a dta 118/119 file,
+    so they are rewritten in place without moving any byte.
+    """
+    with open(path, "r+b") as f:
+        head = f.read(4096)
+        m = re.search(rb"<release>(\d+)</release><byteorder>(LSF|MSF)</byteorder><K>", head)
+        if m is None or int(m.group(1)) not in (118, 119):
+            return
+        order = "<" if m.group(2) == b"LSF" else ">"
+        kfmt = "H" if int(m.group(1)) == 118 else "I"
+        nvar = struct.unpack_from(order + kfmt, head, m.end())[0]
+        mp = head.index(b"<map>") + len(b"<map>")
+        offsets = struct.unpack_from(order + "14Q", head, mp)
+        width = 129
+        # variable names, to map label-set name -> variable
+        f.seek(offsets[3] + len(b"<varnames>"))
+        varnames = [f.read(width).split(b"\0", 1)[0] for _ in range(nvar)]
+        f.seek(offsets[6] + len(b"<value_label_names>"))
+        setnames = [f.read(width).split(b"\0", 1)[0] for _ in range(nvar)]
+        rename = {s: v for v, s in zip(varnames, setnames, strict=True) if s}
+        for k, s in enumerate(setnames):
+            if s:
+                f.seek(offsets[6] + len(b"<value_label_names>") + k * width)
+                f.write(rename[s].ljust(width, b"\0"))
+        pos = offsets[11] + len(b"<value_labels>")
+        while True:
+            f.seek(pos)
+            if f.read(5) != b"<lbl>":
+                break
+            (length,) = struct.unpack(order + "i", f.read(4))
+            name = f.read(width).split(b"\0", 1)[0]
+            if name in rename:
+                f.seek(pos + 9)
+                f.write(rename[name].ljust(width, b"\0"))
+            pos += 5 + 4 + width + 3 + length + len(b"</lbl>")
+
+
+# ----- codebook and manifest -------------------------------------------------------
+def codebook(columns: Sequence[Column], inst: Instrument, lang: str, fmt: str,
+             na_code: int) -> dict:
+    """The codebook as a JSON-ready dict (see :func:`codebook_markdown`)."""
+    variables = []
+    for c in columns:
+        v: dict[str, Any] = {"name": c.name, "kind": c.kind, "type": c.type,
+                             "label": dict(c.label)}
+        if fmt == "dta" and len(c.label_in(lang)) > STATA_LABEL_MAX:
+            v["label_in_file"] = _clip_chars(c.label_in(lang), STATA_LABEL_MAX)
+        elif fmt == "sav" and len(c.label_in(lang).encode("utf-8")) > SPSS_LABEL_MAX_BYTES:
+            v["label_in_file"] = _clip_bytes(c.label_in(lang), SPSS_LABEL_MAX_BYTES)
+        if c.allowed is not None:
+            v["allowed"] = {"min": c.allowed[0], "max": c.allowed[1]}
+        if c.values:
+            v["values"] = [{"code": code, "label": dict(lab)} for code, lab in c.values.items()]
+        if c.kind == "item":
+            v["not_applicable"] = c.na
+            if c.na:
+                v["not_applicable_code"] = _na_repr(fmt, na_code)
+            v.update(construct=c.construct, reverse_keyed=bool(c.reverse), block=c.block,
+                     block_kind=c.block_kind)
+            if c.block_name:
+                v["block_name"] = dict(c.block_name)
+        elif c.block:
+            v.update(block=c.block, block_kind=c.block_kind, block_name=dict(c.block_name))
+        if c.kind == "param":
+            v["parameter"] = c.source
+        if c.note:
+            v["note"] = c.note
+        v["instrument"] = {"id": inst.id, "version": inst.version}
+        variables.append(v)
+    return {
+        "instrument": {"id": inst.id, "version": inst.version, "title": dict(inst.title),
+                       "languages": list(inst.languages)},
+        "label_language": lang,
+        "format": fmt,
+        "rows": "one per complete response; started (partial) responses are not exported",
+        "missing_values": {
+            "no_answer": "system missing (empty cell / null / SPSS sysmis / Stata .)",
+            "not_applicable": _na_repr(fmt, na_code),
+        },
+        "variables": variables,
+    }
+
+
+def _na_repr(fmt: str, na_code: int) -> str:
+    if fmt == "sav":
+        return f"{na_code} (SPSS user-missing, labelled)"
+    if fmt == "dta":
+        return ".a (Stata extended missing, labelled)"
+    return "system missing; the item is listed in na_items"
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def codebook_markdown(cb: Mapping) -> str:
+    """The codebook as Markdown: a header and one table row per variable."""
+    inst = cb["instrument"]
+    langs = inst["languages"]
+    lang = cb["label_language"]
+    lines = [f"# Codebook: {_md(_tr(inst['title'], lang))}", "",
+             f"- Instrument: `{inst['id']}` version {inst['version']}",
+             f"- Format: {cb['format']}; labels in the file: {lang}",
+             f"- Rows: {cb['rows']}",
+             f"- No answer: {cb['missing_values']['no_answer']}",
+             f"- Not applicable: {cb['missing_values']['not_applicable']}", "",
+             "| Variable | Type | " + " | ".join(f"Label ({la})" for la in langs)
+             + " | Values | Construct | Reverse-keyed | Block |",
+             "|---|---|" + "---|" * len(langs) + "---|---|---|---|"]
+    for v in cb["variables"]:
+        values = "; ".join(f"{x['code']} = {_tr(x['label'], lang)}" for x in v.get("values", []))
+        if "allowed" in v:
+            rng = f"{v['allowed']['min']}..{v['allowed']['max']}"
+            values = f"{rng}: {values}" if values else rng
+        if v.get("not_applicable"):
+            values += f"; N/A = {v['not_applicable_code']}"
+        block = v.get("block") or v.get("block_kind") or ""
+        if v.get("block_name"):
+            block = f"{block} ({_tr(v['block_name'], lang)})"
+        label = [_md(v["label"].get(la, "")) for la in langs]
+        if v.get("label_in_file"):
+            label.append(f"(in file: {_md(v['label_in_file'])})")
+        rev = {True: "yes", False: "no"}.get(v.get("reverse_keyed"), "")
+        lines.append(f"| `{v['name']}` | {v['type']} | " + " | ".join(label[:len(langs)])
+                     + (f" {label[-1]}" if len(label) > len(langs) else "")
+                     + f" | {_md(values)} | {v.get('construct') or ''} | {rev} | {_md(block)} |")
+    notes = [v for v in cb["variables"] if v.get("note")]
+    if notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- `{v['name']}`: {_md(v['note'])}" for v in notes]
+    return "\n".join(lines) + "\n"
+
+
+def trustmeter_version() -> str:
+    try:
+        return metadata.version("trustmeter")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----- the export ------------------------------------------------------------------
+def _check_output(out: Path) -> None:
+    if out.exists() and out.is_dir():
+        raise ValueError(f"output {str(out)!r} is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise ValueError(f"cannot write {str(out)!r}: directory {str(out.parent)!r} does not "
+                         "exist")
+    if not os.access(out.parent, os.W_OK):
+        raise ValueError(f"cannot write {str(out)!r}: directory {str(out.parent)!r} is not "
+                         "writable")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ValueError(f"cannot write {str(out)!r}: the file exists and is not writable")
+
+
+def _na_code(inst: Instrument) -> int:
+    lowest = min([inst.scale.min] + [i.scale.min for i in inst.iter_items() if i.scale])
+    return NA_CODE if lowest > NA_CODE else lowest - 1
+
+
+@contextlib.contextmanager
+def _snapshot(db: Database) -> Iterator[None]:
+    """A read transaction, so the count and the rows come from one snapshot."""
+    if db.conn.in_transaction:
+        yield
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.conn.execute("ROLLBACK")
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _temp(out: Path, suffix: str) -> Path:
+    """An empty temporary file beside ``out`` with the usual permissions (mkstemp's
+    are 0600), renamed into place once written."""
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix + ".part", dir=out.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[str],
+                    fmt: str, out_path: str | os.PathLike[str], *,
+                    periods: Sequence[str] | None = None, language: str = "en",
+                    progress: ProgressFn | None = None,
+                    chunk_rows: int = CHUNK_ROWS) -> ExportResult:
+    """Export the complete responses of one or more campaigns to ``out_path``.
+
+    Parameters
+    ----------
+    db : Database or path of the database file
+    slug : a campaign slug, or several campaigns that share an instrument version
+        (e.g. the waves of a tracker).
+    fmt : one of :data:`FORMATS`.
+    out_path : the data file; ``.codebook.md``, ``.codebook.json`` and
+        ``.manifest.json`` are written beside it (``FILE.codebook.md`` etc.).
+    periods : keep only responses of these periods (default: all).
+    language : the language of the variable and value labels in sav/dta/xlsx/parquet
+        (the codebook lists every language).
+    progress : called as ``progress(rows_done, rows_total)`` after each chunk.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    LookupError
+        Unknown campaign or period.
+    ValueError
+        Unknown format or language, unusable output path, too many rows for xlsx.
+    OSError
+        Writing failed; no file is left under the final names.
+
+    Notes
+    -----
+    csv, json, parquet and xlsx stream in constant memory; sav and dta hold all rows
+    in memory (see the module docstring).
+    """
+    if not isinstance(db, Database):
+        path = os.fspath(db)
+        if not Path(path).is_file():
+            raise LookupError(f"database {path!r} does not exist")
+        with open_db(path) as conn:
+            return export_campaign(conn, slug, fmt, out_path, periods=periods,
+                                   language=language, progress=progress, chunk_rows=chunk_rows)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    out = Path(out_path).absolute()
+    _check_output(out)
+    slugs = [slug] if isinstance(slug, str) else list(slug)
+    with _snapshot(db):
+        sel = _select(db, slugs, periods)
+        inst = sel.inst
+        if language not in inst.languages:
+            raise ValueError(f"language {language!r}: the instrument {inst.key} offers "
+                             f"{', '.join(inst.languages)}")
+        columns = build_columns(inst, sel.params)
+        na_code = _na_code(inst)
+        where, args = _where(sel)
+        total = db.execute(f"SELECT COUNT(*) FROM responses r WHERE {where}", args).fetchone()[0]
+        if fmt == "xlsx" and total > XLSX_MAX_ROWS:
+            raise ValueError(f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
+                             "sheet); export csv or parquet instead")
+        temps: list[Path] = []
+        try:
+            data_tmp = _temp(out, "")
+            temps.append(data_tmp)
+            writer = _WRITERS[fmt](data_tmp, columns, language, sel, na_code)
+            done = 0
+            try:
+                sql, sargs = _select_sql(sel)
+                cur = db.conn.execute(sql, sargs)
+                try:
+                    while rows := cur.fetchmany(chunk_rows):
+                        writer.write(_chunk_frame(rows, done, sel, columns))
+                        done += len(rows)
+                        if progress is not None:
+                            progress(done, total)
+                finally:
+                    cur.close()
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+            if progress is not None and done == 0:
+                progress(0, total)
+            digest = _sha256(data_tmp)
+            cb = codebook(columns, inst, language, fmt, na_code)
+            md_path, cbj_path, man_path = (Path(f"{out}.codebook.md"),
+                                           Path(f"{out}.codebook.json"),
+                                           Path(f"{out}.manifest.json"))
+            manifest = {
+                "file": out.name, "format": fmt, "rows": done, "sha256": digest,
+                "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace(
+                    "+00:00", "Z"),
+                "filters": {"campaigns": [c["slug"] for c in sel.campaigns],
+                            "periods": list(sel.periods) if sel.periods else None,
+                            "status": "complete"},
+                "instrument": {"id": inst.id, "version": inst.version},
+                "label_language": language,
+                "trustmeter_version": trustmeter_version(),
+                "constant_memory": writer.constant_memory,
+                "missing_values": cb["missing_values"],
+                "columns": [c.name for c in columns],
+                "codebook": [md_path.name, cbj_path.name],
+            }
+            texts = {md_path: codebook_markdown(cb),
+                     cbj_path: json.dumps(cb, ensure_ascii=False, indent=2) + "\n",
+                     man_path: json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"}
+            staged = {}
+            for final, text in texts.items():
+                tmp = _temp(out, Path(final.name).suffix)
+                temps.append(tmp)
+                tmp.write_text(text, encoding="utf-8")
+                staged[final] = tmp
+            os.replace(data_tmp, out)
+            for final, tmp in staged.items():
+                os.replace(tmp, final)
+        finally:
+            for t in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    t.unlink()
+    return ExportResult(path=out, format=fmt, rows=done, sha256=digest, codebook_md=md_path,
+                        codebook_json=cbj_path, manifest=man_path,
+                        columns=tuple(c.name for c in columns),
+                        constant_memory=writer.constant_memory)
+
+
+# ----- command line ----------------------------------------------------------------
+_SUFFIX_FORMAT = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav", ".dta": "dta",
+                  ".parquet": "parquet", ".json": "json"}
+
+
+@click.command("export")
+@click.argument("slugs", nargs=-1, required=True, metavar="SLUG...")
+@click.option("--period", "periods", multiple=True, metavar="P",
+              help="Keep only this period (repeat for several).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="File format (default: from the output file's extension).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The data file to write; codebook and manifest go beside it.")
+@click.option("--language", default="en", show_default=True,
+              help="Language of the variable and value labels (e.g. en, ru, fa).")
+@click.option("--db", "db_path", default=None, metavar="PATH",
+              help="Database file (default: $TRUSTMETER_DB or trustmeter.db).")
+def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | None,
+                   output: Path, language: str, db_path: str | None) -> None:
+    """Export the complete responses of campaign SLUG (several SLUGs of one instrument
+    version are combined) with a codebook and a manifest.
+
+    csv, json, parquet and xlsx are written in constant memory; sav and dta are built
+    in memory. No identifiers are exported: rows are numbered 1..n per export.
+    """
+    if fmt is None:
+        fmt = _SUFFIX_FORMAT.get(output.suffix.lower())
+        if fmt is None:
+            raise click.UsageError(f"cannot tell the format from {output.name!r}; give "
+                                   f"--format ({'|'.join(FORMATS)})")
+    path = db_path or default_path()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"Exporting {fmt}",
+                                    file=click.get_text_stream("stderr"))
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        result = export_campaign(path, list(slugs), fmt, output, periods=list(periods) or None,
+                                 language=language, progress=progress)
+    except (LookupError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write {str(output)!r}: {e.strerror or e}") from None
+    except Exception as e:  # sqlite3.Error, pyreadstat errors: a message, not a traceback
+        raise click.ClickException(f"export failed: {type(e).__name__}: {e}") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"Exported {result.rows} complete responses to {result.path} "
+               f"({result.format}, sha256 {result.sha256[:12]}...).")
+    click.echo(f"Codebook: {result.codebook_md.name}, {result.codebook_json.name}; "
+               f"manifest: {result.manifest.name}")
+    if not result.constant_memory:
+        click.echo(f"Note: {result.format} files are built in memory (not streamed).")
