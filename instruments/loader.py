@@ -22,9 +22,20 @@ import yaml
 from .model import Block, Checklist, Instrument, Item, Scale
 
 BUILTIN_DIR = Path(__file__).resolve().parent
-ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")  # valid SPSS/Stata/R variable name
-INSTRUMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+# \Z, not $: "$" also matches before a trailing newline, so "REL1\n" would pass.
+ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")  # valid SPSS/Stata/R variable name
+INSTRUMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?\Z")
+# Words that ID_RE allows but that cannot be variable names: SPSS reserved keywords
+# (any case), Stata and R reserved words (exact case).
+RESERVED_ANY_CASE = frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT",
+                               "OR", "TO", "WITH"})
+RESERVED_EXACT = frozenset({
+    "byte", "double", "float", "if", "in", "int", "long", "strL", "using", "with",  # Stata
+    "break", "else", "for", "function", "next", "repeat", "while", "TRUE", "FALSE",  # R
+    "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_complex_", "NA_character_",
+})
+STATA_STR_RE = re.compile(r"^str[0-9]+\Z")
 CONSTRUCTS = ("ability", "benevolence", "integrity", "predictability", "propensity", "outcome")
 BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covariates", "covariate"))
 TOP_KEYS = {
@@ -91,6 +102,10 @@ class _Checker:
         if not ID_RE.match(s):
             self.err(path, f"{s!r} is not a valid id (a letter, then letters, digits or _; "
                            "at most 32 characters, so it is a valid SPSS/Stata/R variable name)")
+            return None
+        if s.upper() in RESERVED_ANY_CASE or s in RESERVED_EXACT or STATA_STR_RE.match(s):
+            self.err(path, f"{s!r} is a reserved word in SPSS, Stata or R and cannot be a "
+                           "variable name")
             return None
         if s in seen:
             self.err(path, f"duplicate id {s!r} (first used at {seen[s]})")

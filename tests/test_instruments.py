@@ -308,6 +308,17 @@ BROKEN = {
          "digits or _"]),
     "item id with a dash": (
         _set(*A1, "id", "A-1"), ["dimensions[0][A].items[0].id: 'A-1' is not a valid id"]),
+    "id with a trailing newline": (
+        _set(*A1, "id", "A1\n"), ["dimensions[0][A].items[0].id: 'A1\\n' is not a valid id"]),
+    "SPSS reserved word as id": (
+        _set(*A1, "id", "to"),
+        ["dimensions[0][A].items[0].id: 'to' is a reserved word in SPSS, Stata or R and cannot "
+         "be a variable name"]),
+    "R reserved word as id": (
+        _set("dimensions", 1, "id", "NA"), ["dimensions[1].id: 'NA' is a reserved word"]),
+    "language code with a trailing newline": (
+        _set("languages", ["en", "ru\n"]),
+        ["languages[1]: 'ru\\n' is not a language code such as en, ru or fa"]),
     "invalid instrument id": (
         _set("id", "Minimal Test"),
         ["id: 'Minimal Test' must be lower-case letters, digits, '-' or '_'"]),
