@@ -240,16 +240,32 @@ def objective(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray) -> float:
     return total
 
 
-def _derivatives(spec: Spec, mats: GroupMatrices, g: int) -> tuple[np.ndarray, np.ndarray]:
-    """∂Σ/∂θ (K, p, p) and ∂μ/∂θ (K, p) for group ``g``."""
-    K, p = spec.npar, spec.p
+def _active(spec: Spec, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Free parameters that appear in group ``g`` and their local positions."""
+    allidx = np.concatenate([spec.lam_idx[g].ravel(), spec.phi_idx[g].ravel(),
+                             spec.theta_idx[g], spec.nu_idx[g], spec.alpha_idx[g]])
+    act = np.unique(allidx[allidx >= 0])
+    loc = -np.ones(spec.npar, int)
+    loc[act] = np.arange(act.size)
+    return act, loc
+
+
+def _derivatives(spec: Spec, mats: GroupMatrices,
+                 g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameters active in group ``g``, with ∂Σ/∂θ (k, p, p) and ∂μ/∂θ (k, p) for them.
+
+    Only the group's own parameters are included, so that multi-group models cost
+    O(G) rather than O(G²) per iteration.
+    """
+    act, loc = _active(spec, g)
+    K, p = act.size, spec.p
     ds = np.zeros((K, p, p))
     dm = np.zeros((K, p))
     lam, phi = mats.lam, mats.phi
     # loadings: dΣ = e_i a_fᵀ + a_f e_iᵀ with a = ΛΦ; dμ = e_i α_f
     li, lf = np.nonzero(spec.lam_idx[g] >= 0)
     if li.size:
-        k = spec.lam_idx[g][li, lf]
+        k = loc[spec.lam_idx[g][li, lf]]
         a = (lam @ phi)[:, lf].T  # (n, p)
         np.add.at(ds, (k, li), a)
         np.add.at(ds, (k, slice(None), li), a)
@@ -258,7 +274,7 @@ def _derivatives(spec: Spec, mats: GroupMatrices, g: int) -> tuple[np.ndarray, n
     # factor (co)variances, lower triangle: dΣ = λ_a λ_bᵀ + λ_b λ_aᵀ (a≠b), λ_a λ_aᵀ
     pa, pb = np.nonzero(np.tril(spec.phi_idx[g] >= 0))
     if pa.size:
-        k = spec.phi_idx[g][pa, pb]
+        k = loc[spec.phi_idx[g][pa, pb]]
         o = lam[:, pa].T[:, :, None] * lam[:, pb].T[:, None, :]
         o = o + o.transpose(0, 2, 1)
         o[pa == pb] *= 0.5
@@ -266,66 +282,68 @@ def _derivatives(spec: Spec, mats: GroupMatrices, g: int) -> tuple[np.ndarray, n
     # residual variances
     ti = np.nonzero(spec.theta_idx[g] >= 0)[0]
     if ti.size:
-        np.add.at(ds, (spec.theta_idx[g][ti], ti, ti), 1.0)
+        np.add.at(ds, (loc[spec.theta_idx[g][ti]], ti, ti), 1.0)
     if spec.meanstructure:
         ni = np.nonzero(spec.nu_idx[g] >= 0)[0]
         if ni.size:
-            np.add.at(dm, (spec.nu_idx[g][ni], ni), 1.0)
+            np.add.at(dm, (loc[spec.nu_idx[g][ni]], ni), 1.0)
         af = np.nonzero(spec.alpha_idx[g] >= 0)[0]
         if af.size:
-            np.add.at(dm, spec.alpha_idx[g][af], lam[:, af].T)
-    return ds, dm
+            np.add.at(dm, loc[spec.alpha_idx[g][af]], lam[:, af].T)
+    return act, ds, dm
 
 
 def gradient(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray) -> np.ndarray:
     """Gradient of Σ_g (N_g/N) F_g (zeros where Σ is not positive definite)."""
-    ntot = sum(gs.n for gs in groups)
-    grad = np.zeros(spec.npar)
-    for g, gs in enumerate(groups):
-        mats = matrices(spec, x, g)
-        try:
-            si = linalg.inv(mats.sigma)
-        except (linalg.LinAlgError, ValueError):
-            return grad
-        si = (si + si.T) / 2.0
-        ds, dm = _derivatives(spec, mats, g)
-        s = gs.cov
-        if spec.meanstructure:
-            d = gs.mean - mats.mu
-            s = s + np.outer(d, d)
-            grad += gs.n / ntot * (-2.0) * (dm @ (si @ d))
-        gm = si - si @ s @ si
-        grad += gs.n / ntot * np.tensordot(ds, gm, axes=([1, 2], [0, 1]))
-    return grad
+    return _grad_info(spec, groups, x, with_info=False)[0]
 
 
 def gradient_information(spec: Spec, groups: Sequence[GroupStats],
                          x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient of Σ_g (N_g/N) F_g and its expected Hessian (2 × unit Fisher information)."""
+    """Gradient of Σ_g (N_g/N) F_g and its expected Hessian (2 × unit Fisher information).
+
+    ``∂F/∂θ_k = tr[(Σ⁻¹ − Σ⁻¹(S + ddᵀ)Σ⁻¹) ∂_kΣ] − 2 dᵀΣ⁻¹ ∂_kμ`` with ``d = x̄ − μ``, and
+    ``E ∂²F/∂θ_k∂θ_l = tr(Σ⁻¹ ∂_kΣ Σ⁻¹ ∂_lΣ) + 2 ∂_kμᵀ Σ⁻¹ ∂_lμ``.
+    """
+    return _grad_info(spec, groups, x, with_info=True)
+
+
+def _grad_info(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray,
+               with_info: bool) -> tuple[np.ndarray, np.ndarray]:
     ntot = sum(gs.n for gs in groups)
-    K, p = spec.npar, spec.p
-    grad = np.zeros(K)
-    info = np.zeros((K, K))
+    p = spec.p
+    grad = np.zeros(spec.npar)
+    info = np.zeros((spec.npar, spec.npar)) if with_info else np.zeros((0, 0))
     for g, gs in enumerate(groups):
         w = gs.n / ntot
         mats = matrices(spec, x, g)
-        si = linalg.inv(mats.sigma)
+        try:
+            si = linalg.inv(mats.sigma)
+        except (linalg.LinAlgError, ValueError):
+            if with_info:
+                raise
+            return np.zeros(spec.npar), info
         si = (si + si.T) / 2.0
-        ds, dm = _derivatives(spec, mats, g)
+        act, ds, dm = _derivatives(spec, mats, g)
         s = gs.cov
         if spec.meanstructure:
             d = gs.mean - mats.mu
             s = s + np.outer(d, d)
         gm = si - si @ s @ si
-        grad += w * np.tensordot(ds, gm, axes=([1, 2], [0, 1]))
-        b = np.matmul(si, ds)  # (K, p, p)
-        bf = b.reshape(K, p * p)
-        bt = b.transpose(0, 2, 1).reshape(K, p * p)
-        info += w * (bf @ bt.T)
+        grad[act] += w * np.tensordot(ds, gm, axes=([1, 2], [0, 1]))
         if spec.meanstructure:
-            grad += w * (-2.0) * (dm @ (si @ d))
-            info += w * 2.0 * (dm @ si @ dm.T)
-    info = (info + info.T) / 2.0
+            grad[act] += w * (-2.0) * (dm @ (si @ d))
+        if with_info:
+            k = act.size
+            b = np.matmul(si, ds)  # (k, p, p)
+            bf = b.reshape(k, p * p)
+            bt = b.transpose(0, 2, 1).reshape(k, p * p)
+            block = bf @ bt.T
+            if spec.meanstructure:
+                block += 2.0 * (dm @ si @ dm.T)
+            info[np.ix_(act, act)] += w * block
+    if with_info:
+        info = (info + info.T) / 2.0
     return grad, info
 
 
@@ -468,10 +486,12 @@ def estimate(spec: Spec, groups: Sequence[GroupStats], x0: np.ndarray, *,
         h0 = None
     for start in (h0, None):
         try:
-            res = optimize.minimize(
-                lambda z: objective(spec, groups, z), x, method="BFGS",
-                jac=lambda z: gradient(spec, groups, z),
-                options={"gtol": gtol, "maxiter": 5000, "hess_inv0": start})
+            # trial points may leave the positive-definite region (objective = inf)
+            with np.errstate(invalid="ignore", over="ignore"):
+                res = optimize.minimize(
+                    lambda z: objective(spec, groups, z), x, method="BFGS",
+                    jac=lambda z: gradient(spec, groups, z),
+                    options={"gtol": gtol, "maxiter": 5000, "hess_inv0": start})
         except ValueError:  # hess_inv0 judged not positive definite
             continue
         if np.isfinite(res.fun) and res.fun <= f:

@@ -314,7 +314,7 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
         if decisions[lv] == "holds":
             level = lv
 
-    verdict = _verdict(level, group, conf, delta)
+    verdict = _verdict(level, group, fits, delta)
     return InvarianceResult(
         group=str(group), groups={gs.name: gs.n for gs in groups}, dropped_groups=dropped,
         configural=fits["configural"], metric=fits["metric"], scalar=fits["scalar"],
@@ -322,22 +322,27 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
         warnings=tuple(warns))
 
 
-def _verdict(level: str, group: str, conf: Mapping[str, Any],
+def _verdict(level: str, group: str, fits: Mapping[str, Mapping[str, Any]],
              delta: Mapping[str, Mapping[str, float]]) -> str:
+    conf = fits["configural"]
     if level == "scalar":
         return (f"Scores can be compared across {group}: loadings and intercepts are "
                 f"invariant (scalar invariance holds).")
     if level == "metric":
         d = delta["scalar"]
+        why = ("the scalar model did not converge" if not fits["scalar"]["converged"] else
+               f"loadings are invariant, intercepts are not: ΔCFI = {d['cfi']:+.3f}, "
+               f"ΔRMSEA = {d['rmsea']:+.3f}")
         return (f"Metric holds but scalar fails: compare trends within each {group}, not "
-                f"levels across them (loadings are invariant, intercepts are not: "
-                f"ΔCFI = {d['cfi']:+.3f}, ΔRMSEA = {d['rmsea']:+.3f}).")
+                f"levels across them ({why}).")
     if level == "configural":
         d = delta["metric"]
+        why = ("the metric model (equal loadings) did not converge"
+               if not fits["metric"]["converged"] else
+               f"the loadings differ: ΔCFI = {d['cfi']:+.3f}, ΔRMSEA = {d['rmsea']:+.3f}")
         return (f"Only configural invariance holds: the same factor structure fits every "
-                f"{group}, but the loadings differ (ΔCFI = {d['cfi']:+.3f}, "
-                f"ΔRMSEA = {d['rmsea']:+.3f}), so neither score levels nor relationships "
-                f"can be compared across {group}; report each {group} separately.")
+                f"{group}, but {why}; neither score levels nor relationships can be "
+                f"compared across {group}, so report each {group} separately.")
     why = ("did not converge" if not conf["converged"] else
            f"fits poorly (CFI = {conf['cfi']:.3f}, RMSEA = {conf['rmsea']:.3f})")
     return (f"No invariance: the factor model {why} when fitted in every {group} "

@@ -309,3 +309,22 @@ def test_bad_models(data, model, message):
 def test_bad_data_type():
     with pytest.raises(ValueError, match="DataFrame or a Moments"):
         cfa(np.zeros((10, 3)), {"F": ["a", "b", "c"]})
+
+
+def test_non_convergence_is_reported(data, monkeypatch):
+    import dataclasses
+
+    from analysis import _sem
+
+    real = _sem.estimate
+
+    def not_converged(*args, **kwargs):
+        est = real(*args, **kwargs)
+        return dataclasses.replace(est, converged=False,
+                                   message="did not converge (iteration limit)")
+
+    monkeypatch.setattr(_sem, "estimate", not_converged)
+    res = cfa(data, MODEL)
+    assert res.converged is False
+    assert any("did not converge" in w for w in res.warnings)
+    assert "NOT CONVERGED" in res.summary()

@@ -247,3 +247,39 @@ def test_constant_item_in_a_group():
 def test_bad_min_group_n(data):
     with pytest.raises(ValueError, match="min_group_n"):
         measurement_invariance(data, MODEL, "language", min_group_n=0)
+
+
+def test_singular_covariance_in_a_group():
+    rng = np.random.default_rng(18)
+    d = pd.concat([_group(rng, 200, "north"), _group(rng, 200, "south")], ignore_index=True)
+    south = d["site"] == "south"
+    d.loc[south, "a3"] = d.loc[south, "a1"] + d.loc[south, "a2"]
+    with pytest.raises(ValueError, match="group 'south' is singular"):
+        measurement_invariance(d, SMODEL, "site")
+
+
+def test_non_convergence_is_reported(monkeypatch):
+    import dataclasses
+
+    from analysis import _sem
+
+    real = _sem.estimate
+    calls = []
+
+    def metric_fails_to_converge(*args, **kwargs):
+        est = real(*args, **kwargs)
+        calls.append(est)
+        if len(calls) == 2:  # configural, metric, scalar
+            return dataclasses.replace(est, converged=False,
+                                       message="did not converge (iteration limit)")
+        return est
+
+    monkeypatch.setattr(_sem, "estimate", metric_fails_to_converge)
+    rng = np.random.default_rng(19)
+    d = pd.concat([_group(rng, 500, "north"), _group(rng, 500, "south")])
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.metric["converged"] is False
+    assert res.decisions["metric"] == "fails" and res.level == "configural"
+    assert "metric model (equal loadings) did not converge" in res.verdict
+    assert any(w.startswith("metric model: the optimizer did not converge")
+               for w in res.warnings)
