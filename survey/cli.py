@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -296,10 +296,12 @@ def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
     p = _parse_params(params)
     with _open(db_path) as db:
         invs = store.create_invitations(db, slug, count, p)
-    w = csv.writer(sys.stdout, lineterminator="\n")
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
     w.writerow(["token", "url"])
     for inv in invs:
         w.writerow([inv["token"], f"{base_url.rstrip('/')}/i/{inv['token']}"])
+    click.echo(out.getvalue(), nl=False)
 
 
 @main.command("demo")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 from sqlite_utils import Database
 
 DEFAULT_DB = "trustmeter.db"
@@ -131,6 +132,7 @@ def close_db(e: BaseException | None = None) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the database schema (same as ``trustmeter init``)."""
     applied = init_db(get_db())

@@ -1,0 +1,118 @@
+"""Connections, migrations and transactions (survey.db, survey.migrations)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from flask import Flask
+
+from instruments.loader import builtin_paths, load_instrument
+from survey import db as dbmod
+from survey import migrations, store
+
+
+def schema(db):
+    return db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+def test_connection_settings(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == dbmod.BUSY_TIMEOUT_MS
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.execute("SELECT 1")  # closed on exit
+
+
+def test_connect_to_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        dbmod.connect(tmp_path / "nope" / "x.db")
+
+
+def test_default_path_honours_env(monkeypatch):
+    monkeypatch.delenv("TRUSTMETER_DB", raising=False)
+    assert dbmod.default_path() == "trustmeter.db"
+    monkeypatch.setenv("TRUSTMETER_DB", "/data/t.db")
+    assert dbmod.default_path() == "/data/t.db"
+
+
+def test_migrations_twice_is_a_no_op(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        assert migrations.pending(db) == ["0001_initial"]
+        assert migrations.apply(db) == ["0001_initial"]
+        first = schema(db)
+        assert migrations.apply(db) == []
+        assert schema(db) == first
+        assert migrations.is_current(db)
+        assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    with dbmod.open_db(tmp_path / "x.db") as db:  # also from a new connection
+        assert migrations.apply(db) == [] and schema(db) == first
+
+
+def test_schema_tables_and_index(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        migrations.apply(db)
+        assert {"instruments", "campaigns", "invitations", "responses"} <= set(db.table_names())
+        idx = {i.name: i.columns for i in db["responses"].indexes}
+        assert idx["idx_responses_campaign_status"] == ["campaign_id", "status"]
+
+
+def test_init_db_registers_builtin_instruments_idempotently(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        assert dbmod.init_db(db) == ["0001_initial"]
+        first = schema(db)
+        assert dbmod.init_db(db) == []
+        assert schema(db) == first
+        got = {(r["id"], r["version"]) for r in store.list_instruments(db)}
+        want = {(i.id, i.version) for i in map(load_instrument, builtin_paths())}
+        assert got == want
+
+
+def test_foreign_keys_are_enforced(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        migrations.apply(db)
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            db.execute("INSERT INTO responses (campaign_id, period, language, started_at) "
+                       "VALUES (999, 'p', 'en', 'now')")
+
+
+def test_write_transaction_commits_or_rolls_back_everything(tmp_path):
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        db.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(RuntimeError):
+            with dbmod.write_transaction(db):
+                db.execute("INSERT INTO t VALUES (1)")
+                raise RuntimeError("boom")
+        assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+        with dbmod.write_transaction(db):
+            db.execute("INSERT INTO t VALUES (1)")
+            with pytest.raises(RuntimeError):  # a nested block is a savepoint
+                with dbmod.write_transaction(db):
+                    db.execute("INSERT INTO t VALUES (2)")
+                    raise RuntimeError("inner")
+        assert [r[0] for r in db.execute("SELECT x FROM t")] == [1]
+        assert not db.conn.in_transaction
+
+
+def test_flask_get_db_is_cached_per_context_and_closed(tmp_path):
+    app = Flask(__name__)
+    app.config["DATABASE"] = str(tmp_path / "x.db")
+    dbmod.init_app(app)
+    with app.app_context():
+        db = dbmod.get_db()
+        assert dbmod.get_db() is db
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.execute("SELECT 1")
+
+
+def test_flask_init_db_command(tmp_path):
+    app = Flask(__name__)
+    app.config["DATABASE"] = str(tmp_path / "x.db")
+    dbmod.init_app(app)
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "Initialized" in result.output
+    with dbmod.open_db(tmp_path / "x.db") as db:
+        assert migrations.is_current(db)
