@@ -181,20 +181,8 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
     Fit measures are lavaan's (``fitMeasures``): ``χ² = Σ_g N_g F_g``, CFI/TLI against
     the per-group independence model, RMSEA multiplied by ``sqrt(G)`` as lavaan does,
     SRMR averaged over groups with weights ``N_g / N`` and including mean residuals.
-
-    Decision rules
-    --------------
-    * configural holds if its model converged with CFI ≥ 0.90 and RMSEA ≤ 0.08
-      (conventional "acceptable" fit; Hu & Bentler 1999 recommend CFI ≥ .95,
-      RMSEA ≤ .06 for good fit);
-    * metric (vs configural) and scalar (vs metric) each **fail if and only if
-      ΔCFI ≤ −0.010 and ΔRMSEA ≥ +0.015** (Chen 2007; Δ = constrained minus less
-      constrained), or if the constrained model did not converge. Chen also proposes
-      ΔSRMR ≥ .030 for loadings and ≥ .010 for intercepts; the SRMR changes are
-      reported in ``delta`` but not used in the decision, and neither is the χ²
-      difference test (too sensitive at large n; Meade, Johnson & Braddy 2008
-      compare fit-change criteria);
-    * the steps are sequential: a step cannot hold if the one before it failed.
+    The decision rule (Chen 2007) is: a step **fails if and only if ΔCFI ≤ −0.010 and
+    ΔRMSEA ≥ +0.015**; see Notes.
 
     Parameters
     ----------
@@ -220,6 +208,22 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
         after dropping small ones, a kept group with too few rows for a positive-
         definite covariance matrix (at least one more than the number of items), a
         constant item or a singular covariance matrix within a group.
+
+    Notes
+    -----
+    Decision rules:
+
+    * configural holds if its model converged with CFI ≥ 0.90 and RMSEA ≤ 0.08
+      (conventional "acceptable" fit; Hu & Bentler 1999 recommend CFI ≥ .95,
+      RMSEA ≤ .06 for good fit);
+    * metric (vs configural) and scalar (vs metric) each **fail if and only if
+      ΔCFI ≤ −0.010 and ΔRMSEA ≥ +0.015** (Chen 2007; Δ = constrained minus less
+      constrained), or if the constrained model did not converge. Chen also proposes
+      ΔSRMR ≥ .030 for loadings and ≥ .010 for intercepts; the SRMR changes are
+      reported in ``delta`` but not used in the decision, and neither is the χ²
+      difference test (too sensitive at large n; Meade, Johnson & Braddy 2008
+      compare fit-change criteria);
+    * the steps are sequential: a step cannot hold if the one before it failed.
 
     References
     ----------
