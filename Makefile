@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 venv: $(STAMP)
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile -q -d survey/translations
+	$(VENV)/bin/pybabel -q compile -d survey/translations
 
 run: $(STAMP) translations
 	$(VENV)/bin/trustmeter run
