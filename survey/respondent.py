@@ -20,6 +20,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from flask import (
     Blueprint,
@@ -61,7 +62,7 @@ class Entry:
         langs = [x for x in self.campaign.get("languages") or () if x in self.instrument.languages]
         return langs or list(self.instrument.languages)
 
-    @property
+    @cached_property
     def pages(self) -> tuple[tuple[str, ...], ...]:
         """Item ids of each page, in instrument order."""
         return tuple(self.instrument.page_item_ids(p) for p in self.instrument.pages)

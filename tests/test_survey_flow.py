@@ -259,6 +259,10 @@ def test_double_submit_of_the_last_page_stores_one_response(client, campaign, db
     assert again.status == 409
     assert "You have already answered this survey" in again.text
     assert len(response_ids(db)) == 1 and len(response_ids(db, "complete")) == 1
+    # coming back to the public link in the same browser: already answered, no form
+    back = person.get("/s/acme")
+    assert back.status == 200 and "You have already answered this survey" in back.text
+    assert not back.has_form
 
 
 def test_public_link_resumes_after_reload(client, campaign, db):
@@ -399,3 +403,12 @@ def test_campaign_past_closes_at_or_not_yet_open(client, campaign):
     assert "این نظرسنجی به پایان رسیده است" in past.get_data(as_text=True)
     future = parse_page(client.get("/s/future"))
     assert future.status == 403 and "This survey is not open yet" in future.text
+
+
+def test_pages_are_not_cached_nor_leak_the_token(client, campaign, invitations):
+    campaign()
+    [token] = invitations("acme", 1)
+    response = client.get(f"/i/{token}")
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
