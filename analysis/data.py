@@ -37,6 +37,12 @@ def _row_label(df: pd.DataFrame, pos: int) -> str:
     return label
 
 
+def _show(v) -> str:
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        return f"{float(v):g}"
+    return repr(v)
+
+
 def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None = None,
                 *, require: Iterable[str] | None = None) -> CheckedData:
     """Validate and convert the item columns of ``df``.
@@ -77,7 +83,7 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, e.g. "
-                                f"{raw.iloc[pos]!r} in {_row_label(df, pos)}")
+                                f"{_show(raw.iloc[pos])} in {_row_label(df, pos)}")
         scale = inst.scale_for(col)
         lo, hi = (0, 1) if scale is None else (scale.min, scale.max)
         vals = num.to_numpy()
@@ -85,7 +91,8 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
         if out_of.any():
             pos = int(np.flatnonzero(out_of)[0])
             raise AnalysisError(f"column {col}: {int(out_of.sum())} value(s) outside the scale "
-                                f"{lo}..{hi}, e.g. {raw.iloc[pos]!r} in {_row_label(df, pos)}")
+                                f"{lo}..{hi}, e.g. {_show(raw.iloc[pos])} in "
+                                f"{_row_label(df, pos)}")
         finite = vals[~np.isnan(vals)]
         if finite.size and np.any(finite != np.round(finite)):
             notes.append(f"column {col}: non-integer values accepted "

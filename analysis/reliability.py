@@ -16,7 +16,7 @@ from scipy import stats
 
 from instruments.model import Instrument
 
-from ._fa import fit_factors
+from ._fa import check_corr, fit_factors
 from ._result import AnalysisError, Result, fmt
 from .data import check_items, reverse_key
 from .moments import Moments
@@ -166,7 +166,7 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
     >>> x = pd.DataFrame({f"i{j}": f + rng.normal(size=500) for j in range(4)})
     >>> r = reliability(x, name="demo")
     >>> round(r.alpha, 2), r.n
-    (0.8, 500)
+    (0.77, 500)
     """
     frame = None
     if isinstance(data, Moments):
@@ -190,6 +190,7 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
         raise AnalysisError(f"{name}: item(s) {', '.join(const)} are constant (every complete "
                             "row gives the same answer); reliability is undefined")
     r = c / np.outer(sd, sd)
+    check_corr(r, m.columns, what=f"{name} correlation matrix")
     alpha = _alpha_from_cov(c)
     off = r[~np.eye(k, dtype=bool)]
     average_r = float(off.mean())

@@ -111,6 +111,7 @@ class AnalysisReport(Result):
     alternative: Mapping[str, Any]
     structure: Mapping[str, tuple[str, ...]]
     dimension_names: Mapping[str, str]
+    flagged_ids: tuple = ()
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict:
@@ -121,7 +122,7 @@ class AnalysisReport(Result):
             "n_total": self.n_total,
             "n_responses": self.n_responses,
             "n_excluded": self.n_excluded,
-            "careless": self.careless.to_dict(),
+            "careless": {**self.careless.to_dict(), "flagged_ids": self.flagged_ids},
             "items": self.items,
             "reliability": self.reliability.to_dict(),
             "n_complete": self.n_complete,
@@ -223,6 +224,13 @@ def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, An
                     "n": int(v.notna().sum()), "missing_pct": 100 * float(v.isna().mean())
                     if n else None, "mean": float(v.mean()), "sd": float(v.std())}
     return out
+
+
+def _ids(df: pd.DataFrame, mask: np.ndarray) -> tuple:
+    """``response_id`` of the masked rows if the data have one, else 1-based row numbers."""
+    if "response_id" in df.columns:
+        return tuple(jsonable(v) for v in df.loc[mask, "response_id"])
+    return tuple(int(i) + 1 for i in np.flatnonzero(mask))
 
 
 def _main_figures(frame: pd.DataFrame, scored: pd.DataFrame, inst: Instrument,
@@ -365,7 +373,8 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         n_complete=m_all.n, kmo=k_res, bartlett=b_res, parallel_analysis=pa, efa=e_res,
         cfa=c_res, invariance=inv_res, scores=sc, trust_index=trust,
         pct_trusting=pct_trusting(sc), trust_overall_top2=top2, nps=nps_res,
-        alternative=alternative, structure={k: tuple(v) for k, v in model.items()},
+        alternative=alternative, flagged_ids=_ids(df, cl.excluded.to_numpy()),
+        structure={k: tuple(v) for k, v in model.items()},
         dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
                          for b in inst.dimensions},
         notes=tuple(notes))
