@@ -36,7 +36,10 @@ RESERVED_EXACT = frozenset({
     "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_complex_", "NA_character_",
 })
 STATA_STR_RE = re.compile(r"^str[0-9]+\Z")
-CONSTRUCTS = ("ability", "benevolence", "integrity", "predictability", "propensity", "outcome")
+# The vocabulary of the built-in trust instruments (Mayer, Davis & Schoorman 1995, plus
+# predictability). A researcher's own instrument may name any construct (e.g. extraversion).
+TRUST_CONSTRUCTS = ("ability", "benevolence", "integrity", "predictability", "propensity",
+                    "outcome")
 BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covariates", "covariate"))
 TOP_KEYS = {
     "id", "version", "languages", "title", "description", "intro", "scale", "dimensions",
@@ -220,8 +223,8 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
         c.err(f"{where}.text", "is required") or {})
     reverse = c.boolean(m.get("reverse", False), f"{where}.reverse")
     construct = m.get("construct")
-    if construct is not None and construct not in CONSTRUCTS:
-        c.err(f"{where}.construct", f"{construct!r} is not one of {', '.join(CONSTRUCTS)}")
+    if construct is not None and c.string(construct, f"{where}.construct") is None:
+        construct = None
     rationale = m.get("rationale")
     if rationale is not None:
         c.string(rationale, f"{where}.rationale")

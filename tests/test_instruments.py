@@ -362,10 +362,9 @@ BROKEN = {
     "unknown field (typo at top level)": (
         lambda d: d.__setitem__("dimension", d.pop("dimensions")),
         ["dimension: unknown field (allowed: ", "dimensions: is required"]),
-    "unknown construct": (
-        _set(*A1, "construct", "competence"),
-        ["dimensions[0][A].items[0][A1].construct: 'competence' is not one of ability, "
-         "benevolence, integrity, predictability, propensity, outcome"]),
+    "construct not a string": (
+        _set(*A1, "construct", 42),
+        ["dimensions[0][A].items[0][A1].construct: must be a non-empty string, got the number 42"]),
     "version given as a number": (
         _set("version", 1.0),
         ['version: must be a quoted string such as "1.0.0", got the number 1.0']),
