@@ -104,15 +104,10 @@ def _register_error_pages(app: Flask) -> None:
             message=_("For your security the form could not be accepted. Please go back, "
                       "reload the page and submit your answers again.")), 400
 
-    @app.errorhandler(HTTPException)
+    @app.errorhandler(HTTPException)  # also gets unhandled errors, as InternalServerError
     def http_error(e: HTTPException):
         code = e.code or 500
         title, message = _error_texts(code)
         # e.get_headers() keeps e.g. the Allow header of a 405.
         return (render_template("error.html", code=code, title=title, message=message), code,
                 e.get_headers())
-
-    @app.errorhandler(500)
-    def server_error(e):
-        title, message = _error_texts(500)
-        return render_template("error.html", code=500, title=title, message=message), 500

@@ -412,3 +412,16 @@ def test_pages_are_not_cached_nor_leak_the_token(client, campaign, invitations):
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_server_error_page_is_friendly_and_translated(tmp_path):
+    from survey import create_app
+
+    app = create_app({"DATABASE": str(tmp_path / "missing-dir" / "x.db"),
+                      "SECRET_KEY": "x", "PROPAGATE_EXCEPTIONS": False})
+    app.logger.disabled = True  # the error is logged; keep the test output quiet
+    response = app.test_client().get("/s/acme", headers={"Accept-Language": "ru"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Что-то пошло не так" in body and 'lang="ru"' in body
+    assert "Traceback" not in body and "missing-dir" not in body
