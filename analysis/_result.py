@@ -84,6 +84,7 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def fmt_p(p: float | None) -> str:
+    """``< .001`` or ``= 0.042`` (to follow the letter p)."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "-"
-    return "< .001" if p < 0.001 else f"{p:.3f}"
+    return "< .001" if p < 0.001 else f"= {p:.3f}"

@@ -135,7 +135,7 @@ class WelchAnovaResult(Result):
 
     def summary(self) -> str:
         return (f"Welch ANOVA: F({fmt(self.df[0], 0)}, {fmt(self.df[1], 1)}) = {fmt(self.F, 2)}, "
-                f"p {fmt_p(self.p) if self.p < 0.001 else '= ' + fmt_p(self.p)}; groups: "
+                f"p {fmt_p(self.p)}; groups: "
                 + ", ".join(f"{g} {fmt(self.means[g], 2)} (n={self.n[g]})" for g in self.means)
                 + (f"; suppressed: {', '.join(self.suppressed)}" if self.suppressed else ""))
 

@@ -113,7 +113,7 @@ class BartlettResult(Result):
 
     def summary(self) -> str:
         return (f"Bartlett's test of sphericity: chi2({self.df}) = {fmt(self.chisq, 1)}, "
-                f"p {fmt_p(self.p) if self.p < 0.001 else '= ' + fmt_p(self.p)} (n = {self.n})")
+                f"p {fmt_p(self.p)} (n = {self.n})")
 
 
 def bartlett_sphericity(data: pd.DataFrame | Moments) -> BartlettResult:

@@ -25,7 +25,8 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["f"] = lambda x, d=3: fmt(x, d)
-    env.filters["p"] = fmt_p
+    env.filters["p"] = fmt_p  # "< .001" or "= 0.042", after the letter p
+    env.filters["pv"] = lambda p: fmt_p(p).removeprefix("= ")  # in a table cell
     env.filters["pct"] = lambda x, d=1: fmt(x, d)
     return env
 

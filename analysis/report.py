@@ -184,7 +184,7 @@ class AnalysisReport(Result):
             out.append(f"The Trust Index differs across {self.settings.get('segment')} "
                        f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})." if a.p < 0.05 else
                        f"No clear Trust Index difference across "
-                       f"{self.settings.get('segment')} (Welch p = {fmt_p(a.p)}).")
+                       f"{self.settings.get('segment')} (Welch p {fmt_p(a.p)}).")
         if ti.period_change is not None and ti.period_change.comparisons:
             last = ti.period_change.comparisons[-1]
             word = "rose" if last.diff > 0 else "fell"
