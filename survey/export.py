@@ -24,9 +24,10 @@ Columns, in order
 declared URL parameters
     One text column each, named by the parameter (``param_<name>`` if the name
     clashes with an export column).
-``longstring``, ``irv``, ``attention_passed``, ``flags``, ``flagged``, ``na_items``
+``longstring``, ``irv``, ``attention_passed``, ``quality_flags``, ``flagged``, ``na_items``
     Quality indicators computed when the response was completed
-    (:func:`survey.store.quality_flags`): ``flags`` lists the raised flags
+    (:func:`survey.store.quality_flags`; named as in
+    :func:`survey.store.load_campaign_frame`): ``quality_flags`` lists the raised flags
     (``straightline``, ``longstring``, ``attention_failed``, ``speeder``),
     ``flagged`` is 1 when any is raised. ``na_items`` lists the items answered
     "not applicable". Sample-relative screens (IRV outliers, Mahalanobis distance;
@@ -69,6 +70,7 @@ import math
 import os
 import re
 import struct
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,7 +149,7 @@ _META_LABELS: dict[str, dict[str, str]] = {
             "fa": "تغییرپذیری درون‌فردی پاسخ‌ها (انحراف معیار)"},
     "attention_passed": {"en": "Attention check passed", "ru": "Проверка внимания пройдена",
                          "fa": "بررسی توجه را گذرانده است"},
-    "flags": {"en": "Quality flags raised (comma-separated)",
+    "quality_flags": {"en": "Quality flags raised (comma-separated)",
               "ru": "Флаги качества (через запятую)",
               "fa": "نشانگرهای کیفیت (جداشده با ویرگول)"},
     "flagged": {"en": "Any quality flag raised", "ru": "Есть хотя бы один флаг качества",
@@ -227,8 +229,8 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("direction", "meta", "string", _meta_label("direction", langs)),
         Column("duration_s", "meta", "number", _meta_label("duration_s", langs)),
     ]
-    taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed", "flags",
-                                              "flagged", "na_items", "trust_index"}
+    taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed",
+                                              "quality_flags", "flagged", "na_items", "trust_index"}
     taken |= {i.lower() for i in inst.item_ids} | {_score_name(b.id).lower()
                                                    for b in inst.dimensions}
     for p in params:
@@ -242,7 +244,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("attention_passed", "quality", "integer", _meta_label("attention_passed", langs),
                values=yn, allowed=(0, 1),
                note="missing when the instrument has no attention check"),
-        Column("flags", "quality", "string", _meta_label("flags", langs),
+        Column("quality_flags", "quality", "string", _meta_label("quality_flags", langs),
                note="straightline, longstring, attention_failed, speeder "
                     "(survey.store.quality_flags)"),
         Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
@@ -415,7 +417,7 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
     out["irv"] = np.array([np.nan if v is None else v for v in cols[6]], dtype=float)
     out["attention_passed"] = pd.array(cols[7], dtype="Int8")
     flags = _json_text(cols[8])
-    out["flags"] = flags.array
+    out["quality_flags"] = flags.array
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
     items = list(inst.item_ids)
@@ -1050,7 +1052,7 @@ def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | 
         nonlocal bar
         if bar is None:
             bar = click.progressbar(length=total, label=f"Exporting {fmt}",
-                                    file=click.get_text_stream("stderr"))
+                                    file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)
 
