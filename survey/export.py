@@ -56,6 +56,10 @@ Stata files are written by pyreadstat from one DataFrame: those two formats hold
 all rows in memory (compact dtypes, about 100 bytes per row for the built-in
 instrument) and are *not* constant-memory.
 
+csv cells are written verbatim (a URL parameter value such as ``=1+1`` stays as
+it is, as data tools expect); in xlsx every text cell is stored as text, never as a
+formula, so opening the workbook cannot run respondent-supplied formulas.
+
 Every file is written to a temporary file in the target directory and renamed into
 place when complete, so a failed export never leaves a half-written file under the
 final name.
@@ -540,7 +544,10 @@ class _XlsxWriter(_Writer):
     def __init__(self, *a):
         super().__init__(*a)
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+        self.text_cell, self.illegal = WriteOnlyCell, ILLEGAL_CHARACTERS_RE
         self.wb = Workbook(write_only=True)
         self.ws = self.wb.create_sheet("data")
         self.ws.append(self.names)
@@ -553,15 +560,28 @@ class _XlsxWriter(_Writer):
                              "export csv or parquet instead")
         obj = frame.astype(object).where(frame.notna(), None)
         for row in obj.itertuples(index=False, name=None):
-            self.ws.append([None if isinstance(v, float) and math.isnan(v) else v
-                            for v in row])
+            self.ws.append([self.cell(v) for v in row])
+
+    def cell(self, v: Any) -> Any:
+        """A cell value; text always stays text. openpyxl would store a string that
+        starts with "=" as a formula, and URL parameters come from respondents."""
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if isinstance(v, str):
+            v = self.illegal.sub("", v)
+            if v.startswith("="):
+                c = self.text_cell(self.ws, value=v)
+                c.data_type = "s"
+                return c
+        return v
 
     def close(self) -> None:
         labels = self.wb.create_sheet("variables")
         labels.append(["variable", f"label ({self.lang})", "values"])
         for c in self.columns:
             vals = "; ".join(f"{k} = {v}" for k, v in c.value_labels(self.lang).items())
-            labels.append([c.name, c.label_in(self.lang), vals or None])
+            labels.append([self.cell(c.name), self.cell(c.label_in(self.lang)),
+                           self.cell(vals) if vals else None])
         self.wb.save(self.path)
 
     def abort(self) -> None:

@@ -488,3 +488,27 @@ def test_sav_and_dta_open_in_r_haven(data, db, tmp_path):
     assert lines[3] == f"{inst.scale.label('ru', 1)}|{inst.scale.label('ru', 1)}|"
     assert lines[4].split() == [str(n_na), str(n_na)]
     assert lines[5].strip() == "0,10"
+
+
+def test_xlsx_never_stores_respondent_text_as_a_formula(data, tmp_path):
+    from openpyxl import load_workbook
+
+    evil = '=HYPERLINK("http://example.invalid","x")'
+    with open_db(data["path"]) as conn:
+        c = store.create_campaign(conn, slug="inj", instrument="customer-trust", period="P1",
+                                  params=["segment"])
+        rid = store.start_response(conn, c, language="en", direction="ltr",
+                                   params={"segment": evil + "\x01"}, item_order=None)
+        store.save_page(conn, rid, 0, {"REL1": 3})
+        store.complete_response(conn, rid)
+    res = ex.export_campaign(data["path"], "inj", "xlsx", tmp_path / "x.xlsx")
+    wb = load_workbook(res.path, read_only=True)
+    try:
+        header, row = list(wb["data"].iter_rows(max_row=2))
+        cell = row[[h.value for h in header].index("segment")]
+        assert cell.value == evil and cell.data_type == "s"  # control character dropped
+        assert row[[h.value for h in header].index("REL1")].value == 3
+    finally:
+        wb.close()
+    csv = ex.export_campaign(data["path"], "inj", "csv", tmp_path / "x.csv")
+    assert read_back(csv.path, "csv")["segment"].tolist() == [evil + "\x01"]  # verbatim
