@@ -2,7 +2,8 @@
 
 CTFd style: one base form (:class:`BaseForm`, Flask-WTF with CSRF) that every form
 inherits from. A page's form class is generated from the instrument with ``type()``
-(:func:`page_form_class`): one :class:`AnswerField` per item, named by the item id.
+(:func:`page_form_class`): one :class:`AnswerField` per item, whose HTML name is the
+item id.
 
 The same generated class can be built on a plain :class:`wtforms.Form` (the
 ``base`` argument), so the forms are tested with a ``MultiDict`` and no Flask.
@@ -26,6 +27,7 @@ from wtforms.validators import InputRequired, StopValidation
 from instruments.model import Instrument, Item
 
 NA = "na"  # form value of "not applicable"
+FIELD_PREFIX = "item_"  # attribute name of an item's field: prefix + item id
 _CODE_RE = re.compile(r"-?[0-9]{1,4}")  # ASCII digits only: int() would also take "٣"
 
 
@@ -136,33 +138,39 @@ def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
     for item_id in item_ids:
         item = instrument.item(item_id)
         kind, options = item_options(instrument, item, lang)
-        attrs[item_id] = AnswerField(_text(item.text, lang), item=item, kind=kind,
-                                     options=options)
+        # The HTML name is the item id; the attribute is prefixed, so that items
+        # called e.g. "data", "errors" or "meta" cannot shadow the form's own API.
+        attrs[FIELD_PREFIX + item_id] = AnswerField(_text(item.text, lang), name=item_id, item=item,
+                                               kind=kind, options=options)
     return type(f"Page_{instrument.id}", (base,), attrs)
+
+
+def fields_by_item(form: Form) -> dict[str, AnswerField]:
+    """A page form's answer fields by item id."""
+    return {f.name: f for f in form if isinstance(f, AnswerField)}
 
 
 def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     """A validated page form's answers for ``store.save_page``: codes and N/A item ids."""
     answers: dict[str, int | None] = {}
     na_items: list[str] = []
-    for field in form:
-        if isinstance(field, AnswerField):
-            if field.data == NA:
-                answers[field.name] = None
-                na_items.append(field.name)
-            else:
-                answers[field.name] = field.data
+    for item_id, field in fields_by_item(form).items():
+        if field.data == NA:
+            answers[item_id] = None
+            na_items.append(item_id)
+        else:
+            answers[item_id] = field.data
     return answers, na_items
 
 
 def saved_values(item_ids: Sequence[str], response: dict) -> dict[str, int | str]:
-    """Prefill data for a page form from a saved response."""
+    """Prefill ``data`` for a page form from a saved response (keyed by field attribute)."""
     na = set(response.get("na") or ())
     saved = response.get("answers") or {}
     out: dict[str, int | str] = {}
     for item_id in item_ids:
         if item_id in na:
-            out[item_id] = NA
+            out[FIELD_PREFIX + item_id] = NA
         elif saved.get(item_id) is not None:
-            out[item_id] = saved[item_id]
+            out[FIELD_PREFIX + item_id] = saved[item_id]
     return out

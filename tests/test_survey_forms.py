@@ -6,8 +6,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
-from instruments.loader import get_instrument
-from survey.forms import NA, AnswerField, answers_of, page_form_class, saved_values
+from instruments.loader import get_instrument, instrument_from_yaml
+from survey.forms import NA, AnswerField, answers_of, fields_by_item, page_form_class, saved_values
 
 INST = get_instrument("customer-trust")
 SCALE_ITEM = INST.dimensions[0].items[0].id          # 7-point agreement scale with N/A
@@ -23,6 +23,10 @@ def make_form(data: dict | MultiDict | None = None, lang: str = "en", ids=IDS):
 
 
 VALID = {SCALE_ITEM: "7", NPS: "0", BREACH: "1"}
+
+
+def errors(form) -> dict[str, list[str]]:
+    return {name: f.errors for name, f in fields_by_item(form).items() if f.errors}
 
 
 def test_fields_follow_the_instrument_in_the_given_order():
@@ -41,7 +45,7 @@ def test_fields_follow_the_instrument_in_the_given_order():
 
 def test_labels_come_from_the_instrument_in_the_language():
     form = make_form(lang="fa")
-    field = form[SCALE_ITEM]
+    field = fields_by_item(form)[SCALE_ITEM]
     assert field.label.text == INST.item(SCALE_ITEM).text["fa"]
     assert [o.label for o in field.scale_options] == [INST.scale.label("fa", c)
                                                       for c in INST.scale.codes]
@@ -85,17 +89,18 @@ def test_invalid_answers_are_refused_at_the_item(field, value, message):
         data[field] = value
     form = make_form(data)
     assert not form.validate()
-    assert form.errors == {field: [message]}
-    assert form[field].data is None  # nothing invalid gets through
+    fields = fields_by_item(form)
+    assert errors(form) == {field: [message]}
+    assert fields[field].data is None  # nothing invalid gets through
     # the other answers are kept for the re-rendered page
-    assert all(form[k].value == v for k, v in VALID.items() if k != field)
+    assert all(fields[k].value == v for k, v in VALID.items() if k != field)
 
 
 def test_two_values_for_one_item_are_refused():
     data = MultiDict([*VALID.items(), (SCALE_ITEM, "2")])
     form = make_form(data)
     assert not form.validate()
-    assert form.errors == {SCALE_ITEM: ["Please choose only one answer."]}
+    assert errors(form) == {SCALE_ITEM: ["Please choose only one answer."]}
 
 
 def test_unknown_and_other_page_fields_are_ignored():
@@ -109,8 +114,33 @@ def test_unknown_and_other_page_fields_are_ignored():
 def test_prefill_from_a_saved_response_keeps_only_valid_values():
     response = {"answers": {SCALE_ITEM: 4, NPS: 99}, "na": [BREACH]}
     data = saved_values(IDS, response)
-    assert data == {SCALE_ITEM: 4, NPS: 99, BREACH: NA}
+    assert data == {f"item_{SCALE_ITEM}": 4, f"item_{NPS}": 99, f"item_{BREACH}": NA}
     form = page_form_class(INST, IDS, "en", base=Form)(data=data)
-    assert form[SCALE_ITEM].value == "4"
-    assert form[NPS].value is None          # out of range: not shown as chosen
-    assert form[BREACH].value is None       # checklist has no N/A
+    fields = fields_by_item(form)
+    assert fields[SCALE_ITEM].value == "4"
+    assert fields[NPS].value is None          # out of range: not shown as chosen
+    assert fields[BREACH].value is None       # checklist has no N/A
+
+
+def test_item_ids_cannot_shadow_the_form_api():
+    inst = instrument_from_yaml("""
+id: odd
+version: "1"
+languages: [en]
+scale: {min: 1, max: 3, labels: {en: ["no", "maybe", "yes"]}}
+dimensions:
+  - id: D
+    name: {en: D}
+    items:
+      - {id: data, text: {en: "Data?"}}
+      - {id: errors, text: {en: "Errors?"}}
+      - {id: meta, text: {en: "Meta?"}}
+      - {id: validate, text: {en: "Validate?"}}
+""")
+    ids = inst.item_ids
+    form = page_form_class(inst, ids, "en", base=Form)(MultiDict({i: "2" for i in ids}))
+    assert form.validate(), form.errors
+    assert answers_of(form) == ({i: 2 for i in ids}, [])
+    bad = page_form_class(inst, ids, "en", base=Form)(MultiDict({"data": "9"}))
+    assert not bad.validate()
+    assert set(errors(bad)) == set(ids)
