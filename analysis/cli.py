@@ -111,6 +111,8 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
                f"careless) with {report.instrument}")
     for v in report.verdicts:
         click.echo(f"- {v}")
+    for n in report.notes:
+        click.echo(f"note: {n}")
     for p in (json_out, html_out):
         if p:
             click.echo(f"wrote {p}")

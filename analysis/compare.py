@@ -174,6 +174,15 @@ def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> Wel
     ----------
     Welch, B. L. (1951). On the comparison of several mean values: an alternative
     approach. *Biometrika*, 38(3/4), 330-336. https://doi.org/10.2307/2332579
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> v = pd.Series([3.1, 2.9, 3.5, 4.0, 4.2, 3.9, 5.1, 4.8, 5.5])
+    >>> g = pd.Series(list("aaabbbccc"))
+    >>> w = welch_anova(v, g, min_n=2)    # R: oneway.test(v ~ g)
+    >>> round(w.F, 2), [round(d, 2) for d in w.df]
+    (22.48, [2.0, 3.49])
     """
     tab = group_table(values, groups, min_n=min_n)
     shown = tab.shown

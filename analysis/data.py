@@ -67,6 +67,10 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
     """
     require = list(inst.dimension_item_ids if require is None else require)
     missing = [c for c in require if c not in df.columns]
+    if missing and len(missing) == len(require) and len(require) > 1:
+        raise AnalysisError(f"none of the items of instrument {inst.key} ({', '.join(require[:4])}"
+                            f"{', ...' if len(require) > 4 else ''}) is a column of the data: "
+                            "is this the right instrument? Item columns must be named by item id")
     if missing:
         dims = sorted({inst.block_of(c).id for c in missing if inst.block_of(c) is not None})
         where = f" (dimension{'s' if len(dims) > 1 else ''} {', '.join(dims)})" if dims else ""

@@ -87,6 +87,16 @@ def kmo(data: pd.DataFrame | Moments) -> KMOResult:
     ----------
     Kaiser, H. F. (1974). An index of factorial simplicity. *Psychometrika*, 39(1),
     31-36. https://doi.org/10.1007/BF02291575
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> f = rng.normal(size=300)
+    >>> x = pd.DataFrame({f"i{j}": f + rng.normal(size=300) for j in range(5)})
+    >>> res = kmo(x)          # R: psych::KMO(x)
+    >>> round(res.overall, 2), res.verdict
+    (0.83, 'meritorious')
     """
     m = as_moments(data)
     r = checked_corr(m)

@@ -196,6 +196,12 @@ def nps(values: pd.Series, *, level: float = 0.95) -> NPSResult:
 
     Rocks, B. (2016). Interval estimation for the "net promoter score". *The American
     Statistician*, 70(4), 365-372. https://doi.org/10.1080/00031305.2016.1158124
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> nps(pd.Series([10, 9, 8, 7, 6, 3, 10, 9])).nps   # 4 promoters, 2 detractors of 8
+    25.0
     """
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     n = v.size

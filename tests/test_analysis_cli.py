@@ -20,12 +20,17 @@ DIMS = ["REL", "HON", "COM", "EMP", "CON"]
 
 
 def _run(tmp: Path, *extra: str):
-    out_json, out_html = tmp / "out.json", tmp / "out.html"
-    res = CliRunner().invoke(main, ["analyze", CSV, "--instrument", YAML, "--group", "language",
-                                    "--segment", "segment", "--period", "period", *extra,
-                                    "--json", str(out_json), "--html", str(out_html)])
+    """The "done when" command of issue 3, run in ``tmp`` (input paths made absolute):
+    trustmeter analyze tests/reference/trust_synthetic.csv --instrument
+    tests/reference/trust_synthetic.yaml --group language --segment segment --period period
+    --keep-careless --json out.json --html out.html"""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)
+        res = CliRunner().invoke(main, ["analyze", CSV, "--instrument", YAML, "--group",
+                                        "language", "--segment", "segment", "--period", "period",
+                                        *extra, "--json", "out.json", "--html", "out.html"])
     assert res.exit_code == 0, res.output
-    return res, json.loads(out_json.read_text()), out_html.read_text()
+    return res, json.loads((tmp / "out.json").read_text()), (tmp / "out.html").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +176,9 @@ def small():
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.drop(columns=["HON1", "HON2"]), r"HON1, HON2 \(dimension HON\)"),
+    (lambda d: d.drop(columns=[c for c in d.columns if c[:3] in ("REL", "HON", "COM", "EMP",
+                                                                "CON")]),
+     "none of the items of instrument trust-synthetic@1.0.0"),
     (lambda d: d.head(5), "too few"),
     (lambda d: d.assign(REL2=4), "REL2"),
     (lambda d: d.assign(REL2=d["REL2"].astype(object).where(d.index != 7, "abc")),
@@ -201,3 +209,33 @@ def test_cli_argument_errors(args, message):
     res = CliRunner().invoke(main, ["analyze", *args])
     assert res.exit_code != 0
     assert res.output.startswith("Error: ") and message in res.output, res.output
+
+
+def test_non_integer_values_are_noted(tmp_path, small):
+    d = small.copy()
+    d["REL1"] = d["REL1"].astype(float)
+    d.loc[2, "REL1"] = 4.5
+    path = _write(tmp_path, d)
+    res = CliRunner().invoke(main, ["analyze", path, "--instrument", YAML, "--json",
+                                    str(tmp_path / "o.json")])
+    assert res.exit_code == 0, res.output
+    assert "note: column REL1: non-integer values accepted (1 values)" in res.output
+
+
+def test_campaign_from_the_database(tmp_path, monkeypatch):
+    """DATA as a campaign slug: the frame and instrument come from survey.store."""
+    db = tmp_path / "t.db"
+    res = CliRunner().invoke(main, ["demo", "--db", str(db), "--slug", "wave1", "--n", "300",
+                                    "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    monkeypatch.setenv("TRUSTMETER_DB", str(db))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["analyze", "wave1", "--period", "period", "--json", "o.json",
+                                    "--efa-extraction", "ml", "--efa-rotation", "promax"])
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "o.json").read_text())
+    assert out["instrument"].startswith("customer-trust@")
+    assert out["n_responses"] + out["n_excluded"] == 300
+    assert out["efa"]["extraction"] == "ml" and out["efa"]["rotation"] == "promax"
+    res = CliRunner().invoke(main, ["analyze", "nosuchwave"])
+    assert res.exit_code != 0 and res.output.startswith("Error: ") and "nosuchwave" in res.output

@@ -6,6 +6,8 @@ itself (DataFrame vs Moments, chunks vs whole), with scipy, or with definitions.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import math
 import time
@@ -392,3 +394,10 @@ def test_svg_helpers_make_well_formed_escaped_svg():
         assert "<&>" not in s
     assert "suppressed" in charts[0] and "suppressed" in charts[1]
     assert "-0.00" not in charts[2]
+
+
+@pytest.mark.parametrize("module", ["reliability", "factorability", "compare", "scores"])
+def test_docstring_examples_run(module):
+    mod = importlib.import_module(f"analysis.{module}")
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0, res
