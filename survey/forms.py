@@ -112,7 +112,7 @@ class AnswerField(Field):
             raise StopValidation(_l("Please choose one of the answers shown."))
 
 
-def _text(text, lang: str) -> str:
+def instrument_text(text, lang: str) -> str:
     """A per-language instrument text, falling back to any language it has."""
     return text.get(lang) or next(iter(text.values()), "")
 
@@ -126,7 +126,7 @@ def item_options(instrument: Instrument, item: Item, lang: str) -> tuple[str, li
     kind = "scale" if len(scale.labels.get(lang, {})) == scale.n_points else "numeric"
     options = [Option(str(c), c, scale.label(lang, c) or str(c)) for c in scale.codes]
     if scale.not_applicable:
-        options.append(Option(NA, None, _text(scale.not_applicable_label, lang)
+        options.append(Option(NA, None, instrument_text(scale.not_applicable_label, lang)
                               or _l("Not applicable")))
     return kind, options
 
@@ -140,8 +140,8 @@ def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
         kind, options = item_options(instrument, item, lang)
         # The HTML name is the item id; the attribute is prefixed, so that items
         # called e.g. "data", "errors" or "meta" cannot shadow the form's own API.
-        attrs[FIELD_PREFIX + item_id] = AnswerField(_text(item.text, lang), name=item_id, item=item,
-                                               kind=kind, options=options)
+        attrs[FIELD_PREFIX + item_id] = AnswerField(
+            instrument_text(item.text, lang), name=item_id, item=item, kind=kind, options=options)
     return type(f"Page_{instrument.id}", (base,), attrs)
 
 

@@ -37,7 +37,7 @@ from instruments.model import Instrument
 
 from . import store
 from .db import get_db
-from .forms import ConsentForm, answers_of, page_form_class, saved_values
+from .forms import ConsentForm, answers_of, instrument_text, page_form_class, saved_values
 from .i18n import choose_language, current_language, direction, use_language
 from .security import MAX_TOKEN_LENGTH, url_params
 
@@ -58,9 +58,8 @@ class Entry:
 
     @property
     def languages(self) -> list[str]:
-        """The campaign's languages that the instrument has, in the campaign's order."""
-        langs = [x for x in self.campaign.get("languages") or () if x in self.instrument.languages]
-        return langs or list(self.instrument.languages)
+        """The campaign's languages (a subset of the instrument's, checked by the store)."""
+        return self.campaign["languages"] or list(self.instrument.languages)
 
     @cached_property
     def pages(self) -> tuple[tuple[str, ...], ...]:
@@ -165,7 +164,7 @@ def _already(entry: Entry, status: int = 200):
 @bp.app_template_global("itext")
 def _text(text) -> str:
     """An instrument text (a language -> text mapping) in the page's language."""
-    return text.get(current_language()) or next(iter(text.values()), "")
+    return instrument_text(text, current_language())
 
 
 @bp.app_template_global("field_anchor")
