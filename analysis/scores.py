@@ -159,7 +159,8 @@ def pct_trusting(scores: ScoresResult) -> ProportionResult:
     thr = hi - 1
     raw = scores.frame["index_raw"]
     return proportion(raw.where(raw.isna(), raw >= thr), name="% trusting",
-                      definition=f"mean dimension score >= {thr} on {lo}..{hi} (top-2-box)")
+                      definition=f"mean dimension score >= {thr} on {lo}..{hi}, "
+                                 "the top-2-box threshold")
 
 
 @dataclass(frozen=True)
