@@ -67,7 +67,7 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
     """
     require = list(inst.dimension_item_ids if require is None else require)
     missing = [c for c in require if c not in df.columns]
-    if missing and len(missing) == len(require) and len(require) > 1:
+    if missing and len(missing) == len(require) and set(require) == set(inst.dimension_item_ids):
         raise AnalysisError(f"none of the items of instrument {inst.key} ({', '.join(require[:4])}"
                             f"{', ...' if len(require) > 4 else ''}) is a column of the data: "
                             "is this the right instrument? Item columns must be named by item id")
