@@ -57,6 +57,15 @@ def mean_ci(m: Moments, name: str = "all", *, level: float = 0.95, min_n: int = 
     return GroupStat(name, m.n, mean, sd, (mean - h, mean + h))
 
 
+def _natural_order(names) -> list[str]:
+    """Numeric order when every name is a number (``9 < 10``), else text order."""
+    names = list(names)
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
+
+
 def _moments_by_group(values: pd.Series, groups: pd.Series) -> dict[str, Moments]:
     ok = values.notna() & groups.notna()
     out = {}
@@ -111,7 +120,7 @@ def group_table(values: pd.Series, groups: pd.Series, *, min_n: int = 30,
     Student (1908). The probable error of a mean. *Biometrika*, 6(1), 1-25.
     """
     mom = _moments_by_group(values, groups)
-    names = list(order) if order is not None else sorted(mom)
+    names = list(order) if order is not None else _natural_order(mom)
     rows = []
     for g in names:
         m = mom.get(str(g))
@@ -141,23 +150,31 @@ class WelchAnovaResult(Result):
 
 
 def welch_anova_from_stats(names: Sequence[str], n: Sequence[int], mean: Sequence[float],
-                           var: Sequence[float]) -> tuple[float, float, float, float]:
-    """Welch's F from per-group n, mean and variance: returns ``(F, df1, df2, p)``."""
-    n, mean, var = (np.asarray(a, dtype=float) for a in (n, mean, var))
-    k = len(n)
+                           var: Sequence[float], *,
+                           suppressed: Sequence[str] = ()) -> WelchAnovaResult:
+    """Welch's ANOVA from per-group n, mean and variance (e.g. a SQL aggregate).
+
+    See :func:`welch_anova` for the formula and references. R: ``oneway.test``.
+    """
+    names = [str(g) for g in names]
+    n_, mean_, var_ = (np.asarray(a, dtype=float) for a in (n, mean, var))
+    k = len(n_)
     if k < 2:
         raise AnalysisError("Welch's ANOVA needs at least 2 groups that are not suppressed")
-    if np.any(var <= 0):
-        bad = [g for g, v in zip(names, var, strict=True) if v <= 0]
+    if np.any(var_ <= 0):
+        bad = [g for g, v in zip(names, var_, strict=True) if v <= 0]
         raise AnalysisError(f"Welch's ANOVA: no variance within group(s) {', '.join(bad)}")
-    w = n / var
+    w = n_ / var_
     sw = w.sum()
-    mw = (w * mean).sum() / sw
-    a = (w * (mean - mw) ** 2).sum() / (k - 1)
-    tmp = ((1 - w / sw) ** 2 / (n - 1)).sum() / (k ** 2 - 1)
-    f = a / (1 + 2 * (k - 2) * tmp)
-    df2 = 1 / (3 * tmp)
-    return float(f), float(k - 1), float(df2), float(stats.f.sf(f, k - 1, df2))
+    mw = (w * mean_).sum() / sw
+    a = (w * (mean_ - mw) ** 2).sum() / (k - 1)
+    tmp = ((1 - w / sw) ** 2 / (n_ - 1)).sum() / (k ** 2 - 1)
+    f = float(a / (1 + 2 * (k - 2) * tmp))
+    df2 = float(1 / (3 * tmp))
+    return WelchAnovaResult(F=f, df=(float(k - 1), df2), p=float(stats.f.sf(f, k - 1, df2)),
+                            means=dict(zip(names, map(float, mean_), strict=True)),
+                            n=dict(zip(names, map(int, n_), strict=True)),
+                            suppressed=tuple(suppressed))
 
 
 def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> WelchAnovaResult:
@@ -186,11 +203,9 @@ def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> Wel
     """
     tab = group_table(values, groups, min_n=min_n)
     shown = tab.shown
-    f, df1, df2, p = welch_anova_from_stats([g.name for g in shown], [g.n for g in shown],
-                                            [g.mean for g in shown], [g.var for g in shown])
-    return WelchAnovaResult(F=f, df=(df1, df2), p=p, means={g.name: g.mean for g in shown},
-                            n={g.name: g.n for g in shown},
-                            suppressed=tuple(g.name for g in tab.groups if g.suppressed))
+    return welch_anova_from_stats([g.name for g in shown], [g.n for g in shown],
+                                  [g.mean for g in shown], [g.var for g in shown],
+                                  suppressed=[g.name for g in tab.groups if g.suppressed])
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
@@ -227,7 +242,7 @@ class Comparison(Result):
     hedges_g: float
 
 
-def welch_t(ga: GroupStat, gb: GroupStat, level: float = 0.95) -> tuple[float, ...]:
+def _welch_t(ga: GroupStat, gb: GroupStat, level: float = 0.95) -> tuple[float, ...]:
     """Welch's t-test of ``mean_b - mean_a`` from group statistics.
 
     Returns ``(diff, lo, hi, t, df, p, hedges_g)``. Hedges' g is Cohen's d with the
@@ -269,7 +284,7 @@ class PairwiseResult(Result):
 
 
 def _compare(tab: GroupTable, pairs: list[tuple[GroupStat, GroupStat]]) -> PairwiseResult:
-    raw = [welch_t(a, b) for a, b in pairs]
+    raw = [_welch_t(a, b) for a, b in pairs]
     adj = holm([r[5] for r in raw])
     comps = tuple(Comparison(a.name, b.name, r[0], (r[1], r[2]), r[3], r[4], r[5], float(pa), r[6])
                   for (a, b), r, pa in zip(pairs, raw, adj, strict=True))

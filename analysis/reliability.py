@@ -91,7 +91,7 @@ def feldt_ci(alpha: float, n: int, k: int, level: float = 0.95) -> tuple[float, 
     return float(lo), float(hi)
 
 
-def omega_total(m: Moments) -> tuple[float, np.ndarray]:
+def _omega_total(m: Moments) -> tuple[float, np.ndarray]:
     """McDonald's omega total from a one-factor maximum-likelihood model.
 
     ``omega = (sum lambda)^2 / ((sum lambda)^2 + sum u)`` with standardized
@@ -204,7 +204,7 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
         items.append(ItemReliability(col, float(r_drop), _alpha_from_cov(c[np.ix_(keep, keep)]),
                                      float(m.mean[i]), float(sd[i])))
     if k >= 3:
-        omega, lam = omega_total(m)
+        omega, lam = _omega_total(m)
     else:  # a one-factor model with 2 indicators is not identified
         omega, lam = float("nan"), np.full(k, np.nan)
     if ci_method == "feldt":

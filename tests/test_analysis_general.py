@@ -23,7 +23,14 @@ from scipy import stats
 from analysis._result import AnalysisError
 from analysis.careless import careless, longstring
 from analysis.cfa import cfa
-from analysis.compare import group_table, holm, pairwise_welch, period_change, welch_anova
+from analysis.compare import (
+    group_table,
+    holm,
+    pairwise_welch,
+    period_change,
+    welch_anova,
+    welch_anova_from_stats,
+)
 from analysis.efa import efa, tucker_congruence
 from analysis.factorability import bartlett_sphericity, kmo
 from analysis.moments import Moments
@@ -233,6 +240,20 @@ def test_welch_t_and_holm_agree_with_scipy_and_definition():
     a, b = v[g == c.a], v[g == c.b]
     sp = math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
     assert_allclose(c.hedges_g, (b.mean() - a.mean()) / sp * (1 - 3 / (4 * (len(a) + len(b)) - 9)))
+
+
+def test_welch_anova_from_aggregates_equals_raw():
+    """The same test from per-group COUNT/SUM/SUM of squares, as a database returns them."""
+    rng = np.random.default_rng(9)
+    g = pd.Series(np.repeat(["a", "b", "c"], [70, 90, 50]), name="g")
+    v = pd.Series(rng.normal(0, 1, len(g)) + (g == "b") * 0.5, name="v")
+    raw = welch_anova(v, g, min_n=30)
+    ms = {k: Moments.from_sums(["v"], len(x), np.array([x.sum()]), np.array([[x @ x]]))
+          for k, x in ((k, v[g == k].to_numpy()) for k in "abc")}
+    agg = welch_anova_from_stats(list(ms), [m.n for m in ms.values()],
+                                 [m.mean[0] for m in ms.values()],
+                                 [m.cov()[0, 0] for m in ms.values()])
+    assert_allclose([agg.F, *agg.df, agg.p], [raw.F, *raw.df, raw.p], rtol=1e-9)
 
 
 def test_small_segments_are_suppressed_everywhere():
