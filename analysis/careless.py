@@ -79,16 +79,23 @@ class CarelessResult(Result):
 
 
 def longstring(x: np.ndarray) -> np.ndarray:
-    """Longest run of equal consecutive non-missing values in each row (Johnson 2005)."""
-    out = np.zeros(x.shape[0], dtype=int)
-    for i, row in enumerate(x):
-        v = row[~np.isnan(row)]
-        if v.size == 0:
-            continue
-        change = np.flatnonzero(np.diff(v) != 0)
-        bounds = np.concatenate(([-1], change, [v.size - 1]))
-        out[i] = int(np.diff(bounds).max())
-    return out
+    """Longest run of equal consecutive non-missing values in each row (Johnson 2005).
+
+    Missing values are skipped (they neither break nor extend a run). Vectorised over
+    rows: the loop runs over the k columns only.
+    """
+    x = np.asarray(x, dtype=float)
+    n, k = x.shape
+    best = np.zeros(n, dtype=int)
+    cur = np.zeros(n, dtype=int)
+    prev = np.full(n, np.nan)
+    for j in range(k):
+        v = x[:, j]
+        seen = ~np.isnan(v)
+        cur = np.where(seen, np.where(v == prev, cur + 1, 1), cur)
+        prev = np.where(seen, v, prev)
+        best = np.maximum(best, cur)
+    return best
 
 
 def mahalanobis_d2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
