@@ -82,8 +82,14 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
     notes: list[str] = []
     for col in items:
         raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce").astype(float)
-        bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+            num = raw.astype(float)  # fast path: nothing to parse
+            bad = pd.Series(False, index=raw.index)
+        else:
+            num = pd.to_numeric(raw, errors="coerce").astype(float)
+            bad = num.isna() & raw.notna()
+            if bad.any():  # blank strings count as no answer
+                bad &= raw.astype(str).str.strip() != ""
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, e.g. "
