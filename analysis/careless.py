@@ -57,7 +57,7 @@ class CarelessResult(Result):
     available: tuple[str, ...]
     min_flags: int
     n: int
-    n_excluded: int
+    n_careless: int  # flagged by at least min_flags indicators (excluded unless kept)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -65,12 +65,12 @@ class CarelessResult(Result):
         return self.frame["excluded"]
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "n_excluded": self.n_excluded, "min_flags": self.min_flags,
+        return {"n": self.n, "n_careless": self.n_careless, "min_flags": self.min_flags,
                 "indicators": list(self.available), "cutoffs": dict(self.cutoffs),
                 "n_flagged": dict(self.n_flagged), "notes": list(self.notes)}
 
     def summary(self) -> str:
-        lines = [f"Careless responding: {self.n_excluded} of {self.n} respondents flagged by "
+        lines = [f"Careless responding: {self.n_careless} of {self.n} respondents flagged by "
                  f">= {self.min_flags} indicators"]
         for k in self.available:
             lines.append(f"  {k:<12} {self.n_flagged[k]:>5} flagged  ({self.cutoffs[k]})")
@@ -234,4 +234,4 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     return CarelessResult(frame=out, cutoffs=cutoffs,
                           n_flagged={k: int(flags[k].sum()) for k in available},
                           available=tuple(available), min_flags=min_flags, n=len(df),
-                          n_excluded=int(out["excluded"].sum()), notes=tuple(notes))
+                          n_careless=int(out["excluded"].sum()), notes=tuple(notes))

@@ -193,7 +193,7 @@ class AnalysisReport(Result):
                        f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
                        f"p {fmt_p(last.p_holm)}).")
         ex = "excluded" if self.settings.get("exclude_careless") else "kept (--keep-careless)"
-        out.append(f"Careless responding: {self.careless.n_excluded} of {self.n_total} "
+        out.append(f"Careless responding: {self.careless.n_careless} of {self.n_total} "
                    f"respondents were flagged by at least {self.careless.min_flags} indicators "
                    f"and {ex}.")
         return out
@@ -294,7 +294,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     notes = list(checked.notes)
     cl = careless(df, inst)
     keep = np.ones(len(df), dtype=bool) if keep_careless else ~cl.excluded.to_numpy()
-    n_excluded = 0 if keep_careless else int(cl.n_excluded)
+    n_excluded = 0 if keep_careless else int(cl.n_careless)
     data = df.loc[keep].reset_index(drop=True)
     values = checked.frame.loc[keep].reset_index(drop=True)
     scored = reverse_key(values, inst)

@@ -54,6 +54,7 @@ def test_json_has_the_documented_keys(kept):
               "efa", "cfa", "invariance", "trust_index"):
         assert k in out, k
     assert out["n_responses"] == 3000 and out["n_excluded"] == 0
+    assert out["careless"]["n_careless"] == len(out["careless"]["flagged_ids"]) > 0
     for d in DIMS:
         r = out["reliability"][d]
         assert {"n", "alpha", "alpha_ci95", "std_alpha", "omega_total", "average_r",

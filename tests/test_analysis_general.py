@@ -306,7 +306,7 @@ def test_careless_without_duration_or_attention_check(data, inst):
     res = careless(d, inst)
     assert res.available == ("longstring", "irv", "mahalanobis")
     assert any("speeding" in n for n in res.notes)
-    assert "n_excluded" in res.to_dict()
+    assert "n_careless" in res.to_dict()
 
 
 # ----- other scales and instruments -----------------------------------------------------------
