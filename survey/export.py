@@ -53,8 +53,13 @@ Memory
 csv, json, parquet and xlsx are written while the rows are read, in chunks of
 :data:`CHUNK_ROWS`, so memory does not grow with the number of responses. SPSS and
 Stata files are written by pyreadstat from one DataFrame: those two formats hold
-all rows in memory (compact dtypes, about 100 bytes per row for the built-in
-instrument) and are *not* constant-memory.
+all rows in memory (compact dtypes until pyreadstat converts them) and are *not*
+constant-memory.
+
+Measured on 2 cores with 1,000,000 complete responses to the built-in
+customer-trust instrument (59 columns; peak RSS of the whole process, which is
+175 MiB after imports): csv 18 s / 346 MiB (250,000 rows: 331 MiB), parquet
+17 s / 369 MiB, json 37 s / 515 MiB, sav 94 s / 763 MiB, dta 105 s / 1,052 MiB.
 
 csv is UTF-8 without a byte-order mark, text quoted, missing values empty. Its
 cells are written verbatim (a URL parameter value such as ``=1+1`` stays as

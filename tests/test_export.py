@@ -512,3 +512,18 @@ def test_xlsx_never_stores_respondent_text_as_a_formula(data, tmp_path):
         wb.close()
     csv = ex.export_campaign(data["path"], "inj", "csv", tmp_path / "x.csv")
     assert read_back(csv.path, "csv")["segment"].tolist() == [evil + "\x01"]  # verbatim
+
+
+def test_library_errors_name_the_problem_and_write_nothing(data, tmp_path):
+    out = tmp_path / "x.csv"
+    with pytest.raises(ValueError, match="unknown format 'pdf'"):
+        ex.export_campaign(data["path"], "ct", "pdf", out)
+    with pytest.raises(LookupError, match="unknown campaign 'nope'"):
+        ex.export_campaign(data["path"], "nope", "csv", out)
+    with pytest.raises(LookupError, match="unknown period"):
+        ex.export_campaign(data["path"], "ct", "csv", out, periods=["2027-Q1"])
+    with pytest.raises(ValueError, match="language 'de'"):
+        ex.export_campaign(data["path"], "ct", "csv", out, language="de")
+    with pytest.raises(ValueError, match="chunk_rows"):
+        ex.export_campaign(data["path"], "ct", "csv", out, chunk_rows=0)
+    assert list(tmp_path.iterdir()) == []
