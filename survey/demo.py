@@ -75,11 +75,15 @@ def _quarter_bounds(label: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _to_scale(z: np.ndarray, lo: int, hi: int, a: float = 3.0, b: float = 1.8) -> np.ndarray:
-    """Cut a standard-normal variable into codes ``lo..hi`` leaning towards agreement:
-    the codes are a discretised Beta(a, b), monotone in ``z``."""
+    """Cut a standard-normal variable into codes ``lo..hi`` leaning towards agreement.
+
+    The codes are a discretised Beta(a, b), monotone in ``z``: code ``lo + k`` when
+    ``Beta^-1(Phi(z))`` falls in ``[k/K, (k+1)/K)``, i.e. when ``z`` lies between
+    the thresholds ``Phi^-1(BetaCDF(k/K))``, computed once per scale.
+    """
     k = hi - lo + 1
-    u = stats.beta.ppf(stats.norm.cdf(z), a, b)
-    return lo + np.minimum(np.floor(u * k), k - 1)
+    cuts = stats.norm.ppf(stats.beta.cdf(np.arange(1, k) / k, a, b))
+    return lo + np.searchsorted(cuts, z, side="right").astype(float)
 
 
 def _choice(rng: np.random.Generator, shares: dict[str, float], n: int,
@@ -264,53 +268,68 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
         [a.expected for a in inst.attention_checks], sim["duration_s"],
         (~np.isnan(x)).sum(axis=1))
 
-    starts = np.empty(total, dtype=object)
+    # timestamps, spread over each period (UTC, millisecond ISO strings as the store writes)
+    start = np.empty(total, dtype="datetime64[ms]")
     for p in periods:
         lo, hi = _quarter_bounds(p, now)
         rows = np.flatnonzero(sim["period"] == p)
-        span = max((hi - lo).total_seconds() - 3600, 1.0)
-        offsets = np.sort(rng.uniform(0, span, size=len(rows)))
-        starts[rows] = [lo + timedelta(seconds=float(s)) for s in offsets]
-    order_json = json.dumps(order)
-    na_json = [json.dumps([items[j] for j in np.flatnonzero(row)]) for row in na]
+        span_ms = max((hi - lo).total_seconds() - 3600, 1.0) * 1000
+        offsets = np.sort(rng.uniform(0, span_ms, size=len(rows))).astype(np.int64)
+        start[rows] = np.datetime64(lo.replace(tzinfo=None), "ms") + offsets
+    end = start + np.round(sim["duration_s"] * 1000).astype(np.int64)
+
+    def iso(a: np.ndarray) -> list[str]:
+        return [t + "+00:00" for t in np.datetime_as_string(a, unit="ms").tolist()]
+
+    def nullable(a: np.ndarray, cast=float) -> list:
+        return [None if not c or v != v else cast(v)
+                for v, c in zip(a.tolist(), complete.tolist(), strict=True)]
+
+    cache: dict[Any, str] = {}
+
+    def enc(key: Any, value: Any) -> str:
+        if key not in cache:
+            cache[key] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return cache[key]
+
+    lang = sim["language"].tolist()
+    params = [enc(("p", s, c), {"segment": s, "channel": c})
+              for s, c in zip(sim["segment"].tolist(), sim["channel"].tolist(), strict=True)]
+    flags = [enc(("f", *f), f) if c else "[]"
+             for f, c in zip(q["flags"], complete.tolist(), strict=True)]
+    na_json = ["[]"] * total
+    for r in np.flatnonzero(na.any(axis=1)):
+        na_json[r] = json.dumps([items[j] for j in np.flatnonzero(na[r])])
+    ends = iso(end)
+    columns = (
+        [campaign["id"]] * total, sim["period"].tolist(),
+        ["complete" if c else "started" for c in complete.tolist()], lang,
+        ["rtl" if g in RTL_LANGUAGES else "ltr" for g in lang], iso(start),
+        [e if c else None for e, c in zip(ends, complete.tolist(), strict=True)],
+        nullable(sim["duration_s"]), current_page.tolist(), params,
+        [json.dumps(order)] * total, na_json, nullable(q["longstring"], int),
+        nullable(q["irv"]), nullable(q["attention_passed"], int), flags)
+
+    # answers: integer codes, None for no answer
+    vals = np.where(np.isnan(x), 0, x).astype(np.int64).astype(object)
+    vals[np.isnan(x)] = None
+    answer_rows = vals.tolist()
+    table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
+                       [inst.id, inst.version]).fetchone()[0]
 
     with write_transaction(db):
         first = (db.execute("SELECT COALESCE(MAX(id), 0) FROM responses").fetchone()[0]) + 1
         ids = np.arange(first, first + total)
-        resp_rows = []
-        for r in range(total):
-            lang = sim["language"][r]
-            start = starts[r]
-            done = bool(complete[r])
-            att = q["attention_passed"][r]
-            resp_rows.append((
-                int(ids[r]), campaign["id"], sim["period"][r], "complete" if done else "started",
-                lang, "rtl" if lang in RTL_LANGUAGES else "ltr", store._iso(start),
-                store._iso(start + timedelta(seconds=float(sim["duration_s"][r])))
-                if done else None,
-                float(sim["duration_s"][r]) if done else None, int(current_page[r]),
-                json.dumps({"segment": sim["segment"][r], "channel": sim["channel"][r]}),
-                order_json, na_json[r],
-                int(q["longstring"][r]) if done else None,
-                None if not done or np.isnan(q["irv"][r]) else float(q["irv"][r]),
-                None if not done or np.isnan(att) else int(att),
-                json.dumps(q["flags"][r] if done else []),
-            ))
         db.conn.executemany(
             "INSERT INTO responses (id, campaign_id, period, status, language, direction, "
             "started_at, completed_at, duration_s, current_page, params, item_order, na_items, "
             "longstring, irv, attention_passed, flags) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", resp_rows)
-        table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
-                           [inst.id, inst.version]).fetchone()[0]
-        vals = x.astype(object)
-        vals[np.isnan(x)] = None
-        ok = ~np.isnan(x)
-        vals[ok] = x[ok].astype(int).astype(object)
-        answer_rows = np.column_stack([ids.astype(object), vals]).tolist()
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(ids.tolist(), *columns, strict=True))
         db.conn.executemany(
             f"INSERT INTO {store._q(table)} (response_id, {', '.join(map(store._q, items))}) "
-            f"VALUES ({', '.join('?' * (len(items) + 1))})", answer_rows)
+            f"VALUES ({', '.join('?' * (len(items) + 1))})",
+            ((i, *row) for i, row in zip(ids.tolist(), answer_rows, strict=True)))
     return {"campaign": campaign["slug"], "completed": int(complete.sum()),
             "abandoned": int((~complete).sum()), "periods": periods,
             "seconds": round(time.perf_counter() - t0, 2)}

@@ -20,6 +20,7 @@ Times are ISO 8601 strings in UTC (``2026-11-22T15:34:37.120+00:00``).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -50,11 +51,11 @@ FRAME_META = ("response_id", "status", "campaign", "period", "language", "direct
               "started_at", "completed_at", "longstring", "irv", "attention_passed",
               "quality_flags", "na_items")
 MAX_PARAM_VALUE = 200
+FRAME_CHUNK_ROWS = 65_536  # rows fetched at a time by load_campaign_frame
 
 #: Quality-flag thresholds (see :func:`quality_flags`).
 SPEEDER_S_PER_ITEM = 2.0
 STRAIGHTLINE_MIN_ITEMS = 5
-_CODE_OFFSET = 1 << 16  # packs item codes into one string per row, see load_campaign_frame
 
 
 # ----- small helpers -------------------------------------------------------------
@@ -255,6 +256,14 @@ def resolve_instrument(db: Database, ref: Instrument | str) -> Instrument:
 
 
 # ----- campaigns -----------------------------------------------------------------
+def _check_period(period: Any) -> str:
+    if not isinstance(period, str) or not period.strip() or len(period) > 32 \
+            or not period.isprintable():
+        raise ValueError(f"period {period!r} must be a non-empty printable label of at most "
+                         "32 characters, e.g. 2026-Q4")
+    return period.strip()
+
+
 _CAMPAIGN_COLS = ("id", "slug", "title", "instrument_id", "instrument_version", "period",
                   "params", "languages", "status", "opens_at", "closes_at", "min_segment_n",
                   "created_at")
@@ -283,9 +292,7 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise ValueError(f"campaign slug {slug!r} must be 1-64 lower-case letters, digits or "
                          "'-', starting with a letter or digit (it becomes the link /s/<slug>)")
-    if not isinstance(period, str) or not period.strip() or len(period) > 32:
-        raise ValueError(f"period {period!r} must be a non-empty label of at most 32 "
-                         "characters, e.g. 2026-Q4")
+    period = _check_period(period)
     if isinstance(params, str):
         params = [params]
     params = list(params)
@@ -323,7 +330,7 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
             "INSERT INTO campaigns (slug, title, instrument_id, instrument_version, period, "
             "params, languages, status, opens_at, closes_at, min_segment_n, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
-            [slug, title, inst.id, inst.version, period.strip(), json.dumps(params),
+            [slug, title, inst.id, inst.version, period, json.dumps(params),
              json.dumps(langs), opens, closes, min_segment_n, _iso(_now())])
     return get_campaign(db, slug)
 
@@ -480,6 +487,7 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'ltr' or 'rtl', got {direction!r}")
     p = _check_params(c, params)
+    period = c["period"] if period is None else _check_period(period)
     try:
         order = json.dumps(item_order, ensure_ascii=False)
     except (TypeError, ValueError) as e:
@@ -500,7 +508,7 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
             "INSERT INTO responses (campaign_id, invitation_id, period, status, language, "
             "direction, started_at, current_page, params, item_order) "
             "VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?)",
-            [c["id"], inv_id, period or c["period"], language, direction, _iso(_now()),
+            [c["id"], inv_id, period, language, direction, _iso(_now()),
              json.dumps(p, ensure_ascii=False, sort_keys=True), order])
         return cur.lastrowid
 
@@ -804,56 +812,93 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     cs, inst, table = _campaigns_and_instrument(db, slug)
     params = list(dict.fromkeys(p for c in cs for p in c["params"]))
     items = list(inst.item_ids)
-    # Answers travel packed: SQLite's char() turns each row's codes into one string
-    # (code + offset as a code point, NULL as U+0001), decoded by numpy in one step.
-    # This avoids building a Python object per cell and keeps 1M x 30 in seconds.
-    packed = "char(" + ", ".join(f"coalesce(a.{_q(i)} + {_CODE_OFFSET}, 1)" for i in items) + ")"
+    # Speed (1M rows x 30 items in seconds) comes from creating few Python objects:
+    # - a row's answers travel as one ASCII string built by SQLite's char(): code
+    #   ``v`` of an item with lowest code ``lo`` becomes character ``v - lo + 2``
+    #   (at most 102 for a 101-point scale), NULL becomes character 1; numpy decodes
+    #   all rows at once;
+    # - times come as integer epoch milliseconds;
+    # - repetitive text (period, language, params JSON, flags) comes joined into
+    #   one key per row, which is factorized; each distinct key is converted once.
+    lows = np.array([_value_range(inst, i)[0] for i in items], dtype=np.int64)
+    packed = "char(" + ", ".join(f"coalesce(a.{_q(i)} + {2 - lo}, 1)"
+                                 for i, lo in zip(items, lows.tolist(), strict=True)) + ")"
+    epoch_ms = "CAST(round((julianday(r.{}) - 2440587.5) * 86400000.0) AS INTEGER)"
+    # the repetitive text columns, joined by U+001F into one key per row
+    key = " || char(31) || ".join(["r.status", "r.campaign_id", "r.period", "r.language",
+                                   "r.direction", "r.flags", "r.params"])
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
         where += " AND r.status = 'complete'"
-    sql = (
-        "SELECT r.id, r.status, c.slug, r.period, r.language, r.direction, r.duration_s, "
-        "r.started_at, r.completed_at, r.longstring, r.irv, r.attention_passed, r.flags, "
-        "r.na_items, " + "".join(f"json_extract(r.params, '$.{p}'), " for p in params)
-        + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
-        f"LEFT JOIN {_q(table)} a ON a.response_id = r.id WHERE {where} ORDER BY r.id")
-    rows = db.execute(sql, [c["id"] for c in cs]).fetchall()
-    n = len(rows)
-    cols = list(zip(*rows, strict=True)) if rows else [()] * (15 + len(params))
-    meta: dict[str, Any] = {"response_id": np.array(cols[0], dtype=np.int64)}
+    sql = (f"SELECT r.id, r.duration_s, {epoch_ms.format('started_at')}, "
+           f"{epoch_ms.format('completed_at')}, r.longstring, r.irv, r.attention_passed, "
+           f"r.na_items, {key}, {packed} "
+           f"FROM responses r LEFT JOIN {_q(table)} a ON a.response_id = r.id "
+           f"WHERE {where} ORDER BY r.id")
+    numbers, na_items, keys, packs = [], [], [], []
+    cur = db.execute(sql, [c["id"] for c in cs])
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of new objects would trigger many useless collections
+    try:  # in chunks, so that the Python objects of only one chunk exist at a time
+        while chunk := cur.fetchmany(FRAME_CHUNK_ROWS):
+            a = np.array(chunk, dtype=object).reshape(len(chunk), 10)
+            numbers.append(a[:, :7].astype(float))  # None -> NaN
+            na_items.append(a[:, 7])
+            keys.append(a[:, 8])
+            packs.append("".join(a[:, 9].tolist()))
+            del chunk, a
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    num = np.concatenate(numbers) if numbers else np.empty((0, 7))
+    n = len(num)
+    slugs = {str(c["id"]): c["slug"] for c in cs}
+    key_codes, key_uniques = pd.factorize(np.concatenate(keys) if keys else np.array([], object))
+    keys = [k.split("\x1f") for k in key_uniques]
+
+    def from_key(k: int, convert: Any = None) -> pd.api.extensions.ExtensionArray:
+        uniq = [parts[k] if convert is None else convert(parts[k]) for parts in keys]
+        return pd.array(np.array(uniq, dtype=object), dtype="str").take(key_codes,
+                                                                        allow_fill=True)
+
+    meta: dict[str, Any] = {"response_id": num[:, 0].astype(np.int64)}
     if not complete_only:
-        meta["status"] = pd.array(cols[1], dtype="str")
-    meta["campaign"] = pd.array(cols[2], dtype="str")
-    meta["period"] = pd.array(cols[3], dtype="str")
-    meta["language"] = pd.array(cols[4], dtype="str")
-    meta["direction"] = pd.array(cols[5], dtype="str")
-    meta["duration_s"] = np.array(cols[6], dtype=float)
-    for k, name in ((7, "started_at"), (8, "completed_at")):
-        meta[name] = pd.to_datetime(pd.Series(cols[k], dtype="str"), format="ISO8601",
-                                    utc=True).astype("datetime64[us, UTC]")
-    meta["longstring"] = pd.array(cols[9], dtype="Int64")
-    meta["irv"] = np.array(cols[10], dtype=float)
-    meta["attention_passed"] = pd.array(
-        [None if v is None else bool(v) for v in cols[11]], dtype="boolean")
-    meta["quality_flags"] = _json_lists_to_text(cols[12])
-    meta["na_items"] = _json_lists_to_text(cols[13])
-    for k, p in enumerate(params):
-        meta[p] = pd.array(cols[14 + k], dtype="str")
+        meta["status"] = from_key(0)
+    meta["campaign"] = from_key(1, slugs.get)
+    meta["period"] = from_key(2)
+    meta["language"] = from_key(3)
+    meta["direction"] = from_key(4)
+    meta["duration_s"] = num[:, 1]
+    meta["started_at"] = _epoch_ms(num[:, 2])
+    meta["completed_at"] = _epoch_ms(num[:, 3])
+    meta["longstring"] = pd.array(num[:, 4], dtype="Int64")
+    meta["irv"] = num[:, 5]
+    meta["attention_passed"] = pd.array(num[:, 6], dtype="boolean")
+    meta["quality_flags"] = from_key(5, lambda v: ",".join(_json_list(v)))
+    meta["na_items"] = _text(np.concatenate(na_items) if na_items else np.array([], object),
+                             lambda v: ",".join(_json_list(v)))
+    for p in params:
+        meta[p] = from_key(6, lambda v, p=p: _json_dict(v).get(p))
     df = pd.DataFrame(meta)
-    if n:
-        codes = np.frombuffer("".join(cols[-1]).encode("utf-32-le"), dtype="<u4")
-        codes = codes.reshape(n, len(items)).astype(np.int64)
-        values = np.where(codes == 1, np.nan, codes - _CODE_OFFSET)
-    else:
-        values = np.empty((0, len(items)))
+    codes = np.frombuffer("".join(packs).encode("ascii"), dtype=np.uint8)
+    codes = codes.reshape(n, len(items)).astype(np.int64)
+    values = np.where(codes == 1, np.nan, codes + (lows - 2))
     answers = pd.DataFrame(values.astype(float), columns=items, index=df.index)
     return pd.concat([df, answers], axis=1), inst
 
 
-def _json_lists_to_text(values: Sequence[str | None]) -> pd.array:
-    """JSON lists of names -> comma-separated text, vectorised (names are plain ids)."""
-    s = pd.Series(values, dtype="str").fillna("[]")
-    return s.str.replace(r'[\[\]" ]', "", regex=True).array
+def _text(values: np.ndarray, convert: Any = None) -> pd.api.extensions.ExtensionArray:
+    """A text column from repetitive values (an object array): factorize, convert each
+    distinct value once (``convert``), then expand. ``None`` stays missing."""
+    codes, uniques = pd.factorize(values)
+    uniq = [convert(u) for u in uniques] if convert is not None else list(uniques)
+    return pd.array(np.array(uniq, dtype=object), dtype="str").take(codes, allow_fill=True)
+
+
+def _epoch_ms(values: np.ndarray) -> pd.Series:
+    """Epoch milliseconds (float, NaN = missing) as UTC datetimes."""
+    ms = np.where(np.isnan(values), np.iinfo(np.int64).min, values).astype(np.int64)  # NaT
+    return pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
 
 
 def campaign_moments(db: Database, slug: str | Sequence[str],

@@ -114,6 +114,7 @@ def test_create_and_get_campaign(db, campaign, inst):
     ({"slug": "Bad Slug"}, "campaign slug 'Bad Slug'"),
     ({"slug": "c1"}, "already exists"),
     ({"period": ""}, "period"),
+    ({"period": "2026\x1fQ4"}, "printable"),
     ({"params": ["Segment"]}, "param name 'Segment'"),
     ({"params": ["status"]}, "reserved"),
     ({"params": ["rel1"]}, "reserved"),
@@ -419,6 +420,12 @@ def test_load_campaign_frame_shape_and_types(db, campaign, inst):
         for i in inst.item_ids:
             assert (row[i] == r["answers"][i]) if i in r["answers"] else np.isnan(row[i])
         assert row["na_items"] == ",".join(r["na"])
+        assert row["started_at"] == pd.Timestamp(r["started_at"])
+        assert row["completed_at"] == pd.Timestamp(r["completed_at"])
+        assert row["duration_s"] == r["duration_s"] and row["irv"] == r["irv"]
+        assert row["longstring"] == r["longstring"]
+        assert row["attention_passed"] == r["attention_passed"]
+        assert row["segment"] == r["params"].get("segment", pd.NA)
         assert row["quality_flags"] == ",".join(r["flags"])
     all_rows, _ = store.load_campaign_frame(db, "c1", complete_only=False)
     assert len(all_rows) == 30 and all_rows.columns[1] == "status"
