@@ -4,7 +4,8 @@ Generic on purpose, so any report can reuse them:
 
 * :func:`line_chart` - lines over ordered categories (e.g. periods) with CI bands;
 * :func:`bar_chart` - horizontal bars with error bars;
-* :func:`heatmap` - a matrix of coloured cells with their values (e.g. loadings).
+* :func:`heatmap` - a matrix of coloured cells with their values (e.g. loadings);
+* :func:`dot_compare_chart` - dots with CI whiskers, several series per row (e.g. two periods).
 
 Each returns one ``<svg>`` element as a string, sized by ``viewBox`` so it scales
 with the page. All text is XML-escaped.
@@ -252,5 +253,74 @@ def heatmap(row_labels: Sequence[str], col_labels: Sequence[str],
                    f"fill='{_diverging(v, vmin, vmax)}' stroke='#ccc'/><text "
                    f"x='{ml + 40 * k + 20}' y='{ly + 12}' text-anchor='middle' font-size='10' "
                    f"fill='#555'>{_e(f'{v:g}')}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def dot_compare_chart(labels: Sequence[str], series: Mapping[str, Sequence[Point]], *,
+                      title: str = "", x_label: str = "",
+                      x_range: tuple[float, float] | None = None, width: int = 640,
+                      row_height: int = 30, value_format: str = "{:.2f}",
+                      note_missing: str = "suppressed") -> str:
+    """Dots with CI whiskers, one row per label and one dot per series (e.g. two periods).
+
+    ``series`` maps a name to one ``(value, lower, upper)`` per label, or ``None``
+    where there is no figure: the row then says ``note_missing`` for that series.
+    A legend names the series; their dots are offset vertically within the row.
+    """
+    names = list(series)
+    ml = 20 + 8 * max((len(str(lab)) for lab in labels), default=4)
+    mr, mt, mb = 60, 34 + 18 * ((len(names) + 2) // 3), 40
+    height = mt + mb + row_height * len(labels) + 4
+    pw = width - ml - mr
+    vals = [v for pts in series.values() for p in pts if p is not None for v in p
+            if v is not None and math.isfinite(v)]
+    if x_range:
+        lo, hi = x_range
+    else:
+        lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+        pad = (hi - lo) * 0.08 or 0.5
+        lo, hi = lo - pad, hi + pad
+    ticks = [t for t in _nice_ticks(lo, hi, 6) if lo - 1e-9 <= t <= hi + 1e-9]
+
+    def x(v: float) -> float:
+        return ml + pw * (v - lo) / (hi - lo)
+
+    out = _open(width, height, title)
+    for s, name in enumerate(names):
+        lx = ml + 150 * (s % 3)
+        ly = 34 + 18 * (s // 3)
+        out.append(f"<circle cx='{lx + 6}' cy='{ly}' r='4.5' fill='{PALETTE[s % len(PALETTE)]}'/>"
+                   f"<text x='{lx + 16}' y='{ly + 4}' fill='#333'>{_e(name)}</text>")
+    bottom = mt + row_height * len(labels)
+    for t in ticks:
+        out.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{mt}' y2='{bottom}' "
+                   f"stroke='#e5e5e5'/><text x='{x(t):.1f}' y='{bottom + 16}' "
+                   f"text-anchor='middle' fill='#555'>{_e(f'{t:g}')}</text>")
+    k = max(len(names), 1)
+    for i, lab in enumerate(labels):
+        top = mt + row_height * i
+        out.append(f"<text x='{ml - 6}' y='{top + row_height / 2 + 4:.1f}' text-anchor='end' "
+                   f"fill='#333'>{_e(lab)}</text>")
+        for s, name in enumerate(names):
+            col = PALETTE[s % len(PALETTE)]
+            yc = top + row_height * (s + 1) / (k + 1)
+            p = series[name][i]
+            if p is None or p[0] is None:
+                out.append(f"<text x='{ml + 4}' y='{yc + 4:.1f}' fill='#999' font-size='11' "
+                           f"font-style='italic'>{_e(name)}: {_e(note_missing)}</text>")
+                continue
+            v, plo, phi = p
+            if plo is not None and phi is not None:
+                out.append(f"<line x1='{x(plo):.1f}' x2='{x(phi):.1f}' y1='{yc:.1f}' "
+                           f"y2='{yc:.1f}' stroke='{col}' stroke-width='1.5'/>")
+            out.append(f"<circle cx='{x(v):.1f}' cy='{yc:.1f}' r='4' fill='{col}'><title>"
+                       f"{_e(lab)} {_e(name)}: {_e(_num(value_format, v))}</title></circle>")
+            edge = x(phi) if phi is not None else x(v)
+            out.append(f"<text x='{edge + 6:.1f}' y='{yc + 4:.1f}' font-size='11' "
+                       f"fill='#222'>{_e(_num(value_format, v))}</text>")
+    if x_label:
+        out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 6}' text-anchor='middle' "
+                   f"fill='#333'>{_e(x_label)}</text>")
     out.append("</svg>")
     return "\n".join(out)
