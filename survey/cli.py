@@ -24,6 +24,7 @@ from sqlite_utils import Database
 from analysis.cli import analyze
 from instruments.cli import instrument_group
 from survey.export import export_command
+from survey.reporting import report_command
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -38,6 +39,7 @@ def main() -> None:
 main.add_command(instrument_group)
 main.add_command(analyze)
 main.add_command(export_command)
+main.add_command(report_command)
 
 
 # ----- shared plumbing -------------------------------------------------------------

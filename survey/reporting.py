@@ -1,0 +1,179 @@
+"""Periodic Trust Index reports from the survey database: ``trustmeter report``.
+
+:func:`build_report` reads campaigns with :mod:`survey.store` and hands the frame
+to :func:`analysis.periodic.periodic_report`; :func:`render_html` renders the result
+as one self-contained HTML file. The researcher dashboard shows the same figures
+by calling these two functions.
+
+Which campaigns
+    Named campaigns (``--campaign``, repeatable; they must share one instrument
+    version). Without any: every campaign of the database that uses the same
+    instrument version as the newest campaign, i.e. the current tracker and its
+    earlier waves. Campaigns on an older instrument version are left out because
+    their answers are not comparable item by item.
+
+Suppression threshold
+    ``--min-segment-n``, else the largest ``min_segment_n`` of the chosen campaigns
+    (the strictest of their settings; 30 by default).
+
+The command is meant for cron: no prompts, exit code 0 on success, a one-line
+summary on stdout, ``Error: ...`` and exit code 1 on bad input (2 for usage
+errors), and output files written atomically (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import click
+import numpy as np
+from sqlite_utils import Database
+
+from analysis._result import AnalysisError
+from analysis.periodic import PeriodicReport, periodic_report, render_html
+
+from . import store
+
+__all__ = ["build_report", "render_html", "resolve_campaigns", "report_command",
+           "write_atomic", "PeriodicReport"]
+
+
+def resolve_campaigns(db: Database, slugs: Sequence[str] | None = None) -> list[dict]:
+    """The campaigns of a report: ``slugs``, or those sharing the newest campaign's
+    instrument version (see the module docstring). Raises ``LookupError`` for an
+    unknown slug or an empty database, ``ValueError`` for mixed instrument versions."""
+    if slugs:
+        out = []
+        for s in dict.fromkeys(slugs):
+            c = store.get_campaign(db, s)
+            if c is None:
+                known = ", ".join(c["slug"] for c in store.list_campaigns(db)) or "none"
+                raise LookupError(f"unknown campaign {s!r} (campaigns: {known})")
+            out.append(c)
+        versions = {(c["instrument_id"], c["instrument_version"]) for c in out}
+        if len(versions) > 1:
+            raise ValueError("campaigns " + ", ".join(c["slug"] for c in out) + " use "
+                             "different instrument versions (" + ", ".join(
+                                 sorted(f"{i}@{v}" for i, v in versions)) + "); report on "
+                             "campaigns of one instrument version")
+        return out
+    every = store.list_campaigns(db)  # newest first
+    if not every:
+        raise LookupError("the database has no campaigns")
+    newest = every[0]
+    key = (newest["instrument_id"], newest["instrument_version"])
+    return [c for c in reversed(every) if (c["instrument_id"], c["instrument_version"]) == key]
+
+
+def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: str | None = None,
+                 segment: str | None = None, keep_careless: bool = False,
+                 min_segment_n: int | None = None) -> PeriodicReport:
+    """The periodic report of campaigns ``slugs`` (default: see :func:`resolve_campaigns`).
+
+    ``period`` is the focus period (default: the latest), ``segment`` a param the
+    campaigns declare (or ``language``). Raises ``LookupError``/``ValueError``/
+    :class:`~analysis._result.AnalysisError` with a message for the researcher.
+    """
+    cs = resolve_campaigns(db, slugs)
+    names = [c["slug"] for c in cs]
+    if segment is not None:
+        declared = list(dict.fromkeys(p for c in cs for p in c["params"]))
+        if segment not in declared and segment != "language":
+            raise ValueError(f"segment {segment!r} is not a param declared by campaign(s) "
+                             f"{', '.join(names)} (declared: {', '.join(declared) or 'none'}; "
+                             "'language' also works)")
+    if min_segment_n is None:
+        min_segment_n = max(int(c["min_segment_n"] or 30) for c in cs)
+    frame, inst = store.load_campaign_frame(db, names, complete_only=False)
+    return periodic_report(frame, inst, period=period, segment=segment,
+                           keep_careless=keep_careless, min_segment_n=min_segment_n,
+                           campaigns=names)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename,
+    so a reader (or a crash) never sees a half-written file."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _database(db_path: str) -> Iterator[Database]:
+    from . import migrations
+    from .db import open_db
+
+    if not Path(db_path).is_file():
+        raise click.ClickException(f"no database at {db_path} (use --db or TRUSTMETER_DB)")
+    with open_db(db_path) as db:
+        if migrations.pending(db):
+            raise click.ClickException(f"the database {db_path} is not initialized or is out "
+                                       f"of date; run 'trustmeter init --db {db_path}'")
+        yield db
+
+
+@click.command("report")
+@click.option("--campaign", "campaigns", multiple=True, metavar="SLUG",
+              help="Campaign to report on; repeatable (waves of one tracker). Default: every "
+                   "campaign using the newest campaign's instrument version.")
+@click.option("--period", help="Focus period (default: the latest), compared with the "
+                               "previous one.")
+@click.option("--segment", metavar="COL",
+              help="A declared campaign param (or language) for figures per segment.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False),
+              help="Write the self-contained HTML report here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False),
+              help="Write every figure as JSON here.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default="trustmeter.db",
+              envvar="TRUSTMETER_DB", show_default=True, show_envvar=True,
+              help="SQLite database file.")
+@click.option("--keep-careless", is_flag=True,
+              help="Keep respondents flagged as careless (default: exclude them).")
+@click.option("--min-segment-n", type=click.IntRange(min=2), metavar="N",
+              help="Suppress figures resting on fewer respondents (default: the campaigns' "
+                   "min_segment_n, 30).")
+def report_command(campaigns: tuple[str, ...], period: str | None, segment: str | None,
+                   html_out: str | None, json_out: str | None, db_path: str,
+                   keep_careless: bool, min_segment_n: int | None) -> None:
+    """Periodic Trust Index report: index and dimensions per period with CIs, change
+    versus the previous period, segments, incidents, data quality, reliability and
+    invariance. Writes HTML and/or JSON atomically; prints a one-line summary
+    (the full text without --html/--json). Safe for cron."""
+    with _database(db_path) as db:
+        try:
+            rep = build_report(db, campaigns, period=period, segment=segment,
+                               keep_careless=keep_careless, min_segment_n=min_segment_n)
+            html = render_html(rep) if html_out else None
+            text = (json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+                    if json_out else None)
+            for path, content in ((json_out, text), (html_out, html)):
+                if path:
+                    write_atomic(path, content)
+        except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
+            raise click.ClickException(str(e.args[0] if isinstance(e, KeyError) and e.args
+                                           else e)) from None
+        except OSError as e:
+            raise click.ClickException(f"cannot write the report: {e}") from None
+    if not html_out and not json_out:
+        click.echo(rep.summary())
+        return
+    wrote = ", ".join(p for p in (html_out, json_out) if p)
+    click.echo(f"report {', '.join(rep.campaigns)} {rep.headline()}; wrote {wrote}")
