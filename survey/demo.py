@@ -20,8 +20,8 @@ The model
 - The second item of the first dimension is 0.4 lower in Persian (``fa``), a
   deliberate non-invariance to find in the analysis.
 - About 4.5% answer carelessly: straight-lining (1.5%), random answers (1%),
-  speeding (1%) and failing the attention check only (1%). About 2% of scale
-  answers are skipped and 1.5% marked not applicable (where the scale allows).
+  speeding (1%) and failing the attention check only (1%). About 1.5% of scale
+  answers are skipped and 1% marked not applicable (where the scale allows).
 - About 10% of sessions are abandoned part-way (status ``started``).
 """
 
@@ -49,6 +49,8 @@ PERIOD_SHIFTS = (0.0, 0.05, 0.15, -0.10)
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "dv", "ckb"})
 DEMO_PARAMS = ("segment", "channel")
 ABANDON_RATE = 0.10
+SKIP_RATE = 0.015  # answers left blank, per main-scale item
+NA_RATE = 0.01  # "not applicable", per block item when the scale offers it
 
 
 def current_quarter(now: datetime | None = None) -> str:
@@ -198,11 +200,11 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
 
     # skipped and not-applicable answers on the main-scale items
     skip = np.zeros_like(x, dtype=bool)
-    skip[:, scale_cols] = rng.random((n, len(scale_cols))) < 0.02
+    skip[:, scale_cols] = rng.random((n, len(scale_cols))) < SKIP_RATE
     na = np.zeros_like(x, dtype=bool)
     if inst.scale.not_applicable:
         na_cols = [col[i.id] for b in inst.blocks for i in b.items]
-        na[:, na_cols] = rng.random((n, len(na_cols))) < 0.015
+        na[:, na_cols] = rng.random((n, len(na_cols))) < NA_RATE
         na &= ~skip
     keep = (careless == "") | (careless == "attention")
     skip &= keep[:, None]

@@ -87,7 +87,7 @@ def test_careless_and_missing_answers(filled):
     assert (df["attention_passed"] == False).sum() > 20  # noqa: E712 (nullable boolean)
     assert df["quality_flags"].str.contains("speeder").sum() > 10
     dims = df[list(inst.dimension_item_ids)]
-    assert 0.02 < dims.isna().to_numpy().mean() < 0.06
+    assert 0.015 < dims.isna().to_numpy().mean() < 0.04
     assert (df["na_items"] != "").mean() > 0.1
     assert df["NPS"].notna().all()
     med = df["duration_s"].median()
