@@ -157,6 +157,10 @@ def report_command(campaigns: tuple[str, ...], period: str | None, segment: str 
     versus the previous period, segments, incidents, data quality, reliability and
     invariance. Writes HTML and/or JSON atomically; prints a one-line summary
     (the full text without --html/--json). Safe for cron."""
+    for path in (html_out, json_out):
+        folder = Path(path).parent if path else None
+        if folder is not None and not folder.is_dir():
+            raise click.ClickException(f"cannot write {path}: the folder {folder} does not exist")
     with _database(db_path) as db:
         try:
             rep = build_report(db, campaigns, period=period, segment=segment,
