@@ -32,12 +32,12 @@ def _load(data: str, instrument: str | None, db: str):
     if not Path(db).is_file():
         raise AnalysisError(f"{data!r} is not a file, and there is no database {db} to look "
                             "it up as a campaign (use --db or TRUSTMETER_DB)")
-    import sqlite_utils
-
+    from survey.db import open_db
     from survey.store import load_campaign_frame
 
     try:
-        df, inst = load_campaign_frame(sqlite_utils.Database(db), data)
+        with open_db(db) as conn:
+            df, inst = load_campaign_frame(conn, data)
     except (KeyError, LookupError) as e:
         raise AnalysisError(f"no campaign {data!r} in {db}: {e}") from None
     if instrument is not None:
