@@ -1,10 +1,12 @@
 # trustmeter: make run | make test | make lint | make bench
+# Browser tests: make browser-test (needs Debian's chromium + chromium-driver);
+# make screenshots refreshes docs/screenshots.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv clean translations
+.PHONY: run test lint venv clean translations axe browser-test screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +25,27 @@ translations: $(STAMP)
 run: $(STAMP) translations
 	$(VENV)/bin/trustmeter run
 
-test: $(STAMP) translations
+test: $(STAMP) translations axe
 	$(PY) -m pytest
+
+# axe-core (npm) for the accessibility tests, in a project-local folder; without npm
+# (or the registry) those tests skip and say why.
+AXE_DIR := .cache/axe
+AXE_JS  := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-save --no-audit --no-fund --prefix $(AXE_DIR) axe-core@4 \
+	    || echo "axe-core could not be installed: the accessibility tests will be skipped"; \
+	else echo "npm not found: the accessibility tests will be skipped"; fi
+
+browser-test: $(STAMP) translations axe
+	$(PY) -m pytest -m browser tests/browser
+
+screenshots: $(STAMP) translations
+	TRUSTMETER_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -m browser -q tests/browser/test_readme_screenshots.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check survey instruments analysis tests
