@@ -159,7 +159,8 @@ class PeriodicReport(Result):
             lines.append(f"\nTrust Index by {s['column']} in {self.focus}")
             for name, g in s["focus"].items():
                 ti = g["trust_index"]
-                lines.append(f"  {name:<12} " + (f"suppressed (n < {k})" if is_suppressed(ti)
+                why = "protects a smaller group" if ti.get("complementary") else f"n < {k}"
+                lines.append(f"  {name:<12} " + (f"suppressed ({why})" if is_suppressed(ti)
                              else f"n = {ti['n']}, {fmt(ti['mean'], 1)} "
                                   f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"))
         if self.incidents and self.incidents.get("gap"):
@@ -215,6 +216,47 @@ def _nps_or_sup(values: pd.Series | None, min_n: int) -> dict[str, Any] | None:
     r = nps(v)
     return {"n": r.n, "nps": r.nps, "ci95": list(r.ci95), "promoters_pct": r.promoters_pct,
             "passives_pct": r.passives_pct, "detractors_pct": r.detractors_pct}
+
+
+def _counts(groups: pd.Series, names: Sequence[str]) -> dict[str, int]:
+    """Respondents per group name (0 for a name absent from ``groups``)."""
+    vc = groups.dropna().astype(str).value_counts()
+    return {s: int(vc.get(s, 0)) for s in names}
+
+
+def _protect(ns: Mapping[str, int], min_n: int,
+             already: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Groups to suppress: ``{name: "n"}`` below ``min_n`` (primary) and ``{name:
+    "complementary"}`` for the smallest other groups added until the suppressed
+    groups together hold at least ``min_n`` respondents and are at least two, so that
+    no suppressed group's n or mean can be worked out from a total and the groups
+    shown (secondary suppression; Hundepool et al. 2012, *Statistical Disclosure
+    Control*, Wiley, ch. 4). Empty groups are suppressed but disclose nothing.
+    """
+    out = dict(already or {})
+    for k, n in ns.items():
+        if k not in out and n < min_n:
+            out[k] = "n"
+    shown = sorted((n, k) for k, n in ns.items() if k not in out and n > 0)
+
+    def exposed() -> bool:
+        pos = [k for k in out if ns.get(k, 0) > 0]
+        return bool(pos) and (len(pos) == 1 or sum(ns[k] for k in pos) < min_n)
+
+    while shown and exposed():
+        out[shown.pop(0)[1]] = "complementary"
+    return out
+
+
+def _hide(reason: str) -> dict[str, Any]:
+    return _sup() if reason == "n" else {**SUPPRESSED, "complementary": True}
+
+
+def _cells(values: pd.Series, groups: pd.Series, names: Sequence[str],
+           hidden: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Mean and CI per group (:func:`analysis.compare.group_table`), hidden ones suppressed."""
+    tab = group_table(values, groups, min_n=2, order=names)
+    return {g.name: _hide(hidden[g.name]) if g.name in hidden else _stat(g) for g in tab.groups}
 
 
 def _change(values: pd.Series, periods: pd.Series, prev: str, focus: str,
@@ -414,40 +456,57 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
     focus_data = data.loc[fmask]
     focus_scores = scores.loc[fmask]
 
-    # segments
+    # segments: every figure protected by primary and complementary suppression
     segments = None
     if segment is not None:
         seg_all = data[segment].astype("object").where(data[segment].notna(), None)
-        seg_f = seg_all[fmask].rename(segment)
         names = _natural_order(seg_all.dropna().astype(str).unique())
-        ti_seg = group_table(focus_scores["trust_index"], seg_f, min_n=min_n, order=names,
-                             variable="trust_index")
-        d_seg = {d: group_table(focus_scores[d], seg_f, min_n=min_n, order=names, variable=d)
-                 for d in dims}
-        focus_fig: dict[str, Any] = {}
-        for i, s in enumerate(names):
-            m = (seg_f == s).to_numpy()
-            focus_fig[s] = {"trust_index": _stat(ti_seg.groups[i]),
-                            "dimensions": {d: _stat(d_seg[d].groups[i]) for d in dims},
-                            "pct_trusting": _pct_trusting(focus_data.loc[m], inst, min_n,
-                                                          min_items),
-                            "nps": _nps_or_sup(focus_data.loc[m, nps_id] if nps_id else None,
-                                               min_n)}
-        anova = None
-        if len(ti_seg.shown) >= 2:
-            a = welch_anova(focus_scores["trust_index"], seg_f, min_n=min_n)
-            anova = {"F": a.F, "df": list(a.df), "p": a.p}
-        trend: dict[str, Any] = {}
+        seg_f = seg_all[fmask].rename(segment)
+        rows_hidden = _protect(_counts(seg_f, names), min_n)
+        ti_f = focus_scores["trust_index"]
+        ti_hidden = _protect(_counts(seg_f[ti_f.notna()], names), min_n, rows_hidden)
+        cells: dict[str, dict[str, Any]] = {s: {"dimensions": {}} for s in names}
+        for s, g in _cells(ti_f, seg_f, names, ti_hidden).items():
+            cells[s]["trust_index"] = g
+        for d in dims:
+            hid = _protect(_counts(seg_f[focus_scores[d].notna()], names), min_n, rows_hidden)
+            for s, g in _cells(focus_scores[d], seg_f, names, hid).items():
+                cells[s]["dimensions"][d] = g
+        nps_hidden = (_protect(_counts(seg_f[focus_data[nps_id].notna()], names), min_n,
+                               rows_hidden) if nps_id else {})
         for s in names:
-            m = (seg_all == s).to_numpy()
-            tab = group_table(scores.loc[m, "trust_index"], per_s[m], min_n=min_n,
-                              order=periods, variable="trust_index")
-            trend[s] = {g.name: _stat(g) for g in tab.groups}
+            m = (seg_f == s).to_numpy()
+            cells[s]["pct_trusting"] = (_hide(ti_hidden[s]) if s in ti_hidden else
+                                        _pct_trusting(focus_data.loc[m], inst, 2, min_items))
+            cells[s]["nps"] = (None if not nps_id else _hide(nps_hidden[s])
+                               if s in nps_hidden else _nps_or_sup(focus_data.loc[m, nps_id], 2))
+        focus_fig = {s: {k: cells[s][k] for k in ("trust_index", "dimensions", "pct_trusting",
+                                                   "nps")} for s in names}
+        shown = [s for s in names if s not in ti_hidden]
+        anova = None
+        if len(shown) >= 2:
+            keep_s = seg_f.isin(shown).to_numpy()
+            a = welch_anova(ti_f[keep_s], seg_f[keep_s], min_n=min_n)
+            anova = {"F": a.F, "df": list(a.df), "p": a.p, "groups": shown}
+        trend: dict[str, Any] = {s: {} for s in names}
+        ti_all = scores["trust_index"]
+        for p in periods:
+            m = (per_s == p).to_numpy()
+            seg_p = seg_all[m].rename(segment)
+            hid = _protect(_counts(seg_p[ti_all[m].notna()], names), min_n,
+                           _protect(_counts(seg_p, names), min_n))
+            for s, g in _cells(ti_all[m], seg_p, names, hid).items():
+                trend[s][p] = g
         segments = {"column": segment, "names": names, "focus": focus_fig,
                     "welch_anova": anova, "trend": trend}
         if data[segment].isna().any():
             notes.append(f"responses without a {segment} value are left out of the "
                          f"{segment} figures")
+        if any(is_suppressed(g) and g.get("complementary") for c in focus_fig.values()
+               for g in [c["trust_index"]]):
+            notes.append(f"some {segment} groups of {min_n} or more respondents are suppressed "
+                         "too, so that a smaller group's figures cannot be worked out from "
+                         "the totals (complementary suppression)")
 
     # incidents (trust-breach checklist)
     incidents = None
@@ -469,14 +528,15 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
                     else reported[m].map({"yes": True, "no": False})
                 rates[iid][p] = _prop_or_sup(hits, min_n, name=iid, definition="yes")
         grp = reported[fmask].rename("incident")
-        tab = group_table(focus_scores["trust_index"], grp, min_n=min_n, order=["no", "yes"],
-                          variable="trust_index")
-        pw = pairwise_welch(focus_scores["trust_index"], grp, min_n=min_n)
+        ti_f = focus_scores["trust_index"]
+        hid = _protect(_counts(grp[ti_f.notna()], ["no", "yes"]), min_n)
+        gap_cells = _cells(ti_f, grp, ["no", "yes"], hid)
+        pw = None if hid else pairwise_welch(ti_f, grp, min_n=min_n)
         incidents = {"items": ids, "labels": {**labels, "any": "Any of these incidents"},
                      "rates": rates,
-                     "gap": {"period": focus, "no_incident": _stat(tab.groups[0]),
-                             "incident": _stat(tab.groups[1]),
-                             "comparison": _cmp(pw.comparisons[0]) if pw.comparisons else None,
+                     "gap": {"period": focus, "no_incident": gap_cells["no"],
+                             "incident": gap_cells["yes"],
+                             "comparison": _cmp(pw.comparisons[0]) if pw else None,
                              "definition": "Trust Index of customers who reported at least one "
                                            "incident minus those who answered no to every item; "
                                            "Welch t"}}
@@ -553,7 +613,8 @@ def charts(r: PeriodicReport) -> dict[str, str]:
             names, [_pt(s["focus"][n]["trust_index"]) for n in names],
             title=f"Trust Index by {s['column']} in {r.focus} (mean, 95% CI)",
             x_label="Trust Index (0-100)", x_range=(0, 100), value_format="{:.1f}",
-            note_missing=sup)
+            note_missing=sup if not any(s["focus"][n]["trust_index"].get("complementary")
+                                        for n in names) else "suppressed (see the table)")
         out["segment_trend"] = svg.line_chart(
             ps, {n: [_pt(s["trend"][n][p]) for p in ps] for n in names},
             title=f"Trust Index by {s['column']} and period (mean, 95% CI)",

@@ -220,21 +220,52 @@ def test_small_segment_is_suppressed_everywhere(default, frame):
     # nothing else in the JSON mentions vip with a figure
     blob = json.dumps(out)
     assert blob.count('"vip"') == 1 + 2  # names list, focus key, trend key
-    for name in ("loyal", "new", "returning"):
-        assert seg["focus"][name]["trust_index"]["n"] >= 30
     # HTML: every table row of vip says suppressed, and no chart carries a vip value
     rows = re.findall(r"<tr><td class=\"l\">vip</td>(.*?)</tr>", html, flags=re.S)
     assert len(rows) == 2  # segment table and segment-by-period table
     for row in rows:
         cells = re.sub(r"<[^>]+>", " ", row)
-        assert "suppressed" in cells and not re.search(r"\d", cells.replace("30", ""))
+        assert "suppressed (n &lt; 30)" in cells and not re.search(r"\d", cells.replace("30", ""))
     assert "<title>vip" not in html  # no data point of vip in any chart
-    assert re.search(r">vip</text>\s*<text[^>]*>suppressed \(n &lt; 30\)</text>", html)
-    # its true size is nowhere next to it
+    assert re.search(r">vip</text>\s*<text[^>]*>suppressed[^<]*</text>", html)
     df, _ = frame
     assert int((df["segment"] == "vip").sum()) == N_VIP
     assert f"vip (n = {N_VIP})" not in html and f"vip</td><td>{N_VIP}" not in html
     assert "vip" not in res.output
+
+
+def test_complementary_suppression_hides_the_smallest_other_segment(default, frame):
+    """Without it the vip n and mean would follow from the period total minus the
+    segments shown; the smallest other segment is suppressed too."""
+    _, out, html = default
+    focus = out["index"][out["focus"]]["trust_index"]
+    cells = {s: g["trust_index"] for s, g in out["segments"]["focus"].items()}
+    assert cells["vip"] == {"suppressed": True}
+    shown = {s: g for s, g in cells.items() if "n" in g}
+    hidden = [s for s in cells if s not in shown]
+    assert len(hidden) == 2 and len(shown) == 2
+    smallest = min((s for s in cells if s != "vip"),
+                   key=lambda s: int(((frame[0]["segment"] == s)
+                                      & (frame[0]["period"] == out["focus"])).sum()))
+    assert cells[smallest] == {"suppressed": True, "complementary": True}
+    assert focus["n"] - sum(g["n"] for g in shown.values()) >= 30  # only a combined figure
+    assert "suppressed (protects a smaller group)" in html
+    assert any("complementary suppression" in n for n in out["notes"])
+    row = re.search(rf"<tr><td class=\"l\">{smallest}</td>(.*?)</tr>", html, flags=re.S)[1]
+    assert "protects a smaller group" in row and not re.search(r"\d", re.sub(r"<[^>]+>", "", row))
+    # earlier periods have no vip respondents: nothing needs protecting there
+    first = out["periods"][0]
+    assert all("n" in out["segments"]["trend"][s][first] for s in ("loyal", "new", "returning"))
+
+
+def test_protect_rule():
+    from analysis.periodic import _protect
+    assert _protect({"a": 5, "b": 40, "c": 50}, 30) == {"a": "n", "b": "complementary"}
+    assert _protect({"a": 5, "b": 6, "c": 100, "d": 200}, 30) == {
+        "a": "n", "b": "n", "c": "complementary"}
+    assert _protect({"a": 0, "b": 40, "c": 50}, 30) == {"a": "n"}
+    assert _protect({"a": 40, "b": 50}, 30) == {}
+    assert _protect({"a": 10, "b": 50}, 30) == {"a": "n", "b": "complementary"}
 
 
 def test_min_segment_n_lowers_the_threshold(dbfile, frame, tmp_path):
