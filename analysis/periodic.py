@@ -615,8 +615,10 @@ def charts(r: PeriodicReport) -> dict[str, str]:
             x_label="Trust Index (0-100)", x_range=(0, 100), value_format="{:.1f}",
             note_missing=sup if not any(s["focus"][n]["trust_index"].get("complementary")
                                         for n in names) else "suppressed (see the table)")
+        # a group suppressed in every period has no line (the table lists it)
+        lines = {n: [_pt(s["trend"][n][p]) for p in ps] for n in names}
         out["segment_trend"] = svg.line_chart(
-            ps, {n: [_pt(s["trend"][n][p]) for p in ps] for n in names},
+            ps, {n: pts for n, pts in lines.items() if any(pts)},
             title=f"Trust Index by {s['column']} and period (mean, 95% CI)",
             y_label="Trust Index (0-100)")
     if r.incidents:
