@@ -20,7 +20,12 @@ Conventions, in the order they are applied:
 * **Suppression**: every figure (mean, share, NPS, test) of a group with fewer
   than ``min_segment_n`` respondents contributing to it is replaced by
   ``{"suppressed": True}``: no n, no mean, nothing else, in the JSON, the tables
-  and the charts. Periods are suppressed by the same rule.
+  and the charts. When a suppressed segment's n and mean could be worked out from
+  a total and the segments shown, the smallest other segments are suppressed too
+  (``{"suppressed": True, "complementary": True}``; see :func:`_protect`). Period
+  figures are suppressed by the same threshold; the data-quality counts and the
+  sample sizes of the reliability and invariance analyses describe whole periods
+  and are always shown.
 * **Change versus the previous period**: the focus period against the closest
   earlier period whose Trust Index is not suppressed. The Trust Index is the
   primary test (Welch t, unadjusted); the five dimension tests are Holm-adjusted
@@ -621,6 +626,10 @@ def charts(r: PeriodicReport) -> dict[str, str]:
             ps, {n: pts for n, pts in lines.items() if any(pts)},
             title=f"Trust Index by {s['column']} and period (mean, 95% CI)",
             y_label="Trust Index (0-100)")
+    # a line chart without a single figure (everything suppressed) is left out
+    for name in ("trend", "trusting", "nps", "segment_trend"):
+        if name in out and "<circle" not in out[name]:
+            del out[name]
     if r.incidents:
         inc = r.incidents
         keys = [*inc["items"], "any"]

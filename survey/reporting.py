@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -161,21 +162,28 @@ def report_command(campaigns: tuple[str, ...], period: str | None, segment: str 
         folder = Path(path).parent if path else None
         if folder is not None and not folder.is_dir():
             raise click.ClickException(f"cannot write {path}: the folder {folder} does not exist")
-    with _database(db_path) as db:
-        try:
+    try:
+        with _database(db_path) as db:
             rep = build_report(db, campaigns, period=period, segment=segment,
                                keep_careless=keep_careless, min_segment_n=min_segment_n)
-            html = render_html(rep) if html_out else None
-            text = (json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
-                    if json_out else None)
-            for path, content in ((json_out, text), (html_out, html)):
-                if path:
-                    write_atomic(path, content)
-        except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
-            raise click.ClickException(str(e.args[0] if isinstance(e, KeyError) and e.args
-                                           else e)) from None
-        except OSError as e:
-            raise click.ClickException(f"cannot write the report: {e}") from None
+        html = render_html(rep) if html_out else None
+        text = (json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+                if json_out else None)
+        for path, content in ((json_out, text), (html_out, html)):
+            if path:
+                write_atomic(path, content)
+    except click.ClickException:
+        raise
+    except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
+        raise click.ClickException(str(e.args[0] if isinstance(e, KeyError) and e.args
+                                       else e)) from None
+    except sqlite3.Error as e:
+        raise click.ClickException(f"cannot read the database {db_path}: {e}") from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write the report: {e}") from None
+    except Exception as e:  # cron: one clear line, never a traceback
+        raise click.ClickException(f"unexpected {type(e).__name__}: {e} (please report this "
+                                   "as a trustmeter bug)") from None
     if not html_out and not json_out:
         click.echo(rep.summary())
         return

@@ -333,6 +333,10 @@ def test_bad_input_is_an_error_not_a_traceback(dbfile, args, message):
 def test_missing_database_and_no_complete_responses(tmp_path):
     res = _invoke(tmp_path / "none.db")
     assert res.exit_code == 1 and "Error: no database at" in res.output
+    (tmp_path / "garbage.db").write_text("not a database", encoding="utf-8")
+    res = _invoke(tmp_path / "garbage.db")
+    assert res.exit_code == 1 and "Error: cannot read the database" in res.output
+    assert isinstance(res.exception, SystemExit)
     path = tmp_path / "empty.db"
     with open_db(path) as db:
         init_db(db)
@@ -384,3 +388,20 @@ def test_default_campaigns_share_the_newest_instrument(tmp_path):
             build_report(db, ["wave1", "mini"])
         rep = build_report(db, ["wave1", "wave2"], segment="language")
         assert rep.campaigns == ("wave1", "wave2") and rep.settings["segment"] == "language"
+
+
+def test_everything_suppressed_still_renders(dbfile):
+    """A threshold above every group: no mean, share or NPS anywhere, and the HTML
+    still renders (charts without a single figure are left out)."""
+    from analysis.periodic import render_html
+
+    with open_db(dbfile) as db:
+        rep = build_report(db, segment="segment", min_segment_n=10**6)
+    out = rep.to_dict()
+    for part in ("index", "change", "segments", "incidents"):
+        blob = json.dumps(out[part])
+        assert '"mean"' not in blob and '"pct"' not in blob and '"nps": {"n"' not in blob
+    assert out["change"] is None and out["incidents"]["gap"]["comparison"] is None
+    html = render_html(rep)
+    assert "Trust Index by period" not in html and "suppressed (n &lt; 1000000)" in html
+    assert "Trust Index suppressed" in rep.headline()
