@@ -322,7 +322,10 @@ def _psychometrics(df: pd.DataFrame, inst: Instrument, group: str | None,
         out["invariance"] = {"group": group, "error": str(e)}
         return out
     out["invariance"] = {
-        "group": group, "groups": dict(inv.groups), "min_group_n": k,
+        # with a group left out, the sizes of the others would give its size away
+        # (total minus the rest), so then only their names are given
+        "group": group, "groups": (dict(inv.groups) if not inv.dropped_groups
+                                   else {g: _sup() for g in inv.groups}), "min_group_n": k,
         # a group too small for the test is named, never counted (suppression)
         "dropped_groups": {g: _sup() for g in inv.dropped_groups},
         "fit": {lv: {m: getattr(inv, lv)[m] for m in ("chisq", "df", "cfi", "tli", "rmsea",
