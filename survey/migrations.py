@@ -93,6 +93,66 @@ def m0001_initial(db: Database) -> None:
         db.execute(sql)
 
 
+SCHEMA_0002 = [
+    # Researchers' accounts (survey.users). Usernames compare case-insensitively.
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'researcher', 'admin')),
+        disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        created_at TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL,
+        last_login_at TEXT
+    )
+    """,
+    # Signed-in sessions (survey.auth): the cookie holds a random id, the table its
+    # sha256, so logging out or disabling a user ends the session on the server.
+    """
+    CREATE TABLE user_sessions (
+        id_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ip TEXT
+    )
+    """,
+    "CREATE INDEX idx_user_sessions_user ON user_sessions (user_id)",
+    # Login attempts, for rate-limiting failures per username and IP across workers.
+    """
+    CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL COLLATE NOCASE,
+        ip TEXT NOT NULL,
+        at TEXT NOT NULL,
+        success INTEGER NOT NULL CHECK (success IN (0, 1))
+    )
+    """,
+    "CREATE INDEX idx_login_attempts_user_ip ON login_attempts (username, ip, at)",
+    # What researchers did (survey.audit); details is a JSON object.
+    """
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        details TEXT NOT NULL DEFAULT '{}',
+        ip TEXT
+    )
+    """,
+    "CREATE INDEX idx_audit_log_at ON audit_log (at)",
+]
+
+
+@migrations(name="0002_researchers")
+def m0002_researchers(db: Database) -> None:
+    """Researcher accounts, their sessions, login attempts and the audit log."""
+    for sql in SCHEMA_0002:
+        db.execute(sql)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

@@ -39,13 +39,13 @@ def test_default_path_honours_env(monkeypatch):
 
 def test_migrations_twice_is_a_no_op(tmp_path):
     with dbmod.open_db(tmp_path / "x.db") as db:
-        assert migrations.pending(db) == ["0001_initial"]
-        assert migrations.apply(db) == ["0001_initial"]
+        assert migrations.pending(db) == ["0001_initial", "0002_researchers"]
+        assert migrations.apply(db) == ["0001_initial", "0002_researchers"]
         first = schema(db)
         assert migrations.apply(db) == []
         assert schema(db) == first
         assert migrations.is_current(db)
-        assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 2
     with dbmod.open_db(tmp_path / "x.db") as db:  # also from a new connection
         assert migrations.apply(db) == [] and schema(db) == first
 
@@ -60,7 +60,7 @@ def test_schema_tables_and_index(tmp_path):
 
 def test_init_db_registers_builtin_instruments_idempotently(tmp_path):
     with dbmod.open_db(tmp_path / "x.db") as db:
-        assert dbmod.init_db(db) == ["0001_initial"]
+        assert dbmod.init_db(db) == ["0001_initial", "0002_researchers"]
         first = schema(db)
         assert dbmod.init_db(db) == []
         assert schema(db) == first
