@@ -50,6 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     security.init_app(app)
     app.register_blueprint(respondent.bp)
+    from . import admin, auth  # the researcher side at /admin
+
+    auth.init_app(app)
+    admin.init_app(app)
     _register_error_pages(app)
     return app
 

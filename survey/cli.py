@@ -328,3 +328,11 @@ def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: 
     click.echo(f"campaign {s['campaign']}: added {s['completed']} complete and {s['abandoned']} "
                f"abandoned synthetic responses over {', '.join(s['periods'])} "
                f"in {s['seconds']} s")
+
+
+# ----- researcher accounts; audit of the data-changing commands ------------------------
+from survey.admin_cli import user_group  # noqa: E402
+from survey.audit import audit_cli  # noqa: E402
+
+main.add_command(user_group)
+audit_cli(main)  # campaign create/close, invite and export also write to the audit log

@@ -1,0 +1,294 @@
+"""Signing researchers in and out (``/admin/login``, ``/admin/logout``), as in the
+Flask tutorial's ``flaskr/auth.py``, plus what a public server needs.
+
+Sessions
+    On login the Flask session is cleared (so nothing from before survives: session
+    rotation) and gets a fresh random session id. Only the id's sha256 is stored, in
+    ``user_sessions``, with the user; :func:`load_logged_in_user` looks it up on
+    every request. Logging out, disabling the user or changing their password deletes
+    the row, so a copied cookie stops working at once. Sessions end after
+    ``ADMIN_SESSION_IDLE`` seconds without a request (default 2 hours) and
+    ``ADMIN_SESSION_MAX`` seconds after login (default 12 hours).
+Cookies
+    ``HttpOnly`` and ``SameSite=Lax`` always. ``Secure`` is decided per request by
+    :class:`SessionInterface`: set on requests that came over HTTPS, or always when
+    ``SESSION_COOKIE_SECURE`` is true, which ``$TRUSTMETER_SECURE_COOKIES=1`` sets
+    (use it behind a TLS-terminating proxy, where the app itself sees plain HTTP).
+CSRF
+    Every form, logout included, carries Flask-WTF's CSRF token; logout is POST only.
+Failed logins
+    Recorded in ``login_attempts`` (shared by all gunicorn workers through the
+    database). After :data:`MAX_FAILURES` failures for one username from one IP
+    within :data:`FAILURE_WINDOW`, further attempts for that pair are refused with
+    429 until the window has passed; a success clears the pair's failures. Every
+    failure and refusal goes to the audit log and the app logger.
+
+The client IP is ``request.remote_addr``; behind a reverse proxy wrap the app in
+:class:`werkzeug.middleware.proxy_fix.ProxyFix` so it is the client's.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from . import admin_i18n, audit, users
+from .admin_i18n import _lt
+from .db import get_db, write_transaction
+
+bp = Blueprint("auth", __name__, url_prefix="/admin")
+
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+SESSION_KEY = "admin_sid"
+ENV_SECURE = "TRUSTMETER_SECURE_COOKIES"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds")
+
+
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("ascii", "replace")).hexdigest()
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``Secure`` set on HTTPS requests too."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            return True
+        return bool(request) and request.is_secure
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_lt("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_lt("Password"),
+                             validators=[DataRequired(), Length(max=users.MAX_PASSWORD_LENGTH)])
+
+
+class LogoutForm(FlaskForm):
+    """Only the CSRF token."""
+
+
+# ----- who is signed in --------------------------------------------------------------
+def _end_session() -> None:
+    sid = session.get(SESSION_KEY)
+    if isinstance(sid, str):
+        db = get_db()
+        with write_transaction(db):
+            db.execute("DELETE FROM user_sessions WHERE id_sha256 = ?", [_sid_hash(sid)])
+    session.clear()
+
+
+def load_logged_in_user() -> None:
+    """Set ``g.user`` (a dict from :mod:`survey.users`, or ``None``) from the session."""
+    g.user = None
+    sid = session.get(SESSION_KEY)
+    if not isinstance(sid, str):
+        return
+    db = get_db()
+    row = db.execute("SELECT s.user_id, s.created_at, s.last_seen_at FROM user_sessions s "
+                     "JOIN users u ON u.id = s.user_id "
+                     "WHERE s.id_sha256 = ? AND u.disabled = 0", [_sid_hash(sid)]).fetchone()
+    now = _now()
+    cfg = current_app.config
+    if row is None or now - datetime.fromisoformat(row[1]) > timedelta(
+            seconds=cfg["ADMIN_SESSION_MAX"]) or now - datetime.fromisoformat(row[2]) > \
+            timedelta(seconds=cfg["ADMIN_SESSION_IDLE"]):
+        if row is not None:
+            with write_transaction(db):
+                db.execute("DELETE FROM user_sessions WHERE id_sha256 = ?", [_sid_hash(sid)])
+        session.pop(SESSION_KEY, None)
+        return
+    if now - datetime.fromisoformat(row[2]) > timedelta(minutes=1):  # not a write per click
+        with write_transaction(db):
+            db.execute("UPDATE user_sessions SET last_seen_at = ? WHERE id_sha256 = ?",
+                       [_iso(now), _sid_hash(sid)])
+    g.user = users.get_user_by_id(db, row[0])
+
+
+def current_username() -> str | None:
+    user = g.get("user")
+    return user["username"] if user else None
+
+
+def check_role(minimum: str):
+    """``None`` when the signed-in user has at least ``minimum``; otherwise a redirect
+    to the login page (anonymous) or a 403 (wrong role) is raised/returned."""
+    if g.get("user") is None:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not users.role_at_least(g.user["role"], minimum):
+        abort(403)
+    return None
+
+
+def login_required(view: Callable) -> Callable:
+    """Redirect anonymous visitors to the login page (the Flask tutorial's decorator)."""
+    return role_required("viewer")(view)
+
+
+def role_required(minimum: str) -> Callable:
+    """Require a signed-in user with at least the role ``minimum`` (else 403)."""
+    users.check_role(minimum)
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(**kwargs):
+            refused = check_role(minimum)
+            return refused if refused is not None else view(**kwargs)
+        return wrapped
+    return decorator
+
+
+def audit_log(action: str, *, target: str | None = None, details: dict | None = None,
+              user: str | None = None) -> None:
+    """Audit an action of the current request's user, with the client IP."""
+    audit.log(get_db(), action, user=user or current_username(), target=target,
+              details=details, ip=client_ip())
+
+
+# ----- login rate limit ----------------------------------------------------------------
+def recent_failures(username: str, ip: str) -> int:
+    since = _iso(_now() - FAILURE_WINDOW)
+    return get_db().execute("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND ip = ? "
+                            "AND success = 0 AND at > ?", [username, ip, since]).fetchone()[0]
+
+
+def _record_attempt(username: str, ip: str, success: bool) -> None:
+    db = get_db()
+    now = _now()
+    with write_transaction(db):
+        if success:  # a success clears the pair's failures
+            db.execute("DELETE FROM login_attempts WHERE username = ? AND ip = ?",
+                       [username, ip])
+        db.execute("INSERT INTO login_attempts (username, ip, at, success) VALUES (?, ?, ?, ?)",
+                   [username, ip, _iso(now), int(success)])
+        db.execute("DELETE FROM login_attempts WHERE at < ?", [_iso(now - timedelta(days=1))])
+
+
+def _safe_next(target: str | None) -> str:
+    """Only our own researcher pages are followed after login (no open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/admin") \
+                and "\\" not in target:
+            return target
+    return url_for("admin.dashboard")
+
+
+# ----- views -----------------------------------------------------------------------------
+@bp.before_request
+def _english() -> None:
+    g.lang = "en"  # the researcher side is in English (strings are wrapped for later)
+
+
+def same_origin_referrer(response):
+    """Researcher pages send ``Referrer-Policy: same-origin`` (instead of the respondent
+    side's ``no-referrer``): over HTTPS Flask-WTF's CSRF check requires a same-origin
+    Referer header on every POST, and these URLs carry no secrets."""
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+bp.after_request(same_origin_referrer)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if g.get("user") is not None and request.method == "GET":
+        return redirect(_safe_next(request.args.get("next")))
+    if not form.validate_on_submit():
+        return render_template("admin/login.html", form=form), \
+            400 if request.method == "POST" else 200
+    username = form.username.data.strip()
+    ip = client_ip()
+    if recent_failures(username, ip) >= MAX_FAILURES:
+        current_app.logger.warning("login refused for %r from %s: too many failures",
+                                   username, ip)
+        audit_log("login.blocked", target=username, user=None)
+        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        return render_template(
+            "admin/login.html", form=form, blocked=True,
+            error=_lt("Too many failed attempts. Please wait %(minutes)s minutes and try "
+                     "again.", minutes=minutes)), 429, {"Retry-After": str(minutes * 60)}
+    user = users.authenticate(get_db(), username, form.password.data)
+    if user is None:
+        _record_attempt(username, ip, False)
+        current_app.logger.warning("failed login for %r from %s", username, ip)
+        audit_log("login.failed", target=username, user=None)
+        return render_template("admin/login.html", form=form,
+                               error=_lt("Wrong username or password.")), 401
+    _record_attempt(username, ip, True)
+    _start_session(user)
+    audit_log("login", target=user["username"], user=user["username"])
+    return redirect(_safe_next(request.args.get("next")))
+
+
+def _start_session(user: dict) -> None:
+    _end_session()  # rotation: nothing of the previous session survives
+    sid = secrets.token_urlsafe(32)
+    now = _iso(_now())
+    db = get_db()
+    with write_transaction(db):
+        db.execute("INSERT INTO user_sessions (id_sha256, user_id, created_at, last_seen_at, "
+                   "ip) VALUES (?, ?, ?, ?, ?)", [_sid_hash(sid), user["id"], now, now,
+                                                 client_ip()])
+        db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [now, user["id"]])
+    session[SESSION_KEY] = sid
+    g.user = user
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    LogoutForm()  # the CSRF token was checked app-wide before this view runs
+    name = current_username()
+    _end_session()
+    if name is not None:
+        audit.log(get_db(), "logout", user=name, target=name, ip=client_ip())
+    flash(_lt("You have been signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    """Cookie and session settings, the session interface and the user loader."""
+    if os.environ.get(ENV_SECURE, "").strip().lower() in ("1", "true", "yes", "on"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config.setdefault("ADMIN_SESSION_IDLE", 2 * 3600)
+    app.config.setdefault("ADMIN_SESSION_MAX", 12 * 3600)
+    app.session_interface = SessionInterface()
+    admin_i18n.init_app(app)
+    app.before_request(load_logged_in_user)
+    app.register_blueprint(bp)
