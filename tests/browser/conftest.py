@@ -99,6 +99,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, Linux only
+    """Stop the server if pytest is killed (no fixture teardown then): PR_SET_PDEATHSIG."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def _trustmeter_command() -> list[str]:
     script = Path(sys.executable).with_name("trustmeter")
     if script.exists():
@@ -159,7 +167,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
                 [*_trustmeter_command(), "serve", "--db", str(db_path), "--host", "127.0.0.1",
                  "--port", str(port), "--workers", "2"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=home)
+                cwd=home, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         srv = Server(f"http://127.0.0.1:{port}", db_path, log_path, process)
         try:
             _wait_until_serving(srv)

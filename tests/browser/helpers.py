@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 MOBILE = (390, 844)  # a phone in portrait
+PAGES = 5  # pages of the customer-trust questionnaire
 
 
 def wait_loaded(driver: WebDriver) -> None:
