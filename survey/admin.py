@@ -80,6 +80,9 @@ ROUTE_ROLES: dict[str, str] = {
 }
 
 AUDIT_PAGE_SIZE = 50
+#: ``style=`` attributes of the report's SVG charts: the Content-Security-Policy allows
+#: no inline style, so they are dropped (admin.css sizes the charts instead).
+_INLINE_STYLE = re.compile(r"""\sstyle\s*=\s*('[^']*'|"[^"]*")""")
 
 
 @bp.before_request
@@ -273,10 +276,10 @@ def export(slug: str):
         archive = tempfile.TemporaryFile(prefix="trustmeter-export-", suffix=".zip")
         try:
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                z.write(result.path, result.path.name)
-                z.write(result.codebook_md, "codebook.md")
-                z.write(result.codebook_json, "codebook.json")
-                z.write(result.manifest, "manifest.json")
+                # the names the manifest refers to: FILE, FILE.codebook.md, ...
+                for path in (result.path, result.codebook_md, result.codebook_json,
+                             result.manifest):
+                    z.write(path, path.name)
             archive.seek(0)
         except BaseException:
             archive.close()
@@ -312,7 +315,8 @@ def report(slug: str):
     from analysis.periodic import charts, is_suppressed
 
     c, (rep, error) = _report(slug)
-    svgs = {k: Markup(v) for k, v in charts(rep).items()} if rep is not None else {}
+    svgs = {k: Markup(_INLINE_STYLE.sub("", v)) for k, v in charts(rep).items()} \
+        if rep is not None else {}
     return render_template("admin/report.html", c=c, rep=rep, d=rep.to_dict() if rep else None,
                            error=error, charts=svgs, suppressed=is_suppressed)
 

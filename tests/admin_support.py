@@ -10,6 +10,7 @@ browser would (CSRF stays enabled). ``accounts`` creates one user per role.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -85,4 +86,5 @@ class AdminClient:
 
 
 def error_text(response) -> str:
-    return re.sub(r"\s+", " ", parse_page(response).text)
+    """The visible text of a response, entities decoded."""
+    return html.unescape(re.sub(r"\s+", " ", parse_page(response).text))
