@@ -40,6 +40,7 @@ OTHER_PAGES: list[tuple[str, str]] = [
     ("not-found", "/s/no-such-campaign"),
 ]
 RESEARCHER_PAGES: list[tuple[str, str]] = []
+ERROR_PREFIX = {"en": "Error: ", "fa": "خطا: "}
 
 
 def check(driver, axe_source, where: str, findings: list[str], seen: list[str]) -> None:
@@ -78,6 +79,8 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
     # the intro with its error: "Start" without ticking the consent box
     submit(driver)
     assert driver.find_elements(By.CSS_SELECTOR, ".error-summary")
+    # the title says so first: it is what a screen reader announces after the reload
+    assert driver.title.startswith(ERROR_PREFIX[lang]), driver.title
     page_check("intro with an error")
     screenshot(driver, ARTIFACTS / f"{lang}-0-intro-error-desktop.png",
                width=DESKTOP[0], height=DESKTOP[1])
@@ -93,6 +96,7 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
             answer_by_clicking(driver, rng, items[2:])
             submit(driver)
             assert len(driver.find_elements(By.CSS_SELECTOR, "fieldset.has-error")) == 2
+            assert driver.title.startswith(ERROR_PREFIX[lang]), driver.title
             page_check("page 1 with errors", mobile_too=True)
             screenshot(driver, ARTIFACTS / f"{lang}-1-page-errors-desktop.png",
                        width=DESKTOP[0], height=DESKTOP[1])
