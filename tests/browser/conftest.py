@@ -86,9 +86,9 @@ def _require_browser() -> None:
 
 
 # ----- the server ---------------------------------------------------------------------
-def cli(*args: str) -> str:
+def cli(*args: str, input: str | None = None) -> str:
     """Run a ``trustmeter`` command (the real click command, in this process)."""
-    result = CliRunner().invoke(trustmeter, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(trustmeter, list(args), input=input, catch_exceptions=False)
     assert result.exit_code == 0, f"trustmeter {' '.join(args)}:\n{result.output}"
     return result.output
 

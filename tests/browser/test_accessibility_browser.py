@@ -22,6 +22,7 @@ from .helpers import (
     describe,
     doc_dir,
     doc_lang,
+    h1,
     open_url,
     path_of,
     questions,
@@ -33,13 +34,20 @@ from .helpers import (
 pytestmark = pytest.mark.browser
 
 #: Pages outside the respondent flow, checked the same way: (name, path on the server).
-#: The researcher pages (a later issue) belong here once they exist, e.g.
-#: ``("campaigns", "/admin/campaigns")``; a login step, if they get one, goes in
-#: ``test_other_pages_have_no_serious_violations``.
 OTHER_PAGES: list[tuple[str, str]] = [
     ("not-found", "/s/no-such-campaign"),
 ]
-RESEARCHER_PAGES: list[tuple[str, str]] = []
+#: The researcher pages (signed in as an admin; ``{slug}`` is a campaign): add new ones
+#: here. Each is checked by ``test_researcher_pages_have_no_serious_violations``.
+RESEARCHER_PAGES: list[tuple[str, str]] = [
+    ("dashboard", "/admin/"),
+    ("campaign", "/admin/campaigns/{slug}"),
+    ("new campaign", "/admin/campaigns/new"),
+    ("close campaign", "/admin/campaigns/{slug}/close"),
+    ("report", "/admin/reports/{slug}"),
+    ("users", "/admin/users"),
+    ("audit log", "/admin/audit"),
+]
 ERROR_PREFIX = {"en": "Error: ", "fa": "خطا: "}
 
 
@@ -119,10 +127,34 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
     assert not findings, "serious or critical accessibility violations:\n" + "\n".join(findings)
 
 
-@pytest.mark.parametrize(("name", "path"), RESEARCHER_PAGES)
-def test_researcher_pages_have_no_serious_violations(server, driver, axe_source, name, path):
-    open_url(driver, f"{server.base_url}{path}")
-    findings = describe(run_axe(driver, axe_source), f"{name} {path}")
+def test_researcher_pages_have_no_serious_violations(server, survey, driver, axe_source):
+    s = survey(invitations=0)
+    password = "a11y-Passw0rd-for-tests"
+    cli("user", "add", "--db", str(server.db_path), "--role", "admin", "--password-stdin",
+        f"a11y{s.slug}", input=password + "\n")
+    findings: list[str] = []
+    seen: list[str] = []
+    open_url(driver, f"{server.base_url}/admin/login")
+    check(driver, axe_source, "sign in", findings, seen)
+    form = driver.find_element(By.TAG_NAME, "form")
+    form.find_element(By.CSS_SELECTOR, "input[autocomplete=username]").send_keys(f"a11y{s.slug}")
+    form.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys("wrong password")
+    submit(driver)
+    check(driver, axe_source, "sign in, wrong password", findings, seen)
+    form = driver.find_element(By.TAG_NAME, "form")
+    form.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(password)
+    username = form.find_element(By.CSS_SELECTOR, "input[autocomplete=username]")
+    if not username.get_attribute("value"):
+        username.send_keys(f"a11y{s.slug}")
+    submit(driver)
+    assert "/login" not in path_of(driver), "could not sign in"
+    for name, path in RESEARCHER_PAGES:
+        open_url(driver, server.base_url + path.format(slug=s.slug))
+        assert "/login" not in path_of(driver), f"{name}: sent to the sign-in page"
+        check(driver, axe_source, f"{name} {path_of(driver)} ({h1(driver)})", findings, seen)
+        screenshot(driver, ARTIFACTS / f"admin-{name.replace(' ', '-')}-desktop.png",
+                   width=DESKTOP[0], height=DESKTOP[1])
+    print(f"axe-core checked {len(seen)} pages:", *seen, sep="\n  ")
     assert not findings, "serious or critical accessibility violations:\n" + "\n".join(findings)
 
 
