@@ -38,7 +38,6 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -56,12 +55,20 @@ from .admin_forms import (
     choices,
 )
 from .admin_i18n import _t
-from .auth import LogoutForm, audit_log, check_role, current_username, same_origin_referrer
+from .auth import (
+    LogoutForm,
+    audit_log,
+    check_role,
+    current_username,
+    error_page,
+    same_origin_referrer,
+)
 from .db import get_db
 from .export import export_campaign
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.after_request(same_origin_referrer)
+bp.register_error_handler(HTTPException, error_page)
 
 #: Every endpoint of this blueprint and the least role that may use it.
 ROUTE_ROLES: dict[str, str] = {
@@ -426,18 +433,3 @@ def init_app(app) -> None:
     """Register the blueprint (the login views are in :mod:`survey.auth`)."""
     app.register_blueprint(bp)
 
-
-@bp.errorhandler(HTTPException)
-def _error(e: HTTPException):
-    """Errors of the researcher pages, in their own layout."""
-    code = e.code or 500
-    if isinstance(e, CSRFError):
-        title, message = _t("This page has expired"), _t(
-            "The form could not be accepted. Reload the page and try again.")
-    else:
-        title, message = {
-            403: (_t("Not allowed"), _t("Your role does not allow this page.")),
-            404: (_t("Not found"), _t("There is no such page, campaign or user.")),
-        }.get(code, (e.name, e.description))
-    return render_template("admin/error.html", code=code, title=title, message=message), \
-        code, e.get_headers()

@@ -52,11 +52,13 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from . import admin_i18n, audit, users
-from .admin_i18n import _lt
+from .admin_i18n import _lt, _t
 from .db import get_db, write_transaction
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
@@ -223,6 +225,25 @@ def same_origin_referrer(response):
 
 
 bp.after_request(same_origin_referrer)
+
+
+def error_page(e: HTTPException):
+    """Errors of the researcher pages (login included), in their own layout."""
+    code = e.code or 500
+    if isinstance(e, CSRFError):
+        title, message = _t("This page has expired"), _t(
+            "The form could not be accepted. Reload the page and try again.")
+    else:
+        title, message = {
+            403: (_t("Not allowed"), _t("Your role does not allow this page.")),
+            404: (_t("Not found"), _t("There is no such page, campaign or user.")),
+        }.get(code, (e.name, e.description))
+    g.lang = "en"
+    return render_template("admin/error.html", code=code, title=title, message=message), \
+        code, e.get_headers()
+
+
+bp.register_error_handler(HTTPException, error_page)
 
 
 @bp.route("/login", methods=["GET", "POST"])
