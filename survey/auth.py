@@ -149,8 +149,9 @@ def current_username() -> str | None:
 def check_role(minimum: str):
     """``None`` when the signed-in user has at least ``minimum``; otherwise a redirect
     to the login page (anonymous) or a 403 (wrong role) is raised/returned."""
-    if g.get("user") is None:
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if g.get("user") is None:  # back to this page after login (forms are not re-sent)
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("auth.login", next=target))
     if not users.role_at_least(g.user["role"], minimum):
         abort(403)
     return None
