@@ -64,14 +64,15 @@ def h1(driver: WebDriver) -> str:
 
 def questions(driver: WebDriver) -> list[str]:
     """Item ids of the questions on this page, in the order shown."""
-    return [fs.get_attribute("id").removeprefix("q-")
-            for fs in driver.find_elements(By.CSS_SELECTOR, "fieldset.question")]
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('fieldset.question'),"
+        " f => f.id.replace(/^q-/, ''))")
 
 
 def option_values(driver: WebDriver, item: str) -> list[str]:
     """Form values of an item's radios, in document order (codes, then ``na``)."""
-    return [r.get_attribute("value")
-            for r in driver.find_elements(By.CSS_SELECTOR, f'input[type="radio"][name="{item}"]')]
+    return driver.execute_script(
+        "return Array.from(document.getElementsByName(arguments[0]), r => r.value)", item)
 
 
 def checked(driver: WebDriver) -> dict[str, str]:

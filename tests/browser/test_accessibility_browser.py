@@ -51,6 +51,12 @@ RESEARCHER_PAGES: list[tuple[str, str]] = [
 ERROR_PREFIX = {"en": "Error: ", "fa": "خطا: "}
 
 
+def shoot(driver, name: str) -> None:
+    screenshot(driver, ARTIFACTS / f"{name}-desktop.png", width=DESKTOP[0], height=DESKTOP[1])
+    screenshot(driver, ARTIFACTS / f"{name}-mobile.png", width=MOBILE[0], height=MOBILE[1],
+               mobile=True)
+
+
 def check(driver, axe_source, where: str, findings: list[str], seen: list[str]) -> None:
     violations = run_axe(driver, axe_source)
     findings += describe(violations, where)
@@ -116,12 +122,15 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
     open_url(driver, link)  # the used invitation again
     assert not driver.find_elements(By.TAG_NAME, "form")
     page_check("already answered")
+    shoot(driver, f"{lang}-7-already")
     open_url(driver, f"{closed.public_url}?lang={lang}")
     assert not driver.find_elements(By.TAG_NAME, "form")
     page_check("closed")
+    shoot(driver, f"{lang}-8-closed")
     for name, path in OTHER_PAGES:
         open_url(driver, f"{server.base_url}{path}?lang={lang}")
         page_check(name)
+        shoot(driver, f"{lang}-9-{name}")
 
     print(f"axe-core checked {len(seen)} pages:", *seen, sep="\n  ")
     assert not findings, "serious or critical accessibility violations:\n" + "\n".join(findings)
