@@ -41,6 +41,7 @@ os.environ["SE_OFFLINE"] = "true"
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import SessionNotCreatedException
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 except ImportError:  # pragma: no cover - reported as a skip by the fixtures
@@ -252,8 +253,16 @@ def browser(tmp_path, server) -> Iterator[Callable[[], webdriver.Chrome]]:
         _require_browser()
         profile = tmp_path / f"chromium-profile-{len(drivers)}"
         profile.mkdir()
-        service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
-        driver = webdriver.Chrome(options=chromium_options(profile), service=service)
+        for attempt in (1, 2):  # a loaded machine may miss chromedriver's start-up deadline
+            service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
+            try:
+                driver = webdriver.Chrome(options=chromium_options(profile), service=service)
+                break
+            except SessionNotCreatedException:
+                if attempt == 2:
+                    raise
+                shutil.rmtree(profile, ignore_errors=True)
+                profile.mkdir()
         drivers.append(driver)
         driver.set_page_load_timeout(30)
         driver.set_script_timeout(60)

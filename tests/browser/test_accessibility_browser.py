@@ -10,10 +10,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from selenium.webdriver.common.by import By
 
-from .conftest import ARTIFACTS, DESKTOP, cli
-from .helpers import (
+pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from .conftest import ARTIFACTS, DESKTOP, cli  # noqa: E402
+from .helpers import (  # noqa: E402
     BLOCKING,
     MOBILE,
     PAGES,

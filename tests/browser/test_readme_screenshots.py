@@ -13,13 +13,15 @@ import os
 import shutil
 
 import pytest
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 
-from survey import store
+pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
 
-from .conftest import ARTIFACTS, ROOT
-from .helpers import (
+from survey import store  # noqa: E402
+
+from .conftest import ARTIFACTS, ROOT  # noqa: E402
+from .helpers import (  # noqa: E402
     click,
     consent_by_clicking,
     doc_dir,

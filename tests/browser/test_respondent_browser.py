@@ -10,14 +10,16 @@ import random
 import re
 
 import pytest
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 
-from survey import store
+pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from .conftest import ARTIFACTS, DESKTOP
-from .helpers import (
+from survey import store  # noqa: E402
+
+from .conftest import ARTIFACTS, DESKTOP  # noqa: E402
+from .helpers import (  # noqa: E402
     MOBILE,
     PAGES,
     PERSIAN_DIGITS,
