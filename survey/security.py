@@ -1,12 +1,20 @@
-"""Small security helpers of the respondent side: URL metadata and response headers."""
+"""Small security helpers of the respondent side: URL metadata, response headers
+(Content-Security-Policy and friends) and the rate limit on respondent POSTs.
+
+The request size limit is Flask's ``MAX_CONTENT_LENGTH`` (set in
+:func:`survey.create_app`; a larger body gets the 413 page).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import TooManyRequests
 
+from . import ratelimit
 from .store import declared_params
 
 MAX_PARAM_LENGTH = 100  # characters kept of a URL parameter's value
@@ -34,12 +42,21 @@ def url_params(campaign: Mapping, args: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in kept.items() if value}
 
 
+#: No inline script or style at all (the templates have none: no ``<script>``,
+#: ``<style>`` or ``style=``; tests/test_security.py checks), no framing, forms post
+#: only to us. ``img-src data:`` allows CSS data-URI images.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
 def set_headers(response: Response) -> Response:
     """Headers for every response.
 
     ``Referrer-Policy: no-referrer`` keeps invitation tokens in our URLs from leaking
     to other sites; survey pages carry answers, so they are never cached.
     """
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -48,5 +65,39 @@ def set_headers(response: Response) -> Response:
     return response
 
 
+def limit_respondent_posts() -> None:
+    """At most ``RATELIMIT_POSTS`` respondent POSTs (consent, answer pages) per
+    ``RATELIMIT_WINDOW`` seconds from one client address to one public link (all
+    invitation links of an address count together), else the 429 page.
+
+    A complete response takes one POST per page plus the consent (about 6 for the
+    built-in instrument), so the default 60 a minute lets about ten respondents
+    behind one address (an office) start and finish per minute. GETs are not limited:
+    they store nothing.
+    """
+    if request.method != "POST" or request.blueprint != "respondent":
+        return
+    limit = int(current_app.config.get("RATELIMIT_POSTS") or 0)
+    if limit <= 0:
+        return
+    args = request.view_args or {}
+    link = f"s/{args.get('key')}" if args.get("kind") == "s" else "i"
+    ratelimit.check("respondent-post", f"{ratelimit.client_ip()}|{link}", limit,
+                    current_app.config.get("RATELIMIT_WINDOW") or ratelimit.DEFAULT_WINDOW)
+
+
+def too_many_requests(e: TooManyRequests):
+    """The translated 429 page, keeping the ``Retry-After`` header."""
+    return (render_template(
+        "error.html", code=429, title=_("Too many requests"),
+        message=_("You have sent a lot of answers in a short time. Please wait a minute, "
+                  "then go back and submit the page again.")), 429, e.get_headers())
+
+
 def init_app(app: Flask) -> None:
+    ratelimit.init_app(app)
+    app.register_error_handler(TooManyRequests, too_many_requests)
+    # First of all before_request functions: a refused POST costs no CSRF check or
+    # form parsing.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_respondent_posts)
     app.after_request(set_headers)
