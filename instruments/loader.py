@@ -420,7 +420,7 @@ def load_instrument(path: str | Path) -> Instrument:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InstrumentError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: a NUL in the path
         raise InstrumentError([f"{path}: cannot read: {e}"]) from None
     return instrument_from_yaml(text, source=str(path))
 
@@ -461,6 +461,8 @@ def instrument_from_yaml(text: str, source: str = "<instrument>") -> Instrument:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise InstrumentError([f"{source}: {where}invalid YAML: {problem}"]) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise InstrumentError([f"{source}: invalid YAML: nested too deeply"]) from None
     return instrument_from_dict(data, source=source)
 
 
