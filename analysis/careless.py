@@ -41,8 +41,10 @@ from scipy import stats
 from instruments.model import Instrument
 
 from ._result import AnalysisError, Result
-from .data import check_items, reverse_key
+from .data import CheckedData, check_items
+from .moments import Moments
 
+_CHUNK_ROWS = 65_536  # rows per block of the Mahalanobis distances
 INDICATORS = ("longstring", "irv", "mahalanobis", "attention", "speeding")
 DURATION_COLUMNS = ("duration_s", "duration", "duration_sec", "seconds")
 
@@ -98,37 +100,105 @@ def longstring(x: np.ndarray) -> np.ndarray:
     return best
 
 
+def _pattern_groups(obs: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by missing-data pattern (rows of the boolean ``obs``).
+
+    Patterns of up to 62 columns are packed into one int64 key per row, so grouping
+    is a sort of n integers rather than of n rows of k booleans.
+    """
+    n, k = obs.shape
+    if n == 0:
+        return []
+    if k <= 62:
+        key = obs.astype(np.int64) @ (np.int64(1) << np.arange(k, dtype=np.int64))
+        _, inverse = np.unique(key, return_inverse=True)
+    else:
+        _, inverse = np.unique(obs, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    return np.split(order, bounds)
+
+
 def mahalanobis_d2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Squared Mahalanobis distance of each row over its observed columns.
 
     Mean and covariance come from the complete rows. Returns ``(d2, df)`` with df
     the number of observed values in the row.
     """
-    complete = x[~np.isnan(x).any(axis=1)]
-    if complete.shape[0] <= x.shape[1] + 1:
+    x = np.asarray(x, dtype=float)
+    return _mahalanobis_blocks(lambda s, e: x[s:e], x.shape[0], x.shape[1])
+
+
+def _mahalanobis_blocks(block, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mahalanobis_d2` of the matrix whose rows ``s:e`` are ``block(s, e)``,
+    a block at a time (two passes), so that the whole matrix never has to exist."""
+    spans = [(s, min(s + _CHUNK_ROWS, n)) for s in range(0, n, _CHUNK_ROWS)]
+    m = None
+    for s, e in spans:  # pass 1: mean and covariance of the complete rows
+        part = Moments.from_array(block(s, e))
+        m = part if m is None else m.merge(part)
+    if m is None or m.n <= k + 1:
         raise AnalysisError("too few complete rows for Mahalanobis distances")
-    mu = complete.mean(axis=0)
-    cov = np.cov(complete, rowvar=False)
-    d2 = np.full(x.shape[0], np.nan)
-    obs = ~np.isnan(x)
-    df = obs.sum(axis=1)
-    for pattern in np.unique(obs, axis=0):
-        if not pattern.any():
-            continue
-        rows = np.flatnonzero((obs == pattern).all(axis=1))
-        d = x[np.ix_(rows, pattern)] - mu[pattern]
-        inv = np.linalg.pinv(cov[np.ix_(pattern, pattern)])
-        d2[rows] = np.einsum("ij,jk,ik->i", d, inv, d)
+    mu, cov = m.mean, m.cov()
+    # With a well-conditioned covariance, the inverse of an observed block follows from
+    # the full inverse P by the Schur complement, P_oo - P_om P_mm^-1 P_mo (a solve of
+    # the size of the missing part), instead of a pseudo-inverse per pattern.
+    full_inv = np.linalg.inv(cov) if np.linalg.cond(cov) < 1e8 else None
+    inverses: dict[bytes, np.ndarray] = {}
+
+    def inverse(pattern: np.ndarray) -> np.ndarray:
+        key = pattern.tobytes()
+        if key not in inverses:
+            if pattern.all():
+                inv = full_inv if full_inv is not None else np.linalg.pinv(cov)
+            elif full_inv is not None:
+                miss = ~pattern
+                p_om = full_inv[np.ix_(pattern, miss)]
+                inv = (full_inv[np.ix_(pattern, pattern)]
+                       - p_om @ np.linalg.solve(full_inv[np.ix_(miss, miss)], p_om.T))
+            else:
+                inv = np.linalg.pinv(cov[np.ix_(pattern, pattern)])
+            inverses[key] = inv
+        return inverses[key]
+
+    d2 = np.full(n, np.nan)
+    df = np.zeros(n, dtype=int)
+    partial_rows, partial_x = [], []
+    everything = np.ones(k, dtype=bool)
+    for s, e in spans:  # pass 2: complete rows at once, the others collected
+        x = block(s, e)
+        obs = ~np.isnan(x)
+        df[s:e] = obs.sum(axis=1)
+        full = df[s:e] == k
+        d = x[full] - mu
+        d2[s + np.flatnonzero(full)] = np.einsum("ij,ij->i", d @ inverse(everything), d)
+        partial_rows.append(s + np.flatnonzero(~full))
+        partial_x.append(x[~full])
+    if partial_rows:  # rows with missing answers, grouped by pattern over all blocks
+        rows_all = np.concatenate(partial_rows)
+        x = np.concatenate(partial_x)
+        obs = ~np.isnan(x)
+        for rows in _pattern_groups(obs):
+            pattern = obs[rows[0]]
+            if not pattern.any():
+                continue
+            cols = np.flatnonzero(pattern)
+            d = x[np.ix_(rows, cols)] - mu[cols]
+            d2[rows_all[rows]] = np.einsum("ij,ij->i", d @ inverse(pattern), d)
     return d2, df
 
 
 def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
              longstring_fraction: float = 0.5, irv_mads: float = 3.0,
              mahalanobis_alpha: float = 0.001, speed_fraction: float = 0.5,
-             duration_column: str | None = None) -> CarelessResult:
+             duration_column: str | None = None,
+             checked: CheckedData | None = None) -> CarelessResult:
     """Screen respondents for careless responding with five indicators.
 
-    See the module docstring for the indicators and their cut-offs.
+    See the module docstring for the indicators and their cut-offs. ``checked``
+    (optional) is :func:`analysis.data.check_items` of ``df`` already computed by the
+    caller, so that the items are not checked and converted twice.
 
     R: ``careless::longstring(x)``, ``careless::irv(x)``, ``careless::mahad(x)``
     (Yentes & Wilhelm 2021); speeding as ``d < median(d) / 2``.
@@ -168,23 +238,42 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
             if i.scale is None or (i.scale.min, i.scale.max) == (main.min, main.max)]
     seq = [c for c in seq if c in df.columns]
     checks = [a for a in inst.attention_checks if a.id in df.columns]
-    checked = check_items(df, inst, seq + [a.id for a in checks])
-    raw = checked.frame[seq].to_numpy(dtype=float)
+    used = seq + [a.id for a in checks]
+    if checked is None or not set(used) <= set(checked.frame.columns):
+        checked = check_items(df, inst, used)
+        notes: list[str] = list(checked.notes)
+    else:  # the caller's check of every item: keep the notes on the items used here
+        notes = [n for n in checked.notes if n.split(":", 1)[0].removeprefix("column ") in used]
+    # rows a block at a time from the checked items (one float block: no copy)
+    arr = checked.frame.to_numpy(dtype=float)
+    pos = {c: j for j, c in enumerate(checked.frame.columns)}
+    iseq = [pos[c] for c in seq]
+    n = len(df)
     out = pd.DataFrame(index=df.index)
     cutoffs: dict[str, str] = {}
     flags: dict[str, np.ndarray] = {}
-    notes: list[str] = list(checked.notes)
-    answered = (~np.isnan(raw)).sum(axis=1)
+    answered = np.zeros(n, dtype=int)
+    ls = np.zeros(n, dtype=int)
+    irv = np.full(n, np.nan)
+    for s in range(0, n, _CHUNK_ROWS):
+        raw = arr[s:s + _CHUNK_ROWS][:, iseq]
+        missing = np.isnan(raw)
+        cnt = raw.shape[1] - missing.sum(axis=1)
+        answered[s:s + len(raw)] = cnt
+        ls[s:s + len(raw)] = longstring(raw)
+        with np.errstate(all="ignore"):  # the SD over answered items, two-pass, NaN below 2
+            dev = np.where(missing, 0.0, raw)
+            mean = dev.sum(axis=1) / cnt
+            dev -= mean[:, None]
+            dev[missing] = 0.0
+            irv[s:s + len(raw)] = np.where(cnt >= 2, np.sqrt(np.einsum("ij,ij->i", dev, dev)
+                                                             / (cnt - 1)), np.nan)
 
-    ls = longstring(raw)
     out["longstring"] = ls
     flags["longstring"] = (answered > 0) & (ls > longstring_fraction * answered)
     cutoffs["longstring"] = (f"longest run of identical answers > {longstring_fraction:g} x "
                              f"answered items ({len(seq)} rating items)")
 
-    with np.errstate(all="ignore"):
-        irv = np.where(answered >= 2, np.nanstd(np.where(answered[:, None] >= 2, raw, 0.0),
-                                                axis=1, ddof=1), np.nan)
     out["irv"] = irv
     med = np.nanmedian(irv)
     mad = 1.4826 * np.nanmedian(np.abs(irv - med))
@@ -192,9 +281,20 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     cutoffs["irv"] = (f"|IRV - median| > {irv_mads:g} x MAD: outside "
                       f"[{med - irv_mads * mad:.3f}, {med + irv_mads * mad:.3f}]")
 
-    dims = reverse_key(checked.frame[list(inst.dimension_item_ids)], inst).to_numpy(dtype=float)
-    d2, dfree = mahalanobis_d2(dims)
-    crit = stats.chi2.ppf(1 - mahalanobis_alpha, np.maximum(dfree, 1))
+    idim = [pos[c] for c in inst.dimension_item_ids]
+    flip = [(j, inst.scale_for(c)) for j, c in enumerate(inst.dimension_item_ids)
+            if c in inst.reversed_item_ids]
+
+    def dims(s: int, e: int) -> np.ndarray:  # reverse-keyed dimension items of rows s:e
+        x = arr[s:e][:, idim]
+        for j, scale in flip:
+            x[:, j] = scale.reverse(x[:, j])
+        return x
+
+    d2, dfree = _mahalanobis_blocks(dims, n, len(idim))
+    # the quantile once per possible df (1..k), then looked up per row
+    table = stats.chi2.ppf(1 - mahalanobis_alpha, np.arange(1, max(len(idim), 1) + 1))
+    crit = table[np.clip(dfree, 1, len(table)) - 1]
     out["mahalanobis_d2"] = d2
     flags["mahalanobis"] = ~np.isnan(d2) & (d2 > crit)
     cutoffs["mahalanobis"] = (f"D^2 > chi-square quantile {1 - mahalanobis_alpha:g} "

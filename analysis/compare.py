@@ -67,10 +67,21 @@ def _natural_order(names) -> list[str]:
 
 
 def _moments_by_group(values: pd.Series, groups: pd.Series) -> dict[str, Moments]:
-    ok = values.notna() & groups.notna()
+    ok = (values.notna() & groups.notna()).to_numpy()
+    v = values.to_numpy(dtype=float, na_value=np.nan)[ok]
+    # factorize first, so that only the distinct group values are turned into text
+    codes, uniques = pd.factorize(groups[ok], sort=False)
+    names = [str(u) for u in uniques]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    by_name: dict[str, list[np.ndarray]] = {}
+    for rows in np.split(order, bounds) if len(order) else []:
+        by_name.setdefault(names[codes[rows[0]]], []).append(v[rows])
     out = {}
-    for g, v in values[ok].groupby(groups[ok].astype(str), sort=True):
-        out[str(g)] = Moments.from_array(v.to_numpy(dtype=float)[:, None], ["value"])
+    for name in sorted(by_name):  # as groupby(astype(str), sort=True)
+        parts = by_name[name]
+        x = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out[name] = Moments.from_array(x[:, None], ["value"])
     return out
 
 

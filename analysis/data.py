@@ -65,6 +65,18 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
     AnalysisError
         Missing dimension items, non-numeric values or values outside the scale.
     """
+    frame, notes = _check(df, inst, items, require)
+    return CheckedData(frame, notes)
+
+
+def checked_matrix(df: pd.DataFrame, inst: Instrument, items: Sequence[str]) -> np.ndarray:
+    """:func:`check_items` of ``items`` (all required) as a new float matrix ``(n, k)``
+    that the caller owns and may change in place (no DataFrame, no copy)."""
+    return _check(df, inst, list(items), items, matrix=True)[0]
+
+
+def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,
+           require: Iterable[str] | None, matrix: bool = False) -> tuple:
     require = list(inst.dimension_item_ids if require is None else require)
     missing = [c for c in require if c not in df.columns]
     if missing and len(missing) == len(require) and set(require) == set(inst.dimension_item_ids):
@@ -78,42 +90,49 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
                             f"instrument {inst.key}; item columns must be named by item id")
     if items is None:
         items = [i for i in inst.item_ids if i in df.columns]
-    out: dict[str, pd.Series] = {}
+    # one float matrix, filled column by column, becomes the frame without a copy
+    values = np.empty((len(items), len(df)), dtype=float)
     notes: list[str] = []
-    for col in items:
+    for pos_col, col in enumerate(items):
         raw = df[col]
         if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
-            num = raw.astype(float)  # fast path: nothing to parse
-            bad = pd.Series(False, index=raw.index)
+            vals = values[pos_col]  # fast path: nothing to parse
+            vals[:] = raw.to_numpy(dtype=float, na_value=np.nan)
         else:
             num = pd.to_numeric(raw, errors="coerce").astype(float)
             bad = num.isna() & raw.notna()
             if bad.any():  # blank strings count as no answer
                 bad &= raw.astype(str).str.strip() != ""
-        if bad.any():
-            pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, e.g. "
-                                f"{_show(raw.iloc[pos])} in {_row_label(df, pos)}")
+            if bad.any():
+                pos = int(np.flatnonzero(bad.to_numpy())[0])
+                raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, "
+                                    f"e.g. {_show(raw.iloc[pos])} in {_row_label(df, pos)}")
+            vals = values[pos_col]
+            vals[:] = num.to_numpy()
         scale = inst.scale_for(col)
         lo, hi = (0, 1) if scale is None else (scale.min, scale.max)
-        vals = num.to_numpy()
-        out_of = ~np.isnan(vals) & ((vals < lo) | (vals > hi))
+        with np.errstate(invalid="ignore"):
+            out_of = (vals < lo) | (vals > hi)  # False for NaN
         if out_of.any():
             pos = int(np.flatnonzero(out_of)[0])
             raise AnalysisError(f"column {col}: {int(out_of.sum())} value(s) outside the scale "
                                 f"{lo}..{hi}, e.g. {_show(raw.iloc[pos])} in "
                                 f"{_row_label(df, pos)}")
-        finite = vals[~np.isnan(vals)]
-        if finite.size and np.any(finite != np.round(finite)):
+        frac = vals != np.round(vals)
+        if frac.any():  # NaN != NaN: count the non-integer numbers only
+            frac &= ~np.isnan(vals)
+        if frac.any():
             notes.append(f"column {col}: non-integer values accepted "
-                         f"({int(np.sum(finite != np.round(finite)))} values)")
-        out[col] = pd.Series(vals, index=df.index, name=col)
-    return CheckedData(pd.DataFrame(out, index=df.index), tuple(notes))
+                         f"({int(frac.sum())} values)")
+    if matrix:
+        return values.T, tuple(notes)
+    # columns of a transposed C array: each item's values are contiguous in memory
+    return pd.DataFrame(values.T, index=df.index, columns=list(items), copy=False), tuple(notes)
 
 
 def reverse_key(frame: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
     """Reverse-key the instrument's reverse items present in ``frame`` as ``min + max - x``."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: only the reversed columns are new
     for iid in inst.reversed_item_ids:
         if iid in out.columns:
             out[iid] = inst.scale_for(iid).reverse(out[iid])

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+_CHUNK_ROWS = 262_144  # from_array works on blocks of this many rows
+
 
 @dataclass(frozen=True, eq=False)
 class Moments:
@@ -46,7 +48,14 @@ class Moments:
                 else tuple(f"x{i + 1}" for i in range(x.shape[1])))
         if len(cols) != x.shape[1]:
             raise ValueError(f"{len(cols)} column names for {x.shape[1]} columns")
-        x = x[~np.isnan(x).any(axis=1)]
+        if x.shape[0] > _CHUNK_ROWS:  # large: merge chunks, bounding the temporaries
+            out = cls.from_array(x[:_CHUNK_ROWS], cols)
+            for s in range(_CHUNK_ROWS, x.shape[0], _CHUNK_ROWS):
+                out = out.merge(cls.from_array(x[s:s + _CHUNK_ROWS], cols))
+            return out
+        complete = ~np.isnan(x).any(axis=1)
+        if not complete.all():
+            x = x[complete]
         n = x.shape[0]
         if n == 0:
             k = x.shape[1]
@@ -62,8 +71,16 @@ class Moments:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise ValueError(f"columns not in the data: {', '.join(map(str, missing))}")
-        x = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return cls.from_array(x, cols)
+        sub = df[cols]
+        if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                   for t in sub.dtypes):
+            sub = sub.apply(pd.to_numeric, errors="coerce")
+        out = None
+        for s in range(0, max(len(sub), 1), _CHUNK_ROWS):  # blocks of rows: small copies
+            part = cls.from_array(sub.iloc[s:s + _CHUNK_ROWS].to_numpy(dtype=float,
+                                                                       na_value=np.nan), cols)
+            out = part if out is None else out.merge(part)
+        return out
 
     @classmethod
     def from_sums(cls, columns: Sequence[str], n: int, sums: np.ndarray,

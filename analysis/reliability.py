@@ -172,7 +172,12 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
     if isinstance(data, Moments):
         m = data
     elif isinstance(data, pd.DataFrame):
-        frame = data.apply(pd.to_numeric, errors="coerce").astype(float).dropna()
+        frame = data
+        if not all(pd.api.types.is_float_dtype(t) for t in frame.dtypes):
+            frame = frame.apply(pd.to_numeric, errors="coerce").astype(float)
+        complete = frame.notna().all(axis=1).to_numpy()
+        if not complete.all():
+            frame = frame.loc[complete]
         m = Moments.from_frame(frame)
     else:
         raise TypeError(f"expected a DataFrame or Moments, got {type(data).__name__}")
@@ -266,6 +271,7 @@ def reliability_by_dimension(df: pd.DataFrame, inst: Instrument,
         except KeyError as e:
             raise AnalysisError(str(e.args[0])) from None
         checked = check_items(df, inst, block.item_ids, require=block.item_ids)
-        x = reverse_key(checked.frame, inst).dropna()
-        out[d] = reliability(x, name=d, **kwargs)
+        x = reverse_key(checked.frame, inst)
+        complete = x.notna().all(axis=1).to_numpy()
+        out[d] = reliability(x if complete.all() else x.loc[complete], name=d, **kwargs)
     return DimensionReliability(out)

@@ -217,13 +217,26 @@ class AnalysisReport(Result):
 def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, Any]]:
     out = {}
     n = len(frame)
-    for iid in inst.dimension_item_ids:
-        v = frame[iid]
+    for iid in inst.dimension_item_ids:  # one column at a time: small temporaries
+        v = frame[iid].to_numpy(dtype=float, na_value=np.nan)
+        ok = ~np.isnan(v)
+        answered = int(ok.sum())
+        x = v[ok]
+        mean = float(x.mean()) if answered else float("nan")
+        sd = float(np.sqrt(((x - mean) ** 2).sum() / (answered - 1))) if answered >= 2 \
+            else float("nan")
         b = inst.block_of(iid)
         out[iid] = {"dimension": b.id if b else None, "reverse": inst.item(iid).reverse,
-                    "n": int(v.notna().sum()), "missing_pct": 100 * float(v.isna().mean())
-                    if n else None, "mean": float(v.mean()), "sd": float(v.std())}
+                    "n": answered, "missing_pct": 100 * float((n - answered) / n)
+                    if n else None, "mean": mean, "sd": sd}
     return out
+
+
+def _rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The masked rows renumbered from 0; no copy when every row is kept."""
+    if mask.all():
+        return frame
+    return frame.loc[mask].reset_index(drop=True)
 
 
 def _ids(df: pd.DataFrame, mask: np.ndarray) -> tuple:
@@ -290,13 +303,21 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                                 f"{', '.join(map(str, df.columns[:12]))}"
                                 f"{', ...' if len(df.columns) > 12 else ''})")
     df = df.reset_index(drop=True)
-    checked = check_items(df, inst)
+    checked = check_items(df, inst)  # every item present, as floats, checked once
     notes = list(checked.notes)
-    cl = careless(df, inst)
+    cl = careless(df, inst, checked=checked)
     keep = np.ones(len(df), dtype=bool) if keep_careless else ~cl.excluded.to_numpy()
     n_excluded = 0 if keep_careless else int(cl.n_careless)
-    data = df.loc[keep].reset_index(drop=True)
-    values = checked.frame.loc[keep].reset_index(drop=True)
+    # the sensitivity figures (careless kept if excluded, and the reverse) first, so
+    # that the checked items of every row can be released before the main analysis
+    other = np.ones(len(df), dtype=bool) if not keep_careless else ~cl.excluded.to_numpy()
+    alternative = {"careless_excluded": bool(keep_careless), "n_excluded": int((~other).sum()),
+                   **_main_figures(_rows(checked.frame, other), None, inst, min_items)}
+    # only the grouping columns of the rows kept (the items are in ``values``)
+    meta = list(dict.fromkeys(c for c in (group, segment, period) if c is not None))
+    data = _rows(df[meta], keep)
+    values = _rows(checked.frame, keep)
+    del checked
     scored = reverse_key(values, inst)
     model = dimension_model(inst)
     dim_items = list(inst.dimension_item_ids)
@@ -326,7 +347,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             inv_res = {"group": group, "error": str(exc)}
             notes.append(f"invariance across {group} not tested: {exc}")
 
-    sc = score(data, inst, min_items=min_items)
+    sc = score(values, inst, min_items=min_items)
     ti = sc.frame["trust_index"].rename("trust_index")
     by_period = change = by_segment = anova = pairwise = None
     ti_notes = []
@@ -358,10 +379,6 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                           definition=f"TRUST_OVERALL >= {s.max - 1} on {s.min}..{s.max}")
     nps_id = nps_item(inst)
     nps_res = nps(values[nps_id]) if nps_id and nps_id in values.columns else None
-
-    other = np.ones(len(df), dtype=bool) if not keep_careless else ~cl.excluded.to_numpy()
-    alternative = {"careless_excluded": bool(keep_careless), "n_excluded": int((~other).sum()),
-                   **_main_figures(df.loc[other].reset_index(drop=True), None, inst, min_items)}
 
     settings = {"group": group, "segment": segment, "period": period,
                 "exclude_careless": not keep_careless, "efa_extraction": efa_extraction,

@@ -26,7 +26,7 @@ from instruments.model import Instrument
 
 from ._result import AnalysisError, Result, fmt
 from .compare import GroupStat, mean_ci
-from .data import check_items, default_min_items, reverse_key
+from .data import check_items, checked_matrix, default_min_items
 from .moments import Moments
 
 
@@ -90,21 +90,30 @@ def score(df: pd.DataFrame, inst: Instrument, *,
     Research Methods*, 17(4), 372-411 (person-mean imputation within a scale when
     most items are answered, the rule used here).
     """
-    checked = check_items(df, inst, inst.dimension_item_ids)
-    x = reverse_key(checked.frame, inst)
-    out = {}
+    ids = list(inst.dimension_item_ids)
+    check_items(df.iloc[:0], inst, ids)  # every dimension item present (else the error)
+    # per dimension: a fresh float matrix of its items, reverse-keyed in place; the
+    # score is the mean of the answered items (pandas' skipna row mean) where enough are
+    dims = [b.id for b in inst.dimensions]
+    scores = np.empty((len(df), len(dims) + 2))
     mins = {}
-    for b in inst.dimensions:
-        sub = x[list(b.item_ids)]
-        k = len(b.item_ids)
-        mins[b.id] = resolve_min_items(min_items, k)
-        s = sub.mean(axis=1, skipna=True)
-        s[sub.notna().sum(axis=1) < mins[b.id]] = np.nan
-        out[b.id] = s
-    frame = pd.DataFrame(out, index=df.index)
+    for d, b in enumerate(inst.dimensions):
+        x = checked_matrix(df, inst, b.item_ids)
+        for j, iid in enumerate(b.item_ids):
+            if iid in inst.reversed_item_ids:
+                x[:, j] = inst.scale_for(iid).reverse(x[:, j])
+        ok = ~np.isnan(x)
+        x[~ok] = 0.0
+        count = ok.sum(axis=1)
+        mins[b.id] = resolve_min_items(min_items, len(b.item_ids))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores[:, d] = np.where(count >= mins[b.id], x.sum(axis=1) / count, np.nan)
+        del x, ok
     lo, hi = inst.scale.min, inst.scale.max
-    frame["index_raw"] = frame[[b.id for b in inst.dimensions]].mean(axis=1, skipna=False)
-    frame["trust_index"] = (frame["index_raw"] - lo) / (hi - lo) * 100
+    scores[:, -2] = scores[:, :len(dims)].mean(axis=1)  # NaN if any dimension is missing
+    scores[:, -1] = (scores[:, -2] - lo) / (hi - lo) * 100
+    frame = pd.DataFrame(scores, index=df.index, columns=[*dims, "index_raw", "trust_index"],
+                         copy=False)
     dims = {b.id: _stat(frame[b.id], b.id) for b in inst.dimensions}
     if frame["trust_index"].notna().sum() < 2:
         raise AnalysisError("fewer than 2 respondents have a score on every dimension; "
