@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv clean translations axe browser-test screenshots
+.PHONY: run test lint venv clean translations axe browser-test screenshots bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ browser-test: $(STAMP) translations axe
 
 screenshots: $(STAMP) translations
 	TRUSTMETER_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -m browser -q tests/browser/test_readme_screenshots.py
+
+# Benchmarks (not part of make test): prints a table, writes benchmarks/results.json.
+# BENCH_SCALE=small|tiny for quicker runs; see benchmarks/README.md.
+bench: $(STAMP) translations
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m benchmarks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check survey instruments analysis tests

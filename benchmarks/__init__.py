@@ -1,0 +1,1 @@
+"""trustmeter benchmarks (``make bench``): see ``benchmarks/README.md``."""

@@ -1,0 +1,57 @@
+"""The benchmark harness still runs (tiny sizes): ``make bench`` must not rot.
+
+Speed itself is measured by ``make bench``, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench_env(tmp_path_factory):
+    return {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SCALE": "tiny",
+            "BENCH_CACHE": str(tmp_path_factory.mktemp("bench-cache"))}
+
+
+def test_harness_tiny(bench_env, tmp_path):
+    out = tmp_path / "results.json"
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "analysis,web"}
+    run = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads(out.read_text())
+    size = res["analysis"]["sizes"]["2000"]
+    assert size["analysis.trustmeter"]["wall_median"] > 0
+    assert size["analysis.trustmeter"]["extra"]["n_complete"] > 1000
+    web = res["web"]
+    assert web["survey"]["completed_per_s"] > 0 and web["survey"]["errors"] == 0
+    assert web["trivial"]["requests_per_s"] > 0
+    assert "survey flow requests" in res["table"]
+
+
+def test_matrix_loader_matches_frame(bench_env, monkeypatch):
+    from benchmarks import data
+    from survey.db import open_db
+    from survey.store import load_campaign_frame, load_campaign_matrix
+
+    monkeypatch.setenv("BENCH_CACHE", bench_env["BENCH_CACHE"])
+    with open_db(data.db_path(300)) as db:
+        x, ids, items = load_campaign_matrix(db, data.SLUG)
+        df, inst = load_campaign_frame(db, data.SLUG)
+        sub, _, _ = load_campaign_matrix(db, data.SLUG, items[3:1:-1])
+        every, every_ids, _ = load_campaign_matrix(db, data.SLUG, complete_only=False)
+    assert items == list(inst.item_ids)
+    np.testing.assert_array_equal(ids, df["response_id"].to_numpy())
+    np.testing.assert_array_equal(x, df[items].to_numpy(dtype=float))
+    np.testing.assert_array_equal(sub, df[items[3:1:-1]].to_numpy(dtype=float))
+    assert len(every_ids) > len(ids) and np.isnan(x).any()
