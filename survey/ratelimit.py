@@ -37,9 +37,10 @@ Configuration (app config):
     only (then each gunicorn worker counts for itself: a weaker limit).
 ``RATELIMIT_TRUSTED_PROXIES``
     Number of reverse proxies in front of the app that append to
-    ``X-Forwarded-For`` (default 0: the TCP peer is the client). Behind a proxy with
-    the default, every respondent shares the proxy's address and thus one allowance,
-    so set this to 1 behind one nginx/Caddy.
+    ``X-Forwarded-For`` (default ``$TRUSTMETER_TRUSTED_PROXIES``, else 0: the TCP peer
+    is the client). Behind a proxy with 0, every respondent shares the proxy's address
+    and thus one allowance, so set it to 1 behind one nginx/Caddy; never set it
+    without a proxy, or clients choose their own address.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from werkzeug.exceptions import TooManyRequests
 log = logging.getLogger(__name__)
 
 ENV_POSTS = "TRUSTMETER_RATELIMIT_POSTS"
+ENV_PROXIES = "TRUSTMETER_TRUSTED_PROXIES"
 DEFAULT_POSTS = 60
 DEFAULT_WINDOW = 60
 BUSY_TIMEOUT_MS = 2_000
@@ -223,4 +225,5 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_POSTS", int(env) if env.isdigit() else DEFAULT_POSTS)
     app.config.setdefault("RATELIMIT_WINDOW", DEFAULT_WINDOW)
     app.config.setdefault("RATELIMIT_STORAGE", None)
-    app.config.setdefault("RATELIMIT_TRUSTED_PROXIES", 0)
+    proxies = os.environ.get(ENV_PROXIES, "").strip()
+    app.config.setdefault("RATELIMIT_TRUSTED_PROXIES", int(proxies) if proxies.isdigit() else 0)

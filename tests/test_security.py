@@ -185,6 +185,14 @@ def test_trusted_proxy_address(limited_app):
                        ).status_code == 400
 
 
+def test_rate_limit_settings_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUSTMETER_RATELIMIT_POSTS", "7")
+    monkeypatch.setenv("TRUSTMETER_TRUSTED_PROXIES", "1")
+    app = create_app({"DATABASE": str(tmp_path / "e.db"), "SECRET_KEY": "k"})
+    assert app.config["RATELIMIT_ENABLED"] is True  # not TESTING
+    assert app.config["RATELIMIT_POSTS"] == 7 and app.config["RATELIMIT_TRUSTED_PROXIES"] == 1
+
+
 def test_rate_limit_can_be_switched_off(limited_app):
     limited_app.config["RATELIMIT_POSTS"] = 0
     client = limited_app.test_client()
