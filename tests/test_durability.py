@@ -182,6 +182,12 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
             for url in (f"/i/{token}?lang=en", f"/i/{token}/1?lang=en"):
                 page = person.request(url)
                 reuse.append((url, page.status, _is_already(page)))
+            # re-submitting the consent, with a valid CSRF token of this browser
+            form = person.request("/s/dur?lang=en")
+            page = person.request(f"/i/{token}?lang=en",
+                                  {"consent": "y", "csrf_token": form.csrf_token})
+            reuse.append((f"POST /i/{token}", page.status,
+                          page.status == 409 and _is_already(page)))
     finally:
         stop.set()
         server.kill()  # the last stop is a crash too
@@ -189,8 +195,9 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
 
     assert server_errors == [], server_errors
     confirmed = [w for w in walks if w.outcome == "thanks"]
+    n_already = sum(w.outcome == "already" for w in walks)  # completed, page lost in a crash
     print(f"\n{len(walks)} walks, {len(confirmed)} thank-you pages, "
-          f"{sum(w.outcome == 'already' for w in walks)} 'already', "
+          f"{n_already} 'already', "
           f"{sum(w.outcome is None for w in walks)} given up, "
           f"{sum(w.interruptions > 0 for w in confirmed)} thanked after a crash; complete at "
           f"each kill: {kills}; {elapsed:.1f} s")
@@ -201,7 +208,7 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
     check_database(db_path, walks, all_tokens)
     assert used and all(ok for *_, ok in reuse), [r for r in reuse if not r[2]]
     # ... and it was not vacuous: enough answers, and the kills hit a server under load
-    assert len(confirmed) >= 30, "too little load to say anything"
+    assert len(confirmed) >= 20 and len(confirmed) + n_already >= 40, "too little load"
     assert kills[-1] > 0, "no response was complete before the last kill"
     assert any(w.interruptions for w in confirmed), "no walk was cut by a kill and resumed"
 
