@@ -7,6 +7,7 @@ The request size limit is Flask's ``MAX_CONTENT_LENGTH`` (set in
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Mapping
 
@@ -67,12 +68,15 @@ def set_headers(response: Response) -> Response:
 
 def limit_respondent_posts() -> None:
     """At most ``RATELIMIT_POSTS`` respondent POSTs (consent, answer pages) per
-    ``RATELIMIT_WINDOW`` seconds from one client address to one public link (all
-    invitation links of an address count together), else the 429 page.
+    ``RATELIMIT_WINDOW`` seconds from one client address to one link, else the 429
+    page.
 
     A complete response takes one POST per page plus the consent (about 6 for the
     built-in instrument), so the default 60 a minute lets about ten respondents
-    behind one address (an office) start and finish per minute. GETs are not limited:
+    behind one address (an office) start and finish per minute on a public link.
+    Each invitation link counts for itself: it can only ever write its one response,
+    and invited colleagues behind one office address must not share an allowance. A
+    forged link is refused (404) without writing anything. GETs are not limited:
     they store nothing.
     """
     if request.method != "POST" or request.blueprint != "respondent":
@@ -81,7 +85,8 @@ def limit_respondent_posts() -> None:
     if limit <= 0:
         return
     args = request.view_args or {}
-    link = f"s/{args.get('key')}" if args.get("kind") == "s" else "i"
+    key = str(args.get("key", ""))
+    link = f"{args.get('kind')}/{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()[:24]}"
     ratelimit.check("respondent-post", f"{ratelimit.client_ip()}|{link}", limit,
                     current_app.config.get("RATELIMIT_WINDOW") or ratelimit.DEFAULT_WINDOW)
 
