@@ -408,8 +408,17 @@ def _select_sql(sel: _Selection) -> tuple[str, list]:
 
 
 def _json_text(values: Sequence[str | None]) -> pd.Series:
-    s = pd.Series(values, dtype="str").fillna("[]")
-    return s.str.replace(r'[\[\]" ]', "", regex=True)
+    # repetitive values: convert each distinct one once, then expand (pd.factorize)
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    s = pd.Series(uniques, dtype="str").fillna("[]")
+    s = s.str.replace(r'[\[\]" ]', "", regex=True)
+    return pd.Series(s.array.take(codes))
+
+
+def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
+    """A text column from repetitive values: each distinct value converted once."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes, allow_fill=True)
 
 
 def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
@@ -420,13 +429,13 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
     cols = list(zip(*rows, strict=True))
     out: dict[str, Any] = {"row": np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)}
     for k, name in enumerate(("campaign", "period", "language", "direction")):
-        out[name] = pd.array(cols[k], dtype="str")
+        out[name] = _str_array(cols[k])
     out["duration_s"] = np.array(cols[4], dtype=float)
     pcols = [c for c in columns if c.kind == "param"]
     for k, c in enumerate(pcols):
-        out[c.name] = pd.array(cols[10 + k], dtype="str")
+        out[c.name] = _str_array(cols[10 + k])
     out["longstring"] = pd.array(cols[5], dtype="Int16")
-    out["irv"] = np.array([np.nan if v is None else v for v in cols[6]], dtype=float)
+    out["irv"] = np.array(cols[6], dtype=float)  # None -> NaN
     out["attention_passed"] = pd.array(cols[7], dtype="Int8")
     flags = _json_text(cols[8])
     out["quality_flags"] = flags.array
