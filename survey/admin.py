@@ -61,13 +61,11 @@ from .auth import (
     check_role,
     current_username,
     error_page,
-    same_origin_referrer,
 )
 from .db import get_db
 from .export import export_campaign
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.after_request(same_origin_referrer)
 bp.register_error_handler(HTTPException, error_page)
 
 #: Every endpoint of this blueprint and the least role that may use it.

@@ -57,7 +57,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from . import admin_i18n, audit, users
+from . import admin_i18n, audit, ratelimit, users
 from .admin_i18n import _lt, _t
 from .db import get_db, write_transaction
 
@@ -82,7 +82,8 @@ def _sid_hash(sid: str) -> str:
 
 
 def client_ip() -> str:
-    return request.remote_addr or "unknown"
+    """The client's address, honouring ``TRUSTMETER_TRUSTED_PROXIES`` like every limit."""
+    return ratelimit.client_ip()
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -215,17 +216,6 @@ def _safe_next(target: str | None) -> str:
 @bp.before_request
 def _english() -> None:
     g.lang = "en"  # the researcher side is in English (strings are wrapped for later)
-
-
-def same_origin_referrer(response):
-    """Researcher pages send ``Referrer-Policy: same-origin`` (instead of the respondent
-    side's ``no-referrer``): over HTTPS Flask-WTF's CSRF check requires a same-origin
-    Referer header on every POST, and these URLs carry no secrets."""
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
-
-
-bp.after_request(same_origin_referrer)
 
 
 def error_page(e: HTTPException):

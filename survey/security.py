@@ -54,12 +54,14 @@ CONTENT_SECURITY_POLICY = (
 def set_headers(response: Response) -> Response:
     """Headers for every response.
 
-    ``Referrer-Policy: no-referrer`` keeps invitation tokens in our URLs from leaking
-    to other sites; survey pages carry answers, so they are never cached.
+    ``Referrer-Policy: same-origin`` keeps invitation tokens in our URLs from leaking
+    to other sites, while our own pages still get the same-origin ``Referer`` that
+    Flask-WTF's CSRF check demands on HTTPS (``no-referrer`` made every POST over HTTPS
+    fail with 400). Survey pages carry answers, so they are never cached.
     """
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     if response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")

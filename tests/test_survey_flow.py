@@ -142,6 +142,23 @@ def test_consent_is_required(client, campaign, db):
     assert response_ids(db) == []
 
 
+def test_consent_over_https_with_same_origin_referer(client, campaign, db):
+    # Over HTTPS, Flask-WTF's CSRF check requires a same-origin Referer. Browsers send it
+    # only if the page's Referrer-Policy allows it (it is "same-origin"; "no-referrer"
+    # made every respondent POST over HTTPS fail with 400).
+    campaign()
+    base = "https://survey.example"
+    intro = client.get("/s/acme", base_url=base)
+    assert intro.headers["Referrer-Policy"] == "same-origin"
+    token = parse_page(intro).csrf_token
+    refused = client.post("/s/acme", base_url=base, data={"csrf_token": token, "consent": "y"})
+    assert refused.status_code == 400  # no Referer at all: refused over HTTPS
+    r = client.post("/s/acme", base_url=base, headers={"Referer": f"{base}/s/acme"},
+                    data={"csrf_token": token, "consent": "y"})
+    assert r.status_code == 302 and "/s/acme/1" in r.headers["Location"]
+    assert len(response_ids(db)) == 1
+
+
 # ----- validation ------------------------------------------------------------------
 def started(client, url="/s/acme"):
     person = Respondent(client)
@@ -409,7 +426,7 @@ def test_pages_are_not_cached_nor_leak_the_token(client, campaign, invitations):
     campaign()
     [token] = invitations("acme", 1)
     response = client.get(f"/i/{token}")
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
@@ -419,8 +436,13 @@ def test_server_error_page_is_friendly_and_translated(tmp_path):
 
     app = create_app({"DATABASE": str(tmp_path / "missing-dir" / "x.db"),
                       "SECRET_KEY": "x", "PROPAGATE_EXCEPTIONS": False})
-    app.logger.disabled = True  # the error is logged; keep the test output quiet
-    response = app.test_client().get("/s/acme", headers={"Accept-Language": "ru"})
+    # The error is logged; keep the test output quiet. app.logger is the process-wide
+    # "survey" logger, so re-enable it: other tests read its records.
+    app.logger.disabled = True
+    try:
+        response = app.test_client().get("/s/acme", headers={"Accept-Language": "ru"})
+    finally:
+        app.logger.disabled = False
     body = response.get_data(as_text=True)
     assert response.status_code == 500
     assert "Что-то пошло не так" in body and 'lang="ru"' in body
