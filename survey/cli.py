@@ -146,10 +146,17 @@ def _serve(db_path: str, host: str, port: int, workers: int) -> None:
 
     class GunicornApp(BaseApplication):
         def load_config(self) -> None:
-            for key, value in {"bind": f"{host}:{port}", "workers": workers,
-                               "accesslog": "-", "errorlog": "-",
-                               "proc_name": "trustmeter"}.items():
-                self.cfg.set(key, value)
+            settings = {"bind": f"{host}:{port}", "workers": workers,
+                        "accesslog": "-", "errorlog": "-", "proc_name": "trustmeter",
+                        # researchers' exports and reports run inside a request: a
+                        # 1M-row .sav takes minutes, more than gunicorn's default 30 s
+                        "timeout": 600,
+                        # gunicorn >= 25.1 opens a control socket at one path per user
+                        # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
+                        "control_socket_disable": True}
+            for key, value in settings.items():
+                if key in self.cfg.settings:  # older gunicorn lacks some settings
+                    self.cfg.set(key, value)
 
         def load(self):
             return make_app()
