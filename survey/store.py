@@ -476,7 +476,9 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
     invitation's params override them. ``item_order`` is any JSON value (the order
     the items are shown in, e.g. a list of item-id lists per page); when it lists
     item ids, longstring is computed in that order. ``period`` defaults to the
-    campaign's (set it only when importing earlier waves).
+    campaign's (set it only when importing earlier waves). For an invitation that
+    already has a started session, that session's id is returned and nothing is
+    written.
     """
     c = _require_campaign(db, campaign)
     if not is_open(c):
@@ -502,6 +504,12 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
                 raise ValueError("the invitation belongs to another campaign")
             if inv["response_id"] is not None:
                 raise ValueError("the invitation has already been used")
+            # One session per invitation: a double-click on "start" or a second tab
+            # resumes the session already started instead of opening an orphan one.
+            row = db.execute("SELECT id FROM responses WHERE invitation_id = ? AND "
+                             "status = 'started' ORDER BY id LIMIT 1", [inv["id"]]).fetchone()
+            if row is not None:
+                return row[0]
             p.update(inv["params"])
             inv_id = inv["id"]
         cur = db.execute(

@@ -170,6 +170,18 @@ def test_find_invitation(db, campaign):
     assert store.find_invitation(db, "") is None
 
 
+def test_starting_an_invitation_twice_resumes_the_first_session(db, campaign):
+    # a double-click on "start" or a second tab must not leave an orphan session
+    (inv,) = store.create_invitations(db, "c1", 1)
+    invitation = store.find_invitation(db, inv["token"])
+    first = start(db, campaign, invitation=invitation)
+    again = start(db, campaign, invitation=invitation)
+    assert again == first
+    assert db.execute("SELECT COUNT(*) FROM responses WHERE invitation_id = ?",
+                      [inv["id"]]).fetchone()[0] == 1
+    assert store.campaign_counts(db, "c1")["started"] == 1
+
+
 @pytest.mark.parametrize("slug, count, params, exc, message", [
     ("c1", 0, None, ValueError, "count must be a positive integer"),
     ("c1", -3, None, ValueError, "count must be a positive integer"),
