@@ -26,6 +26,7 @@ Everything here is private; the public API is in :mod:`analysis.cfa` and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -124,13 +125,17 @@ class Spec:
 
 
 def build_spec(assign: Sequence[int], m: int, ngroups: int = 1, *, meanstructure: bool = False,
-               equal_loadings: bool = False, equal_intercepts: bool = False) -> Spec:
+               equal_loadings: bool = False, equal_intercepts: bool = False,
+               free_intercepts: Sequence[int] = ()) -> Spec:
     """Marker-variable CFA: item ``i`` loads on factor ``assign[i]`` only.
 
     The first item of each factor has its loading fixed to 1 in every group; factor
     (co)variances and residual variances are free in every group. With a mean
     structure, intercepts are free per group (or shared if ``equal_intercepts``) and
     latent means are fixed to 0, except, with equal intercepts, in groups 2..G.
+    ``free_intercepts`` (item positions) are left free in every group even with
+    ``equal_intercepts``: a partial scalar model (Byrne, Shavelson & Muthén 1989;
+    lavaan's ``group.partial``).
     """
     p, G = len(assign), ngroups
     k = 0
@@ -167,10 +172,13 @@ def build_spec(assign: Sequence[int], m: int, ngroups: int = 1, *, meanstructure
     nu_idx = -np.ones((G, p), int)
     alpha_idx = -np.ones((G, m), int)
     if meanstructure:
-        shared_nu = [new() for _ in range(p)] if equal_intercepts else None
+        free_nu = set(free_intercepts)
+        shared_nu = ([-1 if i in free_nu else new() for i in range(p)]
+                     if equal_intercepts else None)
         for g in range(G):
             for i in range(p):
-                nu_idx[g, i] = shared_nu[i] if shared_nu is not None else new()
+                nu_idx[g, i] = (shared_nu[i] if shared_nu is not None and shared_nu[i] >= 0
+                                else new())
             if equal_intercepts and g > 0:
                 for f in range(m):
                     alpha_idx[g, f] = new()
@@ -505,6 +513,94 @@ def estimate(spec: Spec, groups: Sequence[GroupStats], x0: np.ndarray, *,
         f"did not converge ({'line search stalled' if stalled else 'iteration limit'}; "
         f"max |gradient| = {gmax:.2g})")
     return Estimate(x, f, ok, it, gmax, msg)
+
+
+# ------------------------------------------------------------------------------------
+# score (Lagrange multiplier) tests for intercept equality constraints
+# ------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class InterceptScoreTests:
+    """Score tests for releasing the equal intercepts of a fitted scalar model.
+
+    ``lm_group[g, i]``: LM statistic (df 1) for freeing item ``i``'s intercept in
+    group ``g`` only (the other groups stay equal to each other); ``epc_group[g, i]``:
+    the expected change in that group's intercept relative to the others if it were
+    freed. ``lm_item[i]``: LM statistic (df G − 1) for freeing item ``i``'s intercept
+    in every group. Items whose intercepts are already free (a partial scalar model)
+    get NaN.
+    """
+
+    lm_group: np.ndarray
+    epc_group: np.ndarray
+    lm_item: np.ndarray
+
+
+def intercept_score_tests(spec: Spec, groups: Sequence[GroupStats],
+                          x: np.ndarray) -> InterceptScoreTests:
+    """Univariate and per-item score tests for the intercept equalities of ``spec`` at ``x``.
+
+    ``x`` must be the ML estimate of a model whose intercepts are shared across groups
+    (``build_spec(..., equal_intercepts=True)``, possibly with ``free_intercepts``).
+    The model is re-expressed with a separate intercept per group, ``u = A θ``; the
+    gradient ``g_u`` and expected Hessian ``H_u`` of ``Σ_g (N_g/N) F_g`` are computed
+    once at ``u = A θ̂``. A released model is ``u = A' θ'`` (``θ'`` = ``θ`` plus one
+    new parameter per released group), and its score statistic is
+
+        LM = (N/2) g'ᵀ H'⁻¹ g',   g' = A'ᵀ g_u,   H' = A'ᵀ H_u A'
+
+    (``N/2 · H`` is the expected Fisher information of the log-likelihood and ``N/2 · g``
+    its score, so this is ``sᵀ I⁻¹ s``). With the constrained parameters at their
+    optimum only the released directions contribute: this is Sörbom's (1989)
+    modification index and lavaan's ``lavTestScore(fit)`` univariate test
+    (expected information, the default for ML).
+    """
+    G, p = spec.ngroups, spec.p
+    shared = np.all(spec.nu_idx == spec.nu_idx[:1], axis=0) & (spec.nu_idx[0] >= 0)
+    if not spec.meanstructure or G < 2 or not shared.any():
+        raise ValueError("intercept score tests need a model with equal intercepts")
+    base = spec.npar
+    nu_u = spec.nu_idx.copy()
+    src = list(range(base))  # u parameter -> the θ parameter it equals under the constraints
+    for g in range(1, G):
+        for i in np.nonzero(shared)[0]:
+            nu_u[g, i] = len(src)
+            src.append(int(spec.nu_idx[0, i]))
+    spec_u = dataclasses.replace(spec, nu_idx=nu_u, npar=len(src))
+    src_a = np.asarray(src)
+    grad, info = gradient_information(spec_u, groups, x[src_a])
+    ntot = sum(gs.n for gs in groups)
+    k_u = len(src)
+
+    def release(i: int, labels: Sequence[int]) -> tuple[float, np.ndarray]:
+        # labels[g] = 0: group g keeps the shared intercept; j > 0: new parameter j
+        nnew = max(labels)
+        a = np.zeros((k_u, base + nnew))
+        a[np.arange(k_u), src_a] = 1.0
+        for g, lab in enumerate(labels):
+            if lab > 0:
+                r = nu_u[g, i]
+                a[r, :] = 0.0
+                a[r, base + lab - 1] = 1.0
+        gg = a.T @ grad
+        hh = a.T @ info @ a
+        try:
+            sol = linalg.solve(hh, gg, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            sol = np.linalg.lstsq(hh, gg, rcond=None)[0]
+        step = -sol
+        return float(ntot / 2.0 * gg @ sol), step[base:] - step[int(spec.nu_idx[0, i])]
+
+    lm_group = np.full((G, p), np.nan)
+    epc_group = np.full((G, p), np.nan)
+    lm_item = np.full(p, np.nan)
+    for i in np.nonzero(shared)[0]:
+        for g in range(G):
+            labels = [0] * G
+            labels[g] = 1
+            lm_group[g, i], d = release(i, labels)
+            epc_group[g, i] = d[0]
+        lm_item[i] = release(i, list(range(G)))[0]
+    return InterceptScoreTests(np.maximum(lm_group, 0.0), epc_group, np.maximum(lm_item, 0.0))
 
 
 # ------------------------------------------------------------------------------------

@@ -20,11 +20,17 @@ from ._result import fmt, fmt_p
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+def _f(x, d: int = 3) -> str:
+    """``fmt``, but a value that rounds to zero never shows a sign ("-0.000" -> "0.000")."""
+    s = fmt(x, d)
+    return s[1:] if s.startswith("-0") and not s.strip("-0.") else s
+
+
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters["f"] = lambda x, d=3: fmt(x, d)
+    env.filters["f"] = _f
     env.filters["p"] = fmt_p  # "< .001" or "= 0.042", after the letter p
     env.filters["pv"] = lambda p: fmt_p(p).removeprefix("= ")  # in a table cell
     env.filters["pct"] = lambda x, d=1: fmt(x, d)
