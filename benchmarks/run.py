@@ -2,8 +2,10 @@
 
 ``BENCH_SCALE`` picks the sizes: ``full`` (default; 10k/100k/1M responses, about
 half an hour on 2 cores), ``small`` or ``tiny`` (the smoke test). ``BENCH_ONLY``
-(comma-separated: ``analysis,load,export,web``) runs a subset; ``BENCH_OUT`` sets
-the JSON path.
+(comma-separated: ``analysis,load,export,web``) runs a subset and updates those
+sections in an existing results file of the same scale; ``BENCH_OUT`` sets the JSON
+path; ``BENCH_CACHE`` the folder of the generated inputs (default
+``$TMPDIR/trustmeter-bench``, about 1.5 GB at full scale).
 
 Every measurement runs in a fresh subprocess (:mod:`benchmarks.worker`). A task and
 its baseline are interleaved (A, B, A, B, ...) and repeated; the table shows
@@ -317,6 +319,11 @@ def main() -> dict:
     out_path = Path(os.environ.get("BENCH_OUT") or HERE / "results.json")
     res: dict = {"scale": scale, "started": datetime.now(UTC).isoformat(timespec="seconds"),
                  "machine": machine(), "targets": TARGETS}
+    if "BENCH_ONLY" in os.environ and out_path.exists():  # rerun of some sections: update
+        old = json.loads(out_path.read_text(encoding="utf-8"))
+        if old.get("scale") == scale:
+            res = {**old, "targets": TARGETS}
+            res.setdefault("reruns", []).append({"sections": only, **machine()})
     t0 = time.perf_counter()
     for name, fn in (("analysis", bench_analysis), ("load", bench_load),
                      ("export", bench_export), ("web", bench_web)):
