@@ -527,7 +527,8 @@ class InterceptScoreTests:
     the expected change in that group's intercept relative to the others if it were
     freed. ``lm_item[i]``: LM statistic (df G − 1) for freeing item ``i``'s intercept
     in every group. Items whose intercepts are already free (a partial scalar model)
-    get NaN.
+    get NaN, and so do items that are the last constrained intercept of their factor
+    (freeing it too would leave the group's latent mean unidentified).
     """
 
     lm_group: np.ndarray
@@ -558,6 +559,9 @@ def intercept_score_tests(spec: Spec, groups: Sequence[GroupStats],
     shared = np.all(spec.nu_idx == spec.nu_idx[:1], axis=0) & (spec.nu_idx[0] >= 0)
     if not spec.meanstructure or G < 2 or not shared.any():
         raise ValueError("intercept score tests need a model with equal intercepts")
+    loads = (spec.lam_idx[0] >= 0) | (spec.lam_fix[0] != 0)  # (p, m)
+    per_factor = (loads & shared[:, None]).sum(axis=0)        # constrained items per factor
+    testable = shared & np.all(~loads | (per_factor[None, :] >= 2), axis=1)
     base = spec.npar
     nu_u = spec.nu_idx.copy()
     src = list(range(base))  # u parameter -> the θ parameter it equals under the constraints
@@ -593,7 +597,7 @@ def intercept_score_tests(spec: Spec, groups: Sequence[GroupStats],
     lm_group = np.full((G, p), np.nan)
     epc_group = np.full((G, p), np.nan)
     lm_item = np.full(p, np.nan)
-    for i in np.nonzero(shared)[0]:
+    for i in np.nonzero(testable)[0]:
         for g in range(G):
             labels = [0] * G
             labels[g] = 1

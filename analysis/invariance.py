@@ -393,9 +393,12 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
             fits[lv], w, spec, est = _fit_level(lv, groups, factors, items, assign)
             warns += w
         if fits["scalar"]["converged"]:
-            diags = _intercept_diagnostics(spec, est, groups, factors, items, assign)
-            steps = _sequential_release(groups, factors, items, assign, diags,
-                                        fits["scalar"])
+            try:
+                diags = _intercept_diagnostics(spec, est, groups, factors, items, assign)
+                steps = _sequential_release(groups, factors, items, assign, diags,
+                                            fits["scalar"])
+            except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover
+                warns.append(f"scalar model: intercept diagnostics failed ({exc})")
 
     delta: dict[str, dict[str, float]] = {}
     for lv, prev in (("metric", "configural"), ("scalar", "metric")):
@@ -574,16 +577,20 @@ def _flagged(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return list(steps[:_NAME_MAX])
 
 
-def _item_phrase(flag: Sequence[Mapping[str, Any]], group: str) -> str:
+def _item_phrase(flag: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
+    """'the intercept of item X (...) differs across <group>' (without group: no verb)."""
     def one(d: Mapping[str, Any]) -> str:
         where = "higher" if d["std_residual"] > 0 else "lower"
         return (f"{d['item']} (largest in {d['group_max']}, where its mean is "
                 f"{abs(d['std_residual']):.2f} SD {where} than equal intercepts imply)")
-    if len(flag) == 1:
-        return f"the intercept of item {one(flag[0])} differs across {group}"
     names = [one(d) for d in flag]
-    return (f"the intercepts of items {', '.join(names[:-1])} and {names[-1]} differ "
-            f"across {group}")
+    if len(flag) == 1:
+        out = f"the intercept of item {names[0]}"
+    else:
+        out = f"the intercepts of items {', '.join(names[:-1])} and {names[-1]}"
+    if group is None:
+        return out
+    return f"{out} {'differs' if len(flag) == 1 else 'differ'} across {group}"
 
 
 def _dims_phrase(flag: Sequence[Mapping[str, Any]]) -> str:
@@ -631,9 +638,9 @@ def _with_cautions(base: str, level: str, decisions: Mapping[str, str], group: s
                    f"has a significant χ² difference test ({chi('metric')}) while its "
                    f"{crit('metric')} are within the criteria of Chen (2007): some loadings "
                    f"may differ across {group}, so relationships across {group} should "
-                   f"also be compared with care.")
+                   f"{'also ' if sig('scalar') else ''}be compared with care.")
     if level == "metric" and flag:
-        out.append(f"Score tests point at {_item_phrase(flag, group)}; a partial scalar "
+        out.append(f"Score tests single out {_item_phrase(flag)}; a partial scalar "
                    f"model freeing {'this intercept' if len(flag) == 1 else 'these intercepts'} "
                    f"(Byrne, Shavelson and Muthén 1989) may allow level comparisons on the "
                    f"other items.")

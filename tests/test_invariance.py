@@ -315,6 +315,22 @@ def test_two_groups_release_either_group_is_the_same_test():
     assert (top["item"], top["group_max"]) == ("a3", "south")
 
 
+def test_last_constrained_intercept_of_a_factor_is_not_tested():
+    # b1 and b2 shifted: with 3 items the model blames b3 (the odd one out), the
+    # inherent ambiguity of partial invariance; once b3 is freed, only one of b1/b2 may
+    # be freed too, the other must stay equal to identify the latent mean
+    rng = np.random.default_rng(3000)
+    nu2 = NU + np.array([0.0, 0.0, 0.0, 0.6, 0.5, 0.0])
+    d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", nu=nu2)])
+    res = measurement_invariance(d, SMODEL, "site")
+    assert res.level == "metric"
+    assert res.intercept_diagnostics[0]["item"] == "b3"
+    freed = [x["item"] for x in res.partial_scalar]
+    assert freed[0] == "b3" and not {"b1", "b2"} <= set(freed)
+    assert "Score tests single out the intercept of item b3 (largest in south" in res.verdict
+    assert not res.warnings
+
+
 def test_shifted_intercepts_fail_scalar():
     rng = np.random.default_rng(12)
     nu2 = NU + np.array([0.0, 0.8, 0.0, 0.0, -0.8, 0.0])
@@ -327,7 +343,7 @@ def test_shifted_intercepts_fail_scalar():
         "Metric holds but scalar fails: compare trends within each site, not levels across them")
     # the score tests name the shifted items as candidates for a partial scalar model
     assert [x["item"] for x in res.partial_scalar][:2] in (["a2", "b2"], ["b2", "a2"])
-    assert "Score tests point at the intercepts of items" in res.verdict
+    assert "Score tests single out the intercepts of items" in res.verdict
 
 
 def test_different_loadings_fail_metric():
