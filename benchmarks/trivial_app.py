@@ -32,10 +32,13 @@ def main() -> None:
 
     class App(BaseApplication):
         def load_config(self) -> None:  # the settings of survey.cli._serve
-            for key, value in {"bind": f"{a.host}:{a.port}", "workers": a.workers,
-                               "accesslog": "-", "errorlog": "-",
-                               "proc_name": "trustmeter-bench-trivial"}.items():
-                self.cfg.set(key, value)
+            settings = {"bind": f"{a.host}:{a.port}", "workers": a.workers,
+                        "accesslog": "-", "errorlog": "-",
+                        "proc_name": "trustmeter-bench-trivial", "timeout": 600,
+                        "control_socket_disable": True}
+            for key, value in settings.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self):
             return create_app()
