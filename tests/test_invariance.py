@@ -116,32 +116,36 @@ def test_configural_chisq_is_sum_of_group_fits(data, inv):
 
 
 # --------------------------------------------------------------------------------------
-# intercept diagnostics: score tests as lavaan's lavTestScore (lavaan 0.6-14)
+# intercept diagnostics: score tests as lavaan's lavTestScore (lavaan 0.6-14), from
+# tests/reference/make_invariance_diagnostics.R -> invariance_diagnostics_reference.json:
 #
 #   fit <- cfa(model, data = dd, group = "language",
 #              group.equal = c("loadings", "intercepts"))     # groups: fa, en, ru
-#   lt <- lavTestScore(fit)
-#   lt$uni$X2[41:42]    # HON2 ~1: .p61. == .p141. (fa = en) 17.13641468,
-#                       #          .p61. == .p221. (fa = ru)  6.49910740
-#   lavTestScore(fit, release = 41:42)$test$X2               # HON2, df 2: 76.26269224
-#   lavTestScore(fit, release = <HON3's two rows>)$test$X2    # HON3, df 2: 15.25052638
+#   lavTestScore(fit, release = <HON2's two intercept constraints>)$test$X2   # df 2
+#   lavTestScore(fit)$uni$X2[<each constraint>]               # fa = en, fa = ru; df 1
 #   fit2 <- cfa(..., group.partial = "HON2~1")
-#   fitMeasures(fit, "chisq") - fitMeasures(fit2, "chisq")   # 80.246
+#   fitMeasures(fit, "chisq") - fitMeasures(fit2, "chisq")
 #
 # Agreement is ~1e-5 relative: score statistics depend on the gradient at the estimates,
 # and lavaan's estimates are converged less tightly than ours.
 # --------------------------------------------------------------------------------------
+DIAG_R = json.loads((Path(__file__).parent / "reference" /
+                     "invariance_diagnostics_reference.json").read_text())
+
+
 def _diag(inv, item):
     return next(d for d in inv.intercept_diagnostics if d["item"] == item)
 
 
 def test_intercept_score_tests_match_lavaan(inv):
+    assert DIAG_R["groups"] == ["fa", "en", "ru"]  # lavaan states constraints vs group 1
+    for item in ("HON2", "HON3"):
+        ours, r = _diag(inv, item), DIAG_R["score_tests"][item]
+        assert ours["df"] == r["release_df"] == 2
+        assert_allclose(ours["lm"], r["X2"], rtol=1e-4)
+        for g in ("en", "ru"):
+            assert_allclose(ours["lm_by_group"][g], r["X2_first_group_vs"][g], rtol=1e-4)
     hon2 = _diag(inv, "HON2")
-    assert hon2["df"] == 2
-    assert_allclose(hon2["lm"], 76.26269224, rtol=1e-4)
-    assert_allclose(hon2["lm_by_group"]["en"], 17.13641468, rtol=1e-4)
-    assert_allclose(hon2["lm_by_group"]["ru"], 6.49910740, rtol=1e-4)
-    assert_allclose(_diag(inv, "HON3")["lm"], 15.25052638, rtol=1e-4)
     # freeing fa's own intercept (not one of lavaan's constraints, which are stated
     # against group 1 = fa) is the model with en = ru freed from fa together: nested in
     # the df-2 release, so its statistic cannot exceed it; fa carries almost all of it
@@ -185,7 +189,7 @@ def test_partial_scalar_refit_frees_hon2_only(inv):
     assert [s["item"] for s in inv.partial_scalar] == ["HON2"]
     s = inv.partial_scalar[0]
     assert s["df"] == 2 and s["p"] < 1e-15
-    assert_allclose(s["chisq"], 80.246, rtol=1e-4)  # lavaan, group.partial = "HON2~1"
+    assert_allclose(s["chisq"], DIAG_R["partial_HON2_delta_chisq"], rtol=1e-4)  # group.partial
     assert s["fit"]["df"] == inv.scalar["df"] - 2
     assert_allclose(s["fit"]["chisq"], inv.scalar["chisq"] - s["chisq"], rtol=1e-12)
 
