@@ -69,10 +69,17 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
     return CheckedData(frame, notes)
 
 
-def checked_matrix(df: pd.DataFrame, inst: Instrument, items: Sequence[str]) -> np.ndarray:
-    """:func:`check_items` of ``items`` (all required) as a new float matrix ``(n, k)``
-    that the caller owns and may change in place (no DataFrame, no copy)."""
-    return _check(df, inst, list(items), items, matrix=True)[0]
+_ALL = object()
+
+
+def checked_matrix(df: pd.DataFrame, inst: Instrument, items: Sequence[str], *,
+                   require: Iterable[str] | None | object = _ALL, notes: bool = False):
+    """:func:`check_items` of ``items`` as a new float matrix ``(n, k)`` that the caller
+    owns and may change in place (no DataFrame, no copy). ``require`` as in
+    :func:`check_items` (default: all of ``items``). With ``notes=True`` returns
+    ``(matrix, notes)``."""
+    out = _check(df, inst, list(items), items if require is _ALL else require, matrix=True)
+    return out if notes else out[0]
 
 
 def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 _CHUNK_ROWS = 262_144  # from_array works on blocks of this many rows
+_FRAME_CHUNK_ROWS = 65_536  # from_frame copies this many rows at a time
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,14 +72,15 @@ class Moments:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise ValueError(f"columns not in the data: {', '.join(map(str, missing))}")
-        sub = df[cols]
-        if not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-                   for t in sub.dtypes):
-            sub = sub.apply(pd.to_numeric, errors="coerce")
+        numeric = all(pd.api.types.is_numeric_dtype(df[c].dtype)
+                      and not pd.api.types.is_bool_dtype(df[c].dtype) for c in cols)
         out = None
-        for s in range(0, max(len(sub), 1), _CHUNK_ROWS):  # blocks of rows: small copies
-            part = cls.from_array(sub.iloc[s:s + _CHUNK_ROWS].to_numpy(dtype=float,
-                                                                       na_value=np.nan), cols)
+        step = _FRAME_CHUNK_ROWS
+        for s in range(0, max(len(df), 1), step):  # blocks of rows: small copies
+            sub = df.iloc[s:s + step][cols]
+            if not numeric:
+                sub = sub.apply(pd.to_numeric, errors="coerce")
+            part = cls.from_array(sub.to_numpy(dtype=float, na_value=np.nan), cols)
             out = part if out is None else out.merge(part)
         return out
 

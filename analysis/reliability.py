@@ -18,7 +18,7 @@ from instruments.model import Instrument
 
 from ._fa import check_corr, fit_factors
 from ._result import AnalysisError, Result, fmt
-from .data import check_items, reverse_key
+from .data import checked_matrix
 from .moments import Moments
 
 
@@ -270,8 +270,16 @@ def reliability_by_dimension(df: pd.DataFrame, inst: Instrument,
             block = inst.block(d)
         except KeyError as e:
             raise AnalysisError(str(e.args[0])) from None
-        checked = check_items(df, inst, block.item_ids, require=block.item_ids)
-        x = reverse_key(checked.frame, inst)
-        complete = x.notna().all(axis=1).to_numpy()
-        out[d] = reliability(x if complete.all() else x.loc[complete], name=d, **kwargs)
+        x = checked_matrix(df, inst, block.item_ids)  # a new matrix: reverse-keyed in place
+        for j, iid in enumerate(block.item_ids):
+            if iid in inst.reversed_item_ids:
+                x[:, j] = inst.scale_for(iid).reverse(x[:, j])
+        complete = ~np.isnan(x).any(axis=1)
+        if not complete.all():  # keep the complete rows, moved up in place (no copy)
+            m = int(complete.sum())
+            for j in range(x.shape[1]):
+                x[:m, j] = x[complete, j]
+            x = x[:m]
+        out[d] = reliability(pd.DataFrame(x, columns=list(block.item_ids), copy=False),
+                             name=d, **kwargs)
     return DimensionReliability(out)

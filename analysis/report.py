@@ -29,7 +29,7 @@ from .careless import CarelessResult, careless
 from .compare import GroupTable, PairwiseResult, WelchAnovaResult, group_table, pairwise_welch
 from .compare import period_change as _period_change
 from .compare import welch_anova as _welch_anova
-from .data import check_items, dimension_model, reverse_key
+from .data import CheckedData, checked_matrix, dimension_model, reverse_key
 from .efa import EFAResult, efa
 from .factorability import BartlettResult, KMOResult, bartlett_sphericity, checked_corr, kmo
 from .moments import Moments
@@ -303,7 +303,10 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                                 f"{', '.join(map(str, df.columns[:12]))}"
                                 f"{', ...' if len(df.columns) > 12 else ''})")
     df = df.reset_index(drop=True)
-    checked = check_items(df, inst)  # every item present, as floats, checked once
+    # every item present, as floats, checked once, in one matrix owned here
+    item_ids = [i for i in inst.item_ids if i in df.columns]
+    matrix, checked_notes = checked_matrix(df, inst, item_ids, require=None, notes=True)
+    checked = CheckedData(pd.DataFrame(matrix, columns=item_ids, copy=False), checked_notes)
     notes = list(checked.notes)
     cl = careless(df, inst, checked=checked)
     keep = np.ones(len(df), dtype=bool) if keep_careless else ~cl.excluded.to_numpy()
@@ -316,13 +319,18 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     # only the grouping columns of the rows kept (the items are in ``values``)
     meta = list(dict.fromkeys(c for c in (group, segment, period) if c is not None))
     data = _rows(df[meta], keep)
-    values = _rows(checked.frame, keep)
     del checked
-    scored = reverse_key(values, inst)
+    if not keep.all():  # drop the excluded rows in place, a column at a time (no copy)
+        m = int(keep.sum())
+        for j in range(matrix.shape[1]):
+            matrix[:m, j] = matrix[keep, j]
+        matrix = matrix[:m]
+    values = pd.DataFrame(matrix, columns=item_ids, copy=False)
     model = dimension_model(inst)
     dim_items = list(inst.dimension_item_ids)
 
     rel = reliability_by_dimension(values, inst)
+    scored = reverse_key(values, inst)  # after rel: both need not exist at its peak
     m_all = Moments.from_frame(scored, dim_items)
     checked_corr(m_all, what="dimension items")
     k_res = kmo(m_all)
@@ -346,6 +354,9 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         except ValueError as exc:
             inv_res = {"group": group, "error": str(exc)}
             notes.append(f"invariance across {group} not tested: {exc}")
+        del gframe
+    items_table = _item_table(scored, inst)
+    del scored  # the reversed columns are not needed any more
 
     sc = score(values, inst, min_items=min_items)
     ti = sc.frame["trust_index"].rename("trust_index")
@@ -386,7 +397,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                 "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter}
     return AnalysisReport(
         instrument=inst.key, settings=settings, n_total=len(df), n_responses=len(data),
-        n_excluded=n_excluded, careless=cl, items=_item_table(scored, inst), reliability=rel,
+        n_excluded=n_excluded, careless=cl, items=items_table, reliability=rel,
         n_complete=m_all.n, kmo=k_res, bartlett=b_res, parallel_analysis=pa, efa=e_res,
         cfa=c_res, invariance=inv_res, scores=sc, trust_index=trust,
         pct_trusting=pct_trusting(sc), trust_overall_top2=top2, nps=nps_res,

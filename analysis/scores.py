@@ -92,23 +92,28 @@ def score(df: pd.DataFrame, inst: Instrument, *,
     """
     ids = list(inst.dimension_item_ids)
     check_items(df.iloc[:0], inst, ids)  # every dimension item present (else the error)
-    # per dimension: a fresh float matrix of its items, reverse-keyed in place; the
-    # score is the mean of the answered items (pandas' skipna row mean) where enough are
+    # per dimension the mean of the answered, reverse-keyed items (pandas' skipna row
+    # mean) where enough are answered
     dims = [b.id for b in inst.dimensions]
     scores = np.empty((len(df), len(dims) + 2))
     mins = {}
-    for d, b in enumerate(inst.dimensions):
-        x = checked_matrix(df, inst, b.item_ids)
-        for j, iid in enumerate(b.item_ids):
+    total = np.empty(len(df))
+    count = np.empty(len(df), dtype=np.int64)
+    for d, b in enumerate(inst.dimensions):  # an item at a time: small temporaries
+        total[:] = 0.0
+        count[:] = 0
+        for iid in b.item_ids:
+            v = checked_matrix(df, inst, [iid])[:, 0]  # a new array: changed in place
             if iid in inst.reversed_item_ids:
-                x[:, j] = inst.scale_for(iid).reverse(x[:, j])
-        ok = ~np.isnan(x)
-        x[~ok] = 0.0
-        count = ok.sum(axis=1)
+                v[:] = inst.scale_for(iid).reverse(v)
+            ok = ~np.isnan(v)
+            v[~ok] = 0.0
+            total += v
+            count += ok
         mins[b.id] = resolve_min_items(min_items, len(b.item_ids))
         with np.errstate(invalid="ignore", divide="ignore"):
-            scores[:, d] = np.where(count >= mins[b.id], x.sum(axis=1) / count, np.nan)
-        del x, ok
+            scores[:, d] = np.where(count >= mins[b.id], total / count, np.nan)
+    del total, count
     lo, hi = inst.scale.min, inst.scale.max
     scores[:, -2] = scores[:, :len(dims)].mean(axis=1)  # NaN if any dimension is missing
     scores[:, -1] = (scores[:, -2] - lo) / (hi - lo) * 100
