@@ -54,7 +54,7 @@ bench: $(STAMP) translations
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check survey instruments analysis tests
+	$(VENV)/bin/ruff check survey instruments analysis tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info
