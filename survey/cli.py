@@ -258,17 +258,23 @@ def campaign_create(db_path: str, instrument: str, slug: str, period: str,
 @campaign_group.command("list")
 @db_option
 def campaign_list(db_path: str) -> None:
-    """List campaigns with their response counts (tab-separated)."""
+    """List campaigns with their live counts (tab-separated), as on the dashboard:
+    started, completed, completion rate and complete responses excluded as careless
+    (flagged by at least 2 indicators, the rule of ``trustmeter analyze``)."""
     from . import store
+    from .admin_stats import campaign_stats
 
     with _open(db_path) as db:
-        click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted")
+        click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
+                   "\tcompletion_rate\texcluded_careless")
         for c in store.list_campaigns(db):
-            k = store.campaign_counts(db, c["slug"])
+            k = campaign_stats(db, c)
+            rate = "" if k["completion_rate"] is None else f"{k['completion_rate']:.3f}"
+            careless = "" if k["careless"] is None else str(k["careless"])
             click.echo("\t".join([c["slug"], c["status"],
                                   f"{c['instrument_id']}@{c['instrument_version']}",
                                   c["period"], ",".join(c["languages"]), ",".join(c["params"]),
-                                  str(k["started"]), str(k["completed"])]))
+                                  str(k["started"]), str(k["completed"]), rate, careless]))
 
 
 @campaign_group.command("close")

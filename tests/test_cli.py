@@ -81,8 +81,25 @@ def test_campaign_create_list_close(runner, dbfile):
     lines = ok(runner, ["campaign", "list", "--db", dbfile]).output.splitlines()
     assert lines[0].split("\t")[:4] == ["slug", "status", "instrument", "period"]
     assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.0.0", "2026-Q4"]
+    assert lines[0].split("\t")[6:] == ["started", "completed", "completion_rate",
+                                        "excluded_careless"]
+    assert lines[1].split("\t")[6:] == ["0", "0", "", ""]  # no responses yet
     ok(runner, ["campaign", "close", "q4", "--db", dbfile])
     assert "\tclosed\t" in ok(runner, ["campaign", "list", "--db", dbfile]).output
+
+
+def test_campaign_list_shows_the_dashboards_live_counts(runner, dbfile):
+    from survey.admin_stats import campaign_stats
+
+    ok(runner, ["demo", "--db", dbfile, "--n", "400"])
+    lines = ok(runner, ["campaign", "list", "--db", dbfile]).output.splitlines()
+    row = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+    with open_db(dbfile) as db:
+        stats = campaign_stats(db, store.get_campaign(db, "demo"))
+    assert int(row["completed"]) == stats["completed"] == 400
+    assert int(row["started"]) == stats["started"] > 400  # the demo leaves some unfinished
+    assert float(row["completion_rate"]) == pytest.approx(stats["completion_rate"], abs=5e-4)
+    assert int(row["excluded_careless"]) == stats["careless"] > 0
 
 
 def test_campaign_from_instrument_file(runner, dbfile, tmp_path):
