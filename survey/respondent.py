@@ -36,7 +36,7 @@ from flask import (
 from instruments.model import Instrument
 
 from . import store
-from .db import get_db
+from .db import get_db, write_transaction
 from .forms import ConsentForm, answers_of, instrument_text, page_form_class, saved_values
 from .i18n import choose_language, current_language, direction, use_language
 from .security import MAX_TOKEN_LENGTH, url_params
@@ -239,15 +239,19 @@ def page(kind: str, key: str, number: int):
     db = get_db()
     answers, na_items = answers_of(form)
     try:
-        store.save_page(db, response["id"], number - 1, answers, na_items)
+        # One transaction: on the last page, its answers and the completion commit
+        # together (the store's own transactions nest as savepoints).
+        with write_transaction(db):
+            store.save_page(db, response["id"], number - 1, answers, na_items)
+            if number < len(entry.pages):
+                return redirect(entry.page_url(number + 1))
+            saved = store.get_response(db, response["id"])
+            if (missing := _resume_index(entry, saved)) < len(entry.pages):
+                return redirect(entry.page_url(missing + 1))  # another tab left a gap
+            completed = store.complete_response(db, response["id"])
     except ValueError:  # completed meanwhile, in another tab
         return _already(entry, 409)
-    if number < len(entry.pages):
-        return redirect(entry.page_url(number + 1))
-    saved = store.get_response(db, response["id"])
-    if (missing := _resume_index(entry, saved)) < len(entry.pages):
-        return redirect(entry.page_url(missing + 1))  # another tab left a gap
-    if not store.complete_response(db, response["id"]):
+    if not completed:
         return _already(entry, 409)
     return redirect(entry.url(".thanks"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -60,6 +61,31 @@ def test_walk_through_in_each_language(app, client, campaign, db, lang):
     assert saved["params"] == {"segment": "loyal"}
     assert_stored_as_chosen(db, rid, person.answers)
     assert set(saved["answers"]) | set(saved["na"]) == set(inst.item_ids)
+
+
+def test_last_page_and_completion_commit_together(client, campaign, db):
+    # If completing fails, the last page's answers are rolled back with it: the response
+    # stays started, with the last page unanswered, and the respondent is not thanked.
+    campaign()
+    person = Respondent(client)
+    page = person.consent("/s/acme")
+    for _ in range(10):  # answer every page but the last ("Page N of N")
+        if re.search(r"Page (\d+) of \1\b", page.text):
+            break
+        page = person.answer_page(page)
+    assert page.radio_groups and re.search(r"Page (\d+) of \1\b", page.text)
+    [rid] = response_ids(db)
+    db.execute("CREATE TRIGGER boom BEFORE UPDATE OF status ON responses "
+               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    chosen = person.fill(page)
+    with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
+        person.post(page, chosen)
+    saved = store.get_response(db, rid)
+    assert saved["status"] == "started"
+    assert not set(chosen) & (set(saved["answers"]) | set(saved["na"]))
+    db.execute("DROP TRIGGER boom")
+    assert "/thanks" in person.post(page, chosen).url
+    assert store.get_response(db, rid)["status"] == "complete"
 
 
 def test_persian_pages_use_persian_digits_and_keep_the_codes(app, client, campaign, db):
