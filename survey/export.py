@@ -83,6 +83,7 @@ import re
 import struct
 import sys
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -470,7 +471,9 @@ def _na_mask(frame: pd.DataFrame, items: Sequence[str]) -> dict[str, np.ndarray]
 
 
 # ----- writers ---------------------------------------------------------------------
-class _Writer:
+class _Writer(ABC):
+    """Writes one export format chunk by chunk."""
+
     constant_memory = True
 
     def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: _Selection,
@@ -479,8 +482,9 @@ class _Writer:
                                                                        na_code)
         self.names = [c.name for c in columns]
 
+    @abstractmethod
     def write(self, frame: pd.DataFrame) -> None:
-        raise NotImplementedError
+        """Append one chunk of rows."""
 
     def close(self) -> None:
         pass
