@@ -486,8 +486,8 @@ class _Writer(ABC):
     def write(self, frame: pd.DataFrame) -> None:
         """Append one chunk of rows."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: writers with a file to finish override it
+        """Finish the file (default: nothing to finish)."""
 
     def abort(self) -> None:
         self.close()
