@@ -100,12 +100,33 @@ class RateLimiter:
         if self._conn is None or self._pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute(_SCHEMA)
+            try:
+                self._set_up(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    @staticmethod
+    def _set_up(conn: sqlite3.Connection) -> None:
+        """Pragmas and schema. Switching a file to WAL can fail at once with "database is
+        locked" (SQLite does not wait on the busy handler for it) while other processes
+        open the same file, so it is done only when needed, and retried until the busy
+        timeout: failing here would let the request through unlimited."""
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = OFF")
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005 + random.random() * 0.02)
 
     def hit(self, key: str, limit: int, window: float, *,
             now: float | None = None) -> tuple[bool, int]:

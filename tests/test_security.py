@@ -261,6 +261,32 @@ def test_limiter_counts_exactly_under_concurrency(tmp_path):
     assert len(results) == 80 and sum(results) == 25
 
 
+def test_limiter_never_fails_open_when_many_processes_open_a_new_file(tmp_path, caplog):
+    """Many limiters opening one fresh file at once (gunicorn workers starting): setting
+    up WAL used to fail now and then with "database is locked", and the limiter then let
+    the request through unlimited (about 1 round in 30 before the fix)."""
+    for round_ in range(30):
+        path = tmp_path / f"rl{round_}.db"
+        results: list[bool] = []
+        lock = threading.Lock()
+
+        def worker(path=path, results=results, lock=lock):
+            lim = ratelimit.RateLimiter(path)
+            for _ in range(4):
+                ok = lim.hit("k", 20, 3600)[0]
+                with lock:
+                    results.append(ok)
+            lim._close()
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert "rate limiter unavailable" not in caplog.text
+        assert sum(results) == 20, f"round {round_}: {sum(results)} hits allowed"
+
+
 @pytest.mark.slow
 def test_rate_limit_is_shared_by_gunicorn_workers(tmp_path):
     """End to end: ``trustmeter serve --workers 3``; 30 POSTs from one address, one
