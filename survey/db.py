@@ -60,7 +60,10 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> Dat
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL is a property of the file: switch only when needed, because switching
+            # can fail at once with "database is locked" while others open the file.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
         return Database(conn)
     except BaseException:
