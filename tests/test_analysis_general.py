@@ -12,12 +12,12 @@ import json
 import math
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from reference_data import DIMS, ITEMS, MODEL, instrument, raw_data, reverse_keyed
 from scipy import stats
 
 from analysis._result import AnalysisError
@@ -39,31 +39,22 @@ from analysis.reliability import reliability, reliability_by_dimension
 from analysis.report import analyze
 from analysis.scores import nps, proportion, resolve_min_items, score
 from analysis.svg import bar_chart, heatmap, line_chart
-from instruments.loader import get_instrument, instrument_from_dict
-
-REF_DIR = Path(__file__).parent / "reference"
-DIMS = ["REL", "HON", "COM", "EMP", "CON"]
-ITEMS = [f"{d}{j}" for d in DIMS for j in range(1, 5)]
-MODEL = {d: [f"{d}{j}" for j in range(1, 5)] for d in DIMS}
+from instruments.loader import instrument_from_dict
 
 
 @pytest.fixture(scope="module")
 def inst():
-    return get_instrument(str(REF_DIR / "trust_synthetic.yaml"))
+    return instrument()
 
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(REF_DIR / "trust_synthetic.csv")
+    return raw_data()
 
 
 @pytest.fixture(scope="module")
 def scored(data, inst):
-    x = data[ITEMS].astype(float).copy()
-    for r in inst.reversed_item_ids:
-        if r in x:
-            x[r] = 8 - x[r]
-    return x
+    return reverse_keyed(data[ITEMS].astype(float), inst.reversed_item_ids)
 
 
 # ----- Moments: chunks, SQL sums and the whole give the same results -------------------

@@ -9,13 +9,10 @@ trust items, careless respondents kept.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from reference_data import DIMS, ITEMS, instrument, r_results, raw_data, reverse_keyed
 from scipy.optimize import linear_sum_assignment
 
 from analysis.compare import group_table, welch_anova
@@ -24,36 +21,27 @@ from analysis.factorability import bartlett_sphericity, kmo
 from analysis.moments import Moments
 from analysis.reliability import reliability_by_dimension
 from analysis.scores import score
-from instruments.loader import get_instrument
-
-REF_DIR = Path(__file__).parent / "reference"
-DIMS = ["REL", "HON", "COM", "EMP", "CON"]
-ITEMS = [f"{d}{j}" for d in DIMS for j in range(1, 5)]
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return json.loads((REF_DIR / "trust_synthetic_reference.json").read_text())
+    return r_results()
 
 
 @pytest.fixture(scope="module")
 def inst():
-    return get_instrument(str(REF_DIR / "trust_synthetic.yaml"))
+    return instrument()
 
 
 @pytest.fixture(scope="module")
 def data():
-    return pd.read_csv(REF_DIR / "trust_synthetic.csv")
+    return raw_data()
 
 
 @pytest.fixture(scope="module")
 def scored(data, inst):
     """R: x <- d[, items]; for (r in reversed) x[[r]] <- 8 - x[[r]]"""
-    x = data[ITEMS].astype(float).copy()
-    for r in inst.reversed_item_ids:
-        if r in x:
-            x[r] = 8 - x[r]
-    return x
+    return reverse_keyed(data[ITEMS].astype(float), inst.reversed_item_ids)
 
 
 @pytest.fixture(scope="module")

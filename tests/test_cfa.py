@@ -15,35 +15,25 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from reference_data import DIMS, ITEMS, MODEL, r_results, raw_data, reverse_keyed
 
 from analysis.cfa import CFAResult, cfa
 from analysis.moments import Moments
 
-REF_DIR = Path(__file__).parent / "reference"
-DIMS = ["REL", "HON", "COM", "EMP", "CON"]
-REVERSED = ["REL4", "HON3", "COM4", "EMP3", "CON4"]
-MODEL = {d: [f"{d}{i}" for i in range(1, 5)] for d in DIMS}
-ITEMS = [it for its in MODEL.values() for it in its]
-
 
 @pytest.fixture(scope="module")
 def ref() -> dict:
-    with open(REF_DIR / "trust_synthetic_reference.json", encoding="utf-8") as fh:
-        return json.load(fh)
+    return r_results()
 
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    d = pd.read_csv(REF_DIR / "trust_synthetic.csv")
-    for c in REVERSED:
-        d[c] = 8 - d[c]  # as make_reference.R: x[[r]] <- 8 - x[[r]]
-    return d
+    return reverse_keyed(raw_data())  # as make_reference.R: x[[r]] <- 8 - x[[r]]
 
 
 @pytest.fixture(scope="module")

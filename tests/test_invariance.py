@@ -14,36 +14,27 @@ tests/reference/trust_synthetic_reference.json, "invariance_language":
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from reference_data import ITEMS, MODEL, REF_DIR, r_results, raw_data, reverse_keyed
 
 from analysis.cfa import cfa
 from analysis.invariance import InvarianceResult, measurement_invariance
 
-REF_DIR = Path(__file__).parent / "reference"
-DIMS = ["REL", "HON", "COM", "EMP", "CON"]
-REVERSED = ["REL4", "HON3", "COM4", "EMP3", "CON4"]
-MODEL = {d: [f"{d}{i}" for i in range(1, 5)] for d in DIMS}
-ITEMS = [it for its in MODEL.values() for it in its]
 LEVELS = ("configural", "metric", "scalar")
 
 
 @pytest.fixture(scope="module")
 def ref() -> dict:
-    with open(REF_DIR / "trust_synthetic_reference.json", encoding="utf-8") as fh:
-        return json.load(fh)["invariance_language"]
+    return r_results()["invariance_language"]
 
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    d = pd.read_csv(REF_DIR / "trust_synthetic.csv")
-    for c in REVERSED:
-        d[c] = 8 - d[c]  # as make_reference.R
-    return d
+    return reverse_keyed(raw_data())  # as make_reference.R
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +120,7 @@ def test_configural_chisq_is_sum_of_group_fits(data, inv):
 # Agreement is ~1e-5 relative: score statistics depend on the gradient at the estimates,
 # and lavaan's estimates are converged less tightly than ours.
 # --------------------------------------------------------------------------------------
-DIAG_R = json.loads((Path(__file__).parent / "reference" /
-                     "invariance_diagnostics_reference.json").read_text())
+DIAG_R = json.loads((REF_DIR / "invariance_diagnostics_reference.json").read_text())
 
 
 def _diag(inv, item):
