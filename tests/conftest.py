@@ -60,6 +60,20 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def campaign_app(path, secret_key: str):
+    """A testing app on a new database at ``path`` with the campaign "acme"
+    (customer-trust, 2026-Q4, params segment and channel): ``(app, instrument)``.
+    For module-scoped fixtures, e.g. the fuzz tests' one app for all examples."""
+    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": secret_key})
+    with app.app_context():
+        db = get_db()
+        init_db(db)
+        store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
+                              params=["segment", "channel"])
+        inst = store.campaign_instrument(db, store.get_campaign(db, "acme"))
+    return app, inst
+
+
 @pytest.fixture
 def campaign(app):
     """A factory: ``campaign(slug="acme", params=("segment",), ...)`` -> campaign dict."""

@@ -14,13 +14,13 @@ import unicodedata
 from urllib.parse import quote
 
 import pytest
-from conftest import Respondent, parse_page
+from conftest import Respondent, campaign_app, parse_page
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from survey import create_app, store
-from survey.db import get_db, init_db, open_db
+from survey import store
+from survey.db import get_db, open_db
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow,
@@ -52,15 +52,7 @@ form_value = nasty.map(no_surrogates)
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fuzzweb") / "fuzz.db"
-    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "fuzz-web"})
-    with app.app_context():
-        db = get_db()
-        init_db(db)
-        store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
-                              params=["segment", "channel"])
-        inst = store.campaign_instrument(db, store.get_campaign(db, "acme"))
-    return Env(app, inst)
+    return Env(*campaign_app(tmp_path_factory.mktemp("fuzzweb") / "fuzz.db", "fuzz-web"))
 
 
 class Env(tuple):

@@ -12,13 +12,13 @@ import unicodedata
 from urllib.parse import quote
 
 import pytest
-from conftest import Respondent
+from conftest import Respondent, campaign_app
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from survey import create_app, store
-from survey.db import get_db, init_db, open_db
+from survey import store
+from survey.db import open_db
 
 # derandomize: the same examples on every run, so CI results are reproducible
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -28,15 +28,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=N
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
     """One app and campaign for all examples (hypothesis reuses module fixtures)."""
-    path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "fuzz"})
-    with app.app_context():
-        db = get_db()
-        init_db(db)
-        store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
-                              params=["segment", "channel"])
-        inst = store.campaign_instrument(db, store.get_campaign(db, "acme"))
-    return app, inst
+    return campaign_app(tmp_path_factory.mktemp("fuzz") / "fuzz.db", "fuzz")
 
 
 @pytest.fixture(scope="module")
