@@ -80,8 +80,8 @@ def db_path(n: int) -> Path:
     p = cache_dir() / f"bench-{n}.db"
     if not p.exists():
         def build(tmp: Path) -> None:
-            from survey.db import init_db, open_db
             from survey.demo import fill_demo
+            from survey.storage.db import init_db, open_db
 
             with open_db(tmp) as db:
                 init_db(db)
@@ -102,8 +102,8 @@ def parquet_path(n: int) -> Path:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            from survey.db import open_db
-            from survey.store import load_campaign_frame
+            from survey.storage.db import open_db
+            from survey.storage.store import load_campaign_frame
 
             with open_db(db_path(n)) as db:
                 df, inst = load_campaign_frame(db, SLUG)

@@ -36,7 +36,7 @@ _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _RADIO = re.compile(r'<input[^>]*type="radio"[^>]*>')
 _NAME = re.compile(r'name="([^"]+)"')
 _VALUE = re.compile(r'value="([^"]*)"')
-#: Environment that switches the respondent POST rate limit off (survey.ratelimit).
+#: Environment that switches the respondent POST rate limit off (survey.web.ratelimit).
 NO_RATELIMIT = {"TRUSTMETER_RATELIMIT_POSTS": "0"}
 
 
@@ -252,7 +252,7 @@ def storage_ceiling(db_path: str, limit: int = 2000) -> dict:
     """Insert rate of the rows the survey stored (responses + answers), with sqlite-utils
     into a fresh trustmeter database: one transaction per response (as the app keeps a
     response atomic), and all rows in one ``insert_all`` (bulk)."""
-    from survey.db import init_db, open_db
+    from survey.storage.db import init_db, open_db
 
     src = sqlite3.connect(db_path)
     src.row_factory = sqlite3.Row

@@ -142,8 +142,8 @@ def _r(n: int):
 # ----- loading from the database -------------------------------------------------
 @task("load.frame")
 def _load_frame(n: int):
-    from survey.db import open_db
-    from survey.store import load_campaign_frame
+    from survey.storage.db import open_db
+    from survey.storage.store import load_campaign_frame
 
     path = data.db_path(n)
 
@@ -156,8 +156,8 @@ def _load_frame(n: int):
 
 @task("load.matrix")
 def _load_matrix(n: int):
-    from survey.db import open_db
-    from survey.store import load_campaign_matrix
+    from survey.storage.db import open_db
+    from survey.storage.store import load_campaign_matrix
 
     path = data.db_path(n)
 
@@ -202,8 +202,8 @@ TASKS["export.sav"] = _export("sav")
 
 def sqlite3_select(n: int) -> str:
     """The export's rows as plain SQL: responses + campaign + answers, complete only."""
-    from survey.db import open_db
-    from survey.store import answers_table_name
+    from survey.storage.db import open_db
+    from survey.storage.store import answers_table_name
 
     inst = synth.instrument()
     with open_db(data.db_path(n)) as db:

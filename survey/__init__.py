@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ``$TRUSTMETER_DB`` or ``trustmeter.db``; ``SECRET_KEY`` to
     ``$TRUSTMETER_SECRET_KEY``, else a random key kept in the instance folder.
     """
-    from . import db
+    from survey.storage import db
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
@@ -43,14 +43,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(app)
 
-    from . import i18n, respondent, security
+    from survey.web import i18n, respondent, security
 
     db.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)
     security.init_app(app)
     app.register_blueprint(respondent.bp)
-    from . import admin, auth  # the researcher side at /admin
+    from survey.web import admin  # the researcher side at /admin
+    from survey.web.admin import auth
 
     auth.init_app(app)
     admin.init_app(app)

@@ -38,9 +38,8 @@ from scipy import stats
 from sqlite_utils import Database
 
 from instruments.model import Instrument, Scale
-
-from . import store
-from .db import write_transaction
+from survey.storage import store
+from survey.storage.db import write_transaction
 
 SEGMENTS = {"new": (0.30, -0.35), "returning": (0.45, 0.0), "loyal": (0.25, 0.45)}
 CHANNELS = {"web": 0.5, "store": 0.3, "phone": 0.2}

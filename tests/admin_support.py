@@ -16,8 +16,8 @@ import re
 import pytest
 from conftest import Page, parse_page
 
-from survey import users
-from survey.db import open_db
+from survey.storage import users
+from survey.storage.db import open_db
 
 PASSWORDS = {"viewer": "viewer-password-1", "researcher": "researcher-password-1",
              "admin": "admin-password-1"}

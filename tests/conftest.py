@@ -16,8 +16,9 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from survey import create_app, store
-from survey.db import get_db, init_db, open_db
+from survey import create_app
+from survey.storage import store
+from survey.storage.db import get_db, init_db, open_db
 
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "survey" / "translations"
 

@@ -15,8 +15,10 @@ from admin_support import (  # noqa: F401 (fixtures)
     fast_kdf_fixture,
 )
 
-from survey import audit, auth, create_app, users
-from survey.db import open_db
+from survey import create_app
+from survey.storage import audit, users
+from survey.storage.db import open_db
+from survey.web.admin import auth
 
 
 def audit_rows(app, action=None):

@@ -17,8 +17,9 @@ from conftest import Respondent, parse_page
 
 from analysis.careless import careless
 from analysis.scores import score
-from survey import audit, demo, store
-from survey.db import open_db
+from survey import demo
+from survey.storage import audit, store
+from survey.storage.db import open_db
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pytest
 from admin_support import fast_kdf_fixture  # noqa: F401 (fixture)
 from click.testing import CliRunner
 
-from survey import audit, cli, users
-from survey.db import open_db
+from survey import cli
+from survey.storage import audit, users
+from survey.storage.db import open_db
 
 GOOD = "a-long-password-1"
 

@@ -19,9 +19,11 @@ from admin_support import (  # noqa: F401 (fixtures)
     fast_kdf_fixture,
 )
 
-from survey import audit, demo, reporting, store
-from survey.db import open_db
+from survey import demo
 from survey.export import FORMATS
+from survey.reporting import periodic
+from survey.storage import audit, store
+from survey.storage.db import open_db
 
 PERIODS = ["2026-Q3", "2026-Q4"]
 
@@ -165,7 +167,7 @@ def test_report_page_and_downloads_for_a_viewer(app, accounts, filled):
     page = viewer.page("/admin/reports/demo")
     assert page.status == 200 and page.scripts == 0
     with open_db(app.config["DATABASE"]) as db:
-        rep = reporting.build_report(db, ["demo"])
+        rep = periodic.build_report(db, ["demo"])
     assert rep.headline() in page.text
     assert page.html.count("<svg") >= 3
     assert not re.search(r"\sstyle\s*=", page.html)  # the CSP allows no inline style
@@ -178,7 +180,7 @@ def test_report_page_and_downloads_for_a_viewer(app, accounts, filled):
     assert r.status_code == 200 and r.mimetype == "text/html"
     assert r.headers["Content-Disposition"] == \
         'attachment; filename="trust-report-demo-2026-Q4.html"'
-    assert r.get_data(as_text=True) == reporting.render_html(rep)
+    assert r.get_data(as_text=True) == periodic.render_html(rep)
     entries = audit_rows(app, "report.download")
     assert [(e["user"], e["details"]["format"]) for e in entries] == [
         ("viewer", "html"), ("viewer", "json")]
@@ -193,7 +195,7 @@ def test_small_segments_are_never_shown(app, accounts):
     assert page.status == 200
     assert "suppressed" in page.text
     with open_db(app.config["DATABASE"]) as db:
-        rep = reporting.build_report(db, ["tiny"])
+        rep = periodic.build_report(db, ["tiny"])
     assert rep.to_dict()["index"]["2026-Q4"]["trust_index"] == {"suppressed": True}
     ti_row = re.search(r'<th scope="row">2026-Q4</th>(.*?)</tr>', page.html, re.S).group(1)
     assert "suppressed" in ti_row and not re.search(r"\d+\.\d", ti_row)

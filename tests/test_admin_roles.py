@@ -1,5 +1,5 @@
 """Every researcher route against every role, from the declarative table
-``survey.admin.ROUTE_ROLES``: anonymous visitors are sent to the login page, a role
+``survey.web.admin.ROUTE_ROLES``: anonymous visitors are sent to the login page, a role
 below the route's minimum gets 403, and the minimum role and above get through."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from admin_support import (  # noqa: F401 (fixtures)
     fast_kdf_fixture,
 )
 
-from survey import admin, users
+from survey.storage import users
+from survey.web import admin
 
 SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json"}
 ROLES = (None, *users.ROLES)  # None = anonymous
@@ -111,8 +112,8 @@ def test_nothing_changed_by_refused_posts(app, campaign, accounts):
                                  "password": "p" * 12, "confirm": "p" * 12},
                 token_from="/admin/")
     assert r.status_code == 403
-    from survey.db import open_db
-    from survey.store import get_campaign
+    from survey.storage.db import open_db
+    from survey.storage.store import get_campaign
 
     with open_db(app.config["DATABASE"]) as db:
         assert get_campaign(db, "acme")["status"] == "open"

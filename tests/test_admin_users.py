@@ -11,8 +11,8 @@ from admin_support import (  # noqa: F401 (fixtures)
     fast_kdf_fixture,
 )
 
-from survey import audit, users
-from survey.db import open_db
+from survey.storage import audit, users
+from survey.storage.db import open_db
 
 
 @pytest.fixture

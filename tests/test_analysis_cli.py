@@ -224,7 +224,7 @@ def test_non_integer_values_are_noted(tmp_path, small):
 
 
 def test_campaign_from_the_database(tmp_path, monkeypatch):
-    """DATA as a campaign slug: the frame and instrument come from survey.store."""
+    """DATA as a campaign slug: the frame and instrument come from survey.storage.store."""
     db = tmp_path / "t.db"
     res = CliRunner().invoke(main, ["demo", "--db", str(db), "--slug", "wave1", "--n", "300",
                                     "--seed", "3"])

@@ -41,8 +41,8 @@ def test_harness_tiny(bench_env, tmp_path):
 
 def test_matrix_loader_matches_frame(bench_env, monkeypatch):
     from benchmarks import data
-    from survey.db import open_db
-    from survey.store import load_campaign_frame, load_campaign_matrix
+    from survey.storage.db import open_db
+    from survey.storage.store import load_campaign_frame, load_campaign_matrix
 
     monkeypatch.setenv("BENCH_CACHE", bench_env["BENCH_CACHE"])
     with open_db(data.db_path(300)) as db:

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 from store_fixtures import small_instrument
 
-from survey import cli, store
-from survey.db import open_db
+from survey import cli
+from survey.storage import store
+from survey.storage.db import open_db
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +90,7 @@ def test_campaign_create_list_close(runner, dbfile):
 
 
 def test_campaign_list_shows_the_dashboards_live_counts(runner, dbfile):
-    from survey.admin_stats import campaign_stats
+    from survey.reporting.live import campaign_stats
 
     ok(runner, ["demo", "--db", dbfile, "--n", "400"])
     lines = ok(runner, ["campaign", "list", "--db", dbfile]).output.splitlines()

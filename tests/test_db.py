@@ -1,4 +1,4 @@
-"""Connections, migrations and transactions (survey.db, survey.migrations)."""
+"""Connections, migrations and transactions (survey.storage.db, survey.storage.migrations)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 
 from instruments.loader import builtin_paths, load_instrument
-from survey import db as dbmod
-from survey import migrations, store
+from survey.storage import db as dbmod
+from survey.storage import migrations, store
 
 
 def schema(db):

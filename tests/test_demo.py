@@ -10,8 +10,9 @@ import pytest
 from store_fixtures import small_instrument
 
 from instruments.loader import get_instrument
-from survey import demo, store
-from survey.db import init_db, open_db
+from survey import demo
+from survey.storage import store
+from survey.storage.db import init_db, open_db
 
 
 @pytest.fixture(scope="module")

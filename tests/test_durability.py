@@ -38,8 +38,8 @@ import pytest
 from conftest import Respondent
 from live_server import HttpRespondent, LiveServer, Stop, trustmeter
 
-from survey import store
-from survey.db import get_db, open_db
+from survey.storage import store
+from survey.storage.db import get_db, open_db
 
 THREADS = 16
 CYCLES = 4

@@ -20,9 +20,9 @@ from store_fixtures import small_instrument
 
 from analysis.scores import score
 from survey import export as ex
-from survey import store
 from survey.cli import main
-from survey.db import connect, init_db, open_db
+from survey.storage import store
+from survey.storage.db import connect, init_db, open_db
 
 FORMATS = ex.FORMATS
 FIRST_RESPONSE_ID = 7_340_001  # distinctive ids, so a byte scan for them means something

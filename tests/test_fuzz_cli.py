@@ -22,9 +22,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from survey import store
 from survey.cli import main
-from survey.db import open_db
+from survey.storage import store
+from survey.storage.db import open_db
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow,

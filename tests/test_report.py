@@ -22,10 +22,11 @@ from numpy.testing import assert_allclose
 from analysis.careless import careless
 from analysis.compare import group_table, holm, pairwise_welch
 from analysis.scores import nps, pct_trusting, proportion, score
-from survey import demo, store
+from survey import demo
 from survey.cli import main
-from survey.db import init_db, open_db
-from survey.reporting import build_report, resolve_campaigns
+from survey.reporting.periodic import build_report, resolve_campaigns
+from survey.storage import store
+from survey.storage.db import init_db, open_db
 from tests.store_fixtures import small_instrument
 
 DIMS = ["REL", "HON", "COM", "EMP", "CON"]

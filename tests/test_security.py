@@ -1,5 +1,5 @@
 """Security headers, request size limit, rate limiting, and the researcher routes role by
-role (from ``survey.admin.ROUTE_ROLES``)."""
+role (from ``survey.web.admin.ROUTE_ROLES``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import Respondent, parse_page
 
-from survey import create_app, ratelimit, store
-from survey.db import get_db, init_db, open_db
-from survey.security import CONTENT_SECURITY_POLICY
+from survey import create_app
+from survey.storage import ratelimit, store
+from survey.storage.db import get_db, init_db, open_db
+from survey.web import ratelimit as web_ratelimit
+from survey.web.security import CONTENT_SECURITY_POLICY
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "survey" / "templates"
 STATIC = TEMPLATES.parent / "static"
@@ -132,7 +134,7 @@ def test_rate_limit_is_off_in_tests_and_configurable(app, limited_app):
     assert app.config["RATELIMIT_ENABLED"] is False  # TESTING
     assert limited_app.config["RATELIMIT_POSTS"] == 5
     assert limited_app.config["RATELIMIT_STORAGE"] is None  # next to the database
-    assert ratelimit.limiter(limited_app).path.endswith("t.ratelimit.db")
+    assert web_ratelimit.limiter(limited_app).path.endswith("t.ratelimit.db")
 
 
 def test_public_link_posts_are_limited_per_address_and_link(limited_app):
@@ -314,9 +316,9 @@ def test_rate_limit_is_shared_by_gunicorn_workers(tmp_path):
 
 # ----- researcher pages, role by role -------------------------------------------------
 try:
-    from survey.admin import ROUTE_ROLES
+    from survey.web.admin import ROUTE_ROLES
 except ModuleNotFoundError as e:  # only while the researcher side does not exist
-    if e.name != "survey.admin":
+    if e.name != "survey.web.admin":
         raise
     ROUTE_ROLES = None
 
@@ -326,7 +328,7 @@ SAMPLE_ARGS = {"slug": "acme", "username": "viewer", "fmt": "html"}
 
 if ROUTE_ROLES is None:
     ROLE_CASES = [pytest.param(None, None, None, marks=pytest.mark.skip(
-        reason="survey.admin (the researcher side) does not exist yet"))]
+        reason="survey.web.admin (the researcher side) does not exist yet"))]
 else:
     ROLE_CASES = [(endpoint, minimum, who) for endpoint, minimum in sorted(ROUTE_ROLES.items())
                   for who in WHO]
@@ -334,7 +336,7 @@ else:
 
 @pytest.fixture
 def accounts(app, monkeypatch):
-    from survey import users
+    from survey.storage import users
 
     monkeypatch.setattr(users, "SCRYPT_N", 2**10, raising=False)  # cheaper KDF
     monkeypatch.setattr(users, "_DUMMY_HASH", None, raising=False)

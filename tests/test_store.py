@@ -1,4 +1,4 @@
-"""The storage API (survey.store) on temporary database files."""
+"""The storage API (survey.storage.store) on temporary database files."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from store_fixtures import small_instrument
 
 from analysis.moments import Moments
-from survey import store
-from survey.db import connect, init_db, open_db
+from survey.storage import store
+from survey.storage.db import connect, init_db, open_db
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import Respondent, parse_page
 
-from survey import store
+from survey.storage import store
 
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
 

@@ -7,7 +7,14 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
 from instruments.loader import get_instrument, instrument_from_yaml
-from survey.forms import NA, AnswerField, answers_of, fields_by_item, page_form_class, saved_values
+from survey.web.respondent.forms import (
+    NA,
+    AnswerField,
+    answers_of,
+    fields_by_item,
+    page_form_class,
+    saved_values,
+)
 
 INST = get_instrument("customer-trust")
 SCALE_ITEM = INST.dimensions[0].items[0].id          # 7-point agreement scale with N/A

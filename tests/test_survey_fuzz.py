@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from survey import store
-from survey.db import open_db
+from survey.storage import store
+from survey.storage.db import open_db
 
 # derandomize: the same examples on every run, so CI results are reproducible
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,

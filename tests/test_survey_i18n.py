@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 from conftest import Respondent, parse_page
 from markupsafe import Markup, escape
 
-from survey.i18n import direction, language_name, local_digits
+from survey.web.i18n import direction, language_name, local_digits
 
 SURVEY = Path(__file__).resolve().parents[1] / "survey"
 TRANSLATIONS = SURVEY / "translations"

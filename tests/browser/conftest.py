@@ -34,7 +34,7 @@ import pytest
 from click.testing import CliRunner
 
 from survey.cli import main as trustmeter
-from survey.db import open_db
+from survey.storage.db import open_db
 
 # Selenium Manager must never fetch a driver or a browser.
 os.environ["SE_OFFLINE"] = "true"

@@ -18,7 +18,7 @@ pytest.importorskip("selenium", reason="selenium is not installed: pip install -
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from survey import store  # noqa: E402
+from survey.storage import store  # noqa: E402
 
 from .conftest import ARTIFACTS, ROOT  # noqa: E402
 from .helpers import (  # noqa: E402

@@ -16,7 +16,7 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from survey import store  # noqa: E402
+from survey.storage import store  # noqa: E402
 
 from .conftest import ARTIFACTS, DESKTOP  # noqa: E402
 from .helpers import (  # noqa: E402

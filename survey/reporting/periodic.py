@@ -1,6 +1,6 @@
 """Periodic Trust Index reports from the survey database: ``trustmeter report``.
 
-:func:`build_report` reads campaigns with :mod:`survey.store` and hands the frame
+:func:`build_report` reads campaigns with :mod:`survey.storage.store` and hands the frame
 to :func:`analysis.periodic.periodic_report`; :func:`render_html` renders the result
 as one self-contained HTML file. The researcher dashboard shows the same figures
 by calling these two functions.
@@ -37,8 +37,7 @@ from sqlite_utils import Database
 
 from analysis._result import AnalysisError
 from analysis.periodic import PeriodicReport, periodic_report, render_html
-
-from . import store
+from survey.storage import store
 
 __all__ = ["build_report", "render_html", "resolve_campaigns", "report_command",
            "write_atomic", "PeriodicReport"]
@@ -119,8 +118,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 @contextlib.contextmanager
 def _database(db_path: str) -> Iterator[Database]:
-    from . import migrations
-    from .db import open_db
+    from survey.storage import migrations
+    from survey.storage.db import open_db
 
     if not Path(db_path).is_file():
         raise click.ClickException(f"no database at {db_path} (use --db or TRUSTMETER_DB)")

@@ -25,8 +25,7 @@ from sqlite_utils import Database
 from analysis._result import AnalysisError
 from analysis.careless import careless
 from analysis.scores import score
-
-from . import store
+from survey.storage import store
 
 CACHE_SIZE = 64
 _cache: OrderedDict[Hashable, Any] = OrderedDict()

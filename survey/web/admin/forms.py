@@ -30,10 +30,10 @@ try:  # wtforms 3.3 deprecates (value, label) tuples
 except ImportError:  # pragma: no cover - wtforms < 3.3
     SelectChoice = None
 
-from .admin_i18n import _lt
-from .export import FORMATS
-from .store import SLUG_RE
-from .users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_RE
+from survey.export import FORMATS
+from survey.storage.store import SLUG_RE
+from survey.storage.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_RE
+from survey.web.admin.i18n import _lt
 
 MAX_INVITATIONS = 10_000  # per request
 

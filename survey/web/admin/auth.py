@@ -57,9 +57,11 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from . import admin_i18n, audit, ratelimit, users
-from .admin_i18n import _lt, _t
-from .db import get_db, write_transaction
+from survey.storage import audit, users
+from survey.storage.db import get_db, write_transaction
+from survey.web import ratelimit
+from survey.web.admin import i18n
+from survey.web.admin.i18n import _lt, _t
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 
@@ -116,7 +118,7 @@ def _end_session() -> None:
 
 
 def load_logged_in_user() -> None:
-    """Set ``g.user`` (a dict from :mod:`survey.users`, or ``None``) from the session."""
+    """Set ``g.user`` (a dict from :mod:`survey.storage.users`, or ``None``) from the session."""
     g.user = None
     sid = session.get(SESSION_KEY)
     if not isinstance(sid, str):
@@ -301,6 +303,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("ADMIN_SESSION_IDLE", 2 * 3600)
     app.config.setdefault("ADMIN_SESSION_MAX", 12 * 3600)
     app.session_interface = SessionInterface()
-    admin_i18n.init_app(app)
+    i18n.init_app(app)
     app.before_request(load_logged_in_user)
     app.register_blueprint(bp)

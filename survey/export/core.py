@@ -26,8 +26,8 @@ declared URL parameters
     clashes with an export column).
 ``longstring``, ``irv``, ``attention_passed``, ``quality_flags``, ``flagged``, ``na_items``
     Quality indicators computed when the response was completed
-    (:func:`survey.store.quality_flags`; named as in
-    :func:`survey.store.load_campaign_frame`): ``quality_flags`` lists the raised flags
+    (:func:`survey.storage.store.quality_flags`; named as in
+    :func:`survey.storage.store.load_campaign_frame`): ``quality_flags`` lists the raised flags
     (``straightline``, ``longstring``, ``attention_failed``, ``speeder``),
     ``flagged`` is 1 when any is raised. ``na_items`` lists the items answered
     "not applicable". Sample-relative screens (IRV outliers, Mahalanobis distance;
@@ -99,9 +99,8 @@ from sqlite_utils import Database
 from analysis.data import reverse_key
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
-
-from . import store
-from .db import default_path, open_db
+from survey.storage import store
+from survey.storage.db import default_path, open_db
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 #: Formats written in constant memory; sav and dta are built in memory.
@@ -258,7 +257,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
                note="missing when the instrument has no attention check"),
         Column("quality_flags", "quality", "string", _meta_label("quality_flags", langs),
                note="straightline, longstring, attention_failed, speeder "
-                    "(survey.store.quality_flags)"),
+                    "(survey.storage.store.quality_flags)"),
         Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
                allowed=(0, 1)),
         Column("na_items", "quality", "string", _meta_label("na_items", langs)),

@@ -6,7 +6,7 @@ unknown login name), action (e.g. ``login``, ``login.failed``, ``campaign.create
 ``export``), target (a campaign slug or username), details (a JSON object) and the
 client IP. Invitation tokens and passwords are never logged, only counts.
 
-Actions logged by the researcher side (:mod:`survey.auth`, :mod:`survey.admin`):
+Actions logged by the researcher side (:mod:`survey.web.admin.auth`, :mod:`survey.web.admin`):
 ``login``, ``login.failed``, ``login.blocked``, ``logout``, ``user.add``,
 ``user.role``, ``user.disable``, ``user.enable``, ``user.passwd``,
 ``campaign.create``, ``campaign.close``, ``invitations.create``, ``export``,
@@ -28,7 +28,7 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
-from .db import write_transaction
+from survey.storage.db import write_transaction
 
 logger = logging.getLogger("trustmeter.audit")
 
@@ -87,7 +87,7 @@ def log_cli(db_path: str | os.PathLike[str] | None, action: str, *, target: str 
             details: Mapping[str, Any] | None = None) -> None:
     """Log a command-line action in the database at ``db_path``, if it has the audit
     table (a database not yet upgraded is left alone)."""
-    from .db import default_path, open_db
+    from survey.storage.db import default_path, open_db
 
     path = os.fspath(db_path or default_path())
     if not os.path.isfile(path):

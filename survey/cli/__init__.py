@@ -21,10 +21,10 @@ from pathlib import Path
 import click
 from sqlite_utils import Database
 
-from analysis.cli import analyze
 from instruments.cli import instrument_group
+from survey.cli.analyze import analyze
 from survey.export import export_command
-from survey.reporting import report_command
+from survey.reporting.periodic import report_command
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -64,8 +64,8 @@ def _errors() -> Iterator[None]:
 def _open(db_path: str, *, create: bool = False) -> Iterator[Database]:
     """Open the database. With ``create`` it is created or upgraded (``init``);
     otherwise it must exist and be current."""
-    from . import migrations
-    from .db import init_db, open_db
+    from survey.storage import migrations
+    from survey.storage.db import init_db, open_db
 
     if not create and not Path(db_path).is_file():
         raise click.ClickException(f"no database at {db_path}; create it with "
@@ -105,8 +105,8 @@ def init(db_path: str) -> None:
 
     Safe to run again: applied migrations are skipped.
     """
-    from . import migrations, store
-    from .db import init_db, open_db
+    from survey.storage import migrations, store
+    from survey.storage.db import init_db, open_db
 
     with _errors(), open_db(db_path) as db:
         todo = migrations.pending(db)
@@ -120,7 +120,7 @@ def _app_factory(db_path: str) -> Callable:
     path = os.path.abspath(db_path)
 
     def make_app():
-        from . import create_app
+        from survey import create_app
 
         app = create_app()
         app.config["DATABASE"] = path
@@ -202,7 +202,8 @@ def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool
     synthetic respondents if it has none; prints the public link and one invitation
     link; then serves on http://127.0.0.1:5000 with gunicorn (2 workers).
     """
-    from . import demo, store
+    from survey import demo
+    from survey.storage import store
 
     with _open(db_path, create=True) as db, _errors():
         campaign = store.get_campaign(db, "demo")
@@ -244,7 +245,7 @@ def campaign_create(db_path: str, instrument: str, slug: str, period: str,
                     params: tuple[str, ...], languages: tuple[str, ...], opens: str | None,
                     closes: str | None, min_segment_n: int, title: str | None) -> None:
     """Create a campaign: one instrument version for one period."""
-    from . import store
+    from survey.storage import store
 
     with _open(db_path) as db:
         c = store.create_campaign(db, slug=slug, instrument=instrument, period=period,
@@ -261,8 +262,8 @@ def campaign_list(db_path: str) -> None:
     """List campaigns with their live counts (tab-separated), as on the dashboard:
     started, completed, completion rate and complete responses excluded as careless
     (flagged by at least 2 indicators, the rule of ``trustmeter analyze``)."""
-    from . import store
-    from .admin_stats import campaign_stats
+    from survey.reporting.live import campaign_stats
+    from survey.storage import store
 
     with _open(db_path) as db:
         click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
@@ -282,7 +283,7 @@ def campaign_list(db_path: str) -> None:
 @click.argument("slug")
 def campaign_close(db_path: str, slug: str) -> None:
     """Close campaign SLUG: it stops accepting responses."""
-    from . import store
+    from survey.storage import store
 
     with _open(db_path) as db:
         store.close_campaign(db, slug)
@@ -303,7 +304,7 @@ def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
 
     Only a hash of each token is stored: save the output, it cannot be shown again.
     """
-    from . import store
+    from survey.storage import store
 
     if count <= 0:
         raise click.BadParameter(f"must be a positive number, got {count}",
@@ -334,7 +335,7 @@ def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: 
     across the last four quarters, 3 segments and the campaign's languages, with a
     few percent careless and missing answers.
     """
-    from . import demo
+    from survey import demo
 
     with _open(db_path, create=True) as db, _errors():
         s = demo.fill_demo(db, slug, n, seed=seed, instrument=instrument)
@@ -344,8 +345,8 @@ def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: 
 
 
 # ----- researcher accounts; audit of the data-changing commands ------------------------
-from survey.admin_cli import user_group  # noqa: E402
-from survey.audit import audit_cli  # noqa: E402
+from survey.cli.users import user_group  # noqa: E402
+from survey.storage.audit import audit_cli  # noqa: E402
 
 main.add_command(user_group)
 audit_cli(main)  # campaign create/close, invite and export also write to the audit log

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from .db import write_transaction
+from survey.storage.db import write_transaction
 
 ROLES = ("viewer", "researcher", "admin")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")

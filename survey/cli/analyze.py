@@ -10,7 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from ._result import AnalysisError
+from analysis._result import AnalysisError
 
 
 def _load(data: str, instrument: str | None, db: str):
@@ -32,8 +32,8 @@ def _load(data: str, instrument: str | None, db: str):
     if not Path(db).is_file():
         raise AnalysisError(f"{data!r} is not a file, and there is no database {db} to look "
                             "it up as a campaign (use --db or TRUSTMETER_DB)")
-    from survey.db import open_db
-    from survey.store import load_campaign_frame
+    from survey.storage.db import open_db
+    from survey.storage.store import load_campaign_frame
 
     try:
         with open_db(db) as conn:
@@ -80,9 +80,8 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
     invariance, dimension scores and the Trust Index by period and segment.
     Careless respondents are excluded unless --keep-careless is given.
     """
+    from analysis.report import analyze as run
     from instruments.loader import InstrumentError
-
-    from .report import analyze as run
 
     try:
         df, inst = _load(data, instrument, db)
@@ -93,7 +92,7 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
         out = report.to_dict()
         html = None
         if html_out:
-            from .html import render_html
+            from analysis.html import render_html
             html = render_html(report)
     except InstrumentError as e:
         raise click.ClickException("\n".join(e.errors)) from None

@@ -15,8 +15,8 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import TooManyRequests
 
-from . import ratelimit
-from .store import declared_params
+from survey.storage.store import declared_params
+from survey.web import ratelimit
 
 MAX_PARAM_LENGTH = 100  # characters kept of a URL parameter's value
 MAX_TOKEN_LENGTH = 128  # longer "invitation tokens" are not looked up at all

@@ -1,7 +1,7 @@
 """The survey's storage API: instruments, campaigns, invitations, responses, answers.
 
 Every function takes a :class:`sqlite_utils.Database` first (from
-:func:`survey.db.get_db` in views, :func:`survey.db.connect` elsewhere), returns
+:func:`survey.storage.db.get_db` in views, :func:`survey.storage.db.connect` elsewhere), returns
 plain dicts, and raises :class:`ValueError` for bad arguments and
 :class:`LookupError` for things that do not exist.
 
@@ -39,8 +39,7 @@ from sqlite_utils import Database
 from analysis.moments import Moments
 from instruments.loader import get_instrument, instrument_from_yaml
 from instruments.model import Instrument
-
-from .db import write_transaction
+from survey.storage.db import write_transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

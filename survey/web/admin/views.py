@@ -6,7 +6,7 @@ that may use it), and enforced for every request to this blueprint before its vi
 runs: anonymous visitors are sent to the login page, signed-in users without the
 role get 403, and an endpoint missing from the table is refused to everyone (deny
 by default). Roles are ordered ``viewer < researcher < admin``
-(:data:`survey.users.ROLES`).
+(:data:`survey.storage.users.ROLES`).
 
 Every page is server-rendered, without scripts; every form is a Flask-WTF form
 (CSRF). Actions that change or take out data are written to the audit log.
@@ -42,9 +42,18 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from analysis._result import AnalysisError
-
-from . import admin_stats, audit, reporting, store, users
-from .admin_forms import (
+from survey.export import export_campaign
+from survey.reporting import live, periodic
+from survey.storage import audit, store, users
+from survey.storage.db import get_db
+from survey.web.admin.auth import (
+    LogoutForm,
+    audit_log,
+    check_role,
+    current_username,
+    error_page,
+)
+from survey.web.admin.forms import (
     CampaignForm,
     CloseForm,
     DisableForm,
@@ -54,16 +63,7 @@ from .admin_forms import (
     UserForm,
     choices,
 )
-from .admin_i18n import _t
-from .auth import (
-    LogoutForm,
-    audit_log,
-    check_role,
-    current_username,
-    error_page,
-)
-from .db import get_db
-from .export import export_campaign
+from survey.web.admin.i18n import _t
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_error_handler(HTTPException, error_page)
@@ -129,14 +129,14 @@ def _campaign_or_404(slug: str) -> dict:
 @bp.route("/")
 def dashboard():
     db = get_db()
-    rows = [(c, admin_stats.campaign_stats(db, c)) for c in store.list_campaigns(db)]
+    rows = [(c, live.campaign_stats(db, c)) for c in store.list_campaigns(db)]
     return render_template("admin/dashboard.html", rows=rows)
 
 
 def _export_form(db, campaign: dict) -> ExportForm:
     form = ExportForm()
     inst = store.campaign_instrument(db, campaign)
-    form.period.choices = choices([("", _t("All periods")), *admin_stats.periods(db, campaign)])
+    form.period.choices = choices([("", _t("All periods")), *live.periods(db, campaign)])
     form.language.choices = choices(inst.languages)
     return form
 
@@ -146,7 +146,7 @@ def campaign(slug: str):
     db = get_db()
     c = _campaign_or_404(slug)
     return render_template(
-        "admin/campaign.html", c=c, stats=admin_stats.campaign_stats(db, c),
+        "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
         is_open=store.is_open(c), invitations_form=InvitationsForm(),
         export_form=_export_form(db, c), invitation_counts=_invitation_counts(db, c),
         public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}")
@@ -233,7 +233,7 @@ def invitations(slug: str):
 def _campaign_page_with_errors(c: dict, **forms):
     db = get_db()
     return render_template(
-        "admin/campaign.html", c=c, stats=admin_stats.campaign_stats(db, c),
+        "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
         is_open=store.is_open(c), invitations_form=forms.get("invitations_form")
         or InvitationsForm(formdata=None), export_form=forms.get("export_form")
         or _export_form(db, c), invitation_counts=_invitation_counts(db, c),
@@ -309,10 +309,10 @@ def _report(slug: str):
 
     def build():
         try:
-            return reporting.build_report(db, [slug]), None
+            return periodic.build_report(db, [slug]), None
         except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
             return None, str(e)
-    return c, admin_stats.cached(("report", *admin_stats.data_key(db, c)), build)
+    return c, live.cached(("report", *live.data_key(db, c)), build)
 
 
 @bp.route("/reports/<slug>")
@@ -333,7 +333,7 @@ def report_download(slug: str, fmt: str):
         flash(_t("No report: %(error)s", error=error), "error")
         return redirect(url_for(".report", slug=slug))
     if fmt == "html":
-        body, mimetype = reporting.render_html(rep), "text/html"
+        body, mimetype = periodic.render_html(rep), "text/html"
     else:
         body = json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
         mimetype = "application/json"
@@ -428,6 +428,6 @@ def audit_page():
 
 
 def init_app(app) -> None:
-    """Register the blueprint (the login views are in :mod:`survey.auth`)."""
+    """Register the blueprint (the login views are in :mod:`survey.web.admin.auth`)."""
     app.register_blueprint(bp)
 

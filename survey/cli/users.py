@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import click
 from sqlite_utils import Database
 
-from . import audit, users
+from survey.storage import audit, users
 
 
 def _db_option(f: Callable) -> Callable:
@@ -29,8 +29,8 @@ def _db_option(f: Callable) -> Callable:
 def _open(db_path: str) -> Iterator[Database]:
     from pathlib import Path
 
-    from . import migrations
-    from .db import open_db
+    from survey.storage import migrations
+    from survey.storage.db import open_db
 
     if not Path(db_path).is_file():
         raise click.ClickException(f"no database at {db_path}; create it with "

@@ -6,7 +6,7 @@ set again is a no-op. Add a new numbered function at the end; never edit one tha
 has shipped.
 
 The per-instrument wide answer tables (``answers_<instrument>_v<version>``) are not
-created here but by :func:`survey.store.register_instrument`, because their
+created here but by :func:`survey.storage.store.register_instrument`, because their
 columns come from the instrument.
 """
 
@@ -94,7 +94,7 @@ def m0001_initial(db: Database) -> None:
 
 
 SCHEMA_0002 = [
-    # Researchers' accounts (survey.users). Usernames compare case-insensitively.
+    # Researchers' accounts (survey.storage.users). Usernames compare case-insensitively.
     """
     CREATE TABLE users (
         id INTEGER PRIMARY KEY,
@@ -107,7 +107,7 @@ SCHEMA_0002 = [
         last_login_at TEXT
     )
     """,
-    # Signed-in sessions (survey.auth): the cookie holds a random id, the table its
+    # Signed-in sessions (survey.web.admin.auth): the cookie holds a random id, the table its
     # sha256, so logging out or disabling a user ends the session on the server.
     """
     CREATE TABLE user_sessions (
@@ -130,7 +130,7 @@ SCHEMA_0002 = [
     )
     """,
     "CREATE INDEX idx_login_attempts_user_ip ON login_attempts (username, ip, at)",
-    # What researchers did (survey.audit); details is a JSON object.
+    # What researchers did (survey.storage.audit); details is a JSON object.
     """
     CREATE TABLE audit_log (
         id INTEGER PRIMARY KEY,

@@ -34,12 +34,17 @@ from flask import (
 )
 
 from instruments.model import Instrument
-
-from . import store
-from .db import get_db, write_transaction
-from .forms import ConsentForm, answers_of, instrument_text, page_form_class, saved_values
-from .i18n import choose_language, current_language, direction, use_language
-from .security import MAX_TOKEN_LENGTH, url_params
+from survey.storage import store
+from survey.storage.db import get_db, write_transaction
+from survey.web.i18n import choose_language, current_language, direction, use_language
+from survey.web.respondent.forms import (
+    ConsentForm,
+    answers_of,
+    instrument_text,
+    page_form_class,
+    saved_values,
+)
+from survey.web.security import MAX_TOKEN_LENGTH, url_params
 
 bp = Blueprint("respondent", __name__)
 

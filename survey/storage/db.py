@@ -114,7 +114,10 @@ def init_db(db: Database, *, register_builtin: bool = True) -> list[str]:
     Safe to run repeatedly. Returns the names of the migrations that were applied
     (empty when the schema was already current).
     """
-    from . import migrations, store  # store imports this module
+    from survey.storage import (
+        migrations,  # store imports this module
+        store,
+    )
 
     applied = migrations.apply(db)
     if register_builtin:

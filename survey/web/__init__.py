@@ -1,0 +1,1 @@
+"""The web tier: respondent and researcher blueprints, i18n and HTTP security."""

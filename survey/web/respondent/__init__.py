@@ -1,0 +1,5 @@
+"""Respondent pages: consent, paged questionnaire, thank-you (blueprint ``respondent``)."""
+
+from survey.web.respondent.views import bp
+
+__all__ = ["bp"]
