@@ -31,7 +31,7 @@ def main() -> None:
     a = p.parse_args()
 
     class App(BaseApplication):
-        def load_config(self) -> None:  # the settings of survey.cli._serve
+        def load_config(self) -> None:  # the settings of survey.cli.server._serve
             settings = {"bind": f"{a.host}:{a.port}", "workers": a.workers,
                         "accesslog": "-", "errorlog": "-",
                         "proc_name": "trustmeter-bench-trivial", "timeout": 600,

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from store_fixtures import small_instrument
 
 from survey import cli
+from survey.cli import server
 from survey.storage import store
 from survey.storage.db import open_db
 
@@ -185,7 +186,7 @@ def test_demo_command(runner, tmp_path):
 
 def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "_serve", lambda *a: calls.append(a))
+    monkeypatch.setattr(server, "_serve", lambda *a: calls.append(a))
     path = str(tmp_path / "r.db")
     r = ok(runner, ["run", "--db", path, "--n", "200"])
     assert "respondent link:  http://127.0.0.1:5000/s/demo" in r.output
@@ -205,7 +206,7 @@ def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
 
 def test_serve_passes_options(runner, dbfile, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "_serve", lambda *a: calls.append(a))
+    monkeypatch.setattr(server, "_serve", lambda *a: calls.append(a))
     ok(runner, ["serve", "--db", dbfile, "--host", "0.0.0.0", "--port", "8080",
                 "--workers", "4"])
     assert calls == [(dbfile, "0.0.0.0", 8080, 4)]
@@ -215,15 +216,29 @@ def test_serve_passes_options(runner, dbfile, monkeypatch):
 def test_app_factory_uses_the_db_path(dbfile):
     pytest.importorskip("flask_babel")
     try:
-        app = cli._app_factory(dbfile)()
+        app = server._app_factory(dbfile)()
     except (ImportError, AttributeError) as e:  # the web app is developed in parallel
         pytest.skip(f"survey.create_app not available: {e}")
     import os
     assert app.config["DATABASE"] == os.path.abspath(dbfile)
 
 
-def test_every_command_has_db_option():
-    for name in ("init", "serve", "run", "invite", "demo"):
-        assert "db_path" in [p.name for p in cli.main.commands[name].params], name
-    for name, cmd in cli.main.commands["campaign"].commands.items():
-        assert "db_path" in [p.name for p in cmd.params], name
+def _leaf_commands(group, path=()):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _leaf_commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+def test_every_command_has_the_one_db_option():
+    """Every command that touches the database takes the same --db (with $TRUSTMETER_DB)."""
+    seen = 0
+    for path, cmd in _leaf_commands(cli.main):
+        if path[0] == "instrument":  # instrument files, no database
+            continue
+        (opt,) = [p for p in cmd.params if p.name == "db_path"]
+        assert opt.opts == ["--db"] and opt.envvar == "TRUSTMETER_DB", path
+        assert opt.default == "trustmeter.db", path
+        seen += 1
+    assert seen >= 12

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._result import AnalysisError
+from survey.cli.common import db_option
 
 
 def _load(data: str, instrument: str | None, db: str):
@@ -69,11 +70,9 @@ def _load(data: str, instrument: str | None, db: str):
               help="Answered items needed for a dimension score (default: 75% of its items).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the parallel analysis.")
-@click.option("--db", default=lambda: os.environ.get("TRUSTMETER_DB", "trustmeter.db"),
-              show_default="trustmeter.db or $TRUSTMETER_DB",
-              help="SQLite database, when DATA is a campaign slug.")
+@db_option
 def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
-            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db):
+            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db_path):
     """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
 
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
@@ -84,7 +83,7 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
     from instruments.loader import InstrumentError
 
     try:
-        df, inst = _load(data, instrument, db)
+        df, inst = _load(data, instrument, db_path)
         report = run(df, inst, group=group, segment=segment, period=period,
                      keep_careless=keep_careless, efa_extraction=efa_extraction,
                      efa_rotation=efa_rotation, n_factors=n_factors,

@@ -8,41 +8,13 @@ audit log as ``cli:$USER``.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import click
-from sqlite_utils import Database
 
+from survey.cli.common import cli_user, db_option, open_database
 from survey.storage import audit, users
-
-
-def _db_option(f: Callable) -> Callable:
-    return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default="trustmeter.db",
-        envvar="TRUSTMETER_DB", show_default=True, show_envvar=True,
-        help="SQLite database file.")(f)
-
-
-@contextlib.contextmanager
-def _open(db_path: str) -> Iterator[Database]:
-    from pathlib import Path
-
-    from survey.storage import migrations
-    from survey.storage.db import open_db
-
-    if not Path(db_path).is_file():
-        raise click.ClickException(f"no database at {db_path}; create it with "
-                                   f"'trustmeter init --db {db_path}'")
-    with open_db(db_path) as db:
-        if migrations.pending(db):
-            raise click.ClickException(f"the database {db_path} is not initialized or is out "
-                                       f"of date; run 'trustmeter init --db {db_path}'")
-        try:
-            yield db
-        except (ValueError, LookupError) as e:
-            raise click.ClickException(str(e)) from None
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -71,7 +43,7 @@ def user_group() -> None:
 
 
 @user_group.command("add")
-@_db_option
+@db_option
 @click.argument("username")
 @click.option("--role", type=click.Choice(users.ROLES), required=True,
               help="viewer: reports; researcher: also campaigns and exports; admin: also "
@@ -83,20 +55,20 @@ def user_add(db_path: str, username: str, role: str, password_stdin: bool) -> No
         users.check_username(username)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    with _open(db_path) as db:
+    with open_database(db_path) as db:
         if users.get_user(db, username) is not None:
             raise click.ClickException(f"a user named {username!r} already exists")
         u = users.create_user(db, username, _read_password(password_stdin), role)
-        audit.log(db, "user.add", user=audit.cli_user(), target=u["username"],
+        audit.log(db, "user.add", user=cli_user(), target=u["username"],
                   details={"role": role})
     click.echo(f"created user {u['username']} ({u['role']})")
 
 
 @user_group.command("list")
-@_db_option
+@db_option
 def user_list(db_path: str) -> None:
     """List users (tab-separated): username, role, status, last login."""
-    with _open(db_path) as db:
+    with open_database(db_path) as db:
         click.echo("username\trole\tstatus\tlast_login")
         for u in users.list_users(db):
             click.echo("\t".join([u["username"], u["role"],
@@ -105,41 +77,41 @@ def user_list(db_path: str) -> None:
 
 
 @user_group.command("set-role")
-@_db_option
+@db_option
 @click.argument("username")
 @click.argument("role", type=click.Choice(users.ROLES))
 def user_set_role(db_path: str, username: str, role: str) -> None:
     """Give USERNAME the role ROLE."""
-    with _open(db_path) as db:
+    with open_database(db_path) as db:
         before = users.get_user(db, username)
         u = users.set_role(db, username, role)
-        audit.log(db, "user.role", user=audit.cli_user(), target=u["username"],
+        audit.log(db, "user.role", user=cli_user(), target=u["username"],
                   details={"from": before["role"], "to": role})
     click.echo(f"{u['username']} is now {u['role']}")
 
 
 @user_group.command("disable")
-@_db_option
+@db_option
 @click.argument("username")
 @click.option("--enable", is_flag=True, help="Enable the user again instead.")
 def user_disable(db_path: str, username: str, enable: bool) -> None:
     """Disable USERNAME: they cannot sign in and their sessions end at once."""
-    with _open(db_path) as db:
+    with open_database(db_path) as db:
         u = users.set_disabled(db, username, not enable)
-        audit.log(db, "user.enable" if enable else "user.disable", user=audit.cli_user(),
+        audit.log(db, "user.enable" if enable else "user.disable", user=cli_user(),
                   target=u["username"])
     click.echo(f"{u['username']} is {'disabled' if u['disabled'] else 'enabled'}")
 
 
 @user_group.command("passwd")
-@_db_option
+@db_option
 @click.argument("username")
 @_password_stdin
 def user_passwd(db_path: str, username: str, password_stdin: bool) -> None:
     """Set a new password for USERNAME (their sessions end)."""
-    with _open(db_path) as db:
+    with open_database(db_path) as db:
         if users.get_user(db, username) is None:
             raise click.ClickException(f"unknown user {username!r}")
         u = users.set_password(db, username, _read_password(password_stdin))
-        audit.log(db, "user.passwd", user=audit.cli_user(), target=u["username"])
+        audit.log(db, "user.passwd", user=cli_user(), target=u["username"])
     click.echo(f"password of {u['username']} changed")

@@ -11,6 +11,5 @@ from survey.export.core import (  # noqa: F401
     _CsvWriter,
     dimension_scores,
     export_campaign,
-    export_command,
     trustmeter_version,
 )

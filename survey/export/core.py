@@ -81,7 +81,6 @@ import math
 import os
 import re
 import struct
-import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -91,7 +90,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pandas as pd
 from sqlite_utils import Database
@@ -100,7 +98,7 @@ from analysis.data import reverse_key
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.storage import store
-from survey.storage.db import default_path, open_db
+from survey.storage.db import open_db
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 #: Formats written in constant memory; sav and dta are built in memory.
@@ -392,19 +390,43 @@ def _where(sel: _Selection) -> tuple[str, list]:
     return where, args
 
 
-def _select_sql(sel: _Selection) -> tuple[str, list]:
+def _select_sql(sel: _Selection, ids: Sequence[int] | None = None) -> tuple[str, list]:
     # Only these response fields are read: identifiers (id, invitation_id, times,
     # item order) never enter the export. Answers travel packed as in
-    # store.load_campaign_frame: char(code + offset), NULL as U+0001.
+    # store.load_campaign_frame: char(code + offset), NULL as U+0001. ``ids`` limits
+    # the rows to those responses (the API's incremental pulls).
     items = sel.inst.item_ids
     packed = "char(" + ", ".join(f'coalesce(a."{i}" + {_CODE_OFFSET}, 1)' for i in items) + ")"
     where, args = _where(sel)
+    if ids is not None:
+        where += f" AND r.id IN ({', '.join('?' * len(ids))})"
+        args += [int(i) for i in ids]
     sql = ("SELECT c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
            "r.irv, r.attention_passed, r.flags, r.na_items, "
            + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
            + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
            f'LEFT JOIN "{sel.table}" a ON a.response_id = r.id WHERE {where} ORDER BY r.id')
     return sql, args
+
+
+def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
+                  first_row: int = 0) -> tuple[pd.DataFrame, list[Column]]:
+    """Export rows (the columns of :func:`build_columns`) of some complete responses of
+    one campaign, in the order of ``response_ids``; ``row`` counts from ``first_row + 1``.
+    For the API's JSON Lines pulls: the same columns and the same absence of
+    identifiers as a file export."""
+    sel = _select(db, [slug], None)
+    columns = build_columns(sel.inst, sel.params)
+    ids = [int(i) for i in response_ids]
+    if not ids:
+        return pd.DataFrame({c.name: [] for c in columns}), columns
+    sql, args = _select_sql(sel, ids)
+    sql = sql.replace("SELECT c.slug,", "SELECT r.id, c.slug,", 1)
+    rows = db.execute(sql, args).fetchall()
+    position = {rid: k for k, rid in enumerate(ids)}
+    rows.sort(key=lambda r: position[r[0]])
+    frame = _chunk_frame([r[1:] for r in rows], first_row, sel, columns)
+    return frame, columns
 
 
 def _json_text(values: Sequence[str | None]) -> pd.Series:
@@ -1072,64 +1094,3 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
                         codebook_json=cbj_path, manifest=man_path,
                         columns=tuple(c.name for c in columns),
                         constant_memory=writer.constant_memory)
-
-
-# ----- command line ----------------------------------------------------------------
-_SUFFIX_FORMAT = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav", ".dta": "dta",
-                  ".parquet": "parquet", ".json": "json"}
-
-
-@click.command("export")
-@click.argument("slugs", nargs=-1, required=True, metavar="SLUG...")
-@click.option("--period", "periods", multiple=True, metavar="P",
-              help="Keep only this period (repeat for several).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="File format (default: from the output file's extension).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="The data file to write; codebook and manifest go beside it.")
-@click.option("--language", default="en", show_default=True,
-              help="Language of the variable and value labels (e.g. en, ru, fa).")
-@click.option("--db", "db_path", default=None, metavar="PATH",
-              help="Database file (default: $TRUSTMETER_DB or trustmeter.db).")
-def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | None,
-                   output: Path, language: str, db_path: str | None) -> None:
-    """Export the complete responses of campaign SLUG (several SLUGs of one instrument
-    version are combined) with a codebook and a manifest.
-
-    csv, json, parquet and xlsx are written in constant memory; sav and dta are built
-    in memory. No identifiers are exported: rows are numbered 1..n per export.
-    """
-    if fmt is None:
-        fmt = _SUFFIX_FORMAT.get(output.suffix.lower())
-        if fmt is None:
-            raise click.UsageError(f"cannot tell the format from {output.name!r}; give "
-                                   f"--format ({'|'.join(FORMATS)})")
-    path = db_path or default_path()
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"Exporting {fmt}",
-                                    file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        result = export_campaign(path, list(slugs), fmt, output, periods=list(periods) or None,
-                                 language=language, progress=progress)
-    except (LookupError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"cannot write {str(output)!r}: {e.strerror or e}") from None
-    except Exception as e:  # sqlite3.Error, pyreadstat errors: a message, not a traceback
-        raise click.ClickException(f"export failed: {type(e).__name__}: {e}") from None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    click.echo(f"Exported {result.rows} complete responses to {result.path} "
-               f"({result.format}, sha256 {result.sha256[:12]}...).")
-    click.echo(f"Codebook: {result.codebook_md.name}, {result.codebook_json.name}; "
-               f"manifest: {result.manifest.name}")
-    if not result.constant_memory:
-        click.echo(f"Note: {result.format} files are built in memory (not streamed).")

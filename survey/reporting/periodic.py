@@ -24,22 +24,17 @@ errors), and output files written atomically (a temporary file renamed into plac
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import click
-import numpy as np
 from sqlite_utils import Database
 
-from analysis._result import AnalysisError
 from analysis.periodic import PeriodicReport, periodic_report, render_html
 from survey.storage import store
 
-__all__ = ["build_report", "render_html", "resolve_campaigns", "report_command",
+__all__ = ["build_report", "render_html", "resolve_campaigns",
            "write_atomic", "PeriodicReport"]
 
 
@@ -114,77 +109,3 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-@contextlib.contextmanager
-def _database(db_path: str) -> Iterator[Database]:
-    from survey.storage import migrations
-    from survey.storage.db import open_db
-
-    if not Path(db_path).is_file():
-        raise click.ClickException(f"no database at {db_path} (use --db or TRUSTMETER_DB)")
-    with open_db(db_path) as db:
-        if migrations.pending(db):
-            raise click.ClickException(f"the database {db_path} is not initialized or is out "
-                                       f"of date; run 'trustmeter init --db {db_path}'")
-        yield db
-
-
-@click.command("report")
-@click.option("--campaign", "campaigns", multiple=True, metavar="SLUG",
-              help="Campaign to report on; repeatable (waves of one tracker). Default: every "
-                   "campaign using the newest campaign's instrument version.")
-@click.option("--period", help="Focus period (default: the latest), compared with the "
-                               "previous one.")
-@click.option("--segment", metavar="COL",
-              help="A declared campaign param (or language) for figures per segment.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False),
-              help="Write the self-contained HTML report here.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False),
-              help="Write every figure as JSON here.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default="trustmeter.db",
-              envvar="TRUSTMETER_DB", show_default=True, show_envvar=True,
-              help="SQLite database file.")
-@click.option("--keep-careless", is_flag=True,
-              help="Keep respondents flagged as careless (default: exclude them).")
-@click.option("--min-segment-n", type=click.IntRange(min=2), metavar="N",
-              help="Suppress figures resting on fewer respondents (default: the campaigns' "
-                   "min_segment_n, 30).")
-def report_command(campaigns: tuple[str, ...], period: str | None, segment: str | None,
-                   html_out: str | None, json_out: str | None, db_path: str,
-                   keep_careless: bool, min_segment_n: int | None) -> None:
-    """Periodic Trust Index report: index and dimensions per period with CIs, change
-    versus the previous period, segments, incidents, data quality, reliability and
-    invariance. Writes HTML and/or JSON atomically; prints a one-line summary
-    (the full text without --html/--json). Safe for cron."""
-    for path in (html_out, json_out):
-        folder = Path(path).parent if path else None
-        if folder is not None and not folder.is_dir():
-            raise click.ClickException(f"cannot write {path}: the folder {folder} does not exist")
-    try:
-        with _database(db_path) as db:
-            rep = build_report(db, campaigns, period=period, segment=segment,
-                               keep_careless=keep_careless, min_segment_n=min_segment_n)
-        html = render_html(rep) if html_out else None
-        text = (json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
-                if json_out else None)
-        for path, content in ((json_out, text), (html_out, html)):
-            if path:
-                write_atomic(path, content)
-    except click.ClickException:
-        raise
-    except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
-        raise click.ClickException(str(e.args[0] if isinstance(e, KeyError) and e.args
-                                       else e)) from None
-    except sqlite3.Error as e:
-        raise click.ClickException(f"cannot read the database {db_path}: {e}") from None
-    except OSError as e:
-        raise click.ClickException(f"cannot write the report: {e}") from None
-    except Exception as e:  # cron: one clear line, never a traceback
-        raise click.ClickException(f"unexpected {type(e).__name__}: {e} (please report this "
-                                   "as a trustmeter bug)") from None
-    if not html_out and not json_out:
-        click.echo(rep.summary())
-        return
-    wrote = ", ".join(p for p in (html_out, json_out) if p)
-    click.echo(f"report {', '.join(rep.campaigns)} {rep.headline()}; wrote {wrote}")

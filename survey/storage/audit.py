@@ -11,21 +11,17 @@ Actions logged by the researcher side (:mod:`survey.web.admin.auth`, :mod:`surve
 ``user.role``, ``user.disable``, ``user.enable``, ``user.passwd``,
 ``campaign.create``, ``campaign.close``, ``invitations.create``, ``export``,
 ``report.download``. The ``trustmeter`` commands that change things log the same
-actions as ``cli:$USER`` (:func:`audit_cli`).
+actions as ``cli:$USER`` (:func:`survey.cli.common.audited`).
 """
 
 from __future__ import annotations
 
-import functools
-import getpass
 import json
 import logging
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import click
 from sqlite_utils import Database
 
 from survey.storage.db import write_transaction
@@ -73,74 +69,6 @@ def count(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
 
 
-# ----- the command line ----------------------------------------------------------------
-def cli_user() -> str:
-    """``cli:$USER``: the audit user of a command-line action."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = os.environ.get("USER") or "unknown"
-    return f"cli:{name}"
-
-
-def log_cli(db_path: str | os.PathLike[str] | None, action: str, *, target: str | None = None,
-            details: Mapping[str, Any] | None = None) -> None:
-    """Log a command-line action in the database at ``db_path``, if it has the audit
-    table (a database not yet upgraded is left alone)."""
-    from survey.storage.db import default_path, open_db
-
-    path = os.fspath(db_path or default_path())
-    if not os.path.isfile(path):
-        return
-    with open_db(path) as db:
-        if "audit_log" in db.table_names():
-            log(db, action, user=cli_user(), target=target, details=details)
-
-
-def _export_rows(output: Any) -> int | None:
-    try:
-        with open(f"{output}.manifest.json", encoding="utf-8") as f:
-            return int(json.load(f)["rows"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-#: command path -> (action, details from the command's parameters)
-_CLI_ACTIONS: dict[tuple[str, ...], tuple[str, Any]] = {
-    ("campaign", "create"): ("campaign.create", lambda kw: (kw["slug"], {
-        "instrument": kw["instrument"], "period": kw["period"], "params": list(kw["params"]),
-        "languages": list(kw["languages"])})),
-    ("campaign", "close"): ("campaign.close", lambda kw: (kw["slug"], {})),
-    ("invite",): ("invitations.create", lambda kw: (kw["slug"], {
-        "count": kw["count"], "params": sorted(p.partition("=")[0] for p in kw["params"])})),
-    ("export",): ("export", lambda kw: (",".join(kw["slugs"]), {
-        "format": kw.get("fmt") or os.path.splitext(str(kw["output"]))[1].lstrip("."),
-        "periods": list(kw.get("periods") or ()), "language": kw.get("language"),
-        "rows": _export_rows(kw["output"])})),
-}
-
-
-def audit_cli(main: click.Group) -> None:
-    """Make the data-changing commands of ``main`` write an audit entry after they
-    succeed (campaign create/close, invite, export; ``user`` commands log their own)."""
-    for path, (action, describe) in _CLI_ACTIONS.items():
-        cmd: click.Command | None = main
-        for name in path:
-            cmd = cmd.commands.get(name) if isinstance(cmd, click.Group) else None
-        if cmd is None or cmd.callback is None or getattr(cmd.callback, "_audited", False):
-            continue
-        cmd.callback = _audited(cmd.callback, action, describe)
-
-
-def _audited(callback, action: str, describe):
-    @functools.wraps(callback)
-    def wrapper(*args, **kwargs):
-        result = callback(*args, **kwargs)
-        try:
-            target, details = describe(kwargs)
-            log_cli(kwargs.get("db_path"), action, target=target, details=details)
-        except Exception as e:  # never fail a command that succeeded because of its audit
-            click.echo(f"warning: could not write the audit log: {e}", err=True)
-        return result
-    wrapper._audited = True
-    return wrapper
+def has_log(db: Database) -> bool:
+    """Whether the database has the audit table yet (an old schema may not)."""
+    return "audit_log" in db.table_names()

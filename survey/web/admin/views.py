@@ -14,8 +14,6 @@ Every page is server-rendered, without scripts; every form is a Flask-WTF form
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -43,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 
 from analysis._result import AnalysisError
 from survey.export import export_campaign
+from survey.export.invitations import invitations_csv
 from survey.reporting import live, periodic
 from survey.storage import audit, store, users
 from survey.storage.db import get_db
@@ -217,15 +216,10 @@ def invitations(slug: str):
         form.form_errors.append(str(e))
         return _campaign_page_with_errors(c, invitations_form=form)
     base = (form.base_url.data or request.url_root).rstrip("/")
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["token", "url"])
-    for inv in created:
-        w.writerow([inv["token"], f"{base}/i/{inv['token']}"])
     audit_log("invitations.create", target=slug,
               details={"count": len(created), "params": values, "base_url": base})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Response(out.getvalue(), mimetype="text/csv", headers={
+    return Response(invitations_csv(created, base), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="invitations-{slug}-{stamp}.csv"',
         "Cache-Control": "no-store"})
 

@@ -1,0 +1,143 @@
+"""``trustmeter campaign``, ``invite`` and ``demo``."""
+
+from __future__ import annotations
+
+import click
+
+from survey.cli.common import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    audited,
+    base_url,
+    cli_errors,
+    db_option,
+    open_database,
+    parse_params,
+)
+from survey.export.invitations import invitations_csv
+
+
+@click.group("campaign")
+def campaign_group() -> None:
+    """Create, list and close survey campaigns."""
+
+
+@campaign_group.command("create")
+@db_option
+@click.option("--instrument", required=True,
+              help="Instrument id (e.g. customer-trust), id@version, or a YAML file.")
+@click.option("--slug", required=True, help="Short name; the public link is /s/SLUG.")
+@click.option("--period", required=True, help="Period label, e.g. 2026-Q4.")
+@click.option("--param", "params", multiple=True,
+              help="A URL parameter respondents may carry (e.g. segment); repeatable.")
+@click.option("--language", "languages", multiple=True,
+              help="A language to offer (default: all of the instrument's); repeatable.")
+@click.option("--opens", help="Opening date (YYYY-MM-DD, UTC) or ISO datetime.")
+@click.option("--closes", help="Closing date, inclusive (YYYY-MM-DD, UTC) or ISO datetime.")
+@click.option("--min-segment-n", default=30, show_default=True, type=int,
+              help="Smallest group size reported separately.")
+@click.option("--title", help="A title for researchers.")
+@audited("campaign.create", lambda kw: (kw["slug"], {
+    "instrument": kw["instrument"], "period": kw["period"], "params": list(kw["params"]),
+    "languages": list(kw["languages"])}))
+def campaign_create(db_path: str, instrument: str, slug: str, period: str,
+                    params: tuple[str, ...], languages: tuple[str, ...], opens: str | None,
+                    closes: str | None, min_segment_n: int, title: str | None) -> None:
+    """Create a campaign: one instrument version for one period."""
+    from survey.storage import store
+
+    with open_database(db_path) as db:
+        c = store.create_campaign(db, slug=slug, instrument=instrument, period=period,
+                                  params=params, languages=languages or None, title=title,
+                                  opens_at=opens, closes_at=closes, min_segment_n=min_segment_n)
+    click.echo(f"created campaign {c['slug']}: {c['instrument_id']} {c['instrument_version']}, "
+               f"period {c['period']}, languages {', '.join(c['languages'])}, params "
+               f"{', '.join(c['params']) or 'none'}; public link /s/{c['slug']}")
+
+
+@campaign_group.command("list")
+@db_option
+def campaign_list(db_path: str) -> None:
+    """List campaigns with their live counts (tab-separated), as on the dashboard:
+    started, completed, completion rate and complete responses excluded as careless
+    (flagged by at least 2 indicators, the rule of ``trustmeter analyze``)."""
+    from survey.reporting.live import campaign_stats
+    from survey.storage import store
+
+    with open_database(db_path) as db:
+        click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
+                   "\tcompletion_rate\texcluded_careless")
+        for c in store.list_campaigns(db):
+            k = campaign_stats(db, c)
+            rate = "" if k["completion_rate"] is None else f"{k['completion_rate']:.3f}"
+            careless = "" if k["careless"] is None else str(k["careless"])
+            click.echo("\t".join([c["slug"], c["status"],
+                                  f"{c['instrument_id']}@{c['instrument_version']}",
+                                  c["period"], ",".join(c["languages"]), ",".join(c["params"]),
+                                  str(k["started"]), str(k["completed"]), rate, careless]))
+
+
+@campaign_group.command("close")
+@db_option
+@click.argument("slug")
+@audited("campaign.close", lambda kw: (kw["slug"], {}))
+def campaign_close(db_path: str, slug: str) -> None:
+    """Close campaign SLUG: it stops accepting responses."""
+    from survey.storage import store
+
+    with open_database(db_path) as db:
+        store.close_campaign(db, slug)
+    click.echo(f"closed campaign {slug}")
+
+
+@click.command()
+@db_option
+@click.argument("slug")
+@click.option("--count", required=True, type=int, help="Number of invitations.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A declared param attached to every invitation (e.g. segment=loyal).")
+@click.option("--base-url", default=base_url(DEFAULT_HOST, DEFAULT_PORT), show_default=True,
+              help="Public address of the survey.")
+@audited("invitations.create", lambda kw: (kw["slug"], {
+    "count": kw["count"], "params": sorted(p.partition("=")[0] for p in kw["params"])}))
+def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
+           base_url: str) -> None:
+    """Create single-use invitations for campaign SLUG; print a CSV of token and url.
+
+    Only a hash of each token is stored: save the output, it cannot be shown again.
+    """
+    from survey.storage import store
+
+    if count <= 0:
+        raise click.BadParameter(f"must be a positive number, got {count}",
+                                 param_hint="'--count'")
+    p = parse_params(params)
+    with open_database(db_path) as db:
+        invs = store.create_invitations(db, slug, count, p)
+    click.echo(invitations_csv(invs, base_url), nl=False)
+
+
+@click.command("demo")
+@db_option
+@click.option("--slug", default="demo", show_default=True, help="Campaign to fill.")
+@click.option("--n", "n", default=3000, show_default=True, type=click.IntRange(min=1),
+              help="Number of complete synthetic respondents.")
+@click.option("--seed", type=int, help="Random seed, for reproducible data.")
+@click.option("--instrument", default="customer-trust", show_default=True,
+              help="Instrument for a new campaign.")
+def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: str) -> None:
+    """Fill a campaign with synthetic respondents (created with the database if needed).
+
+    Respondents follow a correlated factor model over the instrument's dimensions
+    across the last four quarters, 3 segments and the campaign's languages, with a
+    few percent careless and missing answers.
+    """
+    from survey import demo
+
+    with open_database(db_path, create=True) as db, cli_errors():
+        s = demo.fill_demo(db, slug, n, seed=seed, instrument=instrument)
+    click.echo(f"campaign {s['campaign']}: added {s['completed']} complete and {s['abandoned']} "
+               f"abandoned synthetic responses over {', '.join(s['periods'])} "
+               f"in {s['seconds']} s")
+
+

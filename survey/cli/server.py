@@ -1,0 +1,141 @@
+"""``trustmeter init``, ``serve`` and ``run``: the database and the web server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import click
+
+from survey.cli.common import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    base_url,
+    cli_errors,
+    db_option,
+    open_database,
+)
+
+
+@click.command()
+@db_option
+def init(db_path: str) -> None:
+    """Create or upgrade the database schema and register the built-in instruments.
+
+    Safe to run again: applied migrations are skipped.
+    """
+    from survey.storage import migrations, store
+    from survey.storage.db import init_db, open_db
+
+    with cli_errors(), open_db(db_path) as db:
+        todo = migrations.pending(db)
+        init_db(db)
+        versions = [f"{r['id']} {r['version']}" for r in store.list_instruments(db)]
+    click.echo(f"{db_path}: " + (f"applied {', '.join(todo)}" if todo else "schema up to date"))
+    click.echo("instruments: " + (", ".join(versions) or "none"))
+
+
+def _app_factory(db_path: str) -> Callable:
+    path = os.path.abspath(db_path)
+
+    def make_app():
+        from survey import create_app
+
+        app = create_app()
+        app.config["DATABASE"] = path
+        return app
+    return make_app
+
+
+def _serve(db_path: str, host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn (``workers`` processes); fall back to waitress (one
+    process, threads) where gunicorn cannot run, e.g. on Windows."""
+    os.environ["TRUSTMETER_DB"] = os.path.abspath(db_path)
+    make_app = _app_factory(db_path)
+    make_app()  # fail here, with a clear traceback, if the app cannot be built
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError as e:  # gunicorn needs fcntl (POSIX)
+        import waitress
+
+        click.echo(f"gunicorn is not available ({e}); serving with waitress "
+                   f"(one process, {4 * workers} threads)", err=True)
+        waitress.serve(make_app(), host=host, port=port, threads=4 * workers)
+        return
+
+    class GunicornApp(BaseApplication):
+        def load_config(self) -> None:
+            settings = {"bind": f"{host}:{port}", "workers": workers,
+                        "accesslog": "-", "errorlog": "-", "proc_name": "trustmeter",
+                        # researchers' exports and reports run inside a request: a
+                        # 1M-row .sav takes minutes, more than gunicorn's default 30 s
+                        "timeout": 600,
+                        # gunicorn >= 25.1 opens a control socket at one path per user
+                        # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
+                        "control_socket_disable": True}
+            for key, value in settings.items():
+                if key in self.cfg.settings:  # older gunicorn lacks some settings
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return make_app()
+
+    click.echo(f"serving with gunicorn, {workers} workers, on http://{host}:{port}", err=True)
+    GunicornApp().run()
+
+
+def _server_options(f: Callable) -> Callable:
+    f = click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+                     help="Number of gunicorn worker processes.")(f)
+    f = click.option("--port", default=DEFAULT_PORT, show_default=True,
+                     type=click.IntRange(1, 65535), help="Port to listen on.")(f)
+    return click.option("--host", default=DEFAULT_HOST, show_default=True,
+                        help="Interface to listen on (0.0.0.0 for all).")(f)
+
+
+@click.command()
+@db_option
+@_server_options
+def serve(db_path: str, host: str, port: int, workers: int) -> None:
+    """Serve the survey with a production WSGI server (gunicorn).
+
+    The database must exist (``trustmeter init``). Put a TLS-terminating reverse
+    proxy in front of it for public use.
+    """
+    with open_database(db_path):
+        pass
+    _serve(db_path, host, port, workers)
+
+
+@click.command()
+@db_option
+@_server_options
+@click.option("--n", "n", default=3000, show_default=True, type=click.IntRange(min=1),
+              help="Synthetic respondents to fill an empty demo campaign with.")
+@click.option("--no-serve", is_flag=True, help="Prepare the database and print the links only.")
+def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool) -> None:
+    """Try trustmeter: a demo database, its links, and the server (``make run``).
+
+    Creates the database if needed, with the ``customer-trust`` instrument and a demo
+    campaign (slug ``demo``, this quarter, params segment and channel) filled with
+    synthetic respondents if it has none; prints the public link and one invitation
+    link; then serves on http://127.0.0.1:5000 with gunicorn (2 workers).
+    """
+    from survey import demo
+    from survey.storage import store
+
+    with open_database(db_path, create=True) as db, cli_errors():
+        campaign = store.get_campaign(db, "demo")
+        if campaign is None or store.campaign_counts(db, "demo")["completed"] == 0:
+            summary = demo.fill_demo(db, "demo", n, seed=20261122)
+            click.echo(f"demo campaign filled with {summary['completed']} synthetic respondents "
+                       f"({', '.join(summary['periods'])}) in {summary['seconds']} s")
+        (inv,) = store.create_invitations(db, "demo", 1, {"segment": "returning"})
+    base = base_url(host, port)
+    click.echo(f"respondent link:  {base}/s/demo")
+    click.echo(f"invitation link:  {base}/i/{inv['token']}  (single use)")
+    click.echo(f"database:         {db_path}")
+    if not no_serve:
+        _serve(db_path, host, port, workers)
+
+
