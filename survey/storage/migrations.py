@@ -153,6 +153,115 @@ def m0002_researchers(db: Database) -> None:
         db.execute(sql)
 
 
+SCHEMA_0003 = [
+    # The durable outbox (survey.storage.outbox): one row per unit of outgoing work (an
+    # e-mail, a webhook call, later an export job), processed by survey.worker. The row is
+    # the source of truth: state, attempts, the next attempt's time, the lease of the
+    # worker that holds it, and the last reply or error (never an e-mail address).
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        campaign_id INTEGER REFERENCES campaigns (id),
+        payload TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'retrying', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 8 CHECK (max_attempts >= 1),
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        claimed_by TEXT,
+        last_error TEXT,
+        reply TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT
+    )
+    """,
+    "CREATE INDEX idx_outbox_due ON outbox (state, next_attempt_at)",
+    "CREATE INDEX idx_outbox_campaign ON outbox (campaign_id, kind, state)",
+    # Keys kept in the database (e.g. the HMAC key of the contacts' address hashes and of
+    # their invitation tokens), so the command line and every web worker share them.
+    """
+    CREATE TABLE app_keys (
+        name TEXT PRIMARY KEY,
+        key BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+    # A campaign's e-mail contacts (survey.storage.contacts): the only table with e-mail
+    # addresses and names. Purging sets email, name and email_hmac to NULL and keeps the
+    # row, so the funnel's counts survive.
+    """
+    CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+        email TEXT,
+        name TEXT,
+        email_hmac TEXT,
+        language TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        invitation_id INTEGER NOT NULL UNIQUE REFERENCES invitations (id),
+        optout_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        invited_at TEXT,
+        last_sent_at TEXT,
+        reminders INTEGER NOT NULL DEFAULT 0,
+        bounced_at TEXT,
+        opted_out_at TEXT,
+        purged_at TEXT,
+        UNIQUE (campaign_id, email_hmac)
+    )
+    """,
+    "CREATE INDEX idx_contacts_campaign ON contacts (campaign_id)",
+    # Which outbox row carries which message to which contact.
+    """
+    CREATE TABLE contact_messages (
+        outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id),
+        contact_id INTEGER NOT NULL REFERENCES contacts (id),
+        purpose TEXT NOT NULL CHECK (purpose IN ('invitation', 'reminder')),
+        seq INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (contact_id, purpose, seq)
+    )
+    """,
+    # Addresses that opted out, as keyed hashes only: every later import and send skips them.
+    """
+    CREATE TABLE mail_suppression (
+        email_hmac TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+    # Per-campaign mail settings and template overrides (NULL: the shipped default).
+    """
+    CREATE TABLE campaign_mail (
+        campaign_id INTEGER PRIMARY KEY REFERENCES campaigns (id),
+        purge_after_days INTEGER CHECK (purge_after_days >= 0),
+        updated_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE mail_templates (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+        language TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text_body TEXT NOT NULL,
+        html_body TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, language)
+    )
+    """,
+]
+
+
+@migrations(name="0003_contacts_outbox")
+def m0003_contacts_outbox(db: Database) -> None:
+    """The durable outbox, e-mail contacts, their messages, suppression and templates."""
+    for sql in SCHEMA_0003:
+        db.execute(sql)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]
