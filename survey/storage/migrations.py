@@ -262,6 +262,15 @@ def m0003_contacts_outbox(db: Database) -> None:
         db.execute(sql)
 
 
+@migrations(name="0004_api")
+def m0004_api(db: Database) -> None:
+    """API tokens, webhooks and their delivery log, the completion order of responses
+    (:mod:`survey.storage.api_schema`)."""
+    from survey.storage.api_schema import apply_0004
+
+    apply_0004(db)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

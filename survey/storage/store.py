@@ -362,11 +362,17 @@ def campaign_instrument(db: Database, campaign: Mapping) -> Instrument:
 
 
 def close_campaign(db: Database, slug: str) -> None:
-    """Stop accepting new responses for a campaign (status ``closed``)."""
+    """Stop accepting new responses for a campaign (status ``closed``). The first close
+    queues the ``campaign.closed`` webhook event in the same transaction."""
+    from survey.storage import webhooks  # imports this module
+
     with write_transaction(db):
-        if db.execute("UPDATE campaigns SET status = 'closed' WHERE slug = ?",
-                      [slug]).rowcount == 0:
+        c = get_campaign(db, slug)
+        if c is None:
             raise LookupError(f"unknown campaign {slug!r}")
+        if db.execute("UPDATE campaigns SET status = 'closed' WHERE id = ? AND "
+                      "status != 'closed'", [c["id"]]).rowcount == 1:
+            webhooks.on_campaign_closed(db, c)
 
 
 def is_open(campaign: Mapping, now: datetime | None = None) -> bool:
@@ -761,6 +767,10 @@ def _complete(db: Database, response_id: int, finished: datetime) -> bool:
                          [response_id, _iso(finished), r["invitation_id"]])
         if cur.rowcount != 1:
             raise _Conflict
+    # the response.completed webhook event, queued in this same transaction
+    from survey.storage import webhooks  # imports this module
+
+    webhooks.on_response_completed(db, r, inst, answers)
     return True
 
 
