@@ -83,7 +83,7 @@ import re
 import struct
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -97,7 +97,7 @@ from sqlite_utils import Database
 from analysis.data import reverse_key
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
-from survey.storage import store
+from survey.storage import exports, packing
 from survey.storage.db import open_db
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
@@ -112,7 +112,6 @@ XLSX_MAX_ROWS = 1_048_575  # 2**20 rows per sheet, less the header
 STATA_LABEL_MAX = 80  # characters
 SPSS_LABEL_MAX_BYTES = 255
 SPSS_VALUE_LABEL_MAX_BYTES = 120
-_CODE_OFFSET = 1 << 16  # answers travel packed as one string per row (see _select_sql)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -332,101 +331,18 @@ def dimension_scores(items: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
     return frame
 
 
-# ----- reading ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Selection:
-    campaigns: tuple[dict, ...]
-    inst: Instrument
-    table: str
-    params: tuple[str, ...]
-    periods: tuple[str, ...] | None
-
-
-def _select(db: Database, slugs: Sequence[str], periods: Sequence[str] | None) -> _Selection:
-    if not slugs:
-        raise ValueError("no campaign given")
-    cs = []
-    for s in dict.fromkeys(slugs):
-        c = store.get_campaign(db, s)
-        if c is None:
-            known = [r[0] for r in db.execute("SELECT slug FROM campaigns ORDER BY slug")]
-            raise LookupError(f"unknown campaign {s!r}"
-                              + (f" (campaigns: {', '.join(known)})" if known else
-                                 " (the database has no campaigns)"))
-        cs.append(c)
-    versions = {(c["instrument_id"], c["instrument_version"]) for c in cs}
-    if len(versions) > 1:
-        raise ValueError("campaigns " + ", ".join(c["slug"] for c in cs) + " use different "
-                         "instrument versions (" + ", ".join(sorted(f"{i}@{v}"
-                                                                    for i, v in versions))
-                         + "); export them separately")
-    inst = store.campaign_instrument(db, cs[0])
-    table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
-                       [inst.id, inst.version]).fetchone()[0]
-    params = tuple(dict.fromkeys(p for c in cs for p in c["params"]))
-    if periods:
-        periods = tuple(dict.fromkeys(str(p) for p in periods))
-        ids = [c["id"] for c in cs]
-        have = {r[0] for r in db.execute(
-            f"SELECT DISTINCT period FROM responses WHERE campaign_id IN "
-            f"({', '.join('?' * len(ids))})", ids)} | {c["period"] for c in cs}
-        unknown = [p for p in periods if p not in have]
-        if unknown:
-            raise LookupError(f"unknown period(s) {', '.join(map(repr, unknown))} for campaign(s) "
-                              f"{', '.join(c['slug'] for c in cs)} (periods: "
-                              f"{', '.join(sorted(have))})")
-    else:
-        periods = None
-    return _Selection(tuple(cs), inst, table, params, periods)
-
-
-def _where(sel: _Selection) -> tuple[str, list]:
-    ids = [c["id"] for c in sel.campaigns]
-    where = f"r.campaign_id IN ({', '.join('?' * len(ids))}) AND r.status = 'complete'"
-    args: list[Any] = list(ids)
-    if sel.periods:
-        where += f" AND r.period IN ({', '.join('?' * len(sel.periods))})"
-        args += list(sel.periods)
-    return where, args
-
-
-def _select_sql(sel: _Selection, ids: Sequence[int] | None = None) -> tuple[str, list]:
-    # Only these response fields are read: identifiers (id, invitation_id, times,
-    # item order) never enter the export. Answers travel packed as in
-    # store.load_campaign_frame: char(code + offset), NULL as U+0001. ``ids`` limits
-    # the rows to those responses (the API's incremental pulls).
-    items = sel.inst.item_ids
-    packed = "char(" + ", ".join(f'coalesce(a."{i}" + {_CODE_OFFSET}, 1)' for i in items) + ")"
-    where, args = _where(sel)
-    if ids is not None:
-        where += f" AND r.id IN ({', '.join('?' * len(ids))})"
-        args += [int(i) for i in ids]
-    sql = ("SELECT c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
-           "r.irv, r.attention_passed, r.flags, r.na_items, "
-           + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
-           + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
-           f'LEFT JOIN "{sel.table}" a ON a.response_id = r.id WHERE {where} ORDER BY r.id')
-    return sql, args
-
-
 def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
                   first_row: int = 0) -> tuple[pd.DataFrame, list[Column]]:
     """Export rows (the columns of :func:`build_columns`) of some complete responses of
     one campaign, in the order of ``response_ids``; ``row`` counts from ``first_row + 1``.
     For the API's JSON Lines pulls: the same columns and the same absence of
     identifiers as a file export."""
-    sel = _select(db, [slug], None)
+    sel = exports.select(db, [slug], None)
     columns = build_columns(sel.inst, sel.params)
-    ids = [int(i) for i in response_ids]
-    if not ids:
+    rows = exports.rows_of(db, sel, response_ids)
+    if not rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
-    sql, args = _select_sql(sel, ids)
-    sql = sql.replace("SELECT c.slug,", "SELECT r.id, c.slug,", 1)
-    rows = db.execute(sql, args).fetchall()
-    position = {rid: k for k, rid in enumerate(ids)}
-    rows.sort(key=lambda r: position[r[0]])
-    frame = _chunk_frame([r[1:] for r in rows], first_row, sel, columns)
-    return frame, columns
+    return _chunk_frame(rows, first_row, sel, columns), columns
 
 
 def _json_text(values: Sequence[str | None]) -> pd.Series:
@@ -443,7 +359,7 @@ def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray
     return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes, allow_fill=True)
 
 
-def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
+def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
                  columns: Sequence[Column]) -> pd.DataFrame:
     """One chunk of SQL rows -> the export frame (compact nullable dtypes)."""
     inst = sel.inst
@@ -464,10 +380,7 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: _Selection,
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
     items = list(inst.item_ids)
-    codes = np.frombuffer("".join(cols[-1]).encode("utf-32-le"), dtype="<u4")
-    codes = codes.reshape(n, len(items)).astype(np.int32)
-    missing = codes == 1
-    values = codes - _CODE_OFFSET
+    values, missing, _ = packing.unpack("".join(cols[-1]), sel.lows)
     for j, iid in enumerate(items):
         out[iid] = pd.arrays.IntegerArray(values[:, j].astype(np.int16), missing[:, j].copy())
     frame = pd.DataFrame(out)
@@ -497,7 +410,7 @@ class _Writer(ABC):
 
     constant_memory = True
 
-    def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: _Selection,
+    def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: exports.Selection,
                  na_code: int):
         self.path, self.columns, self.lang, self.sel, self.na_code = (path, columns, lang, sel,
                                                                        na_code)
@@ -931,19 +844,6 @@ def _na_code(inst: Instrument) -> int:
     return NA_CODE if lowest > NA_CODE else lowest - 1
 
 
-@contextlib.contextmanager
-def _snapshot(db: Database) -> Iterator[None]:
-    """A read transaction, so the count and the rows come from one snapshot."""
-    if db.conn.in_transaction:
-        yield
-        return
-    db.conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.conn.execute("ROLLBACK")
-
-
 def _umask() -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as f:
@@ -1018,16 +918,15 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
     out = Path(out_path).absolute()
     _check_output(out)
     slugs = [slug] if isinstance(slug, str) else list(slug)
-    with _snapshot(db):
-        sel = _select(db, slugs, periods)
+    with exports.snapshot(db):
+        sel = exports.select(db, slugs, periods)
         inst = sel.inst
         if language not in inst.languages:
             raise ValueError(f"language {language!r}: the instrument {inst.key} offers "
                              f"{', '.join(inst.languages)}")
         columns = build_columns(inst, sel.params)
         na_code = _na_code(inst)
-        where, args = _where(sel)
-        total = db.execute(f"SELECT COUNT(*) FROM responses r WHERE {where}", args).fetchone()[0]
+        total = exports.count(db, sel)
         if fmt == "xlsx" and total > XLSX_MAX_ROWS:
             raise ValueError(f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
                              "sheet); export csv or parquet instead")
@@ -1038,16 +937,11 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             writer = _WRITERS[fmt](data_tmp, columns, language, sel, na_code)
             done = 0
             try:
-                sql, sargs = _select_sql(sel)
-                cur = db.conn.execute(sql, sargs)
-                try:
-                    while rows := cur.fetchmany(chunk_rows):
-                        writer.write(_chunk_frame(rows, done, sel, columns))
-                        done += len(rows)
-                        if progress is not None:
-                            progress(done, total)
-                finally:
-                    cur.close()
+                for rows in exports.iter_rows(db, sel, chunk_rows):
+                    writer.write(_chunk_frame(rows, done, sel, columns))
+                    done += len(rows)
+                    if progress is not None:
+                        progress(done, total)
             except BaseException:
                 writer.abort()
                 raise

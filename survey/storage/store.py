@@ -39,6 +39,7 @@ from sqlite_utils import Database
 from analysis.moments import Moments
 from instruments.loader import get_instrument, instrument_from_yaml
 from instruments.model import Instrument
+from survey.storage import packing
 from survey.storage.db import write_transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -124,6 +125,20 @@ def _q(name: str) -> str:
 def _value_range(inst: Instrument, item_id: str) -> tuple[int, int]:
     scale = inst.scale_for(item_id)
     return (0, 1) if scale is None else (scale.min, scale.max)
+
+
+def item_lows(inst: Instrument, items: Sequence[str]) -> list[int]:
+    """The lowest code of each item (what :mod:`survey.storage.packing` offsets by)."""
+    return [_value_range(inst, i)[0] for i in items]
+
+
+def answers_table(db: Database, inst: Instrument) -> str:
+    """The name of a registered instrument version's answer table."""
+    row = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
+                     [inst.id, inst.version]).fetchone()
+    if row is None:
+        raise LookupError(f"instrument {inst.key} is not registered in this database")
+    return row[0]
 
 
 def _na_allowed(inst: Instrument, item_id: str) -> bool:
@@ -805,9 +820,7 @@ def _campaigns_and_instrument(db: Database, slug: str | Sequence[str]
         raise ValueError("campaigns " + ", ".join(slugs) + " use different instrument "
                          "versions: " + ", ".join(sorted(f"{i}@{v}" for i, v in versions)))
     inst = campaign_instrument(db, cs[0])
-    table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
-                       [inst.id, inst.version]).fetchone()[0]
-    return cs, inst, table
+    return cs, inst, answers_table(db, inst)
 
 
 def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
@@ -830,16 +843,13 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     params = list(dict.fromkeys(p for c in cs for p in c["params"]))
     items = list(inst.item_ids)
     # Speed (1M rows x 30 items in seconds) comes from creating few Python objects:
-    # - a row's answers travel as one ASCII string built by SQLite's char(): code
-    #   ``v`` of an item with lowest code ``lo`` becomes character ``v - lo + 2``
-    #   (at most 102 for a 101-point scale), NULL becomes character 1; numpy decodes
-    #   all rows at once;
+    # - a row's answers travel as one string (survey.storage.packing), which numpy
+    #   decodes for all rows at once;
     # - times come as integer epoch milliseconds;
     # - repetitive text (period, language, params JSON, flags) comes joined into
     #   one key per row, which is factorized; each distinct key is converted once.
-    lows = np.array([_value_range(inst, i)[0] for i in items], dtype=np.int64)
-    packed = "char(" + ", ".join(f"coalesce(a.{_q(i)} + {2 - lo}, 1)"
-                                 for i, lo in zip(items, lows.tolist(), strict=True)) + ")"
+    lows = item_lows(inst, items)
+    packed = packing.pack_sql(items, lows)
     epoch_ms = "CAST(round((julianday(r.{}) - 2440587.5) * 86400000.0) AS INTEGER)"
     # the repetitive text columns, joined by U+001F into one key per row
     key = " || char(31) || ".join(["r.status", "r.campaign_id", "r.period", "r.language",
@@ -868,7 +878,6 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
         if gc_was_enabled:
             gc.enable()
     num = np.concatenate(numbers) if numbers else np.empty((0, 7))
-    n = len(num)
     slugs = {str(c["id"]): c["slug"] for c in cs}
     key_codes, key_uniques = pd.factorize(np.concatenate(keys) if keys else np.array([], object))
     keys = [k.split("\x1f") for k in key_uniques]
@@ -897,15 +906,12 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     for p in params:
         meta[p] = from_key(6, lambda v, p=p: _json_dict(v).get(p))
     df = pd.DataFrame(meta)
-    codes = np.frombuffer("".join(packs).encode("ascii"), dtype=np.uint8)
-    codes = codes.reshape(n, len(items)).astype(np.int64)
-    values = np.where(codes == 1, np.nan, codes + (lows - 2))
-    answers = pd.DataFrame(values.astype(float), columns=items, index=df.index)
+    codes, missing, _ = packing.unpack("".join(packs), lows)
+    answers = pd.DataFrame(packing.as_float(codes, missing), columns=items, index=df.index)
     return pd.concat([df, answers], axis=1), inst
 
 
 MATRIX_CHUNK_IDS = 4_000_000  # response ids per query of load_campaign_matrix
-_ID_CHARS = 6  # a response id travels as 6 characters of 6 bits (ids below 2**36)
 
 
 def load_campaign_matrix(db: Database, slug: str | Sequence[str],
@@ -918,9 +924,8 @@ def load_campaign_matrix(db: Database, slug: str | Sequence[str],
     means no answer or N/A, as in :func:`load_campaign_frame`, which also returns
     the metadata. ``response_ids`` (int64) labels the rows.
 
-    Speed: SQLite builds the whole result as *one* ASCII string (``group_concat`` of
-    a ``char()`` per row: six 6-bit characters of the id, then one character per
-    answer, ``code - lowest code + 1``, ``NULL`` becoming character 0), which numpy
+    Speed: SQLite builds the whole result as *one* string (``group_concat`` of the
+    packed rows of :mod:`survey.storage.packing`, each with its id), which numpy
     decodes at once; no Python object is created per row or per value. About 1.5 s
     of CPU for 1M responses x 30 items (see ``benchmarks/README.md``).
     """
@@ -929,20 +934,15 @@ def load_campaign_matrix(db: Database, slug: str | Sequence[str],
     unknown = [i for i in items if i not in inst.item_ids]
     if unknown:
         raise ValueError(f"instrument {inst.key} has no item(s) {', '.join(map(str, unknown))}")
-    lows = np.array([_value_range(inst, i)[0] for i in items], dtype=np.int64)
-    highs = np.array([_value_range(inst, i)[1] for i in items], dtype=np.int64)
-    if items and int((highs - lows).max()) + 1 > 127:
-        raise ValueError("an item's scale has more than 127 points")  # not ASCII-packable
-    ids = [f"((r.id >> {s}) & 63) + 1" for s in range(6 * (_ID_CHARS - 1), -1, -6)]
-    packed = "char(" + ", ".join(ids + [f"a.{_q(i)} + {1 - lo}" for i, lo
-                                        in zip(items, lows.tolist(), strict=True)]) + ")"
+    lows = item_lows(inst, items)
+    packed = packing.pack_sql(items, lows, row_id="r.id")
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
         where += " AND r.status = 'complete'"
     args = [c["id"] for c in cs]
     lo_id, hi_id = db.execute(f"SELECT min(r.id), max(r.id) FROM responses r WHERE {where}",
                               args).fetchone()
-    if hi_id is not None and hi_id >= 1 << (6 * _ID_CHARS):
+    if hi_id is not None and hi_id > packing.MAX_ID:
         raise ValueError("response ids above 2**36 cannot be packed")
     parts = []
     if lo_id is not None:  # chunks of ids keep each string far below SQLite's length limit
@@ -951,16 +951,9 @@ def load_campaign_matrix(db: Database, slug: str | Sequence[str],
         for first in range(lo_id, hi_id + 1, MATRIX_CHUNK_IDS):
             text = db.execute(sql, [*args, first, first + MATRIX_CHUNK_IDS - 1]).fetchone()[0]
             if text:
-                parts.append(text.encode("ascii"))
-    width = _ID_CHARS + len(items)
-    raw = np.frombuffer(b"".join(parts), dtype=np.uint8).reshape(-1, width)
-    rid = np.zeros(len(raw), dtype=np.int64)
-    for j in range(_ID_CHARS):
-        rid = (rid << 6) | (raw[:, j].astype(np.int64) - 1)
-    codes = raw[:, _ID_CHARS:]
-    x = codes.astype(np.float64)
-    x += (lows - 1).astype(np.float64)
-    x[codes == 0] = np.nan
+                parts.append(text)
+    codes, missing, rid = packing.unpack("".join(parts), lows, with_ids=True)
+    x = packing.as_float(codes, missing)
     if len(rid) > 1 and not np.all(rid[1:] > rid[:-1]):  # group_concat order is not promised
         order = np.argsort(rid, kind="stable")
         rid, x = rid[order], x[order]

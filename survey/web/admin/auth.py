@@ -29,11 +29,9 @@ The client IP is ``request.remote_addr``; behind a reverse proxy wrap the app in
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -57,8 +55,8 @@ from werkzeug.exceptions import HTTPException
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from survey.storage import audit, users
-from survey.storage.db import get_db, write_transaction
+from survey.storage import audit, sessions, users
+from survey.storage.db import get_db
 from survey.web import ratelimit
 from survey.web.admin import i18n
 from survey.web.admin.i18n import _lt, _t
@@ -111,9 +109,7 @@ class LogoutForm(FlaskForm):
 def _end_session() -> None:
     sid = session.get(SESSION_KEY)
     if isinstance(sid, str):
-        db = get_db()
-        with write_transaction(db):
-            db.execute("DELETE FROM user_sessions WHERE id_sha256 = ?", [_sid_hash(sid)])
+        sessions.delete_session(get_db(), _sid_hash(sid))
     session.clear()
 
 
@@ -124,24 +120,18 @@ def load_logged_in_user() -> None:
     if not isinstance(sid, str):
         return
     db = get_db()
-    row = db.execute("SELECT s.user_id, s.created_at, s.last_seen_at FROM user_sessions s "
-                     "JOIN users u ON u.id = s.user_id "
-                     "WHERE s.id_sha256 = ? AND u.disabled = 0", [_sid_hash(sid)]).fetchone()
+    found = sessions.find_session(db, _sid_hash(sid))
     now = _now()
     cfg = current_app.config
-    if row is None or now - datetime.fromisoformat(row[1]) > timedelta(
-            seconds=cfg["ADMIN_SESSION_MAX"]) or now - datetime.fromisoformat(row[2]) > \
-            timedelta(seconds=cfg["ADMIN_SESSION_IDLE"]):
-        if row is not None:
-            with write_transaction(db):
-                db.execute("DELETE FROM user_sessions WHERE id_sha256 = ?", [_sid_hash(sid)])
+    if found is None or now - found[1] > timedelta(seconds=cfg["ADMIN_SESSION_MAX"]) \
+            or now - found[2] > timedelta(seconds=cfg["ADMIN_SESSION_IDLE"]):
+        if found is not None:
+            sessions.delete_session(db, _sid_hash(sid))
         session.pop(SESSION_KEY, None)
         return
-    if now - datetime.fromisoformat(row[2]) > timedelta(minutes=1):  # not a write per click
-        with write_transaction(db):
-            db.execute("UPDATE user_sessions SET last_seen_at = ? WHERE id_sha256 = ?",
-                       [_iso(now), _sid_hash(sid)])
-    g.user = users.get_user_by_id(db, row[0])
+    if now - found[2] > timedelta(minutes=1):  # not a write per click
+        sessions.touch_session(db, _sid_hash(sid), _iso(now))
+    g.user = users.get_user_by_id(db, found[0])
 
 
 def current_username() -> str | None:
@@ -160,24 +150,6 @@ def check_role(minimum: str):
     return None
 
 
-def login_required(view: Callable) -> Callable:
-    """Redirect anonymous visitors to the login page (the Flask tutorial's decorator)."""
-    return role_required("viewer")(view)
-
-
-def role_required(minimum: str) -> Callable:
-    """Require a signed-in user with at least the role ``minimum`` (else 403)."""
-    users.check_role(minimum)
-
-    def decorator(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def wrapped(**kwargs):
-            refused = check_role(minimum)
-            return refused if refused is not None else view(**kwargs)
-        return wrapped
-    return decorator
-
-
 def audit_log(action: str, *, target: str | None = None, details: dict | None = None,
               user: str | None = None) -> None:
     """Audit an action of the current request's user, with the client IP."""
@@ -187,21 +159,13 @@ def audit_log(action: str, *, target: str | None = None, details: dict | None = 
 
 # ----- login rate limit ----------------------------------------------------------------
 def recent_failures(username: str, ip: str) -> int:
-    since = _iso(_now() - FAILURE_WINDOW)
-    return get_db().execute("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND ip = ? "
-                            "AND success = 0 AND at > ?", [username, ip, since]).fetchone()[0]
+    return sessions.recent_failures(get_db(), username, ip, _iso(_now() - FAILURE_WINDOW))
 
 
 def _record_attempt(username: str, ip: str, success: bool) -> None:
-    db = get_db()
     now = _now()
-    with write_transaction(db):
-        if success:  # a success clears the pair's failures
-            db.execute("DELETE FROM login_attempts WHERE username = ? AND ip = ?",
-                       [username, ip])
-        db.execute("INSERT INTO login_attempts (username, ip, at, success) VALUES (?, ?, ?, ?)",
-                   [username, ip, _iso(now), int(success)])
-        db.execute("DELETE FROM login_attempts WHERE at < ?", [_iso(now - timedelta(days=1))])
+    sessions.record_attempt(get_db(), username, ip, success, _iso(now),
+                            forget_before=_iso(now - timedelta(days=1)))
 
 
 def _safe_next(target: str | None) -> str:
@@ -275,12 +239,7 @@ def _start_session(user: dict) -> None:
     _end_session()  # rotation: nothing of the previous session survives
     sid = secrets.token_urlsafe(32)
     now = _iso(_now())
-    db = get_db()
-    with write_transaction(db):
-        db.execute("INSERT INTO user_sessions (id_sha256, user_id, created_at, last_seen_at, "
-                   "ip) VALUES (?, ?, ?, ?, ?)", [_sid_hash(sid), user["id"], now, now,
-                                                 client_ip()])
-        db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [now, user["id"]])
+    sessions.start_session(get_db(), _sid_hash(sid), user["id"], now, client_ip())
     session[SESSION_KEY] = sid
     g.user = user
 

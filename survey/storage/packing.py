@@ -1,0 +1,100 @@
+"""The one format in which bulk reads carry answers out of SQLite.
+
+Loading a million responses creates no Python object per value: SQLite packs each
+row's answers into one string with ``char()``, and numpy decodes all rows at once.
+Every bulk reader (the analysis frame and matrix loaders, the exports, the API's
+pulls) uses this module, so there is one encoding:
+
+- an answer code ``v`` of a column whose lowest code is ``lo`` is the character
+  ``v - lo + 2`` (so codes need no sign and 0 and 1 stay free);
+- ``NULL`` (not answered, or "not applicable": both are NULL in the answer tables,
+  "not applicable" is told apart by ``responses.na_items``) is the character 1;
+- a row id, where one travels with the answers, is ``ID_CHARS`` characters of 6 bits
+  each, most significant first, each ``digit + 2``.
+
+Columns whose codes span at most 126 values stay ASCII (one byte per answer, the fast
+path); wider ones still round-trip, through UTF-32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+NULL_CHAR = 1
+OFFSET = 2
+ID_CHARS = 6  # row ids below 2**36
+MAX_ID = (1 << (6 * ID_CHARS)) - 1
+MAX_SPAN = 0x10FFFF - OFFSET  # the largest code - lo that char() can carry
+
+
+def quote(name: str) -> str:
+    """An SQL identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def answer_chars(columns: Sequence[str], lows: Sequence[int], table: str = "a") -> list[str]:
+    """SQL expressions, one per column: its code as one character (NULL as ``char(1)``'s
+    argument)."""
+    return [f"coalesce({table}.{quote(c)} + {OFFSET - int(lo)}, {NULL_CHAR})"
+            for c, lo in zip(columns, lows, strict=True)]
+
+
+def id_chars(expr: str) -> list[str]:
+    """SQL expressions packing the integer ``expr`` into ``ID_CHARS`` characters."""
+    return [f"(({expr} >> {s}) & 63) + {OFFSET}" for s in range(6 * (ID_CHARS - 1), -1, -6)]
+
+
+def pack_sql(columns: Sequence[str], lows: Sequence[int], *, table: str = "a",
+             row_id: str | None = None) -> str:
+    """``char(...)``: one string per row, the packed ``row_id`` (if given) then the answers."""
+    parts = (id_chars(row_id) if row_id else []) + answer_chars(columns, lows, table)
+    if not parts:
+        return "''"
+    return "char(" + ", ".join(parts) + ")"
+
+
+def _code_points(text: str) -> np.ndarray:
+    try:
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64)
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+
+
+def unpack(text: str, lows: Sequence[int], *, with_ids: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Decode the concatenated packed rows in ``text``.
+
+    Returns ``(codes, missing, ids)``: ``codes`` an int64 matrix (one row per packed
+    row, one column per answer column; undefined where missing), ``missing`` a bool
+    matrix (NULL), and ``ids`` (int64) when ``with_ids``.
+    """
+    lows_a = np.asarray(lows, dtype=np.int64)
+    width = len(lows_a) + (ID_CHARS if with_ids else 0)
+    points = _code_points(text)
+    if width == 0:
+        if len(points):
+            raise ValueError("packed text for zero columns is not empty")
+        return np.empty((0, 0), np.int64), np.empty((0, 0), bool), (
+            np.empty(0, np.int64) if with_ids else None)
+    if len(points) % width:
+        raise ValueError(f"packed text of {len(points)} characters is not a whole number of "
+                         f"rows of {width}")
+    raw = points.reshape(-1, width)
+    ids = None
+    if with_ids:
+        ids = np.zeros(len(raw), dtype=np.int64)
+        for j in range(ID_CHARS):
+            ids = (ids << 6) | (raw[:, j] - OFFSET)
+        raw = raw[:, ID_CHARS:]
+    missing = raw == NULL_CHAR
+    codes = raw + (lows_a - OFFSET)
+    return codes, missing, ids
+
+
+def as_float(codes: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Codes as float64 with NaN where missing (what the analysis loaders return)."""
+    x = codes.astype(np.float64)
+    x[missing] = np.nan
+    return x
