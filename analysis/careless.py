@@ -31,7 +31,7 @@ One flag alone is common among attentive respondents; two independent flags are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +47,8 @@ from .moments import Moments
 _CHUNK_ROWS = 65_536  # rows per block of the Mahalanobis distances
 INDICATORS = ("longstring", "irv", "mahalanobis", "attention", "speeding")
 DURATION_COLUMNS = ("duration_s", "duration", "duration_sec", "seconds")
+SPEEDER_S_PER_ITEM = 2.0  # quality_flags: under 2 s per answered item
+STRAIGHTLINE_MIN_ITEMS = 5
 
 
 @dataclass(frozen=True)
@@ -335,3 +337,67 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
                           n_flagged={k: int(flags[k].sum()) for k in available},
                           available=tuple(available), min_flags=min_flags, n=len(df),
                           n_careless=int(out["excluded"].sum()), notes=tuple(notes))
+
+
+def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
+                  expected: Sequence[int], duration_s: np.ndarray,
+                  n_answered: np.ndarray) -> dict[str, np.ndarray]:
+    """Careless-responding indicators for many respondents at once (one row each).
+
+    Parameters
+    ----------
+    scale_values : (n, k) float array, NaN = missing
+        Answers to the main-scale items in the order shown.
+    attention_values : (n, a) float array
+        Answers to the attention checks, whose instructed answers are ``expected``.
+    duration_s : (n,) float array
+    n_answered : (n,) int array
+        Number of items answered in all (any scale).
+
+    Returns
+    -------
+    dict with ``longstring`` (longest run of identical consecutive answers, missing
+    answers skipped; Johnson 2005), ``irv`` (intra-individual response variability:
+    the SD, ddof=1, of the answers; Dunn, Heggestad, Shanock & Theilgard 2018; NaN
+    with fewer than 2 answers), ``attention_passed`` (1.0 all answered checks
+    correct, 0.0 one wrong, NaN when no check was answered or there are none) and
+    ``flags``, a list of names per row: ``straightline`` (IRV 0 over at least 5
+    answers), ``longstring`` (a run longer than half of the answered items, Curran
+    2016), ``attention_failed`` and ``speeder`` (under 2 s per answered item; Huang,
+    Curran, Keeney, Poposki & DeShon 2012). Meade & Craig (2012) review these
+    indices. The survey records them once per response, at completion;
+    :func:`careless` screens a whole data set, with relative cut-offs (e.g. speeding against the
+    median time).
+    """
+    x = np.asarray(scale_values, dtype=float)
+    n, k = x.shape
+    ok = ~np.isnan(x)
+    run = np.zeros(n)
+    best = np.zeros(n)
+    last = np.full(n, np.nan)
+    for j in range(k):
+        col, has = x[:, j], ok[:, j]
+        run = np.where(has, np.where(col == last, run + 1, 1), run)
+        last = np.where(has, col, last)
+        best = np.maximum(best, run)
+    cnt = ok.sum(axis=1)
+    xs = np.where(ok, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = xs.sum(axis=1) / cnt
+        ss = (np.where(ok, x - mean[:, None], 0.0) ** 2).sum(axis=1)
+        irv = np.where(cnt >= 2, np.sqrt(ss / (cnt - 1)), np.nan)
+    a = np.asarray(attention_values, dtype=float).reshape(n, -1)
+    answered_checks = ~np.isnan(a)
+    wrong = (answered_checks & (a != np.asarray(expected, dtype=float)[None, :])).any(axis=1)
+    att = np.where(answered_checks.any(axis=1), np.where(wrong, 0.0, 1.0), np.nan)
+    dur = np.asarray(duration_s, dtype=float)
+    answered = np.asarray(n_answered, dtype=float)
+    straight = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (irv == 0)
+    longrun = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (best > cnt / 2)
+    speeder = dur < SPEEDER_S_PER_ITEM * answered
+    flags = [[name for name, on in (("straightline", s), ("longstring", lr),
+                                    ("attention_failed", af), ("speeder", sp)) if on]
+             for s, lr, af, sp in zip(straight.tolist(), longrun.tolist(),
+                                      (att == 0).tolist(), speeder.tolist(), strict=True)]
+    return {"longstring": best.astype(int), "irv": irv, "attention_passed": att,
+            "flags": flags}

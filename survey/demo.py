@@ -37,15 +37,16 @@ import numpy as np
 from scipy import stats
 from sqlite_utils import Database
 
+from analysis.careless import quality_flags
 from instruments.model import Instrument, Scale
+from survey.quality import scale_order
 from survey.storage import store
-from survey.storage.db import write_transaction
+from survey.web.i18n import direction
 
 SEGMENTS = {"new": (0.30, -0.35), "returning": (0.45, 0.0), "loyal": (0.25, 0.45)}
 CHANNELS = {"web": 0.5, "store": 0.3, "phone": 0.2}
 LANGUAGE_SHARES = {"en": 0.5, "ru": 0.3, "fa": 0.2}
 PERIOD_SHIFTS = (0.0, 0.05, 0.15, -0.10)
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "dv", "ckb"})
 DEMO_PARAMS = ("segment", "channel")
 ABANDON_RATE = 0.10
 SKIP_RATE = 0.015  # answers left blank, per main-scale item
@@ -263,8 +264,8 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
         na[r, later] = False
 
     order = [list(p) for p in pages]
-    q = store.quality_flags(
-        x[:, [col[i] for i in store.scale_order(inst, order)]],
+    q = quality_flags(
+        x[:, [col[i] for i in scale_order(inst, order)]],
         x[:, [col[a.id] for a in inst.attention_checks]],
         [a.expected for a in inst.attention_checks], sim["duration_s"],
         (~np.isnan(x)).sum(axis=1))
@@ -294,6 +295,7 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
         return cache[key]
 
     lang = sim["language"].tolist()
+    dirs = {g: direction(g) for g in set(lang)}
     params = [enc(("p", s, c), {"segment": s, "channel": c})
               for s, c in zip(sim["segment"].tolist(), sim["channel"].tolist(), strict=True)]
     flags = [enc(("f", *f), f) if c else "[]"
@@ -305,7 +307,7 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
     columns = (
         [campaign["id"]] * total, sim["period"].tolist(),
         ["complete" if c else "started" for c in complete.tolist()], lang,
-        ["rtl" if g in RTL_LANGUAGES else "ltr" for g in lang], iso(start),
+        [dirs[g] for g in lang], iso(start),
         [e if c else None for e, c in zip(ends, complete.tolist(), strict=True)],
         nullable(sim["duration_s"]), current_page.tolist(), params,
         [json.dumps(order)] * total, na_json, nullable(q["longstring"], int),
@@ -315,22 +317,7 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
     vals = np.where(np.isnan(x), 0, x).astype(np.int64).astype(object)
     vals[np.isnan(x)] = None
     answer_rows = vals.tolist()
-    table = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
-                       [inst.id, inst.version]).fetchone()[0]
-
-    with write_transaction(db):
-        first = (db.execute("SELECT COALESCE(MAX(id), 0) FROM responses").fetchone()[0]) + 1
-        ids = np.arange(first, first + total)
-        db.conn.executemany(
-            "INSERT INTO responses (id, campaign_id, period, status, language, direction, "
-            "started_at, completed_at, duration_s, current_page, params, item_order, na_items, "
-            "longstring, irv, attention_passed, flags) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            zip(ids.tolist(), *columns, strict=True))
-        db.conn.executemany(
-            f"INSERT INTO {store._q(table)} (response_id, {', '.join(map(store._q, items))}) "
-            f"VALUES ({', '.join('?' * (len(items) + 1))})",
-            ((i, *row) for i, row in zip(ids.tolist(), answer_rows, strict=True)))
+    store.insert_responses(db, inst, zip(*columns, strict=True), answer_rows)
     return {"campaign": campaign["slug"], "completed": int(complete.sum()),
             "abandoned": int((~complete).sum()), "periods": periods,
             "seconds": round(time.perf_counter() - t0, 2)}

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from store_fixtures import small_instrument
 
+from analysis.moments import Moments
 from instruments.loader import get_instrument
 from survey import demo
+from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import init_db, open_db
 
@@ -112,8 +114,8 @@ def test_demo_rows_match_the_respondent_path(tmp_path):
                                        item_order=orig["item_order"])
             store.save_page(db, new, 0, orig["answers"], orig["na"])
             started = datetime.fromisoformat(store.get_response(db, new)["started_at"])
-            store.complete_response(db, new, finished_at=started + timedelta(
-                seconds=orig["duration_s"]))
+            store.complete_response(db, new, quality=response_quality,
+                                    finished_at=started + timedelta(seconds=orig["duration_s"]))
             got = store.get_response(db, new)
             for key in ("answers", "na", "longstring", "attention_passed", "flags",
                         "duration_s"):
@@ -142,7 +144,8 @@ def test_fill_other_instrument_and_campaign(tmp_path):
         assert set(df["language"]) == {"en", "fa"}
         na = df[df["na_items"] != ""].iloc[0]
         assert all(np.isnan(na[i]) for i in na["na_items"].split(","))
-        m = store.campaign_moments(db, "mini", list(inst.dimension_item_ids))
+        cols = list(inst.dimension_item_ids)
+        m = Moments.from_sums(cols, *store.campaign_sums(db, "mini", cols))
         assert m.n > 400
 
 

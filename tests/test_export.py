@@ -21,6 +21,7 @@ from store_fixtures import small_instrument
 from analysis.scores import score
 from survey import export as ex
 from survey.cli import main
+from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import connect, init_db, open_db
 
@@ -55,7 +56,7 @@ def _fill(db, campaign, inst, rng, n, *, invitations=(), periods=(None,), partia
             answers[iid] = rng.randint(lo, hi)
         store.save_page(db, rid, 0, answers, na_items=na)
         if k < n:
-            assert store.complete_response(db, rid)
+            assert store.complete_response(db, rid, quality=response_quality)
         ids.append(rid)
     return ids
 

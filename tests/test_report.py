@@ -24,6 +24,7 @@ from analysis.compare import group_table, holm, pairwise_welch
 from analysis.scores import nps, pct_trusting, proportion, score
 from survey import demo
 from survey.cli import main
+from survey.quality import response_quality
 from survey.reporting.periodic import build_report, resolve_campaigns
 from survey.storage import store
 from survey.storage.db import init_db, open_db
@@ -50,7 +51,7 @@ def _add_vip(db, n: int, seed: int) -> None:
             answers = {i: int(sim["values"][r, items.index(i)]) for i in page
                        if not np.isnan(sim["values"][r, items.index(i)])}
             store.save_page(db, rid, k, answers)
-        assert store.complete_response(db, rid)
+        assert store.complete_response(db, rid, quality=response_quality)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from store_fixtures import small_instrument
 
+from analysis.careless import quality_flags
 from analysis.moments import Moments
+from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import connect, init_db, open_db
 
@@ -218,7 +220,8 @@ def test_response_lifecycle(db, campaign):
     assert r["na"] == ["HON2"] and r["current_page"] == 2
 
     t0 = datetime.fromisoformat(r["started_at"])
-    assert store.complete_response(db, rid, finished_at=t0 + timedelta(seconds=300))
+    assert store.complete_response(db, rid, quality=response_quality,
+                                  finished_at=t0 + timedelta(seconds=300))
     r = store.get_response(db, rid)
     assert r["status"] == "complete" and r["duration_s"] == 300
     assert r["attention_passed"] is True and r["flags"] == []
@@ -290,7 +293,8 @@ def test_quality_flags_on_completion(db, campaign):
     straight = {k: (3 if k not in ("NPS", "BR1", "BR2") else 0) for k in FULL}
     store.save_page(db, rid, 0, straight)
     t0 = datetime.fromisoformat(store.get_response(db, rid)["started_at"])
-    assert store.complete_response(db, rid, finished_at=t0 + timedelta(seconds=10))
+    assert store.complete_response(db, rid, quality=response_quality,
+                                  finished_at=t0 + timedelta(seconds=10))
     r = store.get_response(db, rid)
     assert r["longstring"] == 8 and r["irv"] == 0.0 and r["attention_passed"] is False
     assert r["flags"] == ["straightline", "longstring", "attention_failed", "speeder"]
@@ -299,8 +303,8 @@ def test_quality_flags_on_completion(db, campaign):
 def test_quality_flags_vectorised():
     nan = np.nan
     x = np.array([[1, 1, nan, 1, 2, 2, 3, 4], [1, 2, 3, 4, 5, 1, 2, 3], [nan] * 8, [5] * 8])
-    q = store.quality_flags(x, np.array([[4], [3], [nan], [4]]), [4],
-                            np.array([100, 100, 5, 5]), np.array([8, 8, 0, 8]))
+    q = quality_flags(x, np.array([[4], [3], [nan], [4]]), [4],
+                      np.array([100, 100, 5, 5]), np.array([8, 8, 0, 8]))
     assert q["longstring"].tolist() == [3, 1, 0, 8]  # missing answers are skipped
     np.testing.assert_allclose(q["irv"][:2], [np.std([1, 1, 1, 2, 2, 3, 4], ddof=1),
                                               np.std([1, 2, 3, 4, 5, 1, 2, 3], ddof=1)])
@@ -406,7 +410,7 @@ def _fill(db, campaign, n, seed=1):
             ans["HON3"] = None
         store.save_page(db, rid, 0, ans, na_items=["HON3"] if k % 5 == 0 else ())
         if k % 7:
-            store.complete_response(db, rid)
+            store.complete_response(db, rid, quality=response_quality)
         ids.append(rid)
     return ids
 
@@ -463,14 +467,14 @@ def test_load_frame_of_several_campaigns(db, campaign, inst):
 def test_campaign_moments_equal_frame_moments(db, campaign, inst):
     _fill(db, campaign, 40)
     cols = ["REL1", "REL2", "REL3", "HON1", "HON3", "NPS"]
-    m = store.campaign_moments(db, "c1", cols)
+    m = Moments.from_sums(cols, *store.campaign_sums(db, "c1", cols))
     df, _ = store.load_campaign_frame(db, "c1")
     ref = Moments.from_frame(df, cols)
     assert m.n == ref.n and m.columns == ref.columns
     np.testing.assert_allclose(m.mean, ref.mean, rtol=1e-12)
     np.testing.assert_allclose(m.cross, ref.cross, rtol=1e-10, atol=1e-9)
     with pytest.raises(ValueError, match="no item"):
-        store.campaign_moments(db, "c1", ["REL1", "segment"])
+        store.campaign_sums(db, "c1", ["REL1", "segment"])
 
 
 def test_campaign_counts(db, campaign):
@@ -493,7 +497,8 @@ def test_load_campaign_frame_is_fast(tmp_path):
         df, inst = store.load_campaign_frame(db, "big")
         cpu = time.process_time() - t0
         t0 = time.process_time()
-        m = store.campaign_moments(db, "big", list(inst.dimension_item_ids))
+        cols = list(inst.dimension_item_ids)
+        m = Moments.from_sums(cols, *store.campaign_sums(db, "big", cols))
         cpu_moments = time.process_time() - t0
     assert df.shape == (50_000, 13 + 2 + len(inst.item_ids))
     assert cpu < 8 and cpu_moments < 5

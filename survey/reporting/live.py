@@ -32,20 +32,6 @@ _cache: OrderedDict[Hashable, Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _db_file(db: Database) -> str:
-    row = db.execute("PRAGMA database_list").fetchone()
-    return row[2] if row else ""
-
-
-def data_key(db: Database, campaign: dict) -> tuple:
-    """What identifies the current data of a campaign: its responses' count and last id,
-    the last completion time, and the campaign's settings."""
-    n, last, done = db.execute("SELECT COUNT(*), MAX(id), MAX(completed_at) FROM responses "
-                               "WHERE campaign_id = ?", [campaign["id"]]).fetchone()
-    return (_db_file(db), campaign["id"], n, last, done, campaign["status"],
-            campaign["min_segment_n"])
-
-
 def cached(key: Hashable, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per ``key`` (a small LRU shared by the process's threads)."""
     with _lock:
@@ -68,7 +54,7 @@ def campaign_stats(db: Database, campaign: dict) -> dict:
     ``trust_index`` (``{"n", "mean", "ci95"}``, ``{"suppressed": True}``, or ``None``)
     and ``note`` (why a figure is missing, or ``None``).
     """
-    return cached(("stats", *data_key(db, campaign)), lambda: _compute(db, campaign))
+    return cached(("stats", *store.data_version(db, campaign)), lambda: _compute(db, campaign))
 
 
 def _compute(db: Database, campaign: dict) -> dict:
@@ -98,11 +84,3 @@ def _compute(db: Database, campaign: dict) -> dict:
     else:
         out["trust_index"] = {"n": ti.n, "mean": ti.mean, "ci95": list(ti.ci95)}
     return out
-
-
-def periods(db: Database, campaign: dict) -> list[str]:
-    """The periods of a campaign's complete responses (usually just its own)."""
-    rows = db.execute("SELECT DISTINCT period FROM responses WHERE campaign_id = ? AND "
-                      "status = 'complete' ORDER BY period", [campaign["id"]]).fetchall()
-    found = [r[0] for r in rows]
-    return found or [campaign["period"]]

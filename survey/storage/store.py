@@ -26,7 +26,7 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -36,7 +36,6 @@ import pandas as pd
 import yaml
 from sqlite_utils import Database
 
-from analysis.moments import Moments
 from instruments.loader import get_instrument, instrument_from_yaml
 from instruments.model import Instrument
 from survey.storage import packing
@@ -54,8 +53,6 @@ MAX_PARAM_VALUE = 200
 FRAME_CHUNK_ROWS = 65_536  # rows fetched at a time by load_campaign_frame
 
 #: Quality-flag thresholds (see :func:`quality_flags`).
-SPEEDER_S_PER_ITEM = 2.0
-STRAIGHTLINE_MIN_ITEMS = 5
 
 
 # ----- small helpers -------------------------------------------------------------
@@ -643,92 +640,19 @@ def save_page(db: Database, response_id: int, page_index: int,
                    [page_index + 1, json.dumps(new_na), response_id])
 
 
-# ----- quality flags -------------------------------------------------------------
-def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
-                  expected: Sequence[int], duration_s: np.ndarray,
-                  n_answered: np.ndarray) -> dict[str, np.ndarray]:
-    """Careless-responding indicators for many respondents at once (one row each).
-
-    Parameters
-    ----------
-    scale_values : (n, k) float array, NaN = missing
-        Answers to the main-scale items in the order shown.
-    attention_values : (n, a) float array
-        Answers to the attention checks, whose instructed answers are ``expected``.
-    duration_s : (n,) float array
-    n_answered : (n,) int array
-        Number of items answered in all (any scale).
-
-    Returns
-    -------
-    dict with ``longstring`` (longest run of identical consecutive answers, missing
-    answers skipped; Johnson 2005), ``irv`` (intra-individual response variability:
-    the SD, ddof=1, of the answers; Dunn, Heggestad, Shanock & Theilgard 2018; NaN
-    with fewer than 2 answers), ``attention_passed`` (1.0 all answered checks
-    correct, 0.0 one wrong, NaN when no check was answered or there are none) and
-    ``flags``, a list of names per row: ``straightline`` (IRV 0 over at least 5
-    answers), ``longstring`` (a run longer than half of the answered items, Curran
-    2016), ``attention_failed`` and ``speeder`` (under 2 s per answered item; Huang,
-    Curran, Keeney, Poposki & DeShon 2012). Meade & Craig (2012) review these
-    indices. They are recorded once, at completion; :mod:`analysis.careless`
-    screens a whole campaign, with relative cut-offs (e.g. speeding against the
-    median time).
-    """
-    x = np.asarray(scale_values, dtype=float)
-    n, k = x.shape
-    ok = ~np.isnan(x)
-    run = np.zeros(n)
-    best = np.zeros(n)
-    last = np.full(n, np.nan)
-    for j in range(k):
-        col, has = x[:, j], ok[:, j]
-        run = np.where(has, np.where(col == last, run + 1, 1), run)
-        last = np.where(has, col, last)
-        best = np.maximum(best, run)
-    cnt = ok.sum(axis=1)
-    xs = np.where(ok, x, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = xs.sum(axis=1) / cnt
-        ss = (np.where(ok, x - mean[:, None], 0.0) ** 2).sum(axis=1)
-        irv = np.where(cnt >= 2, np.sqrt(ss / (cnt - 1)), np.nan)
-    a = np.asarray(attention_values, dtype=float).reshape(n, -1)
-    answered_checks = ~np.isnan(a)
-    wrong = (answered_checks & (a != np.asarray(expected, dtype=float)[None, :])).any(axis=1)
-    att = np.where(answered_checks.any(axis=1), np.where(wrong, 0.0, 1.0), np.nan)
-    dur = np.asarray(duration_s, dtype=float)
-    answered = np.asarray(n_answered, dtype=float)
-    straight = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (irv == 0)
-    longrun = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (best > cnt / 2)
-    speeder = dur < SPEEDER_S_PER_ITEM * answered
-    flags = [[name for name, on in (("straightline", s), ("longstring", lr),
-                                    ("attention_failed", af), ("speeder", sp)) if on]
-             for s, lr, af, sp in zip(straight.tolist(), longrun.tolist(),
-                                      (att == 0).tolist(), speeder.tolist(), strict=True)]
-    return {"longstring": best.astype(int), "irv": irv, "attention_passed": att,
-            "flags": flags}
+#: ``quality(inst, answers, item_order, duration_s)`` -> the quality indicators of one
+#: response: ``{"longstring": int, "irv": float, "attention_passed": float, "flags": [...]}``
+#: (NaN for missing), as :func:`survey.quality.response_quality` computes them
+Quality = Callable[[Instrument, Mapping[str, int], Any, float], Mapping[str, Any]]
 
 
-def _flatten(order: Any) -> list[str]:
-    if isinstance(order, str):
-        return [order]
-    if isinstance(order, list | tuple):
-        return [i for part in order for i in _flatten(part)]
-    return []
-
-
-def scale_order(inst: Instrument, item_order: Any) -> list[str]:
-    """The main-scale items in the order shown (from ``item_order``, a possibly nested
-    list of item ids); items it does not list follow in instrument order."""
-    scale_ids = scale_item_ids(inst)
-    wanted = set(scale_ids)
-    shown = [i for i in dict.fromkeys(_flatten(item_order)) if i in wanted]
-    seen = set(shown)
-    return shown + [i for i in scale_ids if i not in seen]
-
-
-def complete_response(db: Database, response_id: int, *,
+def complete_response(db: Database, response_id: int, *, quality: Quality | None = None,
                       finished_at: datetime | None = None) -> bool:
     """Finish a response: quality flags, status ``complete``, invitation used; atomically.
+
+    ``quality`` computes the response's quality indicators from its answers, read in
+    the completing transaction (storage itself computes no statistics); without it
+    they stay empty.
 
     Returns ``False`` and changes nothing when the response was already complete or
     its invitation has meanwhile been used by another response. Safe under
@@ -742,7 +666,7 @@ def complete_response(db: Database, response_id: int, *,
         finished = finished.replace(tzinfo=UTC)
     try:
         with write_transaction(db):
-            return _complete(db, response_id, finished)
+            return _complete(db, response_id, finished, quality)
     except _Conflict:
         return False
 
@@ -751,29 +675,27 @@ class _Conflict(Exception):
     """Internal: the response or its invitation was completed meanwhile; roll back."""
 
 
-def _complete(db: Database, response_id: int, finished: datetime) -> bool:
+def _complete(db: Database, response_id: int, finished: datetime,
+              quality: Quality | None) -> bool:
     """The body of :func:`complete_response`, inside its transaction."""
     r, table, inst = _response_and_table(db, response_id)
     if r["status"] != "started":
         return False
     answers = _answers(db, table, inst, response_id)
-    order = scale_order(inst, r["item_order"])
-    x = np.array([[answers.get(i, np.nan) for i in order]], dtype=float)
-    att = np.array([[answers.get(a.id, np.nan) for a in inst.attention_checks]],
-                   dtype=float)
     started = datetime.fromisoformat(r["started_at"])
     duration = max((finished - started).total_seconds(), 0.0)
-    q = quality_flags(x, att, [a.expected for a in inst.attention_checks],
-                      np.array([duration]), np.array([len(answers)]))
-    irv = float(q["irv"][0])
-    att_ok = q["attention_passed"][0]
+    q = quality(inst, answers, r["item_order"], duration) if quality else {
+        "longstring": None, "irv": math.nan, "attention_passed": math.nan, "flags": []}
+    irv = float(q["irv"])
+    att_ok = float(q["attention_passed"])
     cur = db.execute(
         "UPDATE responses SET status = 'complete', completed_at = ?, duration_s = ?, "
         "longstring = ?, irv = ?, attention_passed = ?, flags = ? "
         "WHERE id = ? AND status = 'started'",
-        [_iso(finished), round(duration, 3), int(q["longstring"][0]),
+        [_iso(finished), round(duration, 3),
+         None if q["longstring"] is None else int(q["longstring"]),
          None if math.isnan(irv) else irv, None if math.isnan(att_ok) else int(att_ok),
-         json.dumps(q["flags"][0]), response_id])
+         json.dumps(list(q["flags"])), response_id])
     if cur.rowcount != 1:
         raise _Conflict
     if r["invitation_id"] is not None:
@@ -974,12 +896,12 @@ def _epoch_ms(values: np.ndarray) -> pd.Series:
     return pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
 
 
-def campaign_moments(db: Database, slug: str | Sequence[str],
-                     columns: Sequence[str]) -> Moments:
-    """:class:`~analysis.moments.Moments` of item ``columns`` over a campaign's complete
+def campaign_sums(db: Database, slug: str | Sequence[str], columns: Sequence[str]
+                  ) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(n, sums, cross_products)`` of item ``columns`` over a campaign's complete
     responses that answered all of them, computed in SQL (``COUNT``, ``SUM(x)``,
-    ``SUM(x*y)``) without loading the rows. Equals ``Moments.from_frame`` of
-    :func:`load_campaign_frame`'s frame on those columns."""
+    ``SUM(x*y)``) without loading the rows: what
+    ``analysis.moments.Moments.from_sums(columns, n, sums, cross_products)`` takes."""
     cs, inst, table = _campaigns_and_instrument(db, slug)
     cols = list(columns)
     if not cols:
@@ -1001,7 +923,7 @@ def campaign_moments(db: Database, slug: str | Sequence[str],
     sp = np.zeros((k, k))
     for (i, j), v in zip(pairs, row[1 + k:], strict=True):
         sp[i, j] = sp[j, i] = v or 0
-    return Moments.from_sums(cols, n, sums, sp)
+    return n, sums, sp
 
 
 def campaign_counts(db: Database, slug: str) -> dict:
@@ -1014,3 +936,59 @@ def campaign_counts(db: Database, slug: str) -> dict:
     started = completed + rows.get("started", 0)
     return {"started": started, "completed": completed, "in_progress": started - completed,
             "completion_rate": completed / started if started else None}
+
+
+def invitation_counts(db: Database, campaign: Mapping) -> dict:
+    """``total`` invitations of a campaign and how many were ``used``."""
+    total, used = db.execute("SELECT COUNT(*), COUNT(response_id) FROM invitations "
+                             "WHERE campaign_id = ?", [campaign["id"]]).fetchone()
+    return {"total": total, "used": used}
+
+
+def response_periods(db: Database, campaign: Mapping) -> list[str]:
+    """The periods of a campaign's complete responses (its own period when it has none)."""
+    rows = db.execute("SELECT DISTINCT period FROM responses WHERE campaign_id = ? AND "
+                      "status = 'complete' ORDER BY period", [campaign["id"]]).fetchall()
+    return [r[0] for r in rows] or [campaign["period"]]
+
+
+def data_version(db: Database, campaign: Mapping) -> tuple:
+    """What identifies the current data of a campaign, for caches: the database file,
+    its responses' count and last id, the last completion time, and the settings that
+    change its figures."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    n, last, done = db.execute("SELECT COUNT(*), MAX(id), MAX(completed_at) FROM responses "
+                               "WHERE campaign_id = ?", [campaign["id"]]).fetchone()
+    return (row[2] if row else "", campaign["id"], n, last, done, campaign["status"],
+            campaign["min_segment_n"])
+
+
+#: the columns of :func:`insert_responses`' rows, in order
+BULK_RESPONSE_COLUMNS = ("campaign_id", "period", "status", "language", "direction",
+                         "started_at", "completed_at", "duration_s", "current_page", "params",
+                         "item_order", "na_items", "longstring", "irv", "attention_passed",
+                         "flags")
+
+
+def insert_responses(db: Database, inst: Instrument, rows: Iterable[Sequence],
+                     answers: Sequence[Sequence[int | None]]) -> list[int]:
+    """Insert many finished or abandoned responses at once (synthetic data, imports),
+    in one transaction: ``rows`` hold :data:`BULK_RESPONSE_COLUMNS`, ``answers`` one
+    code (or ``None``) per instrument item, in instrument order. Returns the new ids."""
+    table = answers_table(db, inst)
+    items = list(inst.item_ids)
+    rows = list(rows)
+    if len(rows) != len(answers):
+        raise ValueError(f"{len(rows)} responses but {len(answers)} answer rows")
+    with write_transaction(db):
+        first = db.execute("SELECT COALESCE(MAX(id), 0) FROM responses").fetchone()[0] + 1
+        ids = list(range(first, first + len(rows)))
+        db.conn.executemany(
+            f"INSERT INTO responses (id, {', '.join(BULK_RESPONSE_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (len(BULK_RESPONSE_COLUMNS) + 1))})",
+            ((i, *r) for i, r in zip(ids, rows, strict=True)))
+        db.conn.executemany(
+            f"INSERT INTO {_q(table)} (response_id, {', '.join(map(_q, items))}) "
+            f"VALUES ({', '.join('?' * (len(items) + 1))})",
+            ((i, *a) for i, a in zip(ids, answers, strict=True)))
+    return ids

@@ -17,11 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import tempfile
-import zipfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from flask import (
@@ -40,7 +36,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from analysis._result import AnalysisError
-from survey.export import export_campaign
+from survey.export.archive import export_zip
 from survey.export.invitations import invitations_csv
 from survey.reporting import live, periodic
 from survey.storage import audit, store, users
@@ -135,7 +131,7 @@ def dashboard():
 def _export_form(db, campaign: dict) -> ExportForm:
     form = ExportForm()
     inst = store.campaign_instrument(db, campaign)
-    form.period.choices = choices([("", _t("All periods")), *live.periods(db, campaign)])
+    form.period.choices = choices([("", _t("All periods")), *store.response_periods(db, campaign)])
     form.language.choices = choices(inst.languages)
     return form
 
@@ -147,14 +143,8 @@ def campaign(slug: str):
     return render_template(
         "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
         is_open=store.is_open(c), invitations_form=InvitationsForm(),
-        export_form=_export_form(db, c), invitation_counts=_invitation_counts(db, c),
+        export_form=_export_form(db, c), invitation_counts=store.invitation_counts(db, c),
         public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}")
-
-
-def _invitation_counts(db, c: dict) -> dict:
-    total, used = db.execute("SELECT COUNT(*), COUNT(response_id) FROM invitations "
-                             "WHERE campaign_id = ?", [c["id"]]).fetchone()
-    return {"total": total, "used": used}
 
 
 def _instrument_choices(db) -> tuple[list[tuple[str, str]], list[str]]:
@@ -230,7 +220,7 @@ def _campaign_page_with_errors(c: dict, **forms):
         "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
         is_open=store.is_open(c), invitations_form=forms.get("invitations_form")
         or InvitationsForm(formdata=None), export_form=forms.get("export_form")
-        or _export_form(db, c), invitation_counts=_invitation_counts(db, c),
+        or _export_form(db, c), invitation_counts=store.invitation_counts(db, c),
         public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}"), 400
 
 
@@ -262,34 +252,17 @@ def export(slug: str):
         return _campaign_page_with_errors(c, export_form=form)
     fmt, language = form.format.data, form.language.data
     periods = [form.period.data] if form.period.data else None
-    stem = f"{slug}-{form.period.data}" if form.period.data else slug
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
-    work = Path(tempfile.mkdtemp(prefix="trustmeter-export-"))
     try:
-        try:
-            result = export_campaign(db, slug, fmt, work / f"{stem}.{fmt}", periods=periods,
-                                     language=language)
-        except (ValueError, LookupError) as e:
-            form.form_errors.append(str(e))
-            return _campaign_page_with_errors(c, export_form=form)
-        archive = tempfile.TemporaryFile(prefix="trustmeter-export-", suffix=".zip")
-        try:
-            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                # the names the manifest refers to: FILE, FILE.codebook.md, ...
-                for path in (result.path, result.codebook_md, result.codebook_json,
-                             result.manifest):
-                    z.write(path, path.name)
-            archive.seek(0)
-        except BaseException:
-            archive.close()
-            raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        archive, result, name = export_zip(db, slug, fmt, period=form.period.data or None,
+                                           language=language)
+    except (ValueError, LookupError) as e:
+        form.form_errors.append(str(e))
+        return _campaign_page_with_errors(c, export_form=form)
     audit_log("export", target=slug, details={
         "format": fmt, "periods": periods or "all", "language": language,
         "rows": result.rows, "sha256": result.sha256})
     response = send_file(archive, mimetype="application/zip", as_attachment=True,
-                         download_name=f"{stem}-{fmt}.zip", max_age=0)
+                         download_name=name, max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -306,7 +279,7 @@ def _report(slug: str):
             return periodic.build_report(db, [slug]), None
         except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
             return None, str(e)
-    return c, live.cached(("report", *live.data_key(db, c)), build)
+    return c, live.cached(("report", *store.data_version(db, c)), build)
 
 
 @bp.route("/reports/<slug>")

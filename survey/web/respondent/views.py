@@ -34,6 +34,7 @@ from flask import (
 )
 
 from instruments.model import Instrument
+from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import get_db, write_transaction
 from survey.web.i18n import choose_language, current_language, direction, use_language
@@ -253,7 +254,7 @@ def page(kind: str, key: str, number: int):
             saved = store.get_response(db, response["id"])
             if (missing := _resume_index(entry, saved)) < len(entry.pages):
                 return redirect(entry.page_url(missing + 1))  # another tab left a gap
-            completed = store.complete_response(db, response["id"])
+            completed = store.complete_response(db, response["id"], quality=response_quality)
     except ValueError:  # completed meanwhile, in another tab
         return _already(entry, 409)
     if not completed:
