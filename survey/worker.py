@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,7 +44,7 @@ from survey.storage.db import write_transaction
 log = logging.getLogger("trustmeter.worker")
 
 #: Modules that register handlers when imported (each area adds its own line).
-HANDLER_MODULES: list[str] = []
+HANDLER_MODULES = ["survey.mail.handler", "survey.webhook_sender"]
 POLL_S = 1.0
 
 
@@ -62,9 +63,19 @@ class Handler(Protocol):
 _FACTORIES: dict[str, Callable[[], Handler]] = {}
 
 
+_PERIODIC: list[tuple[float, Callable[[Database], Any]]] = []
+
+
 def register(kind: str, factory: Callable[[], Handler]) -> None:
     """Register the handler factory for outbox rows of ``kind``."""
     _FACTORIES[kind] = factory
+
+
+def register_periodic(every_s: float, task: Callable[[Database], Any]) -> None:
+    """Run ``task(db)`` about every ``every_s`` seconds in the long-running worker
+    (e.g. the automatic purge of contacts). Its errors are logged, never fatal."""
+    if all(t is not task for _, t in _PERIODIC):
+        _PERIODIC.append((every_s, task))
 
 
 def load_handlers() -> dict[str, Callable[[], Handler]]:
@@ -124,14 +135,15 @@ class Worker:
         return self.process(job)
 
     def process(self, job: outbox.Job) -> Outcome:
-        h = self.handler(job.kind)
+        h = None
         try:
+            h = self.handler(job.kind)  # may fail, e.g. on bad configuration: retried
             reply = h.deliver(self.db, job)
         except PermanentFailure as e:
             error = str(e) or "permanent failure"
             with write_transaction(self.db):
                 ok = outbox.mark_failed(self.db, job, error)
-                if ok and hasattr(h, "on_failed"):
+                if ok and h is not None and hasattr(h, "on_failed"):
                     h.on_failed(self.db, job, error)
             log.info("outbox %s %s #%d failed permanently: %s", job.kind, job.idempotency_key,
                      job.id, error)
@@ -142,7 +154,7 @@ class Worker:
                 error = f"{type(e).__name__}: {error}"
             with write_transaction(self.db):
                 state = outbox.mark_retry(self.db, job, error)
-                if state == "failed" and hasattr(h, "on_failed"):
+                if state == "failed" and h is not None and hasattr(h, "on_failed"):
                     h.on_failed(self.db, job, error)
             log.info("outbox %s #%d attempt %d: %s (%s)", job.kind, job.id, job.attempts, error,
                      state or "lease lost")
@@ -163,11 +175,14 @@ class Worker:
         as nothing is due now). ``parent_pid``: stop when that process is gone (the
         worker started by ``serve`` ends with the server).
         """
+        last_run: dict[int, float] = {}
         try:
             while not self.stop.is_set():
                 if parent_pid is not None and os.getppid() != parent_pid:
                     log.info("parent process %d is gone; worker stops", parent_pid)
                     return
+                if not until_idle:
+                    self._periodic(last_run)
                 outcome = self.step()
                 if outcome is not None:
                     if on_outcome is not None:
@@ -187,6 +202,18 @@ class Worker:
             self.close()
 
 
+    def _periodic(self, last_run: dict[int, float]) -> None:
+        now = time.monotonic()
+        for i, (every, task) in enumerate(_PERIODIC):
+            if now - last_run.get(i, -every) >= every:
+                last_run[i] = now
+                try:
+                    task(self.db)
+                except Exception as e:  # noqa: BLE001 - a periodic task must not stop sending
+                    log.warning("periodic task %s failed: %s: %s",
+                                getattr(task, "__name__", task), type(e).__name__, e)
+
+
 def run_forever(db_path: str, *, parent_pid: int | None = None,
                 kinds: Iterable[str] | None = None) -> None:
     """The worker process: process every kind until SIGTERM/SIGINT (or the parent exits)."""
@@ -203,3 +230,18 @@ def run_forever(db_path: str, *, parent_pid: int | None = None,
         w.run(parent_pid=parent_pid)
         log.info("outbox worker %s stopped", w.id)
 
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m survey.worker --db PATH [--parent PID]`` (how ``serve`` starts it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m survey.worker")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--parent", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_forever(args.db, parent_pid=args.parent)
+
+
+if __name__ == "__main__":
+    main()

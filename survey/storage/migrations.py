@@ -238,6 +238,8 @@ SCHEMA_0003 = [
     CREATE TABLE campaign_mail (
         campaign_id INTEGER PRIMARY KEY REFERENCES campaigns (id),
         purge_after_days INTEGER CHECK (purge_after_days >= 0),
+        -- when the worker first saw the campaign closed (no closes_at: the purge clock)
+        closed_seen_at TEXT,
         updated_at TEXT NOT NULL
     )
     """,
