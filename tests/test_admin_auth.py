@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
@@ -29,8 +30,8 @@ def audit_rows(app, action=None):
 # ----- password hashing ------------------------------------------------------------------
 def test_password_hash_is_scrypt_with_parameters_and_salt():
     h = users.hash_password("correct horse battery")
-    alg, n, r, p, salt, digest = h.split("$")
-    assert (alg, int(n), int(r), int(p)) == ("scrypt", 2**15, 8, 1)
+    method, salt, digest = h.split("$")
+    assert method == "scrypt:32768:8:1"  # werkzeug's format, our cost
     assert "correct horse" not in h
     assert users.verify_password(h, "correct horse battery")
     assert not users.verify_password(h, "correct horse batterY")
@@ -38,15 +39,42 @@ def test_password_hash_is_scrypt_with_parameters_and_salt():
     # a fresh random salt per hash: same password, different strings
     assert users.hash_password("correct horse battery") != h
     # the digest is scrypt(password, salt, n, r, p), as the format says
-    raw_salt = users._unb64(salt)
-    want = hashlib.scrypt(b"correct horse battery", salt=raw_salt, n=2**15, r=8, p=1, dklen=32,
-                          maxmem=64 * 1024 * 1024)
-    assert users._unb64(digest) == want
+    want = hashlib.scrypt(b"correct horse battery", salt=salt.encode(), n=2**15, r=8, p=1,
+                          maxmem=132 * 2**15 * 8)
+    assert digest == want.hex()
     assert not users.needs_rehash(h)
 
 
+def _legacy_hash(password: str, n: int = 2**15) -> str:
+    """A hash as trustmeter 0.1 stored it: scrypt$n$r$p$salt$hash (URL-safe base64)."""
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32,
+                            maxmem=64 * 1024 * 1024)
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    return f"scrypt${n}$8$1${b64(salt)}${b64(digest)}"
+
+
+def test_hashes_of_the_previous_format_verify_and_are_upgraded_on_login(app, fast_kdf):
+    old = _legacy_hash("old-password-1")
+    assert users.verify_password(old, "old-password-1")
+    assert not users.verify_password(old, "old-password-2")
+    assert users.needs_rehash(old)
+    with open_db(app.config["DATABASE"]) as db:
+        users.create_user(db, "old", "another-password", "viewer")
+        db.execute("UPDATE users SET password_hash = ? WHERE username = 'old'", [old])
+        db.conn.commit()
+        assert users.authenticate(db, "old", "wrong-password-9") is None
+        assert users.get_user(db, "old", with_hash=True)["password_hash"] == old
+        assert users.authenticate(db, "old", "old-password-1")["username"] == "old"
+        stored = users.get_user(db, "old", with_hash=True)["password_hash"]
+    assert stored.startswith(f"scrypt:{users.SCRYPT_N}:8:1$")
+    assert users.verify_password(stored, "old-password-1")
+
+
 @pytest.mark.parametrize("stored", ["", "plain-text-password", "scrypt$3$8$1$c2FsdA$aGFzaA",
-                                    "pbkdf2$1$1$1$x$y", "scrypt$32768$8$1$%%%$%%%"])
+                                    "pbkdf2$1$1$1$x$y", "scrypt$32768$8$1$%%%$%%%",
+                                    "scrypt:3:8:1$salt$00", "scrypt:x$salt$00",
+                                    "pbkdf2:sha256:1$salt$00"])
 def test_malformed_hashes_never_verify(stored):
     assert not users.verify_password(stored, "plain-text-password")
 
@@ -60,7 +88,7 @@ def test_weak_hash_is_upgraded_on_login(app, fast_kdf):
         assert users.needs_rehash(weak)
         assert users.authenticate(db, "old", "old-password-1")["username"] == "old"
         stored = users.get_user(db, "old", with_hash=True)["password_hash"]
-    assert stored != weak and stored.startswith(f"scrypt${users.SCRYPT_N}$8$1$")
+    assert stored != weak and stored.startswith(f"scrypt:{users.SCRYPT_N}:8:1$")
 
 
 def test_users_table_holds_no_plaintext(app, accounts):
@@ -68,7 +96,7 @@ def test_users_table_holds_no_plaintext(app, accounts):
         dump = "\n".join(db.conn.iterdump())
     for password in PASSWORDS.values():
         assert password not in dump
-    assert dump.count("scrypt$") >= 3
+    assert dump.count("scrypt:") >= 3
 
 
 # ----- login and logout --------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_user_add_with_password_stdin(db_path):
             input=GOOD + "\n")
     assert "created user alice (admin)" in r.output
     u = stored_user(db_path, "alice")
-    assert u["role"] == "admin" and u["password_hash"].startswith("scrypt$")
+    assert u["role"] == "admin" and u["password_hash"].startswith("scrypt:")
     assert GOOD not in u["password_hash"] and users.verify_password(u["password_hash"], GOOD)
     (e,) = entries(db_path, "user.add")
     assert e["user"].startswith("cli:") and e["target"] == "alice"

@@ -9,12 +9,13 @@ Roles, from least to most allowed (:data:`ROLES`):
 ``admin``
     also manages users and reads the audit log.
 
-Passwords are hashed with scrypt (:func:`hashlib.scrypt`; Percival 2009, RFC 7914)
-with a random 16-byte salt per hash. The stored string carries its parameters,
-``scrypt$n$r$p$salt$hash`` (salt and hash in unpadded URL-safe base64), so the cost can
-be raised later: :func:`needs_rehash` tells when a stored hash is weaker than
-:data:`SCRYPT_N`/``R``/``P``, and a successful login re-hashes it. Hashes are compared
-in constant time (:func:`hmac.compare_digest`).
+Passwords are hashed with scrypt (Percival 2009, RFC 7914) by
+:func:`werkzeug.security.generate_password_hash`, method ``scrypt:N:r:p`` with a random
+salt per hash; the stored string carries its parameters (``scrypt:32768:8:1$salt$hash``),
+so the cost can be raised later: :func:`needs_rehash` tells when a stored hash is not
+of the current method, and a successful login re-hashes it. Hashes written by earlier
+versions of trustmeter (``scrypt$n$r$p$salt$hash``, unpadded URL-safe base64) still
+verify, and are replaced by werkzeug's format at the next login.
 
 Functions take a :class:`sqlite_utils.Database` first, return plain dicts (never
 the password hash, except :func:`get_user` with ``with_hash=True``) and raise
@@ -27,10 +28,10 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
 from datetime import UTC, datetime
 
 from sqlite_utils import Database
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.storage.db import write_transaction
 
@@ -43,8 +44,6 @@ MAX_PASSWORD_LENGTH = 1024  # scrypt of a megabyte "password" would be a cheap D
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
-SALT_BYTES = 16
-HASH_BYTES = 32
 
 _USER_COLS = ("id", "username", "role", "disabled", "created_at", "password_changed_at",
               "last_login_at")
@@ -54,61 +53,56 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+def _method() -> str:
+    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}"
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
-                          maxmem=256 * r * n + (1 << 20))
-
-
-def hash_password(password: str, *, n: int | None = None, r: int | None = None,
-                  p: int | None = None) -> str:
-    """The storable scrypt hash of ``password``: ``scrypt$n$r$p$salt$hash`` (default
-    parameters :data:`SCRYPT_N`, :data:`SCRYPT_R`, :data:`SCRYPT_P`)."""
-    n, r, p = n or SCRYPT_N, r or SCRYPT_R, p or SCRYPT_P
+def hash_password(password: str, *, n: int | None = None) -> str:
+    """The storable hash of ``password`` (werkzeug's ``scrypt:N:r:p$salt$hash``; ``n``
+    overrides the cost, for tests)."""
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
         raise ValueError(f"the password must be text of at most {MAX_PASSWORD_LENGTH} "
                          "characters")
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, n, r, p, HASH_BYTES)
-    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+    method = _method() if n is None else f"scrypt:{n}:{SCRYPT_R}:{SCRYPT_P}"
+    return generate_password_hash(password, method=method)
 
 
-def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
-    parts = stored.split("$") if isinstance(stored, str) else []
+def _legacy_verify(stored: str, password: str) -> bool:
+    """Hashes of trustmeter 0.1: ``scrypt$n$r$p$salt$hash`` (URL-safe base64)."""
+    parts = stored.split("$")
     if len(parts) != 6 or parts[0] != "scrypt":
-        return None
+        return False
     try:
         n, r, p = (int(x) for x in parts[1:4])
-        salt, digest = _unb64(parts[4]), _unb64(parts[5])
+        salt, digest = (base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)) for t in parts[4:])
     except ValueError:
-        return None
+        return False
     if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16 \
             or not digest:
-        return None
-    return n, r, p, salt, digest
+        return False
+    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(digest),
+                         maxmem=256 * r * n + (1 << 20))
+    return hmac.compare_digest(got, digest)
 
 
 def verify_password(stored: str, password: str) -> bool:
     """Whether ``password`` matches the stored hash (constant-time comparison)."""
-    parsed = _parse(stored)
-    if parsed is None or not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+    if not isinstance(stored, str) or not isinstance(password, str) \
+            or len(password) > MAX_PASSWORD_LENGTH:
         return False
-    n, r, p, salt, digest = parsed
-    return hmac.compare_digest(_scrypt(password, salt, n, r, p, len(digest)), digest)
+    if stored.startswith("scrypt$"):
+        return _legacy_verify(stored, password)
+    if not stored.startswith("scrypt:"):  # werkzeug would accept weaker methods (pbkdf2)
+        return False
+    try:
+        return check_password_hash(stored, password)
+    except (ValueError, TypeError):  # malformed parameters
+        return False
 
 
 def needs_rehash(stored: str) -> bool:
-    """Whether a stored hash uses weaker parameters than the current ones."""
-    parsed = _parse(stored)
-    return parsed is None or parsed[0] < SCRYPT_N or parsed[1] < SCRYPT_R \
-        or parsed[2] < SCRYPT_P
+    """Whether a stored hash is not of the current method and cost."""
+    return not (isinstance(stored, str) and stored.startswith(_method() + "$"))
 
 
 _DUMMY_HASH: str | None = None
