@@ -55,6 +55,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
     admin.init_app(app)
+    from survey.web import api  # the REST API at /api/v1 (bearer tokens, no CSRF)
+
+    api.init_app(app)
     _register_error_pages(app)
     return app
 

@@ -482,7 +482,8 @@ def export(slug: str):
 
 
 @bp.get("/campaigns/<slug>/report")
-@spec.validate(query=m.ReportQuery, resp=Resp("HTTP_200", **_ERRORS), operation_id="get_report")
+@spec.validate(query=m.ReportQuery, resp=Resp(HTTP_200=m.Report, **_ERRORS),
+               operation_id="get_report")
 def get_report(slug: str):
     """The periodic report's JSON (as ``trustmeter report --json``) for this campaign."""
     q = request.context.query
