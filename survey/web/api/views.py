@@ -158,6 +158,12 @@ def _http_error(e: HTTPException):
     return problem_from_http(e)
 
 
+# Flask prefers an app-wide handler for a status code (e.g. the HTML 429 page) over a
+# blueprint's handler for a class: register the API's for each code as well.
+for _code in (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500):
+    bp.register_error_handler(_code, _http_error)
+
+
 @bp.errorhandler(Exception)
 def _unexpected(e: Exception):
     log.exception("unexpected error in the API")
