@@ -239,7 +239,7 @@ def test_sav_and_dta_carry_variable_and_value_labels(data, db, tmp_path, lang):
     exp, _ = expected(db, "ct")
     sav = ex.export_campaign(data["path"], "ct", "sav", tmp_path / "x.sav", language=lang)
     dta = ex.export_campaign(data["path"], "ct", "dta", tmp_path / "x.dta", language=lang)
-    yes_no = {0: ex._YES_NO[lang][0], 1: ex._YES_NO[lang][1]}
+    yes_no = {"ru": {0: "Нет", 1: "Да"}, "fa": {0: "خیر", 1: "بله"}}[lang]
     scale = {c: inst.scale.label(lang, c) for c in inst.scale.codes}
     nps = inst.item("NPS").scale
     for res, reader in ((sav, pyreadstat.read_sav), (dta, pyreadstat.read_dta)):
@@ -247,7 +247,8 @@ def test_sav_and_dta_carry_variable_and_value_labels(data, db, tmp_path, lang):
         labels = meta.column_names_to_labels
         vl = meta.variable_value_labels
         assert labels["REL1"] == inst.item("REL1").text[lang]
-        assert labels["trust_index"] == ex._META_LABELS["trust_index"][lang]
+        assert labels["trust_index"] == {"ru": "Индекс доверия (0–100)",
+                                         "fa": "شاخص اعتماد (۰ تا ۱۰۰)"}[lang]
         assert {int(k): v for k, v in vl["REL1"].items() if not isinstance(k, str)
                 and k >= 1} == scale
         assert {int(k): v for k, v in vl["BR_FEE"].items()} == yes_no  # checklist yes/no
@@ -256,7 +257,8 @@ def test_sav_and_dta_carry_variable_and_value_labels(data, db, tmp_path, lang):
         assert {int(k): v for k, v in vl["attention_passed"].items()} == yes_no
         # N/A answers: SPSS user-missing -9, Stata extended missing .a, both labelled
         na_code = ex.NA_CODE if res.format == "sav" else "a"
-        assert vl["REL1"][na_code] == ex._NA_LABEL[lang]
+        # the "not applicable" label respondents saw (the instrument's own)
+        assert vl["REL1"][na_code] == inst.scale.not_applicable_label[lang]
         n_marked = 0
         for iid in ("REL1", "HON2", "NPS", "PROP4", "ATT1"):
             is_na = exp["na_items"].str.split(",").apply(lambda s, i=iid: i in s).to_numpy()

@@ -97,6 +97,7 @@ from sqlite_utils import Database
 from analysis.data import reverse_key
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
+from survey.export import labels as texts
 from survey.storage import exports, packing
 from survey.storage.db import open_db
 
@@ -135,46 +136,6 @@ class ExportResult:
                 "sha256": self.sha256, "codebook_md": str(self.codebook_md),
                 "codebook_json": str(self.codebook_json), "manifest": str(self.manifest),
                 "columns": list(self.columns), "constant_memory": self.constant_memory}
-
-
-# ----- labels for the columns that are not items ----------------------------------
-_META_LABELS: dict[str, dict[str, str]] = {
-    "row": {"en": "Row number in this export", "ru": "Номер строки в этом экспорте",
-            "fa": "شمارهٔ ردیف در این خروجی"},
-    "campaign": {"en": "Campaign", "ru": "Кампания", "fa": "کارزار"},
-    "period": {"en": "Period", "ru": "Период", "fa": "دوره"},
-    "language": {"en": "Language of the questionnaire", "ru": "Язык анкеты",
-                 "fa": "زبان پرسشنامه"},
-    "direction": {"en": "Text direction (ltr/rtl)", "ru": "Направление текста (ltr/rtl)",
-                  "fa": "جهت متن (ltr/rtl)"},
-    "duration_s": {"en": "Duration (seconds)", "ru": "Длительность (секунды)",
-                   "fa": "مدت پاسخ‌گویی (ثانیه)"},
-    "longstring": {"en": "Longest run of identical answers",
-                   "ru": "Самая длинная серия одинаковых ответов",
-                   "fa": "طولانی‌ترین رشتهٔ پاسخ‌های یکسان"},
-    "irv": {"en": "Intra-individual response variability (SD)",
-            "ru": "Внутрииндивидуальная вариативность ответов (SD)",
-            "fa": "تغییرپذیری درون‌فردی پاسخ‌ها (انحراف معیار)"},
-    "attention_passed": {"en": "Attention check passed", "ru": "Проверка внимания пройдена",
-                         "fa": "بررسی توجه را گذرانده است"},
-    "quality_flags": {"en": "Quality flags raised (comma-separated)",
-              "ru": "Флаги качества (через запятую)",
-              "fa": "نشانگرهای کیفیت (جداشده با ویرگول)"},
-    "flagged": {"en": "Any quality flag raised", "ru": "Есть хотя бы один флаг качества",
-                "fa": "دست‌کم یک نشانگر کیفیت"},
-    "na_items": {"en": "Items answered 'not applicable'",
-                 "ru": "Пункты с ответом «не относится»",
-                 "fa": "پرسش‌های با پاسخ «موضوعیت ندارد»"},
-    "trust_index": {"en": "Trust Index (0-100)", "ru": "Индекс доверия (0–100)",
-                    "fa": "شاخص اعتماد (۰ تا ۱۰۰)"},
-}
-_SCORE_LABEL = {"en": "{name}: dimension score (mean of items)",
-                "ru": "{name}: балл по шкале (среднее пунктов)",
-                "fa": "{name}: نمرهٔ بُعد (میانگین پرسش‌ها)"}
-_PARAM_LABEL = {"en": "URL parameter {name}", "ru": "Параметр ссылки {name}",
-                "fa": "پارامتر پیوند {name}"}
-_YES_NO = {"en": ("No", "Yes"), "ru": ("Нет", "Да"), "fa": ("خیر", "بله")}
-_NA_LABEL = {"en": "Not applicable", "ru": "Не относится", "fa": "موضوعیت ندارد"}
 
 
 def _tr(table: Mapping[str, str], lang: str) -> str:
@@ -216,19 +177,14 @@ def _scale_values(scale: Scale, langs: Sequence[str]) -> dict[int, dict[str, str
     return out
 
 
-def _yes_no(langs: Sequence[str]) -> dict[int, dict[str, str]]:
-    return {k: {lang: _tr({la: v[k] for la, v in _YES_NO.items()}, lang) for lang in langs}
-            for k in (0, 1)}
-
-
 def _meta_label(name: str, langs: Sequence[str]) -> dict[str, str]:
-    return {lang: _tr(_META_LABELS[name], lang) for lang in langs}
+    return texts.in_languages(texts.META[name], langs)
 
 
 def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
     """The export's variables, in file order, for an instrument and declared params."""
     langs = list(inst.languages)
-    yn = _yes_no(langs)
+    yn = texts.yes_no(langs)
     cols = [
         Column("row", "meta", "integer", _meta_label("row", langs)),
         Column("campaign", "meta", "string", _meta_label("campaign", langs)),
@@ -244,7 +200,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
     for p in params:
         name = p if p.lower() not in taken else f"param_{p}"
         cols.append(Column(name, "param", "string",
-                           {lang: _tr(_PARAM_LABEL, lang).format(name=p) for lang in langs},
+                           texts.in_languages(texts.PARAM, langs, name=p),
                            source=p))
     cols += [
         Column("longstring", "quality", "integer", _meta_label("longstring", langs)),
@@ -284,7 +240,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
                            block_name=bname, note=note))
     for b in inst.dimensions:
         cols.append(Column(_score_name(b.id), "score", "number",
-                           {lang: _tr(_SCORE_LABEL, lang).format(name=_tr(b.name, lang))
+                           {lang: texts.translate(texts.SCORE, lang, name=_tr(b.name, lang))
                             for lang in langs},
                            block=b.id, block_kind="dimension", block_name=dict(b.name),
                            source=b.id,
@@ -610,7 +566,7 @@ class _SavWriter(_InMemoryWriter):
         import pyreadstat
 
         df = self.frame()
-        na_label = _tr(_NA_LABEL, self.lang)
+        na_label = texts.not_applicable(self.sel.inst, self.lang)
         labels = {n: _clip_bytes(t, SPSS_LABEL_MAX_BYTES)
                   for n, t in ((c.name, c.label_in(self.lang)) for c in self.columns)}
         vlabels = {k: {code: _clip_bytes(t, SPSS_VALUE_LABEL_MAX_BYTES) for code, t in v.items()}
@@ -640,7 +596,7 @@ class _DtaWriter(_InMemoryWriter):
         import pyreadstat
 
         df = self.frame()
-        na_label = _tr(_NA_LABEL, self.lang)
+        na_label = texts.not_applicable(self.sel.inst, self.lang)
         labels = {c.name: _clip_chars(c.label_in(self.lang), STATA_LABEL_MAX)
                   for c in self.columns}
         vlabels = self.value_labels({i: {NA_STATA: na_label} for i in self.na_items})
