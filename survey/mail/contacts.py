@@ -118,6 +118,8 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
         elif not valid_email(email):
             problems.append("email is not a valid address (name@domain, ASCII)")
         name = values.get("name", "").strip()
+        if "=?" in name:  # mail programs would decode it as an RFC 2047 encoded word
+            problems.append("name contains '=?' (it would be shown as encoded text)")
         if len(name) > MAX_NAME:
             problems.append(f"name is longer than {MAX_NAME} characters")
         lang = values.get("language", "").strip() or languages[0]

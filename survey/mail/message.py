@@ -46,6 +46,8 @@ def build(*, sender: Address, to_email: str, to_name: str | None, subject: str, 
                         ("opt-out link", optout_link)):
         if "\r" in value or "\n" in value:
             raise ValueError(f"the {what} contains a line break")
+    if to_name and "=?" in to_name:
+        raise ValueError("the name contains '=?', which mail programs would decode")
     local, _, domain = to_email.rpartition("@")
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = sender
