@@ -273,6 +273,13 @@ def m0004_api(db: Database) -> None:
     apply_0004(db)
 
 
+@migrations(name="0005_drop_login_attempts")
+def m0005_drop_login_attempts(db: Database) -> None:
+    """Failed logins are throttled in the shared rate-limit file since 0.2: the
+    ``login_attempts`` table (failures kept a day, for the throttle only) goes."""
+    db.execute("DROP TABLE IF EXISTS login_attempts")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

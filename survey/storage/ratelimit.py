@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
-        self._memory: dict[tuple[str, int], int] = {}
+        self._memory: dict[tuple[str, int], Any] = {}
 
     def _connection(self) -> sqlite3.Connection:
         # One connection per process: never use one inherited through fork().
@@ -122,7 +123,8 @@ class RateLimiter:
             return False, _retry_after(prev, cur, limit, now, window)
         self._memory[(key, w)] = cur + 1
         if random.random() < 0.01:
-            self._memory = {k: v for k, v in self._memory.items() if k[1] >= w - 1}
+            self._memory = {k: v for k, v in self._memory.items()
+                            if k[1] >= w - 1 or (k[1] == -1 and v[1] > now)}
         return True, 0
 
     def _hit_sqlite(self, key, limit, window, now, w) -> tuple[bool, int]:
@@ -146,6 +148,69 @@ class RateLimiter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    # ----- strikes: a count of failures that locks a key out (logins) ------------------
+    # A strike row has window -1; its count resets once ``expires`` (``window`` seconds
+    # after the last strike) has passed. Strikes are taken *before* the attempt they
+    # guard (and taken back when it succeeds), so parallel attempts cannot all pass a
+    # check made before any of them failed.
+    def strike(self, key: str, limit: int, window: float, *,
+               now: float | None = None) -> tuple[bool, int]:
+        """Take one strike on ``key``: ``(allowed, retry_after_seconds)``. Refused once
+        ``limit`` strikes were taken with less than ``window`` seconds between them;
+        then until ``window`` seconds after the last one."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self.path is None:
+                count, expires = self._memory.get((key, -1), (0, 0.0))
+                if expires <= now:
+                    count = 0
+                if count >= limit:
+                    return False, max(1, math.ceil(expires - now))
+                self._memory[(key, -1)] = (count + 1, now + window)
+                return True, 0
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT count, expires FROM ratelimit WHERE key = ? "
+                                       "AND window = -1", [key]).fetchone()
+                    count = row[0] if row and row[1] > now else 0
+                    if count >= limit:
+                        conn.execute("COMMIT")
+                        return False, max(1, math.ceil(row[1] - now))
+                    conn.execute("INSERT INTO ratelimit (key, window, count, expires) VALUES "
+                                 "(?, -1, ?, ?) ON CONFLICT (key, window) DO UPDATE SET "
+                                 "count = excluded.count, expires = excluded.expires",
+                                 [key, count + 1, now + window])
+                    conn.execute("COMMIT")
+                    return True, 0
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                log.warning("rate limiter unavailable (%s): request allowed", e)
+                self._close()
+                return True, 0
+
+    def pardon(self, key: str, *, all_strikes: bool = False) -> None:
+        """Take back one strike on ``key`` (or all of them)."""
+        with self._lock:
+            if self.path is None:
+                count, expires = self._memory.get((key, -1), (0, 0.0))
+                self._memory[(key, -1)] = (0 if all_strikes else max(count - 1, 0), expires)
+                return
+            try:
+                conn = self._connection()
+                if all_strikes:
+                    conn.execute("DELETE FROM ratelimit WHERE key = ? AND window = -1", [key])
+                else:
+                    conn.execute("UPDATE ratelimit SET count = max(count - 1, 0) "
+                                 "WHERE key = ? AND window = -1", [key])
+            except sqlite3.Error as e:
+                log.warning("rate limiter unavailable (%s)", e)
+                self._close()
 
     def _close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():

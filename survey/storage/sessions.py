@@ -1,5 +1,6 @@
-"""Researchers' signed-in sessions and login attempts (tables ``user_sessions`` and
-``login_attempts``). Session ids are stored as SHA-256 hashes: the cookie holds the id."""
+"""Researchers' signed-in sessions (table ``user_sessions``). Session ids are stored
+as SHA-256 hashes: the cookie holds the id. (Failed logins are throttled by
+:mod:`survey.web.ratelimit`.)"""
 
 from __future__ import annotations
 
@@ -37,22 +38,3 @@ def start_session(db: Database, sid_hash: str, user_id: int, now: str, ip: str) 
         db.execute("INSERT INTO user_sessions (id_sha256, user_id, created_at, last_seen_at, "
                    "ip) VALUES (?, ?, ?, ?, ?)", [sid_hash, user_id, now, now, ip])
         db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [now, user_id])
-
-
-def recent_failures(db: Database, username: str, ip: str, since: str) -> int:
-    """Failed logins for ``username`` from ``ip`` after ``since`` (ISO time)."""
-    return db.execute("SELECT COUNT(*) FROM login_attempts WHERE username = ? AND ip = ? "
-                      "AND success = 0 AND at > ?", [username, ip, since]).fetchone()[0]
-
-
-def record_attempt(db: Database, username: str, ip: str, success: bool, now: str,
-                   forget_before: str) -> None:
-    """Record a login attempt; a success clears the pair's failures; attempts older than
-    ``forget_before`` are deleted."""
-    with write_transaction(db):
-        if success:
-            db.execute("DELETE FROM login_attempts WHERE username = ? AND ip = ?",
-                       [username, ip])
-        db.execute("INSERT INTO login_attempts (username, ip, at, success) VALUES (?, ?, ?, ?)",
-                   [username, ip, now, int(success)])
-        db.execute("DELETE FROM login_attempts WHERE at < ?", [forget_before])

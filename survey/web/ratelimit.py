@@ -93,6 +93,17 @@ def check(rule: str, key: str, limit: int, window: float) -> None:
         raise TooManyRequests(retry_after=retry_after)
 
 
+def strike(rule: str, key: str, limit: int, window: float) -> tuple[bool, int]:
+    """Take a strike (see :meth:`RateLimiter.strike`): ``(allowed, retry_after)``.
+    Strikes guard logins, so they count even where ``RATELIMIT_ENABLED`` is off."""
+    return limiter().strike(f"{rule}:{key}", int(limit), float(window))
+
+
+def pardon(rule: str, key: str, *, all_strikes: bool = False) -> None:
+    """Take back a strike of ``rule`` on ``key`` (or all)."""
+    limiter().pardon(f"{rule}:{key}", all_strikes=all_strikes)
+
+
 def init_app(app: Flask) -> None:
     """Configuration defaults (see the module docstring)."""
     app.config.setdefault("RATELIMIT_ENABLED", not app.testing)

@@ -17,11 +17,14 @@ Cookies
 CSRF
     Every form, logout included, carries Flask-WTF's CSRF token; logout is POST only.
 Failed logins
-    Recorded in ``login_attempts`` (shared by all gunicorn workers through the
-    database). After :data:`MAX_FAILURES` failures for one username from one IP
-    within :data:`FAILURE_WINDOW`, further attempts for that pair are refused with
-    429 until the window has passed; a success clears the pair's failures. Every
-    failure and refusal goes to the audit log and the app logger.
+    Throttled with strikes in the shared rate-limit file (:mod:`survey.web.ratelimit`,
+    one for all gunicorn workers). A strike is taken *before* the password is checked
+    and taken back on success, so parallel attempts cannot overrun the budget: after
+    :data:`MAX_FAILURES` failures for one username from one address, with less than
+    :data:`FAILURE_WINDOW` between them, that pair is refused with 429 until
+    :data:`FAILURE_WINDOW` after the last failure; an address is also refused after
+    :data:`MAX_FAILURES_PER_ADDRESS` failures over any usernames. A success clears the
+    pair's failures. Every failure and refusal goes to the audit log and the app logger.
 
 The client IP is ``request.remote_addr``; behind a reverse proxy wrap the app in
 :class:`werkzeug.middleware.proxy_fix.ProxyFix` so it is the client's.
@@ -63,7 +66,8 @@ from survey.web.admin.i18n import _lt, _t
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per username and address
+MAX_FAILURES_PER_ADDRESS = 50  # per address, whatever the usernames
 FAILURE_WINDOW = timedelta(minutes=15)
 SESSION_KEY = "admin_sid"
 ENV_SECURE = "TRUSTMETER_SECURE_COOKIES"
@@ -157,15 +161,27 @@ def audit_log(action: str, *, target: str | None = None, details: dict | None = 
               details=details, ip=client_ip())
 
 
-# ----- login rate limit ----------------------------------------------------------------
-def recent_failures(username: str, ip: str) -> int:
-    return sessions.recent_failures(get_db(), username, ip, _iso(_now() - FAILURE_WINDOW))
+# ----- login throttling ---------------------------------------------------------------
+def _take_login_strikes(username: str, ip: str) -> int:
+    """Take a strike for the username+address pair and one for the address, before the
+    password is checked (so parallel attempts cannot all pass); 0, or the seconds to
+    wait when either budget is spent."""
+    window = FAILURE_WINDOW.total_seconds()
+    pair_ok, pair_wait = ratelimit.strike("login", f"{username.casefold()}|{ip}",
+                                          MAX_FAILURES, window)
+    if not pair_ok:
+        return pair_wait
+    ip_ok, ip_wait = ratelimit.strike("login-address", ip, MAX_FAILURES_PER_ADDRESS, window)
+    if not ip_ok:
+        ratelimit.pardon("login", f"{username.casefold()}|{ip}")  # not this pair's fault
+        return ip_wait
+    return 0
 
 
-def _record_attempt(username: str, ip: str, success: bool) -> None:
-    now = _now()
-    sessions.record_attempt(get_db(), username, ip, success, _iso(now),
-                            forget_before=_iso(now - timedelta(days=1)))
+def _login_succeeded(username: str, ip: str) -> None:
+    """A success clears the pair's failures and takes back the address's strike."""
+    ratelimit.pardon("login", f"{username.casefold()}|{ip}", all_strikes=True)
+    ratelimit.pardon("login-address", ip)
 
 
 def _safe_next(target: str | None) -> str:
@@ -213,23 +229,23 @@ def login():
             400 if request.method == "POST" else 200
     username = form.username.data.strip()
     ip = client_ip()
-    if recent_failures(username, ip) >= MAX_FAILURES:
+    wait = _take_login_strikes(username, ip)
+    if wait:
         current_app.logger.warning("login refused for %r from %s: too many failures",
                                    username, ip)
         audit_log("login.blocked", target=username, user=None)
-        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        minutes = max(1, -(-wait // 60))
         return render_template(
             "admin/login.html", form=form, blocked=True,
             error=_lt("Too many failed attempts. Please wait %(minutes)s minutes and try "
-                     "again.", minutes=minutes)), 429, {"Retry-After": str(minutes * 60)}
+                     "again.", minutes=minutes)), 429, {"Retry-After": str(wait)}
     user = users.authenticate(get_db(), username, form.password.data)
     if user is None:
-        _record_attempt(username, ip, False)
         current_app.logger.warning("failed login for %r from %s", username, ip)
         audit_log("login.failed", target=username, user=None)
         return render_template("admin/login.html", form=form,
                                error=_lt("Wrong username or password.")), 401
-    _record_attempt(username, ip, True)
+    _login_succeeded(username, ip)
     _start_session(user)
     audit_log("login", target=user["username"], user=user["username"])
     return redirect(_safe_next(request.args.get("next")))
