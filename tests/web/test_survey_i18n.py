@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from survey.web.i18n import direction, language_name, local_digits
 
-SURVEY = Path(__file__).resolve().parents[1] / "survey"
+SURVEY = Path(__file__).resolve().parents[2] / "survey"
 TRANSLATIONS = SURVEY / "translations"
 
 

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 
 from survey.cli import main
 
-REF_DIR = Path(__file__).parent / "reference"
+REF_DIR = Path(__file__).resolve().parents[1] / "reference"
 CSV = str(REF_DIR / "trust_synthetic.csv")
 YAML = str(REF_DIR / "trust_synthetic.yaml")
 DIMS = ["REL", "HON", "COM", "EMP", "CON"]

@@ -27,10 +27,10 @@ from instruments.loader import (
 from instruments.model import Instrument
 from survey.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENTS_DIR = ROOT / "instruments"
 EXAMPLES_DIR = INSTRUMENTS_DIR / "examples"
-FIXTURES = Path(__file__).resolve().parent / "instruments"
+FIXTURES = Path(__file__).resolve().parent
 MINIMAL = FIXTURES / "minimal.yaml"
 
 EXAMPLE_PATHS = sorted(EXAMPLES_DIR.glob("*.yaml"))

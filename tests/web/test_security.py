@@ -18,7 +18,7 @@ from survey.storage.db import get_db, init_db, open_db
 from survey.web import ratelimit as web_ratelimit
 from survey.web.security import CONTENT_SECURITY_POLICY
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "survey" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "survey" / "templates"
 STATIC = TEMPLATES.parent / "static"
 
 
@@ -324,7 +324,7 @@ except ModuleNotFoundError as e:  # only while the researcher side does not exis
 
 ROLE_ORDER = ("viewer", "researcher", "admin")
 WHO = ("anonymous", *ROLE_ORDER)
-SAMPLE_ARGS = {"slug": "acme", "username": "viewer", "fmt": "html"}
+SAMPLE_ARGS = {"slug": "acme", "username": "viewer", "fmt": "html", "webhook_id": 1}
 
 if ROUTE_ROLES is None:
     ROLE_CASES = [pytest.param(None, None, None, marks=pytest.mark.skip(
