@@ -15,7 +15,8 @@ from admin_support import (  # noqa: F401 (fixtures)
 from survey.storage import users
 from survey.web import admin
 
-SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json"}
+SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json", "name": "ci",
+                 "webhook_id": 1}
 ROLES = (None, *users.ROLES)  # None = anonymous
 
 
