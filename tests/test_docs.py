@@ -1,5 +1,6 @@
 """The README documents every CLI command (after sqlite-utils' test_docs.py)."""
 
+import re
 from pathlib import Path
 
 import click
@@ -37,3 +38,19 @@ def test_readme_screenshots_exist():
         if "](docs/screenshots/" in line:
             target = line.split("](", 1)[1].split(")", 1)[0]
             assert (root / target).is_file(), f"README shows a missing screenshot {target}"
+
+
+DOCS = ["README.md", "benchmarks/README.md", "instruments/README.md"]
+_PATH = re.compile(r"`((?:survey|analysis|instruments|tests|benchmarks|docs)/[^`\s]*)`")
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_paths_named_in_the_docs_exist(doc):
+    """Every repository path a document names in backticks exists (after a move)."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / doc).read_text(encoding="utf-8")
+    named = {m.group(1).rstrip(".,:;") for m in _PATH.finditer(text)}
+    named = {p for p in named if not set(p) & set("<{*$")}
+    assert named, f"{doc} names no path"
+    missing = sorted(p for p in named if not (root / p.split("::")[0]).exists())
+    assert not missing, f"{doc} names paths that do not exist: {missing}"
