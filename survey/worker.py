@@ -30,6 +30,8 @@ import importlib
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -231,6 +233,25 @@ def run_forever(db_path: str, *, parent_pid: int | None = None,
         log.info("outbox worker %s stopped", w.id)
 
 
+def start_child(db_path: str) -> subprocess.Popen:
+    """Start a worker process next to the web server (``trustmeter serve``); it stops by
+    itself when this process is gone, even after a ``kill -9``."""
+    return subprocess.Popen([sys.executable, "-m", "survey.worker", "--db",
+                             os.path.abspath(db_path), "--parent", str(os.getpid())])
+
+
+def stop_child(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM (the worker finishes the job in hand), then SIGKILL after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m survey.worker --db PATH [--parent PID]`` (how ``serve`` starts it)."""
     import argparse
@@ -244,4 +265,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy: the handler modules register
+    # themselves in ``survey.worker``, which is a different module object from __main__.
+    from survey.worker import main as _main
+
+    _main()

@@ -47,9 +47,25 @@ def _app_factory(db_path: str) -> Callable:
     return make_app
 
 
-def _serve(db_path: str, host: str, port: int, workers: int) -> None:
+def _serve(db_path: str, host: str, port: int, workers: int, *,
+           outbox_worker: bool = True) -> None:
     """Serve the app with gunicorn (``workers`` processes); fall back to waitress (one
-    process, threads) where gunicorn cannot run, e.g. on Windows."""
+    process, threads) where gunicorn cannot run, e.g. on Windows. With ``outbox_worker``
+    an outbox worker process (e-mail, webhooks) runs alongside and stops with the server."""
+    if not outbox_worker:
+        _serve_web(db_path, host, port, workers)
+        return
+    from survey import worker
+
+    child = worker.start_child(db_path)
+    click.echo(f"outbox worker started (pid {child.pid})", err=True)
+    try:
+        _serve_web(db_path, host, port, workers)
+    finally:
+        worker.stop_child(child)
+
+
+def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
     os.environ["TRUSTMETER_DB"] = os.path.abspath(db_path)
     make_app = _app_factory(db_path)
     make_app()  # fail here, with a clear traceback, if the app cannot be built
@@ -96,15 +112,18 @@ def _server_options(f: Callable) -> Callable:
 @click.command()
 @db_option
 @_server_options
-def serve(db_path: str, host: str, port: int, workers: int) -> None:
-    """Serve the survey with a production WSGI server (gunicorn).
+@click.option("--no-worker", is_flag=True,
+              help="Do not start the outbox worker (run 'trustmeter worker' yourself).")
+def serve(db_path: str, host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Serve the survey with a production WSGI server (gunicorn), and an outbox worker
+    process that sends the queued e-mail and webhook calls.
 
     The database must exist (``trustmeter init``). Put a TLS-terminating reverse
     proxy in front of it for public use.
     """
     with open_database(db_path):
         pass
-    _serve(db_path, host, port, workers)
+    _serve(db_path, host, port, workers, outbox_worker=not no_worker)
 
 
 @click.command()
