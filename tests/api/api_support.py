@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import open_db
 
@@ -97,7 +98,7 @@ def complete_responses(db_path, slug: str, n: int, *, seed: int = 0,
                 lo, hi = (0, 1) if scale is None else (scale.min, scale.max)
                 answers[item] = rng.randint(lo, hi)
             store.save_page(db, rid, 0, answers)
-            assert store.complete_response(db, rid)
+            assert store.complete_response(db, rid, quality=response_quality)
             ids.append(rid)
     return ids
 
