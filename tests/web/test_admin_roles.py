@@ -16,7 +16,7 @@ from survey.storage import users
 from survey.web import admin
 
 SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json", "name": "ci",
-                 "webhook_id": 1}
+                 "webhook_id": 1, "language": "en"}
 ROLES = (None, *users.ROLES)  # None = anonymous
 
 
