@@ -73,12 +73,12 @@ class WorkerProcess:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A server on a database with campaigns acme (60 synthetic responses) and beta,
+    """A server on a database with campaigns acme (200 synthetic responses) and beta,
     and one token per role, plus a revoked one and one limited to beta."""
     tmp = tmp_path_factory.mktemp("api")
     db_path = tmp / "api.db"
     trustmeter("init", "--db", str(db_path))
-    trustmeter("demo", "--db", str(db_path), "--slug", "acme", "--n", "60", "--seed", "7")
+    trustmeter("demo", "--db", str(db_path), "--slug", "acme", "--n", "200", "--seed", "7")
     toks = {}
     with open_db(db_path) as db:
         store.create_campaign(db, slug="beta", instrument="customer-trust", period="2026-Q4",
@@ -178,9 +178,11 @@ def test_every_endpoint_for_every_kind_of_token(site, who):
             else:
                 assert r.json["total"] >= 8 and len(slugs) == 2 and r.json["next_offset"] == 2
         elif template == "/api/v1/campaigns/{slug}" and method == "GET":
-            assert r.json["stats"]["completed"] == 60
-            ti = r.json["trust_index"]
+            assert r.json["stats"]["completed"] == 200
+            ti = r.json["trust_index"]  # the current period's (2026-Q4), 30+ respondents
             assert ti["suppressed"] is False and 0 <= ti["mean"] <= 100 and ti["n"] >= 30
+            assert ti["period"] == "2026-Q4" and ti["ci95"][0] < ti["mean"] < ti["ci95"][1]
+            assert r.json["funnel"]["contacts"] == 0 and r.json["funnel"]["completed"] == 0
         elif template.endswith("/close"):
             assert r.json["status"] == "closed"
             assert call(method, site["base"] + path, token).status == 409
@@ -197,7 +199,7 @@ def test_every_endpoint_for_every_kind_of_token(site, who):
             z = zipfile.ZipFile(io.BytesIO(r.body))
             assert sorted(z.namelist()) == ["acme.csv", "acme.csv.codebook.json",
                                             "acme.csv.codebook.md", "acme.csv.manifest.json"]
-            assert json.loads(z.read("acme.csv.manifest.json"))["rows"] == 60
+            assert json.loads(z.read("acme.csv.manifest.json"))["rows"] == 200
         elif template.endswith("/report"):
             assert r.json["campaigns"] == ["acme"] and r.json["focus"]
         elif template.endswith("/webhooks") and method == "POST":
@@ -338,18 +340,35 @@ def _new_campaign(site, slug: str) -> None:
     assert r.status == 201, r.body
 
 
-def test_one_signed_delivery_per_completed_response(site):
-    _new_campaign(site, "hooked")
-    worker = WorkerProcess(site["db"], site["tmp"] / "worker1.log")
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory):
+    """A database without a server, so that only the workers these tests start (and
+    kill) deliver its webhooks (``trustmeter serve`` runs a worker of its own)."""
+    tmp = tmp_path_factory.mktemp("hooks")
+    db_path = tmp / "hooks.db"
+    trustmeter("init", "--db", str(db_path))
+    return {"db": db_path, "tmp": tmp}
+
+
+def _hook_campaign(hooks, slug: str, url: str, events=("response.completed",)) -> str:
+    with open_db(hooks["db"]) as db:
+        store.create_campaign(db, slug=slug, instrument="customer-trust", period="2026-Q4",
+                              params=["segment"])
+        secret, _ = webhooks.add_webhook(db, slug, url, events)
+    return secret
+
+
+def test_one_signed_delivery_per_completed_response(hooks):
+    worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker1.log")
     with Receiver() as rx:
-        secret = _add_hook(site, "hooked", rx.url, ("response.completed", "campaign.closed"))
+        secret = _hook_campaign(hooks, "hooked", rx.url, ("response.completed",
+                                                          "campaign.closed"))
         worker.start()
         try:
-            complete_responses(site["db"], "hooked", 5, seed=1,
+            complete_responses(hooks["db"], "hooked", 5, seed=1,
                                params=[{"segment": f"s{k}"} for k in range(5)])
             assert rx.wait_for(lambda got: len(got) >= 5), rx.keys()
-            r = call("POST", site["base"] + "/campaigns/hooked/close", site["tokens"]["admin"])
-            assert r.status == 200
+            trustmeter("campaign", "close", "--db", str(hooks["db"]), "hooked")
             assert rx.wait_for(lambda got: len(got) >= 6), rx.keys()
             time.sleep(1.5)  # nothing more arrives
         finally:
@@ -377,21 +396,19 @@ def test_one_signed_delivery_per_completed_response(site):
     assert "127.0.0.1" not in text and "token" not in text.lower()
     closed = [e for e in events if e["type"] == "campaign.closed"]
     assert len(closed) == 1 and closed[0]["data"]["completed"] == 5
-    # the delivery log, as the campaign page and the API show it
-    log = call("GET", site["base"] + "/campaigns/hooked/webhooks/deliveries",
-               site["tokens"]["admin"]).json["items"]
+    with open_db(hooks["db"]) as db:  # the delivery log the campaign page and the API show
+        log = webhooks.attempts(db, "hooked")
     assert len(log) == 6 and {e["status"] for e in log} == {200}
 
 
-def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(site):
-    _new_campaign(site, "flaky")
-    worker = WorkerProcess(site["db"], site["tmp"] / "worker2.log",
+def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(hooks):
+    worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker2.log",
                            env={outbox.BACKOFF_ENV: "0.2"})
     with Receiver(fail_first=3) as rx:
-        secret = _add_hook(site, "flaky", rx.url)
+        secret = _hook_campaign(hooks, "flaky", rx.url)
         worker.start()
         try:
-            complete_responses(site["db"], "flaky", 1, seed=2)
+            complete_responses(hooks["db"], "flaky", 1, seed=2)
             assert rx.wait_for(lambda got: len(got) >= 4, timeout=60), rx.keys()
             time.sleep(1.0)
         finally:
@@ -401,7 +418,7 @@ def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(site)
         h = {k.lower(): v for k, v in got["headers"].items()}
         assert signature_ok(secret, h["trustmeter-signature"], got["body"])
     assert len({g["body"] for g in rx.received}) == 1  # the same event each time
-    with open_db(site["db"]) as db:
+    with open_db(hooks["db"]) as db:
         log = webhooks.attempts(db, "flaky")
         row = outbox.get_by_key(db, rx.received[0]["key"])
     assert [e["status"] for e in reversed(log)] == [500, 500, 500, 200]
@@ -409,26 +426,25 @@ def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(site)
     assert row["state"] == "sent" and row["attempts"] == 4
 
 
-def test_kill_9_of_the_worker_during_deliveries_loses_no_event(site):
-    _new_campaign(site, "crashy")
+def test_kill_9_of_the_worker_during_deliveries_loses_no_event(hooks):
     n = 12
     with Receiver(delay_s=0.25) as rx:
-        _add_hook(site, "crashy", rx.url)
-        complete_responses(site["db"], "crashy", n, seed=3)
-        with open_db(site["db"]) as db:
+        _hook_campaign(hooks, "crashy", rx.url)
+        complete_responses(hooks["db"], "crashy", n, seed=3)
+        with open_db(hooks["db"]) as db:
             expected = {r["idempotency_key"] for r in outbox.rows(db, kind="webhook")
                         if r["campaign_id"] == store.get_campaign(db, "crashy")["id"]}
         assert len(expected) == n
         kills = 0
         for round_ in range(3):
-            worker = WorkerProcess(site["db"], site["tmp"] / f"worker3-{round_}.log")
+            worker = WorkerProcess(hooks["db"], hooks["tmp"] / f"worker3-{round_}.log")
             worker.start()
             target = len(set(rx.keys())) + 3
             rx.wait_for(lambda got, t=target: len({g["key"] for g in got}) >= t, timeout=30)
             time.sleep(0.1)  # most likely in the middle of a delivery
             worker.kill9()
             kills += 1
-        worker = WorkerProcess(site["db"], site["tmp"] / "worker3-final.log")
+        worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker3-final.log")
         worker.start()
         try:
             assert rx.wait_for(lambda got: {g["key"] for g in got} >= expected, timeout=90), \
@@ -441,38 +457,34 @@ def test_kill_9_of_the_worker_during_deliveries_loses_no_event(site):
     for g in rx.received:
         by_key.setdefault(g["key"], set()).add(g["body"])
     assert all(len(bodies) == 1 for bodies in by_key.values())  # duplicates: same event
-    with open_db(site["db"]) as db:
+    with open_db(hooks["db"]) as db:
         states = {outbox.get_by_key(db, k)["state"] for k in expected}
     assert states == {"sent"}
 
 
 def test_thank_you_page_does_not_wait_for_a_slow_webhook(site):
     """A respondent completes through the real HTML flow while the receiver takes 5 s per
-    delivery and a worker is running: the thank-you page comes back at once."""
+    delivery: the thank-you page comes back at once, and the worker that ``trustmeter
+    serve`` runs delivers the event afterwards."""
     _new_campaign(site, "slowhook")
-    worker = WorkerProcess(site["db"], site["tmp"] / "worker4.log")
     with Receiver(delay_s=5.0) as rx:
         _add_hook(site, "slowhook", rx.url)
-        worker.start()
-        try:
-            person = HttpRespondent(site["server"].base)
-            rng = random.Random(4)
-            page = person.request("/s/slowhook?lang=en")
-            elapsed = None
-            for _ in range(30):
-                if 'class="panel success"' in page.html:
-                    break
-                assert page.status == 200, page.text[:300]
-                if any(i.name == "consent" for i in page.inputs):
-                    page = person.post(page, {"consent": "y"})
-                    continue
-                chosen = {name: Respondent.random_choice(name, values, rng)
-                          for name, values in page.radio_groups.items()}
-                started = time.monotonic()
-                page = person.post(page, chosen)
-                elapsed = time.monotonic() - started
-            assert 'class="panel success"' in page.html, page.text[-500:]
-            assert elapsed is not None and elapsed < 3.0, elapsed  # the last page's POST
-            assert rx.wait_for(lambda got: len(got) == 1, timeout=30)
-        finally:
-            worker.stop()
+        person = HttpRespondent(site["server"].base)
+        rng = random.Random(4)
+        page = person.request("/s/slowhook?lang=en")
+        elapsed = None
+        for _ in range(30):
+            if 'class="panel success"' in page.html:
+                break
+            assert page.status == 200, page.text[:300]
+            if any(i.name == "consent" for i in page.inputs):
+                page = person.post(page, {"consent": "y"})
+                continue
+            chosen = {name: Respondent.random_choice(name, values, rng)
+                      for name, values in page.radio_groups.items()}
+            started = time.monotonic()
+            page = person.post(page, chosen)
+            elapsed = time.monotonic() - started
+        assert 'class="panel success"' in page.html, page.text[-500:]
+        assert elapsed is not None and elapsed < 3.0, elapsed  # the last page's POST
+        assert rx.wait_for(lambda got: len(got) == 1, timeout=30)
