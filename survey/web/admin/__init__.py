@@ -1,7 +1,9 @@
 """The researcher side at ``/admin``: sign-in, campaigns, exports, reports, users, audit."""
 
-from survey.web.admin import api_pages  # noqa: F401 - adds the token and webhook pages
-from survey.web.admin import mail_pages  # noqa: F401 - adds the e-mail invitation pages
+from survey.web.admin import (
+    api_pages,  # noqa: F401 - adds the token and webhook pages
+    mail_pages,  # noqa: F401 - adds the e-mail invitation pages
+)
 from survey.web.admin.views import ROUTE_ROLES, init_app
 
 __all__ = ["ROUTE_ROLES", "init_app"]
