@@ -277,8 +277,11 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
                              f"answered items ({len(seq)} rating items)")
 
     out["irv"] = irv
-    med = np.nanmedian(irv)
-    mad = 1.4826 * np.nanmedian(np.abs(irv - med))
+    if np.isnan(irv).all():  # nobody answered 2 rating items: no variability to judge
+        med = mad = np.nan
+    else:
+        med = np.nanmedian(irv)
+        mad = 1.4826 * np.nanmedian(np.abs(irv - med))
     flags["irv"] = ~np.isnan(irv) & (np.abs(irv - med) > irv_mads * mad)
     cutoffs["irv"] = (f"|IRV - median| > {irv_mads:g} x MAD: outside "
                       f"[{med - irv_mads * mad:.3f}, {med + irv_mads * mad:.3f}]")

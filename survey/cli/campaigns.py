@@ -59,22 +59,28 @@ def campaign_create(db_path: str, instrument: str, slug: str, period: str,
 @db_option
 def campaign_list(db_path: str) -> None:
     """List campaigns with their live counts (tab-separated), as on the dashboard:
-    started, completed, completion rate and complete responses excluded as careless
-    (flagged by at least 2 indicators, the rule of ``trustmeter analyze``)."""
+    started, completed, completion rate, complete responses excluded as careless
+    (flagged by at least 2 indicators within their period, the rule of the report), and
+    the headline Trust Index: its latest period, mean and n (empty when suppressed)."""
     from survey.reporting.live import campaign_stats
     from survey.storage import store
 
     with open_database(db_path) as db:
         click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
-                   "\tcompletion_rate\texcluded_careless")
+                   "\tcompletion_rate\texcluded_careless\theadline_period\ttrust_index"
+                   "\ttrust_index_n")
         for c in store.list_campaigns(db):
             k = campaign_stats(db, c)
             rate = "" if k["completion_rate"] is None else f"{k['completion_rate']:.3f}"
             careless = "" if k["careless"] is None else str(k["careless"])
+            ti = k["trust_index"] or {}
+            mean = "" if ti.get("mean") is None else f"{ti['mean']:.3f}"
+            n = "" if ti.get("n") is None else str(ti["n"])
             click.echo("\t".join([c["slug"], c["status"],
                                   f"{c['instrument_id']}@{c['instrument_version']}",
                                   c["period"], ",".join(c["languages"]), ",".join(c["params"]),
-                                  str(k["started"]), str(k["completed"]), rate, careless]))
+                                  str(k["started"]), str(k["completed"]), rate, careless,
+                                  k["period"] or "", mean, n]))
 
 
 @campaign_group.command("close")

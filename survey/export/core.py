@@ -95,10 +95,11 @@ import pandas as pd
 from sqlite_utils import Database
 
 from analysis.data import reverse_key
+from analysis.headline import careless_exclusions
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.export import labels as texts
-from survey.storage import exports, packing
+from survey.storage import exports, packing, store
 from survey.storage.db import open_db
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
@@ -194,7 +195,8 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("duration_s", "meta", "number", _meta_label("duration_s", langs)),
     ]
     taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed",
-                                              "quality_flags", "flagged", "na_items", "trust_index"}
+                                              "quality_flags", "flagged", "na_items",
+                                              "excluded_careless", "trust_index"}
     taken |= {i.lower() for i in inst.item_ids} | {_score_name(b.id).lower()
                                                    for b in inst.dimensions}
     for p in params:
@@ -214,6 +216,13 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
                allowed=(0, 1)),
         Column("na_items", "quality", "string", _meta_label("na_items", langs)),
+        Column("excluded_careless", "quality", "integer", _meta_label("excluded_careless", langs),
+               values=yn, allowed=(0, 1),
+               note="1 = excluded from the Trust Index and the report as careless: flagged by "
+                    "at least 2 of the careless-responding indicators (longstring, response "
+                    "variability, Mahalanobis distance, attention check, speeding), screened "
+                    "among the complete responses of the same period "
+                    "(analysis.headline.careless_exclusions, the dashboard's count)"),
     ]
     checklist = set(inst.checklist.item_ids) if inst.checklist is not None else set()
     attention = {a.id for a in inst.attention_checks}
@@ -298,7 +307,15 @@ def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
     rows = exports.rows_of(db, sel, response_ids)
     if not rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
-    return _chunk_frame(rows, first_row, sel, columns), columns
+    return _chunk_frame(rows, first_row, sel, columns, careless_ids(db, sel)), columns
+
+
+def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
+    """Ids of the selected campaigns' complete responses excluded as careless (the
+    dashboard's rule: :func:`analysis.headline.careless_exclusions`)."""
+    frame, inst = store.load_campaign_frame(db, [c["slug"] for c in sel.campaigns])
+    excluded = careless_exclusions(frame, inst)
+    return frozenset(frame["response_id"].to_numpy()[excluded].tolist())
 
 
 def _json_text(values: Sequence[str | None]) -> pd.Series:
@@ -316,11 +333,12 @@ def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray
 
 
 def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
-                 columns: Sequence[Column]) -> pd.DataFrame:
-    """One chunk of SQL rows -> the export frame (compact nullable dtypes)."""
+                 columns: Sequence[Column], careless: frozenset[int]) -> pd.DataFrame:
+    """One chunk of SQL rows -> the export frame (compact nullable dtypes). The rows'
+    leading response ids only join ``careless`` (ids excluded as careless) and go."""
     inst = sel.inst
     n = len(rows)
-    cols = list(zip(*rows, strict=True))
+    ids, *cols = list(zip(*rows, strict=True))
     out: dict[str, Any] = {"row": np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)}
     for k, name in enumerate(("campaign", "period", "language", "direction")):
         out[name] = _str_array(cols[k])
@@ -335,6 +353,7 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
     out["quality_flags"] = flags.array
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
+    out["excluded_careless"] = pd.array([int(i in careless) for i in ids], dtype="Int8")
     items = list(inst.item_ids)
     values, missing, _ = packing.unpack("".join(cols[-1]), sel.lows)
     for j, iid in enumerate(items):
@@ -883,6 +902,7 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
         columns = build_columns(inst, sel.params)
         na_code = _na_code(inst)
         total = exports.count(db, sel)
+        careless = careless_ids(db, sel)
         if fmt == "xlsx" and total > XLSX_MAX_ROWS:
             raise ValueError(f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
                              "sheet); export csv or parquet instead")
@@ -894,7 +914,7 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             done = 0
             try:
                 for rows in exports.iter_rows(db, sel, chunk_rows):
-                    writer.write(_chunk_frame(rows, done, sel, columns))
+                    writer.write(_chunk_frame(rows, done, sel, columns, careless))
                     done += len(rows)
                     if progress is not None:
                         progress(done, total)

@@ -37,6 +37,7 @@ META = {
     "quality_flags": N_("Quality flags raised (comma-separated)"),
     "flagged": N_("Any quality flag raised"),
     "na_items": N_("Items answered 'not applicable'"),
+    "excluded_careless": N_("Excluded as careless (2 or more indicators)"),
     "trust_index": N_("Trust Index (0-100)"),
 }
 SCORE = N_("%(name)s: dimension score (mean of items)")

@@ -1,11 +1,11 @@
-"""Live figures of a campaign for the researcher pages: counts, careless exclusions and
-the Trust Index.
+"""Live figures of a campaign for the researcher pages, ``campaign list`` and the API:
+counts, careless exclusions and the headline Trust Index.
 
-Careless respondents are screened over the campaign's complete responses with
-:func:`analysis.careless.careless` and excluded when at least 2 indicators flag them,
-the rule of ``trustmeter analyze``. The Trust Index (mean and 95% CI,
-:func:`analysis.scores.score`) is computed over the remaining responses and is
-suppressed when fewer than the campaign's ``min_segment_n`` respondents have one.
+The headline is :func:`analysis.headline.headline`: the latest period, careless
+respondents excluded (screened within each period, as the periodic report does), with
+its period and n; suppressed when fewer than the campaign's ``min_segment_n``
+respondents have a score. ``careless`` counts every complete response excluded, over
+all periods: what the exports' ``excluded_careless`` column adds up to.
 
 Results are cached per process, keyed by the database, the campaign and the number
 and last id of its responses, so a page reload without new responses does not
@@ -19,12 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import numpy as np
 from sqlite_utils import Database
 
-from analysis._result import AnalysisError
-from analysis.careless import careless
-from analysis.scores import score
+from analysis.headline import careless_exclusions, headline
 from survey.storage import store
 
 CACHE_SIZE = 64
@@ -59,28 +56,22 @@ def campaign_stats(db: Database, campaign: dict) -> dict:
 
 def _compute(db: Database, campaign: dict) -> dict:
     out: dict[str, Any] = dict(store.campaign_counts(db, campaign["slug"]))
-    out.update(careless=None, analysed=None, trust_index=None, note=None)
+    out.update(careless=None, analysed=None, trust_index=None, period=None, note=None)
     if out["completed"] == 0:
         out["note"] = "no complete responses yet"
         return out
     frame, inst = store.load_campaign_frame(db, campaign["slug"])
-    try:
-        excluded = careless(frame, inst).excluded.to_numpy(dtype=bool)
-        out["careless"] = int(excluded.sum())
-    except (AnalysisError, ValueError, np.linalg.LinAlgError) as e:
-        excluded = np.zeros(len(frame), dtype=bool)
-        out["note"] = f"careless screening not possible ({e})"
-    kept = frame.loc[~excluded]
-    out["analysed"] = int(len(kept))
     k = int(campaign["min_segment_n"] or 30)
-    try:
-        ti = score(kept, inst).trust_index
-    except (AnalysisError, ValueError) as e:
-        out["note"] = out["note"] or str(e)
-        return out
-    if ti.suppressed or ti.n is None or ti.n < k:
-        out["trust_index"] = {"suppressed": True}
-        out["note"] = out["note"] or f"Trust Index suppressed: fewer than {k} respondents"
+    out["careless"] = int(careless_exclusions(frame, inst).sum())
+    h = headline(frame, inst, min_n=k)
+    out["period"] = h.period
+    out["analysed"] = None if h.period is None else h.completed - h.excluded_careless
+    if h.suppressed:
+        out["trust_index"] = {"suppressed": True, "period": h.period}
+        out["note"] = f"Trust Index suppressed: fewer than {k} respondents in {h.period}"
+    elif h.mean is None:
+        out["note"] = h.note
     else:
-        out["trust_index"] = {"n": ti.n, "mean": ti.mean, "ci95": list(ti.ci95)}
+        out["trust_index"] = {"period": h.period, "n": h.n, "mean": h.mean,
+                              "ci95": list(h.ci95)}
     return out

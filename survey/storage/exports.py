@@ -18,8 +18,10 @@ from instruments.model import Instrument
 from survey.storage import packing, store
 
 #: what each row of :func:`iter_rows` holds before the declared params and the packed answers
-ROW_FIELDS = ("campaign", "period", "language", "direction", "duration_s", "longstring", "irv",
-              "attention_passed", "flags", "na_items")
+#: (the response id comes first only so that callers can join per-response figures, such as
+#: the careless exclusions, to the rows; it is never exported)
+ROW_FIELDS = ("response_id", "campaign", "period", "language", "direction", "duration_s",
+              "longstring", "irv", "attention_passed", "flags", "na_items")
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,14 @@ def _where(sel: Selection) -> tuple[str, list]:
     return where, args
 
 
-def _select_sql(sel: Selection, ids: Sequence[int] | None = None, *,
-                with_id: bool = False) -> tuple[str, list]:
+def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, list]:
     items = sel.inst.item_ids
     packed = packing.pack_sql(items, sel.lows)
     where, args = _where(sel)
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"
         args += [int(i) for i in ids]
-    sql = ("SELECT " + ("r.id, " if with_id else "")
-           + "c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
+    sql = ("SELECT r.id, c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
            "r.irv, r.attention_passed, r.flags, r.na_items, "
            + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
            + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
@@ -126,11 +126,11 @@ def rows_of(db: Database, sel: Selection, response_ids: Sequence[int]) -> list[t
     ids = [int(i) for i in response_ids]
     if not ids:
         return []
-    sql, args = _select_sql(sel, ids, with_id=True)
+    sql, args = _select_sql(sel, ids)
     rows = db.execute(sql, args).fetchall()
     position = {rid: k for k, rid in enumerate(ids)}
     rows.sort(key=lambda r: position[r[0]])
-    return [r[1:] for r in rows]
+    return rows
 
 
 @contextlib.contextmanager

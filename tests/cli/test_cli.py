@@ -84,8 +84,9 @@ def test_campaign_create_list_close(runner, dbfile):
     assert lines[0].split("\t")[:4] == ["slug", "status", "instrument", "period"]
     assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.0.0", "2026-Q4"]
     assert lines[0].split("\t")[6:] == ["started", "completed", "completion_rate",
-                                        "excluded_careless"]
-    assert lines[1].split("\t")[6:] == ["0", "0", "", ""]  # no responses yet
+                                        "excluded_careless", "headline_period", "trust_index",
+                                        "trust_index_n"]
+    assert lines[1].split("\t")[6:] == ["0", "0", "", "", "", "", ""]  # no responses yet
     ok(runner, ["campaign", "close", "q4", "--db", dbfile])
     assert "\tclosed\t" in ok(runner, ["campaign", "list", "--db", dbfile]).output
 

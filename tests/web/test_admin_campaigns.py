@@ -237,9 +237,12 @@ def test_live_counts_and_trust_index_for_viewers(app, accounts):
     assert f"Started {counts['started']} " in text
     assert f"Completed {counts['completed']} " in text
     assert f"Completion rate {100 * counts['completion_rate']:.1f}%" in text
-    assert f"Excluded as careless (2 or more indicators) {int(excluded.sum())} " in text
-    assert f"Analysed {int((~excluded).sum())} " in text
-    assert f"{ti.mean:.1f} ({ti.ci95[0]:.1f}–{ti.ci95[1]:.1f})" in text
+    assert ("Excluded as careless (2 or more indicators, screened per period; all periods) "
+            f"{int(excluded.sum())} ") in text
+    assert "Latest period 2026-Q4 " in text  # one period: the headline is over all of it
+    assert ("Analysed in the latest period (complete, not careless) "
+            f"{int((~excluded).sum())} ") in text
+    assert f"{ti.mean:.1f} ({ti.ci95[0]:.1f}–{ti.ci95[1]:.1f}), n = {ti.n}" in text
     # viewers see figures, not the researcher forms
     assert "Invitation links" not in text and "Export the data" not in text
     assert page.csrf_token  # the sign-out form only

@@ -107,6 +107,7 @@ class CampaignPage(BaseModel):
 
 
 class TrustIndex(BaseModel):
+    period: str | None = Field(None, description="The headline's period: the latest one")
     n: int | None = None
     mean: float | None = None
     ci95: list[float | None] | None = None

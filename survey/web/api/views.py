@@ -314,8 +314,8 @@ def get_campaign(slug: str):
     s = live.campaign_stats(db, c)
     ti = s.get("trust_index")
     if isinstance(ti, dict):
-        ti = {"suppressed": True} if ti.get("suppressed") else {
-            "n": ti.get("n"), "mean": _finite(ti.get("mean")),
+        ti = {"suppressed": True, "period": ti.get("period")} if ti.get("suppressed") else {
+            "period": ti.get("period"), "n": ti.get("n"), "mean": _finite(ti.get("mean")),
             "ci95": [_finite(x) for x in ti.get("ci95") or []], "suppressed": False}
     out = _campaign_json(c)
     out["stats"] = {k: s.get(k) for k in ("started", "completed", "in_progress", "careless",
