@@ -14,7 +14,9 @@ import numpy as np
 from analysis._result import AnalysisError
 from survey.cli.common import audited, db_option, export_rows, open_database
 from survey.export import FORMATS, export_campaign
+from survey.mail.report import check_recipients, send_report
 from survey.reporting.periodic import build_report, render_html, write_atomic
+from survey.storage import store
 
 _SUFFIX_FORMAT = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav", ".dta": "dta",
                   ".parquet": "parquet", ".json": "json"}
@@ -80,8 +82,14 @@ def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | 
 
 @click.command("report")
 @click.option("--campaign", "campaigns", multiple=True, metavar="SLUG",
-              help="Campaign to report on; repeatable (waves of one tracker). Default: every "
-                   "campaign using the newest campaign's instrument version.")
+              help="Campaign to report on; repeatable (waves of one tracker, one instrument "
+                   "version).")
+@click.option("--all-campaigns", is_flag=True,
+              help="Report on every campaign of the database (they must share one instrument "
+                   "version).")
+@click.option("--mail-to", "mail_to", multiple=True, metavar="ADDR",
+              help="E-mail the HTML report to ADDR (repeatable), through TRUSTMETER_SMTP_URL "
+                   "and TRUSTMETER_MAIL_FROM.")
 @click.option("--period", help="Focus period (default: the latest), compared with the "
                                "previous one.")
 @click.option("--segment", metavar="COL",
@@ -96,9 +104,10 @@ def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | 
 @click.option("--min-segment-n", type=click.IntRange(min=2), metavar="N",
               help="Suppress figures resting on fewer respondents (default: the campaigns' "
                    "min_segment_n, 30).")
-def report_command(campaigns: tuple[str, ...], period: str | None, segment: str | None,
-                   html_out: str | None, json_out: str | None, db_path: str,
-                   keep_careless: bool, min_segment_n: int | None) -> None:
+def report_command(campaigns: tuple[str, ...], all_campaigns: bool, mail_to: tuple[str, ...],
+                   period: str | None, segment: str | None, html_out: str | None,
+                   json_out: str | None, db_path: str, keep_careless: bool,
+                   min_segment_n: int | None) -> None:
     """Periodic Trust Index report: index and dimensions per period with CIs, change
     versus the previous period, segments, incidents, data quality, reliability and
     invariance. Writes HTML and/or JSON atomically; prints a one-line summary
@@ -107,11 +116,18 @@ def report_command(campaigns: tuple[str, ...], period: str | None, segment: str 
         folder = Path(path).parent if path else None
         if folder is not None and not folder.is_dir():
             raise click.ClickException(f"cannot write {path}: the folder {folder} does not exist")
+    if campaigns and all_campaigns:
+        raise click.UsageError("give --campaign SLUG ... or --all-campaigns, not both")
+    try:
+        check_recipients(mail_to)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--mail-to'") from None
     try:
         with open_database(db_path) as db:
-            rep = build_report(db, campaigns, period=period, segment=segment,
+            _check_campaign_choice(db, campaigns, all_campaigns)
+            rep = build_report(db, campaigns or None, period=period, segment=segment,
                                keep_careless=keep_careless, min_segment_n=min_segment_n)
-        html = render_html(rep) if html_out else None
+        html = render_html(rep) if html_out or mail_to else None
         text = (json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
                 if json_out else None)
         for path, content in ((json_out, text), (html_out, html)):
@@ -129,8 +145,38 @@ def report_command(campaigns: tuple[str, ...], period: str | None, segment: str 
     except Exception as e:  # cron: one clear line, never a traceback
         raise click.ClickException(f"unexpected {type(e).__name__}: {e} (please report this "
                                    "as a trustmeter bug)") from None
-    if not html_out and not json_out:
+    sent = ""
+    if mail_to:
+        try:
+            send_report(mail_to, subject=f"Trust Index report {', '.join(rep.campaigns)} "
+                                         f"{rep.focus}", summary=rep.headline(), html=html,
+                        filename=f"trust-report-{rep.focus}.html")
+        except (ValueError, RuntimeError) as e:
+            raise click.ClickException(f"cannot e-mail the report: {e}") from None
+        sent = f"; e-mailed to {len(mail_to)} recipient(s)"
+    if not html_out and not json_out and not mail_to:
         click.echo(rep.summary())
         return
     wrote = ", ".join(p for p in (html_out, json_out) if p)
-    click.echo(f"report {', '.join(rep.campaigns)} {rep.headline()}; wrote {wrote}")
+    click.echo(f"report {', '.join(rep.campaigns)} {rep.headline()}"
+               + (f"; wrote {wrote}" if wrote else "") + sent)
+
+
+def _check_campaign_choice(db, campaigns: tuple[str, ...], all_campaigns: bool) -> None:
+    """Without ``--campaign`` a report needs ``--all-campaigns``, and never mixes
+    instrument versions: a usage error (exit 2) that lists the campaigns."""
+    if campaigns:
+        return
+    every = store.list_campaigns(db)
+    listing = "\n".join(f"  {c['slug']}\t{c['instrument_id']}@{c['instrument_version']}\t"
+                         f"{c['period']}\t{c['status']}" for c in every) or "  (none)"
+    if not all_campaigns:
+        raise click.UsageError("choose the campaign(s) to report on with --campaign SLUG "
+                               "(repeatable), or --all-campaigns; the campaigns are:\n"
+                               + listing)
+    versions = {(c["instrument_id"], c["instrument_version"]) for c in every}
+    if len(versions) > 1:
+        raise click.UsageError("--all-campaigns would mix instrument versions ("
+                               + ", ".join(sorted(f"{i}@{v}" for i, v in versions))
+                               + "); choose campaigns of one version with --campaign:\n"
+                               + listing)

@@ -54,6 +54,9 @@ def _add_vip(db, n: int, seed: int) -> None:
         assert store.complete_response(db, rid, quality=response_quality)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope="module")
 def dbfile(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "trust.db"
@@ -71,7 +74,10 @@ def frame(dbfile):
 
 
 def _invoke(dbfile: Path, *args: str, env: dict | None = None):
-    return CliRunner().invoke(main, ["report", "--db", str(dbfile), *args], env=env)
+    """``trustmeter report`` on campaign demo (unless ``args`` choose the campaigns)."""
+    chosen = "--campaign" in args or "--all-campaigns" in args
+    return CliRunner().invoke(main, ["report", "--db", str(dbfile),
+                                     *([] if chosen else ["--campaign", "demo"]), *args], env=env)
 
 
 def _run(dbfile: Path, out: Path, *args: str):
@@ -304,7 +310,7 @@ def test_success_prints_one_line_and_writes_atomically(dbfile, tmp_path, monkeyp
     target = tmp_path / "r.json"
     target.write_text("old", encoding="utf-8")
     monkeypatch.setenv("TRUSTMETER_DB", str(dbfile))
-    res = CliRunner().invoke(main, ["report", "--json", str(target)])  # db from the env
+    res = CliRunner().invoke(main, ["report", "--all-campaigns", "--json", str(target)])  # env db
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("report demo ")
@@ -419,3 +425,58 @@ def test_dot_compare_chart_marks_missing_points_and_escapes():
     assert "A&amp;B" in out and "&lt;Q4&gt;" in out and "<Q4>" not in out
     assert out.count("<circle") == 3 + 2  # three points, two legend dots
     assert "2026-Q3: suppressed (n &lt; 30)" in out
+
+
+# ----- choosing campaigns; e-mailing the report ----------------------------------------------
+def test_without_campaign_it_is_a_usage_error_listing_the_campaigns(tmp_path):
+    path = tmp_path / "two.db"
+    with open_db(path) as db:
+        init_db(db)
+        demo.fill_demo(db, "trust", 120, seed=3, periods=["2026-Q4"])
+        store.create_campaign(db, slug="bigfive", period="2026-Q4",
+                              instrument=str(ROOT / "instruments/examples/big-five-demo.yaml"))
+    res = CliRunner().invoke(main, ["report", "--db", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "--campaign SLUG" in res.output and "--all-campaigns" in res.output
+    assert "trust\tcustomer-trust@" in res.output and "bigfive\tbig-five-demo@" in res.output
+    res = CliRunner().invoke(main, ["report", "--db", str(path), "--all-campaigns"])
+    assert res.exit_code == 2 and "would mix instrument versions" in res.output, res.output
+    res = CliRunner().invoke(main, ["report", "--db", str(path), "--campaign", "trust",
+                                    "--all-campaigns"])
+    assert res.exit_code == 2 and "not both" in res.output
+    res = CliRunner().invoke(main, ["report", "--db", str(path), "--campaign", "trust",
+                                    "--min-segment-n", "5"])
+    assert res.exit_code == 0, res.output
+
+
+def test_mail_to_sends_the_html_report_through_a_real_smtp_server(dbfile, monkeypatch):
+    from smtp_support import SmtpServer
+
+    server = SmtpServer().start()
+    try:
+        monkeypatch.setenv("TRUSTMETER_SMTP_URL", server.url)
+        monkeypatch.setenv("TRUSTMETER_MAIL_FROM", "Trust team <trust@example.org>")
+        res = _invoke(dbfile, "--mail-to", "ana@example.org", "--mail-to", "bo@example.net")
+        assert res.exit_code == 0, res.output
+        assert "e-mailed to 2 recipient(s)" in res.output
+        server.inbox.wait_for(2, timeout=30)
+    finally:
+        server.stop()
+    got = {m.rcpt_tos[0]: m.message for m in server.inbox.messages}
+    assert set(got) == {"ana@example.org", "bo@example.net"}
+    msg = got["ana@example.org"]
+    assert msg["Subject"].startswith("Trust Index report demo ")
+    html = msg.get_body(("html",)).get_content()
+    assert "<svg" in html and "Trust Index" in html
+    assert "Trust Index" in msg.get_body(("plain",)).get_content()
+    (att,) = list(msg.iter_attachments())
+    assert att.get_filename().startswith("trust-report-") and att.get_content_type() == "text/html"
+
+
+def test_mail_to_errors_are_clear(dbfile, monkeypatch):
+    monkeypatch.delenv("TRUSTMETER_SMTP_URL", raising=False)
+    res = _invoke(dbfile, "--mail-to", "not-an-address")
+    assert res.exit_code == 2 and "is not an e-mail address" in res.output
+    res = _invoke(dbfile, "--mail-to", "ana@example.org")
+    assert res.exit_code == 1 and "TRUSTMETER_SMTP_URL is not set" in res.output
+    assert "Traceback" not in res.output
