@@ -61,14 +61,17 @@ def campaign_list(db_path: str) -> None:
     """List campaigns with their live counts (tab-separated), as on the dashboard:
     started, completed, completion rate, complete responses excluded as careless
     (flagged by at least 2 indicators within their period, the rule of the report), and
-    the headline Trust Index: its latest period, mean and n (empty when suppressed)."""
+    the headline Trust Index: its latest period, mean and n (empty when suppressed); then
+    the e-mail funnel: contacts, invited, reminded, contacts_started, contacts_completed
+    (of the e-mailed contacts), bounced, opted_out."""
     from survey.reporting.live import campaign_stats
-    from survey.storage import store
+    from survey.storage import contacts, store
 
     with open_database(db_path) as db:
         click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
                    "\tcompletion_rate\texcluded_careless\theadline_period\ttrust_index"
-                   "\ttrust_index_n")
+                   "\ttrust_index_n\tcontacts\tinvited\treminded\tcontacts_started"
+                   "\tcontacts_completed\tbounced\topted_out")
         for c in store.list_campaigns(db):
             k = campaign_stats(db, c)
             rate = "" if k["completion_rate"] is None else f"{k['completion_rate']:.3f}"
@@ -76,11 +79,13 @@ def campaign_list(db_path: str) -> None:
             ti = k["trust_index"] or {}
             mean = "" if ti.get("mean") is None else f"{ti['mean']:.3f}"
             n = "" if ti.get("n") is None else str(ti["n"])
+            funnel = contacts.campaign_funnel(db, c)
             click.echo("\t".join([c["slug"], c["status"],
                                   f"{c['instrument_id']}@{c['instrument_version']}",
                                   c["period"], ",".join(c["languages"]), ",".join(c["params"]),
                                   str(k["started"]), str(k["completed"]), rate, careless,
-                                  k["period"] or "", mean, n]))
+                                  k["period"] or "", mean, n,
+                                  *(str(funnel[key]) for key in contacts.FUNNEL_KEYS)]))
 
 
 @campaign_group.command("close")

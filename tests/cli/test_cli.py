@@ -85,8 +85,11 @@ def test_campaign_create_list_close(runner, dbfile):
     assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.0.0", "2026-Q4"]
     assert lines[0].split("\t")[6:] == ["started", "completed", "completion_rate",
                                         "excluded_careless", "headline_period", "trust_index",
-                                        "trust_index_n"]
-    assert lines[1].split("\t")[6:] == ["0", "0", "", "", "", "", ""]  # no responses yet
+                                        "trust_index_n", "contacts", "invited", "reminded",
+                                        "contacts_started", "contacts_completed", "bounced",
+                                        "opted_out"]
+    assert lines[1].split("\t")[6:] == ["0", "0", "", "", "", "", "",  # no responses yet
+                                        "0", "0", "0", "0", "0", "0", "0"]  # nor contacts
     ok(runner, ["campaign", "close", "q4", "--db", dbfile])
     assert "\tclosed\t" in ok(runner, ["campaign", "list", "--db", dbfile]).output
 
@@ -207,10 +210,12 @@ def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
 
 def test_serve_passes_options(runner, dbfile, monkeypatch):
     calls = []
-    monkeypatch.setattr(server, "_serve", lambda *a: calls.append(a))
+    monkeypatch.setattr(server, "_serve", lambda *a, **kw: calls.append((a, kw)))
     ok(runner, ["serve", "--db", dbfile, "--host", "0.0.0.0", "--port", "8080",
                 "--workers", "4"])
-    assert calls == [(dbfile, "0.0.0.0", 8080, 4)]
+    ok(runner, ["serve", "--db", dbfile, "--no-worker"])
+    assert calls == [((dbfile, "0.0.0.0", 8080, 4), {"outbox_worker": True}),
+                     ((dbfile, "127.0.0.1", 5000, 2), {"outbox_worker": False})]
     fails(runner, ["serve", "--db", dbfile, "--workers", "0"], "'--workers'", code=2)
 
 

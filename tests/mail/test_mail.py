@@ -164,6 +164,11 @@ def test_remind_reaches_only_contacts_who_have_not_completed(mail_env, dbpath, t
     assert [len(inbox.to(p[0])) for p in PEOPLE[:3]] == [1, 3, 3]
     assert funnel(dbpath) == {"contacts": 3, "invited": 3, "reminded": 2, "started": 2,
                               "completed": 1, "bounced": 0, "opted_out": 0}
+    header, row = cli("campaign", "list", "--db", dbpath).splitlines()[:2]
+    listed = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    assert [listed[k] for k in ("contacts", "invited", "reminded", "contacts_started",
+                                "contacts_completed", "bounced", "opted_out")] == \
+        ["3", "3", "2", "2", "1", "0", "0"]
 
 
 def test_refused_recipients_are_marked_bounced_and_the_batch_goes_on(mail_env, dbpath,
