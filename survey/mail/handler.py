@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
@@ -72,9 +73,11 @@ class MailConfig:
                    rate=rate if rate is not None else rate_from(os.environ.get(ENV_RATE)))
 
 
-def links(base_url: str, key: bytes, contact_id: int) -> tuple[str, str]:
-    """The contact's personal survey link and opt-out link."""
-    return (f"{base_url}/i/{contacts.invitation_token(key, contact_id)}",
+def links(base_url: str, key: bytes, contact_id: int,
+          language: str | None = None) -> tuple[str, str]:
+    """The contact's personal survey link (opening in ``language``) and opt-out link."""
+    lang = f"?lang={quote(language)}" if language else ""
+    return (f"{base_url}/i/{contacts.invitation_token(key, contact_id)}{lang}",
             f"{base_url}/optout/{contacts.optout_token(key, contact_id)}")
 
 
@@ -115,7 +118,8 @@ class MailHandler:
             raise worker.PermanentFailure(f"skipped: {skip}")
         campaign = _campaign_by_id(db, contact["campaign_id"])
         key = contacts.app_key(db)
-        link, optout_link = links(self.config.base_url, key, contact["id"])
+        link, optout_link = links(self.config.base_url, key, contact["id"],
+                                  contact["language"])
         try:
             msg = compose(db, campaign, contact, purpose=m["purpose"], sender=self.config.sender,
                           base_url=self.config.base_url, key=key, link=link,

@@ -122,8 +122,12 @@ def test_send_invitations_in_three_languages(mail_env, dbpath, tmp_path, app):
         if lang == "fa":
             assert 'dir="rtl"' in html
         # the link works: it opens this contact's survey in their language
-        page = app.test_client().get(urlsplit(link).path)
+        full = re.search(rf"{re.escape(link)}\S*", text).group(0)
+        assert full == f"{link}?lang={lang}"
+        parts = urlsplit(full)
+        page = app.test_client().get(f"{parts.path}?{parts.query}")
         assert page.status_code == 200
+        assert f'<html lang="{lang}"' in page.get_data(as_text=True)
     assert len(links) == 4
     assert funnel(dbpath) == {"contacts": 4, "invited": 4, "reminded": 0, "started": 0,
                               "completed": 0, "bounced": 0, "opted_out": 0}
