@@ -66,12 +66,14 @@ def resolve_campaigns(db: Database, slugs: Sequence[str] | None = None) -> list[
 
 
 def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: str | None = None,
-                 segment: str | None = None, keep_careless: bool = False,
-                 min_segment_n: int | None = None) -> PeriodicReport:
+                 segment: str | None = None, language: str | None = None,
+                 keep_careless: bool = False, min_segment_n: int | None = None
+                 ) -> PeriodicReport:
     """The periodic report of campaigns ``slugs`` (default: see :func:`resolve_campaigns`).
 
     ``period`` is the focus period (default: the latest), ``segment`` a param the
-    campaigns declare (or ``language``). Raises ``LookupError``/``ValueError``/
+    campaigns declare (or ``language``), ``language`` keeps only the responses given in
+    that language. Raises ``LookupError``/``ValueError``/
     :class:`~analysis._result.AnalysisError` with a message for the researcher.
     """
     cs = resolve_campaigns(db, slugs)
@@ -85,6 +87,11 @@ def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: st
     if min_segment_n is None:
         min_segment_n = max(int(c["min_segment_n"] or 30) for c in cs)
     frame, inst = store.load_campaign_frame(db, names, complete_only=False)
+    if language is not None:
+        if language not in inst.languages:
+            raise ValueError(f"language {language!r}: the instrument offers "
+                             f"{', '.join(inst.languages)}")
+        frame = frame.loc[(frame["language"] == language).to_numpy()].reset_index(drop=True)
     return periodic_report(frame, inst, period=period, segment=segment,
                            keep_careless=keep_careless, min_segment_n=min_segment_n,
                            campaigns=names)

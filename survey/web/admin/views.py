@@ -268,34 +268,54 @@ def export(slug: str):
 
 
 # ----- reports -----------------------------------------------------------------------------
-def _report(slug: str):
+def _report_filters(c: dict) -> dict:
+    """The report's filters from the query string (bookmarkable): ``period``,
+    ``segment`` (a declared param, or ``language``) and ``language``; unknown values
+    are ignored rather than an error page."""
+    args = request.args
+    periods = store.response_periods(get_db(), c)
+    out = {"period": args.get("period") if args.get("period") in periods else None,
+           "segment": args.get("segment") if args.get("segment") in (*c["params"], "language")
+           else None,
+           "language": args.get("language") if args.get("language") in c["languages"] else None}
+    return out
+
+
+def _report(slug: str, filters: dict | None = None):
     """The campaign's periodic report (cached while its data is unchanged), or the
     reason there is none."""
     db = get_db()
     c = _campaign_or_404(slug)
+    f = filters or {"period": None, "segment": None, "language": None}
 
     def build():
         try:
-            return periodic.build_report(db, [slug]), None
+            return periodic.build_report(db, [slug], **f), None
         except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
             return None, str(e)
-    return c, live.cached(("report", *store.data_version(db, c)), build)
+    key = ("report", f["period"], f["segment"], f["language"], *store.data_version(db, c))
+    return c, live.cached(key, build)
 
 
 @bp.route("/reports/<slug>")
 def report(slug: str):
     from analysis.periodic import charts, is_suppressed
 
-    c, (rep, error) = _report(slug)
+    c = _campaign_or_404(slug)
+    filters = _report_filters(c)
+    c, (rep, error) = _report(slug, filters)
     svgs = {k: Markup(_INLINE_STYLE.sub("", v)) for k, v in charts(rep).items()} \
         if rep is not None else {}
     return render_template("admin/report.html", c=c, rep=rep, d=rep.to_dict() if rep else None,
-                           error=error, charts=svgs, suppressed=is_suppressed)
+                           error=error, charts=svgs, suppressed=is_suppressed, filters=filters,
+                           active_filters={k: v for k, v in filters.items() if v},
+                           periods=store.response_periods(get_db(), c))
 
 
 @bp.route("/reports/<slug>/report.<any(html, json):fmt>")
 def report_download(slug: str, fmt: str):
-    c, (rep, error) = _report(slug)
+    filters = _report_filters(_campaign_or_404(slug))
+    c, (rep, error) = _report(slug, filters)
     if rep is None:
         flash(_t("No report: %(error)s", error=error), "error")
         return redirect(url_for(".report", slug=slug))
@@ -304,7 +324,8 @@ def report_download(slug: str, fmt: str):
     else:
         body = json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
         mimetype = "application/json"
-    audit_log("report.download", target=slug, details={"format": fmt, "focus": rep.focus})
+    audit_log("report.download", target=slug, details={"format": fmt, "focus": rep.focus,
+                                                       **filters})
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"trust-report-{slug}-{rep.focus}")
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
