@@ -88,7 +88,9 @@ def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
                         "timeout": 600,
                         # gunicorn >= 25.1 opens a control socket at one path per user
                         # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
-                        "control_socket_disable": True}
+                        "control_socket_disable": True,
+                        # tokens in /i/<token> and /optout/<token> never reach the log
+                        "logger_class": "survey.web.accesslog.RedactingLogger"}
             for key, value in settings.items():
                 if key in self.cfg.settings:  # older gunicorn lacks some settings
                     self.cfg.set(key, value)

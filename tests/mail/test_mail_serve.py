@@ -70,9 +70,18 @@ def test_serve_sends_queued_mail_and_stops_its_worker(tmp_path):
                                      method="POST")
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200
+        link = re.search(r"http://survey\.test(/i/[^?\s]+)",
+                         msg.get_body(("plain",)).get_content()).group(1)
+        with urllib.request.urlopen(server.base + link, timeout=10) as r:
+            assert r.status == 200
         with open_db(dbpath) as db:
             assert contacts.campaign_funnel(db, "acme")["opted_out"] == 1
             assert outbox.counts(db)["sent"] == 5
+        log = (tmp_path / "serve.log").read_text()
+        assert "POST /optout/<token> " in log and "GET /i/<token>" in log
+        for secret in (path.rsplit("/", 1)[1], link.rsplit("/", 1)[1]):
+            assert secret not in log  # tokens never reach the access log
+        assert "example.org" not in log
         server.proc.send_signal(signal.SIGTERM)  # a normal stop of the server
         server.proc.wait(timeout=30)
         server.proc = None
