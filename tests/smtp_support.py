@@ -69,10 +69,12 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self):
+    def __init__(self, **smtp_options):
+        """``smtp_options`` go to aiosmtpd's SMTP (e.g. an ``authenticator``)."""
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
+                                     **smtp_options)
 
     @property
     def url(self) -> str:
