@@ -10,7 +10,6 @@ nothing: running the command again continues where it stopped.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -18,16 +17,7 @@ from pathlib import Path
 import click
 
 from survey.cli.common import audited, cli_errors, db_option, open_database
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``0s``, ``90m``, ``3d``, ``1d12h`` -> timedelta; ``ValueError`` otherwise."""
-    t = (text or "").strip().lower()
-    if not re.fullmatch(r"(\d{1,9}[smhdw])+", t):
-        raise ValueError(f"{text!r} is not a duration such as 0s, 90m, 12h, 3d or 1d12h")
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", t)))
+from survey.mail.durations import parse_duration
 
 
 class Duration(click.ParamType):

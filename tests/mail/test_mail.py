@@ -406,7 +406,7 @@ def test_smtp_url_parsing():
 def test_durations():
     from datetime import timedelta
 
-    from survey.cli.mail import parse_duration
+    from survey.mail.durations import parse_duration
 
     assert parse_duration("0s") == timedelta(0)
     assert parse_duration("90m") == timedelta(minutes=90)

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from survey.mail import templates as mail_templates
 from survey.mail.contacts import MAX_BYTES, ContactsFileError, parse_csv
+from survey.mail.durations import parse_duration
 from survey.storage import contacts, store
 from survey.storage.db import get_db
 from survey.web.admin.auth import audit_log
@@ -145,8 +146,6 @@ def mail_send(slug: str):
 
 
 def mail_remind(slug: str):
-    from survey.cli.mail import parse_duration
-
     c = _campaign_or_404(slug)
     form = RemindForm(prefix="remind")
     if not form.validate_on_submit():
