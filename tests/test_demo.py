@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from store_fixtures import small_instrument
 
-from analysis.moments import Moments
 from instruments.loader import get_instrument
 from survey import demo
 from survey.quality import response_quality
@@ -144,9 +143,7 @@ def test_fill_other_instrument_and_campaign(tmp_path):
         assert set(df["language"]) == {"en", "fa"}
         na = df[df["na_items"] != ""].iloc[0]
         assert all(np.isnan(na[i]) for i in na["na_items"].split(","))
-        cols = list(inst.dimension_item_ids)
-        m = Moments.from_sums(cols, *store.campaign_sums(db, "mini", cols))
-        assert m.n > 400
+        assert len(df[list(inst.dimension_item_ids)].dropna()) > 400
 
 
 def test_errors(tmp_path):

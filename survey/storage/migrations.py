@@ -290,8 +290,3 @@ def apply(db: Database) -> list[str]:
 def pending(db: Database) -> list[str]:
     """Names of the migrations not yet applied to ``db``."""
     return [m.name for m in migrations.pending(db)]
-
-
-def is_current(db: Database) -> bool:
-    """True when the schema exists and every migration has been applied."""
-    return not pending(db)

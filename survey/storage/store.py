@@ -896,36 +896,6 @@ def _epoch_ms(values: np.ndarray) -> pd.Series:
     return pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
 
 
-def campaign_sums(db: Database, slug: str | Sequence[str], columns: Sequence[str]
-                  ) -> tuple[int, np.ndarray, np.ndarray]:
-    """``(n, sums, cross_products)`` of item ``columns`` over a campaign's complete
-    responses that answered all of them, computed in SQL (``COUNT``, ``SUM(x)``,
-    ``SUM(x*y)``) without loading the rows: what
-    ``analysis.moments.Moments.from_sums(columns, n, sums, cross_products)`` takes."""
-    cs, inst, table = _campaigns_and_instrument(db, slug)
-    cols = list(columns)
-    if not cols:
-        raise ValueError("no columns given")
-    unknown = [c for c in cols if c not in inst.item_ids]
-    if unknown:
-        raise ValueError(f"instrument {inst.key} has no item(s) {', '.join(map(str, unknown))}")
-    k = len(cols)
-    q = [f"a.{_q(c)}" for c in cols]
-    exprs = ["COUNT(*)"] + [f"SUM({x})" for x in q]
-    pairs = [(i, j) for i in range(k) for j in range(i, k)]
-    exprs += [f"SUM({q[i]} * {q[j]})" for i, j in pairs]
-    where = " AND ".join([f"r.campaign_id IN ({', '.join('?' * len(cs))})",
-                          "r.status = 'complete'"] + [f"{x} IS NOT NULL" for x in q])
-    row = db.execute(f"SELECT {', '.join(exprs)} FROM responses r JOIN {_q(table)} a "
-                     f"ON a.response_id = r.id WHERE {where}", [c["id"] for c in cs]).fetchone()
-    n = row[0]
-    sums = np.array([v or 0 for v in row[1:1 + k]], dtype=float)
-    sp = np.zeros((k, k))
-    for (i, j), v in zip(pairs, row[1 + k:], strict=True):
-        sp[i, j] = sp[j, i] = v or 0
-    return n, sums, sp
-
-
 def campaign_counts(db: Database, slug: str) -> dict:
     """``started`` (every session begun, complete or not), ``completed``, ``in_progress``
     and ``completion_rate`` (completed / started; ``None`` when nothing started)."""

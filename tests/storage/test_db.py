@@ -46,7 +46,7 @@ def test_migrations_twice_is_a_no_op(tmp_path):
         first = schema(db)
         assert migrations.apply(db) == []
         assert schema(db) == first
-        assert migrations.is_current(db)
+        assert not migrations.pending(db)
         n_applied = db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
         assert n_applied == len(expected)
     with dbmod.open_db(tmp_path / "x.db") as db:  # also from a new connection
@@ -120,4 +120,4 @@ def test_flask_init_db_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Initialized" in result.output
     with dbmod.open_db(tmp_path / "x.db") as db:
-        assert migrations.is_current(db)
+        assert not migrations.pending(db)

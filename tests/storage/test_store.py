@@ -13,7 +13,6 @@ import pytest
 from store_fixtures import small_instrument
 
 from analysis.careless import quality_flags
-from analysis.moments import Moments
 from survey.quality import response_quality
 from survey.storage import store
 from survey.storage.db import connect, init_db, open_db
@@ -464,19 +463,6 @@ def test_load_frame_of_several_campaigns(db, campaign, inst):
     assert df.groupby("period").size().to_dict() == {"2026-Q4": 6, "2027-Q1": 6}
 
 
-def test_campaign_moments_equal_frame_moments(db, campaign, inst):
-    _fill(db, campaign, 40)
-    cols = ["REL1", "REL2", "REL3", "HON1", "HON3", "NPS"]
-    m = Moments.from_sums(cols, *store.campaign_sums(db, "c1", cols))
-    df, _ = store.load_campaign_frame(db, "c1")
-    ref = Moments.from_frame(df, cols)
-    assert m.n == ref.n and m.columns == ref.columns
-    np.testing.assert_allclose(m.mean, ref.mean, rtol=1e-12)
-    np.testing.assert_allclose(m.cross, ref.cross, rtol=1e-10, atol=1e-9)
-    with pytest.raises(ValueError, match="no item"):
-        store.campaign_sums(db, "c1", ["REL1", "segment"])
-
-
 def test_campaign_counts(db, campaign):
     assert store.campaign_counts(db, "c1") == {"started": 0, "completed": 0,
                                                "in_progress": 0, "completion_rate": None}
@@ -496,10 +482,6 @@ def test_load_campaign_frame_is_fast(tmp_path):
         t0 = time.process_time()
         df, inst = store.load_campaign_frame(db, "big")
         cpu = time.process_time() - t0
-        t0 = time.process_time()
-        cols = list(inst.dimension_item_ids)
-        m = Moments.from_sums(cols, *store.campaign_sums(db, "big", cols))
-        cpu_moments = time.process_time() - t0
+
     assert df.shape == (50_000, 13 + 2 + len(inst.item_ids))
-    assert cpu < 8 and cpu_moments < 5
-    assert m.n == len(df[list(inst.dimension_item_ids)].dropna())
+    assert cpu < 8
