@@ -29,19 +29,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import _sem
+from analysis._result import Result, fmt, fmt_p
 from analysis.moments import Moments
 
 __all__ = ["CFAResult", "cfa"]
 
 
 @dataclass(frozen=True)
-class CFAResult:
+class CFAResult(Result):
     """Result of :func:`cfa`.
 
     Attributes
@@ -131,35 +131,15 @@ class CFAResult:
     iterations: int
     warnings: tuple[str, ...] = field(default=())
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (plain floats, lists and dicts; NaN becomes ``None``)."""
-        d = {
-            "n": self.n, "factors": list(self.factors), "items": list(self.items),
-            "model": {f: list(v) for f, v in self.model.items()},
-            "chisq": self.chisq, "df": self.df, "p": self.p, "cfi": self.cfi,
-            "tli": self.tli, "rmsea": self.rmsea, "rmsea_ci90": list(self.rmsea_ci90),
-            "srmr": self.srmr, "aic": self.aic, "bic": self.bic, "loglik": self.loglik,
-            "npar": self.npar, "baseline_chisq": self.baseline_chisq,
-            "baseline_df": self.baseline_df, "loadings": self.loadings,
-            "std_loadings": self.std_loadings, "residual_variances": self.residual_variances,
-            "factor_variances": self.factor_variances,
-            "factor_correlations": self.factor_correlations,
-            "composite_reliability": self.composite_reliability, "ave": self.ave,
-            "converged": self.converged, "iterations": self.iterations,
-            "warnings": list(self.warnings),
-        }
-        return _sem.jsonable(d)
-
     def summary(self) -> str:
         """Readable text report: fit, loadings, reliability, factor correlations, warnings."""
-        f = _sem.fmt
+        f = fmt
         lo, hi = self.rmsea_ci90
-        pv = "NA" if not np.isfinite(self.p) else ("< .001" if self.p < 0.001 else f(self.p))
         lines = [
             f"Confirmatory factor analysis (ML), n = {self.n}, "
             f"{len(self.factors)} factors, {len(self.items)} items"
             + ("" if self.converged else "  ** NOT CONVERGED **"),
-            f"  chi2({self.df}) = {self.chisq:.3f}, p {pv if pv.startswith('<') else '= ' + pv}",
+            f"  chi2({self.df}) = {self.chisq:.3f}, p {fmt_p(self.p)}",
             f"  CFI = {f(self.cfi)}, TLI = {f(self.tli)}, "
             f"RMSEA = {f(self.rmsea)} [90% CI {f(lo)}, {f(hi)}], SRMR = {f(self.srmr)}",
             f"  logL = {self.loglik:.3f}, AIC = {self.aic:.3f}, BIC = {self.bic:.3f}, "

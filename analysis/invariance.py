@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import _sem
+from analysis._result import Result, fmt
 from analysis.moments import Moments
 
 __all__ = ["InvarianceResult", "measurement_invariance",
@@ -67,7 +68,7 @@ _NAME_MAX = 3      # items named in the verdict
 
 
 @dataclass(frozen=True)
-class InvarianceResult:
+class InvarianceResult(Result):
     """Result of :func:`measurement_invariance`.
 
     Attributes
@@ -137,20 +138,9 @@ class InvarianceResult:
     intercept_diagnostics: tuple[dict[str, Any], ...] = field(default=())
     partial_scalar: tuple[dict[str, Any], ...] = field(default=())
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (plain floats, lists and dicts; NaN becomes ``None``)."""
-        return _sem.jsonable({
-            "group": self.group, "groups": self.groups, "dropped_groups": self.dropped_groups,
-            "configural": self.configural, "metric": self.metric, "scalar": self.scalar,
-            "delta": self.delta, "decisions": self.decisions, "level": self.level,
-            "verdict": self.verdict, "warnings": list(self.warnings),
-            "intercept_diagnostics": [dict(d) for d in self.intercept_diagnostics],
-            "partial_scalar": [dict(d) for d in self.partial_scalar],
-        })
-
     def summary(self) -> str:
         """Readable text report: the three models, the changes, the decisions, the verdict."""
-        f = _sem.fmt
+        f = fmt
         grp = ", ".join(f"{k} (n={v})" for k, v in self.groups.items())
         lines = [f"Measurement invariance across {self.group}: {grp}"]
         if self.dropped_groups:
@@ -469,7 +459,7 @@ def _verdict(level: str, group: str, fits: Mapping[str, Mapping[str, Any]],
 def _sgn(v: float | None, digits: int = 3) -> str:
     """Signed number, with no sign when it rounds to zero ("0.000", never "-0.000")."""
     if v is None or not np.isfinite(v):
-        return "NA"
+        return "-"
     s = f"{v:+.{digits}f}"
     return s[1:] if float(s) == 0.0 else s
 
