@@ -69,15 +69,19 @@ def _load(data: str, instrument: str | None, db: str):
               help="Answered items needed for a dimension score (default: 75% of its items).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the parallel analysis.")
+@click.option("--n-boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs of the driver shares (0: none).")
 @click.option("--db", default=lambda: os.environ.get("TRUSTMETER_DB", "trustmeter.db"),
               show_default="trustmeter.db or $TRUSTMETER_DB",
               help="SQLite database, when DATA is a campaign slug.")
 def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
-            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db):
+            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db,
+            n_boot):
     """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
 
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
-    invariance, dimension scores and the Trust Index by period and segment.
+    invariance, dimension scores, the Trust Index by period and segment, and the
+    drivers of each outcome (LMG shares of R², overall and per --segment).
     Careless respondents are excluded unless --keep-careless is given.
     """
     from instruments.loader import InstrumentError
@@ -89,7 +93,8 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
         report = run(df, inst, group=group, segment=segment, period=period,
                      keep_careless=keep_careless, efa_extraction=efa_extraction,
                      efa_rotation=efa_rotation, n_factors=n_factors,
-                     min_segment_n=min_segment_n, min_items=min_items, seed=seed)
+                     min_segment_n=min_segment_n, min_items=min_items, seed=seed,
+                     n_boot=n_boot)
         out = report.to_dict()
         html = None
         if html_out:

@@ -164,6 +164,9 @@ class AnalysisReport(Result):
                        f"ranges from {fmt(worst, 2)} to {fmt(max(self.efa.congruence.values()), 2)}"
                        + (" (below .85 for some: the structure is only partly recovered)."
                           if worst < 0.85 else "."))
+        if self.efa.warnings:
+            out.append("EFA warnings (examine the loadings before relying on them): "
+                       + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
         if hasattr(c, "cfi"):
             good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08

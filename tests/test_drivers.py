@@ -166,3 +166,25 @@ def test_drivers_from_items_on_the_synthetic_survey():
         assert 0 < o["r2"] < 1
         assert sum(o["lmg"].values()) == pytest.approx(o["r2"], rel=1e-12)
     assert "Drivers" in res.summary()
+
+
+def test_analyze_json_has_drivers_per_segment():
+    """``trustmeter analyze`` (analysis.report.analyze) carries ``drivers`` in its JSON."""
+    from reference_data import instrument, raw_data
+
+    from analysis.report import analyze
+
+    df, inst = raw_data(), instrument()
+    rep = analyze(df, inst, segment="segment", keep_careless=True, n_iter=5, n_boot=40)
+    out = rep.to_dict()["drivers"]
+    assert set(out) == {b.id for b in inst.outcomes}
+    for v in out.values():
+        assert set(v["by_segment"]) == set(df["segment"].dropna().astype(str))
+        assert sum(v["overall"]["lmg"].values()) == pytest.approx(v["overall"]["r2"],
+                                                                  rel=1e-12)
+    # the same figures as the stand-alone function on the same rows
+    alone = drivers(df, inst, segment="segment", n_boot=40, seed=0)
+    for oid, v in alone.to_dict().items():
+        assert out[oid]["overall"]["lmg"] == pytest.approx(v["overall"]["lmg"], rel=1e-9)
+        assert out[oid]["overall"]["lmg_ci95"] == v["overall"]["lmg_ci95"]
+    assert any(v.startswith("Drivers of") for v in rep.verdicts)
