@@ -167,6 +167,9 @@ class AnalysisReport(Result):
         if self.efa.warnings:
             out.append("EFA warnings (examine the loadings before relying on them): "
                        + "; ".join(self.efa.warnings) + ".")
+        if self.efa.warnings:
+            out.append("EFA warnings (examine the loadings before relying on them): "
+                       + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
         if hasattr(c, "cfi"):
             good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08
