@@ -181,8 +181,14 @@ def _moments_for(data: pd.DataFrame | Moments, items: Sequence[str]) -> Moments:
                      f"not {type(data).__name__}")
 
 
-def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]]) -> CFAResult:
+def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
+        estimator: str = "ml") -> CFAResult:
     """Fit a correlated-factors CFA by maximum likelihood, as ``lavaan::cfa(model, data)``.
+
+    ``estimator="wlsmv"`` treats the items as ordered categories instead: polychoric
+    correlations and DWLS with the scaled-shifted χ², as ``lavaan::cfa(model, data,
+    ordered = TRUE, estimator = "WLSMV")``; see :func:`analysis.ordinal.cfa_wlsmv`
+    (needs the raw answers as a DataFrame, not Moments).
 
     Each factor is measured by its own items (simple structure, no cross-loadings and
     no correlated residuals). Identification is by marker variable: the first item of
@@ -255,6 +261,13 @@ def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]]) -> CFA
     >>> res = cfa(df, {"F1": ["a", "b", "c"], "F2": ["d", "e", "f"]})  # doctest: +SKIP
     >>> res.cfi, res.rmsea_ci90, res.std_loadings["b"]                   # doctest: +SKIP
     """
+    est_name = str(estimator).lower()
+    if est_name == "wlsmv":
+        from .ordinal import cfa_wlsmv
+
+        return cfa_wlsmv(data, model)
+    if est_name != "ml":
+        raise ValueError(f"unknown estimator {estimator!r} (use 'ml' or 'wlsmv')")
     factors, items, assign = _sem.parse_model(model)
     p, m = len(items), len(factors)
     spec = _sem.build_spec(assign, m)

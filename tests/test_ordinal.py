@@ -283,3 +283,16 @@ def test_ordinal_reliability_skipped_for_continuous_items():
     with pytest.raises(AnalysisError, match="at most 20"):
         reliability(x, name="cont", ordinal=True)
     assert reliability(x, name="cont", ordinal=False).ordinal_note == ""
+
+
+def test_cfa_dispatches_wlsmv(trust, fits):
+    from analysis.cfa import cfa
+    from analysis.moments import Moments
+
+    res = cfa(trust, MODEL, estimator="WLSMV")
+    assert res.estimator == "wlsmv"
+    assert res.chisq_scaled == fits["trust"].chisq_scaled
+    with pytest.raises(AnalysisError, match="raw answers as a pandas DataFrame"):
+        cfa(Moments.from_frame(trust.dropna(), ITEMS), MODEL, estimator="wlsmv")
+    with pytest.raises(ValueError, match="unknown estimator"):
+        cfa(trust, MODEL, estimator="uls")
