@@ -44,7 +44,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,9 @@ from .data import check_items, dimension_model, reverse_key
 from .moments import Moments
 from .reliability import reliability_by_dimension
 from .scores import nps, nps_item, pct_trusting, proportion, score
+
+if TYPE_CHECKING:
+    from .svg import Chart
 
 SUPPRESSED: dict[str, Any] = {"suppressed": True}
 INVARIANCE_MIN_N = 30  # smallest language group in the invariance test (as analyze)
@@ -583,14 +586,16 @@ def _pt(x: Any) -> tuple[float, float, float] | None:
     return (v, x["ci95"][0], x["ci95"][1])
 
 
-def charts(r: PeriodicReport) -> dict[str, str]:
-    """The report's SVG charts, keyed by name (drawn from the same figures as the JSON)."""
+def charts(r: PeriodicReport) -> dict[str, Chart]:
+    """The report's charts (:class:`analysis.svg.Chart`, placed as they are by the
+    templates), keyed by name, drawn from the same figures as the JSON. A line chart
+    without a single figure (everything suppressed) is left out."""
     from . import svg
 
     k = r.settings["min_segment_n"]
     sup = f"suppressed (n < {k})"
     lo, hi = r.scale
-    out: dict[str, str] = {}
+    out: dict[str, Chart] = {}
     ps = list(r.periods)
     out["trend"] = svg.line_chart(
         ps, {"Trust Index": [_pt(r.index[p]["trust_index"]) for p in ps]},
@@ -631,7 +636,7 @@ def charts(r: PeriodicReport) -> dict[str, str]:
             y_label="Trust Index (0-100)")
     # a line chart without a single figure (everything suppressed) is left out
     for name in ("trend", "trusting", "nps", "segment_trend"):
-        if name in out and "<circle" not in out[name]:
+        if name in out and not out[name].has_data:
             del out[name]
     if r.incidents:
         inc = r.incidents
@@ -645,8 +650,6 @@ def charts(r: PeriodicReport) -> dict[str, str]:
 
 def render_html(report: PeriodicReport) -> str:
     """The report as one self-contained HTML document (a string)."""
-    from markupsafe import Markup
-
     from .html import _env
 
     env = _env()
@@ -661,6 +664,6 @@ def render_html(report: PeriodicReport) -> str:
         rows += [(f"{dim} {d['dimension_names'][dim]}", c, prev["dimensions"][dim],
                   cur["dimensions"][dim], 2) for dim, c in ch["dimensions"].items()]
     return tpl.render(r=report, d=d, change_rows=rows,
-                      charts={k: Markup(v) for k, v in charts(report).items()},
+                      charts=charts(report),
                       k=report.settings["min_segment_n"],
                       isfinite=lambda x: x is not None and math.isfinite(x))

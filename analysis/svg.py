@@ -7,14 +7,21 @@ Generic on purpose, so any report can reuse them:
 * :func:`heatmap` - a matrix of coloured cells with their values (e.g. loadings);
 * :func:`dot_compare_chart` - dots with CI whiskers, several series per row (e.g. two periods).
 
-Each returns one ``<svg>`` element as a string, sized by ``viewBox`` so it scales
-with the page. All text is XML-escaped.
+Each returns a :class:`Chart`: the ``<svg>`` markup with its title, a short text
+description and ``has_data`` (whether it shows any figure, decided from the data it
+was given). Renderers place it as it is: it has ``__html__``, so Jinja inserts it
+without escaping. All text in the SVG is XML-escaped, and the SVG carries no
+``style`` attribute (the web pages' Content-Security-Policy forbids inline styles):
+only presentation attributes, and the class ``chart`` with ``width``/``height`` in
+pixels and a ``viewBox``; a stylesheet rule ``svg.chart { max-width: 100%; height:
+auto; }`` lets it shrink with the page.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
@@ -22,6 +29,50 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 FONT = "font-family='system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif'"
 
 Point = tuple[float, float, float] | None  # (value, lower, upper); None = no figure
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One SVG chart, ready to place in a page.
+
+    Attributes
+    ----------
+    svg : str
+        The ``<svg>`` element (escaped text, no ``style`` attributes, no scripts).
+    title : str
+        The chart's title (also its ``<title>`` and ``aria-label``).
+    description : str
+        A one-line text description of what is drawn (also the SVG's ``<desc>``).
+    has_data : bool
+        Whether the chart shows at least one figure; a chart whose every point is
+        missing (e.g. suppressed) has ``False`` and is usually left out.
+    width, height : int
+        Natural size in pixels (the ``viewBox``).
+    """
+
+    svg: str
+    title: str
+    description: str
+    has_data: bool
+    width: int
+    height: int
+
+    def __html__(self) -> str:
+        return self.svg
+
+    def __str__(self) -> str:
+        return self.svg
+
+
+def _shown(p: Point) -> bool:
+    return p is not None and p[0] is not None and math.isfinite(p[0])
+
+
+def _chart(out: list[str], title: str, description: str, has_data: bool, width: int,
+           height: int) -> Chart:
+    out.insert(2, f"<desc>{_e(description)}</desc>")
+    out.append("</svg>")
+    return Chart("\n".join(out), title, description, has_data, int(width), int(height))
 
 
 def _e(s) -> str:
@@ -51,15 +102,15 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 def _open(width: int, height: int, title: str) -> list[str]:
     return [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' "
-            f"width='100%' style='max-width:{width}px' role='img' aria-label='{_e(title)}' "
-            f"{FONT} font-size='12'>", f"<title>{_e(title)}</title>",
+            f"width='{width}' height='{height}' class='chart' role='img' "
+            f"aria-label='{_e(title)}' {FONT} font-size='12'>", f"<title>{_e(title)}</title>",
             f"<text x='{width / 2:.1f}' y='18' text-anchor='middle' font-size='14' "
             f"font-weight='600'>{_e(title)}</text>"]
 
 
 def line_chart(categories: Sequence[str], series: Mapping[str, Sequence[Point]], *,
                title: str = "", y_label: str = "", y_range: tuple[float, float] | None = None,
-               width: int = 640, height: int = 320, value_format: str = "{:.1f}") -> str:
+               width: int = 640, height: int = 320, value_format: str = "{:.1f}") -> Chart:
     """Lines over ordered ``categories`` with a shaded confidence band per series.
 
     ``series`` maps a name to one ``(value, lower, upper)`` per category, or
@@ -136,14 +187,18 @@ def line_chart(categories: Sequence[str], series: Mapping[str, Sequence[Point]],
             out.append(f"<line x1='{ml + pw + 12}' x2='{ml + pw + 30}' y1='{ly}' y2='{ly}' "
                        f"stroke='{col}' stroke-width='2'/><text x='{ml + pw + 34}' "
                        f"y='{ly + 4}'>{_e(name)}</text>")
-    out.append("</svg>")
-    return "\n".join(out)
+    shown = sum(_shown(p) for pts in series.values() for p in pts)
+    total = sum(len(pts) for pts in series.values())
+    desc = (f"Line chart of {len(series)} series ({', '.join(map(str, series))}) over "
+            f"{n} categories; {shown} of {total} points shown"
+            + (f", {total - shown} missing" if shown < total else "") + ".")
+    return _chart(out, title, desc, shown > 0, width, height)
 
 
 def bar_chart(labels: Sequence[str], points: Sequence[Point], *, title: str = "",
               x_label: str = "", x_range: tuple[float, float] | None = None,
               width: int = 640, bar_height: int = 22, value_format: str = "{:.2f}",
-              note_missing: str = "suppressed") -> str:
+              note_missing: str = "suppressed") -> Chart:
     """Horizontal bars (one per label) with error bars from ``(value, lower, upper)``.
 
     A ``None`` point is drawn as the text ``note_missing`` with no bar.
@@ -196,8 +251,10 @@ def bar_chart(labels: Sequence[str], points: Sequence[Point], *, title: str = ""
     if x_label:
         out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 6}' text-anchor='middle' "
                    f"fill='#333'>{_e(x_label)}</text>")
-    out.append("</svg>")
-    return "\n".join(out)
+    shown = sum(_shown(p) for p in points)
+    desc = (f"Bar chart of {len(labels)} bars; {shown} shown"
+            + (f", {len(labels) - shown} {note_missing}" if shown < len(labels) else "") + ".")
+    return _chart(out, title, desc, shown > 0, width, height)
 
 
 def _diverging(v: float, vmin: float, vmax: float) -> str:
@@ -215,7 +272,7 @@ def _diverging(v: float, vmin: float, vmax: float) -> str:
 def heatmap(row_labels: Sequence[str], col_labels: Sequence[str],
             values: Sequence[Sequence[float | None]], *, title: str = "",
             vmin: float = -1.0, vmax: float = 1.0, cell: int = 46,
-            value_format: str = "{:.2f}", row_groups: Sequence[str] | None = None) -> str:
+            value_format: str = "{:.2f}", row_groups: Sequence[str] | None = None) -> Chart:
     """A matrix of cells coloured on a diverging scale (blue < 0 < red), values printed.
 
     ``row_groups`` (one label per row) draws a separator where the group changes,
@@ -253,15 +310,17 @@ def heatmap(row_labels: Sequence[str], col_labels: Sequence[str],
                    f"fill='{_diverging(v, vmin, vmax)}' stroke='#ccc'/><text "
                    f"x='{ml + 40 * k + 20}' y='{ly + 12}' text-anchor='middle' font-size='10' "
                    f"fill='#555'>{_e(f'{v:g}')}</text>")
-    out.append("</svg>")
-    return "\n".join(out)
+    shown = sum(v is not None and math.isfinite(v) for row in values for v in row)
+    desc = (f"Heatmap of {len(row_labels)} rows by {len(col_labels)} columns; {shown} "
+            f"values shown.")
+    return _chart(out, title, desc, shown > 0, width, height)
 
 
 def dot_compare_chart(labels: Sequence[str], series: Mapping[str, Sequence[Point]], *,
                       title: str = "", x_label: str = "",
                       x_range: tuple[float, float] | None = None, width: int = 640,
                       row_height: int = 30, value_format: str = "{:.2f}",
-                      note_missing: str = "suppressed") -> str:
+                      note_missing: str = "suppressed") -> Chart:
     """Dots with CI whiskers, one row per label and one dot per series (e.g. two periods).
 
     ``series`` maps a name to one ``(value, lower, upper)`` per label, or ``None``
@@ -322,5 +381,9 @@ def dot_compare_chart(labels: Sequence[str], series: Mapping[str, Sequence[Point
     if x_label:
         out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 6}' text-anchor='middle' "
                    f"fill='#333'>{_e(x_label)}</text>")
-    out.append("</svg>")
-    return "\n".join(out)
+    shown = sum(_shown(p) for pts in series.values() for p in pts)
+    total = sum(len(pts) for pts in series.values())
+    desc = (f"Dot chart of {len(labels)} rows by {len(names)} series "
+            f"({', '.join(map(str, names))}); {shown} of {total} points shown"
+            + (f", {total - shown} {note_missing}" if shown < total else "") + ".")
+    return _chart(out, title, desc, shown > 0, width, height)

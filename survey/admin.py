@@ -38,7 +38,6 @@ from flask import (
     send_file,
     url_for,
 )
-from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from analysis._result import AnalysisError
@@ -85,9 +84,6 @@ ROUTE_ROLES: dict[str, str] = {
 }
 
 AUDIT_PAGE_SIZE = 50
-#: ``style=`` attributes of the report's SVG charts: the Content-Security-Policy allows
-#: no inline style, so they are dropped (admin.css sizes the charts instead).
-_INLINE_STYLE = re.compile(r"""\sstyle\s*=\s*('[^']*'|"[^"]*")""")
 
 
 @bp.before_request
@@ -320,10 +316,9 @@ def report(slug: str):
     from analysis.periodic import charts, is_suppressed
 
     c, (rep, error) = _report(slug)
-    svgs = {k: Markup(_INLINE_STYLE.sub("", v)) for k, v in charts(rep).items()} \
-        if rep is not None else {}
     return render_template("admin/report.html", c=c, rep=rep, d=rep.to_dict() if rep else None,
-                           error=error, charts=svgs, suppressed=is_suppressed)
+                           error=error, charts=charts(rep) if rep is not None else {},
+                           suppressed=is_suppressed)
 
 
 @bp.route("/reports/<slug>/report.<any(html, json):fmt>")

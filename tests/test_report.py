@@ -412,7 +412,7 @@ def test_dot_compare_chart_marks_missing_points_and_escapes():
 
     out = dot_compare_chart(["A&B", "C"], {"2026-Q3": [(5.0, 4.8, 5.2), None],
                                            "<Q4>": [(5.1, 4.9, 5.3), (4.0, 3.5, 4.5)]},
-                            title="t", note_missing="suppressed (n < 30)")
+                            title="t", note_missing="suppressed (n < 30)").svg
     assert out.startswith("<svg") and out.endswith("</svg>")
     assert "A&amp;B" in out and "&lt;Q4&gt;" in out and "<Q4>" not in out
     assert out.count("<circle") == 3 + 2  # three points, two legend dots
