@@ -296,3 +296,21 @@ def test_cfa_dispatches_wlsmv(trust, fits):
         cfa(Moments.from_frame(trust.dropna(), ITEMS), MODEL, estimator="wlsmv")
     with pytest.raises(ValueError, match="unknown estimator"):
         cfa(trust, MODEL, estimator="uls")
+
+
+def test_analyze_reports_ordinal_reliability_in_json_and_html():
+    from analysis.html import render_html
+    from analysis.report import analyze
+
+    df = raw_data().head(600)
+    rep = analyze(df, instrument(), n_boot=0, keep_careless=True)
+    d = rep.to_dict()["reliability"]
+    for dim in DIMS:
+        rows = reverse_keyed(df)[MODEL[dim]].dropna()
+        expected = reliability(rows, name=dim, ordinal=True)
+        assert d[dim]["n"] == len(rows)
+        assert_allclose(d[dim]["alpha_ordinal"], expected.alpha_ordinal, rtol=1e-12)
+        assert_allclose(d[dim]["omega_ordinal"], expected.omega_ordinal, rtol=1e-12)
+    html = render_html(rep)
+    assert "<th>ordinal alpha</th><th>ordinal omega</th>" in html
+    assert f"<td>{d['REL']['alpha_ordinal']:.3f}</td>" in html
