@@ -155,7 +155,9 @@ class AnalysisReport(Result):
                    f"Bartlett's test p {fmt_p(self.bartlett.p)}.")
         k = len(self.structure)
         pa = self.parallel_analysis.n_factors
-        out.append(f"Parallel analysis suggests {pa} factor(s) for the {k} intended dimensions."
+        pc = self.parallel_analysis.n_components
+        out.append(f"Parallel analysis (as psych::fa.parallel) suggests {pa} factor(s) and "
+                   f"{pc} component(s) for the {k} intended dimensions."
                    + ("" if pa == k else " The dimensions may not all be separable in these "
                       "data; see the EFA loadings and the CFA."))
         if self.efa.congruence:
@@ -271,7 +273,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             keep_careless: bool = False, efa_extraction: str = "minres",
             efa_rotation: str = "oblimin", n_factors: int | None = None,
             min_segment_n: int = 30, min_items: int | float | None = None,
-            seed: int | None = 0, n_iter: int = 500, min_group_n: int = 30) -> AnalysisReport:
+            seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30) -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
     Parameters
@@ -289,7 +291,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     min_segment_n : groups (segments, periods) with fewer respondents are suppressed.
     min_items : answered items needed for a dimension score (see
         :func:`analysis.scores.resolve_min_items`).
-    seed, n_iter : parallel analysis.
+    seed, n_iter : parallel analysis (psych's default: 20 random matrices).
     min_group_n : smallest group kept in the invariance test.
 
     Returns
