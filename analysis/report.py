@@ -174,8 +174,11 @@ class AnalysisReport(Result):
                        + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
         if hasattr(c, "cfi"):
-            good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08
-            out.append(f"CFA: CFI = {fmt(c.cfi)}, RMSEA = {fmt(c.rmsea)}, SRMR = {fmt(c.srmr)}: "
+            cfi, rmsea, lab = c.cfi, c.rmsea, ""
+            if getattr(c, "estimator", "ml") == "wlsmv":  # ordered items: the scaled test
+                cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (WLSMV, scaled)"
+            good = cfi >= 0.95 and rmsea <= 0.06 and c.srmr <= 0.08
+            out.append(f"CFA{lab}: CFI = {fmt(cfi)}, RMSEA = {fmt(rmsea)}, SRMR = {fmt(c.srmr)}: "
                        + ("good fit by Hu & Bentler's (1999) cut-offs." if good else
                           "the fit misses Hu & Bentler's (1999) good-fit cut-offs "
                           "(CFI >= .95, RMSEA <= .06, SRMR <= .08)."))
@@ -273,7 +276,8 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             keep_careless: bool = False, efa_extraction: str = "minres",
             efa_rotation: str = "oblimin", n_factors: int | None = None,
             min_segment_n: int = 30, min_items: int | float | None = None,
-            seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30) -> AnalysisReport:
+            seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30,
+            estimator: str = "ml") -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
     Parameters
@@ -293,6 +297,9 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         :func:`analysis.scores.resolve_min_items`).
     seed, n_iter : parallel analysis (psych's default: 20 random matrices).
     min_group_n : smallest group kept in the invariance test.
+    estimator : CFA estimator: ``"ml"`` (default) or ``"wlsmv"`` (items as ordered
+        categories: polychoric correlations, DWLS, scaled-shifted chi-square; see
+        :func:`analysis.ordinal.cfa_wlsmv`).
 
     Returns
     -------
@@ -349,7 +356,10 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
 
     from .cfa import cfa as _cfa
     try:
-        c_res: Any = _cfa(m_all, model)
+        if str(estimator).lower() == "wlsmv":  # ordered items: needs the raw answers
+            c_res: Any = _cfa(scored[dim_items], model, estimator="wlsmv")
+        else:
+            c_res = _cfa(m_all, model)
     except ValueError as exc:
         c_res = {"error": str(exc)}
         notes.append(f"CFA not fitted: {exc}")
