@@ -67,6 +67,10 @@ def _load(data: str, instrument: str | None, db: str):
               help="Suppress segments and periods smaller than this.")
 @click.option("--min-items", type=click.IntRange(min=1),
               help="Answered items needed for a dimension score (default: 75% of its items).")
+@click.option("--estimator", type=click.Choice(["ml", "wlsmv"], case_sensitive=False),
+              default="ml", show_default=True,
+              help="CFA estimator: ml, or wlsmv for items as ordered categories "
+                   "(polychoric correlations, DWLS, scaled-shifted chi-square, as lavaan).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the parallel analysis.")
 @click.option("--n-boot", type=click.IntRange(min=0), default=1000, show_default=True,
@@ -76,7 +80,7 @@ def _load(data: str, instrument: str | None, db: str):
               help="SQLite database, when DATA is a campaign slug.")
 def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
             efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db,
-            n_boot):
+            n_boot, estimator):
     """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
 
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
@@ -94,7 +98,7 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
                      keep_careless=keep_careless, efa_extraction=efa_extraction,
                      efa_rotation=efa_rotation, n_factors=n_factors,
                      min_segment_n=min_segment_n, min_items=min_items, seed=seed,
-                     n_boot=n_boot)
+                     n_boot=n_boot, estimator=estimator.lower())
         out = report.to_dict()
         html = None
         if html_out:

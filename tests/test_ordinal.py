@@ -303,7 +303,7 @@ def test_analyze_reports_ordinal_reliability_in_json_and_html():
     from analysis.report import analyze
 
     df = raw_data().head(600)
-    rep = analyze(df, instrument(), n_boot=0, keep_careless=True)
+    rep = analyze(df, instrument(), keep_careless=True)
     d = rep.to_dict()["reliability"]
     for dim in DIMS:
         rows = reverse_keyed(df)[MODEL[dim]].dropna()
@@ -314,3 +314,28 @@ def test_analyze_reports_ordinal_reliability_in_json_and_html():
     html = render_html(rep)
     assert "<th>ordinal alpha</th><th>ordinal omega</th>" in html
     assert f"<td>{d['REL']['alpha_ordinal']:.3f}</td>" in html
+
+
+def test_cli_estimator_wlsmv(tmp_path):
+    from click.testing import CliRunner
+
+    from analysis.cli import analyze as analyze_cmd
+
+    df = raw_data().head(700)
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    out_json, out_html = tmp_path / "o.json", tmp_path / "o.html"
+    res = CliRunner().invoke(analyze_cmd, [
+        str(csv), "--instrument", str(REF / "trust_synthetic.yaml"), "--keep-careless",
+        "--estimator", "wlsmv", "--json", str(out_json), "--html", str(out_html)])
+    assert res.exit_code == 0, res.output
+    assert "CFA (WLSMV, scaled)" in res.output
+    c = json.loads(out_json.read_text(encoding="utf-8"))["cfa"]
+    direct = cfa_wlsmv(reverse_keyed(df)[ITEMS], MODEL)
+    assert c["estimator"] == "wlsmv" and c["n"] == direct.n
+    assert_allclose([c["chisq_scaled"], c["cfi_scaled"], c["rmsea_scaled"]],
+                    [direct.chisq_scaled, direct.cfi_scaled, direct.rmsea_scaled], rtol=1e-10)
+    assert "scaled-shifted" in out_html.read_text(encoding="utf-8")
+    bad = CliRunner().invoke(analyze_cmd, [str(csv), "--instrument",
+                                           str(REF / "trust_synthetic.yaml"), "--estimator", "x"])
+    assert bad.exit_code != 0 and "Invalid value for '--estimator'" in bad.output
