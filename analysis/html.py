@@ -60,16 +60,17 @@ def charts(report) -> dict[str, svg.Chart]:
         title="Dimension scores (mean, 95% CI)", x_label=f"score on the {lo}..{hi} scale",
         x_range=(lo, hi))
     ti = report.trust_index
+    ix = getattr(report, "index_name", None) or "Overall index"
     if ti.by_period is not None:
         cats = [g.name for g in ti.by_period.groups]
         out["period"] = svg.line_chart(
-            cats, {"Trust Index": [_point(g) for g in ti.by_period.groups]},
-            title="Trust Index by period (mean, 95% CI)", y_label="Trust Index (0-100)")
+            cats, {ix: [_point(g) for g in ti.by_period.groups]},
+            title=f"{ix} by period (mean, 95% CI)", y_label=f"{ix} (0-100)")
     if ti.by_segment is not None:
         out["segment"] = svg.bar_chart(
             [g.name for g in ti.by_segment.groups], [_point(g) for g in ti.by_segment.groups],
-            title=f"Trust Index by {ti.by_segment.by} (mean, 95% CI)",
-            x_label="Trust Index (0-100)", x_range=(0, 100), value_format="{:.1f}")
+            title=f"{ix} by {ti.by_segment.by} (mean, 95% CI)",
+            x_label=f"{ix} (0-100)", x_range=(0, 100), value_format="{:.1f}")
     rel = report.reliability.dimensions
     out["alpha"] = svg.bar_chart(
         list(rel), [(r.alpha, r.alpha_ci95[0], r.alpha_ci95[1]) for r in rel.values()],
@@ -95,8 +96,18 @@ def render_html(report) -> str:
         j = max(range(len(row)), key=lambda k: abs(row[k]))
         efa_primary[it] = (report.efa.factors[j], row[j])
     rel_items = {i.id: i for r in report.reliability.dimensions.values() for i in r.items}
+    val = getattr(report, "validity", None)
+    hier = getattr(report, "hierarchy", None)
+    cfa_improper = cfa is not None and (not cfa.converged or any(
+        "Heywood" in w or "not positive definite" in w or "converge" in w
+        for w in cfa.warnings))
     return tpl.render(r=report, charts=charts(report), cfa=cfa, inv=inv,
                       cfa_error=_get(report.cfa, "error") if cfa is None else None,
                       inv_error=_get(report.invariance, "error") if inv is None else None,
                       kmo_items=kmo_items, efa_primary=efa_primary, rel_items=rel_items,
-                      isfinite=lambda x: x is not None and math.isfinite(x))
+                      isfinite=lambda x: x is not None and math.isfinite(x),
+                      val=val if hasattr(val, "htmt") else None,
+                      val_error=_get(val, "error") if not hasattr(val, "htmt") else None,
+                      hier=hier if hasattr(hier, "verdict") else None,
+                      hier_error=_get(hier, "error") if not hasattr(hier, "verdict") else None,
+                      cfa_improper=cfa_improper)

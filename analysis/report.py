@@ -60,6 +60,7 @@ class TrustIndexResult(Result):
     segment_anova: WelchAnovaResult | None = None
     segment_pairwise: PairwiseResult | None = None
     notes: tuple[str, ...] = ()
+    name: str | None = None  # the instrument's name for the index (None: not named)
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"overall": self.overall.to_dict()}
@@ -69,11 +70,12 @@ class TrustIndexResult(Result):
             if v is not None:
                 out[k] = v.to_dict()
         out["notes"] = list(self.notes)
+        out["name"] = self.name
         return out
 
     def summary(self) -> str:
         o = self.overall
-        lines = [f"Trust Index (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
+        lines = [f"{self.name or 'Overall index'} (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
                  f"{fmt(o.ci95[1], 1)}], n = {o.n}"]
         for k in ("by_period", "period_change", "by_segment", "segment_anova",
                   "segment_pairwise"):
@@ -113,6 +115,10 @@ class AnalysisReport(Result):
     dimension_names: Mapping[str, str]
     flagged_ids: tuple = ()
     notes: tuple[str, ...] = field(default=())
+    validity: Any = None  # analysis.validity.ValidityResult, or {"error": ...}
+    hierarchy: Any = None  # analysis.hierarchy.HierarchyResult (second-order model, omega_h)
+    title: str = ""  # the instrument's title
+    index_name: str | None = None  # the instrument's name for its index (None: not named)
 
     def to_dict(self) -> dict:
         inv = self.invariance
@@ -139,6 +145,12 @@ class AnalysisReport(Result):
                                    if self.trust_overall_top2 else None),
             "nps": self.nps.to_dict() if self.nps else None,
             "alternative": self.alternative,
+            "title": self.title,
+            "index_name": self.index_name,
+            "validity": (self.validity.to_dict() if hasattr(self.validity, "to_dict")
+                         else self.validity),
+            "hierarchy": (self.hierarchy.to_dict() if hasattr(self.hierarchy, "to_dict")
+                          else self.hierarchy),
             "notes": list(self.notes),
         })
 
@@ -173,7 +185,10 @@ class AnalysisReport(Result):
             out.append("EFA warnings (examine the loadings before relying on them): "
                        + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
-        if hasattr(c, "cfi"):
+        if hasattr(c, "cfi") and c.df == 0:
+            out.append("CFA: the model is just identified (df = 0): its fit is not testable "
+                       "(chi-square, CFI, TLI, RMSEA and SRMR are uninformative).")
+        elif hasattr(c, "cfi"):
             cfi, rmsea, lab = c.cfi, c.rmsea, ""
             if getattr(c, "estimator", "ml") == "wlsmv":  # ordered items: the scaled test
                 cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (WLSMV, scaled)"
@@ -189,18 +204,20 @@ class AnalysisReport(Result):
             out.append(inv.verdict)
         elif isinstance(inv, Mapping) and inv.get("error"):
             out.append(f"Invariance could not be tested: {inv['error']}")
+        out += _quality_verdicts(self)
+        ix = self.index_name or "overall index"
         ti = self.trust_index
         if ti.segment_anova is not None:
             a = ti.segment_anova
-            out.append(f"The Trust Index differs across {self.settings.get('segment')} "
+            out.append(f"The {ix} differs across {self.settings.get('segment')} "
                        f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})." if a.p < 0.05 else
-                       f"No clear Trust Index difference across "
+                       f"No clear {ix} difference across "
                        f"{self.settings.get('segment')} (Welch p {fmt_p(a.p)}).")
         if ti.period_change is not None and ti.period_change.comparisons:
             last = ti.period_change.comparisons[-1]
             word = "rose" if last.diff > 0 else "fell"
             sig = "a significant" if last.p_holm < 0.05 else "not a significant"
-            out.append(f"From {last.a} to {last.b} the Trust Index {word} by "
+            out.append(f"From {last.a} to {last.b} the {ix} {word} by "
                        f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
                        f"p {fmt_p(last.p_holm)}).")
         ex = "excluded" if self.settings.get("exclude_careless") else "kept (--keep-careless)"
@@ -216,6 +233,9 @@ class AnalysisReport(Result):
                  self.bartlett.summary(), self.parallel_analysis.summary(), self.efa.summary()]
         for x in (self.cfa, self.invariance):
             parts.append(x.summary() if hasattr(x, "summary") else str(x))
+        for x in (self.validity, self.hierarchy):
+            if hasattr(x, "summary"):
+                parts.append(x.summary())
         parts += [self.scores.summary(), self.trust_index.summary(), self.pct_trusting.summary()]
         if self.trust_overall_top2:
             parts.append(self.trust_overall_top2.summary())
@@ -223,6 +243,73 @@ class AnalysisReport(Result):
             parts.append(self.nps.summary())
         parts.append("Verdicts:\n" + "\n".join(f"  - {v}" for v in self.verdicts))
         return "\n\n".join(parts)
+
+
+#: Below these, EFA and CFA estimates are unstable (rules of thumb: at least 5 respondents
+#: per item, Bentler & Chou 1987; at least 100 in all, MacCallum et al. 1999).
+MIN_N_PER_ITEM = 5
+MIN_N = 100
+
+
+def _small_sample(what: str, n: int, k: int) -> str | None:
+    if n >= MIN_N and n >= MIN_N_PER_ITEM * k:
+        return None
+    why = " and ".join(x for x in (
+        f"fewer than {MIN_N_PER_ITEM} per item" if n < MIN_N_PER_ITEM * k else "",
+        f"fewer than {MIN_N}" if n < MIN_N else "") if x)
+    return (f"Sample size: the {what} used n = {n} rows for {k} items ({why}); its estimates "
+            "are unstable, treat them as provisional.")
+
+
+def _quality_verdicts(rep: AnalysisReport) -> list[str]:
+    """Small samples, improper CFA solutions, validity and the single-index decision."""
+    out: list[str] = []
+    k = len([it for its in rep.structure.values() for it in its])
+    efa_n = getattr(rep.efa, "n", None) or rep.n_complete
+    c = rep.cfa
+    cfa_n = getattr(c, "n", None)
+    if cfa_n is not None and cfa_n != efa_n:
+        out += [v for v in (_small_sample("EFA", efa_n, k), _small_sample("CFA", cfa_n, k)) if v]
+    else:
+        v = _small_sample("EFA and the CFA" if cfa_n is not None else "EFA", efa_n, k)
+        out += [v] if v else []
+    warns = tuple(getattr(c, "warnings", ()) or ())
+    improper = [w for w in warns if "Heywood" in w or "not positive definite" in w
+                or "converge" in w]
+    if improper or (hasattr(c, "converged") and not c.converged):
+        out.append("CFA solution is improper: " + "; ".join(improper or ["not converged"])
+                   + ". Its loadings, composite reliability and AVE are not interpretable.")
+    v = rep.validity
+    if hasattr(v, "verdicts"):
+        out += list(v.verdicts)
+    elif isinstance(v, Mapping) and v.get("error"):
+        out.append(f"Discriminant validity could not be assessed: {v['error']}")
+    h = rep.hierarchy
+    if hasattr(h, "verdict"):
+        out.append(h.verdict)
+    return out
+
+
+def _validity_and_hierarchy(m_all: Moments, model, c_res, inst: Instrument,
+                            notes: list[str]) -> tuple[Any, Any]:
+    """HTMT/Fornell-Larcker and the single-index evidence; errors become notes, not crashes."""
+    from .hierarchy import single_index
+    from .validity import validity as _validity
+    cfa_ok = c_res if hasattr(c_res, "std_loadings") else None
+    try:
+        v_res: Any = _validity(m_all, model, cfa_ok)
+    except (AnalysisError, ValueError) as exc:
+        v_res = {"error": str(exc)}
+        notes.append(f"discriminant validity not assessed: {exc}")
+    h_res: Any = None
+    if len(model) >= 2:
+        try:
+            h_res = single_index(m_all, model, cfa_result=cfa_ok,
+                                 index_name=inst.index_label() or "overall index")
+        except (AnalysisError, ValueError) as exc:
+            h_res = {"error": str(exc)}
+            notes.append(f"single-index evidence not computed: {exc}")
+    return v_res, h_res
 
 
 def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, Any]]:
@@ -363,6 +450,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     except ValueError as exc:
         c_res = {"error": str(exc)}
         notes.append(f"CFA not fitted: {exc}")
+    v_res, h_res = _validity_and_hierarchy(m_all, model, c_res, inst, notes)
     inv_res: Any = None
     if group is not None:
         from .invariance import measurement_invariance
@@ -399,7 +487,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             ti_notes.append(f"{tab.n_suppressed} {tab.by} group(s) with n < {min_segment_n} "
                             "suppressed")
     trust = TrustIndexResult(sc.trust_index, by_period, by_segment, change, anova, pairwise,
-                             tuple(ti_notes))
+                             tuple(ti_notes), name=inst.index_label())
     top2 = None
     if TRUST_OVERALL in values.columns:
         s = inst.scale_for(TRUST_OVERALL)
@@ -423,4 +511,5 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         structure={k: tuple(v) for k, v in model.items()},
         dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
                          for b in inst.dimensions},
-        notes=tuple(notes))
+        validity=v_res, hierarchy=h_res, title=inst.title_label(),
+        index_name=inst.index_label(), notes=tuple(notes))

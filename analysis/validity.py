@@ -216,14 +216,15 @@ def validity(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]],
         improper = (not getattr(cfa_result, "converged", True)) or any(
             ("Heywood" in w or "not positive definite" in w)
             for w in getattr(cfa_result, "warnings", ()))
-        low = [f for f in factors if fl["ave"][f] < AVE_MIN]
+        # the AVE the CFA reports (semTools' definition once the CFA uses it), else ours
+        ave = getattr(cfa_result, "ave", None) or fl["ave"]
+        low = [f for f in factors if f in ave and ave[f] < AVE_MIN]
         tag = (" (from an improper CFA solution: Heywood case, non-convergence or a "
                "non-positive-definite factor covariance matrix; not interpretable)"
                if improper else "")
         if low:
-            verdicts.append("Convergent validity: AVE (Fornell-Larcker, mean squared "
-                            "standardized loading) is below .50 for "
-                            + ", ".join(f"{f} ({fmt(fl['ave'][f], 2)})" for f in low)
+            verdicts.append("Convergent validity: AVE (CFA) is below .50 for "
+                            + ", ".join(f"{f} ({fmt(ave[f], 2)})" for f in low)
                             + ": those dimensions explain less than half of their items' "
                             "variance" + tag + ".")
         else:
