@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 
 import pytest
-from reference_data import instrument, raw_data, reverse_keyed
+from reference_data import MODEL, instrument, raw_data, reverse_keyed
 
 import analysis
 from analysis import Result
@@ -65,18 +65,25 @@ def _walk(obj, found: dict[type, list], seen: set[int]) -> None:
 def built() -> dict[type, list]:
     """Results built from (a sample of) the R reference survey by the public functions."""
     from analysis.compare import pairwise_welch, period_change, welch_anova
+    from analysis.drivers import drivers
+    from analysis.hierarchy import single_index
     from analysis.ordinal import cfa_wlsmv, polychoric
     from analysis.periodic import periodic_report
     from analysis.report import analyze
     from analysis.scores import score
+    from analysis.validity import validity
 
     inst = instrument()
     raw = raw_data().sample(900, random_state=1).reset_index(drop=True)
     rk = reverse_keyed(raw)
     ti = score(raw, inst).frame["trust_index"]
     results = [
-        analyze(raw, inst, group="language", segment="segment", n_boot=50, n_iter=5),
+        analyze(raw, inst, group="language", segment="segment", n_iter=5),
         periodic_report(raw, inst, segment="segment"),
+        # also built directly, whatever analyze() includes
+        drivers(raw, inst, segment="segment", n_boot=50),
+        validity(rk, MODEL),
+        single_index(rk, MODEL),
         polychoric(rk, ["REL1", "REL2", "REL3", "HON1"]),
         cfa_wlsmv(rk, {"REL": ["REL1", "REL2", "REL3"], "HON": ["HON1", "HON2", "HON4"]}),
         welch_anova(ti, raw["segment"]),
