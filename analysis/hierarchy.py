@@ -192,6 +192,8 @@ class SecondOrderResult(Result):
     partial_omega_l1: float
     converged: bool
     warnings: tuple[str, ...] = field(default=())
+    estimator: str = "ml"  # normal-theory ML on the Pearson covariances
+    missing: str = "listwise"
 
     def summary(self) -> str:
         f = fmt
@@ -505,8 +507,11 @@ def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]
     """Fit the second-order model and psych's omega, and decide by :data:`RULE`.
 
     ``cfa_result`` (the correlated-factors :func:`analysis.cfa.cfa` of the same data) gives
-    the CFI the second-order model is compared with; without it the comparison is fitted
-    here.
+    the CFI the second-order model is compared with when it is an ML (or MLR) fit on the
+    same complete rows; otherwise (no result, WLSMV, FIML, other rows) the correlated-factors
+    model is refitted here by ML, listwise, so that both CFIs are comparable. Everything
+    here is normal-theory ML / Pearson on the rows complete on all the model's items,
+    whatever estimator the main CFA used.
     """
     m = len(model)
     items = [it for f in model for it in model[f]]
@@ -525,7 +530,13 @@ def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]
         om = omega_hierarchical(data, items, nfactors=m)
     except AnalysisError as exc:
         errors.append(f"omega hierarchical not computed: {exc}")
-    cfi1 = getattr(cfa_result, "cfi", None)
+    # compare like with like: normal-theory ML on the same complete rows
+    cfi1 = None
+    if (so is not None and hasattr(cfa_result, "cfi")
+            and getattr(cfa_result, "estimator", "ml") in ("ml", "mlr")
+            and getattr(cfa_result, "missing", "listwise") == "listwise"
+            and getattr(cfa_result, "n", None) == so.n):
+        cfi1 = cfa_result.cfi
     if cfi1 is None and so is not None:
         from .cfa import cfa as _cfa
         try:

@@ -218,3 +218,15 @@ def test_second_order_needs_three_dimensions():
         second_order_cfa(d, {"A": ["x1", "x2", "x3"], "B": ["x4", "x5", "x6"]})
     with pytest.raises(AnalysisError, match="not meaningful"):
         omega_hierarchical(d, ["x1", "x2", "x3"], nfactors=1)
+
+
+def test_single_index_compares_ml_with_ml():
+    from types import SimpleNamespace
+    r, d, model, items = _case("trust")
+    # a WLSMV (or FIML, or other-rows) CFA is not comparable: the ML fit is redone
+    wlsmv = SimpleNamespace(cfi=0.5, estimator="wlsmv", missing="listwise", n=r["n"],
+                            std_loadings={}, warnings=(), converged=True)
+    res = single_index(d, model, cfa_result=wlsmv)
+    assert res.correlated_cfi == pytest.approx(r["cfa_fit"]["cfi"], rel=1e-6)
+    ml = cfa(d[items], model)
+    assert single_index(d, model, cfa_result=ml).correlated_cfi == ml.cfi
