@@ -667,6 +667,62 @@ def _dwls_fit(md: _Model, r: np.ndarray, w: np.ndarray,
     return x, f, float(np.max(np.abs(2 * g))) < 1e-6, max_iter
 
 
+def _modification_indices(md: _Model, x: np.ndarray, rv: np.ndarray, w: np.ndarray,
+                          items: Sequence[str], factors: Sequence[str],
+                          n: int) -> list[dict[str, Any]]:
+    """Score tests (modification indices) for each fixed cross-loading and residual covariance.
+
+    For a parameter ψ fixed at 0, with Δ_ψ = ∂σ/∂ψ, ``s = Δ_ψᵀ W (r − σ)`` and
+    ``V = Δ_ψᵀWΔ_ψ − Δ_ψᵀWΔ (ΔᵀWΔ)⁻¹ ΔᵀWΔ_ψ`` (expected DWLS information, the model's
+    free parameters partialled out): ``MI = N g² / V`` and ``EPC = g / V`` with the
+    gradient ``g = (N − 1)/N · s`` of lavaan's DWLS objective ``½ (N − 1)/N · F``, as
+    lavaan's ``modindices()`` for DWLS (Sörbom 1989). In the delta parameterization a residual
+    covariance adds to its correlation only; a cross-loading of item i on factor g adds
+    ``Σ φ_g,f(j) λ_j`` to i's correlations with every other item j.
+    """
+    lam, phi = _unpack(md, x)
+    e = rv - _implied(md, x)
+    d = _jacobian(md, x)
+    dw = d * w[:, None]
+    i22_inv = np.linalg.pinv(d.T @ dw)
+    labels: list[tuple[str, str, str]] = []
+    cols: list[np.ndarray] = []
+    for g, fac in enumerate(factors):
+        for i, it in enumerate(items):
+            if md.assign[i] == g:
+                continue
+            c = np.zeros(len(md.pairs))
+            for q, (a, b) in enumerate(md.pairs):
+                if a == i:
+                    c[q] = phi[g, md.assign[b]] * lam[b]
+                elif b == i:
+                    c[q] = phi[g, md.assign[a]] * lam[a]
+            labels.append((fac, "=~", it))
+            cols.append(c)
+    pair_index = {pq: q for q, pq in enumerate(md.pairs)}
+    for a in range(md.p):  # lavaan's order: item j ~~ item i for j < i
+        for b in range(a + 1, md.p):
+            c = np.zeros(len(md.pairs))
+            c[pair_index[(b, a)]] = 1.0
+            labels.append((items[a], "~~", items[b]))
+            cols.append(c)
+    if not cols:
+        return []
+    de = np.column_stack(cols)
+    dew = de * w[:, None]
+    i12 = dew.T @ d
+    v = np.sum(de * dew, axis=0) - np.sum((i12 @ i22_inv) * i12, axis=1)
+    score = (n - 1) / n * (dew.T @ e)
+    out = []
+    for (lhs, op, rhs), sc, vv in zip(labels, score, v, strict=True):
+        if not vv > np.finfo(float).eps ** (1 / 3):
+            continue
+        out.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(n * sc * sc / vv),
+                    "epc": float(sc / vv)})
+    out.sort(key=lambda r: -r["mi"])
+    return out
+
+
 def _scaled_shifted(t: float, df: int, u: np.ndarray, gamma: np.ndarray) -> tuple[float, ...]:
     """lavaan's scaled-shifted statistic: (stat, scaling factor 1/a, shift b)."""
     ug = u @ gamma
@@ -876,6 +932,7 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         rmsea_scaled=_rmsea(chisq_s, df, n - 1), parameters=tuple(params),
         r2={it: float(1.0 - resid_v[i]) for i, it in enumerate(items)},
         thresholds={it: tuple(map(float, t)) for it, t in zip(items, cd.th, strict=True)},
+        modification_indices=tuple(_modification_indices(md, x, rv, w, items, factors, n)),
     )
     cls = _result_class()
     kwargs = {}

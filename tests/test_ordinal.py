@@ -204,6 +204,21 @@ def test_wlsmv_r2_cr_ave_match(case, fits, ref):
         assert_allclose(res.std_loadings[it] ** 2 + res.residual_variances[it], 1.0)
 
 
+@pytest.mark.parametrize("case", ["bfi", "trust", "coarse"])
+def test_wlsmv_modification_indices_match_lavaan(case, fits, ref):
+    res, r = fits[case], ref[case]["cfa"]["modindices"]
+    ours = {(m["lhs"], m["op"], m["rhs"]): m for m in res.modification_indices}
+    assert len(ours) == len(r)  # every cross-loading and residual covariance, as lavaan
+    mis = [m["mi"] for m in res.modification_indices]
+    assert mis == sorted(mis, reverse=True)
+    assert [k for k in ours][:10] == [(m["lhs"], m["op"], m["rhs"]) for m in r[:10]]
+    for m in r:
+        if m["mi"] > 1:  # below 1 the MI is dominated by both programs' convergence noise
+            o = ours[(m["lhs"], m["op"], m["rhs"])]
+            assert_allclose([o["mi"], o["epc"]], [m["mi"], m["epc"]], rtol=1e-3,
+                            err_msg=str(m))
+
+
 def test_wlsmv_result_json_and_summary(fits):
     res = fits["trust"]
     d = res.to_dict()

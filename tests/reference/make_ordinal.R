@@ -50,7 +50,8 @@ fit_block <- function(fit) {
   r2 <- lavInspect(fit, "r2")
   cr_lr <- compRelSEM(fit, ord.scale = FALSE)  # latent-response scale
   g <- fit@SampleStats@NACOV[[1]]  # N * ACOV of (thresholds, correlations), Muthen (1984)
-  list(fit = fmv, parameters = pe, gamma_diag = unname(diag(g)), gamma_last_row = unname(g[nrow(g), ]), r2 = as.list(r2), n = lavInspect(fit, "nobs"),
+  mi <- modindices(fit, sort. = TRUE)[, c("lhs", "op", "rhs", "mi", "epc")]
+  list(fit = fmv, parameters = pe, modindices = mi, gamma_diag = unname(diag(g)), gamma_last_row = unname(g[nrow(g), ]), r2 = as.list(r2), n = lavInspect(fit, "nobs"),
        converged = lavInspect(fit, "converged"),
        comprel_latent_response = as.list(cr_lr), ave = as.list(AVE(fit)))
 }
