@@ -10,6 +10,7 @@ cheap)::
     parallel_analysis                         analysis.parallel
     efa, tucker_congruence                    analysis.efa
     cfa                                       analysis.cfa
+    polychoric, cfa_wlsmv (ordered items)     analysis.ordinal
     measurement_invariance                    analysis.invariance
     score, nps, pct_trusting                  analysis.scores
     group_table, welch_anova, pairwise_welch, period_change   analysis.compare
