@@ -184,9 +184,6 @@ class AnalysisReport(Result):
         if self.efa.warnings:
             out.append("EFA warnings (examine the loadings before relying on them): "
                        + "; ".join(self.efa.warnings) + ".")
-        if self.efa.warnings:
-            out.append("EFA warnings (examine the loadings before relying on them): "
-                       + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
         if hasattr(c, "cfi") and c.df == 0:
             out.append("CFA: the model is just identified (df = 0): its fit is not testable "
