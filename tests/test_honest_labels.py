@@ -95,6 +95,8 @@ def test_unnamed_index_and_small_sample():
     assert "Trust Index" not in html and "Customer trust" not in html
     assert "<h1>About You (five-factor demo): analysis</h1>" in html
     assert "Overall index" in html
+    assert "trusting" not in html.replace("pct_trusting", "")
+    assert "% in the top two boxes" in html
 
 
 def test_just_identified_cfa_is_not_called_a_good_fit():
