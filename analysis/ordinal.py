@@ -275,6 +275,32 @@ def _pair_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
     return float(res.x), bool(res.success)
 
 
+def _two_by_two(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
+                start: float) -> tuple[float, bool]:
+    """:func:`_pair_rho` with lavaan's rules for 2 × 2 tables (lav_bvord_cor_twostep_fit).
+
+    Two empty cells: ρ = ±1. One empty cell: 0.5 moved into it and the opposite
+    diagonal cell, 0.5 taken from the other two (margins kept). Zero odds ratio
+    contrast (``f11 f22 = f12 f21``): ρ = 0. Both thresholds 0: ρ = −cos(2π f11/N).
+    Larger tables: no correction.
+    """
+    if freq.shape != (2, 2):
+        return _pair_rho(freq, t1, t2, start)
+    f = freq.copy()
+    zero = np.argwhere(f == 0)
+    if len(zero) == 2:
+        return (1.0 if f[0, 0] > 0 else -1.0), True
+    if len(zero) == 1:
+        a, b = zero[0]
+        sign = 1.0 if a == b else -1.0
+        f += sign * 0.5 * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    if f[0, 0] * f[1, 1] == f[0, 1] * f[1, 0]:
+        return 0.0, True
+    if t1[0] == 0 and t2[0] == 0:
+        return float(-np.cos(2 * np.pi * f[0, 0] / f.sum())), True
+    return _pair_rho(f, t1, t2, start)
+
+
 def _pair_scores(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray, rho: float):
     """Cell-wise scores of the bivariate log-likelihood (lavaan's lav_bvord_cor_scores).
 
@@ -375,7 +401,7 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
                            minlength=ki * kj).reshape(ki, kj).astype(float)
         tables[(i, j)] = freq
         start = pear[i, j] if np.isfinite(pear[i, j]) else 0.0
-        r, conv = _pair_rho(freq, cd.th[i], cd.th[j], start)
+        r, conv = _two_by_two(freq, cd.th[i], cd.th[j], start)
         if not conv:
             ok = False
             warns.append(f"the polychoric correlation of {cd.items[i]} and {cd.items[j]} "
@@ -424,7 +450,7 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
         raise AnalysisError("cannot compute the asymptotic covariance of the polychoric "
                             "correlations (a bivariate table carries no information)")
     gamma = np.zeros((ntot + pstar, ntot + pstar))
-    block = 20000
+    block = max(500, 5_000_000 // (ntot + pstar))  # rows per pass: ~40 MB of scores
     for start in range(0, n, block):
         c = cd.codes[start:start + block]
         m = c.shape[0]

@@ -135,9 +135,11 @@ def ordinal_alpha_omega(frame: pd.DataFrame) -> tuple[float, float]:
       R: ``f <- psych::fa(rho, 1, fm = "ml")`` then that formula. NaN for fewer than 3 items.
 
     The polychoric matrix is :func:`analysis.ordinal.polychoric` (lavaan's two-step ML;
-    psych's differs by about 1e-4 per correlation). ``frame`` holds the scale's complete
-    rows. Raises :class:`AnalysisError` for items that are not ordinal (constant, or more
-    than 20 distinct values).
+    psych's differs by about 1e-4 per correlation when every item shows the same number
+    of categories; otherwise psych estimates thresholds per pair and adds 0.5 to empty
+    cells, and the two can differ more). ``frame`` holds the scale's complete rows.
+    Raises :class:`AnalysisError` for items that are not ordinal (constant, or more than
+    20 distinct values).
 
     References
     ----------

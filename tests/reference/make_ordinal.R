@@ -4,7 +4,8 @@
 # R 4.x with lavaan 0.6-14, psych 2.2.9, psychTools, semTools 0.5-6, jsonlite
 # (Debian: r-cran-lavaan r-cran-psych r-cran-semtools r-cran-jsonlite; psychTools from CRAN).
 # Run from this directory:  Rscript make_ordinal.R
-#   -> ordinal_reference.json and data/bfi_items_complete.csv
+#   -> ordinal_reference.json, data/bfi_items_complete.csv, data/bfi_C_3cat.csv and
+#      data/zero_cell.csv
 #
 # Data:
 #  * psychTools::bfi, the 25 personality items (6-point), rows complete on all 25 (listwise,
@@ -115,6 +116,20 @@ fit_c <- cfa("C =~ C1 + C2 + C3 + C4 + C5", data = b3, ordered = TRUE, estimator
 out$coarse$cfa <- fit_block(fit_c)
 out$coarse$poly <- poly_block(b3)
 write.csv(b3, "data/bfi_C_3cat.csv", row.names = FALSE)
+
+# binary and 4-category items with an empty cell in a 2 x 2 table (lavaan adds 0.5 to it,
+# keeping the margins) and sparse extreme categories
+set.seed(3)
+S <- matrix(0.5, 4, 4); diag(S) <- 1
+z <- MASS::mvrnorm(400, rep(0, 4), S)
+zc <- data.frame(a = as.integer(z[, 1] > 0.3) + 1, b = as.integer(z[, 2] > -0.2) + 1,
+                 c = as.integer(z[, 3] > 1.8) + 1,
+                 e = cut(z[, 4], c(-Inf, -2.2, 0, 2.2, Inf), labels = FALSE))
+zc$c[zc$a == 1] <- 1
+write.csv(zc, "data/zero_cell.csv", row.names = FALSE)
+out$zero_cell$poly <- poly_block(zc)
+out$zero_cell$cfa <- fit_block(cfa("F =~ a + b + c + e", data = zc, ordered = TRUE,
+                                   estimator = "WLSMV"))
 
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"),
            "ordinal_reference.json")
