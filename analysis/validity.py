@@ -140,8 +140,9 @@ def fornell_larcker(cfa_result: Any) -> dict[str, Any]:
     """The Fornell-Larcker table of a fitted correlated-factors CFA.
 
     Returns ``{"ave": {f: AVE}, "sqrt_ave": {f: √AVE}, "table": {f: {g: value}}, "holds":
-    {f: {g: bool}}}``: ``table`` has √AVE on the diagonal and the factor correlations off
-    it; ``holds[f][g]`` is true when both √AVE exceed |r(f, g)|. AVE is Fornell and
+    {f: {g: bool}}, "n": ..., "estimator": ..., "missing": ...}`` (the last three describe
+    the CFA): ``table`` has √AVE on the diagonal and the factor correlations off it;
+    ``holds[f][g]`` is true when both √AVE exceed |r(f, g)|. AVE is Fornell and
     Larcker's (1981) mean squared standardized loading, computed here from
     ``cfa_result.std_loadings`` (it is not semTools' ``AVE``, which the CFA reports).
     """
@@ -153,7 +154,10 @@ def fornell_larcker(cfa_result: Any) -> dict[str, Any]:
     table = {a: {b: (sq[a] if a == b else float(corr[a][b])) for b in factors} for a in factors}
     holds = {a: {b: bool(sq[a] > abs(corr[a][b]) and sq[b] > abs(corr[a][b]))
                  for b in factors if b != a} for a in factors}
-    return {"ave": ave, "sqrt_ave": sq, "table": table, "holds": holds}
+    return {"ave": ave, "sqrt_ave": sq, "table": table, "holds": holds,
+            "n": getattr(cfa_result, "n", None),
+            "estimator": getattr(cfa_result, "estimator", "ml"),
+            "missing": getattr(cfa_result, "missing", "listwise")}
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def test_fornell_larcker_table(case):
     r, d, model, items = case
     c = cfa(d[items], model)
     fl = fornell_larcker(c)
+    assert (fl["n"], fl["estimator"], fl["missing"]) == (r["n"], "ml", "listwise")
     for f in model:
         _close(fl["ave"][f], r["ave_fornell_larcker"][f], 1e-4)
         _close(fl["table"][f][f], r["sqrt_ave"][f], 1e-4)
