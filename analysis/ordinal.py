@@ -194,20 +194,48 @@ def _code(data: pd.DataFrame, items: Sequence[str] | None, what: str = "data") -
         raise AnalysisError(f"items not in the {what}: {', '.join(map(str, missing))}")
     if len(items) < 2:
         raise AnalysisError("polychoric correlations need at least 2 items")
-    frame = data[items].apply(pd.to_numeric, errors="coerce")
-    bad = [c for c in items if frame[c].notna().sum() < data[c].notna().sum()]
-    if bad:
-        raise AnalysisError(f"non-numeric answers in item(s) {', '.join(map(str, bad))}; "
-                            "ordinal items must be coded as numbers (e.g. 1..7)")
-    x = frame.to_numpy(float)
-    x = x[~np.isnan(x).any(axis=1)]  # listwise, as lavaan's default missing = "listwise"
-    n = x.shape[0]
+    sub = data[items]
+    if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+           for t in sub.dtypes):
+        cols = [np.asarray(sub[c].to_numpy(dtype=float)) for c in items]
+    else:
+        frame = sub.apply(pd.to_numeric, errors="coerce")
+        bad = [c for c in items if frame[c].notna().sum() < sub[c].notna().sum()]
+        if bad:
+            raise AnalysisError(f"non-numeric answers in item(s) {', '.join(map(str, bad))}; "
+                                "ordinal items must be coded as numbers (e.g. 1..7)")
+        cols = [frame[c].to_numpy(dtype=float) for c in items]
+    complete = ~np.isnan(cols[0])
+    for col in cols[1:]:
+        complete &= ~np.isnan(col)
+    n = int(complete.sum())
     if n < 2:
         raise AnalysisError(f"too few complete rows for polychoric correlations: {n}")
-    codes = np.empty(x.shape, dtype=np.int64)
+    every = n == complete.size
+    codes = np.empty((n, len(items)), dtype=np.int16, order="F")
     levels, ths, counts = [], [], []
     for j, it in enumerate(items):
-        lev, inv, cnt = np.unique(x[:, j], return_inverse=True, return_counts=True)
+        col = cols[j] if every else cols[j][complete]  # listwise, as lavaan's default
+        lo, hi = float(col.min()), float(col.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise AnalysisError(f"item {it} has infinite answers")
+        off = None
+        if hi - lo <= 10_000:
+            d = col - lo if lo != 0 else col
+            off = d.astype(np.intp)
+            if not np.array_equal(off, d):
+                off = None
+        if off is not None:  # integer answers: O(n) counting, no sort
+            cnt_all = np.bincount(off)
+            present = cnt_all > 0
+            lev = lo + np.nonzero(present)[0].astype(float)
+            cnt = cnt_all[present]
+            if lev.size <= MAX_CATEGORIES:
+                codes[:, j] = (np.cumsum(present) - 1)[off]
+        else:
+            lev, inv, cnt = np.unique(col, return_inverse=True, return_counts=True)
+            if lev.size <= MAX_CATEGORIES:
+                codes[:, j] = inv.reshape(-1)
         if lev.size < 2:
             raise AnalysisError(f"item {it} is constant on the {n} complete rows (every answer "
                                 f"is {lev[0]:g}); it has no thresholds or correlations")
@@ -216,7 +244,6 @@ def _code(data: pd.DataFrame, items: Sequence[str] | None, what: str = "data") -
                 f"item {it} has {lev.size} distinct values on the complete rows; ordinal "
                 f"(polychoric/WLSMV) analysis is for items with at most {MAX_CATEGORIES} "
                 f"ordered categories")
-        codes[:, j] = inv.reshape(-1)
         levels.append(lev)
         counts.append(cnt)
         ths.append(special.ndtri(np.cumsum(cnt)[:-1] / n))
@@ -273,6 +300,19 @@ def _pair_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
     res = optimize.minimize_scalar(negll, bounds=(-0.999, 0.999), method="bounded",
                                    options={"xatol": 1e-10})
     return float(res.x), bool(res.success)
+
+
+def _table_pearson(freq: np.ndarray) -> float:
+    """Pearson correlation of the category numbers from their table (the start value)."""
+    n = freq.sum()
+    a = np.arange(freq.shape[0], dtype=float)
+    b = np.arange(freq.shape[1], dtype=float)
+    pa, pb = freq.sum(axis=1) / n, freq.sum(axis=0) / n
+    ma, mb = pa @ a, pb @ b
+    cov = float((a - ma) @ (freq / n) @ (b - mb))
+    va, vb = float(pa @ (a - ma) ** 2), float(pb @ (b - mb) ** 2)
+    r = cov / np.sqrt(va * vb) if va > 0 and vb > 0 else 0.0
+    return float(r) if np.isfinite(r) and abs(r) < 1 else 0.0
 
 
 def _two_by_two(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
@@ -384,6 +424,41 @@ def _lavaan_pairs(p: int) -> list[tuple[int, int]]:
     return [(i, j) for j in range(p) for i in range(j + 1, p)]
 
 
+def _pair_tables(cd: _Coded, pairs: list[tuple[int, int]]) -> dict:
+    """Bivariate frequency tables of the item pairs.
+
+    With few response patterns possible (``Π K_j`` up to 2 million, e.g. 6 items of 7
+    categories), the rows are counted once by pattern and every pair's table is summed
+    from the pattern counts, so the cost is a few passes over the rows instead of three
+    per pair.
+    """
+    n, p = cd.codes.shape
+    ks = [t.size + 1 for t in cd.th]
+    out: dict[tuple[int, int], np.ndarray] = {}
+    if float(np.prod(np.array(ks, dtype=float))) <= 2e6 and n > 1000:
+        code = np.zeros(n, dtype=np.int64)
+        mult = 1
+        for j in range(p):
+            code += cd.codes[:, j].astype(np.int64) * mult
+            mult *= ks[j]
+        pat_n = np.bincount(code, minlength=mult)
+        idx = np.nonzero(pat_n)[0]
+        w = pat_n[idx].astype(float)
+        digits = np.empty((idx.size, p), dtype=np.int64)
+        rest = idx.copy()
+        for j in range(p):
+            digits[:, j] = rest % ks[j]
+            rest //= ks[j]
+        for i, j in pairs:
+            out[(i, j)] = np.bincount(digits[:, i] * ks[j] + digits[:, j], weights=w,
+                                      minlength=ks[i] * ks[j]).reshape(ks[i], ks[j])
+        return out
+    for i, j in pairs:
+        out[(i, j)] = np.bincount(cd.codes[:, i] * ks[j] + cd.codes[:, j],
+                                  minlength=ks[i] * ks[j]).reshape(ks[i], ks[j]).astype(float)
+    return out
+
+
 def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | None,
                                                        list[str], bool]:
     p = len(cd.items)
@@ -392,15 +467,10 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
     rho = np.eye(p)
     ok = True
     warns: list[str] = []
-    tables = {}
-    with np.errstate(invalid="ignore"):
-        pear = np.corrcoef(cd.codes, rowvar=False)
+    tables = _pair_tables(cd, pairs)
     for i, j in pairs:
-        ki, kj = cd.th[i].size + 1, cd.th[j].size + 1
-        freq = np.bincount(cd.codes[:, i] * kj + cd.codes[:, j],
-                           minlength=ki * kj).reshape(ki, kj).astype(float)
-        tables[(i, j)] = freq
-        start = pear[i, j] if np.isfinite(pear[i, j]) else 0.0
+        freq = tables[(i, j)]
+        start = _table_pearson(freq)
         r, conv = _two_by_two(freq, cd.th[i], cd.th[j], start)
         if not conv:
             ok = False
@@ -499,7 +569,10 @@ def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *,
     the thresholds), or ``psych::polychoric(x)$rho`` (agrees to about 1e-4).
     """
     cd = _code(data, items)
-    with _sem.single_thread_blas():
+    if acov:
+        with _sem.single_thread_blas():
+            rho, gamma, warns, ok = _polychoric_coded(cd, acov)
+    else:  # no matrix algebra worth limiting BLAS threads for
         rho, gamma, warns, ok = _polychoric_coded(cd, acov)
     its = cd.items
     return PolychoricResult(

@@ -363,3 +363,15 @@ def test_cli_estimator_wlsmv(tmp_path):
     bad = CliRunner().invoke(analyze_cmd, [str(csv), "--instrument",
                                            str(REF / "trust_synthetic.yaml"), "--estimator", "x"])
     assert bad.exit_code != 0 and "Invalid value for '--estimator'" in bad.output
+
+
+def test_polychoric_depends_only_on_the_order_of_the_answers(coarse):
+    base = polychoric(coarse)
+    # non-integer codes (the sorting path) and a gap between codes give the same result
+    scaled = polychoric(coarse * 0.37 + 0.05)
+    gapped = polychoric(coarse.replace({3: 9}))
+    for other in (scaled, gapped):
+        assert_allclose(other.matrix, base.matrix, atol=1e-12)
+        assert_allclose(np.concatenate(list(other.thresholds.values())),
+                        np.concatenate(list(base.thresholds.values())), atol=1e-12)
+    assert gapped.categories["C1"] == (1.0, 2.0, 9.0)
