@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from analysis import _sem
+from analysis import _robust, _sem
 from analysis._result import Result, fmt
 from analysis.moments import Moments
 
@@ -155,7 +155,7 @@ class InvarianceResult(Result):
         the expected information, lavaan's default for ML), and ``d``, the difference
         in SDs of the factor in the reference group.
     estimator : str
-        ``"ml"``.
+        ``"ml"`` or ``"mlr"`` (robust χ² differences; see :func:`measurement_invariance`).
     """
 
     group: str
@@ -275,6 +275,7 @@ class _Ctx:
     factors: list[str]
     items: list[str]
     assign: list[int]
+    raw: list[np.ndarray] | None = None  # complete rows per group, for MLR
 
     @property
     def ntot(self) -> int:
@@ -358,9 +359,46 @@ def _fit(ctx: _Ctx, name: str, spec: _sem.Spec, warns: list[str] | None,
             warns += _sem.diagnose(spec, est.x, ctx.factors, ctx.items, g,
                                    prefix=f"{name} model, group {gs.name!r}: ")
     out = _fit_dict(fm, est)
+    if ctx.raw is not None and est.converged and fm.df > 0:
+        c = _mlr_scaling(ctx, spec, est.x, fm.df)
+        out.update(scaling_factor=c, chisq_scaled=fm.chisq / c,
+                   p_scaled=float(stats.chi2.sf(fm.chisq / c, fm.df)))
     if free:
         out["free"] = list(free)
     return _Model(name, spec, est, out, tuple(free))
+
+
+def _mlr_scaling(ctx: _Ctx, spec: _sem.Spec, x: np.ndarray, df: int) -> float:
+    """Yuan-Bentler (Mplus variant) scaling factor of a multi-group ML fit, as lavaan's MLR.
+
+    ``c = tr(UΓ) / df`` with ``tr(UΓ) = Σ_g tr(B1_g A1_g⁻¹) − tr(B0 A⁻¹)``: ``A`` the
+    observed information per case (Hessian of ``Σ_g (N_g/N) F_g / 2``, numerically from
+    the analytic gradient), ``B0 = (1/N) Σ_i s_i s_iᵀ`` from the casewise scores with the
+    mean structure, ``s_i = ½ (w_iᵀ ∂Σ w_i − tr(Σ⁻¹∂Σ)) + w_iᵀ ∂μ``, ``w_i = Σ⁻¹ (x_i − μ)``;
+    for the unrestricted model of each group ``tr(B1 A1⁻¹) = p + ½ (mean(q²) − p)``,
+    ``q_i`` the Mahalanobis distance of row ``i`` in the sample metric (the group weights
+    cancel there). lavaan 0.6-14, ``estimator = "MLR"``, ``test = "yuan.bentler.mplus"``.
+    """
+    assert ctx.raw is not None
+    ntot, p = ctx.ntot, spec.p
+    hess = _robust.numeric_hessian(lambda z: _sem.gradient(spec, ctx.groups, z), x)
+    a_inv = linalg.inv(hess / 2.0)
+    b0 = np.zeros((spec.npar, spec.npar))
+    tr_h1 = 0.0
+    for g, gs in enumerate(ctx.groups):
+        mats = _sem.matrices(spec, x, g)
+        act, ds, dm = _sem._derivatives(spec, mats, g)
+        e = ctx.raw[g] - mats.mu
+        si = linalg.inv(mats.sigma)
+        si = (si + si.T) / 2.0
+        w = e @ si
+        sc = np.empty((e.shape[0], act.size))
+        for j in range(act.size):
+            sc[:, j] = (0.5 * (np.einsum("ij,ij->i", w @ ds[j], w) - np.sum(si * ds[j]))
+                        + w @ dm[j])
+        b0[np.ix_(act, act)] += sc.T @ sc / ntot
+        tr_h1 += p + _robust.h1_trace(ctx.raw[g] - gs.mean, gs.cov)
+    return float((tr_h1 - float(np.sum(b0 * a_inv.T))) / df)
 
 
 def sb2001_difference(chisq_restricted: float, df_restricted: int, c_restricted: float,
@@ -383,14 +421,26 @@ def sb2001_difference(chisq_restricted: float, df_restricted: int, c_restricted:
 
 
 def _delta(a: _Model, b: _Model) -> dict[str, Any]:
-    """Change from ``b`` (less constrained) to ``a`` and the χ² difference test."""
+    """Change from ``b`` (less constrained) to ``a`` and the χ² difference test.
+
+    With MLR scaling factors on both fits, ``chisq`` and ``p`` are the Satorra-Bentler
+    (2001) scaled difference (``method``), the plain difference is ``chisq_unscaled``.
+    """
     fa, fb = a.fit, b.fit
     dchi, ddf = fa["chisq"] - fb["chisq"], fa["df"] - fb["df"]
-    return {
+    out = {
         "base": b.name, "cfi": fa["cfi"] - fb["cfi"], "rmsea": fa["rmsea"] - fb["rmsea"],
         "srmr": fa["srmr"] - fb["srmr"], "chisq": dchi, "df": ddf,
         "p": float(stats.chi2.sf(max(dchi, 0.0), ddf)) if ddf > 0 else float("nan"),
+        "method": "ML likelihood ratio",
     }
+    if ddf > 0 and "scaling_factor" in fa and (fb["df"] == 0 or "scaling_factor" in fb):
+        cb = fb.get("scaling_factor", 1.0)  # a saturated base has nothing to scale
+        t, _, pv = sb2001_difference(fa["chisq"], fa["df"], fa["scaling_factor"],
+                                     fb["chisq"], fb["df"], cb)
+        out.update(chisq_unscaled=dchi, chisq=t, p=pv if t >= 0 else float("nan"),
+                   method="Satorra-Bentler 2001 scaled difference")
+    return out
 
 
 def _chen_fails(d: Mapping[str, float]) -> bool:
@@ -534,10 +584,12 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
         Name of the grouping column (e.g. ``"language"``); it is used in the verdict.
     min_group_n : int, default 30
         Groups with fewer complete rows are dropped and listed in ``dropped_groups``.
-    estimator : {"ml"}
-        Maximum likelihood. (The Satorra-Bentler (2001) scaled difference test for MLR
-        is :func:`sb2001_difference`; the multi-group MLR fit itself is not available
-        here yet, so ``"mlr"`` is refused with a clear error.)
+    estimator : {"ml", "mlr"}
+        ``"mlr"``: the same ML estimates, and each fit also gets lavaan's MLR
+        Yuan-Bentler scaling factor (``scaling_factor``, ``chisq_scaled``,
+        ``p_scaled``; ``estimator = "MLR"``), so that every χ² difference is the
+        Satorra-Bentler (2001) scaled difference, as ``lavTestLRT`` for MLR fits. The
+        decisions still use the (ML) CFI, RMSEA and SRMR changes.
 
     Returns
     -------
@@ -632,9 +684,10 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    if not isinstance(estimator, str) or estimator.lower() != "ml":
+    if not isinstance(estimator, str) or estimator.lower() not in ("ml", "mlr"):
         raise ValueError(f"estimator {estimator!r} is not available for the invariance "
-                         "test (only 'ml'; the multi-group MLR fit is not implemented)")
+                         "test (use 'ml' or 'mlr')")
+    estimator = estimator.lower()
     factors, items, assign = _sem.parse_model(model)
     if group not in data.columns:
         raise ValueError(f"group column {group!r} not in the data")
@@ -669,14 +722,23 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
     with _sem.single_thread_blas():
         groups = [_sem.group_stats(name, mo.n, mo.mean, mo.cov(ddof=0), items)
                   for name, mo in kept]
+    raw = None
+    if estimator == "mlr":  # the casewise scores need the rows themselves
+        raw = []
+        for name, _ in kept:
+            lab = next(x for x in labels if str(x) == name)
+            rows = df_all.loc[df_all[group] == lab, items].apply(pd.to_numeric,
+                                                                  errors="coerce")
+            raw.append(rows.dropna().to_numpy(dtype=float))
     # identification: the configural model must have df >= 0 in every group
     per_group_par = _sem.build_spec(assign, len(factors), 1, meanstructure=True).npar
     if per_group_par > p * (p + 1) // 2 + p:
         raise ValueError("the model is not identified (negative degrees of freedom); "
                          "a single factor needs at least 3 items")
-    ctx = _Ctx(groups, factors, items, assign)
+    ctx = _Ctx(groups, factors, items, assign, raw)
     with _sem.single_thread_blas():
-        return _steps(ctx, str(group), dropped)
+        res = _steps(ctx, str(group), dropped)
+    return dataclasses.replace(res, estimator=estimator)
 
 
 def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:

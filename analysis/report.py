@@ -468,7 +468,10 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         from .invariance import measurement_invariance
         gframe = scored[dim_items].assign(**{group: data[group].to_numpy()})
         try:
-            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n)
+            # MLR: robust (Satorra-Bentler 2001) chi-square differences between steps
+            inv_est = "mlr" if str(estimator).lower() == "mlr" else "ml"
+            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n,
+                                             estimator=inv_est)
         except ValueError as exc:
             inv_res = {"group": group, "error": str(exc)}
             notes.append(f"invariance across {group} not tested: {exc}")

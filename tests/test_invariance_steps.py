@@ -285,10 +285,44 @@ def test_sb2001_needs_nested_models():
         sb2001_difference(10.0, 5, 1.1, 12.0, 5, 1.0)
 
 
-def test_mlr_is_refused_with_a_clear_error():
+@pytest.mark.parametrize("case", ["hs_school", "bfi_gender", "synthetic_language"])
+def test_mlr_scaling_factors_and_robust_differences_match_lavaan(case):
+    # cfa(..., estimator = "MLR"): fitMeasures "chisq.scaling.factor", "chisq.scaled";
+    # lavTestLRT(fit_a, fit_b) (Satorra-Bentler 2001, lavaan's default for MLR).
+    # The scaling factor uses a numerical Hessian: agreement ~1e-6 relative.
+    if case == "hs_school":
+        d, m, g = pd.read_csv(DATA / "HolzingerSwineford1939.csv"), HS_MODEL, "school"
+    elif case == "bfi_gender":
+        d, m, g = _bfi(), BFI_MODEL, "gender"
+    else:
+        d, m, g = reverse_keyed(raw_data()).dropna(subset=ITEMS), MODEL, "language"
+    res = measurement_invariance(d, m, g, estimator="mlr")
+    assert res.estimator == "mlr" and res.to_dict()["estimator"] == "mlr"
+    r = REF[case + "_mlr"]
+    for lv in ("configural", "metric", "scalar"):
+        mine = getattr(res, lv)
+        assert_allclose(mine["scaling_factor"], r["fits"][lv]["chisq.scaling.factor"],
+                        rtol=1e-3)
+        assert_allclose(mine["chisq_scaled"], r["fits"][lv]["chisq.scaled"], rtol=1e-3)
+    for lv in ("metric", "scalar"):
+        dd = res.delta[lv]
+        assert dd["method"] == "Satorra-Bentler 2001 scaled difference"
+        assert dd["df"] == r["lrt"][lv]["df"]
+        assert_allclose(dd["chisq"], r["lrt"][lv]["chisq"], rtol=1e-3)
+        assert_allclose(dd["p"], r["lrt"][lv]["p"], rtol=1e-3, atol=1e-12)
+        assert_allclose(dd["chisq_unscaled"], REF[case]["lrt"][lv]["chisq"], rtol=1e-6)
+    if case == "synthetic_language":  # strict on the (full) scalar model, as in R
+        assert_allclose(res.strict["scaling_factor"],
+                        r["fits"]["strict"]["chisq.scaling.factor"], rtol=1e-3)
+        assert_allclose(res.delta["strict"]["chisq"], r["lrt"]["strict"]["chisq"], rtol=1e-3)
+    # the decisions are those of the ML fit (same estimates, same CFI)
+    assert res.decisions == measurement_invariance(d, m, g).decisions
+
+
+def test_unknown_estimator_is_a_clear_error():
     d = pd.read_csv(DATA / "HolzingerSwineford1939.csv")
-    with pytest.raises(ValueError, match="estimator 'mlr' is not available"):
-        measurement_invariance(d, HS_MODEL, "school", estimator="mlr")
+    with pytest.raises(ValueError, match="estimator 'wlsmv' is not available"):
+        measurement_invariance(d, HS_MODEL, "school", estimator="wlsmv")
 
 
 def test_steps_are_json_safe_with_reasons(hs):
