@@ -629,7 +629,9 @@ def _cfa_result_class():
         modification_indices: tuple[dict[str, Any], ...] = ()
 
         def summary(self) -> str:
-            base = super().summary().replace("(ML)", "(WLSMV: DWLS on polychoric correlations)")
+            base = (super().summary()
+                    .replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
+                    .replace("  chi2(", "  unscaled DWLS chi2(", 1))
             lines = base.split("\n")
             extra = (f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
                      f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}; "
