@@ -144,3 +144,50 @@ def rank_intervals(values: pd.Series, groups: pd.Series, clusters: pd.Series | N
         for j, n in enumerate(names):
             out[n]["rank_ci95"] = [int(lo[j]), int(hi[j])]
     return out
+
+
+def brand_benchmark(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
+                    shown: Sequence[str], *, column: str, respondent_column: str | None,
+                    n_boot: int = 1000, seed: int | None = 0,
+                    invariance: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The brand benchmark of a periodic report: ranks with intervals and Holm-adjusted
+    CR1 pairwise differences of ``values`` among the ``shown`` (not suppressed) groups,
+    and whether the invariance check supports comparing levels. ``None`` with fewer
+    than two groups to compare."""
+    if len(shown) < 2:
+        return None
+    keep = pd.Series(np.asarray(groups, dtype=object)).astype(str).isin(shown).to_numpy() \
+        & pd.Series(np.asarray(groups, dtype=object)).notna().to_numpy()
+    v = pd.Series(np.asarray(values, dtype=float)[keep])
+    g = pd.Series(np.asarray(groups, dtype=object)[keep])
+    c = None if clusters is None else pd.Series(np.asarray(clusters, dtype=object)[keep])
+    pw = cluster_robust_pairwise(v, g, c, list(shown))
+    ranks = rank_intervals(v, g, c, list(shown), n_boot=n_boot, seed=seed)
+    inv = invariance or {}
+    level = (inv.get("invariance") or {}).get("level")
+    err = (inv.get("invariance") or {}).get("error")
+    supported = inv.get("levels_comparable")
+    if level in ("scalar", "strict"):  # strict invariance implies scalar
+        supported = True
+    statement = (
+        f"Invariance across {column} could not be checked ({err}): {column} comparisons "
+        "are not shown to be supported." if err or supported is None else
+        f"{column.capitalize()} comparisons are supported: scalar invariance across {column} "
+        f"holds, so Trust Index and dimension levels can be compared across {column}."
+        if supported else
+        f"{column.capitalize()} comparisons are NOT supported: scalar invariance across "
+        f"{column} does not "
+        f"hold ({level} level at best), so differences in levels may reflect how the items "
+        "work differently in each group rather than differences in trust.")
+    return {"column": column, "variable": "trust_index", "brands": list(shown),
+            "respondent_column": respondent_column,
+            "method": (CLUSTERING if respondent_column else
+                       "no respondent key given: every rating is treated as a separate "
+                       "respondent (CR1 with one rating per cluster, i.e. HC1)"),
+            "n": pw["n"], "clusters": pw["clusters"],
+            "pairwise": pw["pairs"], "adjustment": "Holm (1979)",
+            "rank": ranks, "ranking": sorted(shown, key=lambda s: ranks[s]["rank"]),
+            "rank_method": f"1 = highest mean; 95% interval from {n_boot} bootstrap "
+                           "resamples of respondents",
+            "invariance": {"level": level, "supported": supported, "statement": statement,
+                           "error": err}}

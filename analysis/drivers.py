@@ -329,8 +329,11 @@ def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
             sub = scores if mask is None else scores.loc[mask]
             cl = None if cluster is None else (cluster if mask is None else cluster[mask])
             n_ok = int(sub[[oid, *predictors]].notna().all(axis=1).sum())
-            if n_ok < min_n or (hidden and label in hidden):
+            if n_ok < min_n:
                 return dict(SUPPRESSED)
+            if hidden and label in hidden:  # {name: "n" | "complementary"}
+                return ({**SUPPRESSED, "complementary": True}
+                        if hidden[label] == "complementary" else dict(SUPPRESSED))
             nb = n_boot
             if max_boot_n is not None and n_ok > max_boot_n and n_boot:
                 nb = 0

@@ -5,7 +5,9 @@ Generic on purpose, so any report can reuse them:
 * :func:`line_chart` - lines over ordered categories (e.g. periods) with CI bands;
 * :func:`bar_chart` - horizontal bars with error bars;
 * :func:`heatmap` - a matrix of coloured cells with their values (e.g. loadings);
-* :func:`dot_compare_chart` - dots with CI whiskers, several series per row (e.g. two periods).
+* :func:`dot_compare_chart` - dots with CI whiskers, several series per row (e.g. two periods);
+* :func:`priority_matrix` - importance against current score per item, with the
+  "important and weak" quadrant called out in words ("Fix first: ...").
 
 Each returns a :class:`Chart`: the ``<svg>`` markup with its title, a short text
 description and ``has_data`` (whether it shows any figure, decided from the data it
@@ -387,3 +389,93 @@ def dot_compare_chart(labels: Sequence[str], series: Mapping[str, Sequence[Point
             f"({', '.join(map(str, names))}); {shown} of {total} points shown"
             + (f", {total - shown} {note_missing}" if shown < total else "") + ".")
     return _chart(out, title, desc, shown > 0, width, height)
+
+
+def priority_matrix(labels: Sequence[str], importance: Sequence[float],
+                    scores: Sequence[float], *, importance_cut: float, score_cut: float,
+                    scale: tuple[float, float], title: str = "",
+                    x_label: str = "current score", y_label: str = "importance",
+                    callout: str | None = None, width: int = 640, height: int = 400,
+                    value_format: str = "{:.0f}%") -> Chart:
+    """Importance (y) against current score (x), one labelled dot per item.
+
+    Dashed lines at ``importance_cut`` and ``score_cut`` make four quadrants; the top
+    left one (more important, weaker) is shaded and named "Fix first", and
+    ``callout`` (e.g. ``"Fix first: Honesty & transparency"``) is printed under the
+    title. The importance axis starts at 0. The score axis shows the range of the
+    scores: when it does not start at the scale's minimum (``scale[0]``), a break
+    (two slanted strokes) is drawn at its left end and the axis label says so.
+    """
+    ml, mr, mt, mb = 64, 24, 58, 58
+    pw, ph = width - ml - mr, height - mt - mb
+    pts = [(lab, float(i), float(s)) for lab, i, s in zip(labels, importance, scores, strict=True)
+           if i is not None and s is not None and math.isfinite(i) and math.isfinite(s)]
+    svals = [p[2] for p in pts] + [score_cut]
+    span = (max(svals) - min(svals)) or 0.5
+    xlo = max(scale[0], min(svals) - 0.25 * span)
+    xhi = min(scale[1], max(svals) + 0.25 * span)
+    if xhi <= xlo:
+        xlo, xhi = scale
+    ymax = max([p[1] for p in pts] + [importance_cut]) * 1.2 or 1.0
+    xt = [t for t in _nice_ticks(xlo, xhi, 5) if xlo - 1e-9 <= t <= xhi + 1e-9]
+    yt = [t for t in _nice_ticks(0, ymax, 5) if t <= ymax + 1e-9]
+
+    def x(v: float) -> float:
+        return ml + pw * (v - xlo) / (xhi - xlo)
+
+    def y(v: float) -> float:
+        return mt + ph * (1 - v / ymax)
+
+    out = _open(width, height, title)
+    if callout:
+        out.append(f"<text x='{width / 2:.1f}' y='38' text-anchor='middle' font-size='13' "
+                   f"font-weight='600' fill='#8a1c1c'>{_e(callout)}</text>")
+    cx, cy = x(score_cut), y(importance_cut)
+    out.append(f"<rect x='{ml}' y='{mt}' width='{cx - ml:.1f}' height='{cy - mt:.1f}' "
+               "fill='#fdecea'/>")
+    for t in yt:
+        out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{y(t):.1f}' y2='{y(t):.1f}' "
+                   f"stroke='#ececec'/><text x='{ml - 6}' y='{y(t) + 4:.1f}' text-anchor='end' "
+                   f"fill='#555'>{_e(_num(value_format, t))}</text>")
+    for t in xt:
+        out.append(f"<text x='{x(t):.1f}' y='{mt + ph + 16}' text-anchor='middle' "
+                   f"fill='#555'>{_e(f'{t:g}')}</text>")
+    out.append(f"<line x1='{ml}' x2='{ml}' y1='{mt}' y2='{mt + ph}' stroke='#767676'/>")
+    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{mt + ph}' y2='{mt + ph}' "
+               "stroke='#767676'/>")
+    broken = xlo > scale[0] + 1e-9
+    if broken:  # axis break: two slanted strokes near the origin
+        for dx in (6, 11):
+            out.append(f"<line x1='{ml + dx - 3}' x2='{ml + dx + 3}' y1='{mt + ph + 5}' "
+                       f"y2='{mt + ph - 5}' stroke='#333' stroke-width='1.5'/>")
+    out.append(f"<line x1='{cx:.1f}' x2='{cx:.1f}' y1='{mt}' y2='{mt + ph}' stroke='#767676' "
+               "stroke-dasharray='4 3'/>")
+    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{cy:.1f}' y2='{cy:.1f}' stroke='#767676' "
+               "stroke-dasharray='4 3'/>")
+    for text, xx, yy, anchor in (("Fix first", ml + 6, mt + 14, "start"),
+                                 ("Maintain", ml + pw - 6, mt + 14, "end"),
+                                 ("Monitor", ml + 6, mt + ph - 8, "start"),
+                                 ("Lower priority", ml + pw - 6, mt + ph - 8, "end")):
+        col = "#8a1c1c" if text == "Fix first" else "#555"
+        out.append(f"<text x='{xx}' y='{yy}' text-anchor='{anchor}' fill='{col}' "
+                   f"font-weight='{600 if text == 'Fix first' else 400}'>{_e(text)}</text>")
+    for lab, imp, sc in pts:
+        weak = imp > importance_cut and sc < score_cut
+        col = "#b42318" if weak else PALETTE[0]
+        right = x(sc) < ml + pw * 0.7
+        out.append(f"<circle cx='{x(sc):.1f}' cy='{y(imp):.1f}' r='5' fill='{col}'><title>"
+                   f"{_e(lab)}: importance {_e(_num(value_format, imp))}, score "
+                   f"{_e(f'{sc:.2f}')}</title></circle>")
+        out.append(f"<text x='{x(sc) + (8 if right else -8):.1f}' "
+                   f"y='{y(imp) + 4:.1f}' text-anchor='{'start' if right else 'end'}'"
+                   f" fill='#222'>{_e(lab)}</text>")
+    xl = x_label + (f" (axis starts at {xlo:g}; scale {scale[0]:g}-{scale[1]:g})"
+                    if broken else "")
+    out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 10}' text-anchor='middle' "
+               f"fill='#333'>{_e(xl)}</text>")
+    out.append(f"<text transform='translate(16 {mt + ph / 2:.1f}) rotate(-90)' "
+               f"text-anchor='middle' fill='#333'>{_e(y_label)}</text>")
+    fix = [lab for lab, imp, sc in pts if imp > importance_cut and sc < score_cut]
+    desc = (f"Priority matrix of {len(pts)} items: importance against current score. "
+            + (callout or ("Fix first: " + ", ".join(fix) if fix else "Fix first: none")) + ".")
+    return _chart(out, title, desc, bool(pts), width, height)

@@ -185,8 +185,8 @@ def test_reliability_and_invariance_summary(default):
     assert ps["cfa"]["cfi"] > 0.9
     inv = ps["invariance"]
     assert inv["group"] == "language" and set(inv["groups"]) == {"en", "ru", "fa"}
-    assert inv["level"] in ("scalar", "metric", "configural", "none")
-    assert ps["levels_comparable"] == (inv["level"] == "scalar")
+    assert inv["level"] in ("strict", "scalar", "metric", "configural", "none")
+    assert ps["levels_comparable"] == (inv["level"] in ("scalar", "strict"))
     assert inv["verdict"] in html
 
 
@@ -219,10 +219,14 @@ def test_small_segment_is_suppressed_everywhere(default, frame):
     assert all(v == {"suppressed": True} for v in seg["trend"]["vip"].values())
     # nothing else in the JSON mentions vip with a figure
     blob = json.dumps(out)
-    assert blob.count('"vip"') == 1 + 2  # names list, focus key, trend key
+    # names list, focus key, trend key, and one suppressed drivers cell per outcome
+    assert blob.count('"vip"') == 1 + 2 + len(out["drivers"])
+    assert all(v["by_segment"]["vip"] == {"suppressed": True}
+               for v in out["drivers"].values())
     # HTML: every table row of vip says suppressed, and no chart carries a vip value
     rows = re.findall(r"<tr><td class=\"l\">vip</td>(.*?)</tr>", html, flags=re.S)
-    assert len(rows) == 2  # segment table and segment-by-period table
+    # segment table, segment-by-period table, drivers-by-segment table of each outcome
+    assert len(rows) == 2 + len(out["drivers"])
     for row in rows:
         cells = re.sub(r"<[^>]+>", " ", row)
         assert "suppressed (n &lt; 30)" in cells and not re.search(r"\d", cells.replace("30", ""))
