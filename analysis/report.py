@@ -192,6 +192,12 @@ class AnalysisReport(Result):
             cfi, rmsea, lab = c.cfi, c.rmsea, ""
             if getattr(c, "estimator", "ml") == "wlsmv":  # ordered items: the scaled test
                 cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (WLSMV, scaled)"
+            elif getattr(c, "estimator", "ml") == "mlr":  # robust indices where available
+                if np.isfinite(c.cfi_robust):
+                    cfi, rmsea, lab = c.cfi_robust, c.rmsea_robust, " (MLR, robust)"
+                else:
+                    cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (MLR, scaled)"
+            lab += f", n = {c.n}" + (" by FIML" if getattr(c, "missing", "") == "fiml" else "")
             good = cfi >= 0.95 and rmsea <= 0.06 and c.srmr <= 0.08
             out.append(f"CFA{lab}: CFI = {fmt(cfi)}, RMSEA = {fmt(rmsea)}, SRMR = {fmt(c.srmr)}: "
                        + ("good fit by Hu & Bentler's (1999) cut-offs." if good else
@@ -271,9 +277,30 @@ def _small_sample(what: str, n: int, k: int) -> str | None:
             "are unstable, treat them as provisional.")
 
 
+#: Listwise deletion that drops more than this share of the rows gets a warning.
+MAX_LISTWISE_DROP = 0.10
+
+
+def _missing_data_verdicts(rep: AnalysisReport) -> list[str]:
+    """A warning when listwise deletion drops more than 10% of the responses."""
+    n, kept = getattr(rep, "n_responses", None), getattr(rep, "n_complete", None)
+    if not n or kept is None or (n - kept) / n <= MAX_LISTWISE_DROP:
+        return []
+    pct = f"{100 * (n - kept) / n:.0f}%"
+    c = rep.cfa
+    if getattr(c, "missing", None) == "fiml":
+        return [f"Missing data: the CFA used all n = {c.n} responses by FIML, but KMO, "
+                f"Bartlett, parallel analysis and the EFA used only the {kept} of {n} "
+                f"responses complete on every item (listwise deletion dropped {pct})."]
+    return [f"Missing data: listwise deletion kept only {kept} of {n} responses ({pct} "
+            "dropped) for KMO, Bartlett, parallel analysis, the EFA and the CFA; the "
+            "estimates are unbiased only if answers are missing completely at random. "
+            "Use --missing fiml for the CFA (full-information ML over all responses)."]
+
+
 def _quality_verdicts(rep: AnalysisReport) -> list[str]:
     """Small samples, improper CFA solutions, validity and the single-index decision."""
-    out: list[str] = []
+    out: list[str] = _missing_data_verdicts(rep)
     k = len([it for its in rep.structure.values() for it in its])
     efa_n = getattr(rep.efa, "n", None) or rep.n_complete
     c = rep.cfa
@@ -374,7 +401,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             efa_rotation: str = "oblimin", n_factors: int | None = None,
             min_segment_n: int = 30, min_items: int | float | None = None, n_boot: int = 1000,
             seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30,
-            estimator: str = "ml") -> AnalysisReport:
+            estimator: str = "ml", missing: str = "listwise") -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
     Parameters
@@ -387,18 +414,24 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     period : column for the period table and change versus the previous period.
     keep_careless : keep respondents flagged as careless (default: exclude them).
     efa_extraction, efa_rotation, n_factors : EFA settings; ``n_factors`` defaults to
-        the number of instrument dimensions (the intended structure); parallel
-        analysis's suggestion is reported alongside.
+        the number of factors parallel analysis's factor solution suggests (as
+        ``psych::fa.parallel``'s ``nfact``); the EFA's congruence with the instrument's
+        dimensions shows how far that structure is recovered.
     min_segment_n : groups (segments, periods) with fewer respondents are suppressed.
     min_items : answered items needed for a dimension score (see
         :func:`analysis.scores.resolve_min_items`).
     seed, n_iter : parallel analysis (psych's default: 20 random matrices).
     min_group_n : smallest group kept in the invariance test.
+    estimator : CFA estimator: ``"ml"`` (default), ``"mlr"`` (ML estimates with
+        Huber-White SEs and the Yuan-Bentler scaled chi-square, lavaan's MLR) or
+        ``"wlsmv"`` (items as ordered categories: polychoric correlations, DWLS,
+        scaled-shifted chi-square; see :func:`analysis.ordinal.cfa_wlsmv`).
+    missing : CFA missing-data handling: ``"listwise"`` (default; rows complete on all
+        dimension items, as KMO, Bartlett, parallel analysis and EFA) or ``"fiml"``
+        (casewise ML over missing-data patterns, lavaan's ``missing = "ml"``; ML or MLR).
+        The report warns when listwise deletion drops more than 10% of the rows.
     n_boot : bootstrap resamples for the CIs of the driver shares (:mod:`analysis.drivers`;
         ``seed`` seeds them; 0: no CIs; groups above 50,000 rows get none).
-    estimator : CFA estimator: ``"ml"`` (default) or ``"wlsmv"`` (items as ordered
-        categories: polychoric correlations, DWLS, scaled-shifted chi-square; see
-        :func:`analysis.ordinal.cfa_wlsmv`).
 
     Returns
     -------
@@ -411,6 +444,15 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     """
     if len(df) == 0:
         raise AnalysisError("the data have no rows")
+    est_l = str(estimator).lower()
+    if est_l not in ("ml", "mlr", "wlsmv"):
+        raise AnalysisError(f"unknown CFA estimator {estimator!r}: use ml, mlr or wlsmv")
+    missing = "fiml" if str(missing).lower() == "ml" else str(missing).lower()
+    if missing not in ("listwise", "fiml"):
+        raise AnalysisError(f"unknown missing-data method {missing!r}: use listwise or fiml")
+    if est_l == "wlsmv" and missing == "fiml":
+        raise AnalysisError("--missing fiml works with the ml and mlr estimators, not wlsmv "
+                            "(WLSMV uses the rows complete on all items)")
     for col, what in ((group, "--group"), (segment, "--segment"), (period, "--period")):
         if col is not None and col not in df.columns:
             raise AnalysisError(f"{what} column {col!r} is not in the data (columns: "
@@ -450,15 +492,18 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     k_res = kmo(m_all)
     b_res = bartlett_sphericity(m_all)
     pa = parallel_analysis(m_all, n_iter=n_iter, seed=seed)
-    nf = n_factors if n_factors is not None else len(inst.dimensions)
+    # the EFA extracts as many factors as parallel analysis's factor solution suggests
+    # (psych::fa.parallel's nfact), unless n_factors is given
+    nf = n_factors if n_factors is not None else min(max(1, pa.n_factors or 0),
+                                                     max(1, len(dim_items) - 1))
     e_res = efa(m_all, nf, extraction=efa_extraction, rotation=efa_rotation, structure=model)
 
     from .cfa import cfa as _cfa
     try:
-        if str(estimator).lower() == "wlsmv":  # ordered items: needs the raw answers
-            c_res: Any = _cfa(scored[dim_items], model, estimator="wlsmv")
-        else:
-            c_res = _cfa(m_all, model)
+        if est_l == "ml" and missing == "listwise":  # the moments: cost independent of n
+            c_res: Any = _cfa(m_all, model)
+        else:  # MLR, FIML and WLSMV need the raw answers
+            c_res = _cfa(scored[dim_items], model, estimator=est_l, missing=missing)
     except ValueError as exc:
         c_res = {"error": str(exc)}
         notes.append(f"CFA not fitted: {exc}")
@@ -529,7 +574,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                 "exclude_careless": not keep_careless, "efa_extraction": efa_extraction,
                 "efa_rotation": efa_rotation, "n_factors": nf, "min_segment_n": min_segment_n,
                 "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter,
-                "driver_bootstrap": n_boot}
+                "driver_bootstrap": n_boot, "estimator": est_l, "missing": missing}
     return AnalysisReport(
         instrument=inst.key, settings=settings, n_total=len(df), n_responses=len(data),
         n_excluded=n_excluded, careless=cl, items=items_table, reliability=rel,

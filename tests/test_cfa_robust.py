@@ -177,3 +177,61 @@ def test_to_dict_carries_the_new_keys():
         assert k in d
     assert d["estimator"] == "mlr" and d["missing"] == "listwise"
     json.dumps(d, allow_nan=False)
+
+
+# ------------------------------------------------------------------------------------
+# trustmeter analyze with 8% missing answers per item
+# ------------------------------------------------------------------------------------
+def _analyze_mcar(tmp, *extra):
+    from click.testing import CliRunner
+
+    from survey.cli import main
+
+    rng = np.random.default_rng(20261202)
+    d = raw_data()
+    items = [it for f in DIMS for it in MODEL[f]]
+    for it in items:  # 8% of each trust item missing completely at random
+        d.loc[rng.choice(len(d), int(0.08 * len(d)), replace=False), it] = np.nan
+    csv = tmp / "mcar8.csv"
+    d.to_csv(csv, index=False)
+    res = CliRunner().invoke(main, ["analyze", str(csv), "--instrument",
+                                    str(REF_DIR / "trust_synthetic.yaml"), "--keep-careless",
+                                    "--n-boot", "0", "--json", str(tmp / "out.json"), *extra])
+    assert res.exit_code == 0, res.output
+    return res.output, json.loads((tmp / "out.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def mcar_listwise(tmp_path_factory):
+    return _analyze_mcar(tmp_path_factory.mktemp("lw"))
+
+
+@pytest.fixture(scope="module")
+def mcar_fiml(tmp_path_factory):
+    return _analyze_mcar(tmp_path_factory.mktemp("fiml"), "--missing", "fiml",
+                         "--estimator", "mlr")
+
+
+def test_analyze_with_missing_data_reports_the_n_used_and_warns(mcar_listwise):
+    out, js = mcar_listwise
+    c = js["cfa"]
+    n_all = js["n_responses"]
+    assert c["estimator"] == "ml" and c["missing"] == "listwise"
+    assert c["n"] == js["n_complete"] < 0.5 * n_all  # most rows have some item missing
+    assert js["settings"]["missing"] == "listwise" and js["settings"]["estimator"] == "ml"
+    assert f"n used: {js['n_complete']} complete rows" in out
+    assert f"CFA n = {c['n']} (listwise, ml)" in out
+    assert f"listwise deletion kept only {js['n_complete']} of {n_all} responses" in out
+    assert "--missing fiml" in out
+
+
+def test_analyze_fiml_uses_every_response(mcar_fiml):
+    out, js = mcar_fiml
+    c = js["cfa"]
+    assert c["estimator"] == "mlr" and c["missing"] == "fiml"
+    assert c["n"] == js["n_responses"]
+    assert c["chisq_scaled"] is not None and c["parameters"] and c["r2"]
+    assert f"CFA n = {c['n']} (FIML, mlr)" in out
+    assert f"the CFA used all n = {c['n']} responses by FIML" in out
+    assert f"n = {c['n']} by FIML" in out  # the CFA verdict names its n
+
