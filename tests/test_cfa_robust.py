@@ -196,9 +196,10 @@ def _analyze_mcar(tmp, *extra):
     d.to_csv(csv, index=False)
     res = CliRunner().invoke(main, ["analyze", str(csv), "--instrument",
                                     str(REF_DIR / "trust_synthetic.yaml"), "--keep-careless",
-                                    "--n-boot", "0", "--json", str(tmp / "out.json"), *extra])
+                                    "--n-boot", "0", "--json", str(tmp / "out.json"),
+                                    "--html", str(tmp / "out.html"), *extra])
     assert res.exit_code == 0, res.output
-    return res.output, json.loads((tmp / "out.json").read_text())
+    return res.output, json.loads((tmp / "out.json").read_text()), (tmp / "out.html").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +214,7 @@ def mcar_fiml(tmp_path_factory):
 
 
 def test_analyze_with_missing_data_reports_the_n_used_and_warns(mcar_listwise):
-    out, js = mcar_listwise
+    out, js, html = mcar_listwise
     c = js["cfa"]
     n_all = js["n_responses"]
     assert c["estimator"] == "ml" and c["missing"] == "listwise"
@@ -226,7 +227,7 @@ def test_analyze_with_missing_data_reports_the_n_used_and_warns(mcar_listwise):
 
 
 def test_analyze_fiml_uses_every_response(mcar_fiml):
-    out, js = mcar_fiml
+    out, js, html = mcar_fiml
     c = js["cfa"]
     assert c["estimator"] == "mlr" and c["missing"] == "fiml"
     assert c["n"] == js["n_responses"]
@@ -235,3 +236,16 @@ def test_analyze_fiml_uses_every_response(mcar_fiml):
     assert f"the CFA used all n = {c['n']} responses by FIML" in out
     assert f"n = {c['n']} by FIML" in out  # the CFA verdict names its n
 
+
+
+def test_html_gives_the_cfa_n_parameter_table_and_factor_correlations(mcar_listwise, mcar_fiml):
+    for (_, js, html), how in ((mcar_listwise, "listwise"), (mcar_fiml, "FIML")):
+        c = js["cfa"]
+        assert f"CFA n = {c['n']} ({how}, {c['estimator'].upper()})" in html  # the header
+        assert f"Parameter estimates (n = {c['n']}" in html
+        assert f"Factor correlations (CFA, n = {c['n']})" in html
+        assert "style=" not in html and "<script>" not in html
+        hon = next(r for r in c["parameters"] if r["lhs"] == "HON" and r["rhs"] == "HON2")
+        assert f"<td>{hon['est']:.3f}</td><td>{hon['se']:.3f}</td>" in html
+    assert "Largest modification indices" in mcar_listwise[2]
+    assert "Yuan-Bentler scaled" in mcar_fiml[2]
