@@ -158,15 +158,27 @@ class CFAResult(Result):
         """Readable text report: fit, loadings, reliability, factor correlations, warnings."""
         f = fmt
         lo, hi = self.rmsea_ci90
+        how = "FIML" if self.missing == "fiml" else "listwise"
         lines = [
-            f"Confirmatory factor analysis (ML), n = {self.n}, "
-            f"{len(self.factors)} factors, {len(self.items)} items"
+            f"Confirmatory factor analysis ({str(self.estimator).upper()}, {how}), "
+            f"n = {self.n}, {len(self.factors)} factors, {len(self.items)} items"
             + ("" if self.converged else "  ** NOT CONVERGED **"),
-            f"  chi2({self.df}) = {self.chisq:.3f}, p {fmt_p(self.p)}",
+            f"  chi2({self.df}) = {self.chisq:.3f}, p {fmt_p(self.p)}"
+            + (f"; scaled chi2 = {self.chisq_scaled:.3f} (scaling factor "
+               f"{f(self.scaling_factor)}), p {fmt_p(self.p_scaled)}"
+               if np.isfinite(self.chisq_scaled) else ""),
             f"  CFI = {f(self.cfi)}, TLI = {f(self.tli)}, "
             f"RMSEA = {f(self.rmsea)} [90% CI {f(lo)}, {f(hi)}], SRMR = {f(self.srmr)}",
             f"  logL = {self.loglik:.3f}, AIC = {self.aic:.3f}, BIC = {self.bic:.3f}, "
             f"free parameters = {self.npar}",
+        ]
+        if np.isfinite(self.cfi_scaled):
+            lines.append(f"  scaled: CFI = {f(self.cfi_scaled)}, TLI = {f(self.tli_scaled)}, "
+                         f"RMSEA = {f(self.rmsea_scaled)}"
+                         + (f"; robust: CFI = {f(self.cfi_robust)}, TLI = {f(self.tli_robust)}"
+                            f", RMSEA = {f(self.rmsea_robust)}"
+                            if np.isfinite(self.cfi_robust) else ""))
+        lines += [
             "",
             f"  {'factor':<10}{'item':<12}{'loading':>9}{'std':>8}",
         ]
@@ -344,8 +356,8 @@ def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
             se_type = "robust.huber.white"
             extra = _scaled_measures(fm, rob.scaling_factor, rob.baseline_scaling_factor,
                                      rob.trace_ugamma, mo.n)
-        mi = _modification_indices(spec, mats, cov, ds, assign, factors, items, mo.n) \
-            if est_name == "ml" else ()
+        # lavaan's modindices() uses the expected information for ML and MLR alike
+        mi = _modification_indices(spec, mats, cov, ds, assign, factors, items, mo.n)
     return _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model,
                    n=mo.n, n_rows=n_rows, estimator=est_name, missing="listwise",
                    se_type=se_type, mi=mi, extra=extra)

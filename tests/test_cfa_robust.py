@@ -128,8 +128,9 @@ def test_r2_cr_and_ave_agree_with_lavaan_and_semtools(case, mode):
 
 
 @pytest.mark.parametrize("case", list(DATA))
-def test_modification_indices_agree_with_modindices(case):
-    res, r = fitted(case, "ml"), R[case]["ml"]
+@pytest.mark.parametrize("mode", ["ml", "mlr"])
+def test_modification_indices_agree_with_modindices(case, mode):
+    res, r = fitted(case, mode), R[case][mode]
     theirs = {}
     for x in r["modindices"]:
         theirs[(x["lhs"], x["op"], x["rhs"])] = x
