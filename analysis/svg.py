@@ -411,9 +411,11 @@ def priority_matrix(labels: Sequence[str], importance: Sequence[float],
     pts = [(lab, float(i), float(s)) for lab, i, s in zip(labels, importance, scores, strict=True)
            if i is not None and s is not None and math.isfinite(i) and math.isfinite(s)]
     svals = [p[2] for p in pts] + [score_cut]
-    span = (max(svals) - min(svals)) or 0.5
-    xlo = max(scale[0], min(svals) - 0.25 * span)
-    xhi = min(scale[1], max(svals) + 0.25 * span)
+    # at least a sixth of the scale wide (one point on 1-7), so that small differences
+    # in score do not look large
+    mid = (max(svals) + min(svals)) / 2
+    half = max(0.625 * (max(svals) - min(svals)), (scale[1] - scale[0]) / 12)
+    xlo, xhi = max(scale[0], mid - half), min(scale[1], mid + half)
     if xhi <= xlo:
         xlo, xhi = scale
     ymax = max([p[1] for p in pts] + [importance_cut]) * 1.2 or 1.0
@@ -459,17 +461,30 @@ def priority_matrix(labels: Sequence[str], importance: Sequence[float],
         col = "#8a1c1c" if text == "Fix first" else "#555"
         out.append(f"<text x='{xx}' y='{yy}' text-anchor='{anchor}' fill='{col}' "
                    f"font-weight='{600 if text == 'Fix first' else 400}'>{_e(text)}</text>")
-    for lab, imp, sc in pts:
+    # label boxes (and the dots) already drawn, to keep labels from overlapping them
+    placed = [(x(s) - 6, y(i) - 6, x(s) + 6, y(i) + 6) for _, i, s in pts]
+    for lab, imp, sc in sorted(pts, key=lambda p: -p[1]):
         weak = imp > importance_cut and sc < score_cut
         col = "#b42318" if weak else PALETTE[0]
-        right = x(sc) < ml + pw * 0.7
-        out.append(f"<circle cx='{x(sc):.1f}' cy='{y(imp):.1f}' r='5' fill='{col}'><title>"
+        px, py = x(sc), y(imp)
+        out.append(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='5' fill='{col}'><title>"
                    f"{_e(lab)}: importance {_e(_num(value_format, imp))}, score "
                    f"{_e(f'{sc:.2f}')}</title></circle>")
-        out.append(f"<text x='{x(sc) + (8 if right else -8):.1f}' "
-                   f"y='{y(imp) + 4:.1f}' text-anchor='{'start' if right else 'end'}'"
-                   f" fill='#222'>{_e(lab)}</text>")
-    xl = x_label + (f" (axis starts at {xlo:g}; scale {scale[0]:g}-{scale[1]:g})"
+        w = 7 * len(str(lab))
+        tries = [(px + 8, py + 4, "start"), (px - 8, py + 4, "end"),
+                 (px - w / 2, py - 9, "start"), (px - w / 2, py + 17, "start")]
+        if px > ml + pw * 0.7:
+            tries[0], tries[1] = tries[1], tries[0]
+        for tx, ty, anchor in tries:
+            x0 = tx if anchor == "start" else tx - w
+            box = (x0, ty - 11, x0 + w, ty + 2)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in placed):
+                break
+        placed.append(box)
+        out.append(f"<text x='{tx:.1f}' y='{ty:.1f}' text-anchor='{anchor}' "
+                   f"fill='#222'>{_e(lab)}</text>")
+    xl = x_label + (f" (axis broken: starts at {xlo:.2f}; scale {scale[0]:g}-{scale[1]:g})"
                     if broken else "")
     out.append(f"<text x='{ml + pw / 2:.1f}' y='{height - 10}' text-anchor='middle' "
                f"fill='#333'>{_e(xl)}</text>")
