@@ -52,8 +52,9 @@ from scipy import linalg, optimize, special, stats
 
 from . import _sem
 from ._result import AnalysisError, Result, fmt
+from .cfa import CFAResult
 
-__all__ = ["PolychoricResult", "bvn_cdf", "cfa_wlsmv", "polychoric"]
+__all__ = ["OrdinalCFAResult", "PolychoricResult", "bvn_cdf", "cfa_wlsmv", "polychoric"]
 
 MAX_CATEGORIES = 20
 _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
@@ -586,72 +587,57 @@ def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *,
 # ------------------------------------------------------------------------------------
 # WLSMV confirmatory factor analysis
 # ------------------------------------------------------------------------------------
-def _cfa_result_class():
-    from .cfa import CFAResult
+@dataclass(frozen=True)
+class OrdinalCFAResult(CFAResult):
+    """A :class:`~analysis.cfa.CFAResult` from :func:`cfa_wlsmv` (ordered items, WLSMV).
 
-    @dataclass(frozen=True)
-    class OrdinalCFAResult(CFAResult):
-        """A :class:`~analysis.cfa.CFAResult` from :func:`cfa_wlsmv` (ordered items, WLSMV).
+    ``chisq`` is the DWLS statistic ``(N − 1) F_DWLS`` (lavaan's "standard" test),
+    and ``cfi``/``tli``/``rmsea`` are computed from it; ``chisq_scaled`` with
+    ``df_scaled`` (= ``df``) is lavaan's default WLSMV statistic, the scaled-and-shifted
+    χ² ``a·χ² + b`` with ``a = sqrt(df / tr((UΓ)²))``, ``b = df − a·tr(UΓ)``
+    (Asparouhov & Muthén 2010); ``scaling_factor`` is ``1/a`` and ``shift_parameter``
+    is ``b``. ``cfi_scaled``, ``tli_scaled`` and ``rmsea_scaled`` use the scaled
+    statistics of the model and of the independence baseline (lavaan's
+    ``fitMeasures``). ``loglik``/``aic``/``bic`` are undefined (NaN) for DWLS.
+    Loadings are on the latent-response scale (variances 1, delta parameterization);
+    ``residual_variances`` are ``1 − λ²φ`` (not free parameters).
+    ``composite_reliability`` and ``ave`` are on the latent-response scale:
+    ``(Σλ)²φ / 1ᵀR1`` with ``R`` the polychoric matrix (semTools'
+    ``compRelSEM(fit, ord.scale = FALSE)``) and ``Σλ²φ / k`` (semTools' ``AVE``).
+    ``parameters``: lavaan's ``parameterEstimates(fit, standardized = TRUE)`` rows for
+    loadings, (co)variances and thresholds as ``{lhs, op, rhs, est, se, z, pvalue,
+    std_all}``; SEs are robust (sandwich with Γ, lavaan's ``se = "robust.sem"``).
+    ``r2``: item -> R² of its latent response, ``λ²φ``.
+    """
 
-        ``chisq`` is the DWLS statistic ``(N − 1) F_DWLS`` (lavaan's "standard" test),
-        and ``cfi``/``tli``/``rmsea`` are computed from it; ``chisq_scaled`` with
-        ``df_scaled`` (= ``df``) is lavaan's default WLSMV statistic, the scaled-and-shifted
-        χ² ``a·χ² + b`` with ``a = sqrt(df / tr((UΓ)²))``, ``b = df − a·tr(UΓ)``
-        (Asparouhov & Muthén 2010); ``scaling_factor`` is ``1/a`` and ``shift_parameter``
-        is ``b``. ``cfi_scaled``, ``tli_scaled`` and ``rmsea_scaled`` use the scaled
-        statistics of the model and of the independence baseline (lavaan's
-        ``fitMeasures``). ``loglik``/``aic``/``bic`` are undefined (NaN) for DWLS.
-        Loadings are on the latent-response scale (variances 1, delta parameterization);
-        ``residual_variances`` are ``1 − λ²φ`` (not free parameters).
-        ``composite_reliability`` and ``ave`` are on the latent-response scale:
-        ``(Σλ)²φ / 1ᵀR1`` with ``R`` the polychoric matrix (semTools'
-        ``compRelSEM(fit, ord.scale = FALSE)``) and ``Σλ²φ / k`` (semTools' ``AVE``).
-        ``parameters``: lavaan's ``parameterEstimates(fit, standardized = TRUE)`` rows for
-        loadings, (co)variances and thresholds as ``{lhs, op, rhs, est, se, z, pvalue,
-        std_all}``; SEs are robust (sandwich with Γ, lavaan's ``se = "robust.sem"``).
-        ``r2``: item -> R² of its latent response, ``λ²φ``.
-        """
+    estimator: str = "wlsmv"
+    missing: str = "listwise"
+    chisq_scaled: float = float("nan")
+    df_scaled: float = float("nan")
+    p_scaled: float = float("nan")
+    scaling_factor: float = float("nan")
+    shift_parameter: float = float("nan")
+    baseline_chisq_scaled: float = float("nan")
+    cfi_scaled: float = float("nan")
+    tli_scaled: float = float("nan")
+    rmsea_scaled: float = float("nan")
+    parameters: tuple[dict[str, Any], ...] = ()
+    r2: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    modification_indices: tuple[dict[str, Any], ...] = ()
 
-        estimator: str = "wlsmv"
-        missing: str = "listwise"
-        chisq_scaled: float = float("nan")
-        df_scaled: float = float("nan")
-        p_scaled: float = float("nan")
-        scaling_factor: float = float("nan")
-        shift_parameter: float = float("nan")
-        baseline_chisq_scaled: float = float("nan")
-        cfi_scaled: float = float("nan")
-        tli_scaled: float = float("nan")
-        rmsea_scaled: float = float("nan")
-        parameters: tuple[dict[str, Any], ...] = ()
-        r2: dict[str, float] = field(default_factory=dict)
-        thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
-        modification_indices: tuple[dict[str, Any], ...] = ()
-
-        def summary(self) -> str:
-            base = (super().summary()
-                    .replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
-                    .replace("  chi2(", "  unscaled DWLS chi2(", 1))
-            lines = base.split("\n")
-            extra = (f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
-                     f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}; "
-                     f"CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
-                     f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)")
-            lines = [ln for ln in lines if not ln.strip().startswith("logL")]
-            lines.insert(3, extra)
-            return "\n".join(lines)
-
-    return OrdinalCFAResult
-
-
-_RESULT_CLASS = None
-
-
-def _result_class():
-    global _RESULT_CLASS
-    if _RESULT_CLASS is None:
-        _RESULT_CLASS = _cfa_result_class()
-    return _RESULT_CLASS
+    def summary(self) -> str:
+        base = (super().summary()
+                .replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
+                .replace("  chi2(", "  unscaled DWLS chi2(", 1))
+        lines = base.split("\n")
+        extra = (f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
+                 f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}; "
+                 f"CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
+                 f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)")
+        lines = [ln for ln in lines if not ln.strip().startswith("logL")]
+        lines.insert(3, extra)
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1035,7 +1021,7 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         thresholds={it: tuple(map(float, t)) for it, t in zip(items, cd.th, strict=True)},
         modification_indices=tuple(_modification_indices(md, x, rv, w, items, factors, n)),
     )
-    cls = _result_class()
+    cls = OrdinalCFAResult
     kwargs = {}
     for fd in dataclasses.fields(cls):
         if fd.name in values:
