@@ -9,8 +9,10 @@ of a difference when the same people rate both brands. Here:
   **CR1** cluster-robust covariance (Liang & Zeger 1986; the small-sample factor
   ``G/(G-1) * (N-1)/(N-K)`` of Stata and of ``sandwich::vcovCL(type = "HC1")``),
   clusters being respondents; t tests on ``G - 1`` df; Holm-adjusted
-  (``p.adjust(p, "holm")``). Without a respondent key every rating is its own
-  cluster (then CR1 is the HC1 heteroscedasticity-robust covariance).
+  (``p.adjust(p, "holm")``); an omnibus Wald F test of equal means on the same
+  covariance (``F = W / (K - 1)`` on ``K - 1, G - 1`` df). Without a respondent key
+  every rating is its own cluster (then CR1 is the HC1 heteroscedasticity-robust
+  covariance).
 * **Ranks** (1 = highest mean) with a 95% bootstrap interval: respondents (clusters)
   are resampled ``n_boot`` times with a fixed seed, the brands re-ranked each time,
   and the 2.5% / 97.5% quantiles of each brand's rank reported (lower / higher
@@ -102,7 +104,18 @@ def cluster_robust_pairwise(values: pd.Series, groups: pd.Series,
     adj = holm([q["p"] for q in pairs])
     for q, pa in zip(pairs, adj, strict=True):
         q["p_holm"] = float(pa)
-    return {"n": r["n"], "clusters": r["clusters"],
+    # omnibus Wald test of equal means, C b = 0 (differences from the first group),
+    # as F = W / (K - 1) on (K - 1, G - 1) df
+    kk = len(names)
+    c = np.hstack([-np.ones((kk - 1, 1)), np.eye(kk - 1)])
+    cb = c @ m
+    try:
+        w = float(cb @ np.linalg.solve(c @ v @ c.T, cb))
+        f = w / (kk - 1)
+        wald = {"F": f, "df": [kk - 1, int(df)], "p": float(stats.f.sf(f, kk - 1, df))}
+    except np.linalg.LinAlgError:
+        wald = None
+    return {"n": r["n"], "clusters": r["clusters"], "wald": wald,
             "means": {s: float(x) for s, x in zip(names, m, strict=True)},
             "se": {s: float(np.sqrt(v[i, i])) for i, s in enumerate(names)},
             "pairs": pairs}
@@ -185,7 +198,7 @@ def brand_benchmark(values: pd.Series, groups: pd.Series, clusters: pd.Series | 
                        "no respondent key given: every rating is treated as a separate "
                        "respondent (CR1 with one rating per cluster, i.e. HC1)"),
             "n": pw["n"], "clusters": pw["clusters"],
-            "pairwise": pw["pairs"], "adjustment": "Holm (1979)",
+            "pairwise": pw["pairs"], "adjustment": "Holm (1979)", "wald": pw["wald"],
             "rank": ranks, "ranking": sorted(shown, key=lambda s: ranks[s]["rank"]),
             "rank_method": f"1 = highest mean; 95% interval from {n_boot} bootstrap "
                            "resamples of respondents",

@@ -36,6 +36,9 @@ def test_cr1_agrees_with_base_r_sandwich(data, ref):
     for b in BRANDS:
         assert got["means"][b] == pytest.approx(r["means"][b], rel=1e-9)
         assert got["se"][b] == pytest.approx(r["se"][b], rel=1e-9)
+    assert got["wald"]["df"] == [r["wald"]["df1"], r["wald"]["df2"]]
+    assert got["wald"]["F"] == pytest.approx(r["wald"]["F"], rel=1e-6)
+    assert got["wald"]["p"] == pytest.approx(r["wald"]["p"], rel=1e-6)
     assert len(got["pairs"]) == len(r["pairs"]) == 3
     for g, e in zip(got["pairs"], r["pairs"], strict=True):
         assert (g["a"], g["b"], g["df"]) == (e["a"], e["b"], e["df"])

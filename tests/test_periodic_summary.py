@@ -211,5 +211,8 @@ def test_brand_section_in_html(branded):
     html = render_html(r)
     assert "Brand benchmark" in html or "brand benchmark" in html
     assert r.benchmark["invariance"]["statement"] in html
+    w = r.benchmark["wald"]
+    assert f"F({w['df'][0]}, {w['df'][1]}) = {w['F']:.2f}" in html
+    assert "rely on the cluster-robust" in html  # the Welch ANOVA's caveat
     for q in r.benchmark["pairwise"]:
         assert f"{q['b']} vs {q['a']}" in html

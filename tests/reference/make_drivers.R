@@ -102,7 +102,14 @@ cr1 <- function(dd, y) {
   ses <- apply(pairs, 2, function(ij) sqrt(V[ij[1], ij[1]] + V[ij[2], ij[2]] - 2 * V[ij[1], ij[2]]))
   tt <- diffs / ses
   p <- 2 * pt(-abs(tt), df = G - 1)
+  # omnibus Wald test of equal means: C b = 0 with C the differences from the first brand
+  C <- cbind(-1, diag(K - 1))
+  Cb <- C %*% b
+  W <- drop(t(Cb) %*% solve(C %*% V %*% t(C)) %*% Cb)
+  Fst <- W / (K - 1)
   list(n = N, clusters = G, means = as.list(setNames(unname(b), brands)),
+       wald = list(F = Fst, df1 = K - 1, df2 = G - 1,
+                   p = pf(Fst, K - 1, G - 1, lower.tail = FALSE)),
        se = as.list(setNames(sqrt(diag(V)), brands)),
        pairs = lapply(seq_len(ncol(pairs)), function(k) list(
          a = brands[pairs[1, k]], b = brands[pairs[2, k]], diff = unname(diffs[k]),
