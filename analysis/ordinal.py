@@ -627,16 +627,18 @@ class OrdinalCFAResult(CFAResult):
     modification_indices: tuple[dict[str, Any], ...] = ()
 
     def summary(self) -> str:
-        base = (super().summary()
-                .replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
-                .replace("  chi2(", "  unscaled DWLS chi2(", 1))
-        lines = base.split("\n")
-        extra = (f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
-                 f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}; "
-                 f"CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
-                 f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)")
-        lines = [ln for ln in lines if not ln.strip().startswith("logL")]
-        lines.insert(3, extra)
+        base = super().summary()
+        has_scaled = "scaled chi2" in base  # CFAResult.summary may already report it
+        base = (base.replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
+                .replace("(WLSMV,", "(WLSMV: DWLS on polychoric correlations,", 1)
+                .replace("  chi2(", "  unscaled DWLS chi2(", 1)
+                .replace("; scaled chi2", "; scaled-shifted chi2", 1))
+        lines = [ln for ln in base.split("\n") if not ln.strip().startswith("logL")]
+        if not has_scaled:
+            lines.insert(3, f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
+                            f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}"
+                            f"; CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
+                            f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)")
         return "\n".join(lines)
 
 
@@ -932,7 +934,7 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
             chisq_s, sf, shift = chisq, float("nan"), float("nan")
         xb = (n - 1) * float(np.sum(w * rv * rv))
         dfb = len(md.pairs)
-        xb_s, _, _ = _scaled_shifted(xb, dfb, np.diag(w), g_rr)
+        xb_s, sf_b, _ = _scaled_shifted(xb, dfb, np.diag(w), g_rr)
         vcov = e_inv @ (dw.T @ g_rr @ dw) @ e_inv / (n - 1)
     se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
     th_se = np.sqrt(np.clip(np.diag(gamma[:nth, :nth]), 0.0, None) / (n - 1))
@@ -983,6 +985,10 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         lf = lam[idx]
         cr[fac] = float(lf.sum() ** 2 * phi[f, f] / rho[np.ix_(idx, idx)].sum())
         ave[fac] = float(np.mean(lf**2 * phi[f, f]))
+    cr_fl = {}  # Fornell & Larcker (1981) from the standardized loadings
+    for f, fac in enumerate(factors):
+        ls = std[md.assign == f]
+        cr_fl[fac] = float(ls.sum() ** 2 / (ls.sum() ** 2 + np.sum(1.0 - ls**2)))
     warns = list(pwarn)
     if not ok:
         warns.append("the DWLS optimizer did not converge; results are not trustworthy")
@@ -1020,6 +1026,9 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         r2={it: float(1.0 - resid_v[i]) for i, it in enumerate(items)},
         thresholds={it: tuple(map(float, t)) for it, t in zip(items, cd.th, strict=True)},
         modification_indices=tuple(_modification_indices(md, x, rv, w, items, factors, n)),
+        # fields of CFAResult's ML/MLR side, filled where they exist
+        n_rows=int(len(data)), se_type="robust.sem", baseline_scaling_factor=sf_b,
+        composite_reliability_fl=cr_fl, ave_fl=dict(ave),
     )
     cls = OrdinalCFAResult
     kwargs = {}
