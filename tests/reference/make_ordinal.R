@@ -1,8 +1,10 @@
-# Ordinal (WLSMV) reference: polychoric correlations and thresholds, DWLS CFA with the
-# mean- and variance-adjusted (scaled-shifted) test, ordinal alpha and ordinal omega.
+# Ordinal (WLSMV) reference: polychoric correlations and thresholds, DWLS CFA with lavaan's
+# scaled-shifted (mean- and variance-adjusted, df unchanged) test, robust SEs, modification
+# indices, ordinal alpha and ordinal omega.
 #
-# R 4.x with lavaan 0.6-14, psych 2.2.9, psychTools, semTools 0.5-6, jsonlite
-# (Debian: r-cran-lavaan r-cran-psych r-cran-semtools r-cran-jsonlite; psychTools from CRAN).
+# Produced with R 4.2.2, lavaan 0.6-14, psych 2.2.9, psychTools, semTools 0.5-6, MASS,
+# jsonlite (Debian: r-cran-lavaan r-cran-psych r-cran-semtools r-cran-jsonlite; psychTools
+# from CRAN). Takes about a minute.
 # Run from this directory:  Rscript make_ordinal.R
 #   -> ordinal_reference.json, data/bfi_items_complete.csv, data/bfi_C_3cat.csv and
 #      data/zero_cell.csv
@@ -12,7 +14,10 @@
 #    2,436 rows); reverse keys A1 C4 C5 E1 E2 O2 O5 recoded as 7 - x before the CFA and the
 #    reliabilities (the polychoric matrix of the raw items is also stored).
 #  * trust_synthetic.csv: the 20 trust items (7-point), REL4 HON3 COM4 EMP3 CON4 recoded as
-#    8 - x, rows complete on all 20 items (listwise).
+#    8 - x, rows complete on all 20 items (listwise) for the CFA and the polychoric matrix;
+#    the reliabilities use the rows complete for each dimension.
+#  * bfi's C items cut to 3 categories (a one-factor model with small df), and a simulated
+#    set of binary and 4-category items with an empty cell in a 2 x 2 table.
 #
 # Definitions:
 #  * polychoric correlations and thresholds: lavaan's two-step estimator (lavCor with all
