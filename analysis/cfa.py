@@ -446,6 +446,81 @@ def _param_rows(spec: _sem.Spec, mats: _sem.GroupMatrices, vcov: np.ndarray,
     return tuple(rows)
 
 
+def _candidates(mats, assign, factors, items):
+    """Cross-loadings and residual covariances that could be freed, with their ∂Σ."""
+    p = len(items)
+    a_mat = mats.lam @ mats.phi
+    cands: list[tuple[str, str, str]] = []
+    dsc = []
+    for f, fac in enumerate(factors):
+        for i, it in enumerate(items):
+            if assign[i] == f:
+                continue
+            d = np.zeros((p, p))
+            d[i, :] += a_mat[:, f]
+            d[:, i] += a_mat[:, f]
+            cands.append((fac, "=~", it))
+            dsc.append(d)
+    for i in range(p):
+        for j in range(i + 1, p):
+            d = np.zeros((p, p))
+            d[i, j] = d[j, i] = 1.0
+            cands.append((items[i], "~~", items[j]))
+            dsc.append(d)
+    return cands, np.array(dsc).reshape(len(cands), p, p)
+
+
+def _mi_rows(cands, score, info, k_free) -> tuple[dict[str, Any], ...]:
+    """Univariate score tests from the score and the total information over free + candidate
+    parameters: ``mi = s²/v``, ``epc = s/v``, ``v = I_cc − I_c1 I_11⁻¹ I_1c``."""
+    i11 = info[:k_free, :k_free]
+    i21 = info[k_free:, :k_free]
+    v = np.diag(info)[k_free:] - np.einsum("kj,kj->k", i21 @ _safe_inv(i11), i21)
+    sc = score[k_free:]
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for (lhs, op, rhs), sk, vk in zip(cands, sc, v, strict=True):
+            ok = vk > 1e-12 * max(1.0, abs(info[0, 0]))
+            out.append({"lhs": lhs, "op": op, "rhs": rhs,
+                        "mi": float(sk**2 / vk) if ok else float("nan"),
+                        "epc": float(sk / vk) if ok else float("nan")})
+    out.sort(key=lambda r: -(r["mi"] if np.isfinite(r["mi"]) else -1.0))
+    return tuple(out)
+
+
+def _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items):
+    """lavaan's ``modindices(fit)`` after FIML: the score of the observed-data log-likelihood
+    and lavaan's expected information for incomplete data (each pattern's normal-theory
+    information of its observed items at the implied moments, weighted by its rows)."""
+    from . import _fiml
+
+    p = len(items)
+    cands, dsc = _candidates(mats, assign, factors, items)
+    if not cands:
+        return ()
+    ds_all = np.concatenate([ds, dsc])
+    dm_all = np.concatenate([dm, np.zeros((len(cands), p))])
+    g_s, g_m = _fiml.gradient(pats, mats.mu, mats.sigma)
+    score = np.einsum("kij,ij->k", ds_all, g_s) + dm_all @ g_m
+    w_vec = np.zeros((p * p, p * p))
+    w_mu = np.zeros((p, p))
+    for b in pats.blocks:
+        si, _ = _fiml._block_inv(b, mats.sigma)
+        q = b.obs.shape[1]
+        vidx = (b.obs[:, :, None] * p + b.obs[:, None, :]).reshape(len(b.n), q * q)
+        w_mu += _fiml._scatter(p, b.obs, b.n[:, None, None] * si)
+        for s0 in range(0, len(b.n), 32):  # chunks bound the Kronecker products' memory
+            sl = slice(s0, s0 + 32)
+            kr = 0.5 * b.n[sl, None, None] * np.einsum(
+                "pij,pkl->pikjl", si[sl], si[sl]).reshape(-1, q * q, q * q)
+            idx = vidx[sl][:, :, None] * (p * p) + vidx[sl][:, None, :]
+            w_vec += np.bincount(idx.ravel(), weights=kr.ravel(),
+                                 minlength=(p * p) ** 2).reshape(p * p, p * p)
+    jv = ds_all.reshape(len(ds_all), p * p)
+    info = jv @ w_vec @ jv.T + dm_all @ w_mu @ dm_all.T
+    return _mi_rows(cands, score, (info + info.T) / 2.0, ds.shape[0])
+
+
 def _modification_indices(spec, mats, cov, ds, assign, factors, items, n):
     """lavaan's ``modindices(fit)`` for cross-loadings and residual covariances (expected
     information, complete data), sorted largest first: ``mi = N g² / v``, ``epc = −g/v``
@@ -637,13 +712,14 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
             _sem.srmr_group(gs, mats, True), float(ll0), float(ll1),
             float(-2 * ll0 + 2 * spec.npar), float(-2 * ll0 + spec.npar * np.log(n)),
             int(spec.npar), int(n), 1)
+        _, ds, dm = _sem._derivatives(spec, mats, 0)
+        mi = _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items)
         a_inv = _safe_inv(hess)  # unit observed information is the Hessian of −log L / N
         extra: dict[str, Any] = {}
         if not robust:
             vcov = a_inv / n
             se_type = "observed"
         else:
-            _, ds, dm = _sem._derivatives(spec, mats, 0)
             sc = _fiml.scores(pats, mats.mu, mats.sigma, ds, dm)
             b0 = sc.T @ sc / n
             vcov = a_inv @ b0 @ a_inv / n
@@ -687,4 +763,4 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
                 extra[k] = float("nan")
     return _result(spec, est, fm, mats, vcov, sig1, factors, items, assign, model, n=n,
                    n_rows=len(data), estimator="mlr" if robust else "ml", missing="fiml",
-                   se_type=se_type, mi=(), extra=extra, unrestricted_loglik=ll1)
+                   se_type=se_type, mi=mi, extra=extra, unrestricted_loglik=ll1)

@@ -128,7 +128,7 @@ def test_r2_cr_and_ave_agree_with_lavaan_and_semtools(case, mode):
 
 
 @pytest.mark.parametrize("case", list(DATA))
-@pytest.mark.parametrize("mode", ["ml", "mlr"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_modification_indices_agree_with_modindices(case, mode):
     res, r = fitted(case, mode), R[case][mode]
     theirs = {}
