@@ -843,7 +843,7 @@ def _rmsea(x2: float, df: float, n: int) -> float:
 
 
 def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
-              missing: str = "listwise", **_ignored: Any):
+              missing: str = "listwise") -> OrdinalCFAResult:
     """CFA of ordered items by WLSMV, as ``lavaan::cfa(model, data, ordered = TRUE,
     estimator = "WLSMV")`` (lavaan 0.6-14 defaults).
 
