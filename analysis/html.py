@@ -65,7 +65,7 @@ def charts(report) -> dict[str, svg.Chart]:
         cats = [g.name for g in ti.by_period.groups]
         out["period"] = svg.line_chart(
             cats, {ix: [_point(g) for g in ti.by_period.groups]},
-            title=f"{ix} by period (mean, 95% CI)", y_label=f"{ix} (0-100)")
+            title=f"{ix} by period (mean, 95% CI)", y_label=f"{ix} (0-100)", y_range=(0, 100))
     if ti.by_segment is not None:
         out["segment"] = svg.bar_chart(
             [g.name for g in ti.by_segment.groups], [_point(g) for g in ti.by_segment.groups],

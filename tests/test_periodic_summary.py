@@ -216,3 +216,38 @@ def test_brand_section_in_html(branded):
     assert "rely on the cluster-robust" in html  # the Welch ANOVA's caveat
     for q in r.benchmark["pairwise"]:
         assert f"{q['b']} vs {q['a']}" in html
+
+
+def test_level_axes_start_at_the_scale_minimum(base):
+    """Trust Index and % trusting from 0, NPS from -100, dimension scores from the
+    scale's minimum: small changes are not drawn as large ones."""
+    from analysis.periodic import charts
+    df, inst = base
+    r = periodic_report(df, inst, segment="segment", n_boot=0)
+    ch = charts(r)
+
+    def ticks(svg: str) -> list[float]:
+        return [float(t) for t in re.findall(r"text-anchor='(?:end|middle)' fill='#555'>"
+                                             r"(-?[\d.]+)</text>", svg)]
+
+    assert min(ticks(ch["trend"].svg)) == 0 and max(ticks(ch["trend"].svg)) == 100
+    assert min(ticks(ch["trusting"].svg)) == 0
+    assert min(ticks(ch["nps"].svg)) == -100
+    assert min(ticks(ch["segment_trend"].svg)) == 0
+    assert min(ticks(ch["dimension_change"].svg)) == r.scale[0]
+    assert min(ticks(ch["dimensions"].svg)) == r.scale[0]
+    # the priority matrix's score axis is zoomed, so it draws and states a break
+    pm = ch["priority"].svg
+    assert "axis broken: starts at" in pm and "Fix first" in pm
+    for d, name in r.dimension_names.items():
+        assert f">{name}</text>" in ch["dimension_change"].svg
+        assert f">{d}</text>" not in ch["dimension_change"].svg
+
+
+def test_analyze_period_chart_starts_at_zero():
+    from analysis.html import charts
+    from analysis.report import analyze
+    df, inst = raw_data(), instrument()
+    rep = analyze(df, inst, period="period", n_iter=5, n_boot=0)
+    svg = charts(rep)["period"].svg
+    assert ">0</text>" in svg and ">100</text>" in svg
