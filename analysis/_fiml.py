@@ -72,13 +72,19 @@ def patterns(x: np.ndarray) -> Patterns:
     return Patterns(p, tuple(blocks), int(keep.sum()))
 
 
-def _block_inv(b: Block, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Σ_oo⁻¹ (P, q, q) and log|Σ_oo| (P,) of a block; raises LinAlgError if not PD."""
+def _block_inv(b: Block, sigma: np.ndarray,
+               logdet: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Σ_oo⁻¹ (P, q, q) and log|Σ_oo| (P,) of a block; raises LinAlgError if not PD.
+
+    With ``logdet=False`` (gradients, scores) only the inverse is computed.
+    """
     sig = sigma[b.obs[:, :, None], b.obs[:, None, :]]
-    chol = np.linalg.cholesky(sig)
-    logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+    ld = None
+    if logdet:
+        chol = np.linalg.cholesky(sig)
+        ld = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
     si = np.linalg.inv(sig)
-    return (si + si.transpose(0, 2, 1)) / 2.0, logdet
+    return (si + si.transpose(0, 2, 1)) / 2.0, ld
 
 
 def _scatter(p: int, obs: np.ndarray, vals: np.ndarray) -> np.ndarray:
@@ -110,7 +116,7 @@ def gradient(pats: Patterns, mu: np.ndarray,
     g_s = np.zeros((p, p))
     g_m = np.zeros(p)
     for b in pats.blocks:
-        si, _ = _block_inv(b, sigma)
+        si, _ = _block_inv(b, sigma, logdet=False)
         d = b.mean - mu[b.obs]
         c = b.cov + d[:, :, None] * d[:, None, :]
         vals = b.n[:, None, None] / 2.0 * (si @ c @ si - si)
@@ -187,7 +193,7 @@ def score_matrices(pats: Patterns, mu: np.ndarray,
     p = pats.p
     out_s, out_m = [], []
     for b in pats.blocks:
-        si, _ = _block_inv(b, sigma)
+        si, _ = _block_inv(b, sigma, logdet=False)
         sir = si[b.pid]
         w = np.einsum("rij,rj->ri", sir, b.y - mu[b.obs][b.pid])
         vals = 0.5 * (w[:, :, None] * w[:, None, :] - sir)

@@ -505,7 +505,7 @@ def _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items):
     w_vec = np.zeros((p * p, p * p))
     w_mu = np.zeros((p, p))
     for b in pats.blocks:
-        si, _ = _fiml._block_inv(b, mats.sigma)
+        si, _ = _fiml._block_inv(b, mats.sigma, logdet=False)
         q = b.obs.shape[1]
         vidx = (b.obs[:, :, None] * p + b.obs[:, None, :]).reshape(len(b.n), q * q)
         w_mu += _fiml._scatter(p, b.obs, b.n[:, None, None] * si)
