@@ -6,7 +6,9 @@
   above ``1/p`` of R²) whose score is below the average of the dimension scores.
 * :func:`key_findings` - three to five sentences for a manager: the Trust Index and
   its change (significant or not), % trusting with its definition, what drives the
-  key outcome and what scores lowest, the largest change in reported incidents, and
+  key outcome and what scores lowest (dimensions within ``NEAR_PP`` percentage points
+  of the largest share are named together as driving it about equally), the largest
+  change in reported incidents, and
   the brand ranking with whether brand comparisons are supported.
 
 Every sentence is built from the figures of the report; a figure that is suppressed
@@ -19,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._result import fmt, fmt_p
+
+NEAR_PP = 2.0  # shares within this many points of the largest count as "about equal"
 
 QUADRANTS = {
     (True, True): "fix first",        # important, weak
@@ -149,7 +153,17 @@ def key_findings(r: Any) -> tuple[str, ...]:
         top, low = pr["dimensions"][pr["most_important"]], pr["dimensions"][pr["lowest"]]
         on = f"on the {r.scale[0]}-{r.scale[1]} scale"
         outcome = pr["outcome_name"].lower()
-        if pr["most_important"] == pr["lowest"]:
+        near = [k for k in sorted(pr["dimensions"], key=lambda k: -pr["dimensions"][k][
+            "importance_pct"]) if pr["dimensions"][k]["importance_pct"]
+            >= top["importance_pct"] - NEAR_PP]
+        if len(near) > 1:  # no single top driver: say so rather than pick one
+            lo_pct = min(pr["dimensions"][k]["importance_pct"] for k in near)
+            names = [pr["dimensions"][k]["name"] for k in near]
+            out.append(f"{', '.join(names[:-1])} and {names[-1]} drive {outcome} about "
+                       f"equally ({fmt(lo_pct, 0)}-{fmt(top['importance_pct'], 0)}% of what "
+                       f"the dimensions explain each); {low['name']} scores lowest "
+                       f"({fmt(low['score'], 2)} {on}). {fix_first_text(pr)}.")
+        elif pr["most_important"] == pr["lowest"]:
             out.append(f"{top['name']} drives {outcome} most ({fmt(top['importance_pct'], 0)}% "
                        f"of what the dimensions explain) and scores lowest "
                        f"({fmt(low['score'], 2)} {on}): fix it first.")
