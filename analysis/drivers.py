@@ -161,7 +161,14 @@ class OutcomeDrivers(Result):
                 "by_segment": {k: one(v) for k, v in self.by_segment.items()}}
 
     def summary(self) -> str:
-        return repr(self)
+        lines = [f"Drivers of {self.outcome} (overall)"]
+        for label, d in [("overall", self.overall), *self.by_segment.items()]:
+            if label != "overall":
+                lines.append(f"Drivers of {self.outcome} ({label})")
+            lines.append(d.summary() if isinstance(d, DriverResult) else
+                         "  suppressed" if d.get("suppressed") else
+                         f"  not estimated: {d.get('error', '-')}")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
