@@ -242,3 +242,55 @@ def independence_loglik(pats: Patterns, p: int) -> float:
         s2 = float(np.mean((x - x.mean()) ** 2))
         total += -x.size / 2.0 * (_LOG_2PI + np.log(s2) + 1.0)
     return total
+
+
+def observed_information_full(pats: Patterns, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Observed information (minus the Hessian of log L, total) in the coordinates
+    ``(μ, vec Σ)`` (size p + p², vec row-major), valid for symmetric directions in Σ.
+
+    Per pattern, with ``S⁻¹ = Σ_oo⁻¹``, ``d = x̄_p − μ_o``, ``w = S⁻¹d`` and
+    ``B = S⁻¹ (S_p + ddᵀ) S⁻¹``: ``I_μμ = n S⁻¹``, ``I_Σμ[(a,b),c] = n S⁻¹[a,c] w_b`` and
+    ``I_ΣΣ[(a,b),(c,d)] = n/2 (B[a,d] S⁻¹[b,c] + S⁻¹[a,d] B[b,c] − S⁻¹[a,d] S⁻¹[b,c])``.
+    """
+    p = pats.p
+    k = p + p * p
+    out = np.zeros((k, k))
+    for b in pats.blocks:
+        si, _ = _block_inv(b, sigma, logdet=False)
+        d = b.mean - mu[b.obs]
+        c = b.cov + d[:, :, None] * d[:, None, :]
+        bm = si @ c @ si
+        w = np.einsum("pij,pj->pi", si, d)
+        q = b.obs.shape[1]
+        # positions in the full vector: μ_j -> j; Σ[a,b] -> p + a*p + b
+        vpos = p + (b.obs[:, :, None] * p + b.obs[:, None, :]).reshape(len(b.n), q * q)
+        mpos = b.obs
+        pos = np.concatenate([mpos, vpos], axis=1)  # (P, q + q²)
+        for s0 in range(0, len(b.n), 16):
+            sl = slice(s0, s0 + 16)
+            nn = b.n[sl, None, None]
+            s_, b_, w_ = si[sl], bm[sl], w[sl]
+            m = len(s_)
+            blk = np.zeros((m, q + q * q, q + q * q))
+            blk[:, :q, :q] = nn * s_
+            cross = nn[..., None] * np.einsum("pac,pb->pabc", s_, w_)
+            blk[:, q:, :q] = cross.reshape(m, q * q, q)
+            blk[:, :q, q:] = blk[:, q:, :q].transpose(0, 2, 1)
+            ee = (np.einsum("pad,pbc->pabcd", b_, s_) + np.einsum("pad,pbc->pabcd", s_, b_)
+                  - np.einsum("pad,pbc->pabcd", s_, s_))
+            blk[:, q:, q:] = nn / 2.0 * ee.reshape(m, q * q, q * q)
+            idx = pos[sl][:, :, None] * k + pos[sl][:, None, :]
+            out += np.bincount(idx.ravel(), weights=blk.ravel(),
+                               minlength=k * k).reshape(k, k)
+    return (out + out.T) / 2.0
+
+
+def saturated_jacobian(p: int) -> np.ndarray:
+    """∂(μ, vec Σ)/∂(μ, vech Σ) with vech in ``np.tril_indices`` order: (p + p², p + p*)."""
+    li, lj = np.tril_indices(p)
+    j = np.zeros((p + p * p, p + li.size))
+    j[np.arange(p), np.arange(p)] = 1.0
+    cols = p + np.arange(li.size)
+    j[p + li * p + lj, cols] = 1.0
+    j[p + lj * p + li, cols] = 1.0
+    return j

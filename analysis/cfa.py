@@ -628,6 +628,57 @@ def _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model, *, n,
         **extra)
 
 
+def _fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, sb,
+                    robust) -> dict[str, float]:
+    """lavaan's robust CFI, TLI and RMSEA after FIML (``lav_fit_fiml_corrected``; Zhang &
+    Savalei's FIML-corrected statistics, version V3 with MLR and V6 with ML).
+
+    The model's estimates are compared with the EM (saturated) moments as if those were
+    complete-data moments (``XX3 = N F_ML``), and the correction ``k`` combines the
+    observed-data h1 information ``Wm``, its first-order version ``Jm``, the complete-data
+    information ``Wc`` at the EM moments and ``U = Wm − Wm Δ (ΔᵀWmΔ)⁻¹ Δᵀ Wm``:
+    ``k = tr(Wc Wm⁻¹ U Wm⁻¹)`` (V6) or ``tr(U Wm⁻¹ Wc Wm⁻¹ U Γ)``, ``Γ = Wm⁻¹ Jm Wm⁻¹`` (V3);
+    ``ĉ = k/df``. The same for the independence model gives ``ĉ_0``.
+    """
+    p = spec.p
+    li, lj = np.tril_indices(p)
+    si = _safe_inv(gs.cov)
+    wc_full = np.zeros((p + p * p, p + p * p))
+    wc_full[:p, :p] = si
+    wc_full[p:, p:] = 0.5 * np.einsum("ac,bd->abcd", si, si).reshape(p * p, p * p)
+    wc = jsat.T @ wc_full @ jsat
+    gamma = wmi @ jm @ wmi
+
+    def k_hat(delta):
+        u = wm - wm @ delta @ _safe_inv(delta.T @ wm @ delta) @ delta.T @ wm
+        if robust:
+            return float(np.trace(u @ wmi @ wc @ wmi @ u @ gamma))
+        return float(np.trace(wc @ wmi @ u @ wmi))
+
+    delta = np.concatenate([dm.T, ds[:, li, lj].T])
+    xx3 = n * _sem._group_f(spec, gs, mats)
+    c3 = k_hat(delta) / df if df > 0 else float("nan")
+    delta_b = np.zeros((p + li.size, 2 * p))
+    delta_b[np.arange(p), np.arange(p)] = 1.0
+    diag_pos = p + np.flatnonzero(li == lj)
+    delta_b[diag_pos, p + li[li == lj]] = 1.0
+    fb = (float(np.sum(np.log(sb))) + float(np.sum(np.diag(gs.cov) / sb)) - gs.logdet - p
+          + float(np.sum((gs.mean - mub) ** 2 / sb)))
+    xx3b = n * fb
+    c3b = k_hat(delta_b) / dfb if dfb > 0 else float("nan")
+
+    def cfi(t, d, tb, db, ch, chb):
+        t1 = max(t - ch * d, 0.0)
+        t2 = max(t - ch * d, tb - chb * db, 0.0)
+        return 1.0 if np.isclose(t1, 0) and np.isclose(t2, 0) else 1.0 - t1 / t2
+
+    t1, t2 = (xx3 - c3 * df) * dfb, (xx3b - c3b * dfb) * df
+    return {"cfi_robust": cfi(xx3, df, xx3b, dfb, c3, c3b),
+            "tli_robust": 1.0 - t1 / t2 if df > 0 and abs(t2) > 0 else 1.0,
+            "rmsea_robust": (float(np.sqrt(max(xx3 / n / df - c3 / n, 0.0))) if df > 0
+                             else 0.0)}
+
+
 def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
               robust: bool) -> CFAResult:
     """FIML (lavaan ``missing = "ml"``), with ML (observed-information SEs) or MLR."""
@@ -715,6 +766,18 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
         _, ds, dm = _sem._derivatives(spec, mats, 0)
         mi = _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items)
         a_inv = _safe_inv(hess)  # unit observed information is the Hessian of −log L / N
+        # the saturated (h1) model at the EM estimates: observed information and scores
+        dss, dms = _fiml.saturated_derivatives(p)
+        jsat = _fiml.saturated_jacobian(p)
+        wm = jsat.T @ _fiml.observed_information_full(pats, mu1, sig1) @ jsat / n
+        wmi = _safe_inv(wm)
+        sc1 = _fiml.scores(pats, mu1, sig1, dss, dms)
+        jm = sc1.T @ sc1 / n
+        # the independence model by FIML: each item's observed mean and ML variance
+        mub = np.array([np.nanmean(x[:, j]) for j in range(p)])
+        sb = np.array([np.nanmean((x[:, j] - mub[j]) ** 2) for j in range(p)])
+        nobs = np.array([np.sum(~np.isnan(x[:, j])) for j in range(p)])
+        ab = np.concatenate([nobs / sb, nobs / (2 * sb**2)]) / n  # its unit information
         extra: dict[str, Any] = {}
         if not robust:
             vcov = a_inv / n
@@ -725,42 +788,20 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
             vcov = a_inv @ b0 @ a_inv / n
             se_type = "robust.huber.white"
             # Yuan-Bentler (Mplus) trace: h1 part from the saturated model at the EM
-            # estimates (observed information and first-order scores), h0 part from the model
-            dss, dms = _fiml.saturated_derivatives(p)
-            li, lj = np.tril_indices(p)
-
-            def sat_grad(z):
-                mu = z[:p]
-                sg = np.zeros((p, p))
-                sg[li, lj] = z[p:]
-                sg[lj, li] = z[p:]
-                g_s, g_m = _fiml.gradient(pats, mu, sg)
-                return -(np.einsum("kij,ij->k", dss, g_s) + dms @ g_m) / n
-
-            zs = np.concatenate([mu1, sig1[li, lj]])
-            a1 = _robust.numeric_hessian(sat_grad, zs)
-            sc1 = _fiml.scores(pats, mu1, sig1, dss, dms)
-            b1 = sc1.T @ sc1 / n
-            tr_h1 = float(np.sum(b1 * _safe_inv(a1).T))
+            # estimates (observed information and first-order scores), h0 part the model's
+            tr_h1 = float(np.sum(jm * wmi.T))
             tr_ug = tr_h1 - float(np.sum(b0 * a_inv.T))
             c = tr_ug / df if df > 0 else float("nan")
-            # independence model: free means and variances, Hessian and scores in closed form
-            mub = np.array([np.nanmean(x[:, j]) for j in range(p)])
-            sb = np.array([np.nanmean((x[:, j] - mub[j]) ** 2) for j in range(p)])
             dsb = np.zeros((2 * p, p, p))
             dmb = np.zeros((2 * p, p))
             dmb[np.arange(p), np.arange(p)] = 1.0
             dsb[p + np.arange(p), np.arange(p), np.arange(p)] = 1.0
             scb = _fiml.scores(pats, mub, np.diag(sb), dsb, dmb)
-            nobs = np.array([np.sum(~np.isnan(x[:, j])) for j in range(p)])
-            ab = np.concatenate([nobs / sb, nobs / (2 * sb**2)]) / n
             tr_hb = float(np.sum(np.sum(scb**2, axis=0) / n / ab))
             cb = (tr_h1 - tr_hb) / dfb if dfb > 0 else float("nan")
             extra = _scaled_measures(fm, c, cb, tr_ug, n)
-            # lavaan's cfi.robust/tli.robust/rmsea.robust with missing data use the
-            # corrected statistics of Zhang & Savalei (2023), not implemented here
-            for k in ("cfi_robust", "tli_robust", "rmsea_robust"):
-                extra[k] = float("nan")
+        extra.update(_fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat,
+                                     mub, sb, robust))
     return _result(spec, est, fm, mats, vcov, sig1, factors, items, assign, model, n=n,
                    n_rows=len(data), estimator="mlr" if robust else "ml", missing="fiml",
                    se_type=se_type, mi=mi, extra=extra, unrestricted_loglik=ll1)

@@ -45,9 +45,10 @@ def main() -> None:
                 for k in ("cfi_scaled", "tli_scaled", "rmsea_scaled"):
                     upd(f"{grp}: cfi/tli/rmsea scaled", rel(getattr(res, k), fit[T.SCALED[k]]),
                         w)
-                if mode == "mlr":
-                    for k, rk in T.ROBUST.items():
-                        upd(f"{grp}: cfi/tli/rmsea robust", rel(getattr(res, k), fit[rk]), w)
+
+            if mode != "ml":
+                for k, rk in T.ROBUST.items():
+                    upd(f"{grp}: cfi/tli/rmsea robust", rel(getattr(res, k), fit[rk]), w)
             th = {(x["lhs"], x["op"], x["rhs"]): x for x in r["parameters"]}
             for row in res.parameters:
                 t = th[(row["lhs"], row["op"], row["rhs"])]
