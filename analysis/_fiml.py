@@ -187,33 +187,35 @@ def em(pats: Patterns, p: int, *, max_iter: int = 10000,
     return mu, sigma, float(ll_old), ok
 
 
-def score_matrices(pats: Patterns, mu: np.ndarray,
-                   sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row ``∂ log L_i/∂Σ`` (n, p, p) and ``∂ log L_i/∂μ`` (n, p), rows block by block."""
+def score_crossprod(pats: Patterns, mu: np.ndarray, sigma: np.ndarray, ds: np.ndarray,
+                    dm: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``Σ_i s_i s_iᵀ`` of the casewise scores ``s_ik = ∂ log L_i / ∂θ_k`` given ∂Σ/∂θ
+    (K, p, p) and ∂μ/∂θ (K, p); rows in chunks, so memory does not grow with n.
+
+    ``∂ log L_i/∂Σ = ½ (w wᵀ − Σ_oo⁻¹)`` and ``∂ log L_i/∂μ = w`` on the observed items,
+    ``w = Σ_oo⁻¹ (y_o − μ_o)``.
+    """
     p = pats.p
-    out_s, out_m = [], []
+    k = ds.shape[0]
+    dst = ds.reshape(k, -1).T
+    dmt = dm.T
+    out = np.zeros((k, k))
     for b in pats.blocks:
         si, _ = _block_inv(b, sigma, logdet=False)
-        sir = si[b.pid]
-        w = np.einsum("rij,rj->ri", sir, b.y - mu[b.obs][b.pid])
-        vals = 0.5 * (w[:, :, None] * w[:, None, :] - sir)
-        o = b.obs[b.pid]
-        full = np.zeros((b.y.shape[0], p, p))
-        r = np.arange(b.y.shape[0])[:, None, None]
-        full[r, o[:, :, None], o[:, None, :]] = vals
-        fm = np.zeros((b.y.shape[0], p))
-        fm[np.arange(b.y.shape[0])[:, None], o] = w
-        out_s.append(full)
-        out_m.append(fm)
-    return np.concatenate(out_s), np.concatenate(out_m)
-
-
-def scores(pats: Patterns, mu: np.ndarray, sigma: np.ndarray, ds: np.ndarray,
-           dm: np.ndarray) -> np.ndarray:
-    """Casewise scores ``∂ log L_i / ∂θ_k`` given ∂Σ/∂θ (K, p, p) and ∂μ/∂θ (K, p)."""
-    g_s, g_m = score_matrices(pats, mu, sigma)
-    n = g_s.shape[0]
-    return g_s.reshape(n, -1) @ ds.reshape(ds.shape[0], -1).T + g_m @ dm.T
+        for s0 in range(0, b.y.shape[0], chunk):
+            pid = b.pid[s0:s0 + chunk]
+            rows = pid.size
+            sir = si[pid]
+            o = b.obs[pid]
+            w = np.einsum("rij,rj->ri", sir, b.y[s0:s0 + chunk] - mu[o])
+            vals = 0.5 * (w[:, :, None] * w[:, None, :] - sir)
+            full = np.zeros((rows, p, p))
+            full[np.arange(rows)[:, None, None], o[:, :, None], o[:, None, :]] = vals
+            fm = np.zeros((rows, p))
+            fm[np.arange(rows)[:, None], o] = w
+            sc = full.reshape(rows, -1) @ dst + fm @ dmt
+            out += sc.T @ sc
+    return out
 
 
 def saturated_derivatives(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,8 +268,9 @@ def observed_information_full(pats: Patterns, mu: np.ndarray, sigma: np.ndarray)
         vpos = p + (b.obs[:, :, None] * p + b.obs[:, None, :]).reshape(len(b.n), q * q)
         mpos = b.obs
         pos = np.concatenate([mpos, vpos], axis=1)  # (P, q + q²)
-        for s0 in range(0, len(b.n), 16):
-            sl = slice(s0, s0 + 16)
+        step = max(1, int(4e6 // (q + q * q) ** 2))  # bounds the temporaries' memory
+        for s0 in range(0, len(b.n), step):
+            sl = slice(s0, s0 + step)
             nn = b.n[sl, None, None]
             s_, b_, w_ = si[sl], bm[sl], w[sl]
             m = len(s_)

@@ -509,8 +509,9 @@ def _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items):
         q = b.obs.shape[1]
         vidx = (b.obs[:, :, None] * p + b.obs[:, None, :]).reshape(len(b.n), q * q)
         w_mu += _fiml._scatter(p, b.obs, b.n[:, None, None] * si)
-        for s0 in range(0, len(b.n), 32):  # chunks bound the Kronecker products' memory
-            sl = slice(s0, s0 + 32)
+        step = max(1, int(4e6 // (q * q) ** 2))  # chunks bound the Kronecker products
+        for s0 in range(0, len(b.n), step):
+            sl = slice(s0, s0 + step)
             kr = 0.5 * b.n[sl, None, None] * np.einsum(
                 "pij,pkl->pikjl", si[sl], si[sl]).reshape(-1, q * q, q * q)
             idx = vidx[sl][:, :, None] * (p * p) + vidx[sl][:, None, :]
@@ -771,8 +772,7 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
         jsat = _fiml.saturated_jacobian(p)
         wm = jsat.T @ _fiml.observed_information_full(pats, mu1, sig1) @ jsat / n
         wmi = _safe_inv(wm)
-        sc1 = _fiml.scores(pats, mu1, sig1, dss, dms)
-        jm = sc1.T @ sc1 / n
+        jm = _fiml.score_crossprod(pats, mu1, sig1, dss, dms) / n
         # the independence model by FIML: each item's observed mean and ML variance
         mub = np.array([np.nanmean(x[:, j]) for j in range(p)])
         sb = np.array([np.nanmean((x[:, j] - mub[j]) ** 2) for j in range(p)])
@@ -783,8 +783,7 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
             vcov = a_inv / n
             se_type = "observed"
         else:
-            sc = _fiml.scores(pats, mats.mu, mats.sigma, ds, dm)
-            b0 = sc.T @ sc / n
+            b0 = _fiml.score_crossprod(pats, mats.mu, mats.sigma, ds, dm) / n
             vcov = a_inv @ b0 @ a_inv / n
             se_type = "robust.huber.white"
             # Yuan-Bentler (Mplus) trace: h1 part from the saturated model at the EM
@@ -796,8 +795,8 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
             dmb = np.zeros((2 * p, p))
             dmb[np.arange(p), np.arange(p)] = 1.0
             dsb[p + np.arange(p), np.arange(p), np.arange(p)] = 1.0
-            scb = _fiml.scores(pats, mub, np.diag(sb), dsb, dmb)
-            tr_hb = float(np.sum(np.sum(scb**2, axis=0) / n / ab))
+            bb = _fiml.score_crossprod(pats, mub, np.diag(sb), dsb, dmb)
+            tr_hb = float(np.sum(np.diag(bb) / n / ab))
             cb = (tr_h1 - tr_hb) / dfb if dfb > 0 else float("nan")
             extra = _scaled_measures(fm, c, cb, tr_ug, n)
         extra.update(_fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat,
