@@ -706,7 +706,8 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
     for j, it in enumerate(items):
         col = x[:, j][~np.isnan(x[:, j])]
         if col.size < 2 or np.ptp(col) == 0:
-            raise ValueError(f"item {it} is constant or has fewer than 2 answers")
+            raise ValueError(f"item {it} is constant or has fewer than 2 numeric answers "
+                             f"({col.size} answered)")
     with _sem.single_thread_blas():
         mu1, sig1, ll1, em_ok = _fiml.em(pats, p)
         gs = _sem.group_stats("", n, mu1, sig1, items)

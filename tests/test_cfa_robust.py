@@ -254,3 +254,14 @@ def test_html_gives_the_cfa_n_parameter_table_and_factor_correlations(mcar_listw
         assert f"<td>{hon['est']:.3f}</td><td>{hon['se']:.3f}</td>" in html
     assert "Largest modification indices" in mcar_listwise[2]
     assert "Yuan-Bentler scaled" in mcar_fiml[2]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d.assign(x3=np.nan), "x3 is constant or has fewer than 2 numeric answers"),
+    (lambda d: d.assign(x1=1.0), "x1 is constant"),
+    (lambda d: d.head(10), "too few rows with any answer: 10"),
+])
+def test_fiml_bad_input_is_a_clear_error(mutate, message):
+    hs = pd.read_csv(REF_DIR / "data" / "holzinger_swineford.csv")
+    with pytest.raises(ValueError, match=message):
+        cfa(mutate(hs), HS_MODEL, missing="fiml")
