@@ -16,13 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis import AnalysisError
 
-class AnalysisError(ValueError):
-    """The data cannot be analysed as asked (missing items, too few rows, ...).
-
-    The message is meant for the researcher: it names the column, dimension or
-    setting at fault and, where useful, an example row.
-    """
+__all__ = ["AnalysisError", "Result", "fmt", "fmt_p", "jsonable"]
 
 
 def jsonable(value: Any) -> Any:

@@ -791,10 +791,3 @@ def jsonable(obj):
         v = float(obj)
         return v if np.isfinite(v) else None
     return obj
-
-
-def fmt(v, digits: int = 3) -> str:
-    """Format a number for summaries ('NA' for NaN/None)."""
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "NA"
-    return f"{v:.{digits}f}"

@@ -1,9 +1,10 @@
 """Exploratory factor analysis with deterministic factor order and sign.
 
-factor_analyzer (pinned 0.5.1, agreeing with psych to about 1e-4) does the fitting;
-it stays inside this module and :mod:`analysis._fa`. Callers get loadings labelled
-by item id, communalities, factor correlations, and Tucker's congruence of each
-factor with the instrument's intended structure.
+:mod:`analysis._fa` does the fitting (our own minres/ML extraction, factor_analyzer's
+rotations; agreeing with psych to about 1e-4). Callers get loadings labelled by item
+id, communalities, factor correlations, Tucker's congruence of each factor with the
+instrument's intended structure, and the fit's warnings (non-convergence, Heywood
+cases).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from ._fa import EXTRACTIONS, ROTATIONS, fit_factors
+from ._fa import EXTRACTIONS, ROTATIONS, fit
 from ._result import AnalysisError, Result, fmt
 from .factorability import as_moments, checked_corr
 from .moments import Moments
@@ -112,6 +113,9 @@ class EFAResult(Result):
     matched_dimension: tuple[str | None, ...]
     congruence: Mapping[str, float]
     cross_loadings: tuple[str, ...]
+    #: Non-convergence of the extraction or rotation, Heywood cases (a uniqueness at
+    #: its lower bound 0.005 or a communality of 1 or more) and numerical warnings.
+    warnings: tuple[str, ...] = ()
 
     def loadings_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.loadings, index=list(self.factors)).T
@@ -131,6 +135,8 @@ class EFAResult(Result):
             lines.append("factor correlations:")
             for f, row in zip(self.factors, self.factor_correlations, strict=True):
                 lines.append(f"  {f:<8}" + " ".join(f"{v:6.2f}" for v in row))
+        if self.warnings:
+            lines += ["warnings:"] + [f"  - {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -160,6 +166,9 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
     loadings). A factor is named after its matched dimension (``"F1 (REL)"``) only
     when its congruence with it is at least 0.5; ``congruence`` reports every match.
     Communalities of oblique solutions are ``diag(L Phi L^T)``.
+
+    Non-convergence (of the extraction or the rotation) and Heywood cases do not
+    raise: they are listed in ``warnings`` and in ``summary()``, as psych warns.
 
     R: ``psych::fa(x, nfactors = 5, fm = "minres", rotate = "oblimin")`` and
     ``psych::fa(x, nfactors = 5, fm = "ml", rotate = "varimax")``.
@@ -195,8 +204,9 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
         raise AnalysisError(f"{n_factors} factors are too many for {k} items with ML "
                             f"(negative degrees of freedom)")
     r = checked_corr(m)
-    lam, u, phi = fit_factors(r, n_factors, extraction, rotation)
     items = list(m.columns)
+    ff = fit(r, n_factors, extraction, rotation, items)
+    lam, u, phi = ff.loadings, ff.uniquenesses, ff.phi
     target = None
     if structure:
         target = target_matrix(items, structure)
@@ -221,4 +231,5 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
         uniquenesses=dict(zip(items, map(float, u), strict=True)),
         factor_correlations=None if phi is None else tuple(tuple(map(float, r_)) for r_ in phi),
         ss_loadings=tuple(map(float, (lam ** 2).sum(axis=0))),
-        matched_dimension=matched_names, congruence=congruence, cross_loadings=cross)
+        matched_dimension=matched_names, congruence=congruence, cross_loadings=cross,
+        warnings=ff.warnings)

@@ -43,10 +43,6 @@ def checked_corr(m: Moments, *, min_n: int | None = None, what: str = "items") -
     return r
 
 
-def _label(m: Moments) -> str:
-    return f"{len(m.columns)} items, n = {m.n}"
-
-
 @dataclass(frozen=True)
 class KMOResult(Result):
     """Kaiser-Meyer-Olkin measure of sampling adequacy. See :func:`kmo`."""

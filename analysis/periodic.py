@@ -36,6 +36,18 @@ Conventions, in the order they are applied:
   the Trust Index, incident minus none).
 * **Reliability, CFA and invariance** are computed on the focus period's analysed
   responses, the data the headline figures come from.
+* **Drivers** (:mod:`analysis.drivers`): for each outcome block, the LMG shares of R²
+  of the dimension scores, standardized betas and bootstrap CIs, in the focus period,
+  overall and per segment (segments suppressed as above). The **priority matrix**
+  sets each dimension's share of the key outcome's R² against its score
+  (:mod:`analysis.findings`).
+* **Brand benchmark** (with a segment column, e.g. brand; :mod:`analysis.benchmark`):
+  the focus period's Trust Index per brand, ranks with cluster-bootstrap intervals,
+  pairwise differences with CR1 cluster-robust SEs (``respondent_column``: one person
+  may rate several brands) Holm-adjusted, drivers per brand, and the invariance check
+  across brands saying whether brand comparisons are supported.
+* **Key findings**: three to five plain-language sentences made from these figures
+  (:func:`analysis.findings.key_findings`), shown first.
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -67,6 +79,9 @@ from .data import check_items, dimension_model, reverse_key
 from .moments import Moments
 from .reliability import reliability_by_dimension
 from .scores import nps, nps_item, pct_trusting, proportion, score
+
+if TYPE_CHECKING:
+    from .svg import Chart
 
 SUPPRESSED: dict[str, Any] = {"suppressed": True}
 INVARIANCE_MIN_N = 30  # smallest language group in the invariance test (as analyze)
@@ -104,6 +119,11 @@ class PeriodicReport(Result):
     quality: Mapping[str, Any]          # period -> started, completed, ... excluded
     psychometrics: Mapping[str, Any]
     notes: tuple[str, ...] = field(default=())
+    drivers: Mapping[str, Any] | None = None    # outcome id -> {"overall", "by_segment"}
+    outcome_names: Mapping[str, str] = field(default_factory=dict)
+    priority: Mapping[str, Any] | None = None   # importance vs score, "fix first"
+    benchmark: Mapping[str, Any] | None = None  # brands compared (segment column)
+    key_findings: tuple[str, ...] = ()          # the plain-language summary
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -135,6 +155,7 @@ class PeriodicReport(Result):
         k = self.settings["min_segment_n"]
         lines = [f"Trust Index report for {self.focus} ({', '.join(self.campaigns)}; "
                  f"instrument {self.instrument})", self.headline(), "",
+                 *(f"* {s}" for s in self.key_findings), "",
                  f"{'period':<10} {'n':>6} {'index':>7}  95% CI         % trusting   NPS"]
         for p in self.periods:
             f = self.index[p]
@@ -335,7 +356,7 @@ def _psychometrics(df: pd.DataFrame, inst: Instrument, group: str | None,
                   for lv, d in inv.delta.items()},
         "decisions": dict(inv.decisions), "level": inv.level, "verdict": inv.verdict,
         "warnings": list(inv.warnings)}
-    ok = inv.level == "scalar"
+    ok = inv.level in ("scalar", "strict")  # strict (residuals too) implies scalar
     out["levels_comparable"] = ok
     out["statement"] = (
         f"Scalar invariance across {group} holds: Trust Index levels can be compared across "
@@ -351,7 +372,9 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
                     segment: str | None = None, keep_careless: bool = False,
                     min_segment_n: int = 30, period_column: str = "period",
                     group: str | None = "language", min_items: int | float | None = None,
-                    campaigns: Sequence[str] = ()) -> PeriodicReport:
+                    campaigns: Sequence[str] = (), n_boot: int = 1000,
+                    seed: int | None = 0, respondent_column: str | None = None,
+                    key_outcome: str | None = None) -> PeriodicReport:
     """The periodic Trust Index report of ``frame`` (see the module docstring).
 
     Parameters
@@ -368,6 +391,12 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
     group : column for measurement invariance (default ``language``; ``None``: skip).
     min_items : answered items for a dimension score (:func:`analysis.scores.score`).
     campaigns : names of the campaigns, for the report's heading.
+    n_boot, seed : bootstrap resamples (driver-share CIs, brand rank intervals) and seed.
+    respondent_column : a respondent key (one person may rate several brands): brand
+        comparisons then use CR1 cluster-robust SEs and resample whole respondents. It is
+        used for clustering only and never appears in the output.
+    key_outcome : the outcome block of the priority matrix and the findings (default:
+        the instrument's first outcome block with drivers).
 
     Raises
     ------
@@ -378,7 +407,8 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
             or min_segment_n < 2:
         raise AnalysisError(f"min_segment_n must be an integer >= 2, got {min_segment_n!r}")
     min_n = int(min_segment_n)
-    for col, what in ((period_column, "period"), (segment, "segment")):
+    for col, what in ((period_column, "period"), (segment, "segment"),
+                      (respondent_column, "respondent key")):
         if col is not None and col not in frame.columns:
             raise AnalysisError(f"the {what} column {col!r} is not in the data")
     df = frame.reset_index(drop=True)
@@ -555,13 +585,58 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         notes.append(f"the {segment} comparison compares levels across {group}, which the "
                      "invariance test does not support")
 
+    # drivers, priority matrix and brand benchmark (focus period)
+    from .benchmark import brand_benchmark
+    from .drivers import drivers as _drivers
+    from .findings import outcome_names as _onames
+    from .findings import priority as _priority
+
+    drv = None
+    onames = _onames(inst.outcomes)
+    if inst.outcomes:
+        hid = None
+        if segment is not None:
+            from .drivers import outcome_scores
+            full = pd.concat([outcome_scores(focus_data, inst, min_items),
+                              focus_scores[dims]], axis=1).notna().all(axis=1)
+            hid = _protect(_counts(seg_f[full.to_numpy()], names), min_n, ti_hidden)
+        try:
+            d_res = _drivers(focus_data, inst, segment=segment, n_boot=n_boot, seed=seed,
+                             min_segment_n=min_n, min_items=min_items, hidden=hid,
+                             cluster=respondent_column)
+            drv = d_res.to_dict()
+            notes += [f"{focus}: {n}" for n in d_res.notes]
+        except AnalysisError as e:
+            notes.append(f"no driver analysis in {focus}: {e}")
+    prio = _priority(drv, index[focus]["dimensions"], {b.id: (b.name.get("en") or b.id)
+                                                       for b in inst.dimensions},
+                     onames, key_outcome)
+    bench = None
+    if segment is not None:
+        shown_b = [s for s in names if s not in ti_hidden]
+        inv_b = psych if group == segment else _psychometrics(focus_data, inst, segment, min_n)
+        try:
+            bench = brand_benchmark(
+                focus_scores["trust_index"], seg_f, None if respondent_column is None
+                else focus_data[respondent_column], shown_b, column=segment,
+                respondent_column=respondent_column, n_boot=n_boot, seed=seed,
+                invariance=inv_b)
+        except AnalysisError as e:
+            notes.append(f"no {segment} benchmark: {e}")
+        if bench is not None and respondent_column is not None:
+            notes.append(f"the invariance check across {segment} treats the ratings as "
+                         f"independent groups; respondents who rate several {segment} values "
+                         "make it approximate")
+
     settings = {"period_column": period_column, "focus": focus, "segment": segment,
                 "invariance_group": group, "keep_careless": bool(keep_careless),
+                "driver_bootstrap": n_boot, "seed": seed,
+                "respondent_column": respondent_column,
                 "careless_screening": "per period, >= 2 indicators (analysis.careless)",
                 "min_segment_n": min_n, "min_items": dict(sc.min_items),
                 "suppression": f"figures resting on fewer than {min_n} respondents are "
                                "suppressed"}
-    return PeriodicReport(
+    rep = PeriodicReport(
         instrument=inst.key, campaigns=tuple(campaigns), settings=settings,
         periods=tuple(periods), focus=focus, previous=previous,
         scale=(inst.scale.min, inst.scale.max),
@@ -569,7 +644,10 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
                          for b in inst.dimensions},
         index=jsonable(index), change=jsonable(change), segments=jsonable(segments),
         incidents=jsonable(incidents), quality=jsonable(quality),
-        psychometrics=jsonable(psych), notes=tuple(notes))
+        psychometrics=jsonable(psych), notes=tuple(notes), drivers=jsonable(drv),
+        outcome_names=onames, priority=jsonable(prio), benchmark=jsonable(bench))
+    from .findings import key_findings
+    return dataclasses.replace(rep, key_findings=key_findings(rep))
 
 
 # ----- HTML ---------------------------------------------------------------------------------
@@ -583,37 +661,56 @@ def _pt(x: Any) -> tuple[float, float, float] | None:
     return (v, x["ci95"][0], x["ci95"][1])
 
 
-def charts(r: PeriodicReport) -> dict[str, str]:
-    """The report's SVG charts, keyed by name (drawn from the same figures as the JSON)."""
+def charts(r: PeriodicReport) -> dict[str, Chart]:
+    """The report's charts (:class:`analysis.svg.Chart`, placed as they are by the
+    templates), keyed by name, drawn from the same figures as the JSON. A line chart
+    without a single figure (everything suppressed) is left out."""
     from . import svg
 
     k = r.settings["min_segment_n"]
     sup = f"suppressed (n < {k})"
     lo, hi = r.scale
-    out: dict[str, str] = {}
+    out: dict[str, Chart] = {}
     ps = list(r.periods)
     out["trend"] = svg.line_chart(
         ps, {"Trust Index": [_pt(r.index[p]["trust_index"]) for p in ps]},
-        title="Trust Index by period (mean, 95% CI)", y_label="Trust Index (0-100)")
+        title="Trust Index by period (mean, 95% CI)", y_label="Trust Index (0-100)",
+        y_range=(0, 100))
     out["trusting"] = svg.line_chart(
         ps, {"% trusting": [_pt(r.index[p]["pct_trusting"]) for p in ps]},
-        title="% trusting by period (95% CI)", y_label="% trusting", width=480, height=280)
+        title="% trusting by period (95% CI)", y_label="% trusting", width=480, height=280,
+        y_range=(0, 100))
     if any(r.index[p].get("nps") for p in ps):
         out["nps"] = svg.line_chart(
             ps, {"NPS": [_pt(r.index[p]["nps"]) for p in ps]},
-            title="NPS by period (95% CI)", y_label="NPS", width=480, height=280)
+            title="NPS by period (95% CI)", y_label="NPS", width=480, height=280,
+            y_range=(-100, 100))
     dims = list(r.dimension_names)
     f = r.index[r.focus]["dimensions"]
     out["dimensions"] = svg.bar_chart(
-        [f"{d} {r.dimension_names[d]}" for d in dims], [_pt(f[d]) for d in dims],
+        [r.dimension_names[d] for d in dims], [_pt(f[d]) for d in dims],
         title=f"Dimension scores in {r.focus} (mean, 95% CI)",
         x_label=f"score on the {lo}..{hi} scale", x_range=(lo, hi), note_missing=sup)
     if r.previous:
         series = {p: [_pt(r.index[p]["dimensions"][d]) for d in dims]
                   for p in (r.previous, r.focus)}
         out["dimension_change"] = svg.dot_compare_chart(
-            dims, series, title=f"Dimensions: {r.previous} vs {r.focus} (mean, 95% CI)",
-            x_label=f"score on the {lo}..{hi} scale", note_missing=sup)
+            [r.dimension_names[d] for d in dims], series,
+            title=f"Dimensions: {r.previous} vs {r.focus} (mean, 95% CI)",
+            x_label=f"score on the {lo}..{hi} scale", x_range=(lo, hi), note_missing=sup)
+    pr = r.priority
+    if pr:
+        from .findings import fix_first_text
+        rows = pr["dimensions"]
+        out["priority"] = svg.priority_matrix(
+            [rows[d]["name"] for d in rows], [rows[d]["importance_pct"] for d in rows],
+            [rows[d]["score"] for d in rows], importance_cut=pr["importance_cut"],
+            score_cut=pr["score_cut"], scale=(lo, hi),
+            title=f"What to fix first: importance for {pr['outcome_name']} vs score, "
+                  f"{r.focus}",
+            x_label=f"current score (mean on the {lo}-{hi} scale)",
+            y_label=f"importance (% of the explained variance of {pr['outcome_name']})",
+            callout=fix_first_text(pr))
     if r.segments:
         s = r.segments
         names = s["names"]
@@ -628,10 +725,10 @@ def charts(r: PeriodicReport) -> dict[str, str]:
         out["segment_trend"] = svg.line_chart(
             ps, {n: pts for n, pts in lines.items() if any(pts)},
             title=f"Trust Index by {s['column']} and period (mean, 95% CI)",
-            y_label="Trust Index (0-100)")
+            y_label="Trust Index (0-100)", y_range=(0, 100))
     # a line chart without a single figure (everything suppressed) is left out
     for name in ("trend", "trusting", "nps", "segment_trend"):
-        if name in out and "<circle" not in out[name]:
+        if name in out and not out[name].has_data:
             del out[name]
     if r.incidents:
         inc = r.incidents
@@ -643,10 +740,13 @@ def charts(r: PeriodicReport) -> dict[str, str]:
     return out
 
 
+def _fix_first_text(pr: Any) -> str:
+    from .findings import fix_first_text
+    return fix_first_text(pr)
+
+
 def render_html(report: PeriodicReport) -> str:
     """The report as one self-contained HTML document (a string)."""
-    from markupsafe import Markup
-
     from .html import _env
 
     env = _env()
@@ -658,9 +758,10 @@ def render_html(report: PeriodicReport) -> str:
         ch, prev, cur = d["change"], d["index"][d["change"]["from"]], d["index"][d["focus"]]
         rows.append(("Trust Index (0-100)", ch["trust_index"], prev["trust_index"],
                      cur["trust_index"], 1))
-        rows += [(f"{dim} {d['dimension_names'][dim]}", c, prev["dimensions"][dim],
+        rows += [(d["dimension_names"][dim], c, prev["dimensions"][dim],
                   cur["dimensions"][dim], 2) for dim, c in ch["dimensions"].items()]
     return tpl.render(r=report, d=d, change_rows=rows,
-                      charts={k: Markup(v) for k, v in charts(report).items()},
+                      charts=charts(report),
                       k=report.settings["min_segment_n"],
+                      fix_first=_fix_first_text(report.priority),
                       isfinite=lambda x: x is not None and math.isfinite(x))

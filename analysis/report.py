@@ -30,6 +30,7 @@ from .compare import GroupTable, PairwiseResult, WelchAnovaResult, group_table, 
 from .compare import period_change as _period_change
 from .compare import welch_anova as _welch_anova
 from .data import CheckedData, checked_matrix, dimension_model, reverse_key
+from .drivers import DriversResult, drivers_from_scores, outcome_scores
 from .efa import EFAResult, efa
 from .factorability import BartlettResult, KMOResult, bartlett_sphericity, checked_corr, kmo
 from .moments import Moments
@@ -60,6 +61,7 @@ class TrustIndexResult(Result):
     segment_anova: WelchAnovaResult | None = None
     segment_pairwise: PairwiseResult | None = None
     notes: tuple[str, ...] = ()
+    name: str | None = None  # the instrument's name for the index (None: not named)
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"overall": self.overall.to_dict()}
@@ -69,11 +71,12 @@ class TrustIndexResult(Result):
             if v is not None:
                 out[k] = v.to_dict()
         out["notes"] = list(self.notes)
+        out["name"] = self.name
         return out
 
     def summary(self) -> str:
         o = self.overall
-        lines = [f"Trust Index (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
+        lines = [f"{self.name or 'Overall index'} (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
                  f"{fmt(o.ci95[1], 1)}], n = {o.n}"]
         for k in ("by_period", "period_change", "by_segment", "segment_anova",
                   "segment_pairwise"):
@@ -113,6 +116,11 @@ class AnalysisReport(Result):
     dimension_names: Mapping[str, str]
     flagged_ids: tuple = ()
     notes: tuple[str, ...] = field(default=())
+    drivers: DriversResult | None = None  # analysis.drivers; None: no outcome blocks
+    validity: Any = None  # analysis.validity.ValidityResult, or {"error": ...}
+    hierarchy: Any = None  # analysis.hierarchy.HierarchyResult (second-order model, omega_h)
+    title: str = ""  # the instrument's title
+    index_name: str | None = None  # the instrument's name for its index (None: not named)
 
     def to_dict(self) -> dict:
         inv = self.invariance
@@ -139,6 +147,13 @@ class AnalysisReport(Result):
                                    if self.trust_overall_top2 else None),
             "nps": self.nps.to_dict() if self.nps else None,
             "alternative": self.alternative,
+            "drivers": self.drivers.to_dict() if self.drivers is not None else {},
+            "title": self.title,
+            "index_name": self.index_name,
+            "validity": (self.validity.to_dict() if hasattr(self.validity, "to_dict")
+                         else self.validity),
+            "hierarchy": (self.hierarchy.to_dict() if hasattr(self.hierarchy, "to_dict")
+                          else self.hierarchy),
             "notes": list(self.notes),
         })
 
@@ -155,7 +170,9 @@ class AnalysisReport(Result):
                    f"Bartlett's test p {fmt_p(self.bartlett.p)}.")
         k = len(self.structure)
         pa = self.parallel_analysis.n_factors
-        out.append(f"Parallel analysis suggests {pa} factor(s) for the {k} intended dimensions."
+        pc = self.parallel_analysis.n_components
+        out.append(f"Parallel analysis (as psych::fa.parallel) suggests {pa} factor(s) and "
+                   f"{pc} component(s) for the {k} intended dimensions."
                    + ("" if pa == k else " The dimensions may not all be separable in these "
                       "data; see the EFA loadings and the CFA."))
         if self.efa.congruence:
@@ -164,10 +181,25 @@ class AnalysisReport(Result):
                        f"ranges from {fmt(worst, 2)} to {fmt(max(self.efa.congruence.values()), 2)}"
                        + (" (below .85 for some: the structure is only partly recovered)."
                           if worst < 0.85 else "."))
+        if self.efa.warnings:
+            out.append("EFA warnings (examine the loadings before relying on them): "
+                       + "; ".join(self.efa.warnings) + ".")
         c = self.cfa
-        if hasattr(c, "cfi"):
-            good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08
-            out.append(f"CFA: CFI = {fmt(c.cfi)}, RMSEA = {fmt(c.rmsea)}, SRMR = {fmt(c.srmr)}: "
+        if hasattr(c, "cfi") and c.df == 0:
+            out.append("CFA: the model is just identified (df = 0): its fit is not testable "
+                       "(chi-square, CFI, TLI, RMSEA and SRMR are uninformative).")
+        elif hasattr(c, "cfi"):
+            cfi, rmsea, lab = c.cfi, c.rmsea, ""
+            if getattr(c, "estimator", "ml") == "wlsmv":  # ordered items: the scaled test
+                cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (WLSMV, scaled)"
+            elif getattr(c, "estimator", "ml") == "mlr":  # robust indices where available
+                if np.isfinite(c.cfi_robust):
+                    cfi, rmsea, lab = c.cfi_robust, c.rmsea_robust, " (MLR, robust)"
+                else:
+                    cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (MLR, scaled)"
+            lab += f", n = {c.n}" + (" by FIML" if getattr(c, "missing", "") == "fiml" else "")
+            good = cfi >= 0.95 and rmsea <= 0.06 and c.srmr <= 0.08
+            out.append(f"CFA{lab}: CFI = {fmt(cfi)}, RMSEA = {fmt(rmsea)}, SRMR = {fmt(c.srmr)}: "
                        + ("good fit by Hu & Bentler's (1999) cut-offs." if good else
                           "the fit misses Hu & Bentler's (1999) good-fit cut-offs "
                           "(CFI >= .95, RMSEA <= .06, SRMR <= .08)."))
@@ -178,20 +210,30 @@ class AnalysisReport(Result):
             out.append(inv.verdict)
         elif isinstance(inv, Mapping) and inv.get("error"):
             out.append(f"Invariance could not be tested: {inv['error']}")
+        out += _quality_verdicts(self)
+        ix = self.index_name or "overall index"
         ti = self.trust_index
         if ti.segment_anova is not None:
             a = ti.segment_anova
-            out.append(f"The Trust Index differs across {self.settings.get('segment')} "
+            out.append(f"The {ix} differs across {self.settings.get('segment')} "
                        f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})." if a.p < 0.05 else
-                       f"No clear Trust Index difference across "
+                       f"No clear {ix} difference across "
                        f"{self.settings.get('segment')} (Welch p {fmt_p(a.p)}).")
         if ti.period_change is not None and ti.period_change.comparisons:
             last = ti.period_change.comparisons[-1]
             word = "rose" if last.diff > 0 else "fell"
             sig = "a significant" if last.p_holm < 0.05 else "not a significant"
-            out.append(f"From {last.a} to {last.b} the Trust Index {word} by "
+            out.append(f"From {last.a} to {last.b} the {ix} {word} by "
                        f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
                        f"p {fmt_p(last.p_holm)}).")
+        for oid, od in (self.drivers.outcomes.items() if self.drivers is not None else ()):
+            o = od.overall
+            if hasattr(o, "ranking"):
+                top = o.ranking[0]
+                names = self.drivers.names
+                out.append(f"Drivers of {names.get(oid, oid)}: the dimensions explain "
+                           f"R² = {fmt(o.r2, 2)}; {names.get(top, top)} explains the most "
+                           f"({fmt(100 * o.lmg[top] / o.r2, 0)}% of R², LMG).")
         ex = "excluded" if self.settings.get("exclude_careless") else "kept (--keep-careless)"
         out.append(f"Careless responding: {self.careless.n_careless} of {self.n_total} "
                    f"respondents were flagged by at least {self.careless.min_flags} indicators "
@@ -205,13 +247,106 @@ class AnalysisReport(Result):
                  self.bartlett.summary(), self.parallel_analysis.summary(), self.efa.summary()]
         for x in (self.cfa, self.invariance):
             parts.append(x.summary() if hasattr(x, "summary") else str(x))
+        for x in (self.validity, self.hierarchy):
+            if hasattr(x, "summary"):
+                parts.append(x.summary())
         parts += [self.scores.summary(), self.trust_index.summary(), self.pct_trusting.summary()]
         if self.trust_overall_top2:
             parts.append(self.trust_overall_top2.summary())
         if self.nps:
             parts.append(self.nps.summary())
+        if self.drivers is not None:
+            parts.append(self.drivers.summary())
         parts.append("Verdicts:\n" + "\n".join(f"  - {v}" for v in self.verdicts))
         return "\n\n".join(parts)
+
+
+#: Below these, EFA and CFA estimates are unstable (rules of thumb: at least 5 respondents
+#: per item, Bentler & Chou 1987; at least 100 in all, MacCallum et al. 1999).
+MIN_N_PER_ITEM = 5
+MIN_N = 100
+
+
+def _small_sample(what: str, n: int, k: int) -> str | None:
+    if n >= MIN_N and n >= MIN_N_PER_ITEM * k:
+        return None
+    why = " and ".join(x for x in (
+        f"fewer than {MIN_N_PER_ITEM} per item" if n < MIN_N_PER_ITEM * k else "",
+        f"fewer than {MIN_N}" if n < MIN_N else "") if x)
+    return (f"Sample size: the {what} used n = {n} rows for {k} items ({why}); its estimates "
+            "are unstable, treat them as provisional.")
+
+
+#: Listwise deletion that drops more than this share of the rows gets a warning.
+MAX_LISTWISE_DROP = 0.10
+
+
+def _missing_data_verdicts(rep: AnalysisReport) -> list[str]:
+    """A warning when listwise deletion drops more than 10% of the responses."""
+    n, kept = getattr(rep, "n_responses", None), getattr(rep, "n_complete", None)
+    if not n or kept is None or (n - kept) / n <= MAX_LISTWISE_DROP:
+        return []
+    pct = f"{100 * (n - kept) / n:.0f}%"
+    c = rep.cfa
+    if getattr(c, "missing", None) == "fiml":
+        return [f"Missing data: the CFA used all n = {c.n} responses by FIML, but KMO, "
+                f"Bartlett, parallel analysis and the EFA used only the {kept} of {n} "
+                f"responses complete on every item (listwise deletion dropped {pct})."]
+    return [f"Missing data: listwise deletion kept only {kept} of {n} responses ({pct} "
+            "dropped) for KMO, Bartlett, parallel analysis, the EFA and the CFA; the "
+            "estimates are unbiased only if answers are missing completely at random. "
+            "Use --missing fiml for the CFA (full-information ML over all responses)."]
+
+
+def _quality_verdicts(rep: AnalysisReport) -> list[str]:
+    """Small samples, improper CFA solutions, validity and the single-index decision."""
+    out: list[str] = _missing_data_verdicts(rep)
+    k = len([it for its in rep.structure.values() for it in its])
+    efa_n = getattr(rep.efa, "n", None) or rep.n_complete
+    c = rep.cfa
+    cfa_n = getattr(c, "n", None)
+    if cfa_n is not None and cfa_n != efa_n:
+        out += [v for v in (_small_sample("EFA", efa_n, k), _small_sample("CFA", cfa_n, k)) if v]
+    else:
+        v = _small_sample("EFA and the CFA" if cfa_n is not None else "EFA", efa_n, k)
+        out += [v] if v else []
+    warns = tuple(getattr(c, "warnings", ()) or ())
+    improper = [w for w in warns if "Heywood" in w or "not positive definite" in w
+                or "converge" in w]
+    if improper or (hasattr(c, "converged") and not c.converged):
+        out.append("CFA solution is improper: " + "; ".join(improper or ["not converged"])
+                   + ". Its loadings, composite reliability and AVE are not interpretable.")
+    v = rep.validity
+    if hasattr(v, "verdicts"):
+        out += list(v.verdicts)
+    elif isinstance(v, Mapping) and v.get("error"):
+        out.append(f"Discriminant validity could not be assessed: {v['error']}")
+    h = rep.hierarchy
+    if hasattr(h, "verdict"):
+        out.append(h.verdict)
+    return out
+
+
+def _validity_and_hierarchy(m_all: Moments, model, c_res, inst: Instrument,
+                            notes: list[str]) -> tuple[Any, Any]:
+    """HTMT/Fornell-Larcker and the single-index evidence; errors become notes, not crashes."""
+    from .hierarchy import single_index
+    from .validity import validity as _validity
+    cfa_ok = c_res if hasattr(c_res, "std_loadings") else None
+    try:
+        v_res: Any = _validity(m_all, model, cfa_ok)
+    except (AnalysisError, ValueError) as exc:
+        v_res = {"error": str(exc)}
+        notes.append(f"discriminant validity not assessed: {exc}")
+    h_res: Any = None
+    if len(model) >= 2:
+        try:
+            h_res = single_index(m_all, model, cfa_result=cfa_ok,
+                                 index_name=inst.index_label() or "overall index")
+        except (AnalysisError, ValueError) as exc:
+            h_res = {"error": str(exc)}
+            notes.append(f"single-index evidence not computed: {exc}")
+    return v_res, h_res
 
 
 def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, Any]]:
@@ -264,8 +399,9 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             segment: str | None = None, period: str | None = None,
             keep_careless: bool = False, efa_extraction: str = "minres",
             efa_rotation: str = "oblimin", n_factors: int | None = None,
-            min_segment_n: int = 30, min_items: int | float | None = None,
-            seed: int | None = 0, n_iter: int = 500, min_group_n: int = 30) -> AnalysisReport:
+            min_segment_n: int = 30, min_items: int | float | None = None, n_boot: int = 1000,
+            seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30,
+            estimator: str = "ml", missing: str = "listwise") -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
     Parameters
@@ -278,13 +414,24 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     period : column for the period table and change versus the previous period.
     keep_careless : keep respondents flagged as careless (default: exclude them).
     efa_extraction, efa_rotation, n_factors : EFA settings; ``n_factors`` defaults to
-        the number of instrument dimensions (the intended structure); parallel
-        analysis's suggestion is reported alongside.
+        the number of factors parallel analysis's factor solution suggests (as
+        ``psych::fa.parallel``'s ``nfact``); the EFA's congruence with the instrument's
+        dimensions shows how far that structure is recovered.
     min_segment_n : groups (segments, periods) with fewer respondents are suppressed.
     min_items : answered items needed for a dimension score (see
         :func:`analysis.scores.resolve_min_items`).
-    seed, n_iter : parallel analysis.
+    seed, n_iter : parallel analysis (psych's default: 20 random matrices).
     min_group_n : smallest group kept in the invariance test.
+    estimator : CFA estimator: ``"ml"`` (default), ``"mlr"`` (ML estimates with
+        Huber-White SEs and the Yuan-Bentler scaled chi-square, lavaan's MLR) or
+        ``"wlsmv"`` (items as ordered categories: polychoric correlations, DWLS,
+        scaled-shifted chi-square; see :func:`analysis.ordinal.cfa_wlsmv`).
+    missing : CFA missing-data handling: ``"listwise"`` (default; rows complete on all
+        dimension items, as KMO, Bartlett, parallel analysis and EFA) or ``"fiml"``
+        (casewise ML over missing-data patterns, lavaan's ``missing = "ml"``; ML or MLR).
+        The report warns when listwise deletion drops more than 10% of the rows.
+    n_boot : bootstrap resamples for the CIs of the driver shares (:mod:`analysis.drivers`;
+        ``seed`` seeds them; 0: no CIs; groups above 50,000 rows get none).
 
     Returns
     -------
@@ -297,6 +444,15 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     """
     if len(df) == 0:
         raise AnalysisError("the data have no rows")
+    est_l = str(estimator).lower()
+    if est_l not in ("ml", "mlr", "wlsmv"):
+        raise AnalysisError(f"unknown CFA estimator {estimator!r}: use ml, mlr or wlsmv")
+    missing = "fiml" if str(missing).lower() == "ml" else str(missing).lower()
+    if missing not in ("listwise", "fiml"):
+        raise AnalysisError(f"unknown missing-data method {missing!r}: use listwise or fiml")
+    if est_l == "wlsmv" and missing == "fiml":
+        raise AnalysisError("--missing fiml works with the ml and mlr estimators, not wlsmv "
+                            "(WLSMV uses the rows complete on all items)")
     for col, what in ((group, "--group"), (segment, "--segment"), (period, "--period")):
         if col is not None and col not in df.columns:
             raise AnalysisError(f"{what} column {col!r} is not in the data (columns: "
@@ -336,21 +492,31 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     k_res = kmo(m_all)
     b_res = bartlett_sphericity(m_all)
     pa = parallel_analysis(m_all, n_iter=n_iter, seed=seed)
-    nf = n_factors if n_factors is not None else len(inst.dimensions)
+    # the EFA extracts as many factors as parallel analysis's factor solution suggests
+    # (psych::fa.parallel's nfact), unless n_factors is given
+    nf = n_factors if n_factors is not None else min(max(1, pa.n_factors or 0),
+                                                     max(1, len(dim_items) - 1))
     e_res = efa(m_all, nf, extraction=efa_extraction, rotation=efa_rotation, structure=model)
 
     from .cfa import cfa as _cfa
     try:
-        c_res: Any = _cfa(m_all, model)
+        if est_l == "ml" and missing == "listwise":  # the moments: cost independent of n
+            c_res: Any = _cfa(m_all, model)
+        else:  # MLR, FIML and WLSMV need the raw answers
+            c_res = _cfa(scored[dim_items], model, estimator=est_l, missing=missing)
     except ValueError as exc:
         c_res = {"error": str(exc)}
         notes.append(f"CFA not fitted: {exc}")
+    v_res, h_res = _validity_and_hierarchy(m_all, model, c_res, inst, notes)
     inv_res: Any = None
     if group is not None:
         from .invariance import measurement_invariance
         gframe = scored[dim_items].assign(**{group: data[group].to_numpy()})
         try:
-            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n)
+            # MLR: robust (Satorra-Bentler 2001) chi-square differences between steps
+            inv_est = "mlr" if str(estimator).lower() == "mlr" else "ml"
+            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n,
+                                             estimator=inv_est)
         except ValueError as exc:
             inv_res = {"group": group, "error": str(exc)}
             notes.append(f"invariance across {group} not tested: {exc}")
@@ -381,7 +547,7 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             ti_notes.append(f"{tab.n_suppressed} {tab.by} group(s) with n < {min_segment_n} "
                             "suppressed")
     trust = TrustIndexResult(sc.trust_index, by_period, by_segment, change, anova, pairwise,
-                             tuple(ti_notes))
+                             tuple(ti_notes), name=inst.index_label())
     top2 = None
     if TRUST_OVERALL in values.columns:
         s = inst.scale_for(TRUST_OVERALL)
@@ -390,11 +556,25 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
                           definition=f"TRUST_OVERALL >= {s.max - 1} on {s.min}..{s.max}")
     nps_id = nps_item(inst)
     nps_res = nps(values[nps_id]) if nps_id and nps_id in values.columns else None
+    drv = None
+    outs = outcome_scores(values, inst, min_items)
+    if len(outs.columns):
+        dims = [b.id for b in inst.dimensions]
+        names = {b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
+                 for b in (*inst.dimensions, *inst.outcomes)}
+        drv = drivers_from_scores(
+            pd.concat([outs, sc.frame[dims]], axis=1), list(outs.columns), dims,
+            segment=None if segment is None else data[segment].rename(segment),
+            n_boot=n_boot, seed=seed, min_n=min_segment_n, names=names, max_boot_n=50_000)
+        notes += drv.notes
+    else:
+        notes.append("no outcome block of the instrument is in the data: no driver analysis")
 
     settings = {"group": group, "segment": segment, "period": period,
                 "exclude_careless": not keep_careless, "efa_extraction": efa_extraction,
                 "efa_rotation": efa_rotation, "n_factors": nf, "min_segment_n": min_segment_n,
-                "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter}
+                "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter,
+                "driver_bootstrap": n_boot, "estimator": est_l, "missing": missing}
     return AnalysisReport(
         instrument=inst.key, settings=settings, n_total=len(df), n_responses=len(data),
         n_excluded=n_excluded, careless=cl, items=items_table, reliability=rel,
@@ -405,4 +585,5 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
         structure={k: tuple(v) for k, v in model.items()},
         dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
                          for b in inst.dimensions},
-        notes=tuple(notes))
+        validity=v_res, hierarchy=h_res, title=inst.title_label(),
+        index_name=inst.index_label(), notes=tuple(notes), drivers=drv)

@@ -51,6 +51,7 @@ class ScoresResult(Result):
     scale: tuple[int, int]
     dimensions: Mapping[str, GroupStat]
     trust_index: GroupStat
+    index_name: str | None = None  # the instrument's name for the index (None: not named)
 
     def to_dict(self) -> dict:
         return {"min_items": dict(self.min_items), "scale": list(self.scale),
@@ -65,7 +66,8 @@ class ScoresResult(Result):
                          f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]  "
                          f"(>= {self.min_items[d]} items)")
         t = self.trust_index
-        lines.append(f"  Trust Index (0-100) n = {t.n}  mean {fmt(t.mean, 1)}  95% CI "
+        name = self.index_name or "Overall index"
+        lines.append(f"  {name} (0-100) n = {t.n}  mean {fmt(t.mean, 1)}  95% CI "
                      f"[{fmt(t.ci95[0], 1)}, {fmt(t.ci95[1], 1)}]")
         return "\n".join(lines)
 
@@ -122,9 +124,10 @@ def score(df: pd.DataFrame, inst: Instrument, *,
     dims = {b.id: _stat(frame[b.id], b.id) for b in inst.dimensions}
     if frame["trust_index"].notna().sum() < 2:
         raise AnalysisError("fewer than 2 respondents have a score on every dimension; "
-                            "the Trust Index cannot be estimated")
+                            f"the {inst.index_label() or 'overall index'} cannot be estimated")
     return ScoresResult(frame=frame, min_items=mins, scale=(lo, hi), dimensions=dims,
-                        trust_index=_stat(frame["trust_index"], "trust_index"))
+                        trust_index=_stat(frame["trust_index"], "trust_index"),
+                        index_name=inst.index_label())
 
 
 @dataclass(frozen=True)

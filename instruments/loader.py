@@ -44,6 +44,7 @@ BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covari
 TOP_KEYS = {
     "id", "version", "languages", "title", "description", "intro", "scale", "dimensions",
     "outcomes", "covariates", "single_items", "attention_checks", "checklist", "pages",
+    "index",
 }
 
 
@@ -302,6 +303,13 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
 
     title = c.text(m["title"], "title", languages) if "title" in m else {}
     intro = c.text(m["intro"], "intro", languages) if "intro" in m else {}
+    index_name: dict[str, str] = {}
+    if "index" in m and (im := c.mapping(m["index"], "index")) is not None:
+        c.unknown_keys(im, {"name"}, "index")
+        if "name" in im:
+            index_name = c.text(im["name"], "index.name", languages)
+        else:
+            c.err("index.name", "is required (e.g. index: {name: {en: Trust Index}})")
     scale = _scale(c, m["scale"], "scale", languages, full_labels=True) if "scale" in m else None
 
     seen: dict[str, str] = {}
@@ -362,7 +370,7 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         covariates=tuple(sections["covariates"]), single_items=tuple(singles),
         attention_checks=tuple(checks), checklist=checklist, intro=intro,
         description=m.get("description") if isinstance(m.get("description"), str) else None,
-        source=source, raw=m,
+        index_name=index_name, source=source, raw=m,
     )
     pages = _pages(c, m.get("pages"), inst)
     if c.errors:

@@ -105,6 +105,9 @@ class Instrument:
     pages: tuple[tuple[str, ...], ...] = ()
     intro: Text = field(default_factory=dict)
     description: str | None = None
+    #: the name of the index the dimensions are averaged into (``index: {name: {en: ...}}``
+    #: in the YAML), e.g. "Trust Index"; empty when the instrument does not name one
+    index_name: Text = field(default_factory=dict)
     source: str | None = None  # the file it was loaded from
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -117,6 +120,22 @@ class Instrument:
     def dimension_items(self) -> tuple[Item, ...]:
         """Items of the trust dimensions: the ones the index, EFA and CFA use."""
         return tuple(i for b in self.dimensions for i in b.items)
+
+    def index_label(self, lang: str | None = None) -> str | None:
+        """The index's name in ``lang`` (else the first language), or ``None`` if unnamed."""
+        if not self.index_name:
+            return None
+        for k in (lang, *self.languages):
+            if k and self.index_name.get(k):
+                return self.index_name[k]
+        return next(iter(self.index_name.values()))
+
+    def title_label(self, lang: str | None = None) -> str:
+        """The instrument's title in ``lang`` (else the first language, else its id)."""
+        for k in (lang, *self.languages):
+            if k and self.title.get(k):
+                return self.title[k]
+        return next(iter(self.title.values()), self.id)
 
     @property
     def dimension_item_ids(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from analysis._result import AnalysisError
+from analysis import AnalysisError
 from survey.cli.common import db_option
 
 
@@ -63,20 +63,33 @@ def _load(data: str, instrument: str | None, db: str):
 @click.option("--efa-rotation", type=click.Choice(["oblimin", "promax", "varimax"]),
               default="oblimin", show_default=True)
 @click.option("--n-factors", type=click.IntRange(min=1),
-              help="EFA factors (default: the number of instrument dimensions).")
+              help="EFA factors (default: the factor solution of the parallel analysis).")
 @click.option("--min-segment-n", type=click.IntRange(min=2), default=30, show_default=True,
               help="Suppress segments and periods smaller than this.")
 @click.option("--min-items", type=click.IntRange(min=1),
               help="Answered items needed for a dimension score (default: 75% of its items).")
+@click.option("--estimator", type=click.Choice(["ml", "mlr", "wlsmv"], case_sensitive=False),
+              default="ml", show_default=True,
+              help="CFA estimator: ml; mlr (robust Huber-White SEs, Yuan-Bentler scaled "
+                   "chi-square); or wlsmv for items as ordered categories "
+                   "(polychoric correlations, DWLS, scaled-shifted chi-square, as lavaan).")
+@click.option("--missing", type=click.Choice(["listwise", "fiml"], case_sensitive=False),
+              default="listwise", show_default=True,
+              help="CFA missing data: listwise deletion, or fiml (full-information ML over "
+                   "all responses, as lavaan's missing = \"ml\"; with ml or mlr).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the parallel analysis.")
+@click.option("--n-boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs of the driver shares (0: none).")
 @db_option
 def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
-            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db_path):
+            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db_path,
+            n_boot, estimator, missing):
     """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
 
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
-    invariance, dimension scores and the Trust Index by period and segment.
+    invariance, dimension scores, the Trust Index by period and segment, and the
+    drivers of each outcome (LMG shares of R², overall and per --segment).
     Careless respondents are excluded unless --keep-careless is given.
     """
     from analysis.report import analyze as run
@@ -87,7 +100,8 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
         report = run(df, inst, group=group, segment=segment, period=period,
                      keep_careless=keep_careless, efa_extraction=efa_extraction,
                      efa_rotation=efa_rotation, n_factors=n_factors,
-                     min_segment_n=min_segment_n, min_items=min_items, seed=seed)
+                     min_segment_n=min_segment_n, min_items=min_items, seed=seed,
+                     n_boot=n_boot, estimator=estimator.lower(), missing=missing.lower())
         out = report.to_dict()
         html = None
         if html_out:
@@ -107,6 +121,12 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
         return
     click.echo(f"{report.n_responses} responses analysed ({report.n_excluded} excluded as "
                f"careless) with {report.instrument}")
+    cn = getattr(report.cfa, "n", None)
+    how = "FIML" if getattr(report.cfa, "missing", None) == "fiml" else "listwise"
+    click.echo(f"n used: {report.n_complete} complete rows (listwise) for KMO, Bartlett, "
+               f"parallel analysis and EFA"
+               + (f"; CFA n = {cn} ({how}, {getattr(report.cfa, 'estimator', 'ml')})"
+                  if cn is not None else ""))
     for v in report.verdicts:
         click.echo(f"- {v}")
     for n in report.notes:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from analysis._result import AnalysisError
+from analysis import AnalysisError
 from survey.cli.common import audited, db_option, export_rows, open_database
 from survey.export import FORMATS, export_campaign
 from survey.mail.report import check_recipients, send_report

@@ -74,7 +74,7 @@ def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: st
     ``period`` is the focus period (default: the latest), ``segment`` a param the
     campaigns declare (or ``language``), ``language`` keeps only the responses given in
     that language. Raises ``LookupError``/``ValueError``/
-    :class:`~analysis._result.AnalysisError` with a message for the researcher.
+    :class:`~analysis.AnalysisError` with a message for the researcher.
     """
     cs = resolve_campaigns(db, slugs)
     names = [c["slug"] for c in cs]

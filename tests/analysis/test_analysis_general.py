@@ -392,14 +392,14 @@ def test_every_result_has_json_safe_to_dict_and_a_summary(data, inst):
 
 
 def test_svg_helpers_make_well_formed_escaped_svg():
-    charts = [
+    charts = [c.svg for c in (
         line_chart(["Q1", "Q2", "Q3"], {"A <&>": [(1, 0.5, 1.5), None, (2, 1.5, 2.5)],
                                         "B": [(1.2, 1, 1.4), (1.3, 1.1, 1.5), (1, 0.9, 1.1)]},
                    title="t & t"),
         bar_chart(["x", "y<"], [(0.5, 0.4, 0.6), None], title="bars", x_range=(0, 1)),
         heatmap(["r1", "r2"], ["c1", "c2"], [[0.9, -0.2], [None, -0.001]], title="h",
                 row_groups=["a", "b"]),
-    ]
+    )]
     for s in charts:
         root = ET.fromstring(s)
         assert root.tag.endswith("svg")

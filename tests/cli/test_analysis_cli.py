@@ -64,7 +64,11 @@ def test_json_has_the_documented_keys(kept):
     assert {"chisq", "df", "p"} <= set(out["bartlett"])
     assert "n_factors" in out["parallel_analysis"]
     assert {"n_factors", "extraction", "rotation", "loadings"} <= set(out["efa"])
-    assert len(out["efa"]["loadings"]["REL1"]) == 5
+    # the EFA extracts the number of factors of parallel analysis's factor solution (psych's
+    # nfact); with the careless respondents kept that is 6 here (psych says 6 on these rows)
+    pa = out["parallel_analysis"]
+    assert out["efa"]["n_factors"] == pa["n_factors"] == 6 and pa["n_components"] == 5
+    assert len(out["efa"]["loadings"]["REL1"]) == pa["n_factors"]
     assert {"chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci90", "srmr", "aic", "bic",
             "std_loadings"} <= set(out["cfa"])
     inv = out["invariance"]

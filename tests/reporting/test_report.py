@@ -193,8 +193,8 @@ def test_reliability_and_invariance_summary(default):
     assert ps["cfa"]["cfi"] > 0.9
     inv = ps["invariance"]
     assert inv["group"] == "language" and set(inv["groups"]) == {"en", "ru", "fa"}
-    assert inv["level"] in ("scalar", "metric", "configural", "none")
-    assert ps["levels_comparable"] == (inv["level"] == "scalar")
+    assert inv["level"] in ("strict", "scalar", "metric", "configural", "none")
+    assert ps["levels_comparable"] == (inv["level"] in ("scalar", "strict"))
     assert inv["verdict"] in html
 
 
@@ -227,10 +227,14 @@ def test_small_segment_is_suppressed_everywhere(default, frame):
     assert all(v == {"suppressed": True} for v in seg["trend"]["vip"].values())
     # nothing else in the JSON mentions vip with a figure
     blob = json.dumps(out)
-    assert blob.count('"vip"') == 1 + 2  # names list, focus key, trend key
+    # names list, focus key, trend key, and one suppressed drivers cell per outcome
+    assert blob.count('"vip"') == 1 + 2 + len(out["drivers"])
+    assert all(v["by_segment"]["vip"] == {"suppressed": True}
+               for v in out["drivers"].values())
     # HTML: every table row of vip says suppressed, and no chart carries a vip value
     rows = re.findall(r"<tr><td class=\"l\">vip</td>(.*?)</tr>", html, flags=re.S)
-    assert len(rows) == 2  # segment table and segment-by-period table
+    # segment table, segment-by-period table, drivers-by-segment table of each outcome
+    assert len(rows) == 2 + len(out["drivers"])
     for row in rows:
         cells = re.sub(r"<[^>]+>", " ", row)
         assert "suppressed (n &lt; 30)" in cells and not re.search(r"\d", cells.replace("30", ""))
@@ -420,7 +424,7 @@ def test_dot_compare_chart_marks_missing_points_and_escapes():
 
     out = dot_compare_chart(["A&B", "C"], {"2026-Q3": [(5.0, 4.8, 5.2), None],
                                            "<Q4>": [(5.1, 4.9, 5.3), (4.0, 3.5, 4.5)]},
-                            title="t", note_missing="suppressed (n < 30)")
+                            title="t", note_missing="suppressed (n < 30)").svg
     assert out.startswith("<svg") and out.endswith("</svg>")
     assert "A&amp;B" in out and "&lt;Q4&gt;" in out and "<Q4>" not in out
     assert out.count("<circle") == 3 + 2  # three points, two legend dots

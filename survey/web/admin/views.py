@@ -32,10 +32,9 @@ from flask import (
     send_file,
     url_for,
 )
-from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from analysis._result import AnalysisError
+from analysis import AnalysisError
 from survey.export.archive import export_zip
 from survey.export.invitations import invitations_csv
 from survey.reporting import live, periodic
@@ -80,9 +79,6 @@ ROUTE_ROLES: dict[str, str] = {
 }
 
 AUDIT_PAGE_SIZE = 50
-#: ``style=`` attributes of the report's SVG charts: the Content-Security-Policy allows
-#: no inline style, so they are dropped (admin.css sizes the charts instead).
-_INLINE_STYLE = re.compile(r"""\sstyle\s*=\s*('[^']*'|"[^"]*")""")
 
 
 @bp.before_request
@@ -304,10 +300,9 @@ def report(slug: str):
     c = _campaign_or_404(slug)
     filters = _report_filters(c)
     c, (rep, error) = _report(slug, filters)
-    svgs = {k: Markup(_INLINE_STYLE.sub("", v)) for k, v in charts(rep).items()} \
-        if rep is not None else {}
     return render_template("admin/report.html", c=c, rep=rep, d=rep.to_dict() if rep else None,
-                           error=error, charts=svgs, suppressed=is_suppressed, filters=filters,
+                           error=error, charts=charts(rep) if rep is not None else {},
+                           suppressed=is_suppressed, filters=filters,
                            active_filters={k: v for k, v in filters.items() if v},
                            periods=store.response_periods(get_db(), c))
 

@@ -23,7 +23,7 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from analysis._result import AnalysisError
+from analysis import AnalysisError
 from survey.export.archive import export_zip
 from survey.export.core import response_rows
 from survey.reporting import live, periodic
