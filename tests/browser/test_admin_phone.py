@@ -12,7 +12,7 @@ pytest.importorskip("selenium", reason="selenium is not installed: pip install -
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from .conftest import ARTIFACTS, ROOT, cli  # noqa: E402
-from .helpers import open_url, path_of, screenshot, submit  # noqa: E402
+from .helpers import describe, open_url, path_of, run_axe, screenshot, submit  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -81,3 +81,22 @@ def test_researcher_pages_fit_a_phone(server, survey, driver):
         target = ROOT / "docs" / "screenshots" / "dashboard-mobile.png"
         shutil.copyfile(shots["dashboard"], target)
         _shrink(target, max_width=720)
+
+
+def test_standalone_reports_pass_axe(server, survey, driver, axe_source, tmp_path):
+    s = survey(invitations=0)
+    cli("demo", "--db", str(server.db_path), "--slug", s.slug, "--n", "500", "--seed", "5")
+    report = tmp_path / "report.html"
+    cli("report", "--db", str(server.db_path), "--campaign", s.slug, "--segment", "segment",
+        "--html", str(report))
+    analyze = tmp_path / "analyze.html"
+    cli("analyze", str(ROOT / "tests/reference/trust_synthetic.csv"), "--instrument",
+        str(ROOT / "tests/reference/trust_synthetic.yaml"), "--group", "language",
+        "--segment", "segment", "--period", "period", "--html", str(analyze))
+    findings = []
+    for path in (report, analyze):
+        driver.get(path.as_uri())
+        assert driver.find_elements(By.CSS_SELECTOR, "main"), f"{path.name}: no main landmark"
+        findings += describe(run_axe(driver, axe_source), path.name)
+        screenshot(driver, ARTIFACTS / f"standalone-{path.stem}.png", width=1024, height=900)
+    assert not findings, "serious or critical accessibility violations:\n" + "\n".join(findings)
