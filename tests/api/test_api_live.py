@@ -142,6 +142,8 @@ def _endpoints(who: str):
          201),
         ("GET", "/api/v1/campaigns/{slug}/webhooks/deliveries",
          "/campaigns/acme/webhooks/deliveries", None, "researcher", 200),
+        ("DELETE", "/api/v1/campaigns/{slug}/webhooks/{webhook_id}",
+         "/campaigns/acme/webhooks/999999", None, "researcher", 404),  # no such webhook
     ]
 
 
@@ -261,6 +263,31 @@ def test_problems_for_bad_requests(site):
     r = call("DELETE", base + "/campaigns", tok)
     assert r.status == 405 and r.content_type == "application/problem+json"
     assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def test_contact_invitations_with_send_queue_one_email_each(site):
+    """The transactional trigger: two contacts, ``send``: their invitation e-mails are in
+    the outbox (the same kind ``trustmeter send`` queues); a third call with one of them
+    again skips it."""
+    base, tok = site["base"], site["tokens"]["researcher"]
+    body = {"contacts": [{"email": "ana@example.com", "name": "Ana", "language": "en",
+                          "params": {"segment": "phone"}},
+                         {"email": "oleg@example.com", "language": "ru"}], "send": True}
+    r = call("POST", base + "/campaigns/beta/invitations", site["tokens"]["scoped"], body)
+    assert r.status == 201, r.body
+    check_against_spec(site["doc"], "POST", "/api/v1/campaigns/{slug}/invitations", r)
+    queued = r.json["queued"]
+    assert r.json["count"] == 2 and len(queued) == 2 and "example.com" not in r.body.decode()
+    with open_db(site["db"]) as db:
+        rows = {row["id"]: row for row in outbox.rows(db, kind="email")}
+    assert {q["message"] for q in queued} <= set(rows)
+    assert all(rows[q["message"]]["payload"]["purpose"] == "invitation" for q in queued)
+    again = call("POST", base + "/campaigns/beta/invitations", site["tokens"]["scoped"],
+                 {"contacts": [{"email": "ana@example.com"}]})
+    assert again.status == 201 and again.json["count"] == 0 and len(again.json["skipped"]) == 1
+    bad = call("POST", base + "/campaigns/beta/invitations", tok,
+               {"contacts": [{"email": "not-an-address"}], "send": True})
+    assert bad.status == 422 and bad.content_type == "application/problem+json"
 
 
 def test_cookies_never_authenticate_and_csrf_does_not_apply(site):
