@@ -33,3 +33,18 @@ def test_filters_are_get_parameters_and_change_the_figures(app, accounts):
     assert "language=fa" in page.html and "/report.json?" in page.html
     # unknown values are ignored, not a 500
     assert viewer.page("/admin/reports/demo?period=1999-Q1&language=xx&segment=%0A").status == 200
+
+
+def test_web_report_opens_with_the_summary_and_shows_drivers_and_benchmark(app, accounts):
+    with open_db(app.config["DATABASE"]) as db:
+        demo.fill_demo(db, "demo", 900, seed=6)
+        rep = build_report(db, ["demo"], segment="segment").to_dict()
+    viewer = AdminClient(app.test_client())
+    viewer.login("viewer")
+    page = viewer.page("/admin/reports/demo?segment=segment")
+    text = page.text
+    assert rep["key_findings"] and rep["key_findings"][0] in text
+    assert text.index("Summary") < text.index("Trust Index by period")
+    assert "What drives trust" in text and "Fix first" in text
+    assert "Brand benchmark: segment" in text
+    assert "REL " not in text.split("Dimensions", 1)[1][:400]  # names, not codes

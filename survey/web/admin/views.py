@@ -295,6 +295,7 @@ def _report(slug: str, filters: dict | None = None):
 
 @bp.route("/reports/<slug>")
 def report(slug: str):
+    from analysis.findings import fix_first_text
     from analysis.periodic import charts, is_suppressed
 
     c = _campaign_or_404(slug)
@@ -304,6 +305,7 @@ def report(slug: str):
                            error=error, charts=charts(rep) if rep is not None else {},
                            suppressed=is_suppressed, filters=filters,
                            active_filters={k: v for k, v in filters.items() if v},
+                           fix_first=fix_first_text(rep.priority) if rep is not None else "",
                            periods=store.response_periods(get_db(), c))
 
 
