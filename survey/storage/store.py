@@ -41,8 +41,16 @@ from instruments.model import Instrument
 from survey.storage import packing
 from survey.storage.db import write_transaction
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# \Z, not $: "$" also matches before a trailing newline, so "x\n" would pass.
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
+PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+# Slugs that collide with researcher routes (/admin/campaigns/new) or read as words of the
+# interface; refused so that every campaign can be opened.
+RESERVED_SLUGS = frozenset({"new", "export", "invitations", "close", "edit", "access",
+                            "static", "admin", "api"})
+# Dates a campaign may open or close on; anything else is a typo (and 9999-12-31 + 1 day
+# overflows).
+MIN_YEAR, MAX_YEAR = 2000, 2200
 DIRECTIONS = ("ltr", "rtl")
 #: Columns of :func:`load_campaign_frame` before the params and items; a declared
 #: param or an item may not use one of these names.
@@ -85,6 +93,9 @@ def _parse_time(value: str | date | datetime | None, what: str, *,
         except ValueError:
             raise ValueError(f"{what}: {value!r} is not a date (YYYY-MM-DD) or an ISO "
                              "datetime") from None
+    if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"{what}: {value.isoformat()} must be between {MIN_YEAR} and "
+                         f"{MAX_YEAR}")
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):
@@ -300,9 +311,11 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
     ``instrument`` is an :class:`Instrument`, or an id (``customer-trust``, latest
     registered or built-in version) or ``"id@version"``. Returns :func:`get_campaign`.
     """
-    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise ValueError(f"campaign slug {slug!r} must be 1-64 lower-case letters, digits or "
                          "'-', starting with a letter or digit (it becomes the link /s/<slug>)")
+    if slug in RESERVED_SLUGS:
+        raise ValueError(f"campaign slug {slug!r} is reserved (it names a page); choose another")
     period = _check_period(period)
     if isinstance(params, str):
         params = [params]
@@ -310,7 +323,7 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
     inst = resolve_instrument(db, instrument)
     item_ids = {i.lower() for i in inst.item_ids}
     for p in params:
-        if not isinstance(p, str) or not PARAM_RE.match(p):
+        if not isinstance(p, str) or not PARAM_RE.fullmatch(p):
             raise ValueError(f"param name {p!r} must be a lower-case letter, then letters, "
                              "digits or '_' (at most 32)")
         if p in FRAME_META or p in item_ids:

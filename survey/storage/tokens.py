@@ -27,7 +27,7 @@ from survey.storage import store
 from survey.storage.db import write_transaction
 from survey.storage.users import ROLES
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")  # \Z: no trailing newline
 TOKEN_PREFIX = "tm_"
 MAX_TOKEN_LENGTH = 200
 _COLS = ("id", "name", "prefix", "role", "campaigns", "created_at", "created_by",
@@ -55,7 +55,7 @@ def create_token(db: Database, name: str, role: str, campaigns: Iterable[str] | 
     ``campaigns`` (slugs, which must exist) limit the token to those campaigns;
     ``None`` or empty means every campaign.
     """
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ValueError(f"token name {name!r} must be 1-64 letters, digits or _.@-, starting "
                          "with a letter or digit")
     if role not in ROLES:

@@ -36,7 +36,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from survey.storage.db import write_transaction
 
 ROLES = ("viewer", "researcher", "admin")
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}\Z")  # \Z: no trailing newline
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # scrypt of a megabyte "password" would be a cheap DoS
 
@@ -126,7 +126,7 @@ def check_password(password: str) -> str:
 
 
 def check_username(username: str) -> str:
-    if not isinstance(username, str) or not USERNAME_RE.match(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise ValueError(f"username {username!r} must be 2-64 letters, digits or . _ @ -, "
                          "starting with a letter or digit")
     return username

@@ -184,7 +184,7 @@ def test_demo_command(runner, tmp_path):
         assert store.campaign_counts(db, "demo")["completed"] == 400
         assert store.campaign_counts(db, "demo2")["completed"] == 100
     fails(runner, ["demo", "--db", path, "--n", "0"], "'--n'", code=2)
-    fails(runner, ["demo", "--db", path, "--slug", "new", "--instrument", "nope"],
+    fails(runner, ["demo", "--db", path, "--slug", "other", "--instrument", "nope"],
           "unknown instrument 'nope'", code=1)
 
 

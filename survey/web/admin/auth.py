@@ -188,8 +188,9 @@ def _safe_next(target: str | None) -> str:
     """Only our own researcher pages are followed after login (no open redirect)."""
     if target:
         parts = urlsplit(target)
+        # no control characters: CR/LF would break the Location header (a 500)
         if not parts.scheme and not parts.netloc and target.startswith("/admin") \
-                and "\\" not in target:
+                and "\\" not in target and target.isprintable():
             return target
     return url_for("admin.dashboard")
 

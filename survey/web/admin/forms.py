@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - wtforms < 3.3
     SelectChoice = None
 
 from survey.export import FORMATS
-from survey.storage.store import SLUG_RE
+from survey.storage.store import MAX_YEAR, MIN_YEAR, SLUG_RE
 from survey.storage.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_RE
 from survey.web.admin.i18n import _lt
 
@@ -51,6 +51,12 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
+
+
+def _check_year(field) -> None:
+    if field.data and not MIN_YEAR <= field.data.year <= MAX_YEAR:
+        raise ValidationError(_lt("Choose a date between %(low)s and %(high)s.",
+                                  low=MIN_YEAR, high=MAX_YEAR))
 
 
 class CampaignForm(FlaskForm):
@@ -73,7 +79,11 @@ class CampaignForm(FlaskForm):
     min_segment_n = IntegerField(_lt("Minimum segment size in reports"), default=30,
                                  validators=[InputRequired(), NumberRange(min=2, max=100_000)])
 
+    def validate_opens(self, field) -> None:
+        _check_year(field)
+
     def validate_closes(self, field) -> None:
+        _check_year(field)
         if field.data and self.opens.data and field.data < self.opens.data:
             raise ValidationError(_lt("The closing date must not be before the opening date."))
 
@@ -86,7 +96,7 @@ class InvitationsForm(FlaskForm):
                          validators=[InputRequired(), NumberRange(min=1, max=MAX_INVITATIONS)])
     base_url = StringField(_lt("Public address of the survey"),
                            validators=[Optional(), Length(max=200),
-                                       Regexp(r"^https?://[^\s]+$",
+                                       Regexp(r"^https?://[^\s]+\Z",
                                               message=_lt("Start with http:// or https://."))])
 
 
