@@ -16,6 +16,7 @@ form value ``na`` and is stored as ``None`` plus the item id in ``na_items``.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,10 +36,21 @@ class BaseForm(FlaskForm):
     """The base of every respondent form: Flask-WTF, so CSRF-protected."""
 
 
+CONSENT_VALUE = "y"  # the value of the consent checkbox; nothing else counts as consent
+
+
+def _checked_value(form, field) -> None:
+    """Consent is exactly the checkbox's value: ``consent=no`` or ``consent=1`` is not."""
+    if list(field.raw_data or ()) != [CONSENT_VALUE]:
+        field.data = False
+        raise StopValidation(_l("Please tick the box to agree before you start."))
+
+
 class ConsentForm(BaseForm):
     consent = BooleanField(
         _l("I have read the above and agree to take part."),
-        validators=[InputRequired(message=_l("Please tick the box to agree before you start."))],
+        validators=[InputRequired(message=_l("Please tick the box to agree before you start.")),
+                    _checked_value],
     )
 
 
@@ -131,9 +143,33 @@ def item_options(instrument: Instrument, item: Item, lang: str) -> tuple[str, li
     return kind, options
 
 
+#: Generated page form classes, by (instrument identity, item ids, language, base).
+#: Building one costs more than rendering its page, and they never change: stored
+#: instruments are parsed once and cached (``store.load_instrument``), so the same
+#: object comes back for the same version. The instrument itself is kept in the value,
+#: so that its ``id()`` cannot be reused by another object while the entry exists.
+_FORM_CLASSES: dict[tuple, tuple[Instrument, type[Form]]] = {}
+_FORM_CLASSES_MAX = 512
+_form_classes_lock = threading.Lock()
+
+
 def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
                     base: type[Form] = BaseForm) -> type[Form]:
-    """Generate the form class of one questionnaire page: a field per item, in order."""
+    """The form class of one questionnaire page: a field per item, in order (cached)."""
+    key = (id(instrument), tuple(item_ids), lang, base)
+    hit = _FORM_CLASSES.get(key)
+    if hit is not None and hit[0] is instrument:
+        return hit[1]
+    cls = _build_page_form_class(instrument, item_ids, lang, base)
+    with _form_classes_lock:
+        if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
+            _FORM_CLASSES.clear()
+        _FORM_CLASSES[key] = (instrument, cls)
+    return cls
+
+
+def _build_page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
+                           base: type[Form]) -> type[Form]:
     attrs = {}
     for item_id in item_ids:
         item = instrument.item(item_id)
@@ -155,6 +191,26 @@ def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     answers: dict[str, int | None] = {}
     na_items: list[str] = []
     for item_id, field in fields_by_item(form).items():
+        if field.data == NA:
+            answers[item_id] = None
+            na_items.append(item_id)
+        else:
+            answers[item_id] = field.data
+    return answers, na_items
+
+
+def valid_answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
+    """The answers of a page form that were given and valid, ignoring the rest.
+
+    For "Back": what the respondent ticked is kept, nothing is required. Call after
+    ``form.validate()``; a field with an error (unanswered, forged) is left out, so
+    it neither clears nor changes a saved answer.
+    """
+    answers: dict[str, int | None] = {}
+    na_items: list[str] = []
+    for item_id, field in fields_by_item(form).items():
+        if field.errors or field.data is None:
+            continue
         if field.data == NA:
             answers[item_id] = None
             na_items.append(item_id)

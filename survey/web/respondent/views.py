@@ -44,6 +44,7 @@ from survey.web.respondent.forms import (
     instrument_text,
     page_form_class,
     saved_values,
+    valid_answers_of,
 )
 from survey.web.security import MAX_TOKEN_LENGTH, url_params
 
@@ -77,6 +78,24 @@ class Entry:
 
     def page_url(self, number: int) -> str:
         return self.url(".page", number=number)
+
+    def carried(self) -> dict[str, str]:
+        """This request's ``lang`` and the campaign's declared URL parameters, cleaned,
+        for a redirect to keep (a deep link without a session must not lose them)."""
+        kept = dict(url_params(self.campaign, request.args))
+        lang = request.args.get("lang", "")
+        if lang in self.languages:
+            kept["lang"] = lang
+        return kept
+
+    def redirect(self):
+        """Back to the intro, keeping :meth:`carried`: no response has started yet, so
+        the language and parameters of the link are not stored anywhere else."""
+        return redirect(self.url(".intro", **self.carried()))
+
+    def redirect_page(self, number: int):
+        """To a page of a started response (it holds the language and parameters)."""
+        return redirect(self.page_url(number))
 
 
 def _load_entry(kind: str, key: str) -> Entry:
@@ -196,7 +215,7 @@ def intro(kind: str, key: str):
         _set_language(entry, response)
         if response["status"] == "complete":
             return _already(entry, 409 if request.method == "POST" else 200)
-        return redirect(entry.page_url(_resume_index(entry, response) + 1))
+        return entry.redirect_page(_resume_index(entry, response) + 1)
 
     lang = _set_language(entry)
     form = ConsentForm()
@@ -212,7 +231,7 @@ def intro(kind: str, key: str):
     except ValueError:  # the invitation was used meanwhile (another tab)
         return _already(entry, 409)
     _remember(entry, response_id)
-    return redirect(entry.page_url(1))
+    return entry.redirect_page(1)
 
 
 @bp.route(f"/<{KINDS}:kind>/<key>/<int:number>", methods=["GET", "POST"])
@@ -223,7 +242,7 @@ def page(kind: str, key: str, number: int):
         return closed
     response = _response(entry)
     if response is None:
-        return redirect(entry.url())
+        return entry.redirect()
     _set_language(entry, response)
     if not 1 <= number <= len(entry.pages):
         abort(404)
@@ -231,11 +250,13 @@ def page(kind: str, key: str, number: int):
         return _already(entry, 409 if request.method == "POST" else 200)
     resume = _resume_index(entry, response)
     if number - 1 > resume:  # no skipping ahead of an unanswered page
-        return redirect(entry.page_url(resume + 1))
+        return entry.redirect_page(resume + 1)
 
     item_ids = _ordered(entry, number - 1, response)
     form_class = page_form_class(entry.instrument, item_ids, g.lang)
     form = form_class(data=saved_values(item_ids, response))
+    if request.method == "POST" and request.form.get("action") == "back":
+        return _back(entry, response, form, number)
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("page.html", entry=entry, form=form, number=number,
@@ -250,16 +271,30 @@ def page(kind: str, key: str, number: int):
         with write_transaction(db):
             store.save_page(db, response["id"], number - 1, answers, na_items)
             if number < len(entry.pages):
-                return redirect(entry.page_url(number + 1))
+                return entry.redirect_page(number + 1)
             saved = store.get_response(db, response["id"])
             if (missing := _resume_index(entry, saved)) < len(entry.pages):
-                return redirect(entry.page_url(missing + 1))  # another tab left a gap
+                return entry.redirect_page(missing + 1)  # another tab left a gap
             completed = store.complete_response(db, response["id"], quality=response_quality)
     except ValueError:  # completed meanwhile, in another tab
         return _already(entry, 409)
     if not completed:
         return _already(entry, 409)
     return redirect(entry.url(".thanks"))
+
+
+def _back(entry: Entry, response: dict, form, number: int):
+    """"Back": save what was answered on this page (nothing is required), then go back."""
+    form.validate()
+    if form.meta.csrf and "csrf_token" in form.errors:
+        abort(400, description=form.errors["csrf_token"][0])
+    answers, na_items = valid_answers_of(form)
+    if answers:
+        try:
+            store.save_page(get_db(), response["id"], number - 1, answers, na_items)
+        except ValueError:  # completed meanwhile, in another tab
+            return _already(entry, 409)
+    return entry.redirect_page(max(number - 1, 1))
 
 
 def _checklist_on(entry: Entry, item_ids) -> object | None:
@@ -274,8 +309,8 @@ def thanks(kind: str, key: str):
     entry = _load_entry(kind, key)
     response = _response(entry)
     if response is None:
-        return redirect(entry.url())
+        return entry.redirect()
     _set_language(entry, response)
     if response["status"] != "complete":
-        return redirect(entry.page_url(_resume_index(entry, response) + 1))
+        return entry.redirect_page(_resume_index(entry, response) + 1)
     return render_template("thanks.html", entry=entry)
