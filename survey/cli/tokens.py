@@ -80,7 +80,8 @@ def webhook_add(db_path: str, slug: str, url: str, events: tuple[str, ...]) -> N
     with open_database(db_path) as db:
         secret, w = webhooks.add_webhook(db, slug, url, events or None, created_by=cli_user())
         audit.log(db, "webhook.add", user=cli_user(), target=slug,
-                  details={"id": w["id"], "url": w["url"], "events": w["events"]})
+                  details={"id": w["id"], "url": webhooks.url_origin(w["url"]),
+                           "events": w["events"]})
     click.echo(secret)
     click.echo(f"webhook {w['id']} of {slug}: {', '.join(w['events'])} -> {w['url']}. Verify "
                "deliveries with this secret (Trustmeter-Signature); it is shown only once.",

@@ -75,6 +75,13 @@ def check_url(url: Any) -> str:
     return url
 
 
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a webhook URL, for the audit log: paths and queries of
+    webhook URLs often carry the receiver's own secret (e.g. chat webhooks)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def check_events(events: Iterable[str] | None) -> list[str]:
     evs = list(dict.fromkeys(events or ("response.completed",)))
     bad = [e for e in evs if e not in EVENTS]

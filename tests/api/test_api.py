@@ -171,6 +171,8 @@ def test_cli_token_and_webhook_commands(tmp_path):
         assert {"token.create", "token.revoke", "webhook.add", "webhook.remove"} <= set(actions)
         assert secret not in json.dumps(audit.entries(db)) and raw not in json.dumps(
             audit.entries(db))
+        added = audit.entries(db, action="webhook.add")[0]["details"]
+        assert added["url"] == "https://example.com"  # the origin only: paths hold secrets
 
 
 def test_signature_verifies_and_rejects_old_or_altered_deliveries():

@@ -115,7 +115,8 @@ def webhooks_page(slug: str):
                 status = 400
             else:
                 audit_log("webhook.add", target=slug,
-                          details={"id": w["id"], "url": w["url"], "events": w["events"]})
+                          details={"id": w["id"], "url": webhooks.url_origin(w["url"]),
+                           "events": w["events"]})
                 form = WebhookForm(formdata=None)
         else:
             status = 400
