@@ -19,7 +19,10 @@ from typing import Any
 
 import yaml
 
+from .brands import ANY_CASE, CASES, BrandWording, placeholders, stray_braces
+from .conditions import Condition, parse_condition, referenced_items, satisfiable
 from .model import Block, Checklist, Instrument, Item, Scale
+from .text import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 # \Z, not $: "$" also matches before a trailing newline, so "REL1\n" would pass.
@@ -44,7 +47,7 @@ BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covari
 TOP_KEYS = {
     "id", "version", "languages", "title", "description", "intro", "scale", "dimensions",
     "outcomes", "covariates", "single_items", "attention_checks", "checklist", "pages",
-    "index",
+    "index", "brand",
 }
 
 
@@ -209,7 +212,15 @@ def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
     return Scale(min=lo, max=hi, labels=labels, not_applicable=na, not_applicable_label=na_label)
 
 
-ITEM_KEYS = {"id", "text", "reverse", "construct", "rationale"}
+ITEM_KEYS = {"id", "text", "reverse", "construct", "rationale", "show_if"}
+TEXT_ITEM_KEYS = {"id", "text", "construct", "rationale", "show_if", "type", "max_length",
+                  "required"}
+
+
+def _show_if(c: _Checker, m: dict, where: str) -> Condition | None:
+    if "show_if" not in m:
+        return None
+    return parse_condition(m["show_if"], f"{where}.show_if", c.err)
 
 
 def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=frozenset(),
@@ -217,9 +228,14 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
     m = c.mapping(value, path)
     if m is None:
         return None
+    kind = m.get("type", "choice")
+    if "type" in extra_keys and kind == "text":
+        return _text_item(c, m, path, languages, seen)
     c.unknown_keys(m, ITEM_KEYS | set(extra_keys), path)
     iid = c.ident(m.get("id"), f"{path}.id", seen)
     where = f"{path}[{iid}]" if iid else path
+    if "type" in extra_keys and kind != "choice":
+        c.err(f"{where}.type", f"must be choice (the default) or text, got {_kind(kind)}")
     text = c.text(m.get("text"), f"{where}.text", languages) if "text" in m else (
         c.err(f"{where}.text", "is required") or {})
     reverse = c.boolean(m.get("reverse", False), f"{where}.reverse")
@@ -232,18 +248,47 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
     scale = None
     if "scale" in extra_keys and "scale" in m:
         scale = _scale(c, m["scale"], f"{where}.scale", languages, full_labels=False)
+    show_if = _show_if(c, m, where)
     if iid is None:
         return None
     return Item(id=iid, text=text, reverse=reverse, construct=construct,
                 rationale=rationale if isinstance(rationale, str) else None, scale=scale,
-                expected=m.get("expected") if isinstance(m.get("expected"), int) else None)
+                expected=m.get("expected") if isinstance(m.get("expected"), int) else None,
+                show_if=show_if)
+
+
+def _text_item(c: _Checker, m: dict, path: str, languages, seen) -> Item | None:
+    """A ``type: text`` single item: an open answer, never scored."""
+    c.unknown_keys(m, TEXT_ITEM_KEYS, path)
+    iid = c.ident(m.get("id"), f"{path}.id", seen)
+    where = f"{path}[{iid}]" if iid else path
+    text = c.text(m.get("text"), f"{where}.text", languages) if "text" in m else (
+        c.err(f"{where}.text", "is required") or {})
+    max_length = m.get("max_length", DEFAULT_MAX_LENGTH)
+    if (max_length := c.integer(max_length, f"{where}.max_length")) is not None and \
+            not 1 <= max_length <= MAX_MAX_LENGTH:
+        c.err(f"{where}.max_length", f"must be between 1 and {MAX_MAX_LENGTH} characters, "
+                                     f"got {max_length}")
+    required = c.boolean(m.get("required", False), f"{where}.required")
+    construct = m.get("construct")
+    if construct is not None and c.string(construct, f"{where}.construct") is None:
+        construct = None
+    rationale = m.get("rationale")
+    if rationale is not None:
+        c.string(rationale, f"{where}.rationale")
+    show_if = _show_if(c, m, where)
+    if iid is None:
+        return None
+    return Item(id=iid, text=text, construct=construct,
+                rationale=rationale if isinstance(rationale, str) else None, show_if=show_if,
+                type="text", max_length=max_length or DEFAULT_MAX_LENGTH, required=required)
 
 
 def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Block | None:
     m = c.mapping(value, path)
     if m is None:
         return None
-    c.unknown_keys(m, {"id", "name", "description", "items"}, path)
+    c.unknown_keys(m, {"id", "name", "description", "items", "show_if"}, path)
     bid = c.ident(m.get("id"), f"{path}.id", seen)
     where = f"{path}[{bid}]" if bid else path
     name = c.text(m.get("name"), f"{where}.name", languages) if "name" in m else (
@@ -257,9 +302,11 @@ def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Bl
             items.append(item)
     if kind == "dimension" and raw_items is not None and len(raw_items) < 2:
         c.err(f"{where}.items", "a dimension needs at least 2 items to be scored and checked")
+    show_if = _show_if(c, m, where)
     if bid is None:
         return None
-    return Block(id=bid, name=name, items=tuple(items), kind=kind, description=desc)
+    return Block(id=bid, name=name, items=tuple(items), kind=kind, description=desc,
+                 show_if=show_if)
 
 
 def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
@@ -324,12 +371,12 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
                     blocks.append(block)
         sections[key] = blocks
 
-    singles = []
+    singles, texts = [], []
     for k, s in enumerate(c.seq(m["single_items"], "single_items", allow_empty=True) or []
                           if "single_items" in m else []):
-        item = _item(c, s, f"single_items[{k}]", languages, seen, extra_keys={"scale"})
+        item = _item(c, s, f"single_items[{k}]", languages, seen, extra_keys={"scale", "type"})
         if item is not None:
-            singles.append(item)
+            (texts if item.is_text else singles).append(item)
 
     checks = []
     for k, a in enumerate(c.seq(m["attention_checks"], "attention_checks", allow_empty=True) or []
@@ -348,7 +395,7 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
 
     checklist = None
     if "checklist" in m and (cm := c.mapping(m["checklist"], "checklist")) is not None:
-        c.unknown_keys(cm, {"id", "prompt", "items"}, "checklist")
+        c.unknown_keys(cm, {"id", "prompt", "items", "show_if"}, "checklist")
         cid = c.ident(cm.get("id"), "checklist.id", seen)
         prompt = c.text(cm.get("prompt"), "checklist.prompt", languages) if "prompt" in cm else (
             c.err("checklist.prompt", "is required") or {})
@@ -357,8 +404,11 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
             item = _item(c, it, f"checklist.items[{k}]", languages, seen)
             if item is not None:
                 citems.append(item)
+        cshow = _show_if(c, cm, "checklist")
         if cid is not None:
-            checklist = Checklist(id=cid, prompt=prompt, items=tuple(citems))
+            checklist = Checklist(id=cid, prompt=prompt, items=tuple(citems), show_if=cshow)
+
+    brand = _brand(c, m["brand"], languages) if "brand" in m else None
 
     if c.errors:
         raise InstrumentError(c.errors)
@@ -370,23 +420,32 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         covariates=tuple(sections["covariates"]), single_items=tuple(singles),
         attention_checks=tuple(checks), checklist=checklist, intro=intro,
         description=m.get("description") if isinstance(m.get("description"), str) else None,
-        index_name=index_name, source=source, raw=m,
+        index_name=index_name, source=source, raw=m, text_items=tuple(texts), brand=brand,
     )
-    pages = _pages(c, m.get("pages"), inst)
+    _check_placeholders(c, m, inst)
+    pages, page_show_if = _pages(c, m.get("pages"), inst)
     if c.errors:
         raise InstrumentError(c.errors)
-    return Instrument(**{**inst.__dict__, "pages": pages})
+    inst = Instrument(**{**inst.__dict__, "pages": pages, "page_show_if": page_show_if})
+    _check_conditions(c, inst)
+    if c.errors:
+        raise InstrumentError(c.errors)
+    return inst
 
 
-def _pages(c: _Checker, value: Any, inst: Instrument) -> tuple[tuple[str, ...], ...]:
+def _pages(c: _Checker, value: Any, inst: Instrument
+           ) -> tuple[tuple[tuple[str, ...], ...], tuple[Condition | None, ...]]:
     """Validate ``pages`` (lists of block/item ids), or derive the default layout.
 
+    A page is a list of ids, or ``{items: [ids], show_if: condition}``.
     The default is one page per dimension, outcome or covariate block, then one page
-    for the single items and one for the checklist. Attention checks are placed on
-    the middle dimension page, where they blend in with items of the same scale.
+    for the single items, one for the checklist and one for the open-text items.
+    Attention checks are placed on the middle dimension page, where they blend in
+    with items of the same scale. Returns the pages and their conditions.
     """
     refs = [b.id for b in inst.blocks] + [i.id for i in inst.single_items] + \
-           [a.id for a in inst.attention_checks] + ([inst.checklist.id] if inst.checklist else [])
+           [a.id for a in inst.attention_checks] + \
+           ([inst.checklist.id] if inst.checklist else []) + [t.id for t in inst.text_items]
     if value is None:
         pages = [[b.id] for b in inst.blocks]
         if inst.attention_checks:
@@ -395,19 +454,35 @@ def _pages(c: _Checker, value: Any, inst: Instrument) -> tuple[tuple[str, ...], 
             pages.append([i.id for i in inst.single_items])
         if inst.checklist:
             pages.append([inst.checklist.id])
-        return tuple(tuple(p) for p in pages)
+        if inst.text_items:
+            pages.append([t.id for t in inst.text_items])
+        return tuple(tuple(p) for p in pages), tuple(None for _ in pages)
     pages_raw = c.seq(value, "pages")
     if pages_raw is None:
-        return ()
+        return (), ()
     used: dict[str, str] = {}
     out = []
+    conds: list[Condition | None] = []
     for k, page in enumerate(pages_raw):
-        p = c.seq(page, f"pages[{k}]")
+        cond = None
+        if isinstance(page, dict):
+            c.unknown_keys(page, {"items", "show_if"}, f"pages[{k}]")
+            cond = _show_if(c, page, f"pages[{k}]")
+            if "items" not in page:
+                c.err(f"pages[{k}].items", "is required (the ids shown on this page)")
+                continue
+            p = c.seq(page["items"], f"pages[{k}].items")
+            prefix = f"pages[{k}].items"
+        else:
+            p = c.seq(page, f"pages[{k}]")
+            prefix = f"pages[{k}]"
         if p is None:
             continue
         for j, ref in enumerate(p):
-            where = f"pages[{k}][{j}]"
-            if ref not in refs:
+            where = f"{prefix}[{j}]"
+            if not isinstance(ref, str):
+                c.err(where, f"must be an id, got {_kind(ref)}")
+            elif ref not in refs:
                 c.err(where, f"{ref!r} is not a dimension, outcome, covariate, single item, "
                              "attention check or checklist id of this instrument")
             elif ref in used:
@@ -415,10 +490,246 @@ def _pages(c: _Checker, value: Any, inst: Instrument) -> tuple[tuple[str, ...], 
             else:
                 used[ref] = f"pages[{k}]"
         out.append(tuple(str(r) for r in p))
+        conds.append(cond)
     for ref in refs:
         if ref not in used:
             c.err("pages", f"{ref!r} is on no page")
-    return tuple(out)
+    return tuple(out), tuple(conds)
+
+
+def _brand(c: _Checker, value: Any, languages: tuple[str, ...]) -> BrandWording | None:
+    """``brand: {neutral: {lang: form(s)}, named: {lang: form(s)}}`` (see instruments.brands)."""
+    m = c.mapping(value, "brand")
+    if m is None:
+        return None
+    c.unknown_keys(m, {"neutral", "named"}, "brand")
+    out: dict[str, dict[str, dict[str, str]]] = {"neutral": {}, "named": {}}
+    if "neutral" not in m:
+        c.err("brand.neutral", "is required: the wording without a brand, e.g. "
+                               "{en: this company, ru: {nom: эта компания, ...}}")
+    for part in ("neutral", "named"):
+        if part not in m or (pm := c.mapping(m[part], f"brand.{part}")) is None:
+            continue
+        for lang in pm:
+            if lang not in languages:
+                c.err(f"brand.{part}.{lang}", f"language {lang!r} is not in the instrument's "
+                                              f"languages {list(languages)}")
+        for lang in languages:
+            path = f"brand.{part}.{lang}"
+            if lang not in pm:
+                if part == "neutral":
+                    c.err(path, "missing translation")
+                continue
+            raw = pm[lang]
+            forms: dict[str, str] = {}
+            if isinstance(raw, str) and raw.strip():
+                forms[ANY_CASE] = raw.strip()
+            elif isinstance(raw, dict):
+                for case, form in raw.items():
+                    if case not in CASES:
+                        c.err(f"{path}.{case}", f"unknown case (use {', '.join(CASES)})")
+                    elif c.string(form, f"{path}.{case}") is not None:
+                        forms[case] = form.strip()
+                if "nom" not in raw:
+                    c.err(f"{path}.nom", "is required (the form of plain {brand})")
+            else:
+                c.err(path, f"must be a string or a mapping case: form, got {_kind(raw)}")
+                continue
+            for case, form in forms.items():
+                where = f"{path}.{case}" if case else path
+                if part == "named" and form.count("{name}") != 1:
+                    c.err(where, "must contain {name} (where the brand's display name goes) "
+                                 "exactly once")
+                if part == "neutral" and "{" in form:
+                    c.err(where, "must not contain placeholders: it is the wording without a "
+                                 "brand")
+            out[part][lang] = forms
+    return BrandWording(neutral=out["neutral"], named=out["named"])
+
+
+def _texts(inst: Instrument):
+    """``(field path, per-language text)`` of every respondent-facing text."""
+    yield "title", inst.title
+    yield "intro", inst.intro
+    for b in inst.blocks:
+        yield f"{b.kind}s[{b.id}].name", b.name
+        yield f"{b.kind}s[{b.id}].description", b.description
+    if inst.checklist is not None:
+        yield "checklist.prompt", inst.checklist.prompt
+    for item in (*inst.iter_items(), *inst.text_items):
+        yield f"{_item_path(inst, item.id)}.text", item.text
+
+
+def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
+    """``{brand}`` only in brand-aware instruments, with cases each language declares."""
+    for path, text in _texts(inst):
+        for lang, s in text.items():
+            where = f"{path}.{lang}"
+            for stray in stray_braces(s):
+                c.err(where, f"{stray!r} is not a placeholder (the only one is {{brand}}, "
+                             "or {brand:case})")
+            cases = placeholders(s)
+            if cases and inst.brand is None:
+                c.err(where, "uses {brand} but the instrument has no brand: section "
+                             "(brand: {neutral: {en: this company, ...}})")
+                continue
+            for case in cases:
+                if case is not None and case not in CASES:
+                    c.err(where, f"{{brand:{case}}}: unknown case (use {', '.join(CASES)})")
+                    continue
+                for part in ("neutral", "named"):
+                    forms = getattr(inst.brand, part).get(lang)
+                    if forms and ANY_CASE not in forms and (case or "nom") not in forms:
+                        c.err(where, f"{{brand:{case}}} but brand.{part}.{lang} has no "
+                                     f"{case!r} form")
+
+
+def _condition_owners(inst: Instrument):
+    """``(field path, condition, the item ids it governs)`` of every show_if."""
+    for k, cond in enumerate(inst.page_show_if):
+        if cond is not None:
+            yield f"pages[{k}].show_if", cond, inst.page_item_ids(inst.pages[k])
+    for b in inst.blocks:
+        if b.show_if is not None:
+            yield f"{b.kind}s[{b.id}].show_if", b.show_if, b.item_ids
+    if inst.checklist is not None and inst.checklist.show_if is not None:
+        yield "checklist.show_if", inst.checklist.show_if, inst.checklist.item_ids
+    for item in (*inst.iter_items(), *inst.text_items):
+        if item.show_if is not None:
+            yield f"{_item_path(inst, item.id)}.show_if", item.show_if, (item.id,)
+
+
+def _item_path(inst: Instrument, item_id: str) -> str:
+    if inst.checklist is not None and item_id in inst.checklist.item_ids:
+        return f"checklist.items[{item_id}]"
+    b = inst.block_of(item_id)
+    if b is not None:
+        return f"{b.kind}s[{b.id}].items[{item_id}]"
+    if any(a.id == item_id for a in inst.attention_checks):
+        return f"attention_checks[{item_id}]"
+    return f"single_items[{item_id}]"
+
+
+def _check_conditions(c: _Checker, inst: Instrument) -> None:
+    """References to known, earlier, numeric items; no cycles; satisfiable conditions."""
+    numeric = set(inst.item_ids)
+    owners = list(_condition_owners(inst))
+    # the dependency graph: an item -> the items its conditions read
+    deps: dict[str, set[str]] = {}
+    for _path, cond, governed in owners:
+        for iid in governed:
+            deps.setdefault(iid, set()).update(r for r in referenced_items(cond) if r in numeric)
+    in_cycle = _cycles(c, deps, owners)
+    page = {iid: k for k, p in enumerate(inst.pages) for iid in inst.page_item_ids(p)}
+    for path, cond, governed in owners:
+        ok = True
+        for ref in referenced_items(cond):
+            if ref in inst.text_item_ids:
+                c.err(path, f"refers to {ref!r}, an open-text item: show_if can only test "
+                            "coded answers")
+                ok = False
+            elif ref not in numeric:
+                block = next((b for b in inst.blocks if b.id == ref), None)
+                hint = (f" (a block id; name one of its items: {', '.join(block.item_ids)})"
+                        if block else "")
+                c.err(path, f"refers to unknown item {ref!r}{hint}")
+                ok = False
+            elif any((g, ref) in in_cycle for g in governed):
+                ok = False  # reported as a cycle
+            else:
+                first = min(page[g] for g in governed)
+                if page[ref] > first:
+                    c.err(path, f"refers to {ref!r}, a later item (page {page[ref] + 1}; this "
+                                f"question is on page {first + 1}): show_if may only use "
+                                "answers given on earlier pages")
+                    ok = False
+                elif page[ref] == first:
+                    c.err(path, f"refers to {ref!r} on the same page ({first + 1}): show_if "
+                                "may only use answers given on earlier pages (the page is built "
+                                "before it is answered)")
+                    ok = False
+        if not ok:
+            continue
+        ok = _check_leaves(c, path, cond, inst)
+        if ok and satisfiable(cond, {r: _codes(inst, r) for r in referenced_items(cond)}) \
+                is False:
+            c.err(path, "can never be true: no combination of answers satisfies it "
+                        f"({_describe(cond)})")
+
+
+def _cycles(c: _Checker, deps: dict[str, set[str]], owners) -> set[tuple[str, str]]:
+    """Report every dependency cycle once; return its edges."""
+    edges: set[tuple[str, str]] = set()
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(deps.get(node, ())):
+            if state.get(nxt) == 1:
+                cyc = stack[stack.index(nxt):] + [nxt]
+                edges.update(zip(cyc, cyc[1:], strict=False))
+                path = next((p for p, _cond, gov in owners if cyc[0] in gov), cyc[0])
+                c.err(path, "show_if forms a cycle: " + " -> ".join(cyc)
+                      + " (each question is shown depending on the answer to the next)")
+            elif state.get(nxt) is None:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(deps):
+        if state.get(node) is None:
+            visit(node)
+    return edges
+
+
+def _codes(inst: Instrument, item_id: str) -> tuple[int, ...]:
+    scale = inst.scale_for(item_id)
+    return (0, 1) if scale is None else scale.codes
+
+
+def _check_leaves(c: _Checker, path: str, cond: Condition, inst: Instrument) -> bool:
+    """Each leaf on its own can be true: its codes exist on the item's scale."""
+    ok = True
+    for leaf in cond.leaves():
+        codes = _codes(inst, leaf.item)
+        lo, hi = codes[0], codes[-1]
+        what = ("coded 0 = no, 1 = yes" if inst.scale_for(leaf.item) is None
+                else f"answered on {lo}..{hi}")
+        if leaf.op == "equals" and leaf.value not in codes:
+            c.err(path, f"{leaf.item} equals {leaf.value}: can never be true, {leaf.item} is "
+                        f"{what}")
+            ok = False
+        elif leaf.op == "in":
+            bad = [v for v in leaf.value if v not in codes]  # type: ignore[union-attr]
+            if bad:
+                c.err(path, f"{leaf.item} in {list(leaf.value)}: "  # type: ignore[arg-type]
+                            f"{', '.join(map(str, bad))} can never be an answer, {leaf.item} is "
+                            f"{what}")
+                ok = False
+        elif leaf.op == "at_least" and leaf.value > hi:
+            c.err(path, f"{leaf.item} at_least {leaf.value}: can never be true, {leaf.item} "
+                        f"is {what}")
+            ok = False
+        elif leaf.op == "at_most" and leaf.value < lo:
+            c.err(path, f"{leaf.item} at_most {leaf.value}: can never be true, {leaf.item} "
+                        f"is {what}")
+            ok = False
+    return ok
+
+
+def _describe(cond: Condition) -> str:
+    """A short rendering of a condition for error messages."""
+    from .conditions import AllOf, AnyOf, Leaf, Not
+    if isinstance(cond, Leaf):
+        v = list(cond.value) if cond.op == "in" else cond.value  # type: ignore[arg-type]
+        return f"{cond.item} {cond.op} {v}"
+    if isinstance(cond, Not):
+        return f"not ({_describe(cond.part)})"
+    word = " and " if isinstance(cond, AllOf) else " or "
+    assert isinstance(cond, (AllOf, AnyOf))
+    return "(" + word.join(_describe(p) for p in cond.parts) + ")"
 
 
 def load_instrument(path: str | Path) -> Instrument:
@@ -484,15 +795,23 @@ def list_instruments(directory: str | Path | None = None) -> list[Instrument]:
     return [load_instrument(p) for p in sorted(d.glob("*.yaml"))]
 
 
+def version_key(version: str) -> tuple:
+    """Sort key of a version string: "1.10.0" after "1.9.2"; non-numeric parts last."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
+                 for p in re.split(r"[.\-+]", version))
+
+
 def get_instrument(ref: str) -> Instrument:
-    """An instrument by built-in id (``customer-trust``) or by path to a YAML file."""
+    """An instrument by built-in id (``customer-trust``: its newest version), by
+    ``id@version`` (``customer-trust@1.0.0``) or by path to a YAML file."""
     p = Path(ref)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return load_instrument(p)
-    for path in builtin_paths():
-        inst = load_instrument(path)
-        if inst.id == ref:
-            return inst
-    known = ", ".join(load_instrument(p).id for p in builtin_paths())
+    ident, _, version = ref.partition("@")
+    found = [inst for inst in (load_instrument(path) for path in builtin_paths())
+             if inst.id == ident and (not version or inst.version == version)]
+    if found:
+        return max(found, key=lambda inst: version_key(inst.version))
+    known = ", ".join(sorted({f"{i.id}@{i.version}" for i in list_instruments()}))
     raise InstrumentError([f"{ref}: no built-in instrument with this id (known: {known}) "
                            "and no such file"])

@@ -11,6 +11,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .brands import BrandWording, render
+from .conditions import Condition
+
 Text = Mapping[str, str]  # language code -> text
 
 
@@ -46,7 +49,12 @@ class Scale:
 
 @dataclass(frozen=True)
 class Item:
-    """One question. ``scale`` is set only for single items with their own scale."""
+    """One question. ``scale`` is set only for single items with their own scale.
+
+    ``type`` is ``"choice"`` (a code on a scale, or yes/no in the checklist) or
+    ``"text"`` (an open answer of at most ``max_length`` characters). Text items are
+    kept apart from every numeric path: see :attr:`Instrument.text_items`.
+    """
 
     id: str
     text: Text
@@ -55,6 +63,14 @@ class Item:
     rationale: str | None = None
     scale: Scale | None = None
     expected: int | None = None  # attention checks: the instructed answer
+    show_if: Condition | None = None  # shown only when true (earlier answers)
+    type: str = "choice"  # "choice" | "text"
+    max_length: int | None = None  # text items only
+    required: bool = False  # text items only: may the answer be left empty
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "text"
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,7 @@ class Block:
     items: tuple[Item, ...]
     kind: str = "dimension"  # "dimension" | "outcome" | "covariate"
     description: Text = field(default_factory=dict)
+    show_if: Condition | None = None
 
     @property
     def item_ids(self) -> tuple[str, ...]:
@@ -83,6 +100,7 @@ class Checklist:
     id: str
     prompt: Text
     items: tuple[Item, ...]
+    show_if: Condition | None = None
 
     @property
     def item_ids(self) -> tuple[str, ...]:
@@ -99,10 +117,18 @@ class Instrument:
     dimensions: tuple[Block, ...]
     outcomes: tuple[Block, ...] = ()
     covariates: tuple[Block, ...] = ()
-    single_items: tuple[Item, ...] = ()
+    single_items: tuple[Item, ...] = ()  # numeric single items only (never type: text)
     attention_checks: tuple[Item, ...] = ()
     checklist: Checklist | None = None
     pages: tuple[tuple[str, ...], ...] = ()
+    #: ``page_show_if[k]``: the condition of ``pages[k]`` (None: always shown)
+    page_show_if: tuple[Condition | None, ...] = ()
+    #: open-text items (``type: text`` in ``single_items``), in file order. They are
+    #: in no numeric list: not in ``item_ids``, ``iter_items``, ``single_items``,
+    #: blocks or scores. ``all_item_ids`` lists every question including them.
+    text_items: tuple[Item, ...] = ()
+    #: ``{brand}`` wording; ``None``: the instrument is not brand-aware
+    brand: BrandWording | None = None
     intro: Text = field(default_factory=dict)
     description: str | None = None
     #: the name of the index the dimensions are averaged into (``index: {name: {en: ...}}``
@@ -142,9 +168,10 @@ class Instrument:
         return tuple(i.id for i in self.dimension_items)
 
     def scale_for(self, item_id: str) -> Scale | None:
-        """The scale an item is answered on (``None`` for checklist items, coded 0/1)."""
+        """The scale an item is answered on (``None`` for checklist items, coded 0/1,
+        and for open-text items)."""
         item = self.item(item_id)
-        if self.checklist is not None and item in self.checklist.items:
+        if item.is_text or self.checklist is not None and item in self.checklist.items:
             return None
         return item.scale or self.scale
 
@@ -161,8 +188,24 @@ class Instrument:
     def item_ids(self) -> tuple[str, ...]:
         return tuple(i.id for i in self.iter_items())
 
+    @property
+    def text_item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.text_items)
+
+    def iter_all_items(self) -> Iterator[Item]:
+        """Every question, numeric and open-text, in page order."""
+        for page in self.pages:
+            for iid in self.page_item_ids(page):
+                yield self.item(iid)
+
+    @property
+    def all_item_ids(self) -> tuple[str, ...]:
+        """Every question id (numeric and open-text) in page order."""
+        return tuple(i.id for i in self.iter_all_items())
+
     def item(self, item_id: str) -> Item:
-        for i in self.iter_items():
+        """Any item by id, open-text items included."""
+        for i in (*self.iter_items(), *self.text_items):
             if i.id == item_id:
                 return i
         raise KeyError(f"instrument {self.id!r} has no item {item_id!r}")
@@ -199,3 +242,53 @@ class Instrument:
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    # ----- brands ------------------------------------------------------------------
+    @property
+    def brand_aware(self) -> bool:
+        """Whether texts may name a campaign's brand (``{brand}``; see instruments.brands)."""
+        return self.brand is not None
+
+    def render(self, text: Text, lang: str, brand: str | None = None) -> str:
+        """One per-language text in ``lang`` with ``{brand}`` filled in: the brand's
+        display name in ``lang``, or ``None`` for the neutral wording ("this company")."""
+        return render(text[lang], lang, brand, self.brand)
+
+    def item_text(self, item_id: str, lang: str, brand: str | None = None) -> str:
+        """An item's text in ``lang`` for a brand (``None``: the neutral wording)."""
+        return self.render(self.item(item_id).text, lang, brand)
+
+    # ----- show_if -----------------------------------------------------------------
+    def page_of(self, item_id: str) -> int:
+        """The index in ``pages`` of the page an item is on."""
+        for k, page in enumerate(self.pages):
+            if item_id in self.page_item_ids(page):
+                return k
+        raise KeyError(f"instrument {self.id!r} has no item {item_id!r} on a page")
+
+    def conditions_for(self, item_id: str) -> tuple[Condition, ...]:
+        """Every condition an item is shown under: its page's, its block's or the
+        checklist's, and its own (all must hold)."""
+        out: list[Condition | None] = []
+        if self.page_show_if:
+            out.append(self.page_show_if[self.page_of(item_id)])
+        block = self.block_of(item_id)
+        if block is not None:
+            out.append(block.show_if)
+        elif self.checklist is not None and item_id in self.checklist.item_ids:
+            out.append(self.checklist.show_if)
+        out.append(self.item(item_id).show_if)
+        return tuple(c for c in out if c is not None)
+
+    def is_shown(self, item_id: str, answers: Mapping[str, Any]) -> bool:
+        """Whether an item is shown, given the answers so far (item id -> code)."""
+        return all(c.evaluate(answers) for c in self.conditions_for(item_id))
+
+    def page_is_shown(self, index: int, answers: Mapping[str, Any]) -> bool:
+        """Whether page ``index`` shows at least one item, given the answers so far."""
+        return bool(self.shown_item_ids(index, answers))
+
+    def shown_item_ids(self, index: int, answers: Mapping[str, Any]) -> tuple[str, ...]:
+        """The items of page ``index`` that are shown, given the answers so far."""
+        return tuple(i for i in self.page_item_ids(self.pages[index])
+                     if self.is_shown(i, answers))

@@ -358,7 +358,7 @@ BROKEN = {
     "unknown field (typo in an item)": (
         _set(*A1, "revrese", True),
         ["dimensions[0][A].items[0].revrese: unknown field (allowed: construct, id, rationale, "
-         "reverse, text)"]),
+         "reverse, show_if, text)"]),
     "unknown field (typo at top level)": (
         lambda d: d.__setitem__("dimension", d.pop("dimensions")),
         ["dimension: unknown field (allowed: ", "dimensions: is required"]),
