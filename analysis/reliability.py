@@ -16,7 +16,7 @@ from scipy import stats
 
 from instruments.model import Instrument
 
-from ._fa import check_corr, fit_factors
+from ._fa import check_corr, fit, fit_factors
 from ._result import AnalysisError, Result, fmt
 from .data import checked_matrix
 from .moments import Moments
@@ -52,6 +52,7 @@ class ReliabilityResult(Result):
     alpha_ordinal: float = float("nan")
     omega_ordinal: float = float("nan")
     ordinal_note: str = ""
+    omega_warnings: tuple[str, ...] = ()  # of omega's one-factor fit (Heywood, convergence)
 
     def summary(self) -> str:
         lo, hi = self.alpha_ci95
@@ -65,6 +66,7 @@ class ReliabilityResult(Result):
                          f"{fmt(self.omega_ordinal)} (polychoric)")
         elif self.ordinal_note:
             lines.append(f"  ordinal alpha/omega not computed: {self.ordinal_note}")
+        lines += [f"  omega: {w}" for w in self.omega_warnings]
         lines.append("  item      r.drop  alpha if deleted")
         lines += [f"  {it.id:<9} {fmt(it.r_drop):>6}  {fmt(it.alpha_if_deleted):>6}"
                   for it in self.items]
@@ -100,7 +102,7 @@ def feldt_ci(alpha: float, n: int, k: int, level: float = 0.95) -> tuple[float, 
     return float(lo), float(hi)
 
 
-def _omega_total(m: Moments) -> tuple[float, np.ndarray]:
+def _omega_total(m: Moments) -> tuple[float, np.ndarray, tuple[str, ...]]:
     """McDonald's omega total from a one-factor maximum-likelihood model.
 
     ``omega = (sum lambda)^2 / ((sum lambda)^2 + sum u)`` with standardized
@@ -109,18 +111,19 @@ def _omega_total(m: Moments) -> tuple[float, np.ndarray]:
     R: ``f <- psych::fa(x, nfactors = 1, fm = "ml"); sum(f$loadings)^2 /
     (sum(f$loadings)^2 + sum(f$uniquenesses))``.
 
-    Returns ``(omega, loadings)``.
+    Returns ``(omega, loadings, warnings)``: the one-factor fit's warnings (a Heywood
+    case, non-convergence), which make omega doubtful.
 
     References
     ----------
     McDonald, R. P. (1999). *Test theory: A unified treatment*. Mahwah, NJ: Erlbaum.
     """
-    lam, u, _ = fit_factors(m.corr(), 1, "ml")
-    lam = lam[:, 0]
+    f = fit(m.corr(), 1, "ml", columns=list(m.columns))
+    lam = f.loadings[:, 0]
     if lam.sum() < 0:
         lam = -lam
     s = lam.sum()
-    return float(s ** 2 / (s ** 2 + u.sum())), lam
+    return float(s ** 2 / (s ** 2 + f.uniquenesses.sum())), lam, f.warnings
 
 
 def ordinal_alpha_omega(frame: pd.DataFrame) -> tuple[float, float]:
@@ -271,9 +274,9 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
         items.append(ItemReliability(col, float(r_drop), _alpha_from_cov(c[np.ix_(keep, keep)]),
                                      float(m.mean[i]), float(sd[i])))
     if k >= 3:
-        omega, lam = _omega_total(m)
+        omega, lam, omega_warnings = _omega_total(m)
     else:  # a one-factor model with 2 indicators is not identified
-        omega, lam = float("nan"), np.full(k, np.nan)
+        omega, lam, omega_warnings = float("nan"), np.full(k, np.nan), ()
     if ci_method == "feldt":
         ci = feldt_ci(alpha, m.n, k, level)
         method = "Feldt"
@@ -303,7 +306,8 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
                              std_alpha=std_alpha, omega_total=omega, average_r=average_r,
                              items=tuple(items),
                              omega_loadings=dict(zip(m.columns, map(float, lam), strict=True)),
-                             alpha_ordinal=a_ord, omega_ordinal=o_ord, ordinal_note=note)
+                             alpha_ordinal=a_ord, omega_ordinal=o_ord, ordinal_note=note,
+                             omega_warnings=tuple(omega_warnings))
 
 
 def _bootstrap_alpha(x: np.ndarray, n_boot: int, seed: int | None,

@@ -184,6 +184,11 @@ class AnalysisReport(Result):
         if self.efa.warnings:
             out.append("EFA warnings (examine the loadings before relying on them): "
                        + "; ".join(self.efa.warnings) + ".")
+        doubtful = {d: r.omega_warnings for d, r in self.reliability.dimensions.items()
+                    if r.omega_warnings}
+        if doubtful:
+            out.append("Omega is doubtful where its one-factor fit is improper: "
+                       + "; ".join(f"{d}: {', '.join(w)}" for d, w in doubtful.items()) + ".")
         c = self.cfa
         if hasattr(c, "cfi") and c.df == 0:
             out.append("CFA: the model is just identified (df = 0): its fit is not testable "

@@ -413,3 +413,21 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"analysis.{module}")
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0, res
+
+
+def test_omega_reports_an_improper_one_factor_fit():
+    """A Heywood case in omega's one-factor ML fit is stated, not hidden (issue 8)."""
+    from analysis.reliability import reliability
+
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=400)
+    # r_ab r_ac / r_bc = .8 x .8 / .5 > 1: a's one-factor loading would exceed 1
+    corr = np.array([[1, .8, .8], [.8, 1, .5], [.8, .5, 1]])
+    z = rng.normal(size=(400, 3)) @ np.linalg.cholesky(corr).T
+    res = reliability(pd.DataFrame(z, columns=["a", "b", "c"]), name="s", ordinal=False)
+    assert res.omega_warnings and any("Heywood" in w for w in res.omega_warnings)
+    assert "omega: " in res.summary()
+    clean = reliability(pd.DataFrame({"a": 0.7 * f + rng.normal(size=400),
+                                      "b": 0.6 * f + rng.normal(size=400),
+                                      "c": 0.5 * f + rng.normal(size=400)}), ordinal=False)
+    assert clean.omega_warnings == ()
