@@ -48,6 +48,7 @@ McDonald's ωH. *Psychometrika, 70*, 123-133.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,15 +254,13 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
         spec = _sem.build_spec(assign, m)
         est1 = _sem.estimate(spec, [gs], _sem.start_values(spec, [gs], assign))
         mats = _sem.matrices(spec, est1.x, 0)
-        phi1 = mats.phi
-        load, psi0 = _sem._one_factor_paf(phi1)
-        mk = load[0] if abs(load[0]) > 1e-3 else 1e-3
+        gamma0, phig0, psi0 = _phi_start(mats.phi)
         x = np.zeros(spec_model.npar)
         x[spec_model.sl_lam] = [mats.lam[i, j] for i, j in spec_model.lam_free]
         x[spec_model.sl_theta] = np.maximum(mats.theta, 1e-3 * np.diag(s))
-        x[spec_model.sl_gamma] = load[1:] / mk
-        x[spec_model.i_phig] = mk ** 2
-        x[spec_model.sl_psi] = np.maximum(psi0, 1e-3 * np.diag(phi1))
+        x[spec_model.sl_gamma] = gamma0[1:]
+        x[spec_model.i_phig] = phig0
+        x[spec_model.sl_psi] = psi0
         x, converged, gmax = _minimise(spec_model, x, s, logdet_s)
         fmin = spec_model.objective(x, s, logdet_s)
     lam, theta, gamma, phig, psi, phi, sigma = spec_model.unpack(x)
@@ -334,6 +333,25 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
         converged=bool(converged), warnings=tuple(warns))
 
 
+def _phi_start(phi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Starting γ (first = 1), φ_G and ψ from one principal factor of the factor correlations.
+
+    Works from any first-order solution, even an improper one (negative factor variances or
+    correlations beyond ±1 are clipped).
+    """
+    d = np.sqrt(np.maximum(np.diag(phi), 1e-4))
+    r = np.clip(phi / np.outer(d, d), -0.95, 0.95)
+    np.fill_diagonal(r, 1.0)
+    w, v = np.linalg.eigh(r)
+    load = np.clip(v[:, -1] * np.sqrt(max(w[-1], 1e-6)), -0.95, 0.95)
+    if load[0] < 0:
+        load = -load
+    if abs(load[0]) < 0.05:  # keep the marker away from 0
+        load[0] = 0.05
+    raw = load * d
+    return raw / raw[0], float(raw[0] ** 2), np.maximum(d ** 2 * (1.0 - load ** 2), 1e-4)
+
+
 def _minimise(model: _Model, x: np.ndarray, s: np.ndarray,
               logdet_s: float) -> tuple[np.ndarray, bool, float]:
     """BFGS on the analytic gradient, then Newton steps on a numerical Hessian."""
@@ -354,9 +372,11 @@ def _minimise(model: _Model, x: np.ndarray, s: np.ndarray,
         if np.max(np.abs(g)) < 1e-10:
             break
         try:
-            step = linalg.solve(_hessian(model, x, s), g, assume_a="sym")
-        except (linalg.LinAlgError, ValueError):
-            break
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", linalg.LinAlgWarning)
+                step = linalg.solve(_hessian(model, x, s), g, assume_a="sym")
+        except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+            break  # singular Hessian (e.g. an empirically unidentified model)
         t = 1.0
         while t > 1e-8:
             xn = x - t * step
@@ -418,9 +438,13 @@ def omega_hierarchical(data: pd.DataFrame | Moments, items: Sequence[str] | None
     if nfactors < 2:
         raise AnalysisError("omega hierarchical needs at least 2 factors (with 1 it is not "
                             "meaningful; use omega total)")
-    if p < 3 * nfactors - 1 or mo.n <= p:
-        raise AnalysisError(f"too few items ({p}) or rows ({mo.n}) for a {nfactors}-factor "
-                            "Schmid-Leiman solution")
+    dof = ((p - nfactors) ** 2 - (p + nfactors)) // 2
+    if dof < 0:
+        raise AnalysisError(f"{p} items are too few for a {nfactors}-factor EFA (its degrees of "
+                            f"freedom would be {dof}); omega hierarchical is not identified")
+    if mo.n <= p:
+        raise AnalysisError(f"too few complete rows ({mo.n}) for {p} items: the correlation "
+                            "matrix needs more rows than items")
     try:
         r = mo.corr()
     except ValueError as exc:
@@ -524,11 +548,11 @@ def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]
     om: OmegaResult | None = None
     try:
         so = second_order_cfa(data, model)
-    except AnalysisError as exc:
+    except ValueError as exc:  # AnalysisError, or a numerical failure
         errors.append(f"second-order model not fitted: {exc}")
     try:
         om = omega_hierarchical(data, items, nfactors=m)
-    except AnalysisError as exc:
+    except ValueError as exc:  # AnalysisError, or a numerical failure
         errors.append(f"omega hierarchical not computed: {exc}")
     # compare like with like: normal-theory ML on the same complete rows
     cfi1 = None

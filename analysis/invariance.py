@@ -454,7 +454,9 @@ def _reason(d: Mapping[str, Any], srmr_crit: float) -> str:
     r_ok, s_ok = d["rmsea"] >= RMSEA_RISE, d["srmr"] >= srmr_crit
     support = [n for n, ok in (("ΔRMSEA", r_ok), ("ΔSRMR", s_ok)) if ok == fails]
     against = [n for n, ok in (("ΔRMSEA", r_ok), ("ΔSRMR", s_ok)) if ok != fails]
-    head = (f"ΔCFI = {_sgn(d['cfi'])} against the {d['base']} model is "
+    # at the cut-off, show enough digits for the comparison to be visible
+    cfi = _sgn(d["cfi"], 5 if round(d["cfi"], 3) == CFI_DROP else 3)
+    head = (f"ΔCFI = {cfi} against the {d['base']} model is "
             f"{'at or below' if fails else 'above'} -0.010 (Chen 2007)")
     crit = (f"ΔRMSEA = {_sgn(d['rmsea'])} (criterion +0.015), ΔSRMR = {_sgn(d['srmr'])} "
             f"(criterion +{srmr_crit:.3f})")
@@ -465,7 +467,7 @@ def _reason(d: Mapping[str, Any], srmr_crit: float) -> str:
     else:
         agree = f"{support[0]} agrees, {against[0]} does not"
     chi = f"Δχ²({d['df']}) = {d['chisq']:.2f}, {_p_words(d['p'])}"
-    return f"{head}; {crit}: {agree}; {chi}."
+    return f"{head}; supporting criteria {crit}: {agree}; {chi}."
 
 
 def _loading_score_tests(ctx: _Ctx, m: _Model) -> dict[int, float]:

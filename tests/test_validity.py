@@ -231,3 +231,27 @@ def test_single_index_compares_ml_with_ml():
     assert res.correlated_cfi == pytest.approx(r["cfa_fit"]["cfi"], rel=1e-6)
     ml = cfa(d[items], model)
     assert single_index(d, model, cfa_result=ml).correlated_cfi == ml.cfi
+
+
+def _random_survey(seed: int, m: int, k: int, n: int) -> tuple[pd.DataFrame, dict]:
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=n)
+    cols, model = {}, {}
+    for j in range(m):
+        f = rng.uniform(-0.9, 0.9) * g + rng.normal(size=n)
+        model[f"D{j}"] = [f"D{j}_{i}" for i in range(k)]
+        for it in model[f"D{j}"]:
+            cols[it] = np.clip(np.round(4 + rng.uniform(0, 1.5) * f + rng.normal(size=n)), 1, 7)
+    return pd.DataFrame(cols), model
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_single_index_on_small_awkward_data_decides_without_crashing(seed):
+    # small n, 2-3 items per dimension, general loadings of either sign: improper or
+    # ill-conditioned solutions must end in a decision with reasons, never a traceback
+    d, model = _random_survey(seed, m=3 + seed % 3, k=2 + seed % 2, n=40 + 20 * seed)
+    res = single_index(d, model)
+    assert res.decision in {"supported", "weakly supported", "not supported"}
+    assert res.omega is not None and res.second_order is not None
+    assert res.reasons and res.verdict.endswith(".")
+    res.to_dict()
