@@ -139,6 +139,8 @@ def _kind(value: Any) -> str:
         return f"the number {value}"
     if isinstance(value, str):
         return f"the string {value!r}"
+    if isinstance(value, list) and not value:
+        return "an empty list"
     return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
 
 

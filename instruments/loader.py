@@ -65,6 +65,8 @@ class _Checker:
     def __init__(self, source: str):
         self.source = source
         self.errors: list[str] = []
+        self.cond_paths: dict[int, str] = {}  # id(show_if condition) -> its field path
+        self.paths: dict[str, str] = {}  # item or block id -> its field path
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{self.source}: {path}: {msg}" if path else f"{self.source}: {msg}")
@@ -220,7 +222,10 @@ TEXT_ITEM_KEYS = {"id", "text", "construct", "rationale", "show_if", "type", "ma
 def _show_if(c: _Checker, m: dict, where: str) -> Condition | None:
     if "show_if" not in m:
         return None
-    return parse_condition(m["show_if"], f"{where}.show_if", c.err)
+    cond = parse_condition(m["show_if"], f"{where}.show_if", c.err)
+    if cond is not None:
+        c.cond_paths[id(cond)] = f"{where}.show_if"
+    return cond
 
 
 def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=frozenset(),
@@ -251,6 +256,7 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
     show_if = _show_if(c, m, where)
     if iid is None:
         return None
+    c.paths[iid] = where
     return Item(id=iid, text=text, reverse=reverse, construct=construct,
                 rationale=rationale if isinstance(rationale, str) else None, scale=scale,
                 expected=m.get("expected") if isinstance(m.get("expected"), int) else None,
@@ -279,6 +285,7 @@ def _text_item(c: _Checker, m: dict, path: str, languages, seen) -> Item | None:
     show_if = _show_if(c, m, where)
     if iid is None:
         return None
+    c.paths[iid] = where
     return Item(id=iid, text=text, construct=construct,
                 rationale=rationale if isinstance(rationale, str) else None, show_if=show_if,
                 type="text", max_length=max_length or DEFAULT_MAX_LENGTH, required=required)
@@ -305,6 +312,7 @@ def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Bl
     show_if = _show_if(c, m, where)
     if bid is None:
         return None
+    c.paths[bid] = where
     return Block(id=bid, name=name, items=tuple(items), kind=kind, description=desc,
                  show_if=show_if)
 
@@ -547,22 +555,22 @@ def _brand(c: _Checker, value: Any, languages: tuple[str, ...]) -> BrandWording 
     return BrandWording(neutral=out["neutral"], named=out["named"])
 
 
-def _texts(inst: Instrument):
+def _texts(c: _Checker, inst: Instrument):
     """``(field path, per-language text)`` of every respondent-facing text."""
     yield "title", inst.title
     yield "intro", inst.intro
     for b in inst.blocks:
-        yield f"{b.kind}s[{b.id}].name", b.name
-        yield f"{b.kind}s[{b.id}].description", b.description
+        yield f"{c.paths[b.id]}.name", b.name
+        yield f"{c.paths[b.id]}.description", b.description
     if inst.checklist is not None:
         yield "checklist.prompt", inst.checklist.prompt
     for item in (*inst.iter_items(), *inst.text_items):
-        yield f"{_item_path(inst, item.id)}.text", item.text
+        yield f"{c.paths[item.id]}.text", item.text
 
 
 def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
     """``{brand}`` only in brand-aware instruments, with cases each language declares."""
-    for path, text in _texts(inst):
+    for path, text in _texts(c, inst):
         for lang, s in text.items():
             where = f"{path}.{lang}"
             for stray in stray_braces(s):
@@ -584,36 +592,26 @@ def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
                                      f"{case!r} form")
 
 
-def _condition_owners(inst: Instrument):
+def _condition_owners(c: _Checker, inst: Instrument):
     """``(field path, condition, the item ids it governs)`` of every show_if."""
     for k, cond in enumerate(inst.page_show_if):
         if cond is not None:
-            yield f"pages[{k}].show_if", cond, inst.page_item_ids(inst.pages[k])
+            yield c.cond_paths[id(cond)], cond, inst.page_item_ids(inst.pages[k])
     for b in inst.blocks:
         if b.show_if is not None:
-            yield f"{b.kind}s[{b.id}].show_if", b.show_if, b.item_ids
+            yield c.cond_paths[id(b.show_if)], b.show_if, b.item_ids
     if inst.checklist is not None and inst.checklist.show_if is not None:
-        yield "checklist.show_if", inst.checklist.show_if, inst.checklist.item_ids
+        yield c.cond_paths[id(inst.checklist.show_if)], inst.checklist.show_if, \
+            inst.checklist.item_ids
     for item in (*inst.iter_items(), *inst.text_items):
         if item.show_if is not None:
-            yield f"{_item_path(inst, item.id)}.show_if", item.show_if, (item.id,)
-
-
-def _item_path(inst: Instrument, item_id: str) -> str:
-    if inst.checklist is not None and item_id in inst.checklist.item_ids:
-        return f"checklist.items[{item_id}]"
-    b = inst.block_of(item_id)
-    if b is not None:
-        return f"{b.kind}s[{b.id}].items[{item_id}]"
-    if any(a.id == item_id for a in inst.attention_checks):
-        return f"attention_checks[{item_id}]"
-    return f"single_items[{item_id}]"
+            yield c.cond_paths[id(item.show_if)], item.show_if, (item.id,)
 
 
 def _check_conditions(c: _Checker, inst: Instrument) -> None:
     """References to known, earlier, numeric items; no cycles; satisfiable conditions."""
     numeric = set(inst.item_ids)
-    owners = list(_condition_owners(inst))
+    owners = list(_condition_owners(c, inst))
     # the dependency graph: an item -> the items its conditions read
     deps: dict[str, set[str]] = {}
     for _path, cond, governed in owners:
@@ -670,7 +668,8 @@ def _cycles(c: _Checker, deps: dict[str, set[str]], owners) -> set[tuple[str, st
             if state.get(nxt) == 1:
                 cyc = stack[stack.index(nxt):] + [nxt]
                 edges.update(zip(cyc, cyc[1:], strict=False))
-                path = next((p for p, _cond, gov in owners if cyc[0] in gov), cyc[0])
+                path = next((p for p, cond, gov in owners
+                             if cyc[0] in gov and cyc[1] in referenced_items(cond)), cyc[0])
                 c.err(path, "show_if forms a cycle: " + " -> ".join(cyc)
                       + " (each question is shown depending on the answer to the next)")
             elif state.get(nxt) is None:
