@@ -32,10 +32,10 @@ def main() -> None:
 
     class App(BaseApplication):
         def load_config(self) -> None:  # the settings of survey.cli.server._serve
-            settings = {"bind": f"{a.host}:{a.port}", "workers": a.workers,
-                        "accesslog": "-", "errorlog": "-",
-                        "proc_name": "trustmeter-bench-trivial", "timeout": 600,
-                        "control_socket_disable": True}
+            from survey.cli.server import gunicorn_settings
+
+            settings = {**gunicorn_settings(a.host, a.port, a.workers),
+                        "proc_name": "trustmeter-bench-trivial"}
             for key, value in settings.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)

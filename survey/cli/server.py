@@ -65,6 +65,36 @@ def _serve(db_path: str, host: str, port: int, workers: int, *,
         worker.stop_child(child)
 
 
+#: Threads per gunicorn worker. Each request runs on one; a connection that is idle
+#: waits in the worker's poller (no thread), but a client that trickles its request
+#: headers byte by byte holds one thread until they are complete (gunicorn's gthread
+#: worker has no header deadline). With 2 workers, 50 such connections leave at least
+#: 14 threads of one worker free; for more, put a buffering reverse proxy (nginx)
+#: in front, which the README asks for anyway (TLS).
+THREADS = 64
+#: Seconds an idle kept-alive connection stays open.
+KEEPALIVE_S = 5
+
+
+def gunicorn_settings(host: str, port: int, workers: int) -> dict:
+    """gunicorn's settings for ``trustmeter serve`` (also used by the benchmark's
+    trivial endpoint, so that the two are served alike)."""
+    return {"bind": f"{host}:{port}", "workers": workers,
+            # threads, not sync workers: a sync worker reads a request with no
+            # deadline, so two clients sending partial headers stalled the server
+            "worker_class": "gthread", "threads": THREADS, "keepalive": KEEPALIVE_S,
+            "worker_connections": 1000,
+            "accesslog": "-", "errorlog": "-", "proc_name": "trustmeter",
+            # a worker whose main loop does not report for this long is restarted
+            # (requests run in threads, so a long request does not count)
+            "timeout": 120,
+            # gunicorn >= 25.1 opens a control socket at one path per user
+            # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
+            "control_socket_disable": True,
+            # tokens in /i/<token> and /optout/<token> never reach the log
+            "logger_class": "survey.web.accesslog.RedactingLogger"}
+
+
 def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
     os.environ["TRUSTMETER_DB"] = os.path.abspath(db_path)
     make_app = _app_factory(db_path)
@@ -76,22 +106,15 @@ def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
 
         click.echo(f"gunicorn is not available ({e}); serving with waitress "
                    f"(one process, {4 * workers} threads)", err=True)
-        waitress.serve(make_app(), host=host, port=port, threads=4 * workers)
+        # waitress reads whole requests in its event loop before a thread sees them,
+        # so slow or idle clients hold no thread; idle channels close after 30 s
+        waitress.serve(make_app(), host=host, port=port, threads=4 * workers,
+                       channel_timeout=30, connection_limit=1000)
         return
 
     class GunicornApp(BaseApplication):
         def load_config(self) -> None:
-            settings = {"bind": f"{host}:{port}", "workers": workers,
-                        "accesslog": "-", "errorlog": "-", "proc_name": "trustmeter",
-                        # researchers' exports and reports run inside a request: a
-                        # 1M-row .sav takes minutes, more than gunicorn's default 30 s
-                        "timeout": 600,
-                        # gunicorn >= 25.1 opens a control socket at one path per user
-                        # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
-                        "control_socket_disable": True,
-                        # tokens in /i/<token> and /optout/<token> never reach the log
-                        "logger_class": "survey.web.accesslog.RedactingLogger"}
-            for key, value in settings.items():
+            for key, value in gunicorn_settings(host, port, workers).items():
                 if key in self.cfg.settings:  # older gunicorn lacks some settings
                     self.cfg.set(key, value)
 

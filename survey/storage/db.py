@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -129,25 +131,98 @@ def init_db(db: Database, *, register_builtin: bool = True) -> list[str]:
 
 
 # ----- Flask integration ---------------------------------------------------------
+# One connection per worker thread, kept open across requests. Opening a connection
+# costs its PRAGMAs, and closing the last connection to a WAL database checkpoints
+# the WAL: both were paid on every request (about a quarter of the server time).
+# What a request sees is unchanged: each request starts outside any transaction
+# (a request that ends inside one is rolled back at teardown, exactly what closing
+# did), and every commit is still fsynced (``synchronous=FULL``).
+_local = threading.local()
+
+
+@dataclass
+class _Cached:
+    key: tuple  # (pid, path, synchronous)
+    file_id: tuple | None  # (st_dev, st_ino) of the file when opened
+    db: Database
+
+
+def _file_id(path: str) -> tuple | None:
+    if path == ":memory:":
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _discard(cached: _Cached | None) -> None:
+    if cached is not None and cached.key[0] == os.getpid():  # never close a parent's
+        with contextlib.suppress(sqlite3.Error):
+            cached.db.close()
+
+
 def get_db() -> Database:
-    """The request's connection, opened on first use and cached on ``flask.g``.
+    """The request's connection: this thread's kept-open connection, on ``flask.g``.
 
     The path is the app's ``DATABASE`` config key. ``synchronous`` is
     ``DATABASE_SYNCHRONOUS`` (default ``FULL``): a respondent shown "Thank you" has
     been told their answers are saved, so each commit is fsynced and survives even
     a power loss (costs one fsync of the WAL per saved page).
+
+    The connection is cached per thread and process (a forked worker never uses its
+    parent's), and reopened when the app's path or the file itself changed (a new
+    file at the same path). ``DATABASE_KEEP_OPEN = False`` restores one connection
+    per request.
     """
-    if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"],
-                       synchronous=current_app.config.get("DATABASE_SYNCHRONOUS", "FULL"))
+    if "db" in g:
+        return g.db
+    path = os.fspath(current_app.config["DATABASE"])
+    synchronous = current_app.config.get("DATABASE_SYNCHRONOUS", "FULL")
+    if not current_app.config.get("DATABASE_KEEP_OPEN", True):
+        g.db = connect(path, synchronous=synchronous)
+        g.db_owned = True
+        return g.db
+    key = (os.getpid(), path, synchronous)
+    cached: _Cached | None = getattr(_local, "cached", None)
+    if cached is not None and (cached.key != key or cached.file_id != _file_id(path)):
+        _discard(cached)
+        cached = _local.cached = None
+    if cached is None:
+        db = connect(path, synchronous=synchronous)
+        cached = _local.cached = _Cached(key, _file_id(path), db)
+    g.db = cached.db
     return g.db
 
 
 def close_db(e: BaseException | None = None) -> None:
-    """Close the request's connection, if one was opened (``teardown_appcontext``)."""
+    """End the request's use of its connection (``teardown_appcontext``).
+
+    A kept-open connection is rolled back if the request left a transaction open
+    (what closing it would have done) and stays open for the thread's next request;
+    if even the rollback fails it is closed and forgotten.
+    """
     db = g.pop("db", None)
-    if db is not None:
+    if db is None:
+        return
+    if g.pop("db_owned", False):
         db.close()
+        return
+    try:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+    except sqlite3.Error:
+        cached = getattr(_local, "cached", None)
+        if cached is not None and cached.db is db:
+            _local.cached = None
+        _discard(cached)
+
+
+def close_thread_connection() -> None:
+    """Close this thread's kept-open connection, if any (tests, shutdown)."""
+    _discard(getattr(_local, "cached", None))
+    _local.cached = None
 
 
 @click.command("init-db")
