@@ -71,14 +71,14 @@ def test_newest_scikit_learn_is_not_capped():
     # FactorAnalyzer.fit is not used: it breaks with scikit-learn >= 1.8
     import tomllib
 
-    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     reqs = {d.split(">")[0].split("=")[0].split("<")[0].strip(): d
             for d in deps["project"]["dependencies"]}
     assert "<" not in reqs["scikit-learn"] and "==" not in reqs["factor-analyzer"]
 
 
 # ----- agreement with psych on the public datasets (tests/reference/make_efa.R) ----------
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).parents[1] / "reference"
 
 
 @pytest.fixture(scope="module")

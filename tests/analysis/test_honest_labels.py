@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from instruments.loader import InstrumentError, get_instrument, instrument_from_dict
-from tests.test_instruments import minimal_dict
+from tests.instruments.test_instruments import minimal_dict
 
 
 def test_index_name_from_the_instrument():

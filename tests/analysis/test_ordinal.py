@@ -30,7 +30,7 @@ from analysis.cfa import CFAResult
 from analysis.ordinal import bvn_cdf, cfa_wlsmv, polychoric
 from analysis.reliability import reliability, reliability_by_dimension
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).parents[1] / "reference"
 BFI_REVERSED = ["A1", "C4", "C5", "E1", "E2", "O2", "O5"]
 BFI_MODEL = {f: [f"{f}{i}" for i in range(1, 6)] for f in "ACENO"}
 

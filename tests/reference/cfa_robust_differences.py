@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, ".")
-import tests.test_cfa_robust as T  # noqa: E402
+import tests.analysis.test_cfa_robust as T  # noqa: E402
 
 GROUP = {"ml": "ML listwise", "mlr": "MLR listwise", "fiml": "FIML ML",
          "fiml_mlr": "FIML MLR"}
