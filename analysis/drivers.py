@@ -324,11 +324,12 @@ def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
     skipped: list[str] = []
     seg = None
     seg_names: list[str] = []
-    if segment is not None:
-        seg = pd.Series(np.asarray(segment, dtype=object), index=scores.index)
-        seg = seg.where(seg.notna(), None)
-        seg_names = _natural_order(seg.dropna().astype(str).unique())
-        seg = seg.map(lambda v: None if v is None else str(v))
+    if segment is not None:  # codes once (missing: -1); values compared as text
+        codes, uniques = pd.factorize(pd.Series(np.asarray(segment, dtype=object)))
+        labels = [str(u) for u in uniques]
+        seg_names = _natural_order(set(labels))
+        seg = {s: np.isin(codes, [i for i, lab in enumerate(labels) if lab == s])
+               for s in seg_names}
     out: dict[str, OutcomeDrivers] = {}
     for oid in outcomes:
         def fit(mask: np.ndarray | None, label: str,
@@ -355,7 +356,7 @@ def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
         by_seg = {}
         if seg is not None:
             for s in seg_names:
-                by_seg[s] = fit((seg == s).to_numpy(), s)
+                by_seg[s] = fit(seg[s], s)
         out[oid] = OutcomeDrivers(oid, overall, by_seg)
     if skipped:
         notes.append(f"no bootstrap CIs for the driver shares of groups with more than "

@@ -258,3 +258,30 @@ def test_analyze_period_chart_starts_at_zero():
     rep = analyze(df, inst, period="period", n_iter=5, n_boot=0)
     svg = charts(rep)["period"].svg
     assert ">0</text>" in svg and ">100</text>" in svg
+
+
+def test_incident_sentence_from_the_rates():
+    from analysis.findings import _incident_sentence
+
+    def inc(prev: float, cur: float, other=(10.0, 10.5)):
+        r = {"BR_FEE": {"Q3": {"pct": prev}, "Q4": {"pct": cur}},
+             "BR_ADS": {"Q3": {"pct": other[0]}, "Q4": {"pct": other[1]}}}
+        return {"items": ["BR_FEE", "BR_ADS"], "rates": r,
+                "labels": {"BR_FEE": "A hidden fee or an unexpected charge",
+                           "BR_ADS": "Misleading advertising"}}
+
+    s = _incident_sentence(inc(8.0, 16.1), "Q4", "Q3")
+    assert s == ("Reports of \u201ca hidden fee or an unexpected charge\u201d doubled since Q3 "
+                 "(8.0% to 16.1% of customers).")
+    assert "rose 3.0-fold" in _incident_sentence(inc(5.0, 15.0), "Q4", "Q3")
+    assert "halved" in _incident_sentence(inc(16.0, 8.0), "Q4", "Q3")
+    s = _incident_sentence(inc(8.0, 9.0, other=(20.0, 14.0)), "Q4", "Q3")
+    assert s.startswith("Reports of \u201cmisleading advertising\u201d fell since Q3")
+    # a suppressed rate is never used
+    x = inc(8.0, 16.1)
+    x["rates"]["BR_FEE"]["Q4"] = {"suppressed": True}
+    assert "hidden fee" not in _incident_sentence(x, "Q4", "Q3")
+    assert _incident_sentence(None, "Q4", "Q3") is None
+    # no previous period: the most reported incident
+    assert "most reported incident in Q4 is \u201cmisleading advertising\u201d" in \
+        _incident_sentence(inc(8.0, 9.0), "Q4", None)
