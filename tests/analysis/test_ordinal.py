@@ -343,7 +343,7 @@ def test_analyze_reports_ordinal_reliability_in_json_and_html():
 def test_cli_estimator_wlsmv(tmp_path):
     from click.testing import CliRunner
 
-    from analysis.cli import analyze as analyze_cmd
+    from survey.cli.analyze import analyze as analyze_cmd
 
     df = raw_data().head(700)
     csv = tmp_path / "d.csv"

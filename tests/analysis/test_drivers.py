@@ -18,7 +18,7 @@ from analysis.drivers import (
     relative_importance,
 )
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).parents[1] / "reference"
 DIMS = ["REL", "HON", "COM", "EMP", "CON"]
 OUTCOMES = ["TRUST", "LOY", "RISK"]
 

@@ -13,7 +13,7 @@ import pytest
 from analysis._result import AnalysisError
 from analysis.benchmark import cluster_robust_pairwise, rank_intervals
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).parents[1] / "reference"
 BRANDS = ["Alpha", "Beta", "Gamma"]
 
 
