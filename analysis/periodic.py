@@ -142,6 +142,8 @@ class PeriodicReport(Result):
             return head + f"; Trust Index suppressed (n < {self.settings['min_segment_n']})"
         head += (f"; Trust Index {fmt(ti['mean'], 1)} [{fmt(ti['ci95'][0], 1)}, "
                  f"{fmt(ti['ci95'][1], 1)}]")
+        if ti["n"] != n:  # the index needs every dimension scored
+            head += f" (n = {ti['n']} with every dimension scored)"
         c = (self.change or {}).get("trust_index")
         if c:
             head += f", {c['diff']:+.1f} vs {c['a']} (p {fmt_p(c['p'])})"

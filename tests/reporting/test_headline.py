@@ -81,3 +81,17 @@ def test_exports_excluded_careless_sums_to_the_dashboards_count(demo_db, tmp_pat
     assert set(got["excluded_careless"].unique()) <= {0, 1}
     assert int(got["excluded_careless"].sum()) == stats["careless"] > 0
     assert "excluded_careless" in res.codebook_md.read_text(encoding="utf-8")
+
+
+def test_the_report_explains_when_its_header_n_and_the_index_n_differ(demo_db):
+    from survey.reporting.periodic import render_html
+
+    with open_db(demo_db) as db:
+        rep = build_report(db, ["demo"])
+    d = rep.to_dict()
+    analysed, n = d["quality"][d["focus"]]["analysed"], d["index"][d["focus"]]["trust_index"]["n"]
+    assert n < analysed  # some complete responses miss a dimension score
+    assert f"{analysed} responses analysed" in rep.headline()
+    assert f"(n = {n} with every dimension scored)" in rep.headline()
+    html = render_html(rep)
+    assert f"the Trust Index rests on the {n} of them with every dimension scored" in html
