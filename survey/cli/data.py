@@ -32,13 +32,16 @@ _SUFFIX_FORMAT = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav", ".dta": "dta",
               help="The data file to write; codebook and manifest go beside it.")
 @click.option("--language", default="en", show_default=True,
               help="Language of the variable and value labels (e.g. en, ru, fa).")
+@click.option("--raw-formulas", is_flag=True,
+              help="csv/xlsx: keep text that starts with =, +, -, @, tab or CR verbatim "
+                   "(default: prefixed with ' so spreadsheets do not run it as a formula).")
 @db_option
 @audited("export", lambda kw: (",".join(kw["slugs"]), {
     "format": kw.get("fmt") or os.path.splitext(str(kw["output"]))[1].lstrip("."),
     "periods": list(kw.get("periods") or ()), "language": kw.get("language"),
-    "rows": export_rows(kw["output"])}))
+    "rows": export_rows(kw["output"]), "raw_formulas": bool(kw.get("raw_formulas"))}))
 def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | None,
-                   output: Path, language: str, db_path: str) -> None:
+                   output: Path, language: str, raw_formulas: bool, db_path: str) -> None:
     """Export the complete responses of campaign SLUG (several SLUGs of one instrument
     version are combined) with a codebook and a manifest.
 
@@ -62,7 +65,8 @@ def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | 
 
     try:
         result = export_campaign(db_path, list(slugs), fmt, output, periods=list(periods) or None,
-                                 language=language, progress=progress)
+                                 language=language, progress=progress,
+                                 raw_formulas=raw_formulas)
     except (LookupError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:

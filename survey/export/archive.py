@@ -17,7 +17,8 @@ from survey.export.core import ExportResult, export_campaign
 
 
 def export_zip(db: Database, slug: str, fmt: str, *, period: str | None = None,
-               language: str = "en") -> tuple[IO[bytes], ExportResult, str]:
+               language: str = "en",
+               raw_formulas: bool = False) -> tuple[IO[bytes], ExportResult, str]:
     """Export campaign ``slug`` (one ``period`` or all) as ``fmt`` into a ZIP archive.
 
     Returns ``(archive, result, download_name)``: ``archive`` is an anonymous temporary
@@ -31,7 +32,7 @@ def export_zip(db: Database, slug: str, fmt: str, *, period: str | None = None,
     work = Path(tempfile.mkdtemp(prefix="trustmeter-export-"))
     try:
         result = export_campaign(db, slug, fmt, work / f"{stem}.{fmt}", periods=periods,
-                                 language=language)
+                                 language=language, raw_formulas=raw_formulas)
         archive = tempfile.TemporaryFile(prefix="trustmeter-export-", suffix=".zip")
         try:
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -99,12 +99,14 @@ from analysis.headline import careless_exclusions
 from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.export import labels as texts
+from survey.export.neutralise import NOTE_NEUTRALISED, NOTE_RAW, neutralise_frame
 from survey.storage import exports, packing, store
 from survey.storage.db import open_db
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 #: Formats written in constant memory; sav and dta are built in memory.
 STREAMED_FORMATS = ("csv", "xlsx", "parquet", "json")
+NEUTRALISED_FORMATS = ("csv", "xlsx")  # formula-looking text prefixed with ' (neutralise.py)
 CHUNK_ROWS = 50_000
 #: SPSS user-missing code for "not applicable" (lowered if a scale reaches it).
 NA_CODE = -9
@@ -384,12 +386,19 @@ class _Writer(ABC):
     """Writes one export format chunk by chunk."""
 
     constant_memory = True
+    raw_formulas = False  # csv/xlsx: keep formula-looking text verbatim (see neutralise.py)
 
     def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: exports.Selection,
                  na_code: int):
         self.path, self.columns, self.lang, self.sel, self.na_code = (path, columns, lang, sel,
                                                                        na_code)
         self.names = [c.name for c in columns]
+
+    def neutralised(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with formula-looking text prefixed by ``'`` unless ``raw_formulas``."""
+        if self.raw_formulas:
+            return frame
+        return neutralise_frame(frame, [c.name for c in self.columns if c.type == "string"])
 
     @abstractmethod
     def write(self, frame: pd.DataFrame) -> None:
@@ -435,6 +444,7 @@ class _CsvWriter(_Writer):
             include_header=False, quoting_style="needed"))
 
     def write(self, frame: pd.DataFrame) -> None:
+        frame = self.neutralised(frame)
         self.writer.write_table(self.pa.Table.from_pandas(frame, schema=self.schema,
                                                           preserve_index=False))
 
@@ -507,6 +517,7 @@ class _XlsxWriter(_Writer):
         if self.n > XLSX_MAX_ROWS:
             raise ValueError(f"xlsx holds at most {XLSX_MAX_ROWS:,} rows per sheet; "
                              "export csv or parquet instead")
+        frame = self.neutralised(frame)
         obj = frame.astype(object).where(frame.notna(), None)
         for row in obj.itertuples(index=False, name=None):
             self.ws.append([self.cell(v) for v in row])
@@ -778,6 +789,8 @@ def codebook_markdown(cb: Mapping) -> str:
         lines.append(f"| `{v['name']}` | {v['type']} | " + " | ".join(label[:len(langs)])
                      + (f" {label[-1]}" if len(label) > len(langs) else "")
                      + f" | {_md(values)} | {v.get('construct') or ''} | {rev} | {_md(block)} |")
+    if cb.get("formulas"):
+        lines[lines.index("", 2):lines.index("", 2)] = [f"- Formulas: {cb['formulas']}"]
     notes = [v for v in cb["variables"] if v.get("note")]
     if notes:
         lines += ["", "## Notes", ""]
@@ -845,7 +858,7 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
                     fmt: str, out_path: str | os.PathLike[str], *,
                     periods: Sequence[str] | None = None, language: str = "en",
                     progress: ProgressFn | None = None,
-                    chunk_rows: int = CHUNK_ROWS) -> ExportResult:
+                    chunk_rows: int = CHUNK_ROWS, raw_formulas: bool = False) -> ExportResult:
     """Export the complete responses of one or more campaigns to ``out_path``.
 
     Parameters
@@ -860,6 +873,8 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
     language : the language of the variable and value labels in sav/dta/xlsx/parquet
         (the codebook lists every language).
     progress : called as ``progress(rows_done, rows_total)`` after each chunk.
+    raw_formulas : csv and xlsx prefix text that starts with =, +, -, @, tab or CR with
+        ``'`` (OWASP CSV injection; :mod:`survey.export.neutralise`) unless this is true.
 
     Returns
     -------
@@ -885,7 +900,8 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             raise LookupError(f"database {path!r} does not exist")
         with open_db(path) as conn:
             return export_campaign(conn, slug, fmt, out_path, periods=periods,
-                                   language=language, progress=progress, chunk_rows=chunk_rows)
+                                   language=language, progress=progress, chunk_rows=chunk_rows,
+                                   raw_formulas=raw_formulas)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
@@ -911,6 +927,7 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             data_tmp = _temp(out, "")
             temps.append(data_tmp)
             writer = _WRITERS[fmt](data_tmp, columns, language, sel, na_code)
+            writer.raw_formulas = bool(raw_formulas)
             done = 0
             try:
                 for rows in exports.iter_rows(db, sel, chunk_rows):
@@ -926,6 +943,8 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
                 progress(0, total)
             digest = _sha256(data_tmp)
             cb = codebook(columns, inst, language, fmt, na_code)
+            if fmt in NEUTRALISED_FORMATS:
+                cb["formulas"] = NOTE_RAW if raw_formulas else NOTE_NEUTRALISED
             md_path, cbj_path, man_path = (Path(f"{out}.codebook.md"),
                                            Path(f"{out}.codebook.json"),
                                            Path(f"{out}.manifest.json"))
@@ -941,6 +960,7 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
                 "trustmeter_version": trustmeter_version(),
                 "constant_memory": writer.constant_memory,
                 "missing_values": cb["missing_values"],
+                "formulas_neutralised": fmt in NEUTRALISED_FORMATS and not raw_formulas,
                 "columns": [c.name for c in columns],
                 "codebook": [md_path.name, cbj_path.name],
             }

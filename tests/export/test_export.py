@@ -509,11 +509,14 @@ def test_xlsx_never_stores_respondent_text_as_a_formula(data, tmp_path):
     try:
         header, row = list(wb["data"].iter_rows(max_row=2))
         cell = row[[h.value for h in header].index("segment")]
-        assert cell.value == evil and cell.data_type == "s"  # control character dropped
+        # text, never a formula; OWASP prefix ' (neutralise.py); control character dropped
+        assert cell.value == "'" + evil and cell.data_type == "s"
         assert row[[h.value for h in header].index("REL1")].value == 3
     finally:
         wb.close()
     csv = ex.export_campaign(data["path"], "inj", "csv", tmp_path / "x.csv")
+    assert read_back(csv.path, "csv")["segment"].tolist() == ["'" + evil + "\x01"]  # OWASP
+    csv = ex.export_campaign(data["path"], "inj", "csv", tmp_path / "r.csv", raw_formulas=True)
     assert read_back(csv.path, "csv")["segment"].tolist() == [evil + "\x01"]  # verbatim
 
 

@@ -104,6 +104,10 @@ class ExportForm(FlaskForm):
     format = SelectField(_lt("Format"), choices=choices(FORMATS), default="csv")
     period = SelectField(_lt("Period"), default="")
     language = SelectField(_lt("Label language"))
+    raw_formulas = BooleanField(_lt(
+        "Keep formula-looking text raw (csv, xlsx): for R or SPSS, not for spreadsheets"),
+        description=_lt("By default text starting with =, +, -, @, tab or CR gets a leading ' "
+                        "so that spreadsheets do not run it."))
 
 
 class CloseForm(FlaskForm):

@@ -35,10 +35,10 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from analysis import AnalysisError
-from survey.export.archive import export_zip
 from survey.export.invitations import invitations_csv
+from survey.export.jobs import file_path as export_file
 from survey.reporting import live, periodic
-from survey.storage import audit, store, users
+from survey.storage import audit, export_jobs, store, users
 from survey.storage.db import get_db
 from survey.web.admin.auth import (
     LogoutForm,
@@ -71,6 +71,8 @@ ROUTE_ROLES: dict[str, str] = {
     "admin.campaign_new": "researcher",
     "admin.invitations": "researcher",
     "admin.export": "researcher",
+    "admin.export_job": "researcher",
+    "admin.export_download": "researcher",
     "admin.close": "researcher",
     "admin.users": "admin",
     "admin.user_role": "admin",
@@ -140,6 +142,7 @@ def campaign(slug: str):
         "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
         is_open=store.is_open(c), invitations_form=InvitationsForm(),
         export_form=_export_form(db, c), invitation_counts=store.invitation_counts(db, c),
+        export_jobs=export_jobs.for_campaign(db, c["id"]),
         public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}")
 
 
@@ -217,6 +220,7 @@ def _campaign_page_with_errors(c: dict, **forms):
         is_open=store.is_open(c), invitations_form=forms.get("invitations_form")
         or InvitationsForm(formdata=None), export_form=forms.get("export_form")
         or _export_form(db, c), invitation_counts=store.invitation_counts(db, c),
+        export_jobs=export_jobs.for_campaign(db, c["id"]),
         public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}"), 400
 
 
@@ -241,24 +245,64 @@ def close(slug: str):
 # ----- exports -------------------------------------------------------------------------
 @bp.route("/campaigns/<slug>/export", methods=["POST"])
 def export(slug: str):
+    """Queue the export as a background job (run by the outbox worker) and show its page."""
     db = get_db()
     c = _campaign_or_404(slug)
     form = _export_form(db, c)
     if not form.validate_on_submit():
         return _campaign_page_with_errors(c, export_form=form)
     fmt, language = form.format.data, form.language.data
-    periods = [form.period.data] if form.period.data else None
-    try:
-        archive, result, name = export_zip(db, slug, fmt, period=form.period.data or None,
-                                           language=language)
-    except (ValueError, LookupError) as e:
-        form.form_errors.append(str(e))
-        return _campaign_page_with_errors(c, export_form=form)
+    period = form.period.data or None
+    raw = bool(getattr(form, "raw_formulas", None) is not None and form.raw_formulas.data)
+    job = export_jobs.create(db, c, fmt, period=period, language=language,
+                             requested_by=current_username(), raw_formulas=raw)
+    audit_log("export.queued", target=slug, details={
+        "job": job["id"], "format": fmt, "periods": [period] if period else "all",
+        "language": language, "raw_formulas": raw})
+    return redirect(url_for(".export_job", slug=slug, job_id=job["id"]), 303)
+
+
+def _job_or_404(c: dict, job_id: int) -> dict:
+    job = export_jobs.get(get_db(), job_id)
+    if job is None or job["campaign_id"] != c["id"]:
+        abort(404)
+    return job
+
+
+#: seconds between refreshes of a running export's page
+EXPORT_REFRESH_S = 2
+
+
+@bp.route("/campaigns/<slug>/exports/<int:job_id>")
+def export_job(slug: str, job_id: int):
+    """An export's progress (the page refreshes itself while it runs) and its download."""
+    c = _campaign_or_404(slug)
+    job = _job_or_404(c, job_id)
+    pending = job["state"] in ("queued", "running")
+    percent = None
+    if job["rows_total"]:
+        percent = min(100, int(100 * job["rows_done"] / job["rows_total"]))
+    available = job["state"] == "done" and export_file(get_db(), job) is not None
+    return render_template("admin/export_job.html", c=c, job=job, pending=pending,
+                           percent=percent, available=available,
+                           refresh_s=EXPORT_REFRESH_S)
+
+
+@bp.route("/campaigns/<slug>/exports/<int:job_id>/download")
+def export_download(slug: str, job_id: int):
+    db = get_db()
+    c = _campaign_or_404(slug)
+    job = _job_or_404(c, job_id)
+    path = export_file(db, job)
+    if path is None:
+        abort(404)
     audit_log("export", target=slug, details={
-        "format": fmt, "periods": periods or "all", "language": language,
-        "rows": result.rows, "sha256": result.sha256})
-    response = send_file(archive, mimetype="application/zip", as_attachment=True,
-                         download_name=name, max_age=0)
+        "job": job["id"], "format": job["format"],
+        "periods": [job["period"]] if job["period"] else "all",
+        "language": job["language"], "rows": job["rows_done"], "sha256": job["sha256"],
+        "raw_formulas": bool(job["raw_formulas"])})
+    response = send_file(path, mimetype="application/zip", as_attachment=True,
+                         download_name=job["download_name"], max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
 
