@@ -26,6 +26,7 @@ the work and ``sent`` after it, so a crash between the two repeats at most that 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -46,8 +47,10 @@ from survey.storage.db import write_transaction
 log = logging.getLogger("trustmeter.worker")
 
 #: Modules that register handlers when imported (each area adds its own line).
-HANDLER_MODULES = ["survey.mail.handler", "survey.webhook_sender"]
+HANDLER_MODULES = ["survey.mail.handler", "survey.webhook_sender", "survey.export.jobs"]
 POLL_S = 1.0
+#: CPU priority increment of the long-running worker process (``nice``)
+NICE = 10
 
 
 class TemporaryFailure(Exception):
@@ -221,6 +224,10 @@ def run_forever(db_path: str, *, parent_pid: int | None = None,
     """The worker process: process every kind until SIGTERM/SIGINT (or the parent exits)."""
     from survey.storage.db import open_db
 
+    # Background work (exports above all: minutes of CPU) yields to the web workers,
+    # so respondents' pages keep their latency while it runs.
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     with open_db(db_path) as db:
         w = Worker(db, kinds=kinds)
 

@@ -280,6 +280,14 @@ def m0005_drop_login_attempts(db: Database) -> None:
     db.execute("DROP TABLE IF EXISTS login_attempts")
 
 
+@migrations(name="0009_export_jobs")
+def m0009_export_jobs(db: Database) -> None:
+    """Researchers' exports as background jobs (:mod:`survey.storage.export_jobs`)."""
+    from survey.storage.export_jobs import apply_schema
+
+    apply_schema(db)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

@@ -503,7 +503,7 @@ def test_thank_you_page_does_not_wait_for_a_slow_webhook(site):
         for _ in range(30):
             if 'class="panel success"' in page.html:
                 break
-            assert page.status == 200, page.text[:300]
+            assert page.status == 200, (page.status, page.url, page.text[:300])
             if any(i.name == "consent" for i in page.inputs):
                 page = person.post(page, {"consent": "y"})
                 continue

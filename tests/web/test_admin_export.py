@@ -9,6 +9,7 @@ import json
 import re
 import tempfile
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import pyreadstat
 import pytest
@@ -24,6 +25,7 @@ from survey.export import FORMATS
 from survey.reporting import periodic
 from survey.storage import audit, store
 from survey.storage.db import open_db
+from survey.worker import Worker
 
 PERIODS = ["2026-Q3", "2026-Q4"]
 
@@ -52,7 +54,26 @@ def audit_rows(app, action):
 
 
 def export(ac, **data):
-    return ac.post("/admin/campaigns/demo/export", data, token_from="/admin/campaigns/demo")
+    """Start an export like a researcher: POST the form (the export is queued), see the
+    job page refresh itself, run the background worker, follow the page's download link.
+    Returns the download, or the POST's response when the form is refused."""
+    r = ac.post("/admin/campaigns/demo/export", data, token_from="/admin/campaigns/demo")
+    if r.status_code != 303:
+        return r
+    return finish_export(ac, r.headers["Location"])
+
+
+def finish_export(ac, job_url: str):
+    queued = ac.get(job_url)
+    assert queued.status_code == 200
+    assert re.search(r'<meta http-equiv="refresh" content="\d+">', queued.text)
+    with open_db(ac.client.application.config["DATABASE"]) as db:
+        Worker(db, kinds=["export"]).run(until_idle=True, wait_retries=False)
+    done = ac.get(job_url)
+    assert done.status_code == 200 and "http-equiv" not in done.text, done.text
+    m = re.search(r'href="([^"]+/download)"', done.text)
+    assert m, error_text(done)
+    return ac.get(m.group(1))
 
 
 def unzip(response) -> dict[str, bytes]:
@@ -104,8 +125,9 @@ def test_csv_export_zip(app, researcher, filled, monkeypatch, tmp_path):
     assert list(work.iterdir()) == []
     (entry,) = audit_rows(app, "export")
     assert entry["user"] == "researcher" and entry["target"] == "demo"
-    assert entry["details"] == {"format": "csv", "periods": "all", "language": "en",
-                                "rows": total, "sha256": manifest["sha256"]}
+    assert entry["details"] == {"job": 1, "format": "csv", "periods": "all", "language": "en",
+                                "rows": total, "sha256": manifest["sha256"],
+                                "raw_formulas": False}
 
 
 def test_export_one_period_in_spss_with_russian_labels(app, researcher, filled):
@@ -210,3 +232,77 @@ def test_report_of_a_campaign_without_answers(app, accounts, campaign):
     r = viewer.get("/admin/reports/acme/report.html")
     assert r.status_code == 302 and r.headers["Location"] == "/admin/reports/acme"
     assert audit_rows(app, "report.download") == []
+
+
+# ----- exports as background jobs ---------------------------------------------------------
+def test_export_job_page_progress_expiry_and_cleanup(app, researcher, filled, monkeypatch):
+    from survey.export import jobs
+    from survey.storage import export_jobs
+
+    r = researcher.post("/admin/campaigns/demo/export",
+                        {"format": "csv", "period": "", "language": "en"},
+                        token_from="/admin/campaigns/demo")
+    assert r.status_code == 303
+    job_url = r.headers["Location"]
+    page = researcher.get(job_url)
+    assert "Waiting for the background worker" in error_text(page)
+    assert '<meta http-equiv="refresh" content="2">' in page.text
+    assert "<script" not in page.text and "style=" not in page.text
+    # the campaign page lists it
+    assert re.search(r'href="[^"]*/exports/1">#1</a>', researcher.get(
+        "/admin/campaigns/demo").text)
+    db_path = app.config["DATABASE"]
+    with open_db(db_path) as db:
+        export_jobs.start(db, 1)
+        export_jobs.progress(db, 1, 50, 120)  # what the worker writes after a chunk
+    assert "Exporting: 50 of 120 rows (41%)" in error_text(researcher.get(job_url))
+    with open_db(db_path) as db:
+        Worker(db, kinds=["export"]).run(until_idle=True, wait_retries=False)
+        job = export_jobs.get(db, 1)
+    assert job["state"] == "done" and job["rows_done"] == job["rows_total"] == 120
+    folder = jobs.exports_dir(db_path)
+    path = folder / job["file_name"]
+    assert path.is_file() and (path.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in folder.iterdir()] == [job["file_name"]]  # no work files left
+    done = error_text(researcher.get(job_url))
+    assert "Finished: 120 rows" in done and "Kept until" in done
+    # another campaign's URL does not reach this job
+    assert researcher.get("/admin/campaigns/nope/exports/1").status_code == 404
+    assert researcher.get("/admin/campaigns/demo/exports/99").status_code == 404
+    # time is up: the worker's periodic task deletes the file, the page says so
+    with open_db(db_path) as db:
+        assert jobs.delete_expired(db) == 0  # not yet
+        later = datetime.now(UTC) + timedelta(days=2)
+        monkeypatch.setattr(export_jobs, "datetime", type("T", (), {
+            "now": staticmethod(lambda tz=None: later)}))
+        assert jobs.delete_expired(db) == 1
+        assert export_jobs.get(db, 1)["state"] == "expired"
+    assert not path.exists()
+    assert "has been deleted" in error_text(researcher.get(job_url))
+    assert researcher.get(job_url + "/download").status_code == 404
+
+
+def test_viewer_cannot_see_export_jobs(app, accounts, researcher, filled):
+    r = researcher.post("/admin/campaigns/demo/export",
+                        {"format": "csv", "period": "", "language": "en"},
+                        token_from="/admin/campaigns/demo")
+    viewer = AdminClient(app.test_client())
+    viewer.login("viewer")
+    assert viewer.get(r.headers["Location"]).status_code == 403
+    assert viewer.get(r.headers["Location"] + "/download").status_code == 403
+
+
+def test_failed_export_job_says_why(app, researcher, filled, monkeypatch):
+    from survey.export import jobs
+
+    def broken(*a, **kw):
+        raise OSError("disk full")
+    monkeypatch.setattr(jobs, "export_campaign", broken)
+    r = researcher.post("/admin/campaigns/demo/export",
+                        {"format": "csv", "period": "", "language": "en"},
+                        token_from="/admin/campaigns/demo")
+    with open_db(app.config["DATABASE"]) as db:
+        Worker(db, kinds=["export"]).run(until_idle=True, wait_retries=False)
+    page = researcher.get(r.headers["Location"])
+    assert "The export failed: disk full" in error_text(page)
+    assert "http-equiv" not in page.text
