@@ -33,7 +33,7 @@ from conftest import Respondent
 from live_server import ROOT, HttpRespondent, LiveServer, trustmeter
 from openapi_spec_validator import validate
 
-from survey.storage import outbox, store, tokens, webhooks
+from survey.storage import audit, outbox, store, tokens, webhooks
 from survey.storage.db import open_db
 
 pytestmark = pytest.mark.slow
@@ -201,7 +201,13 @@ def test_every_endpoint_for_every_kind_of_token(site, who):
             z = zipfile.ZipFile(io.BytesIO(r.body))
             assert sorted(z.namelist()) == ["acme.csv", "acme.csv.codebook.json",
                                             "acme.csv.codebook.md", "acme.csv.manifest.json"]
-            assert json.loads(z.read("acme.csv.manifest.json"))["rows"] == 200
+            manifest = json.loads(z.read("acme.csv.manifest.json"))
+            assert manifest["rows"] == 200
+            with open_db(site["db"]) as db:  # audited like the web export: rows and sha256
+                (e,) = [e for e in audit.entries(db, user=f"token:{who}")
+                        if e["details"].get("endpoint") == "api.export"][:1]
+            assert e["details"]["export"] == {"format": "csv", "rows": 200,
+                                              "sha256": manifest["sha256"]}
         elif template.endswith("/report"):
             assert r.json["campaigns"] == ["acme"] and r.json["focus"]
         elif template.endswith("/webhooks") and method == "POST":

@@ -145,7 +145,8 @@ def _audit(response):
             audit.log(get_db(), "api.call", user=f"token:{token['name']}",
                       target=(request.view_args or {}).get("slug"),
                       details={"method": request.method, "endpoint": request.endpoint,
-                               "status": response.status_code},
+                               "status": response.status_code,
+                               **({"export": g.api_export} if "api_export" in g else {})},
                       ip=ratelimit.client_ip())
         except Exception:  # noqa: BLE001 - the call happened; say so in the log
             log.exception("could not write the audit log for an API call")
