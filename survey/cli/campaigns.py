@@ -10,6 +10,7 @@ from survey.cli.common import (
     audited,
     base_url,
     cli_errors,
+    cli_user,
     db_option,
     open_database,
     parse_params,
@@ -37,19 +38,31 @@ def campaign_group() -> None:
 @click.option("--min-segment-n", default=30, show_default=True, type=int,
               help="Smallest group size reported separately.")
 @click.option("--title", help="A title for researchers.")
+@click.option("--grant", "grants", multiple=True, metavar="USERNAME",
+              help="A web user who may see the campaign (repeatable); otherwise only admins "
+                   "see it until 'trustmeter campaign grant'.")
 @audited("campaign.create", lambda kw: (kw["slug"], {
     "instrument": kw["instrument"], "period": kw["period"], "params": list(kw["params"]),
-    "languages": list(kw["languages"])}))
+    "languages": list(kw["languages"]), "granted": list(kw["grants"])}))
 def campaign_create(db_path: str, instrument: str, slug: str, period: str,
                     params: tuple[str, ...], languages: tuple[str, ...], opens: str | None,
-                    closes: str | None, min_segment_n: int, title: str | None) -> None:
-    """Create a campaign: one instrument version for one period."""
-    from survey.storage import store
+                    closes: str | None, min_segment_n: int, title: str | None,
+                    grants: tuple[str, ...]) -> None:
+    """Create a campaign: one instrument version for one period. Its creator is recorded
+    as cli:$USER, no web user: only admins see it on the researcher pages unless --grant
+    names users (or 'trustmeter campaign grant' later)."""
+    from survey.storage import access, store, users
 
     with open_database(db_path) as db:
+        for name in grants:
+            if users.get_user(db, name) is None:
+                raise click.ClickException(f"--grant: unknown user {name!r}")
         c = store.create_campaign(db, slug=slug, instrument=instrument, period=period,
                                   params=params, languages=languages or None, title=title,
-                                  opens_at=opens, closes_at=closes, min_segment_n=min_segment_n)
+                                  opens_at=opens, closes_at=closes, min_segment_n=min_segment_n,
+                                  created_by=cli_user())
+        for name in grants:
+            access.grant(db, slug, name, by=cli_user())
     click.echo(f"created campaign {c['slug']}: {c['instrument_id']} {c['instrument_version']}, "
                f"period {c['period']}, languages {', '.join(c['languages'])}, params "
                f"{', '.join(c['params']) or 'none'}; public link /s/{c['slug']}")
@@ -86,6 +99,48 @@ def campaign_list(db_path: str) -> None:
                                   str(k["started"]), str(k["completed"]), rate, careless,
                                   k["period"] or "", mean, n,
                                   *(str(funnel[key]) for key in contacts.FUNNEL_KEYS)]))
+
+
+@campaign_group.command("grant")
+@db_option
+@click.argument("slug")
+@click.argument("username")
+@audited("campaign.grant", lambda kw: (kw["slug"], {"username": kw["username"]}))
+def campaign_grant(db_path: str, slug: str, username: str) -> None:
+    """Let web user USERNAME see (and, with the role, export) campaign SLUG."""
+    from survey.storage import access
+
+    with open_database(db_path) as db, cli_errors():
+        changed = access.grant(db, slug, username, by=cli_user())
+    click.echo(f"{username} {'may now see' if changed else 'could already see'} {slug}")
+
+
+@campaign_group.command("revoke")
+@db_option
+@click.argument("slug")
+@click.argument("username")
+@audited("campaign.revoke", lambda kw: (kw["slug"], {"username": kw["username"]}))
+def campaign_revoke(db_path: str, slug: str, username: str) -> None:
+    """Take web user USERNAME's access to campaign SLUG away (admins see every campaign)."""
+    from survey.storage import access
+
+    with open_database(db_path) as db, cli_errors():
+        changed = access.revoke(db, slug, username)
+    click.echo(f"{username} {'no longer sees' if changed else 'had no grant for'} {slug}")
+
+
+@campaign_group.command("access")
+@db_option
+@click.argument("slug")
+def campaign_access(db_path: str, slug: str) -> None:
+    """List who was granted campaign SLUG (admins see every campaign anyway)."""
+    from survey.storage import access
+
+    with open_database(db_path) as db, cli_errors():
+        names, creator = access.grantees(db, slug), access.creator(db, slug)
+    click.echo(f"created by: {creator or 'unknown'}")
+    for name in names:
+        click.echo(name)
 
 
 @campaign_group.command("close")

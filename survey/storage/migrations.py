@@ -280,6 +280,16 @@ def m0005_drop_login_attempts(db: Database) -> None:
     db.execute("DROP TABLE IF EXISTS login_attempts")
 
 
+@migrations(name="0006_campaign_access")
+def m0006_campaign_access(db: Database) -> None:
+    """Per-campaign access: ``campaign_access`` and ``campaigns.created_by``; existing
+    campaigns go to their creator (audit log), else to all researchers
+    (:mod:`survey.storage.access`)."""
+    from survey.storage.access import apply_schema
+
+    apply_schema(db)
+
+
 @migrations(name="0009_export_jobs")
 def m0009_export_jobs(db: Database) -> None:
     """Researchers' exports as background jobs (:mod:`survey.storage.export_jobs`)."""

@@ -302,14 +302,16 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
                     params: Iterable[str] = (), languages: Iterable[str] | None = None,
                     title: str | None = None, opens_at: str | date | datetime | None = None,
                     closes_at: str | date | datetime | None = None,
-                    min_segment_n: int = 30) -> dict:
+                    min_segment_n: int = 30, created_by: str | None = None) -> dict:
     """Create a campaign: one instrument version, one period, a public link ``/s/<slug>``.
 
     ``params`` are the URL parameters respondents may carry (e.g. ``segment``,
     ``channel``); ``languages`` defaults to all of the instrument's languages. A plain
     ``closes_at`` date is inclusive (the campaign closes at the end of that day, UTC).
     ``instrument`` is an :class:`Instrument`, or an id (``customer-trust``, latest
-    registered or built-in version) or ``"id@version"``. Returns :func:`get_campaign`.
+    registered or built-in version) or ``"id@version"``. ``created_by`` is recorded; when
+    it names a user, that user is granted the campaign (:mod:`survey.storage.access`).
+    Returns :func:`get_campaign`.
     """
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise ValueError(f"campaign slug {slug!r} must be 1-64 lower-case letters, digits or "
@@ -352,10 +354,14 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
             raise ValueError(f"a campaign with slug {slug!r} already exists")
         db.execute(
             "INSERT INTO campaigns (slug, title, instrument_id, instrument_version, period, "
-            "params, languages, status, opens_at, closes_at, min_segment_n, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
+            "params, languages, status, opens_at, closes_at, min_segment_n, created_at, "
+            "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
             [slug, title, inst.id, inst.version, period, json.dumps(params),
-             json.dumps(langs), opens, closes, min_segment_n, _iso(_now())])
+             json.dumps(langs), opens, closes, min_segment_n, _iso(_now()), created_by])
+        if created_by:  # a web user who creates a campaign may see it (survey.storage.access)
+            db.execute("INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, granted_by, "
+                       "granted_at) SELECT c.id, u.id, 'creator', c.created_at FROM campaigns c "
+                       "JOIN users u ON u.username = ? WHERE c.slug = ?", [created_by, slug])
     return get_campaign(db, slug)
 
 

@@ -47,3 +47,32 @@ CREATE = ["campaign", "create", "--instrument", "customer-trust", "--period", "2
 ])
 def test_campaign_create_refuses_cleanly(runner, dbfile, extra, message):
     fails(runner, [*CREATE, "--db", dbfile, *extra], message)
+
+
+def test_cli_create_records_the_creator_and_grants(runner, dbfile):
+    from survey.storage import access, users
+    from survey.storage.db import open_db
+
+    with open_db(dbfile) as db:
+        users.create_user(db, "alice", "alice-password-1", "researcher")
+    r = runner.invoke(cli.main, [*CREATE, "--db", dbfile, "--slug", "a"])
+    assert r.exit_code == 0, r.output
+    fails(runner, [*CREATE, "--db", dbfile, "--slug", "b", "--grant", "nobody"],
+          "unknown user 'nobody'")
+    r = runner.invoke(cli.main, [*CREATE, "--db", dbfile, "--slug", "c", "--grant", "alice"])
+    assert r.exit_code == 0, r.output
+    with open_db(dbfile) as db:
+        assert access.creator(db, "a").startswith("cli:")
+        assert access.grantees(db, "a") == []
+        assert access.grantees(db, "c") == ["alice"]
+        alice = users.get_user(db, "alice")
+        assert access.visible_ids(db, alice) == {db.execute(
+            "SELECT id FROM campaigns WHERE slug = 'c'").fetchone()[0]}
+    r = runner.invoke(cli.main, ["campaign", "grant", "--db", dbfile, "a", "alice"])
+    assert r.exit_code == 0 and "alice may now see a" in r.output, r.output
+    r = runner.invoke(cli.main, ["campaign", "access", "--db", dbfile, "a"])
+    assert r.exit_code == 0 and "alice" in r.output.splitlines(), r.output
+    r = runner.invoke(cli.main, ["campaign", "revoke", "--db", dbfile, "a", "alice"])
+    assert r.exit_code == 0 and "alice no longer sees a" in r.output, r.output
+    fails(runner, ["campaign", "grant", "--db", dbfile, "zz", "alice"], "unknown campaign")
+    fails(runner, ["campaign", "grant", "--db", dbfile, "a", "bob"], "unknown user")

@@ -110,6 +110,17 @@ class ExportForm(FlaskForm):
                         "so that spreadsheets do not run it."))
 
 
+class AccessForm(FlaskForm):
+    """Grant or revoke one user's access to a campaign (admins)."""
+
+    username = StringField(_lt("Username"), validators=[
+        DataRequired(), Regexp(USERNAME_RE, message=_lt(
+            "2-64 letters, digits or . _ @ -, starting with a letter or digit."))])
+    action = SelectField(_lt("Action"), choices=choices([("grant", _lt("Grant access")),
+                                                         ("revoke", _lt("Revoke access"))]),
+                         default="grant")
+
+
 class CloseForm(FlaskForm):
     confirm = BooleanField(_lt("Yes, close this campaign: its links will accept no more "
                               "answers."),

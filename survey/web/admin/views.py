@@ -38,7 +38,7 @@ from analysis import AnalysisError
 from survey.export.invitations import invitations_csv
 from survey.export.jobs import file_path as export_file
 from survey.reporting import live, periodic
-from survey.storage import audit, export_jobs, store, users
+from survey.storage import access, audit, export_jobs, store, users
 from survey.storage.db import get_db
 from survey.web.admin.auth import (
     LogoutForm,
@@ -48,6 +48,7 @@ from survey.web.admin.auth import (
     error_page,
 )
 from survey.web.admin.forms import (
+    AccessForm,
     CampaignForm,
     CloseForm,
     DisableForm,
@@ -74,6 +75,7 @@ ROUTE_ROLES: dict[str, str] = {
     "admin.export_job": "researcher",
     "admin.export_download": "researcher",
     "admin.close": "researcher",
+    "admin.campaign_access": "admin",
     "admin.users": "admin",
     "admin.user_role": "admin",
     "admin.user_disable": "admin",
@@ -89,7 +91,18 @@ def _require_role():
     minimum = ROUTE_ROLES.get(request.endpoint or "")
     if minimum is None:
         abort(403 if request.endpoint else 404)  # not declared: nobody may use it
-    return check_role(minimum)
+    denied = check_role(minimum)
+    if denied is not None:
+        return denied
+    # per-campaign access (survey.storage.access): every route with a <slug>, on every
+    # page module of this blueprint; 404, not 403, so that slugs cannot be probed
+    slug = (request.view_args or {}).get("slug")
+    if isinstance(slug, str):
+        db = get_db()
+        c = store.get_campaign(db, slug)
+        if c is not None and not access.can_see(db, c, g.user):
+            abort(404)
+    return None
 
 
 @bp.app_context_processor
@@ -122,7 +135,9 @@ def _campaign_or_404(slug: str) -> dict:
 @bp.route("/")
 def dashboard():
     db = get_db()
-    rows = [(c, live.campaign_stats(db, c)) for c in store.list_campaigns(db)]
+    visible = access.visible_ids(db, g.user)
+    rows = [(c, live.campaign_stats(db, c)) for c in store.list_campaigns(db)
+            if visible is None or c["id"] in visible]
     return render_template("admin/dashboard.html", rows=rows)
 
 
@@ -175,7 +190,7 @@ def campaign_new():
                     period=form.period.data, params=form.param_names(),
                     languages=form.languages.data, title=form.title.data or None,
                     opens_at=form.opens.data, closes_at=form.closes.data,
-                    min_segment_n=form.min_segment_n.data)
+                    min_segment_n=form.min_segment_n.data, created_by=current_username())
             except (ValueError, LookupError) as e:
                 form.form_errors.append(str(e))
             else:
@@ -239,6 +254,31 @@ def close(slug: str):
               "success")
         return redirect(url_for(".campaign", slug=slug))
     return render_template("admin/close.html", c=c, form=form), \
+        400 if request.method == "POST" else 200
+
+
+@bp.route("/campaigns/<slug>/access", methods=["GET", "POST"])
+def campaign_access(slug: str):
+    """Who may see the campaign (admins grant and revoke; survey.storage.access)."""
+    db = get_db()
+    c = _campaign_or_404(slug)
+    form = AccessForm()
+    if form.validate_on_submit():
+        username, action = form.username.data, form.action.data
+        try:
+            changed = (access.grant(db, slug, username, by=current_username())
+                       if action == "grant" else access.revoke(db, slug, username))
+        except LookupError as e:
+            form.username.errors.append(str(e).strip("'\""))
+        else:
+            if changed:
+                audit_log(f"campaign.{action}", target=slug, details={"username": username})
+            flash(_t("Access of %(user)s to %(slug)s: %(what)s.", user=username, slug=slug,
+                     what=_t("granted") if action == "grant" else _t("revoked")), "success")
+            return redirect(url_for(".campaign_access", slug=slug))
+    return render_template("admin/campaign_access.html", c=c, form=form,
+                           grantees=access.grantees(db, slug),
+                           creator=access.creator(db, slug)), \
         400 if request.method == "POST" else 200
 
 
