@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -11,6 +12,11 @@ from flask import Flask, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+
+try:
+    import fcntl
+except ImportError:  # Windows: one waitress process, nothing to share the key with
+    fcntl = None  # type: ignore[assignment]
 
 csrf = CSRFProtect()
 
@@ -63,28 +69,94 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _instance_secret_key(app: Flask) -> str:
-    """A random secret key stored in the instance folder, so sessions survive restarts."""
+    """A random secret key stored in the instance folder, so sessions survive restarts
+    and every worker process signs with the same key (see :func:`load_or_create_key`)."""
     path = Path(app.instance_path) / "secret_key"
     try:
+        return load_or_create_key(path)
+    except OSError as e:
+        app.logger.warning("cannot store a secret key in %s (%s); sessions end on restart, "
+                           "and several workers would not share it", path, e.strerror or e)
+        return secrets.token_hex(32)
+
+
+def _read_key(path: Path) -> str | None:
+    """The key in ``path``, or None when it is missing, empty or unreadable."""
+    try:
         key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return key if key and key.isprintable() else None
+
+
+def load_or_create_key(path: Path) -> str:
+    """The secret key kept in ``path``; made when missing, empty or unreadable.
+
+    A crashed first write leaves an empty file, and workers that each invent a key of
+    their own make logins fail at random. So the key is written to a temporary file
+    and renamed over ``path`` (atomic), under an exclusive ``flock`` on
+    ``path.lock`` that every process starting at once takes: the first one writes,
+    the others wait and read its key. Raises ``OSError`` when the key cannot be stored.
+    """
+    key = _read_key(path)
+    if key:
+        return key
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ignore = folder / ".gitignore"  # the instance folder may sit in a checkout
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="ascii")
+    lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        key = _read_key(path)  # another process may have written it while we waited
         if key:
             return key
-    except OSError:
-        pass
-    key = secrets.token_hex(32)
+        key = secrets.token_hex(32)
+        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(key + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        with contextlib.suppress(OSError):  # the rename itself durable
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return key
+    finally:
+        os.close(lock_fd)  # releases the flock
+
+
+def secret_key_problem() -> str | None:
+    """Why several worker processes would not share one secret key, or None.
+
+    No problem when ``$TRUSTMETER_SECRET_KEY`` or the instance ``config.py`` sets
+    ``SECRET_KEY``, or when the key file in the instance folder can be read or made
+    (which this makes, so that the workers find it). ``trustmeter serve`` refuses more
+    than one worker otherwise."""
+    if os.environ.get("TRUSTMETER_SECRET_KEY"):
+        return None
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_pyfile("config.py", silent=True)
+    if app.config.get("SECRET_KEY"):
+        return None
+    path = Path(app.instance_path) / "secret_key"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ignore = path.parent / ".gitignore"  # the instance folder may sit in a checkout
-        if not ignore.exists():
-            ignore.write_text("*\n", encoding="ascii")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(key)
-    except FileExistsError:  # another process wrote one first: use theirs
-        return path.read_text(encoding="ascii").strip() or key
-    except OSError:
-        app.logger.warning("cannot store a secret key in %s; sessions end on restart", path)
-    return key
+        load_or_create_key(path)
+    except OSError as e:
+        return (f"cannot store the secret key in {path} ({e.strerror or e}); the workers "
+                "would each sign sessions with their own key. Make the instance folder "
+                "writable, set TRUSTMETER_SECRET_KEY, or serve with --workers 1")
+    return None
 
 
 def _error_texts(code: int) -> tuple[str, str]:

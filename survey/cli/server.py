@@ -52,6 +52,12 @@ def _serve(db_path: str, host: str, port: int, workers: int, *,
     """Serve the app with gunicorn (``workers`` processes); fall back to waitress (one
     process, threads) where gunicorn cannot run, e.g. on Windows. With ``outbox_worker``
     an outbox worker process (e-mail, webhooks) runs alongside and stops with the server."""
+    if workers > 1:  # the workers must share one secret key (survey.load_or_create_key)
+        from survey import secret_key_problem
+
+        problem = secret_key_problem()
+        if problem:
+            raise click.ClickException(problem)
     if not outbox_worker:
         _serve_web(db_path, host, port, workers)
         return
