@@ -60,6 +60,7 @@ def test_kill_9_during_send_then_rerun_reaches_everyone_at_most_one_duplicate(tm
         server.stop()
     assert set(got) == {f"c{i}@example.org" for i in range(N)}
     duplicates = sum(n - 1 for n in got.values())
+    print(f"killed after {before} of {N} messages; {duplicates} duplicate(s) after the rerun")
     assert duplicates <= 1, got.most_common(3)
     with open_db(dbpath) as db:
         assert outbox.counts(db)["sent"] == N
