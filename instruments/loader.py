@@ -25,6 +25,14 @@ from .model import Block, Checklist, Instrument, Item, Scale
 from .text import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH
 
 BUILTIN_DIR = Path(__file__).resolve().parent
+
+#: An instrument file larger than this is refused before it is parsed (the shipped
+#: ones are about 30 KB).
+MAX_YAML_BYTES = 1024 * 1024
+#: YAML nodes after alias expansion: ``&a [*b, *b, ...]`` nested a few times turns a
+#: 1 KB file into billions of nodes (an "alias bomb") that later walks expand. The
+#: shipped instruments have a few thousand.
+MAX_YAML_NODES = 100_000
 # \Z, not $: "$" also matches before a trailing newline, so "REL1\n" would pass.
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")  # valid SPSS/Stata/R variable name
 INSTRUMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
@@ -735,6 +743,10 @@ def load_instrument(path: str | Path) -> Instrument:
     """Read and validate one instrument YAML file."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise InstrumentError([f"{path}: file: {size:,} bytes, more than the limit of "
+                                   f"{MAX_YAML_BYTES:,}"])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InstrumentError([f"{path}: file not found"]) from None
@@ -770,8 +782,43 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 first[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root) -> None:
+    """Refuse a document whose nodes, aliases expanded, exceed :data:`MAX_YAML_NODES`.
+    An alias is the same node object as its anchor, so sizes are memoised per node:
+    this costs one visit per distinct node, however large the expansion."""
+    sizes: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] \
+            if isinstance(node, yaml.MappingNode) else list(node.value)
+        if done:
+            total = 1 + sum(sizes.get(id(c), 0) for c in children)
+            sizes[id(node)] = total
+            if total > MAX_YAML_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"aliases expand to more than {MAX_YAML_NODES:,} nodes "
+                    "(an alias bomb?)", node.start_mark)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
 
 def instrument_from_yaml(text: str, source: str = "<instrument>") -> Instrument:
+    if len(text) > MAX_YAML_BYTES or len(text.encode("utf-8")) > MAX_YAML_BYTES:
+        raise InstrumentError([f"{source}: file: more than {MAX_YAML_BYTES:,} bytes"])
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:
