@@ -115,7 +115,9 @@ def load_or_create_key(path: Path) -> str:
             return key
         key = secrets.token_hex(32)
         tmp = folder / f".{path.name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        from survey.storage.files import private_mode
+
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, private_mode())
         try:
             with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(key + "\n")

@@ -102,6 +102,7 @@ from survey.export import labels as texts
 from survey.export.neutralise import NOTE_NEUTRALISED, NOTE_RAW, neutralise_frame
 from survey.storage import exports, packing, store
 from survey.storage.db import open_db
+from survey.storage.files import private_mode
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 #: Formats written in constant memory; sav and dta are built in memory.
@@ -832,23 +833,13 @@ def _na_code(inst: Instrument) -> int:
     return NA_CODE if lowest > NA_CODE else lowest - 1
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
 def _temp(out: Path, suffix: str) -> Path:
-    """An empty temporary file beside ``out`` with the usual permissions (mkstemp's
-    are 0600), renamed into place once written."""
+    """An empty temporary file beside ``out``, 0600 (0640 with
+    ``$TRUSTMETER_GROUP_READABLE``: :mod:`survey.storage.files`), renamed into place once
+    written: exports hold answers, so they are not world-readable."""
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix + ".part", dir=out.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, private_mode())
     finally:
         os.close(fd)
     return Path(name)

@@ -25,6 +25,8 @@ from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
+from survey.storage.files import create_private
+
 DEFAULT_DB = "trustmeter.db"
 ENV_VAR = "TRUSTMETER_DB"
 BUSY_TIMEOUT_MS = 10_000
@@ -57,6 +59,7 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> Dat
         if not parent.is_dir():
             raise ValueError(f"cannot create database {path!r}: directory {str(parent)!r} "
                              "does not exist")
+        create_private(path)  # 0600 (survey.storage.files), before SQLite creates it 0644
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")

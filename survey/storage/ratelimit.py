@@ -67,6 +67,9 @@ class RateLimiter:
     def _connection(self) -> sqlite3.Connection:
         # One connection per process: never use one inherited through fork().
         if self._conn is None or self._pid != os.getpid():
+            from survey.storage.files import create_private
+
+            create_private(self.path)  # 0600, not world-readable (survey.storage.files)
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None, check_same_thread=False)
             try:

@@ -16,7 +16,7 @@ from survey.storage import users
 from survey.web import admin
 
 SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json", "name": "ci",
-                 "webhook_id": 1, "language": "en"}
+                 "webhook_id": 1, "language": "en", "response_id": 1}
 ROLES = (None, *users.ROLES)  # None = anonymous
 
 
@@ -61,6 +61,12 @@ def test_an_undeclared_endpoint_is_refused(app, accounts, monkeypatch):
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
 def test_every_route_as(app, campaign, accounts, role):
     campaign("acme")
+    from survey.storage import store as _store
+    from survey.storage.db import open_db as _open_db
+
+    with _open_db(app.config["DATABASE"]) as db:  # response 1 (started), for its pages
+        _store.start_response(db, _store.get_campaign(db, "acme"), language="en",
+                              direction="ltr", params={}, item_order=None)
     ac = AdminClient(app.test_client())
     if role is not None:
         assert ac.login(role).status_code == 302
