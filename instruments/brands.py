@@ -23,9 +23,10 @@ no case and puts the demonstrative before the noun («این شرکت»): ``{nam
 replaces the whole noun phrase («دیجی‌کالا به وعده‌هایش عمل می‌کند») in the same
 position, so no reordering is needed. English needs one form each.
 
-A form substituted at the very start of a text gets its first letter capitalised
-("this company" -> "This company"), unless the form starts with the display name
-itself, which is shown exactly as the campaign spells it ("eBay").
+A form substituted at the start of a text or of a sentence (after ``.``, ``!``,
+``?`` or ``…``) gets its first letter capitalised ("this company" -> "This
+company"), unless the form starts with the display name itself, which is shown
+exactly as the campaign spells it ("eBay").
 """
 
 from __future__ import annotations
@@ -66,6 +67,26 @@ def _pick(forms: Forms, case: str) -> str:
     return forms.get(case) or forms.get("nom", "")
 
 
+class BrandText(dict):
+    """A per-language text of a brand-aware instrument.
+
+    As a mapping it holds the **neutral** wording ("This company keeps ..."), so any
+    code that shows ``text[lang]`` without knowing about brands (export variable
+    labels, codebooks, reports) shows a grammatical text, never ``{brand}``.
+    ``templates`` keeps the texts with their placeholders; :func:`templates_of`
+    and ``Instrument.render`` use it to fill in a brand.
+    """
+
+    def __init__(self, neutral: Mapping[str, str], templates: Mapping[str, str]):
+        super().__init__(neutral)
+        self.templates = dict(templates)
+
+
+def templates_of(text: Mapping[str, str]) -> Mapping[str, str]:
+    """The texts with their ``{brand}`` placeholders (the text itself if it has none)."""
+    return getattr(text, "templates", text)
+
+
 def placeholders(text: str) -> list[str | None]:
     """The cases asked for by the ``{brand}`` placeholders of a text (None = plain)."""
     return [m.group(1) for m in PLACEHOLDER_RE.finditer(text)]
@@ -87,7 +108,8 @@ def render(text: str, lang: str, brand: str | None, wording: BrandWording | None
 
     def sub(m: re.Match) -> str:
         form, may_capitalise = wording.form(lang, m.group(1), brand)
-        if m.start() == 0 and may_capitalise and form:
+        before = text[:m.start()].rstrip()
+        if (not before or before[-1] in ".!?…") and may_capitalise and form:
             form = form[0].upper() + form[1:]
         return form
 

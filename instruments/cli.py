@@ -28,9 +28,12 @@ def validate(files: tuple[str, ...]) -> None:
                 click.echo(line, err=True)
             continue
         n = len(inst.dimension_items)
+        texts = len(inst.text_items)
         click.echo(f"{f}: ok: {inst.id} {inst.version}, {len(inst.dimensions)} dimensions, "
-                   f"{n} dimension items, {len(list(inst.iter_items()))} items in all, "
-                   f"languages {', '.join(inst.languages)}")
+                   f"{n} dimension items, {len(list(inst.iter_items()))} items in all"
+                   + (f" and {texts} open-text item{'s' if texts > 1 else ''}" if texts else "")
+                   + f", languages {', '.join(inst.languages)}"
+                   + (", brand-aware" if inst.brand_aware else ""))
     if failed:
         raise SystemExit(1)
 

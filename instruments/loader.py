@@ -19,7 +19,16 @@ from typing import Any
 
 import yaml
 
-from .brands import ANY_CASE, CASES, BrandWording, placeholders, stray_braces
+from .brands import (
+    ANY_CASE,
+    CASES,
+    BrandText,
+    BrandWording,
+    placeholders,
+    render,
+    stray_braces,
+    templates_of,
+)
 from .conditions import Condition, parse_condition, referenced_items, satisfiable
 from .model import Block, Checklist, Instrument, Item, Scale
 from .text import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH
@@ -75,6 +84,7 @@ class _Checker:
         self.errors: list[str] = []
         self.cond_paths: dict[int, str] = {}  # id(show_if condition) -> its field path
         self.paths: dict[str, str] = {}  # item or block id -> its field path
+        self.brand: BrandWording | None = None  # set once brand: is read
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{self.source}: {path}: {msg}" if path else f"{self.source}: {msg}")
@@ -145,6 +155,8 @@ class _Checker:
             if extra not in languages:
                 self.err(f"{path}.{extra}", f"language {extra!r} is not in the instrument's "
                                             f"languages {list(languages)}")
+        if self.brand is not None and any("{" in v for v in out.values()):
+            return BrandText({k: render(v, k, None, self.brand) for k, v in out.items()}, out)
         return out
 
     def unknown_keys(self, m: dict, allowed: set[str], path: str) -> None:
@@ -364,6 +376,9 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
     if c.errors and not languages:
         raise InstrumentError(c.errors)
 
+    # read first: texts keep their {brand} templates and show the neutral wording
+    brand = _brand(c, m["brand"], languages) if "brand" in m else None
+    c.brand = brand
     title = c.text(m["title"], "title", languages) if "title" in m else {}
     intro = c.text(m["intro"], "intro", languages) if "intro" in m else {}
     index_name: dict[str, str] = {}
@@ -423,8 +438,6 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         cshow = _show_if(c, cm, "checklist")
         if cid is not None:
             checklist = Checklist(id=cid, prompt=prompt, items=tuple(citems), show_if=cshow)
-
-    brand = _brand(c, m["brand"], languages) if "brand" in m else None
 
     if c.errors:
         raise InstrumentError(c.errors)
@@ -579,7 +592,7 @@ def _texts(c: _Checker, inst: Instrument):
 def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
     """``{brand}`` only in brand-aware instruments, with cases each language declares."""
     for path, text in _texts(c, inst):
-        for lang, s in text.items():
+        for lang, s in templates_of(text).items():
             where = f"{path}.{lang}"
             for stray in stray_braces(s):
                 c.err(where, f"{stray!r} is not a placeholder (the only one is {{brand}}, "

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .brands import BrandWording, render
+from .brands import BrandWording, render, templates_of
 from .conditions import Condition
 
 Text = Mapping[str, str]  # language code -> text
@@ -251,8 +251,11 @@ class Instrument:
 
     def render(self, text: Text, lang: str, brand: str | None = None) -> str:
         """One per-language text in ``lang`` with ``{brand}`` filled in: the brand's
-        display name in ``lang``, or ``None`` for the neutral wording ("this company")."""
-        return render(text[lang], lang, brand, self.brand)
+        display name in ``lang``, or ``None`` for the neutral wording ("this company").
+
+        ``text[lang]`` itself is already the neutral wording (see
+        :class:`instruments.brands.BrandText`); this fills in a brand."""
+        return render(templates_of(text)[lang], lang, brand, self.brand)
 
     def item_text(self, item_id: str, lang: str, brand: str | None = None) -> str:
         """An item's text in ``lang`` for a brand (``None``: the neutral wording)."""

@@ -210,6 +210,14 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
     skip &= keep[:, None]
     na &= keep[:, None]
     x[skip | na] = np.nan
+    # show_if: a question the respondent would not have been shown stays empty
+    conditional = {iid: c for iid in items if (c := inst.conditions_for(iid))}
+    for r in range(n) if conditional else ():
+        answers = dict(zip(items, x[r].tolist(), strict=True))
+        for iid, conds in conditional.items():
+            if not all(c.evaluate(answers) for c in conds):
+                x[r, col[iid]] = np.nan
+                na[r, col[iid]] = False
     return {"values": x, "na": na, "segment": segment, "channel": channel,
             "language": language, "period": period, "duration_s": np.round(duration, 1),
             "careless": careless}
@@ -252,8 +260,10 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
     complete = np.arange(total) < n
     rng.shuffle(complete)
 
-    # abandoned sessions keep only their first 1..(pages-1) pages
-    pages = [inst.page_item_ids(p) for p in inst.pages] or [tuple(items)]
+    # abandoned sessions keep only their first 1..(pages-1) pages (open-text items,
+    # which have no numeric column, are left to the open-text table)
+    pages = [tuple(i for i in inst.page_item_ids(p) if i not in inst.text_item_ids)
+             for p in inst.pages] or [tuple(items)]
     col = {iid: k for k, iid in enumerate(items)}
     current_page = np.full(total, len(pages))
     for r in np.flatnonzero(~complete):

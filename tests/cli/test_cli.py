@@ -82,7 +82,7 @@ def test_campaign_create_list_close(runner, dbfile):
     assert c["min_segment_n"] == 50 and c["closes_at"].startswith("2027-01-01")
     lines = ok(runner, ["campaign", "list", "--db", dbfile]).output.splitlines()
     assert lines[0].split("\t")[:4] == ["slug", "status", "instrument", "period"]
-    assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.0.0", "2026-Q4"]
+    assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.1.0", "2026-Q4"]
     assert lines[0].split("\t")[6:] == ["started", "completed", "completion_rate",
                                         "excluded_careless", "headline_period", "trust_index",
                                         "trust_index_n", "contacts", "invited", "reminded",

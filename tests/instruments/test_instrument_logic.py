@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from instruments.brands import templates_of
 from instruments.conditions import AllOf, AnyOf, Leaf, Not, answer_code, satisfiable
 from instruments.loader import InstrumentError, instrument_from_dict, load_instrument
 from instruments.text import TextAnswerError, check_text, clean_text
@@ -57,6 +59,21 @@ def test_brand_cases_in_page_texts(bf):
     assert bf.render(bf.checklist.prompt, "ru", "X") == "Случалось ли это с компанией X?"
     assert bf.render(bf.checklist.prompt, "en") == "Did it happen with this company?"
     assert bf.render(bf.intro, "fa", "X") == "پرسش‌هایی دربارهٔ X."
+
+
+def test_plain_text_is_the_neutral_wording(bf):
+    """Code that shows text[lang] without knowing brands (export labels, codebooks)
+    gets the neutral wording, never a raw {brand}."""
+    assert bf.item("A1").text["en"] == "This company keeps its promises."
+    assert bf.item("A2").text["ru"] == "Я доверяю этой компании."
+    assert dict(bf.title) == {"en": "Trust in this company", "ru": "Доверие к этой компании",
+                              "fa": "اعتماد به این شرکت"}
+    assert templates_of(bf.item("A1").text)["en"] == "{brand} keeps its promises."
+    assert templates_of(bf.item("FIXED").text) == bf.item("FIXED").text  # no placeholder
+    for item in bf.iter_all_items():
+        for lang in bf.languages:
+            assert "{" not in item.text[lang]
+            assert bf.render(item.text, lang) == item.text[lang]
 
 
 def test_brand_name_is_inserted_literally(bf):
@@ -345,3 +362,133 @@ def test_check_text_length_and_empty(bf):
         check_text(" ", why.max_length, required=True, item_id="WHY")
     with pytest.raises(TextAnswerError, match="must be a string"):
         clean_text(None)
+
+
+# ----- customer-trust 1.1.0 -----------------------------------------------------------------
+
+BREACH_IDS = ("BR_PROMISE", "BR_FEE", "BR_COMPLAINT", "BR_TERMS", "BR_ADS", "BR_QUALITY")
+
+
+@pytest.fixture(scope="module")
+def ct():
+    from instruments.loader import get_instrument
+    return get_instrument("customer-trust")
+
+
+@pytest.fixture(scope="module")
+def ct_old():
+    from instruments.loader import get_instrument
+    return get_instrument("customer-trust@1.0.0")
+
+
+def test_default_instrument_is_brand_aware_without_literal_company(ct, ct_old):
+    assert ct.brand_aware and not ct_old.brand_aware
+    literal = {"en": "this company", "ru": "эт(а|ой|у) компани", "fa": "این شرکت"}
+    n_placeholders = 0
+    texts = [("intro", templates_of(ct.intro)), ("prompt", templates_of(ct.checklist.prompt))] + [
+        (i.id, templates_of(i.text)) for i in ct.iter_all_items()]
+    for where, text in texts:
+        for lang in ct.languages:
+            assert not re.search(literal[lang], text[lang].lower()), (where, lang)
+            n_placeholders += "{brand" in text[lang]
+    # every text that named the company in 1.0.0 now has {brand}, in every language
+    old = {i.id: i.text for i in ct_old.iter_items()}
+    for where, text in texts:
+        if where in old and "this company" in old[where]["en"].lower():
+            assert all("{brand" in text[lang] for lang in ct.languages), where
+    assert n_placeholders >= 3 * 30
+
+
+@pytest.mark.parametrize("lang, brand, item, shown", [
+    ("en", None, "REL1", "This company keeps the promises it makes to me."),
+    ("en", "Acme", "REL3", "The quality of the products or services of Acme matches what I "
+                           "expect."),
+    ("ru", None, "REL1", "Эта компания выполняет обещания, которые она мне даёт."),
+    ("ru", "Ромашка", "HON4", "Компания Ромашка честна со мной, даже когда правда мне "
+                              "неприятна."),
+    ("ru", None, "TRUST_OVERALL", "В целом я доверяю этой компании."),
+    ("ru", "Ромашка", "TRUST_OVERALL", "В целом я доверяю компании Ромашка."),
+    ("ru", "Ромашка", "LOY2", "Я бы порекомендовал(-а) компанию Ромашка друзьям или "
+                              "родственникам."),
+    ("ru", None, "RISK1", "Иметь дело с этой компанией, по-моему, рискованно."),
+    ("ru", "Ромашка", "REC_RESOLVED", "Вспомните самую серьёзную из этих проблем. Компания "
+                                      "Ромашка её решила?"),
+    ("ru", None, "REC_RESOLVED", "Вспомните самую серьёзную из этих проблем. Эта компания её "
+                                 "решила?"),
+    ("fa", None, "TRUST_OVERALL", "در مجموع، به این شرکت اعتماد دارم."),
+    ("fa", "دیجی‌کالا", "NPS", "چقدر احتمال دارد دیجی‌کالا را به یک دوست یا همکار توصیه "
+                               "کنید؟"),
+])
+def test_default_instrument_brand_rendering(ct, lang, brand, item, shown):
+    assert ct.item_text(item, lang, brand) == shown
+
+
+def test_service_recovery_follow_up_only_after_a_breach(ct):
+    page = ct.pages.index(("REC_RESOLVED", "REC_HANDLING"))
+    assert page == ct.pages.index(("BREACH",)) + 1
+    for mask in range(2 ** len(BREACH_IDS)):
+        answers = {b: (mask >> k) & 1 for k, b in enumerate(BREACH_IDS)}
+        assert ct.page_is_shown(page, answers) == bool(mask), answers
+        assert ct.is_shown("REC_HANDLING", answers) == bool(mask)
+    assert not ct.page_is_shown(page, {})  # checklist not answered: no follow-up
+    assert ct.pages[-1] == ("OPEN_REASON",) and ct.page_is_shown(len(ct.pages) - 1, {})
+
+
+def test_revision_1_1_0(ct, ct_old):
+    ru = ct.scale.labels["ru"]
+    assert ru[4] == "Ни согласен(-на), ни не согласен(-на)"
+    assert ct_old.scale.labels["ru"][4] == "Ни да, ни нет"  # the stored version is unchanged
+    nps = ct.item("NPS").scale.labels["ru"]
+    assert nps[0].split()[0] == nps[10].split()[0] == "Крайне"  # symmetric anchors
+    hon2 = ct.item("HON2").text
+    assert "fee" not in hon2["en"] and "платеж" not in hon2["ru"] and "پنهان" not in hon2["fa"]
+    assert "справедливо" in ct.item("PROP2").text["ru"]
+    assert "доверием" not in ct.item("PROP3").text["ru"]
+    assert "بشنوم" not in ct.item("HON4").text["fa"]
+    assert "مشتری دیگر" not in ct.item("EMP3").text["fa"]
+    fa = ct.intro["fa"]
+    assert "مشارکت می‌کنید" in fa and " شرکت می‌کنید" not in fa
+    assert "такой товар или услуга" not in ct.item("LOY3").text["ru"]
+    assert "решили жалобу" not in ct.item("BR_COMPLAINT").text["ru"]
+    assert "которые она мне даёт" in ct.item("REL1").text["ru"]
+    # the item ids did not change: 1.0.0 and 1.1.0 share every scored item
+    assert ct.dimension_item_ids == ct_old.dimension_item_ids
+    assert set(ct_old.item_ids) < set(ct.item_ids)
+
+
+def test_demo_data_respect_show_if_and_skip_text_items(ct):
+    import numpy as np
+
+    from survey.demo import simulate
+
+    sim = simulate(ct, 600, seed=3)
+    x = sim["values"]
+    col = {iid: k for k, iid in enumerate(ct.item_ids)}
+    assert x.shape[1] == len(ct.item_ids) and "OPEN_REASON" not in col
+    breach = np.nan_to_num(x[:, [col[b] for b in BREACH_IDS]]).max(axis=1) == 1
+    for rec in ("REC_RESOLVED", "REC_HANDLING"):
+        assert np.isnan(x[~breach, col[rec]]).all()  # never shown, never answered
+        assert not np.isnan(x[breach, col[rec]]).any()
+    assert 20 < breach.sum() < 580
+
+
+def test_readme_worked_example():
+    """The worked example in instruments/README.md loads and behaves as it says."""
+    readme = (Path(__file__).resolve().parents[2] / "instruments" / "README.md").read_text(
+        encoding="utf-8")
+    section = readme.split("## Worked example", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    inst = instrument_from_dict(yaml.safe_load(block), source="example.yaml")
+    assert (inst.item_text("A1", "ru", None), inst.item_text("A2", "ru", "Ромашка")) == (
+        "Эта компания выполняет свои обещания.", "Я доверяю компании Ромашка.")
+    assert inst.shown_item_ids(2, {"CL1": 1, "A1": 2}) == ("FIXED",)
+    assert inst.shown_item_ids(2, {"CL1": 0, "CL2": 0}) == ()
+    assert (inst.item_ids, inst.text_item_ids) == (("A1", "A2", "FIXED", "CL1", "CL2"), ("WHY",))
+    data = yaml.safe_load(block)
+    data["single_items"][0]["show_if"] = {"all": [{"item": "A1", "at_least": 4},
+                                                  {"item": "A1", "at_most": 3}]}
+    with pytest.raises(InstrumentError) as excinfo:
+        instrument_from_dict(data, source="FILE")
+    assert excinfo.value.errors == [
+        "FILE: single_items[0][FIXED].show_if: can never be true: no combination of answers "
+        "satisfies it ((A1 at_least 4 and A1 at_most 3))"]

@@ -71,17 +71,38 @@ def test_shipped_instrument_loads_and_is_consistent(path):
     assert len({i.lower() for i in ids}) == len(ids)
     for iid in ids + tuple(b.id for b in inst.blocks):
         assert ID_RE.match(iid) and not keyword.iskeyword(iid), iid
-    # Every item is on exactly one page.
+    # Every item (open-text ones too) is on exactly one page.
     on_pages = [i for page in inst.pages for i in inst.page_item_ids(page)]
-    assert sorted(on_pages) == sorted(ids)
-    for item in inst.iter_items():
+    assert sorted(on_pages) == sorted(ids + inst.text_item_ids)
+    assert not set(ids) & set(inst.text_item_ids)
+    for item in inst.iter_all_items():
         for lang in inst.languages:
             text = item.text[lang]
             assert text == text.strip() and "  " not in text, (item.id, lang)
+            for brand in (None, "Acme"):
+                shown = inst.render(item.text, lang, brand)
+                assert "{" not in shown and "}" not in shown, (item.id, lang)
     for a in inst.attention_checks:
         assert inst.scale.min <= a.expected <= inst.scale.max
+
+
+QUOTED = re.compile(r'"([^"]+)"|«([^»]+)»|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
+@pytest.mark.parametrize("path", ALL_PATHS, ids=lambda p: p.name)
+def test_attention_check_names_the_label_of_its_expected_code(path):
+    """ATT1's instruction quotes, exactly, the label of its expected code, in every language.
+
+    Exact: "Согласен(-на)" is also a substring of "Не согласен(-на)", so containment would
+    not catch an instruction naming the wrong label; the quoted label must equal it.
+    """
+    inst = load_instrument(path)
+    for a in inst.attention_checks:
         for lang in inst.languages:
-            assert inst.scale.label(lang, a.expected) in a.text[lang], (a.id, lang)
+            quoted = ["".join(groups) for groups in QUOTED.findall(a.text[lang])]
+            assert quoted == [inst.scale.label(lang, a.expected)], (a.id, lang, quoted)
+            others = set(inst.scale.labels[lang].values()) - {quoted[0]}
+            assert quoted[0] not in others
 
 
 def test_list_instruments_default_is_the_builtin_ones():
@@ -92,7 +113,12 @@ def test_list_instruments_default_is_the_builtin_ones():
 
 
 def test_get_instrument_by_id_and_by_path():
-    assert get_instrument("customer-trust").key == "customer-trust@1.0.0"
+    # the newest built-in version by default; an older one by id@version
+    assert get_instrument("customer-trust").key == "customer-trust@1.1.0"
+    old = get_instrument("customer-trust@1.0.0")
+    assert old.key == "customer-trust@1.0.0" and old.source.endswith("customer-trust-1.0.0.yaml")
+    with pytest.raises(InstrumentError, match="known: customer-trust@1.0.0, customer-trust@1.1.0"):
+        get_instrument("customer-trust@9.9")
     assert get_instrument(str(EXAMPLE_PATHS[0])).id == "big-five-demo"
     with pytest.raises(InstrumentError, match="no built-in instrument with this id"):
         get_instrument("no-such-instrument")
@@ -111,7 +137,7 @@ def test_big_five_demo_has_reverse_keyed_items():
 
 
 def test_customer_trust_header(ct):
-    assert (ct.id, ct.version, ct.languages) == ("customer-trust", "1.0.0", ("en", "ru", "fa"))
+    assert (ct.id, ct.version, ct.languages) == ("customer-trust", "1.1.0", ("en", "ru", "fa"))
     assert ct.source.endswith("customer-trust.yaml")
 
 
@@ -148,8 +174,14 @@ def test_customer_trust_outcomes_covariates_and_extras(ct):
     index_items = set(ct.dimension_item_ids)
     assert not index_items & {i for b in ct.outcomes + ct.covariates for i in b.item_ids}
 
-    (nps,) = ct.single_items
+    nps, resolved, handling = ct.single_items
     assert nps.id == "NPS" and nps.construct == "outcome"
+    assert (resolved.id, resolved.scale.codes) == ("REC_RESOLVED", (0, 1, 2))
+    assert (handling.id, handling.scale.codes) == ("REC_HANDLING", (1, 2, 3, 4, 5))
+    (why,) = ct.text_items
+    assert why.id == "OPEN_REASON" and why.is_text and not why.required
+    assert why.max_length == 1000 and why.text["en"] == (
+        "What is the main reason for your trust rating?")
     assert (nps.scale.min, nps.scale.max) == (0, 10)
     assert nps.scale.labels["en"] == {0: "Not at all likely", 10: "Extremely likely"}
     assert ct.scale_for("NPS") is nps.scale and ct.scale_for("REL1") is ct.scale
@@ -191,7 +223,7 @@ def _all_texts(inst: Instrument):
             yield "not_applicable_label", lang, inst.scale.not_applicable_label[lang]
         for b in inst.blocks:
             yield f"{b.id}.name", lang, b.name[lang]
-        for item in inst.iter_items():
+        for item in inst.iter_all_items():
             yield item.id, lang, item.text[lang]
             if item.scale is not None:
                 for code, label in item.scale.labels[lang].items():
@@ -229,7 +261,8 @@ def test_customer_trust_wordings_are_distinct(ct):
 def test_customer_trust_pages_are_short_and_complete(ct):
     assert ct.pages == (
         ("REL", "HON"), ("COM", "EMP", "ATT1"), ("CON", "PROP"),
-        ("TRUST", "LOY", "RISK", "NPS"), ("BREACH",))
+        ("TRUST", "LOY", "RISK", "NPS"), ("BREACH",), ("REC_RESOLVED", "REC_HANDLING"),
+        ("OPEN_REASON",))
     for page in ct.pages:
         assert len(ct.page_item_ids(page)) <= 10
     # The attention check sits among items on the same 7-point scale.
@@ -516,8 +549,8 @@ def test_cli_validate_ok():
     path = str(INSTRUMENTS_DIR / "customer-trust.yaml")
     result = _run("instrument", "validate", path, str(EXAMPLE_PATHS[0]))
     assert result.exit_code == 0, result.output
-    assert (f"{path}: ok: customer-trust 1.0.0, 5 dimensions, 20 dimension items, 38 items in "
-            "all, languages en, ru, fa") in result.stdout
+    assert (f"{path}: ok: customer-trust 1.1.0, 5 dimensions, 20 dimension items, 40 items in "
+            "all and 1 open-text item, languages en, ru, fa, brand-aware") in result.stdout
     assert "ok: big-five-demo 0.1.0" in result.stdout
     assert result.stderr == ""
 
@@ -547,8 +580,10 @@ def test_cli_list_builtin():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == len(builtin_paths())
-    assert ("customer-trust\t1.0.0\ten,ru,fa\t38 items\tdimensions: REL, HON, COM, EMP, CON\t"
+    assert ("customer-trust\t1.1.0\ten,ru,fa\t40 items\tdimensions: REL, HON, COM, EMP, CON\t"
             "customer-trust.yaml") in lines
+    assert ("customer-trust\t1.0.0\ten,ru,fa\t38 items\tdimensions: REL, HON, COM, EMP, CON\t"
+            "customer-trust-1.0.0.yaml") in lines
     assert result.stderr == ""
 
 
