@@ -145,6 +145,11 @@ class Page:
         return groups
 
     @property
+    def has_questions(self) -> bool:
+        """A questionnaire page: radio groups, or an open-text question alone."""
+        return bool(self.radio_groups) or "<textarea" in self.html
+
+    @property
     def checked(self) -> dict[str, str]:
         return {i.name: i.value for i in self.inputs if i.type == "radio" and i.checked}
 
@@ -264,8 +269,8 @@ class Respondent:
         """Consent, answer every page, return the final page (thank you, normally)."""
         page = self.consent(url)
         for _ in range(max_pages):
-            if not page.radio_groups:
-                return page
+            if not page.has_questions:
+                return page  # no questions: the end (an open text alone is optional)
             page = self.answer_page(page)
         raise AssertionError("the questionnaire did not end")
 

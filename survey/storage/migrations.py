@@ -290,6 +290,14 @@ def m0006_campaign_access(db: Database) -> None:
     apply_schema(db)
 
 
+@migrations(name="0007_brands_text_responses")
+def m0007_brands_text_responses(db: Database) -> None:
+    """Open-text answers and "not shown" item states (:mod:`survey.storage.item_states`)."""
+    from survey.storage.item_states import apply_schema
+
+    apply_schema(db)
+
+
 @migrations(name="0009_export_jobs")
 def m0009_export_jobs(db: Database) -> None:
     """Researchers' exports as background jobs (:mod:`survey.storage.export_jobs`)."""

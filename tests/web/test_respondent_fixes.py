@@ -98,7 +98,7 @@ def test_header_shows_the_instruments_title_on_every_page(app, campaign, db):
         intro = person.get(f"/s/acme?lang={lang}")
         pages = [intro]
         page = person.post(intro, {"consent": "y"})
-        while page.radio_groups:
+        while page.has_questions:
             pages.append(page)
             page = person.answer_page(page)
         pages.append(page)  # thank you

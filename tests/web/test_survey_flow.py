@@ -42,15 +42,24 @@ def test_walk_through_in_each_language(app, client, campaign, db, lang):
         assert page.lang == lang
         assert page.dir == ("rtl" if lang == "fa" else "ltr")
         assert page.scripts == 0  # no JavaScript at all, inline or not
-    question_pages = [p for p in person.pages if p.radio_groups]
-    assert len(question_pages) == len(inst.pages)
-    # every item was asked, once, with the instrument's own text in that language
-    assert sorted(person.answers) == sorted(inst.item_ids)
+    question_pages = [p for p in person.pages if p.has_questions]
+    # show_if: a page is asked when at least one of its items is shown, given the answers
+    answers = {k: int(v) for k, v in person.answers.items() if v != "na"}
+    shown = [i for k in range(len(inst.pages)) for i in inst.shown_item_ids(k, answers)]
+    asked_pages = [k for k in range(len(inst.pages)) if inst.shown_item_ids(k, answers)]
+    assert len(question_pages) == len(asked_pages)
+    # every shown item was asked, once, with the instrument's own text in that language
+    # ({brand} in its neutral wording: the campaign has no brands)
+    choice_shown = [i for i in shown if not inst.item(i).is_text]
+    assert sorted(person.answers) == sorted(choice_shown)
     legends = [legend for p in question_pages for legend in p.legends]
-    assert sorted(legends) == sorted(inst.item(i).text[lang] for i in inst.item_ids)
+    assert sorted(legends) == sorted(inst.item_text(i, lang) for i in choice_shown)
+    assert all("{" not in p.text for p in question_pages)
     # page chrome is translated: progress "Page 2 of 5" in the locale's words and digits
     second = question_pages[1].text
-    expected = {"en": "Page 2 of 5", "ru": "Страница 2 из 5", "fa": "صفحهٔ ۲ از ۵"}[lang]
+    n = str(len(inst.pages))
+    expected = {"en": f"Page 2 of {n}", "ru": f"Страница 2 из {n}",
+                "fa": "صفحهٔ ۲ از " + n.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))}[lang]
     assert expected in second
     assert {"en": "Thank you!", "ru": "Спасибо!", "fa": "سپاسگزاریم!"}[lang] in final.text
 
@@ -60,7 +69,7 @@ def test_walk_through_in_each_language(app, client, campaign, db, lang):
     assert saved["direction"] == ("rtl" if lang == "fa" else "ltr")
     assert saved["params"] == {"segment": "loyal"}
     assert_stored_as_chosen(db, rid, person.answers)
-    assert set(saved["answers"]) | set(saved["na"]) == set(inst.item_ids)
+    assert set(saved["answers"]) | set(saved["na"]) == set(choice_shown)
 
 
 def test_last_page_and_completion_commit_together(client, campaign, db):
@@ -73,7 +82,7 @@ def test_last_page_and_completion_commit_together(client, campaign, db):
         if re.search(r"Page (\d+) of \1\b", page.text):
             break
         page = person.answer_page(page)
-    assert page.radio_groups and re.search(r"Page (\d+) of \1\b", page.text)
+    assert page.has_questions and re.search(r"Page (\d+) of \1\b", page.text)
     [rid] = response_ids(db)
     db.execute("CREATE TRIGGER boom BEFORE UPDATE OF status ON responses "
                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
@@ -93,7 +102,7 @@ def test_persian_pages_use_persian_digits_and_keep_the_codes(app, client, campai
     person = Respondent(client)
     page = person.consent("/s/acme?lang=fa")
     nps_page = None
-    while page.radio_groups:
+    while page.has_questions:
         if "NPS" in page.radio_groups:
             nps_page = page
         page = person.answer_page(page)
@@ -145,14 +154,15 @@ def test_checklist_is_yes_no_and_nps_eleven_points(client, campaign, db):
     person = Respondent(client)
     page = person.consent("/s/acme")
     seen = {}
-    while page.radio_groups:
+    while page.has_questions:
         seen.update(page.radio_groups)
-        last = page
+        if inst.checklist.item_ids[0] in page.radio_groups:
+            last = page  # the checklist's page
         page = person.answer_page(page)
     for item_id in inst.checklist.item_ids:
         assert seen[item_id] == ["1", "0"]
         assert last.labels[f"{item_id}-1"] == "Yes" and last.labels[f"{item_id}-0"] == "No"
-    assert inst.checklist.prompt["en"] in last.text
+    assert inst.render(inst.checklist.prompt, "en") in last.text
     assert seen["NPS"] == [str(c) for c in range(11)]
 
 
@@ -294,7 +304,7 @@ def test_double_submit_of_the_last_page_stores_one_response(client, campaign, db
     while True:
         data = person.fill(page)
         nxt = person.post(page, data)
-        if not nxt.radio_groups:
+        if not nxt.has_questions:
             break
         page = nxt
     assert nxt.url == "/s/acme/thanks"
@@ -321,7 +331,7 @@ def test_public_link_resumes_after_reload(client, campaign, db):
     assert earlier.checked == {k: v for k, v in person.answers.items()
                                if k in earlier.radio_groups}
     page = person.get("/s/acme/3")
-    while page.radio_groups:
+    while page.has_questions:
         page = person.answer_page(page)
     assert page.url == "/s/acme/thanks"
     [rid] = response_ids(db, "complete")
@@ -343,7 +353,7 @@ def test_invitation_link_resumes_and_is_single_use(app, client, campaign, invita
     phone = Respondent(app.test_client())
     resumed = phone.get(f"/i/{token}")
     assert resumed.url == f"/i/{token}/2"
-    while resumed.radio_groups:
+    while resumed.has_questions:
         resumed = phone.answer_page(resumed)
     assert resumed.url == f"/i/{token}/thanks"
     [rid] = response_ids(db)
@@ -379,7 +389,7 @@ def test_two_concurrent_submissions_with_one_token_store_one_response(app, campa
         try:
             person = Respondent(app.test_client(), seed=seed)
             page = person.consent(f"/i/{token}")
-            while page.radio_groups:
+            while page.has_questions:
                 data = person.fill(page)
                 if page.url == last:
                     barrier.wait()  # both submit the last page at the same moment

@@ -53,7 +53,7 @@ def test_fields_follow_the_instrument_in_the_given_order():
 def test_labels_come_from_the_instrument_in_the_language():
     form = make_form(lang="fa")
     field = fields_by_item(form)[SCALE_ITEM]
-    assert field.label.text == INST.item(SCALE_ITEM).text["fa"]
+    assert field.label.text == INST.item_text(SCALE_ITEM, "fa")  # {brand}: neutral wording
     assert [o.label for o in field.scale_options] == [INST.scale.label("fa", c)
                                                       for c in INST.scale.codes]
     assert field.na_option.label == INST.scale.not_applicable_label["fa"]

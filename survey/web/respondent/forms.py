@@ -26,6 +26,7 @@ from wtforms import BooleanField, Field, Form
 from wtforms.validators import InputRequired, StopValidation
 
 from instruments.model import Instrument, Item
+from instruments.text import DEFAULT_MAX_LENGTH, TextAnswerError, check_text
 
 NA = "na"  # form value of "not applicable"
 FIELD_PREFIX = "item_"  # attribute name of an item's field: prefix + item id
@@ -124,6 +125,46 @@ class AnswerField(Field):
             raise StopValidation(_l("Please choose one of the answers shown."))
 
 
+class TextAnswerField(Field):
+    """An open answer (``type: text``): optional unless the item is required, at most
+    ``max_length`` characters after cleaning (control characters and bidi overrides
+    stripped, :func:`instruments.text.check_text`). ``data`` is the cleaned text or
+    ``None``; it is stored apart from the numeric answers and never scored."""
+
+    kind = "text"
+    options: tuple = ()
+
+    def __init__(self, label=None, validators=None, *, item: Item, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.item = item
+        self.max_length = item.max_length or DEFAULT_MAX_LENGTH
+        self.required = bool(item.required)
+
+    @property
+    def value(self) -> str:
+        return self.data or ""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+
+    def process_data(self, value):
+        self.data = value if isinstance(value, str) and value else None
+
+    def pre_validate(self, form):
+        raw = [v for v in (self.raw_data or []) if isinstance(v, str)]
+        if len(raw) > 1:
+            raise StopValidation(_l("Please give one answer."))
+        try:
+            self.data = check_text(raw[0] if raw else "", self.max_length,
+                                   required=self.required, item_id=self.name)
+        except TextAnswerError:
+            self.data = None
+            if self.required and not (raw and raw[0].strip()):
+                raise StopValidation(_l("Please answer this question.")) from None
+            raise StopValidation(_l("Please keep your answer to %(n)s characters.",
+                                    n=self.max_length)) from None
+
+
 def instrument_text(text, lang: str) -> str:
     """A per-language instrument text, falling back to any language it has."""
     return text.get(lang) or next(iter(text.values()), "")
@@ -153,37 +194,41 @@ _FORM_CLASSES_MAX = 512
 _form_classes_lock = threading.Lock()
 
 
+def rendered_text(instrument: Instrument, text, lang: str, brand: str | None = None) -> str:
+    """An instrument text in ``lang`` with ``{brand}`` filled in (``None``: the neutral
+    wording), falling back to any language the text has."""
+    if lang in text:
+        return instrument.render(text, lang, brand)
+    return instrument_text(text, lang)
+
+
 def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
-                    base: type[Form] = BaseForm) -> type[Form]:
-    """The form class of one questionnaire page: a field per item, in order (cached)."""
-    key = (id(instrument), tuple(item_ids), lang, base)
-    hit = _FORM_CLASSES.get(key)
-    if hit is not None and hit[0] is instrument:
-        return hit[1]
-    cls = _build_page_form_class(instrument, item_ids, lang, base)
-    with _form_classes_lock:
-        if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
-            _FORM_CLASSES.clear()
-        _FORM_CLASSES[key] = (instrument, cls)
-    return cls
-
-
-def _build_page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
-                           base: type[Form]) -> type[Form]:
+                    base: type[Form] = BaseForm, brand: str | None = None) -> type[Form]:
+    """Generate the form class of one questionnaire page: a field per item, in order."""
     attrs = {}
     for item_id in item_ids:
         item = instrument.item(item_id)
-        kind, options = item_options(instrument, item, lang)
+        label = rendered_text(instrument, item.text, lang, brand)
         # The HTML name is the item id; the attribute is prefixed, so that items
         # called e.g. "data", "errors" or "meta" cannot shadow the form's own API.
+        if item.is_text:
+            attrs[FIELD_PREFIX + item_id] = TextAnswerField(label, name=item_id, item=item)
+            continue
+        kind, options = item_options(instrument, item, lang)
         attrs[FIELD_PREFIX + item_id] = AnswerField(
-            instrument_text(item.text, lang), name=item_id, item=item, kind=kind, options=options)
+            label, name=item_id, item=item, kind=kind, options=options)
     return type(f"Page_{instrument.id}", (base,), attrs)
 
 
 def fields_by_item(form: Form) -> dict[str, AnswerField]:
     """A page form's answer fields by item id."""
     return {f.name: f for f in form if isinstance(f, AnswerField)}
+
+
+def texts_of(form: Form, *, valid_only: bool = False) -> dict[str, str | None]:
+    """A page form's open-text answers by item id (``None``: left empty)."""
+    return {f.name: f.data for f in form if isinstance(f, TextAnswerField)
+            and not (valid_only and f.errors)}
 
 
 def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
@@ -219,13 +264,16 @@ def valid_answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     return answers, na_items
 
 
-def saved_values(item_ids: Sequence[str], response: dict) -> dict[str, int | str]:
+def saved_values(item_ids: Sequence[str], response: dict,
+                 texts: dict[str, str] | None = None) -> dict[str, int | str]:
     """Prefill ``data`` for a page form from a saved response (keyed by field attribute)."""
     na = set(response.get("na") or ())
     saved = response.get("answers") or {}
     out: dict[str, int | str] = {}
     for item_id in item_ids:
-        if item_id in na:
+        if texts and texts.get(item_id):
+            out[FIELD_PREFIX + item_id] = texts[item_id]
+        elif item_id in na:
             out[FIELD_PREFIX + item_id] = NA
         elif saved.get(item_id) is not None:
             out[FIELD_PREFIX + item_id] = saved[item_id]

@@ -35,7 +35,7 @@ from flask import (
 
 from instruments.model import Instrument
 from survey.quality import response_quality
-from survey.storage import store
+from survey.storage import item_states, store
 from survey.storage.db import get_db, write_transaction
 from survey.web.i18n import choose_language, current_language, direction, use_language
 from survey.web.respondent.forms import (
@@ -43,7 +43,9 @@ from survey.web.respondent.forms import (
     answers_of,
     instrument_text,
     page_form_class,
+    rendered_text,
     saved_values,
+    texts_of,
     valid_answers_of,
 )
 from survey.web.security import MAX_TOKEN_LENGTH, url_params
@@ -72,6 +74,10 @@ class Entry:
     def pages(self) -> tuple[tuple[str, ...], ...]:
         """Item ids of each page, in instrument order."""
         return tuple(self.instrument.page_item_ids(p) for p in self.instrument.pages)
+
+    def text(self, text) -> str:
+        """An instrument text in the page's language, ``{brand}`` in neutral wording."""
+        return rendered_text(self.instrument, text, current_language())
 
     def url(self, endpoint: str = ".intro", **values) -> str:
         return url_for(endpoint, kind=self.kind, key=self.key, **values)
@@ -136,14 +142,70 @@ def _remember(entry: Entry, response_id: int) -> None:
         session.permanent = True
 
 
+def _texts(response: dict) -> dict[str, str]:
+    if "texts" not in response:
+        response["texts"] = item_states.texts_of(get_db(), response["id"])
+    return response["texts"]
+
+
+def _shown(entry: Entry, index: int, response: dict) -> tuple[str, ...]:
+    """Page ``index``'s items that are shown, given the answers so far (``show_if``)."""
+    return entry.instrument.shown_item_ids(index, response.get("answers") or {})
+
+
+def _missing(entry: Entry, item_id: str, response: dict) -> bool:
+    """Whether a shown item still needs an answer (open texts only when required)."""
+    item = entry.instrument.item(item_id)
+    if item.is_text:
+        return bool(item.required) and not _texts(response).get(item_id)
+    return (response.get("answers") or {}).get(item_id) is None and \
+        item_id not in set(response.get("na") or ())
+
+
 def _resume_index(entry: Entry, response: dict) -> int:
-    """Index of the first page with an unanswered item (``len(pages)`` when all done)."""
-    answers = response.get("answers") or {}
-    na = set(response.get("na") or ())
-    for index, item_ids in enumerate(entry.pages):
-        if any(answers.get(i) is None and i not in na for i in item_ids):
+    """Index of the first page with a shown, unanswered item (``len(pages)`` when done)."""
+    for index in range(len(entry.pages)):
+        if any(_missing(entry, i, response) for i in _shown(entry, index, response)):
             return index
     return len(entry.pages)
+
+
+def _resume_number(entry: Entry, response: dict) -> int:
+    """The page (1-based) to resume a started response at: the first with a shown,
+    unanswered item, else the last shown page (only optional questions are left)."""
+    index = _resume_index(entry, response)
+    if index >= len(entry.pages):
+        index = max(_next_shown(entry, len(entry.pages), response, -1), 0)
+    return index + 1
+
+
+def _next_shown(entry: Entry, index: int, response: dict, step: int = 1) -> int:
+    """The next page (``step`` 1) or previous one (-1) from ``index`` that shows at least
+    one item; ``len(pages)`` past the end, ``-1`` before the first."""
+    k = index + step
+    while 0 <= k < len(entry.pages) and not _shown(entry, k, response):
+        k += step
+    return k
+
+
+def _reconcile(entry: Entry, response_id: int) -> dict:
+    """After a save: every item whose ``show_if`` is now false is "not shown" - its
+    answer (if an earlier visit gave one) is cleared and the state recorded apart from
+    "not answered". Returns the response as saved."""
+    db = get_db()
+    saved = store.get_response(db, response_id)
+    answers = saved["answers"]
+    hidden = [i for k in range(len(entry.pages))
+              for i in entry.pages[k] if i not in _shown(entry, k, saved)]
+    numeric = set(entry.instrument.item_ids)
+    clear = {i: None for i in hidden if i in numeric and (answers.get(i) is not None)}
+    if clear:
+        store.save_page(db, response_id, max(saved["current_page"] - 1, 0), clear)
+    texts = {i: None for i in hidden if i in entry.instrument.text_item_ids}
+    if texts:
+        item_states.save_texts(db, response_id, texts)
+    item_states.set_not_shown(db, response_id, hidden)
+    return store.get_response(db, response_id) if clear else saved
 
 
 def _item_order(entry: Entry) -> list[list[str]]:
@@ -215,9 +277,12 @@ def intro(kind: str, key: str):
         _set_language(entry, response)
         if response["status"] == "complete":
             return _already(entry, 409 if request.method == "POST" else 200)
-        return entry.redirect_page(_resume_index(entry, response) + 1)
+        return entry.redirect_page(_resume_number(entry, response))
 
     lang = _set_language(entry)
+    if entry.invitation is not None and entry.invitation.get("used_at"):
+        # used, and its response erased since (survey.storage.erasure): answered once
+        return _already(entry, 409 if request.method == "POST" else 200)
     form = ConsentForm()
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
@@ -252,9 +317,20 @@ def page(kind: str, key: str, number: int):
     if number - 1 > resume:  # no skipping ahead of an unanswered page
         return entry.redirect_page(resume + 1)
 
-    item_ids = _ordered(entry, number - 1, response)
+    index = number - 1
+    shown = set(_shown(entry, index, response))
+    if not shown:  # every question of this page is hidden by show_if: skip it
+        target = min(_next_shown(entry, index, response), resume)
+        if target >= len(entry.pages):
+            target = max(_next_shown(entry, index, response, -1), 0)
+        return entry.redirect_page(target + 1)
+    item_ids = [i for i in _ordered(entry, index, response) if i in shown]
+    if request.method == "POST":
+        hidden = [i for i in entry.pages[index] if i not in shown and i in request.form]
+        if hidden:  # a question that is not shown is neither required nor accepted
+            abort(400, description="not shown: " + ", ".join(hidden))
     form_class = page_form_class(entry.instrument, item_ids, g.lang)
-    form = form_class(data=saved_values(item_ids, response))
+    form = form_class(data=saved_values(item_ids, response, _texts(response)))
     if request.method == "POST" and request.form.get("action") == "back":
         return _back(entry, response, form, number)
     if not form.validate_on_submit():
@@ -269,10 +345,12 @@ def page(kind: str, key: str, number: int):
         # One transaction: on the last page, its answers and the completion commit
         # together (the store's own transactions nest as savepoints).
         with write_transaction(db):
-            store.save_page(db, response["id"], number - 1, answers, na_items)
-            if number < len(entry.pages):
-                return entry.redirect_page(number + 1)
-            saved = store.get_response(db, response["id"])
+            store.save_page(db, response["id"], index, answers, na_items)
+            item_states.save_texts(db, response["id"], texts_of(form))
+            saved = _reconcile(entry, response["id"])
+            following = _next_shown(entry, index, saved)
+            if following < len(entry.pages):
+                return entry.redirect_page(following + 1)
             if (missing := _resume_index(entry, saved)) < len(entry.pages):
                 return entry.redirect_page(missing + 1)  # another tab left a gap
             completed = store.complete_response(db, response["id"], quality=response_quality)
@@ -289,12 +367,18 @@ def _back(entry: Entry, response: dict, form, number: int):
     if form.meta.csrf and "csrf_token" in form.errors:
         abort(400, description=form.errors["csrf_token"][0])
     answers, na_items = valid_answers_of(form)
-    if answers:
-        try:
-            store.save_page(get_db(), response["id"], number - 1, answers, na_items)
-        except ValueError:  # completed meanwhile, in another tab
-            return _already(entry, 409)
-    return entry.redirect_page(max(number - 1, 1))
+    texts = {k: v for k, v in texts_of(form, valid_only=True).items() if v}
+    db = get_db()
+    try:
+        with write_transaction(db):
+            if answers:
+                store.save_page(db, response["id"], number - 1, answers, na_items)
+            if texts:
+                item_states.save_texts(db, response["id"], texts)
+            saved = _reconcile(entry, response["id"]) if answers or texts else response
+    except ValueError:  # completed meanwhile, in another tab
+        return _already(entry, 409)
+    return entry.redirect_page(max(_next_shown(entry, number - 1, saved, -1), 0) + 1)
 
 
 def _checklist_on(entry: Entry, item_ids) -> object | None:
@@ -312,5 +396,5 @@ def thanks(kind: str, key: str):
         return entry.redirect()
     _set_language(entry, response)
     if response["status"] != "complete":
-        return entry.redirect_page(_resume_index(entry, response) + 1)
+        return entry.redirect_page(_resume_number(entry, response))
     return render_template("thanks.html", entry=entry)
