@@ -18,6 +18,7 @@ from survey.cli.analyze import analyze
 from survey.cli.campaigns import campaign_group, demo_command, invite
 from survey.cli.data import export_command, report_command
 from survey.cli.mail import MAIL_COMMANDS
+from survey.cli.responses import response_group
 from survey.cli.server import init, run, serve
 from survey.cli.tokens import token_group, webhook_group
 from survey.cli.users import user_group
@@ -31,5 +32,5 @@ def main() -> None:
 
 for command in (init, serve, run, campaign_group, invite, demo_command, instrument_group,
                 analyze, export_command, report_command, user_group, token_group,
-                webhook_group, *MAIL_COMMANDS):
+                webhook_group, response_group, *MAIL_COMMANDS):
     main.add_command(command)

@@ -157,8 +157,12 @@ def is_suppressed(db: Database, hmac_hex: str | None) -> bool:
 
 
 def contact_completed(db: Database, contact: Mapping) -> bool:
-    return db.execute("SELECT 1 FROM responses WHERE invitation_id = ? AND status = 'complete'",
-                      [contact["invitation_id"]]).fetchone() is not None
+    """Whether the contact answered: a complete response, or a used invitation (whose
+    response may since have been erased, :mod:`survey.storage.erasure`)."""
+    return db.execute(
+        "SELECT 1 FROM responses WHERE invitation_id = ? AND status = 'complete' UNION ALL "
+        "SELECT 1 FROM invitations WHERE id = ? AND used_at IS NOT NULL",
+        [contact["invitation_id"], contact["invitation_id"]]).fetchone() is not None
 
 
 # ----- queueing messages ----------------------------------------------------------------
@@ -224,6 +228,9 @@ def queue_reminders(db: Database, campaign: Mapping | str, *, after: timedelta,
             "AND NOT EXISTS (SELECT 1 FROM mail_suppression s WHERE s.email_hmac = k.email_hmac) "
             "AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.invitation_id = k.invitation_id "
             "AND r.status = 'complete') "
+            # used, its response erased since: never reminded
+            "AND NOT EXISTS (SELECT 1 FROM invitations i WHERE i.id = k.invitation_id "
+            "AND i.used_at IS NOT NULL) "
             "AND NOT EXISTS (SELECT 1 FROM contact_messages m JOIN outbox o ON o.id = m.outbox_id "
             "WHERE m.contact_id = k.id AND o.state IN ('queued', 'sending', 'retrying')) "
             "ORDER BY k.id", [c["id"], cutoff, max_reminders]).fetchall()
