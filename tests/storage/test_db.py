@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 from flask import Flask
@@ -101,8 +102,10 @@ def test_write_transaction_commits_or_rolls_back_everything(tmp_path):
 
 
 def test_flask_get_db_is_cached_per_context_and_closed(tmp_path):
+    """DATABASE_KEEP_OPEN = False: one connection per application context, closed after."""
     app = Flask(__name__)
     app.config["DATABASE"] = str(tmp_path / "x.db")
+    app.config["DATABASE_KEEP_OPEN"] = False
     dbmod.init_app(app)
     with app.app_context():
         db = dbmod.get_db()
@@ -110,6 +113,58 @@ def test_flask_get_db_is_cached_per_context_and_closed(tmp_path):
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     with pytest.raises(sqlite3.ProgrammingError):
         db.execute("SELECT 1")
+
+
+def test_flask_get_db_keeps_one_connection_per_thread(tmp_path):
+    """The default: the thread's connection outlives the request, starts each request
+    outside a transaction (an unfinished one is rolled back, as closing did), keeps
+    synchronous=FULL, and is reopened for another path or a new file at the same path."""
+    app = Flask(__name__)
+    app.config["DATABASE"] = str(tmp_path / "x.db")
+    dbmod.init_app(app)
+    try:
+        with app.app_context():
+            db = dbmod.get_db()
+            db.execute("CREATE TABLE t (x INTEGER)")
+            db.conn.commit()
+            db.execute("BEGIN")
+            db.execute("INSERT INTO t VALUES (1)")  # never committed
+            assert db.conn.in_transaction
+        with app.app_context():
+            assert dbmod.get_db() is db  # the same connection, still open
+            assert not db.conn.in_transaction
+            assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+            assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        # another thread gets its own connection
+        other = []
+
+        def in_thread():
+            with app.app_context():
+                other.append(dbmod.get_db())
+            dbmod.close_thread_connection()
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        assert other and other[0] is not db
+        # a new database file at the same path: reopened, the old connection closed
+        (tmp_path / "x.db").unlink()
+        for extra in ("-wal", "-shm"):
+            (tmp_path / f"x.db{extra}").unlink(missing_ok=True)
+        with dbmod.open_db(tmp_path / "x.db") as fresh:
+            fresh.execute("CREATE TABLE u (y INTEGER)")
+            fresh.conn.commit()
+        with app.app_context():
+            db2 = dbmod.get_db()
+            assert db2 is not db
+            assert db2.execute("SELECT name FROM sqlite_master").fetchall() == [("u",)]
+        with pytest.raises(sqlite3.ProgrammingError):
+            db.execute("SELECT 1")
+        # another path: another connection
+        app.config["DATABASE"] = str(tmp_path / "y.db")
+        with app.app_context():
+            assert dbmod.get_db() is not db2
+    finally:
+        dbmod.close_thread_connection()
 
 
 def test_flask_init_db_command(tmp_path):

@@ -325,7 +325,7 @@ except ModuleNotFoundError as e:  # only while the researcher side does not exis
 ROLE_ORDER = ("viewer", "researcher", "admin")
 WHO = ("anonymous", *ROLE_ORDER)
 SAMPLE_ARGS = {"slug": "acme", "username": "viewer", "fmt": "html", "webhook_id": 1,
-               "response_id": 1}
+               "job_id": 1, "response_id": 1}
 
 if ROUTE_ROLES is None:
     ROLE_CASES = [pytest.param(None, None, None, marks=pytest.mark.skip(
