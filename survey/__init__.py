@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -48,6 +49,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(app)
+    from survey.web.accesslog import install_filter
+
+    # tokens (/i/<token>, token=...) never reach the error log ("Exception on /i/...")
+    install_filter(app.logger)
+    install_filter(logging.getLogger("werkzeug"))  # `flask run`'s request lines
 
     from survey.web import i18n, respondent, security
 
