@@ -97,6 +97,10 @@ def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,
                             f"instrument {inst.key}; item columns must be named by item id")
     if items is None:
         items = [i for i in inst.item_ids if i in df.columns]
+    texts = [i for i in items if i in inst.text_item_ids]
+    if texts:  # open answers are never numbers (an empty column would pass as 0/1 codes)
+        raise AnalysisError(f"{', '.join(texts)}: open-text item(s) of instrument {inst.key} "
+                            "cannot be analysed as numbers")
     # one float matrix, filled column by column, becomes the frame without a copy
     values = np.empty((len(items), len(df)), dtype=float)
     notes: list[str] = []

@@ -492,3 +492,23 @@ def test_readme_worked_example():
     assert excinfo.value.errors == [
         "FILE: single_items[0][FIXED].show_if: can never be true: no combination of answers "
         "satisfies it ((A1 at_least 4 and A1 at_most 3))"]
+
+
+def test_analysis_ignores_and_refuses_open_text(ct):
+    """A text column next to the items changes nothing; asking for it is a clear error."""
+    import pandas as pd
+
+    from analysis.data import AnalysisError, check_items
+    from analysis.reliability import reliability_by_dimension
+    from survey.demo import simulate
+
+    sim = simulate(ct, 300, seed=2)
+    df = pd.DataFrame(sim["values"], columns=list(ct.item_ids))
+    base = check_items(df, ct).frame
+    df["OPEN_REASON"] = ["=1+1" if k % 2 else "" for k in range(len(df))]
+    frame = check_items(df, ct).frame
+    assert list(frame.columns) == list(ct.item_ids) and frame.equals(base)
+    assert reliability_by_dimension(df, ct) is not None
+    df["OPEN_REASON"] = ""  # blank strings would otherwise read as "no answer" codes
+    with pytest.raises(AnalysisError, match="OPEN_REASON: open-text item"):
+        check_items(df, ct, ["REL1", "OPEN_REASON"])
