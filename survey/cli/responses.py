@@ -49,7 +49,8 @@ def response_show(db_path: str, response_id: int, lang: str, as_json: bool) -> N
     click.echo("item\tanswer\tlabel\ttext")
     for a in view.items:
         answer = str(a.code) if a.code is not None else a.state
-        click.echo(f"{a.item}\t{answer}\t{a.label or ''}\t{a.text}")
+        label = a.label or (" ".join(a.answer_text.split()) if a.answer_text else "")
+        click.echo(f"{a.item}\t{answer}\t{label}\t{a.text}")
 
 
 @response_group.command("delete")

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 from sqlite_utils import Database
 
-from survey.storage import store
+from survey.storage import item_states, store
 
 #: The states of an item in one response.
 ANSWERED, NOT_APPLICABLE, NOT_ANSWERED = "answered", "not applicable", "not answered"
+NOT_SHOWN = "not shown"  # its show_if was false: never asked
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ItemAnswer:
     state: str
     code: int | None = None
     label: str | None = None
+    answer_text: str | None = None  # open-text items (``type: text``)
 
 
 @dataclass
@@ -59,12 +61,21 @@ def response_view(db: Database, response_id: int, *, lang: str = "en") -> Respon
     inst = store.campaign_instrument(db, campaign)
     use = lang if lang in inst.languages else inst.languages[0]
     na = set(r["na"])
+    hidden = set(item_states.not_shown_of(db, response_id))
+    texts = item_states.texts_of(db, response_id)
     items = []
-    for item_id in inst.item_ids:
+    for item_id in inst.all_item_ids or inst.item_ids:
         item = inst.item(item_id)
-        text = item.text.get(use) or next(iter(item.text.values()), "")
+        text = inst.item_text(item_id, use) if use in item.text else \
+            next(iter(item.text.values()), "")
         code = r["answers"].get(item_id)
-        if code is not None:
+        if item_id in hidden:
+            items.append(ItemAnswer(item_id, text, NOT_SHOWN))
+        elif item.is_text:
+            value = texts.get(item_id)
+            items.append(ItemAnswer(item_id, text, ANSWERED if value else NOT_ANSWERED,
+                                    answer_text=value))
+        elif code is not None:
             scale = inst.scale_for(item_id)
             if scale is None:  # checklist
                 label = {1: "yes", 0: "no"}.get(code)

@@ -319,16 +319,16 @@ def page(kind: str, key: str, number: int):
 
     index = number - 1
     shown = set(_shown(entry, index, response))
+    if request.method == "POST":
+        hidden = [i for i in entry.pages[index] if i not in shown and i in request.form]
+        if hidden:  # a question that is not shown is neither required nor accepted
+            abort(400, description="not shown: " + ", ".join(hidden))
     if not shown:  # every question of this page is hidden by show_if: skip it
         target = min(_next_shown(entry, index, response), resume)
         if target >= len(entry.pages):
             target = max(_next_shown(entry, index, response, -1), 0)
         return entry.redirect_page(target + 1)
     item_ids = [i for i in _ordered(entry, index, response) if i in shown]
-    if request.method == "POST":
-        hidden = [i for i in entry.pages[index] if i not in shown and i in request.form]
-        if hidden:  # a question that is not shown is neither required nor accepted
-            abort(400, description="not shown: " + ", ".join(hidden))
     form_class = page_form_class(entry.instrument, item_ids, g.lang)
     form = form_class(data=saved_values(item_ids, response, _texts(response)))
     if request.method == "POST" and request.form.get("action") == "back":
