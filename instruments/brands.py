@@ -77,9 +77,13 @@ class BrandText(dict):
     and ``Instrument.render`` use it to fill in a brand.
     """
 
-    def __init__(self, neutral: Mapping[str, str], templates: Mapping[str, str]):
+    def __init__(self, neutral=(), templates: Mapping[str, str] | None = None):
         super().__init__(neutral)
-        self.templates = dict(templates)
+        # without templates (e.g. rebuilt by dataclasses.asdict): the texts themselves
+        self.templates = dict(self if templates is None else templates)
+
+    def __reduce__(self):  # pickle and copy keep the templates
+        return (type(self), (dict(self), self.templates))
 
 
 def templates_of(text: Mapping[str, str]) -> Mapping[str, str]:

@@ -512,3 +512,13 @@ def test_analysis_ignores_and_refuses_open_text(ct):
     df["OPEN_REASON"] = ""  # blank strings would otherwise read as "no answer" codes
     with pytest.raises(AnalysisError, match="OPEN_REASON: open-text item"):
         check_items(df, ct, ["REL1", "OPEN_REASON"])
+
+
+def test_brand_text_survives_copy_and_pickle(bf):
+    import pickle
+
+    text = bf.item("A2").text
+    for clone in (copy.deepcopy(text), pickle.loads(pickle.dumps(text)), copy.copy(text)):
+        assert clone == text and templates_of(clone) == templates_of(text)
+        assert bf.render(clone, "ru", "X") == "Я доверяю компании X."
+    assert copy.deepcopy(bf) == bf
