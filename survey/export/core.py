@@ -100,7 +100,7 @@ from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.export import labels as texts
 from survey.export.neutralise import NOTE_NEUTRALISED, NOTE_RAW, neutralise_frame
-from survey.storage import exports, packing, store
+from survey.storage import exports, item_states, packing, store
 from survey.storage.db import open_db
 from survey.storage.files import private_mode
 
@@ -113,6 +113,8 @@ CHUNK_ROWS = 50_000
 NA_CODE = -9
 #: Stata extended missing value for "not applicable".
 NA_STATA = "a"
+NOT_SHOWN_CODE = -8  # SPSS user-missing "not shown" (show_if false), see _not_shown_code
+NOT_SHOWN_STATA = "b"
 XLSX_MAX_ROWS = 1_048_575  # 2**20 rows per sheet, less the header
 STATA_LABEL_MAX = 80  # characters
 SPSS_LABEL_MAX_BYTES = 255
@@ -164,6 +166,7 @@ class Column:
     block_name: Mapping[str, str] | None = None
     source: str | None = None  # the frame/SQL field it comes from
     note: str | None = None
+    conditional: bool = False  # has a show_if: may be "not shown"
 
     def label_in(self, lang: str) -> str:
         return _tr(self.label, lang)
@@ -199,6 +202,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
     ]
     taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed",
                                               "quality_flags", "flagged", "na_items",
+                                              "not_shown_items",
                                               "excluded_careless", "trust_index"}
     taken |= {i.lower() for i in inst.item_ids} | {_score_name(b.id).lower()
                                                    for b in inst.dimensions}
@@ -219,6 +223,9 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
                allowed=(0, 1)),
         Column("na_items", "quality", "string", _meta_label("na_items", langs)),
+        Column("not_shown_items", "quality", "string", _meta_label("not_shown_items", langs),
+               note="items whose show_if was false: never asked (empty in their column; "
+                    "SPSS user-missing -8, Stata .b)"),
         Column("excluded_careless", "quality", "integer", _meta_label("excluded_careless", langs),
                values=yn, allowed=(0, 1),
                note="1 = excluded from the Trust Index and the report as careless: flagged by "
@@ -249,7 +256,13 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         cols.append(Column(item.id, "item", "integer", dict(item.text), values=values,
                            allowed=allowed, na=na, construct=item.construct,
                            reverse=item.reverse, block=bid, block_kind=bkind,
-                           block_name=bname, note=note))
+                           block_name=bname, note=note,
+                           conditional=bool(inst.conditions_for(item.id))))
+    for item in inst.text_items:  # open answers: string variables, never scored
+        cols.append(Column(item.id, "text", "string", dict(item.text), construct=item.construct,
+                           conditional=bool(inst.conditions_for(item.id)),
+                           note=f"open text, at most {item.max_length} characters; control "
+                                "characters and bidi overrides removed"))
     for b in inst.dimensions:
         cols.append(Column(_score_name(b.id), "score", "number",
                            {lang: texts.translate(texts.SCORE, lang, name=_tr(b.name, lang))
@@ -310,7 +323,14 @@ def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
     rows = exports.rows_of(db, sel, response_ids)
     if not rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
-    return _chunk_frame(rows, first_row, sel, columns, careless_ids(db, sel)), columns
+    return _chunk_frame(rows, first_row, sel, columns, careless_ids(db, sel),
+                        _states(db, rows)), columns
+
+
+def _states(db: Database, rows: Sequence[tuple]) -> tuple[dict, dict]:
+    """Open texts and not-shown items of a chunk's responses (``rows[k][0]`` is the id)."""
+    ids = [r[0] for r in rows]
+    return item_states.texts_by_response(db, ids), item_states.not_shown_by_response(db, ids)
 
 
 def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
@@ -336,7 +356,8 @@ def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray
 
 
 def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
-                 columns: Sequence[Column], careless: frozenset[int]) -> pd.DataFrame:
+                 columns: Sequence[Column], careless: frozenset[int],
+                 states: tuple[dict, dict] = ({}, {})) -> pd.DataFrame:
     """One chunk of SQL rows -> the export frame (compact nullable dtypes). The rows'
     leading response ids only join ``careless`` (ids excluded as careless) and go."""
     inst = sel.inst
@@ -356,6 +377,12 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
     out["quality_flags"] = flags.array
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
+    texts_by_id, hidden_by_id = states
+    out["not_shown_items"] = _str_array([",".join(sorted(hidden_by_id.get(i, ())))
+                                         for i in ids])
+    for c in columns:
+        if c.kind == "text":
+            out[c.name] = _str_array([texts_by_id.get(i, {}).get(c.name) for i in ids])
     out["excluded_careless"] = pd.array([int(i in careless) for i in ids], dtype="Int8")
     items = list(inst.item_ids)
     values, missing, _ = packing.unpack("".join(cols[-1]), sel.lows)
@@ -369,13 +396,15 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
     return frame[[c.name for c in columns]]
 
 
-def _na_mask(frame: pd.DataFrame, items: Sequence[str]) -> dict[str, np.ndarray]:
-    """``{item: bool array}`` of the cells answered "not applicable" in a chunk."""
+def _na_mask(frame: pd.DataFrame, items: Sequence[str],
+             status: str = "na_items") -> dict[str, np.ndarray]:
+    """``{item: bool array}`` of the cells answered "not applicable" in a chunk (of the
+    items not shown with ``status="not_shown_items"``)."""
     masks = {i: np.zeros(len(frame), dtype=bool) for i in items}
     if not items:
         return masks
-    s = frame["na_items"].to_numpy()
-    for pos in np.flatnonzero(frame["na_items"].fillna("").to_numpy(dtype=object) != ""):
+    s = frame[status].to_numpy()
+    for pos in np.flatnonzero(frame[status].fillna("").to_numpy(dtype=object) != ""):
         for iid in str(s[pos]).split(","):
             if iid in masks:
                 masks[iid][pos] = True
@@ -559,6 +588,7 @@ class _InMemoryWriter(_Writer):
         super().__init__(*a)
         self.chunks: list[pd.DataFrame] = []
         self.na_items = [c.name for c in self.columns if c.kind == "item" and c.na]
+        self.hidden_items = [c.name for c in self.columns if c.kind == "item" and c.conditional]
 
     def write(self, frame: pd.DataFrame) -> None:
         self.chunks.append(self.mark_na(frame))
@@ -591,7 +621,18 @@ class _SavWriter(_InMemoryWriter):
         for iid, mask in _na_mask(frame, self.na_items).items():
             if mask.any():
                 frame[iid] = frame[iid].mask(mask, self.na_code)
+        ns = _not_shown_code(self.na_code)
+        for iid, mask in _na_mask(frame, self.hidden_items, "not_shown_items").items():
+            if mask.any():
+                frame[iid] = frame[iid].mask(mask, ns)
         return frame
+
+    def missing(self) -> dict[str, list[int]]:
+        """User-missing codes per item: N/A and "not shown" where each can occur."""
+        out: dict[str, list[int]] = {i: [self.na_code] for i in self.na_items}
+        for i in self.hidden_items:
+            out.setdefault(i, []).append(_not_shown_code(self.na_code))
+        return out
 
     def close(self) -> None:
         import pyreadstat
@@ -600,27 +641,38 @@ class _SavWriter(_InMemoryWriter):
         na_label = texts.not_applicable(self.sel.inst, self.lang)
         labels = {n: _clip_bytes(t, SPSS_LABEL_MAX_BYTES)
                   for n, t in ((c.name, c.label_in(self.lang)) for c in self.columns)}
+        ns_label = texts.translate(texts.NOT_SHOWN, self.lang)
+        extra: dict[str, dict[int, str]] = {i: {self.na_code: na_label} for i in self.na_items}
+        for i in self.hidden_items:
+            extra.setdefault(i, {})[_not_shown_code(self.na_code)] = ns_label
         vlabels = {k: {code: _clip_bytes(t, SPSS_VALUE_LABEL_MAX_BYTES) for code, t in v.items()}
-                   for k, v in self.value_labels({i: {self.na_code: na_label}
-                                                  for i in self.na_items}).items()}
+                   for k, v in self.value_labels(extra).items()}
         measure = {c.name: ("scale" if c.type == "number" or c.name in ("row", "longstring")
                             else "ordinal" if c.kind == "item" and c.block_kind != "checklist"
                             else "nominal") for c in self.columns}
         fmt = {c.name: "F8.0" for c in self.columns if c.type == "integer"}
         pyreadstat.write_sav(df, str(self.path), column_labels=labels,
                              variable_value_labels=vlabels,
-                             missing_ranges={i: [self.na_code] for i in self.na_items},
+                             missing_ranges=self.missing(),
                              variable_measure=measure, variable_format=fmt,
                              file_label=_clip_bytes(f"trustmeter {self.sel.inst.key}", 64))
 
 
 class _DtaWriter(_InMemoryWriter):
     def mark_na(self, frame: pd.DataFrame) -> pd.DataFrame:
+        hidden = _na_mask(frame, self.hidden_items, "not_shown_items")
         for iid, mask in _na_mask(frame, self.na_items).items():
             col = frame[iid].astype(object).where(frame[iid].notna(), np.nan)
             if mask.any():
                 col[mask] = NA_STATA
             frame[iid] = col
+        for iid, mask in hidden.items():
+            if iid not in self.na_items:
+                frame[iid] = frame[iid].astype(object).where(frame[iid].notna(), np.nan)
+            if mask.any():
+                col = frame[iid].copy()
+                col[mask] = NOT_SHOWN_STATA
+                frame[iid] = col
         return frame
 
     def close(self) -> None:
@@ -630,10 +682,16 @@ class _DtaWriter(_InMemoryWriter):
         na_label = texts.not_applicable(self.sel.inst, self.lang)
         labels = {c.name: _clip_chars(c.label_in(self.lang), STATA_LABEL_MAX)
                   for c in self.columns}
-        vlabels = self.value_labels({i: {NA_STATA: na_label} for i in self.na_items})
+        ns_label = texts.translate(texts.NOT_SHOWN, self.lang)
+        extra: dict[str, dict] = {i: {NA_STATA: na_label} for i in self.na_items}
+        user: dict[str, list[str]] = {i: [NA_STATA] for i in self.na_items}
+        for i in self.hidden_items:
+            extra.setdefault(i, {})[NOT_SHOWN_STATA] = ns_label
+            user.setdefault(i, []).append(NOT_SHOWN_STATA)
+        vlabels = self.value_labels(extra)
         pyreadstat.write_dta(df, str(self.path), column_labels=labels,
                              variable_value_labels=vlabels,
-                             missing_user_values={i: [NA_STATA] for i in self.na_items},
+                             missing_user_values=user,
                              version=14,
                              file_label=_clip_chars(f"trustmeter {self.sel.inst.key}", 80))
         _name_dta_label_sets(self.path)
@@ -828,6 +886,11 @@ def _check_output(out: Path) -> None:
         raise ValueError(f"cannot write {str(out)!r}: the file exists and is not writable")
 
 
+def _not_shown_code(na_code: int) -> int:
+    """SPSS code of "not shown": -8 next to N/A's -9 (both below every scale code)."""
+    return NOT_SHOWN_CODE if na_code == NA_CODE else na_code - 1
+
+
 def _na_code(inst: Instrument) -> int:
     lowest = min([inst.scale.min] + [i.scale.min for i in inst.iter_items() if i.scale])
     return NA_CODE if lowest > NA_CODE else lowest - 1
@@ -922,7 +985,8 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             done = 0
             try:
                 for rows in exports.iter_rows(db, sel, chunk_rows):
-                    writer.write(_chunk_frame(rows, done, sel, columns, careless))
+                    writer.write(_chunk_frame(rows, done, sel, columns, careless,
+                                              _states(db, rows)))
                     done += len(rows)
                     if progress is not None:
                         progress(done, total)

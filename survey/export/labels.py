@@ -37,6 +37,7 @@ META = {
     "quality_flags": N_("Quality flags raised (comma-separated)"),
     "flagged": N_("Any quality flag raised"),
     "na_items": N_("Items answered 'not applicable'"),
+    "not_shown_items": N_("Items not shown (their condition was false)"),
     "excluded_careless": N_("Excluded as careless (2 or more indicators)"),
     "trust_index": N_("Trust Index (0-100)"),
 }
@@ -44,6 +45,7 @@ SCORE = N_("%(name)s: dimension score (mean of items)")
 PARAM = N_("URL parameter %(name)s")
 YES, NO = N_("Yes"), N_("No")
 NOT_APPLICABLE = N_("Not applicable")
+NOT_SHOWN = N_("Not shown")
 
 
 @cache
