@@ -529,16 +529,27 @@ class _ParquetWriter(_Writer):
         self.writer.close()
 
 
+def _xlsx_width(column: Column) -> float:
+    """A column width (in characters) that shows the header and typical values."""
+    typical = {"integer": 6, "number": 8}.get(column.type, 14)
+    return float(min(max(len(column.name), typical) + 2, 40))
+
+
 class _XlsxWriter(_Writer):
     def __init__(self, *a):
         super().__init__(*a)
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.utils import get_column_letter
 
         self.text_cell, self.illegal = WriteOnlyCell, ILLEGAL_CHARACTERS_RE
-        self.wb = Workbook(write_only=True)
+        self.wb = Workbook(write_only=True)  # rows go to a temporary file as appended
         self.ws = self.wb.create_sheet("data")
+        # write-only sheets take the view and column widths before the first row
+        self.ws.freeze_panes = "A2"  # the header row stays in view
+        for i, c in enumerate(self.columns, start=1):
+            self.ws.column_dimensions[get_column_letter(i)].width = _xlsx_width(c)
         self.ws.append(self.names)
         self.n = 0
 
