@@ -54,12 +54,19 @@ def export_command(slugs: tuple[str, ...], periods: tuple[str, ...], fmt: str | 
             raise click.UsageError(f"cannot tell the format from {output.name!r}; give "
                                    f"--format ({'|'.join(FORMATS)})")
     bar = None
+    next_tenth = [1]
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"Exporting {fmt}",
-                                    file=sys.stderr)
+        if not sys.stderr.isatty():  # a log, not a terminal: one line every 10%
+            while total and next_tenth[0] <= 10 and done * 10 >= next_tenth[0] * total:
+                click.echo(f"Exporting {fmt}: {10 * next_tenth[0]}% ({done:,} of {total:,} "
+                           "rows)", err=True)
+                next_tenth[0] += 1
+            return
+        if bar is None:  # rows done / total, with the rate and time left
+            bar = click.progressbar(length=total, label=f"Exporting {fmt} (rows)",
+                                    file=sys.stderr, show_pos=True, show_eta=True)
             bar.__enter__()
         bar.update(done - bar.pos)
 

@@ -533,3 +533,17 @@ def test_library_errors_name_the_problem_and_write_nothing(data, tmp_path):
     with pytest.raises(ValueError, match="chunk_rows"):
         ex.export_campaign(data["path"], "ct", "csv", out, chunk_rows=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_progress_off_a_terminal_is_a_line_every_ten_percent(data, tmp_path,
+                                                                         monkeypatch):
+    import survey.cli.data as cli_data
+
+    real = cli_data.export_campaign
+    monkeypatch.setattr(cli_data, "export_campaign",
+                        lambda *a, **kw: real(*a, **kw, chunk_rows=3))  # 10 chunks of 30
+    r = CliRunner().invoke(main, ["export", "ct", "--db", str(data["path"]), "-o",
+                                  str(tmp_path / "x.csv")])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("Exporting csv:")]
+    assert lines == [f"Exporting csv: {10 * k}% ({3 * k:,} of 30 rows)" for k in range(1, 11)]
