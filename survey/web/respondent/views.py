@@ -209,9 +209,17 @@ def _reconcile(entry: Entry, response_id: int) -> dict:
 
 
 def _item_order(entry: Entry) -> list[list[str]]:
-    """Item ids per page, shuffled within each page with a fresh seed per response."""
+    """Item ids per page, shuffled within each page with a fresh seed per response.
+    A page of follow-up questions (``show_if``) or open text keeps the instrument's
+    order: its questions build on each other ("has it been resolved?", then "how
+    satisfied are you with how it was handled?")."""
     rng = random.Random(secrets.randbits(64))
-    return [rng.sample(item_ids, len(item_ids)) for item_ids in entry.pages]
+    inst = entry.instrument
+
+    def fixed(item_ids) -> bool:
+        return any(inst.item(i).is_text or inst.conditions_for(i) for i in item_ids)
+    return [list(item_ids) if fixed(item_ids) else rng.sample(item_ids, len(item_ids))
+            for item_ids in entry.pages]
 
 
 def _ordered(entry: Entry, index: int, response: dict) -> list[str]:
