@@ -141,19 +141,24 @@ def bench_export(cfg: dict) -> dict:
     data.db_path(n)
     tasks = interleaved(["export.sqlite3_cli", "export.csv"], n, cfg["db_repeats"],
                         "export.sqlite3_cli")
-    # sav (pyreadstat, in memory) is slow: once, against the sqlite3 median
-    sav = worker("export.sav", n)
-    print(f"  export.sav n={n}: " + (f"{sav['wall']:.3f} s" if "wall" in sav else "error"),
-          flush=True)
-    if "wall" in sav:
-        base = tasks["export.sqlite3_cli"]
-        tasks["export.sav"] = {"wall_median": sav["wall"], "cpu_median": sav["cpu"],
-                               "walls": [sav["wall"]],
-                               "ratio_to_baseline": sav["wall"] / base["wall_median"],
-                               "cpu_ratio_to_baseline": sav["cpu"] / base["cpu_median"],
-                               "maxrss_mb": sav["maxrss_mb"], "extra": sav.get("extra")}
-    else:
-        tasks["export.sav"] = {"error": sav.get("error")}
+    # the other formats are slower: once each, against the sqlite3 median; their peak
+    # RSS (ru_maxrss of the fresh process, imports included) is the memory figure
+    base = tasks["export.sqlite3_cli"]
+    for t in ("export.sav", "export.dta", "export.parquet", "export.json", "export.xlsx",
+              "export.xlsx_readback"):
+        if t == "export.xlsx_readback" and "wall_median" not in tasks.get("export.xlsx", {}):
+            tasks[t] = {"error": "export.xlsx failed"}
+            continue
+        r = worker(t, n)
+        print(f"  {t} n={n}: " + (f"{r['wall']:.3f} s, {r['maxrss_mb']:.0f} MiB RSS"
+                                   if "wall" in r else f"error {r.get('error')}"), flush=True)
+        if "wall" in r and "wall_median" in base:
+            tasks[t] = {"wall_median": r["wall"], "cpu_median": r["cpu"], "walls": [r["wall"]],
+                        "ratio_to_baseline": r["wall"] / base["wall_median"],
+                        "cpu_ratio_to_baseline": r["cpu"] / base["cpu_median"],
+                        "maxrss_mb": r["maxrss_mb"], "extra": r.get("extra")}
+        else:
+            tasks[t] = {"error": r.get("error")}
     return {"n": n, "tasks": tasks}
 
 
@@ -270,7 +275,10 @@ def table(res: dict) -> str:
     ex = res.get("export")
     if ex and "tasks" in ex:
         for t, label in (("export.sqlite3_cli", "sqlite3 -csv (same SELECT)"),
-                         ("export.csv", "export csv"), ("export.sav", "export sav")):
+                         ("export.csv", "export csv"), ("export.sav", "export sav"),
+                         ("export.dta", "export dta"), ("export.parquet", "export parquet"),
+                         ("export.json", "export json"), ("export.xlsx", "export xlsx"),
+                         ("export.xlsx_readback", "xlsx read back (openpyxl read-only)")):
             r = ex["tasks"].get(t, {})
             if "error" in r or not r:
                 add(label, ex["n"], "error", "", "", "")
@@ -280,7 +288,7 @@ def table(res: dict) -> str:
             if t == "export.csv":
                 target = f"<= {TARGETS['export_csv_vs_sqlite3']:g}x"
                 met = "yes" if ratio <= TARGETS["export_csv_vs_sqlite3"] else "NO"
-            add(label, ex["n"], f"{r['wall_median']:.2f} s",
+            add(label, ex["n"], f"{r['wall_median']:.2f} s, {r['maxrss_mb']:.0f} MiB RSS",
                 f"{ratio:.2f}x (cpu {r['cpu_ratio_to_baseline']:.2f}x)", target, met)
     w = res.get("web")
     if w:

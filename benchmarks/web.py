@@ -256,14 +256,17 @@ def storage_ceiling(db_path: str, limit: int = 2000) -> dict:
 
     src = sqlite3.connect(db_path)
     src.row_factory = sqlite3.Row
-    table = src.execute("SELECT answers_table FROM instruments WHERE id = 'customer-trust'"
-                        ).fetchone()[0]
+    table = src.execute(  # the answers table of the version the campaign uses
+        "SELECT i.answers_table FROM campaigns c JOIN instruments i ON i.id = c.instrument_id "
+        "AND i.version = c.instrument_version ORDER BY c.id LIMIT 1").fetchone()[0]
     resp = [dict(r) for r in src.execute(
         "SELECT * FROM responses WHERE status = 'complete' ORDER BY id LIMIT ?", [limit])]
     ids = [r["id"] for r in resp]
     ans = {r["response_id"]: dict(r) for r in src.execute(
         f'SELECT * FROM "{table}" WHERE response_id IN ({",".join("?" * len(ids))})', ids)}
     src.close()
+    resp = [r for r in resp if r["id"] in ans]  # responses with a row in this answers table
+    ids = [r["id"] for r in resp]
     out: dict = {"rows": len(resp)}
     if not resp:
         return out

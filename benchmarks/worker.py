@@ -196,8 +196,25 @@ def _export(fmt: str):
     return make
 
 
-TASKS["export.csv"] = _export("csv")
-TASKS["export.sav"] = _export("sav")
+for _fmt in ("csv", "sav", "dta", "xlsx", "parquet", "json"):
+    TASKS[f"export.{_fmt}"] = _export(_fmt)
+
+
+@task("export.xlsx_readback")
+def _xlsx_readback(n: int):
+    """Read the xlsx that ``export.xlsx`` wrote with openpyxl in read-only mode."""
+    from openpyxl import load_workbook
+
+    path = data.cache_dir() / f"export-{n}.xlsx"
+
+    def run():
+        wb = load_workbook(path, read_only=True)
+        try:
+            rows = sum(1 for _ in wb["data"].iter_rows(values_only=True)) - 1
+        finally:
+            wb.close()
+        return {"rows": rows}
+    return run
 
 
 def sqlite3_select(n: int) -> str:
