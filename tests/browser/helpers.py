@@ -18,7 +18,18 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 MOBILE = (390, 844)  # a phone in portrait
-PAGES = 5  # pages of the customer-trust questionnaire
+PAGES = 7  # pages of customer-trust 1.1.0; the 6th (follow-up) only after a breach "yes"
+BREACH_ITEMS = ("BR_PROMISE", "BR_FEE", "BR_COMPLAINT", "BR_TERMS", "BR_ADS", "BR_QUALITY")
+
+
+def pages_expected(answers: dict[str, str]) -> int:
+    """Pages a respondent sees: all, less the follow-up when every breach item is "no"."""
+    return PAGES if any(answers.get(i) == "1" for i in BREACH_ITEMS) else PAGES - 1
+
+
+def has_questions(driver: WebDriver) -> bool:
+    """A questionnaire page: choice questions (fieldsets) or an open-text question."""
+    return bool(driver.find_elements(By.CSS_SELECTOR, ".question"))
 
 
 def wait_loaded(driver: WebDriver) -> None:
