@@ -42,7 +42,8 @@ def _add_vip(db, n: int, seed: int) -> None:
     sim = demo.simulate(inst, 4 * n, seed=seed, languages=["en"])
     rows = np.flatnonzero(sim["careless"] == "")[:n]
     items = list(inst.item_ids)
-    pages = [inst.page_item_ids(p) for p in inst.pages]
+    # numeric items only: open-text items (customer-trust 1.1.0's OPEN_REASON) have no column
+    pages = [[i for i in inst.page_item_ids(p) if i in items] for p in inst.pages]
     for r in rows:
         rid = store.start_response(db, camp, language="en", direction="ltr",
                                    params={"segment": "vip", "channel": "web"},
