@@ -93,7 +93,7 @@ def walk_once(person: HttpRespondent, url: str, walk: Walk, rng: random.Random,
             return "already"
         if any(i.name == "consent" for i in page.inputs):
             page = person.post(page, {"consent": "y"})
-        elif page.radio_groups:
+        elif page.has_questions:  # the open-text page (customer-trust 1.1.0) is optional
             chosen = {name: Respondent.random_choice(name, values, rng)
                       for name, values in page.radio_groups.items()}
             walk.answers.update(chosen)  # sent: stored if this POST commits
@@ -259,7 +259,8 @@ def check_database(db_path, walks: list[Walk], all_tokens: list[str]) -> None:
                           "invitation_id FROM responses WHERE status = 'complete'").fetchall()
         for rid, completed_at, duration, longstring, flags, _ in rows:
             r = store.get_response(db, rid)
-            assert set(r["answers"]) | set(r["na"]) == set(inst.item_ids), rid
+            shown = {i for i in inst.item_ids if inst.is_shown(i, r["answers"])}  # show_if
+            assert set(r["answers"]) | set(r["na"]) == shown, rid
             assert completed_at and duration is not None and longstring is not None, rid
             assert isinstance(json.loads(flags), list), rid
         orphans = db.execute(f"SELECT count(*) FROM {store._q(table)} a LEFT JOIN responses r "
