@@ -64,8 +64,10 @@ def check_corr(corr: np.ndarray, columns, what: str = "correlation matrix") -> N
     if w[0] < 1e-10 * max(1.0, w[-1]):
         vec = np.abs(v[:, 0])
         involved = [columns[i] for i in np.argsort(-vec)[:3] if vec[i] > 0.1]
-        raise AnalysisError(f"the {what} is singular: items {', '.join(involved)} are perfectly "
-                            "collinear (one is a linear combination of the others); drop one")
+        raise AnalysisError(
+            f"the {what} is singular: items {', '.join(involved)} are perfectly "
+            "collinear (one is a linear combination of the others); drop one"
+        )
 
 
 def _minres_loadings(psi: np.ndarray, corr: np.ndarray, m: int) -> np.ndarray:
@@ -106,12 +108,12 @@ def _varimax_converged(unrotated: np.ndarray, t: np.ndarray, tol: float) -> bool
     """Whether one more varimax iteration from rotation ``t`` (Kaiser-normalized rows)
     raises the criterion by less than ``tol`` relative, the stopping rule of
     ``stats::varimax`` and of factor_analyzer's varimax."""
-    x = unrotated / np.sqrt((unrotated ** 2).sum(axis=1, keepdims=True))
+    x = unrotated / np.sqrt((unrotated**2).sum(axis=1, keepdims=True))
     p = x.shape[0]
 
     def step(t_: np.ndarray) -> tuple[np.ndarray, float]:
         z = x @ t_
-        u, d, vt = np.linalg.svd(x.T @ (z ** 3 - z * (z ** 2).sum(axis=0) / p))
+        u, d, vt = np.linalg.svd(x.T @ (z**3 - z * (z**2).sum(axis=0) / p))
         return u @ vt, float(d.sum())
 
     t1, d0 = step(t)
@@ -126,10 +128,10 @@ def _oblimin_converged(unrotated: np.ndarray, t: np.ndarray, tol: float) -> bool
     t_inv = np.linalg.inv(t)
     lam = unrotated @ t_inv.T
     k = lam.shape[1]
-    gq = lam * ((lam ** 2) @ (1.0 - np.eye(k)))
+    gq = lam * ((lam**2) @ (1.0 - np.eye(k)))
     g = -(lam.T @ gq @ t_inv).T
     gp = g - t @ np.diag((t * g).sum(axis=0))
-    return float(np.sqrt(np.sum(gp ** 2))) < tol
+    return float(np.sqrt(np.sum(gp**2))) < tol
 
 
 def _rotation_converged(rotation: str, unrotated: np.ndarray, rot) -> bool:
@@ -148,8 +150,13 @@ def _rotation_converged(rotation: str, unrotated: np.ndarray, rot) -> bool:
     return _varimax_converged(unrotated, np.asarray(rot.rotation_, dtype=float), rot.tol)
 
 
-def fit(corr: np.ndarray, n_factors: int, extraction: str = "minres",
-        rotation: str | None = None, columns: Sequence[str] | None = None) -> FactorFit:
+def fit(
+    corr: np.ndarray,
+    n_factors: int,
+    extraction: str = "minres",
+    rotation: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> FactorFit:
     """Fit ``n_factors`` factors to a correlation matrix; see the module docstring.
 
     Columns are as the rotation left them (the caller aligns sign and order).
@@ -170,12 +177,20 @@ def fit(corr: np.ndarray, n_factors: int, extraction: str = "minres",
     objective = _ml_objective if extraction == "ml" else _minres_objective
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        res = minimize(objective, start, args=(corr, n_factors), method="L-BFGS-B",
-                       bounds=[(LOWER, UPPER)] * k, options={"maxiter": MAXITER})
+        res = minimize(
+            objective,
+            start,
+            args=(corr, n_factors),
+            method="L-BFGS-B",
+            bounds=[(LOWER, UPPER)] * k,
+            options={"maxiter": MAXITER},
+        )
     notes += _caught(record, f"{extraction} extraction")
     if not res.success:
-        notes.append(f"the {extraction} extraction did not converge ({res.message}); "
-                     "the loadings are not trustworthy")
+        notes.append(
+            f"the {extraction} extraction did not converge ({res.message}); "
+            "the loadings are not trustworthy"
+        )
     psi = np.asarray(res.x, dtype=float)
     loader = _ml_loadings if extraction == "ml" else _minres_loadings
     loadings = loader(psi, corr, n_factors)
@@ -192,28 +207,35 @@ def fit(corr: np.ndarray, n_factors: int, extraction: str = "minres",
             converged = _rotation_converged(rotation, unrotated, rot)
         notes += _caught(record, f"{rotation} rotation")
         if not converged:
-            notes.append(f"the {rotation} rotation did not converge in {rot.max_iter} "
-                         "iterations; the rotated loadings are not trustworthy")
+            notes.append(
+                f"the {rotation} rotation did not converge in {rot.max_iter} "
+                "iterations; the rotated loadings are not trustworthy"
+            )
     if rotation in OBLIQUE and phi is None:
         phi = np.eye(n_factors)
     if phi is not None:
         communal = np.einsum("ij,jk,ik->i", loadings, phi, loadings)
     else:
-        communal = (loadings ** 2).sum(axis=1)
+        communal = (loadings**2).sum(axis=1)
     for i, name in enumerate(names):
         if communal[i] >= 1.0 - 1e-9:
-            notes.append(f"Heywood case: {name} has communality {communal[i]:.3f} >= 1 "
-                         f"(uniqueness {1.0 - communal[i]:.3f}); examine the solution, e.g. "
-                         "with fewer factors")
+            notes.append(
+                f"Heywood case: {name} has communality {communal[i]:.3f} >= 1 "
+                f"(uniqueness {1.0 - communal[i]:.3f}); examine the solution, e.g. "
+                "with fewer factors"
+            )
         elif psi[i] <= LOWER + AT_BOUND:
-            notes.append(f"Heywood case: the uniqueness of {name} reached the lower bound "
-                         f"{LOWER} (communality {communal[i]:.3f}); examine the solution, e.g. "
-                         "with fewer factors")
+            notes.append(
+                f"Heywood case: the uniqueness of {name} reached the lower bound "
+                f"{LOWER} (communality {communal[i]:.3f}); examine the solution, e.g. "
+                "with fewer factors"
+            )
     return FactorFit(loadings, 1.0 - communal, phi, tuple(dict.fromkeys(notes)))
 
 
-def fit_factors(corr: np.ndarray, n_factors: int, extraction: str = "minres",
-                rotation: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def fit_factors(
+    corr: np.ndarray, n_factors: int, extraction: str = "minres", rotation: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(loadings, uniquenesses, phi)`` of :func:`fit` (for callers that report no warnings)."""
     f = fit(corr, n_factors, extraction, rotation)
     return f.loadings, f.uniquenesses, f.phi

@@ -26,12 +26,12 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 class Block:
     """Patterns with the same number of observed items, stacked for vectorised algebra."""
 
-    obs: np.ndarray    # (P, q) indices of the observed items of each pattern
-    n: np.ndarray      # (P,) rows per pattern
-    mean: np.ndarray   # (P, q)
-    cov: np.ndarray    # (P, q, q) ML covariance (divisor n)
-    y: np.ndarray      # (R, q) the rows, pattern by pattern
-    pid: np.ndarray    # (R,) pattern of each row (0..P-1)
+    obs: np.ndarray  # (P, q) indices of the observed items of each pattern
+    n: np.ndarray  # (P,) rows per pattern
+    mean: np.ndarray  # (P, q)
+    cov: np.ndarray  # (P, q, q) ML covariance (divisor n)
+    y: np.ndarray  # (R, q) the rows, pattern by pattern
+    pid: np.ndarray  # (R,) pattern of each row (0..P-1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,19 +61,21 @@ def patterns(x: np.ndarray) -> Patterns:
         means = np.empty((len(ks), q))
         covs = np.empty((len(ks), q, q))
         for j, k in enumerate(ks):
-            rows = x[order[starts[k]:starts[k + 1]]][:, o[j]]
+            rows = x[order[starts[k] : starts[k + 1]]][:, o[j]]
             means[j] = rows.mean(axis=0)
             d = rows - means[j]
             covs[j] = d.T @ d / rows.shape[0]
             ys.append(rows)
             pid.append(np.full(rows.shape[0], j))
-        blocks.append(Block(o, counts[ks].astype(float), means, covs, np.vstack(ys),
-                            np.concatenate(pid)))
+        blocks.append(
+            Block(o, counts[ks].astype(float), means, covs, np.vstack(ys), np.concatenate(pid))
+        )
     return Patterns(p, tuple(blocks), int(keep.sum()))
 
 
-def _block_inv(b: Block, sigma: np.ndarray,
-               logdet: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def _block_inv(
+    b: Block, sigma: np.ndarray, logdet: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Σ_oo⁻¹ (P, q, q) and log|Σ_oo| (P,) of a block; raises LinAlgError if not PD.
 
     With ``logdet=False`` (gradients, scores) only the inverse is computed.
@@ -104,13 +106,13 @@ def loglik(pats: Patterns, mu: np.ndarray, sigma: np.ndarray) -> float:
         d = b.mean - mu[b.obs]
         c = b.cov + d[:, :, None] * d[:, None, :]
         q = b.obs.shape[1]
-        total += float(np.sum(-b.n / 2.0 * (q * _LOG_2PI + logdet
-                                            + np.einsum("pij,pji->p", si, c))))
+        total += float(
+            np.sum(-b.n / 2.0 * (q * _LOG_2PI + logdet + np.einsum("pij,pji->p", si, c)))
+        )
     return total
 
 
-def gradient(pats: Patterns, mu: np.ndarray,
-             sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gradient(pats: Patterns, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``G`` (p, p) and ``g`` (p) with ``d log L = tr(G dΣ) + gᵀ dμ`` (symmetric dΣ)."""
     p = pats.p
     g_s = np.zeros((p, p))
@@ -126,8 +128,9 @@ def gradient(pats: Patterns, mu: np.ndarray,
     return g_s, g_m
 
 
-def em(pats: Patterns, p: int, *, max_iter: int = 10000,
-       tol: float = 1e-11) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def em(
+    pats: Patterns, p: int, *, max_iter: int = 10000, tol: float = 1e-11
+) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """Saturated-model ML mean and covariance by EM; returns (μ, Σ, log L, converged).
 
     E-step from each pattern's sufficient statistics: with ``B = Σ_mo Σ_oo⁻¹`` the
@@ -140,8 +143,7 @@ def em(pats: Patterns, p: int, *, max_iter: int = 10000,
     cnt = np.zeros(p)
     for b in pats.blocks:
         np.add.at(s1, b.obs, b.n[:, None] * b.mean)
-        np.add.at(s2, b.obs, b.n[:, None] * (np.diagonal(b.cov, axis1=1, axis2=2)
-                                             + b.mean**2))
+        np.add.at(s2, b.obs, b.n[:, None] * (np.diagonal(b.cov, axis1=1, axis2=2) + b.mean**2))
         np.add.at(cnt, b.obs, np.broadcast_to(b.n[:, None], b.obs.shape))
     mu = s1 / np.maximum(cnt, 1)
     sigma = np.diag(np.maximum(s2 / np.maximum(cnt, 1) - mu**2, 1e-8))
@@ -187,8 +189,14 @@ def em(pats: Patterns, p: int, *, max_iter: int = 10000,
     return mu, sigma, float(ll_old), ok
 
 
-def score_crossprod(pats: Patterns, mu: np.ndarray, sigma: np.ndarray, ds: np.ndarray,
-                    dm: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def score_crossprod(
+    pats: Patterns,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    ds: np.ndarray,
+    dm: np.ndarray,
+    chunk: int = 4096,
+) -> np.ndarray:
     """``Σ_i s_i s_iᵀ`` of the casewise scores ``s_ik = ∂ log L_i / ∂θ_k`` given ∂Σ/∂θ
     (K, p, p) and ∂μ/∂θ (K, p); rows in chunks, so memory does not grow with n.
 
@@ -203,11 +211,11 @@ def score_crossprod(pats: Patterns, mu: np.ndarray, sigma: np.ndarray, ds: np.nd
     for b in pats.blocks:
         si, _ = _block_inv(b, sigma, logdet=False)
         for s0 in range(0, b.y.shape[0], chunk):
-            pid = b.pid[s0:s0 + chunk]
+            pid = b.pid[s0 : s0 + chunk]
             rows = pid.size
             sir = si[pid]
             o = b.obs[pid]
-            w = np.einsum("rij,rj->ri", sir, b.y[s0:s0 + chunk] - mu[o])
+            w = np.einsum("rij,rj->ri", sir, b.y[s0 : s0 + chunk] - mu[o])
             vals = 0.5 * (w[:, :, None] * w[:, None, :] - sir)
             full = np.zeros((rows, p, p))
             full[np.arange(rows)[:, None, None], o[:, :, None], o[:, None, :]] = vals
@@ -279,12 +287,14 @@ def observed_information_full(pats: Patterns, mu: np.ndarray, sigma: np.ndarray)
             cross = nn[..., None] * np.einsum("pac,pb->pabc", s_, w_)
             blk[:, q:, :q] = cross.reshape(m, q * q, q)
             blk[:, :q, q:] = blk[:, q:, :q].transpose(0, 2, 1)
-            ee = (np.einsum("pad,pbc->pabcd", b_, s_) + np.einsum("pad,pbc->pabcd", s_, b_)
-                  - np.einsum("pad,pbc->pabcd", s_, s_))
+            ee = (
+                np.einsum("pad,pbc->pabcd", b_, s_)
+                + np.einsum("pad,pbc->pabcd", s_, b_)
+                - np.einsum("pad,pbc->pabcd", s_, s_)
+            )
             blk[:, q:, q:] = nn / 2.0 * ee.reshape(m, q * q, q * q)
             idx = pos[sl][:, :, None] * k + pos[sl][:, None, :]
-            out += np.bincount(idx.ravel(), weights=blk.ravel(),
-                               minlength=k * k).reshape(k, k)
+            out += np.bincount(idx.ravel(), weights=blk.ravel(), minlength=k * k).reshape(k, k)
     return (out + out.T) / 2.0
 
 

@@ -56,8 +56,11 @@ class Result:
     """Base class: ``to_dict()`` for machines, ``summary()`` for people."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if not f.name.startswith("_")}
+        return {
+            f.name: jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not f.name.startswith("_")
+        }
 
     def summary(self) -> str:  # pragma: no cover - overridden
         return repr(self)

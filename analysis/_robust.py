@@ -29,8 +29,9 @@ import numpy as np
 from scipy import linalg
 
 
-def numeric_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                    rel_step: float = 1e-5) -> np.ndarray:
+def numeric_hessian(
+    grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rel_step: float = 1e-5
+) -> np.ndarray:
     """Symmetrised central-difference Jacobian of an analytic gradient."""
     k = x.size
     h = np.empty((k, k))
@@ -68,14 +69,21 @@ def h1_trace(e: np.ndarray, cov: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class RobustResult:
-    vcov: np.ndarray          # sandwich covariance of the estimates
+    vcov: np.ndarray  # sandwich covariance of the estimates
     trace_ugamma: float
     scaling_factor: float
     baseline_scaling_factor: float
 
 
-def mlr(e: np.ndarray, cov: np.ndarray, sigma: np.ndarray, ds: np.ndarray,
-        hess_f: np.ndarray, df: int, baseline_df: int) -> RobustResult:
+def mlr(
+    e: np.ndarray,
+    cov: np.ndarray,
+    sigma: np.ndarray,
+    ds: np.ndarray,
+    hess_f: np.ndarray,
+    df: int,
+    baseline_df: int,
+) -> RobustResult:
     """Sandwich vcov and Yuan-Bentler (Mplus) scaling factors of a complete-data ML fit.
 
     ``e``: the data centred at the sample mean; ``cov``: the sample covariance (divisor

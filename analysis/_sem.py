@@ -68,15 +68,17 @@ class GroupStats:
     logdet: float
 
 
-def group_stats(name: str, n: int, mean: np.ndarray, cov: np.ndarray,
-                items: Sequence[str]) -> GroupStats:
+def group_stats(
+    name: str, n: int, mean: np.ndarray, cov: np.ndarray, items: Sequence[str]
+) -> GroupStats:
     """Validate a group's moments and wrap them. Raises ``ValueError`` if unusable."""
     where = f" in group {name!r}" if name else ""
     p = len(items)
     if n <= p:
         raise ValueError(
             f"too few complete rows{where}: {n} for {p} items; the sample covariance "
-            f"matrix needs more rows than items to be positive definite")
+            f"matrix needs more rows than items to be positive definite"
+        )
     var = np.diag(cov)
     const = [it for it, v in zip(items, var, strict=True) if not v > 1e-12 * max(1.0, np.max(var))]
     if const:
@@ -90,7 +92,8 @@ def group_stats(name: str, n: int, mean: np.ndarray, cov: np.ndarray,
         raise ValueError(
             f"the sample covariance matrix{where} is singular (not positive definite): "
             f"items are linearly dependent (smallest eigenvalue of the correlation matrix "
-            f"{w[0]:.3g}); check {', '.join(involved)} for duplicates or sums of other items")
+            f"{w[0]:.3g}); check {', '.join(involved)} for duplicates or sums of other items"
+        )
     logdet = float(np.sum(np.log(w)) + np.sum(np.log(var)))
     return GroupStats(name, int(n), np.asarray(mean, float), np.asarray(cov, float), logdet)
 
@@ -111,22 +114,29 @@ class Spec:
     m: int
     ngroups: int
     meanstructure: bool
-    lam_idx: np.ndarray    # (G, p, m)
+    lam_idx: np.ndarray  # (G, p, m)
     lam_fix: np.ndarray
-    phi_idx: np.ndarray    # (G, m, m), symmetric
+    phi_idx: np.ndarray  # (G, m, m), symmetric
     phi_fix: np.ndarray
     theta_idx: np.ndarray  # (G, p): residual variances
     theta_fix: np.ndarray
-    nu_idx: np.ndarray     # (G, p): intercepts
+    nu_idx: np.ndarray  # (G, p): intercepts
     nu_fix: np.ndarray
     alpha_idx: np.ndarray  # (G, m): latent means
     alpha_fix: np.ndarray
     npar: int
 
 
-def build_spec(assign: Sequence[int], m: int, ngroups: int = 1, *, meanstructure: bool = False,
-               equal_loadings: bool = False, equal_intercepts: bool = False,
-               free_intercepts: Sequence[int] = ()) -> Spec:
+def build_spec(
+    assign: Sequence[int],
+    m: int,
+    ngroups: int = 1,
+    *,
+    meanstructure: bool = False,
+    equal_loadings: bool = False,
+    equal_intercepts: bool = False,
+    free_intercepts: Sequence[int] = (),
+) -> Spec:
     """Marker-variable CFA: item ``i`` loads on factor ``assign[i]`` only.
 
     The first item of each factor has its loading fixed to 1 in every group; factor
@@ -173,19 +183,33 @@ def build_spec(assign: Sequence[int], m: int, ngroups: int = 1, *, meanstructure
     alpha_idx = -np.ones((G, m), int)
     if meanstructure:
         free_nu = set(free_intercepts)
-        shared_nu = ([-1 if i in free_nu else new() for i in range(p)]
-                     if equal_intercepts else None)
+        shared_nu = [-1 if i in free_nu else new() for i in range(p)] if equal_intercepts else None
         for g in range(G):
             for i in range(p):
-                nu_idx[g, i] = (shared_nu[i] if shared_nu is not None and shared_nu[i] >= 0
-                                else new())
+                nu_idx[g, i] = (
+                    shared_nu[i] if shared_nu is not None and shared_nu[i] >= 0 else new()
+                )
             if equal_intercepts and g > 0:
                 for f in range(m):
                     alpha_idx[g, f] = new()
     # reorder: lavaan's npar is just the count; numbering order does not matter
-    return Spec(p, m, G, meanstructure, lam_idx, lam_fix, phi_idx, np.zeros((G, m, m)),
-                theta_idx, np.zeros((G, p)), nu_idx, np.zeros((G, p)), alpha_idx,
-                np.zeros((G, m)), k)
+    return Spec(
+        p,
+        m,
+        G,
+        meanstructure,
+        lam_idx,
+        lam_fix,
+        phi_idx,
+        np.zeros((G, m, m)),
+        theta_idx,
+        np.zeros((G, p)),
+        nu_idx,
+        np.zeros((G, p)),
+        alpha_idx,
+        np.zeros((G, m)),
+        k,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,16 +274,24 @@ def objective(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray) -> float:
 
 def _active(spec: Spec, g: int) -> tuple[np.ndarray, np.ndarray]:
     """Free parameters that appear in group ``g`` and their local positions."""
-    allidx = np.concatenate([spec.lam_idx[g].ravel(), spec.phi_idx[g].ravel(),
-                             spec.theta_idx[g], spec.nu_idx[g], spec.alpha_idx[g]])
+    allidx = np.concatenate(
+        [
+            spec.lam_idx[g].ravel(),
+            spec.phi_idx[g].ravel(),
+            spec.theta_idx[g],
+            spec.nu_idx[g],
+            spec.alpha_idx[g],
+        ]
+    )
     act = np.unique(allidx[allidx >= 0])
     loc = -np.ones(spec.npar, int)
     loc[act] = np.arange(act.size)
     return act, loc
 
 
-def _derivatives(spec: Spec, mats: GroupMatrices,
-                 g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _derivatives(
+    spec: Spec, mats: GroupMatrices, g: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameters active in group ``g``, with ∂Σ/∂θ (k, p, p) and ∂μ/∂θ (k, p) for them.
 
     Only the group's own parameters are included, so that multi-group models cost
@@ -306,8 +338,9 @@ def gradient(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray) -> np.ndar
     return _grad_info(spec, groups, x, with_info=False)[0]
 
 
-def gradient_information(spec: Spec, groups: Sequence[GroupStats],
-                         x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gradient_information(
+    spec: Spec, groups: Sequence[GroupStats], x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of Σ_g (N_g/N) F_g and its expected Hessian (2 × unit Fisher information).
 
     ``∂F/∂θ_k = tr[(Σ⁻¹ − Σ⁻¹(S + ddᵀ)Σ⁻¹) ∂_kΣ] − 2 dᵀΣ⁻¹ ∂_kμ`` with ``d = x̄ − μ``, and
@@ -316,8 +349,9 @@ def gradient_information(spec: Spec, groups: Sequence[GroupStats],
     return _grad_info(spec, groups, x, with_info=True)
 
 
-def _grad_info(spec: Spec, groups: Sequence[GroupStats], x: np.ndarray,
-               with_info: bool) -> tuple[np.ndarray, np.ndarray]:
+def _grad_info(
+    spec: Spec, groups: Sequence[GroupStats], x: np.ndarray, with_info: bool
+) -> tuple[np.ndarray, np.ndarray]:
     ntot = sum(gs.n for gs in groups)
     p = spec.p
     grad = np.zeros(spec.npar)
@@ -411,8 +445,11 @@ def start_values(spec: Spec, groups: Sequence[GroupStats], assign: Sequence[int]
         while np.linalg.eigvalsh(np.eye(m) + shrink * (corr - np.eye(m)))[0] < 0.05:
             shrink *= 0.8
         phi = np.outer(sd, sd) * (np.eye(m) + shrink * (corr - np.eye(m)))
-        for idx_arr, val in ((spec.lam_idx[g], lam), (spec.phi_idx[g], phi),
-                             (spec.theta_idx[g], theta)):
+        for idx_arr, val in (
+            (spec.lam_idx[g], lam),
+            (spec.phi_idx[g], phi),
+            (spec.theta_idx[g], theta),
+        ):
             mask = idx_arr >= 0
             np.add.at(acc, idx_arr[mask], val[mask])
             np.add.at(cnt, idx_arr[mask], 1.0)
@@ -437,8 +474,14 @@ class Estimate:
     message: str
 
 
-def estimate(spec: Spec, groups: Sequence[GroupStats], x0: np.ndarray, *,
-             max_iter: int = 100, gtol: float = 1e-8) -> Estimate:
+def estimate(
+    spec: Spec,
+    groups: Sequence[GroupStats],
+    x0: np.ndarray,
+    *,
+    max_iter: int = 100,
+    gtol: float = 1e-8,
+) -> Estimate:
     """Minimise Σ_g (N_g/N) F_g by Fisher scoring with step halving.
 
     Converged when the largest gradient element is below ``gtol``, or when the
@@ -497,9 +540,12 @@ def estimate(spec: Spec, groups: Sequence[GroupStats], x0: np.ndarray, *,
             # trial points may leave the positive-definite region (objective = inf)
             with np.errstate(invalid="ignore", over="ignore"):
                 res = optimize.minimize(
-                    lambda z: objective(spec, groups, z), x, method="BFGS",
+                    lambda z: objective(spec, groups, z),
+                    x,
+                    method="BFGS",
                     jac=lambda z: gradient(spec, groups, z),
-                    options={"gtol": gtol, "maxiter": 5000, "hess_inv0": start})
+                    options={"gtol": gtol, "maxiter": 5000, "hess_inv0": start},
+                )
         except ValueError:  # hess_inv0 judged not positive definite
             continue
         if np.isfinite(res.fun) and res.fun <= f:
@@ -509,9 +555,14 @@ def estimate(spec: Spec, groups: Sequence[GroupStats], x0: np.ndarray, *,
     grad, _ = gradient_information(spec, groups, x)
     gmax = float(np.max(np.abs(grad)))
     ok = gmax < 1e-6
-    msg = "converged" if ok else (
-        f"did not converge ({'line search stalled' if stalled else 'iteration limit'}; "
-        f"max |gradient| = {gmax:.2g})")
+    msg = (
+        "converged"
+        if ok
+        else (
+            f"did not converge ({'line search stalled' if stalled else 'iteration limit'}; "
+            f"max |gradient| = {gmax:.2g})"
+        )
+    )
     return Estimate(x, f, ok, it, gmax, msg)
 
 
@@ -536,8 +587,9 @@ class InterceptScoreTests:
     lm_item: np.ndarray
 
 
-def intercept_score_tests(spec: Spec, groups: Sequence[GroupStats],
-                          x: np.ndarray) -> InterceptScoreTests:
+def intercept_score_tests(
+    spec: Spec, groups: Sequence[GroupStats], x: np.ndarray
+) -> InterceptScoreTests:
     """Univariate and per-item score tests for the intercept equalities of ``spec`` at ``x``.
 
     ``x`` must be the ML estimate of a model whose intercepts are shared across groups
@@ -560,7 +612,7 @@ def intercept_score_tests(spec: Spec, groups: Sequence[GroupStats],
     if not spec.meanstructure or G < 2 or not shared.any():
         raise ValueError("intercept score tests need a model with equal intercepts")
     loads = (spec.lam_idx[0] >= 0) | (spec.lam_fix[0] != 0)  # (p, m)
-    per_factor = (loads & shared[:, None]).sum(axis=0)        # constrained items per factor
+    per_factor = (loads & shared[:, None]).sum(axis=0)  # constrained items per factor
     testable = shared & np.all(~loads | (per_factor[None, :] >= 2), axis=1)
     base = spec.npar
     nu_u = spec.nu_idx.copy()
@@ -631,8 +683,9 @@ class FitMeasures:
     ngroups: int
 
 
-def rmsea_ci(x2: float, df: int, n: int, ngroups: int = 1,
-             level: float = 0.90) -> tuple[float, float]:
+def rmsea_ci(
+    x2: float, df: int, n: int, ngroups: int = 1, level: float = 0.90
+) -> tuple[float, float]:
     """RMSEA confidence interval from the non-central χ² (Browne & Cudeck 1993), as lavaan."""
     if df < 1 or not np.isfinite(x2):
         return (0.0, 0.0)
@@ -648,15 +701,17 @@ def rmsea_ci(x2: float, df: int, n: int, ngroups: int = 1,
     if cdf(0.0) - upper_p < 0:
         lo = 0.0
     else:
-        lam_lo = optimize.brentq(lambda lam: cdf(lam) - upper_p, 0.0, max(x2, 1e-8),
-                                 xtol=1e-10, rtol=1e-14)
+        lam_lo = optimize.brentq(
+            lambda lam: cdf(lam) - upper_p, 0.0, max(x2, 1e-8), xtol=1e-10, rtol=1e-14
+        )
         lo = float(np.sqrt(lam_lo) * scale)
     n_rmsea = max(n, 4.0 * x2)
     if cdf(n_rmsea) - lower_p > 0 or cdf(0.0) - lower_p < 0:
         hi = 0.0
     else:
-        lam_hi = optimize.brentq(lambda lam: cdf(lam) - lower_p, 0.0, n_rmsea,
-                                 xtol=1e-10, rtol=1e-14)
+        lam_hi = optimize.brentq(
+            lambda lam: cdf(lam) - lower_p, 0.0, n_rmsea, xtol=1e-10, rtol=1e-14
+        )
         hi = float(np.sqrt(lam_hi) * scale)
     return (lo, hi)
 
@@ -707,9 +762,25 @@ def fit_measures(spec: Spec, groups: Sequence[GroupStats], est: Estimate) -> Fit
         logl_sat += -gs.n / 2.0 * (p * _LOG_2PI + gs.logdet + p)
     aic = -2.0 * logl + 2.0 * spec.npar
     bic = -2.0 * logl + spec.npar * np.log(ntot)
-    return FitMeasures(float(x2), int(df), pval, x2b, int(dfb), float(cfi), float(tli), rmsea,
-                       ci, float(srmr), float(logl), float(logl_sat), float(aic), float(bic),
-                       int(spec.npar), int(ntot), G)
+    return FitMeasures(
+        float(x2),
+        int(df),
+        pval,
+        x2b,
+        int(dfb),
+        float(cfi),
+        float(tli),
+        rmsea,
+        ci,
+        float(srmr),
+        float(logl),
+        float(logl_sat),
+        float(aic),
+        float(bic),
+        int(spec.npar),
+        int(ntot),
+        G,
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -730,12 +801,14 @@ def parse_model(model: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str
         if len(its) < 2:
             raise ValueError(
                 f"factor {f!r} has {len(its)} item(s); a factor needs at least 2 items "
-                f"(3 if it is the only factor)")
+                f"(3 if it is the only factor)"
+            )
         for it in its:
             if it in owner:
                 raise ValueError(
                     f"item {it!r} is listed under both {owner[it]!r} and {f!r}; "
-                    f"cross-loadings are not supported")
+                    f"cross-loadings are not supported"
+                )
             owner[it] = str(f)
             items.append(it)
             assign.append(len(factors))
@@ -754,26 +827,37 @@ def standardized_loadings(mats: GroupMatrices) -> np.ndarray:
         return mats.lam * sd_f[None, :] / sd_y[:, None]
 
 
-def diagnose(spec: Spec, x: np.ndarray, factors: Sequence[str], items: Sequence[str],
-             g: int = 0, prefix: str = "") -> list[str]:
+def diagnose(
+    spec: Spec,
+    x: np.ndarray,
+    factors: Sequence[str],
+    items: Sequence[str],
+    g: int = 0,
+    prefix: str = "",
+) -> list[str]:
     """Warnings about an estimate: Heywood cases and a non-positive-definite Φ."""
     out: list[str] = []
     mats = matrices(spec, x, g)
     for i, it in enumerate(items):
         if mats.theta[i] < 0:
-            out.append(f"{prefix}Heywood case: negative residual variance for {it} "
-                       f"({mats.theta[i]:.4g})")
+            out.append(
+                f"{prefix}Heywood case: negative residual variance for {it} ({mats.theta[i]:.4g})"
+            )
     std = standardized_loadings(mats)
     for i, f in zip(*np.nonzero(mats.lam != 0), strict=True):
         v = std[i, f]
         if np.isfinite(v) and abs(v) > 1.0:
-            out.append(f"{prefix}Heywood case: standardized loading of {items[i]} on "
-                       f"{factors[f]} is {v:.4g} (|loading| > 1)")
+            out.append(
+                f"{prefix}Heywood case: standardized loading of {items[i]} on "
+                f"{factors[f]} is {v:.4g} (|loading| > 1)"
+            )
     w = np.linalg.eigvalsh(mats.phi)
     if w[0] <= 0:
-        out.append(f"{prefix}latent covariance matrix is not positive definite (smallest "
-                   f"eigenvalue {w[0]:.3g}): a factor variance is negative or a factor "
-                   f"correlation is at or beyond ±1; the factors may not be distinct")
+        out.append(
+            f"{prefix}latent covariance matrix is not positive definite (smallest "
+            f"eigenvalue {w[0]:.3g}): a factor variance is negative or a factor "
+            f"correlation is at or beyond ±1; the factors may not be distinct"
+        )
     return out
 
 

@@ -45,11 +45,13 @@ from .compare import holm
 CLUSTERING = "CR1 cluster-robust (respondents as clusters), t on G - 1 df"
 
 
-def _prepare(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
-             names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prepare(
+    values: pd.Series, groups: pd.Series, clusters: pd.Series | None, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(values, dtype=float)
-    g = pd.Series(np.asarray(groups, dtype=object)).map(lambda v: None if v is None or (
-        isinstance(v, float) and np.isnan(v)) else str(v))
+    g = pd.Series(np.asarray(groups, dtype=object)).map(
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
     code = g.map({n: i for i, n in enumerate(names)}).to_numpy(dtype=float)
     ok = ~np.isnan(y) & ~np.isnan(code)
     if clusters is None:
@@ -63,8 +65,9 @@ def _prepare(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
     return y[ok], code[ok].astype(int), cl_code
 
 
-def cluster_robust_means(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
-                         names: Sequence[str]) -> dict[str, Any]:
+def cluster_robust_means(
+    values: pd.Series, groups: pd.Series, clusters: pd.Series | None, names: Sequence[str]
+) -> dict[str, Any]:
     """Group means and their CR1 covariance: ``{"n", "clusters", "means", "vcov"}``."""
     y, k, c = _prepare(values, groups, clusters, names)
     n_k = np.bincount(k, minlength=len(names)).astype(float)
@@ -84,9 +87,13 @@ def cluster_robust_means(values: pd.Series, groups: pd.Series, clusters: pd.Seri
     return {"n": n, "clusters": g, "means": means, "vcov": v}
 
 
-def cluster_robust_pairwise(values: pd.Series, groups: pd.Series,
-                            clusters: pd.Series | None, names: Sequence[str],
-                            level: float = 0.95) -> dict[str, Any]:
+def cluster_robust_pairwise(
+    values: pd.Series,
+    groups: pd.Series,
+    clusters: pd.Series | None,
+    names: Sequence[str],
+    level: float = 0.95,
+) -> dict[str, Any]:
     """Every pair ``(a, b)`` of ``names`` in order: ``b - a`` with its CR1 SE, t on
     ``G - 1`` df, p, Holm-adjusted p and CI."""
     r = cluster_robust_means(values, groups, clusters, names)
@@ -99,8 +106,18 @@ def cluster_robust_pairwise(values: pd.Series, groups: pd.Series,
             t = diff / se if se > 0 else float("nan")
             p = float(2 * stats.t.sf(abs(t), df)) if se > 0 else float("nan")
             h = float(stats.t.ppf(0.5 + level / 2, df) * se)
-            pairs.append({"a": names[i], "b": names[j], "diff": diff, "se": se, "t": t,
-                          "df": int(df), "p": p, "ci95": [diff - h, diff + h]})
+            pairs.append(
+                {
+                    "a": names[i],
+                    "b": names[j],
+                    "diff": diff,
+                    "se": se,
+                    "t": t,
+                    "df": int(df),
+                    "p": p,
+                    "ci95": [diff - h, diff + h],
+                }
+            )
     adj = holm([q["p"] for q in pairs])
     for q, pa in zip(pairs, adj, strict=True):
         q["p_holm"] = float(pa)
@@ -115,15 +132,25 @@ def cluster_robust_pairwise(values: pd.Series, groups: pd.Series,
         wald = {"F": f, "df": [kk - 1, int(df)], "p": float(stats.f.sf(f, kk - 1, df))}
     except np.linalg.LinAlgError:
         wald = None
-    return {"n": r["n"], "clusters": r["clusters"], "wald": wald,
-            "means": {s: float(x) for s, x in zip(names, m, strict=True)},
-            "se": {s: float(np.sqrt(v[i, i])) for i, s in enumerate(names)},
-            "pairs": pairs}
+    return {
+        "n": r["n"],
+        "clusters": r["clusters"],
+        "wald": wald,
+        "means": {s: float(x) for s, x in zip(names, m, strict=True)},
+        "se": {s: float(np.sqrt(v[i, i])) for i, s in enumerate(names)},
+        "pairs": pairs,
+    }
 
 
-def rank_intervals(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
-                   names: Sequence[str], *, n_boot: int = 1000,
-                   seed: int | None = 0) -> dict[str, dict[str, Any]]:
+def rank_intervals(
+    values: pd.Series,
+    groups: pd.Series,
+    clusters: pd.Series | None,
+    names: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+) -> dict[str, dict[str, Any]]:
     """Rank of each group's mean (1 = highest) and its 95% cluster-bootstrap interval."""
     y, k, c = _prepare(values, groups, clusters, names)
     kk, g = len(names), int(c.max()) + 1
@@ -136,8 +163,7 @@ def rank_intervals(values: pd.Series, groups: pd.Series, clusters: pd.Series | N
     def ranks(m: np.ndarray) -> np.ndarray:  # 1 = highest; ties share the better rank
         return (m[..., None, :] > m[..., :, None]).sum(axis=-1) + 1
 
-    out = {n: {"rank": int(r), "rank_ci95": None} for n, r in zip(names, ranks(means),
-                                                                 strict=True)}
+    out = {n: {"rank": int(r), "rank_ci95": None} for n, r in zip(names, ranks(means), strict=True)}
     if n_boot <= 0:
         return out
     rng = np.random.default_rng(seed)
@@ -159,18 +185,28 @@ def rank_intervals(values: pd.Series, groups: pd.Series, clusters: pd.Series | N
     return out
 
 
-def brand_benchmark(values: pd.Series, groups: pd.Series, clusters: pd.Series | None,
-                    shown: Sequence[str], *, column: str, respondent_column: str | None,
-                    n_boot: int = 1000, seed: int | None = 0,
-                    invariance: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def brand_benchmark(
+    values: pd.Series,
+    groups: pd.Series,
+    clusters: pd.Series | None,
+    shown: Sequence[str],
+    *,
+    column: str,
+    respondent_column: str | None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    invariance: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     """The brand benchmark of a periodic report: ranks with intervals and Holm-adjusted
     CR1 pairwise differences of ``values`` among the ``shown`` (not suppressed) groups,
     and whether the invariance check supports comparing levels. ``None`` with fewer
     than two groups to compare."""
     if len(shown) < 2:
         return None
-    keep = pd.Series(np.asarray(groups, dtype=object)).astype(str).isin(shown).to_numpy() \
+    keep = (
+        pd.Series(np.asarray(groups, dtype=object)).astype(str).isin(shown).to_numpy()
         & pd.Series(np.asarray(groups, dtype=object)).notna().to_numpy()
+    )
     v = pd.Series(np.asarray(values, dtype=float)[keep])
     g = pd.Series(np.asarray(groups, dtype=object)[keep])
     c = None if clusters is None else pd.Series(np.asarray(clusters, dtype=object)[keep])
@@ -184,23 +220,40 @@ def brand_benchmark(values: pd.Series, groups: pd.Series, clusters: pd.Series | 
         supported = True
     statement = (
         f"Invariance across {column} could not be checked ({err}): {column} comparisons "
-        "are not shown to be supported." if err or supported is None else
-        f"{column.capitalize()} comparisons are supported: scalar invariance across {column} "
+        "are not shown to be supported."
+        if err or supported is None
+        else f"{column.capitalize()} comparisons are supported: scalar invariance across {column} "
         f"holds, so Trust Index and dimension levels can be compared across {column}."
-        if supported else
-        f"{column.capitalize()} comparisons are NOT supported: scalar invariance across "
+        if supported
+        else f"{column.capitalize()} comparisons are NOT supported: scalar invariance across "
         f"{column} does not "
         f"hold ({level} level at best), so differences in levels may reflect how the items "
-        "work differently in each group rather than differences in trust.")
-    return {"column": column, "variable": "trust_index", "brands": list(shown),
-            "respondent_column": respondent_column,
-            "method": (CLUSTERING if respondent_column else
-                       "no respondent key given: every rating is treated as a separate "
-                       "respondent (CR1 with one rating per cluster, i.e. HC1)"),
-            "n": pw["n"], "clusters": pw["clusters"],
-            "pairwise": pw["pairs"], "adjustment": "Holm (1979)", "wald": pw["wald"],
-            "rank": ranks, "ranking": sorted(shown, key=lambda s: ranks[s]["rank"]),
-            "rank_method": f"1 = highest mean; 95% interval from {n_boot} bootstrap "
-                           "resamples of respondents",
-            "invariance": {"level": level, "supported": supported, "statement": statement,
-                           "error": err}}
+        "work differently in each group rather than differences in trust."
+    )
+    return {
+        "column": column,
+        "variable": "trust_index",
+        "brands": list(shown),
+        "respondent_column": respondent_column,
+        "method": (
+            CLUSTERING
+            if respondent_column
+            else "no respondent key given: every rating is treated as a separate "
+            "respondent (CR1 with one rating per cluster, i.e. HC1)"
+        ),
+        "n": pw["n"],
+        "clusters": pw["clusters"],
+        "pairwise": pw["pairs"],
+        "adjustment": "Holm (1979)",
+        "wald": pw["wald"],
+        "rank": ranks,
+        "ranking": sorted(shown, key=lambda s: ranks[s]["rank"]),
+        "rank_method": f"1 = highest mean; 95% interval from {n_boot} bootstrap "
+        "resamples of respondents",
+        "invariance": {
+            "level": level,
+            "supported": supported,
+            "statement": statement,
+            "error": err,
+        },
+    }

@@ -69,13 +69,21 @@ class CarelessResult(Result):
         return self.frame["excluded"]
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "n_careless": self.n_careless, "min_flags": self.min_flags,
-                "indicators": list(self.available), "cutoffs": dict(self.cutoffs),
-                "n_flagged": dict(self.n_flagged), "notes": list(self.notes)}
+        return {
+            "n": self.n,
+            "n_careless": self.n_careless,
+            "min_flags": self.min_flags,
+            "indicators": list(self.available),
+            "cutoffs": dict(self.cutoffs),
+            "n_flagged": dict(self.n_flagged),
+            "notes": list(self.notes),
+        }
 
     def summary(self) -> str:
-        lines = [f"Careless responding: {self.n_careless} of {self.n} respondents flagged by "
-                 f">= {self.min_flags} indicators"]
+        lines = [
+            f"Careless responding: {self.n_careless} of {self.n} respondents flagged by "
+            f">= {self.min_flags} indicators"
+        ]
         for k in self.available:
             lines.append(f"  {k:<12} {self.n_flagged[k]:>5} flagged  ({self.cutoffs[k]})")
         lines += [f"  note: {n}" for n in self.notes]
@@ -157,8 +165,9 @@ def _mahalanobis_blocks(block, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
             elif full_inv is not None:
                 miss = ~pattern
                 p_om = full_inv[np.ix_(pattern, miss)]
-                inv = (full_inv[np.ix_(pattern, pattern)]
-                       - p_om @ np.linalg.solve(full_inv[np.ix_(miss, miss)], p_om.T))
+                inv = full_inv[np.ix_(pattern, pattern)] - p_om @ np.linalg.solve(
+                    full_inv[np.ix_(miss, miss)], p_om.T
+                )
             else:
                 inv = np.linalg.pinv(cov[np.ix_(pattern, pattern)])
             inverses[key] = inv
@@ -191,11 +200,18 @@ def _mahalanobis_blocks(block, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return d2, df
 
 
-def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
-             longstring_fraction: float = 0.5, irv_mads: float = 3.0,
-             mahalanobis_alpha: float = 0.001, speed_fraction: float = 0.5,
-             duration_column: str | None = None,
-             checked: CheckedData | None = None) -> CarelessResult:
+def careless(
+    df: pd.DataFrame,
+    inst: Instrument,
+    *,
+    min_flags: int = 2,
+    longstring_fraction: float = 0.5,
+    irv_mads: float = 3.0,
+    mahalanobis_alpha: float = 0.001,
+    speed_fraction: float = 0.5,
+    duration_column: str | None = None,
+    checked: CheckedData | None = None,
+) -> CarelessResult:
     """Screen respondents for careless responding with five indicators.
 
     See the module docstring for the indicators and their cut-offs. ``checked``
@@ -236,8 +252,11 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     main = inst.scale
     # rating items on the main scale, in questionnaire order
     seq = [i.id for b in inst.blocks for i in b.items]
-    seq += [i.id for i in inst.single_items
-            if i.scale is None or (i.scale.min, i.scale.max) == (main.min, main.max)]
+    seq += [
+        i.id
+        for i in inst.single_items
+        if i.scale is None or (i.scale.min, i.scale.max) == (main.min, main.max)
+    ]
     seq = [c for c in seq if c in df.columns]
     checks = [a for a in inst.attention_checks if a.id in df.columns]
     used = seq + [a.id for a in checks]
@@ -258,23 +277,26 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     ls = np.zeros(n, dtype=int)
     irv = np.full(n, np.nan)
     for s in range(0, n, _CHUNK_ROWS):
-        raw = arr[s:s + _CHUNK_ROWS][:, iseq]
+        raw = arr[s : s + _CHUNK_ROWS][:, iseq]
         missing = np.isnan(raw)
         cnt = raw.shape[1] - missing.sum(axis=1)
-        answered[s:s + len(raw)] = cnt
-        ls[s:s + len(raw)] = longstring(raw)
+        answered[s : s + len(raw)] = cnt
+        ls[s : s + len(raw)] = longstring(raw)
         with np.errstate(all="ignore"):  # the SD over answered items, two-pass, NaN below 2
             dev = np.where(missing, 0.0, raw)
             mean = dev.sum(axis=1) / cnt
             dev -= mean[:, None]
             dev[missing] = 0.0
-            irv[s:s + len(raw)] = np.where(cnt >= 2, np.sqrt(np.einsum("ij,ij->i", dev, dev)
-                                                             / (cnt - 1)), np.nan)
+            irv[s : s + len(raw)] = np.where(
+                cnt >= 2, np.sqrt(np.einsum("ij,ij->i", dev, dev) / (cnt - 1)), np.nan
+            )
 
     out["longstring"] = ls
     flags["longstring"] = (answered > 0) & (ls > longstring_fraction * answered)
-    cutoffs["longstring"] = (f"longest run of identical answers > {longstring_fraction:g} x "
-                             f"answered items ({len(seq)} rating items)")
+    cutoffs["longstring"] = (
+        f"longest run of identical answers > {longstring_fraction:g} x "
+        f"answered items ({len(seq)} rating items)"
+    )
 
     out["irv"] = irv
     if np.isnan(irv).all():  # nobody answered 2 rating items: no variability to judge
@@ -283,12 +305,17 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
         med = np.nanmedian(irv)
         mad = 1.4826 * np.nanmedian(np.abs(irv - med))
     flags["irv"] = ~np.isnan(irv) & (np.abs(irv - med) > irv_mads * mad)
-    cutoffs["irv"] = (f"|IRV - median| > {irv_mads:g} x MAD: outside "
-                      f"[{med - irv_mads * mad:.3f}, {med + irv_mads * mad:.3f}]")
+    cutoffs["irv"] = (
+        f"|IRV - median| > {irv_mads:g} x MAD: outside "
+        f"[{med - irv_mads * mad:.3f}, {med + irv_mads * mad:.3f}]"
+    )
 
     idim = [pos[c] for c in inst.dimension_item_ids]
-    flip = [(j, inst.scale_for(c)) for j, c in enumerate(inst.dimension_item_ids)
-            if c in inst.reversed_item_ids]
+    flip = [
+        (j, inst.scale_for(c))
+        for j, c in enumerate(inst.dimension_item_ids)
+        if c in inst.reversed_item_ids
+    ]
 
     def dims(s: int, e: int) -> np.ndarray:  # reverse-keyed dimension items of rows s:e
         x = arr[s:e][:, idim]
@@ -302,8 +329,9 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     crit = table[np.clip(dfree, 1, len(table)) - 1]
     out["mahalanobis_d2"] = d2
     flags["mahalanobis"] = ~np.isnan(d2) & (d2 > crit)
-    cutoffs["mahalanobis"] = (f"D^2 > chi-square quantile {1 - mahalanobis_alpha:g} "
-                              f"(df = answered dimension items)")
+    cutoffs["mahalanobis"] = (
+        f"D^2 > chi-square quantile {1 - mahalanobis_alpha:g} (df = answered dimension items)"
+    )
 
     available = ["longstring", "irv", "mahalanobis"]
     if checks:
@@ -314,7 +342,8 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
         out["attention_fail"] = fail
         flags["attention"] = fail
         cutoffs["attention"] = "answer differs from the instructed one: " + ", ".join(
-            f"{a.id} = {a.expected}" for a in checks)
+            f"{a.id} = {a.expected}" for a in checks
+        )
         available.append("attention")
     else:
         notes.append("no attention-check item in the data: attention indicator not used")
@@ -325,8 +354,9 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
         med_d = float(np.nanmedian(dur)) if np.isfinite(dur).any() else float("nan")
         out["duration"] = dur
         flags["speeding"] = ~np.isnan(dur) & (dur < speed_fraction * med_d)
-        cutoffs["speeding"] = (f"{dcol} < {speed_fraction:g} x median ({med_d:g}): "
-                               f"< {speed_fraction * med_d:g}")
+        cutoffs["speeding"] = (
+            f"{dcol} < {speed_fraction:g} x median ({med_d:g}): < {speed_fraction * med_d:g}"
+        )
         available.append("speeding")
     else:
         notes.append("no duration column: speeding indicator not used")
@@ -336,15 +366,25 @@ def careless(df: pd.DataFrame, inst: Instrument, *, min_flags: int = 2,
     n_flags = np.sum([flags[k] for k in available], axis=0)
     out["n_flags"] = n_flags
     out["excluded"] = n_flags >= min_flags
-    return CarelessResult(frame=out, cutoffs=cutoffs,
-                          n_flagged={k: int(flags[k].sum()) for k in available},
-                          available=tuple(available), min_flags=min_flags, n=len(df),
-                          n_careless=int(out["excluded"].sum()), notes=tuple(notes))
+    return CarelessResult(
+        frame=out,
+        cutoffs=cutoffs,
+        n_flagged={k: int(flags[k].sum()) for k in available},
+        available=tuple(available),
+        min_flags=min_flags,
+        n=len(df),
+        n_careless=int(out["excluded"].sum()),
+        notes=tuple(notes),
+    )
 
 
-def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
-                  expected: Sequence[int], duration_s: np.ndarray,
-                  n_answered: np.ndarray) -> dict[str, np.ndarray]:
+def quality_flags(
+    scale_values: np.ndarray,
+    attention_values: np.ndarray,
+    expected: Sequence[int],
+    duration_s: np.ndarray,
+    n_answered: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Careless-responding indicators for many respondents at once (one row each).
 
     Parameters
@@ -398,9 +438,19 @@ def quality_flags(scale_values: np.ndarray, attention_values: np.ndarray,
     straight = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (irv == 0)
     longrun = (cnt >= STRAIGHTLINE_MIN_ITEMS) & (best > cnt / 2)
     speeder = dur < SPEEDER_S_PER_ITEM * answered
-    flags = [[name for name, on in (("straightline", s), ("longstring", lr),
-                                    ("attention_failed", af), ("speeder", sp)) if on]
-             for s, lr, af, sp in zip(straight.tolist(), longrun.tolist(),
-                                      (att == 0).tolist(), speeder.tolist(), strict=True)]
-    return {"longstring": best.astype(int), "irv": irv, "attention_passed": att,
-            "flags": flags}
+    flags = [
+        [
+            name
+            for name, on in (
+                ("straightline", s),
+                ("longstring", lr),
+                ("attention_failed", af),
+                ("speeder", sp),
+            )
+            if on
+        ]
+        for s, lr, af, sp in zip(
+            straight.tolist(), longrun.tolist(), (att == 0).tolist(), speeder.tolist(), strict=True
+        )
+    ]
+    return {"longstring": best.astype(int), "irv": irv, "attention_passed": att, "flags": flags}

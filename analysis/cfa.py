@@ -164,38 +164,51 @@ class CFAResult(Result):
             f"n = {self.n}, {len(self.factors)} factors, {len(self.items)} items"
             + ("" if self.converged else "  ** NOT CONVERGED **"),
             f"  chi2({self.df}) = {self.chisq:.3f}, p {fmt_p(self.p)}"
-            + (f"; scaled chi2 = {self.chisq_scaled:.3f} (scaling factor "
-               f"{f(self.scaling_factor)}), p {fmt_p(self.p_scaled)}"
-               if np.isfinite(self.chisq_scaled) else ""),
+            + (
+                f"; scaled chi2 = {self.chisq_scaled:.3f} (scaling factor "
+                f"{f(self.scaling_factor)}), p {fmt_p(self.p_scaled)}"
+                if np.isfinite(self.chisq_scaled)
+                else ""
+            ),
             f"  CFI = {f(self.cfi)}, TLI = {f(self.tli)}, "
             f"RMSEA = {f(self.rmsea)} [90% CI {f(lo)}, {f(hi)}], SRMR = {f(self.srmr)}",
             f"  logL = {self.loglik:.3f}, AIC = {self.aic:.3f}, BIC = {self.bic:.3f}, "
             f"free parameters = {self.npar}",
         ]
         if np.isfinite(self.cfi_scaled):
-            lines.append(f"  scaled: CFI = {f(self.cfi_scaled)}, TLI = {f(self.tli_scaled)}, "
-                         f"RMSEA = {f(self.rmsea_scaled)}"
-                         + (f"; robust: CFI = {f(self.cfi_robust)}, TLI = {f(self.tli_robust)}"
-                            f", RMSEA = {f(self.rmsea_robust)}"
-                            if np.isfinite(self.cfi_robust) else ""))
+            lines.append(
+                f"  scaled: CFI = {f(self.cfi_scaled)}, TLI = {f(self.tli_scaled)}, "
+                f"RMSEA = {f(self.rmsea_scaled)}"
+                + (
+                    f"; robust: CFI = {f(self.cfi_robust)}, TLI = {f(self.tli_robust)}"
+                    f", RMSEA = {f(self.rmsea_robust)}"
+                    if np.isfinite(self.cfi_robust)
+                    else ""
+                )
+            )
         lines += [
             "",
             f"  {'factor':<10}{'item':<12}{'loading':>9}{'std':>8}",
         ]
         for fac in self.factors:
             for it in self.model[fac]:
-                lines.append(f"  {fac:<10}{it:<12}{self.loadings[it]:>9.3f}"
-                             f"{f(self.std_loadings[it]):>8}")
+                lines.append(
+                    f"  {fac:<10}{it:<12}{self.loadings[it]:>9.3f}{f(self.std_loadings[it]):>8}"
+                )
         lines += ["", f"  {'factor':<10}{'CR':>8}{'AVE':>8}{'variance':>10}"]
         for fac in self.factors:
-            lines.append(f"  {fac:<10}{f(self.composite_reliability[fac]):>8}"
-                         f"{f(self.ave[fac]):>8}{f(self.factor_variances[fac]):>10}")
+            lines.append(
+                f"  {fac:<10}{f(self.composite_reliability[fac]):>8}"
+                f"{f(self.ave[fac]):>8}{f(self.factor_variances[fac]):>10}"
+            )
         if len(self.factors) > 1:
             lines += ["", "  factor correlations"]
             lines.append("  " + " " * 10 + "".join(f"{c:>8}" for c in self.factors))
             for a in self.factors:
-                lines.append(f"  {a:<10}" + "".join(
-                    f"{f(self.factor_correlations[a][b]):>8}" for b in self.factors))
+                lines.append(
+                    f"  {a:<10}"
+                    + "".join(f"{f(self.factor_correlations[a][b]):>8}" for b in self.factors)
+                )
         if self.warnings:
             lines += ["", "  warnings:"] + [f"  - {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -212,12 +225,18 @@ def _moments_for(data: pd.DataFrame | Moments, items: Sequence[str]) -> Moments:
         if missing:
             raise ValueError(f"items not in the data: {', '.join(map(str, missing))}")
         return Moments.from_frame(data, items)
-    raise ValueError(f"data must be a pandas DataFrame or a Moments object, "
-                     f"not {type(data).__name__}")
+    raise ValueError(
+        f"data must be a pandas DataFrame or a Moments object, not {type(data).__name__}"
+    )
 
 
-def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
-        estimator: str = "ml", missing: str = "listwise") -> CFAResult:
+def cfa(
+    data: pd.DataFrame | Moments,
+    model: Mapping[str, Sequence[str]],
+    *,
+    estimator: str = "ml",
+    missing: str = "listwise",
+) -> CFAResult:
     """Fit a correlated-factors CFA by maximum likelihood, as ``lavaan::cfa(model, data)``.
 
     ``estimator="wlsmv"`` treats the items as ordered categories instead: polychoric
@@ -313,8 +332,10 @@ def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
     factors, items, assign = _sem.parse_model(model)
     p, m = len(items), len(factors)
     if (est_name == "mlr" or miss == "fiml") and not isinstance(data, pd.DataFrame):
-        raise ValueError(f"estimator={est_name!r} with missing={miss!r} needs the raw data "
-                         "(a DataFrame), not only their moments")
+        raise ValueError(
+            f"estimator={est_name!r} with missing={miss!r} needs the raw data "
+            "(a DataFrame), not only their moments"
+        )
     if miss == "fiml":
         return _cfa_fiml(data, model, factors, items, assign, robust=est_name == "mlr")
     spec = _sem.build_spec(assign, m)
@@ -323,14 +344,16 @@ def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
         raise ValueError(
             f"the model is not identified: {spec.npar} free parameters for "
             f"{p * (p + 1) // 2} covariances (df = {df}); a single factor needs at least "
-            f"3 items")
+            f"3 items"
+        )
     mo = _moments_for(data, items)
     n_rows = len(data) if isinstance(data, pd.DataFrame) else mo.n
     need = max(spec.npar, 3 * p)
     if mo.n < need:
         raise ValueError(
             f"too few complete rows: {mo.n}; this model has {spec.npar} free parameters "
-            f"and {p} items, so at least {need} complete rows are needed")
+            f"and {p} items, so at least {need} complete rows are needed"
+        )
     extra: dict[str, Any] = {}
     with _sem.single_thread_blas():
         cov = mo.cov(ddof=0)
@@ -350,17 +373,33 @@ def cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
 
             raw = _complete_rows(data, items)
             hess = _robust.numeric_hessian(lambda z: _sem.gradient(spec, [gs], z), est.x)
-            rob = _robust.mlr(raw - mo.mean, cov, mats.sigma, ds, hess, fm.df,
-                              fm.baseline_df)
+            rob = _robust.mlr(raw - mo.mean, cov, mats.sigma, ds, hess, fm.df, fm.baseline_df)
             vcov = rob.vcov
             se_type = "robust.huber.white"
-            extra = _scaled_measures(fm, rob.scaling_factor, rob.baseline_scaling_factor,
-                                     rob.trace_ugamma, mo.n)
+            extra = _scaled_measures(
+                fm, rob.scaling_factor, rob.baseline_scaling_factor, rob.trace_ugamma, mo.n
+            )
         # lavaan's modindices() uses the expected information for ML and MLR alike
         mi = _modification_indices(spec, mats, cov, ds, assign, factors, items, mo.n)
-    return _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model,
-                   n=mo.n, n_rows=n_rows, estimator=est_name, missing="listwise",
-                   se_type=se_type, mi=mi, extra=extra)
+    return _result(
+        spec,
+        est,
+        fm,
+        mats,
+        vcov,
+        cov,
+        factors,
+        items,
+        assign,
+        model,
+        n=mo.n,
+        n_rows=n_rows,
+        estimator=est_name,
+        missing="listwise",
+        se_type=se_type,
+        mi=mi,
+        extra=extra,
+    )
 
 
 def _safe_inv(a: np.ndarray) -> np.ndarray:
@@ -376,8 +415,9 @@ def _complete_rows(data: pd.DataFrame, items: Sequence[str]) -> np.ndarray:
     return x[~np.isnan(x).any(axis=1)]
 
 
-def _scaled_measures(fm: _sem.FitMeasures, c: float, cb: float, trace_ug: float,
-                     n: int) -> dict[str, Any]:
+def _scaled_measures(
+    fm: _sem.FitMeasures, c: float, cb: float, trace_ug: float, n: int
+) -> dict[str, Any]:
     """lavaan's scaled and robust fit measures from the scaling factors (one group)."""
     from scipy import stats
 
@@ -398,18 +438,30 @@ def _scaled_measures(fm: _sem.FitMeasures, c: float, cb: float, trace_ug: float,
         return float(np.sqrt(max(t / n / d - ch / n, 0.0))) if d > 0 else 0.0
 
     return dict(
-        chisq_scaled=x2s, df_scaled=float(df),
+        chisq_scaled=x2s,
+        df_scaled=float(df),
         p_scaled=float(stats.chi2.sf(x2s, df)) if df > 0 else float("nan"),
-        scaling_factor=c, baseline_chisq_scaled=x2bs, baseline_scaling_factor=cb,
-        cfi_scaled=cfi(x2s, df, x2bs, dfb), tli_scaled=tli(x2s, df, x2bs, dfb),
+        scaling_factor=c,
+        baseline_chisq_scaled=x2bs,
+        baseline_scaling_factor=cb,
+        cfi_scaled=cfi(x2s, df, x2bs, dfb),
+        tli_scaled=tli(x2s, df, x2bs, dfb),
         rmsea_scaled=rmsea(x2, trace_ug) if trace_ug > 0 else float("nan"),
-        cfi_robust=cfi(x2, df, x2b, dfb, c, cb), tli_robust=tli(x2, df, x2b, dfb, c, cb),
-        rmsea_robust=rmsea(x2, df, c))
+        cfi_robust=cfi(x2, df, x2b, dfb, c, cb),
+        tli_robust=tli(x2, df, x2b, dfb, c, cb),
+        rmsea_robust=rmsea(x2, df, c),
+    )
 
 
-def _param_rows(spec: _sem.Spec, mats: _sem.GroupMatrices, vcov: np.ndarray,
-                x: np.ndarray, factors: Sequence[str], items: Sequence[str],
-                assign: Sequence[int]) -> tuple[dict[str, Any], ...]:
+def _param_rows(
+    spec: _sem.Spec,
+    mats: _sem.GroupMatrices,
+    vcov: np.ndarray,
+    x: np.ndarray,
+    factors: Sequence[str],
+    items: Sequence[str],
+    assign: Sequence[int],
+) -> tuple[dict[str, Any], ...]:
     """lavaan's parameterEstimates(standardized = TRUE) rows for =~ and ~~."""
     from scipy import stats
 
@@ -424,25 +476,50 @@ def _param_rows(spec: _sem.Spec, mats: _sem.GroupMatrices, vcov: np.ndarray,
             se = float(se_all[idx])
             z = float(est / se) if se > 0 else float("nan")
             pv = float(2.0 * stats.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-        return {"lhs": lhs, "op": op, "rhs": rhs, "est": float(est), "se": se, "z": z,
-                "pvalue": pv, "std_all": float(std)}
+        return {
+            "lhs": lhs,
+            "op": op,
+            "rhs": rhs,
+            "est": float(est),
+            "se": se,
+            "z": z,
+            "pvalue": pv,
+            "std_all": float(std),
+        }
 
     rows = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for i, it in enumerate(items):
             f = assign[i]
             lam = mats.lam[i, f]
-            rows.append(row(factors[f], "=~", it, int(spec.lam_idx[0, i, f]), lam,
-                            lam * sd_f[f] / sd_y[i]))
+            rows.append(
+                row(factors[f], "=~", it, int(spec.lam_idx[0, i, f]), lam, lam * sd_f[f] / sd_y[i])
+            )
         for i, it in enumerate(items):
-            rows.append(row(it, "~~", it, int(spec.theta_idx[0, i]), mats.theta[i],
-                            mats.theta[i] / sd_y[i] ** 2))
+            rows.append(
+                row(
+                    it,
+                    "~~",
+                    it,
+                    int(spec.theta_idx[0, i]),
+                    mats.theta[i],
+                    mats.theta[i] / sd_y[i] ** 2,
+                )
+            )
         for a, fa in enumerate(factors):
             rows.append(row(fa, "~~", fa, int(spec.phi_idx[0, a, a]), mats.phi[a, a], 1.0))
         for a, fa in enumerate(factors):
             for b in range(a + 1, len(factors)):
-                rows.append(row(fa, "~~", factors[b], int(spec.phi_idx[0, a, b]),
-                                mats.phi[a, b], mats.phi[a, b] / (sd_f[a] * sd_f[b])))
+                rows.append(
+                    row(
+                        fa,
+                        "~~",
+                        factors[b],
+                        int(spec.phi_idx[0, a, b]),
+                        mats.phi[a, b],
+                        mats.phi[a, b] / (sd_f[a] * sd_f[b]),
+                    )
+                )
     return tuple(rows)
 
 
@@ -481,9 +558,15 @@ def _mi_rows(cands, score, info, k_free) -> tuple[dict[str, Any], ...]:
     with np.errstate(invalid="ignore", divide="ignore"):
         for (lhs, op, rhs), sk, vk in zip(cands, sc, v, strict=True):
             ok = vk > 1e-12 * max(1.0, abs(info[0, 0]))
-            out.append({"lhs": lhs, "op": op, "rhs": rhs,
-                        "mi": float(sk**2 / vk) if ok else float("nan"),
-                        "epc": float(sk / vk) if ok else float("nan")})
+            out.append(
+                {
+                    "lhs": lhs,
+                    "op": op,
+                    "rhs": rhs,
+                    "mi": float(sk**2 / vk) if ok else float("nan"),
+                    "epc": float(sk / vk) if ok else float("nan"),
+                }
+            )
     out.sort(key=lambda r: -(r["mi"] if np.isfinite(r["mi"]) else -1.0))
     return tuple(out)
 
@@ -512,11 +595,15 @@ def _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items):
         step = max(1, int(4e6 // (q * q) ** 2))  # chunks bound the Kronecker products
         for s0 in range(0, len(b.n), step):
             sl = slice(s0, s0 + step)
-            kr = 0.5 * b.n[sl, None, None] * np.einsum(
-                "pij,pkl->pikjl", si[sl], si[sl]).reshape(-1, q * q, q * q)
+            kr = (
+                0.5
+                * b.n[sl, None, None]
+                * np.einsum("pij,pkl->pikjl", si[sl], si[sl]).reshape(-1, q * q, q * q)
+            )
             idx = vidx[sl][:, :, None] * (p * p) + vidx[sl][:, None, :]
-            w_vec += np.bincount(idx.ravel(), weights=kr.ravel(),
-                                 minlength=(p * p) ** 2).reshape(p * p, p * p)
+            w_vec += np.bincount(idx.ravel(), weights=kr.ravel(), minlength=(p * p) ** 2).reshape(
+                p * p, p * p
+            )
     jv = ds_all.reshape(len(ds_all), p * p)
     info = jv @ w_vec @ jv.T + dm_all @ w_mu @ dm_all.T
     return _mi_rows(cands, score, (info + info.T) / 2.0, ds.shape[0])
@@ -572,8 +659,27 @@ def _modification_indices(spec, mats, cov, ds, assign, factors, items, n):
     return tuple(out)
 
 
-def _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model, *, n, n_rows,
-            estimator, missing, se_type, mi, extra, unrestricted_loglik=None) -> CFAResult:
+def _result(
+    spec,
+    est,
+    fm,
+    mats,
+    vcov,
+    cov,
+    factors,
+    items,
+    assign,
+    model,
+    *,
+    n,
+    n_rows,
+    estimator,
+    missing,
+    se_type,
+    mi,
+    extra,
+    unrestricted_loglik=None,
+) -> CFAResult:
     std = _sem.standardized_loadings(mats)
     loadings = {it: float(mats.lam[i, assign[i]]) for i, it in enumerate(items)}
     std_loadings = {it: float(std[i, assign[i]]) for i, it in enumerate(items)}
@@ -582,8 +688,9 @@ def _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model, *, n,
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.diag(mats.phi))
         corr = mats.phi / np.outer(sd, sd)
-    fcorr = {a: {b: float(corr[i, j]) for j, b in enumerate(factors)}
-             for i, a in enumerate(factors)}
+    fcorr = {
+        a: {b: float(corr[i, j]) for j, b in enumerate(factors)} for i, a in enumerate(factors)
+    }
     # semTools 0.5-6: compRelSEM = (Σλ)²φ / 1ᵀS1 and AVE = Σλ²φ / tr(S) over the factor's
     # items, S the sample covariance (divisor N; the EM estimate with FIML)
     cr: dict[str, float] = {}
@@ -609,28 +716,58 @@ def _result(spec, est, fm, mats, vcov, cov, factors, items, assign, model, *, n,
         warns.append(f"the optimizer {est.message}; results are not trustworthy")
     warns += _sem.diagnose(spec, est.x, factors, items)
     if warns:
-        warns.append("composite reliability and AVE come from an improper or unconverged "
-                     "solution: do not interpret them")
+        warns.append(
+            "composite reliability and AVE come from an improper or unconverged "
+            "solution: do not interpret them"
+        )
     return CFAResult(
-        n=int(n), factors=tuple(factors), items=tuple(items),
+        n=int(n),
+        factors=tuple(factors),
+        items=tuple(items),
         model={f: tuple(model[f]) for f in factors},
-        chisq=fm.chisq, df=fm.df, p=fm.pvalue, cfi=fm.cfi, tli=fm.tli, rmsea=fm.rmsea,
-        rmsea_ci90=fm.rmsea_ci90, srmr=fm.srmr, loglik=fm.loglik, aic=fm.aic, bic=fm.bic,
-        npar=fm.npar, baseline_chisq=fm.baseline_chisq, baseline_df=fm.baseline_df,
-        loadings=loadings, std_loadings=std_loadings, residual_variances=resid,
-        factor_variances=fvar, factor_correlations=fcorr, composite_reliability=cr,
-        ave=ave, converged=bool(est.converged), iterations=int(est.iterations),
-        warnings=tuple(warns), estimator=estimator, missing=missing, n_rows=int(n_rows),
-        se_type=se_type, parameters=_param_rows(spec, mats, vcov, est.x, factors, items,
-                                                assign),
-        r2=r2, modification_indices=mi, composite_reliability_fl=cr_fl, ave_fl=ave_fl,
-        unrestricted_loglik=(fm.unrestricted_loglik if unrestricted_loglik is None
-                             else unrestricted_loglik),
-        **extra)
+        chisq=fm.chisq,
+        df=fm.df,
+        p=fm.pvalue,
+        cfi=fm.cfi,
+        tli=fm.tli,
+        rmsea=fm.rmsea,
+        rmsea_ci90=fm.rmsea_ci90,
+        srmr=fm.srmr,
+        loglik=fm.loglik,
+        aic=fm.aic,
+        bic=fm.bic,
+        npar=fm.npar,
+        baseline_chisq=fm.baseline_chisq,
+        baseline_df=fm.baseline_df,
+        loadings=loadings,
+        std_loadings=std_loadings,
+        residual_variances=resid,
+        factor_variances=fvar,
+        factor_correlations=fcorr,
+        composite_reliability=cr,
+        ave=ave,
+        converged=bool(est.converged),
+        iterations=int(est.iterations),
+        warnings=tuple(warns),
+        estimator=estimator,
+        missing=missing,
+        n_rows=int(n_rows),
+        se_type=se_type,
+        parameters=_param_rows(spec, mats, vcov, est.x, factors, items, assign),
+        r2=r2,
+        modification_indices=mi,
+        composite_reliability_fl=cr_fl,
+        ave_fl=ave_fl,
+        unrestricted_loglik=(
+            fm.unrestricted_loglik if unrestricted_loglik is None else unrestricted_loglik
+        ),
+        **extra,
+    )
 
 
-def _fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, sb,
-                    robust) -> dict[str, float]:
+def _fiml_corrected(
+    spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, sb, robust
+) -> dict[str, float]:
     """lavaan's robust CFI, TLI and RMSEA after FIML (``lav_fit_fiml_corrected``; Zhang &
     Savalei's FIML-corrected statistics, version V3 with MLR and V6 with ML).
 
@@ -663,8 +800,13 @@ def _fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, 
     delta_b[np.arange(p), np.arange(p)] = 1.0
     diag_pos = p + np.flatnonzero(li == lj)
     delta_b[diag_pos, p + li[li == lj]] = 1.0
-    fb = (float(np.sum(np.log(sb))) + float(np.sum(np.diag(gs.cov) / sb)) - gs.logdet - p
-          + float(np.sum((gs.mean - mub) ** 2 / sb)))
+    fb = (
+        float(np.sum(np.log(sb)))
+        + float(np.sum(np.diag(gs.cov) / sb))
+        - gs.logdet
+        - p
+        + float(np.sum((gs.mean - mub) ** 2 / sb))
+    )
     xx3b = n * fb
     c3b = k_hat(delta_b) / dfb if dfb > 0 else float("nan")
 
@@ -674,14 +816,14 @@ def _fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, 
         return 1.0 if np.isclose(t1, 0) and np.isclose(t2, 0) else 1.0 - t1 / t2
 
     t1, t2 = (xx3 - c3 * df) * dfb, (xx3b - c3b * dfb) * df
-    return {"cfi_robust": cfi(xx3, df, xx3b, dfb, c3, c3b),
-            "tli_robust": 1.0 - t1 / t2 if df > 0 and abs(t2) > 0 else 1.0,
-            "rmsea_robust": (float(np.sqrt(max(xx3 / n / df - c3 / n, 0.0))) if df > 0
-                             else 0.0)}
+    return {
+        "cfi_robust": cfi(xx3, df, xx3b, dfb, c3, c3b),
+        "tli_robust": 1.0 - t1 / t2 if df > 0 and abs(t2) > 0 else 1.0,
+        "rmsea_robust": (float(np.sqrt(max(xx3 / n / df - c3 / n, 0.0))) if df > 0 else 0.0),
+    }
 
 
-def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
-              robust: bool) -> CFAResult:
+def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *, robust: bool) -> CFAResult:
     """FIML (lavaan ``missing = "ml"``), with ML (observed-information SEs) or MLR."""
     from scipy import optimize, stats
 
@@ -694,20 +836,24 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
     spec = _sem.build_spec(assign, m, meanstructure=True)
     df = p * (p + 1) // 2 + p - spec.npar
     if df < 0:
-        raise ValueError(f"the model is not identified (df = {df}); a single factor needs "
-                         "at least 3 items")
+        raise ValueError(
+            f"the model is not identified (df = {df}); a single factor needs at least 3 items"
+        )
     x = data[list(items)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     pats = _fiml.patterns(x)
     n = pats.nobs
     need = max(spec.npar, 3 * p)
     if n < need:
-        raise ValueError(f"too few rows with any answer: {n}; this model has {spec.npar} "
-                         f"free parameters and {p} items, so at least {need} are needed")
+        raise ValueError(
+            f"too few rows with any answer: {n}; this model has {spec.npar} "
+            f"free parameters and {p} items, so at least {need} are needed"
+        )
     for j, it in enumerate(items):
         col = x[:, j][~np.isnan(x[:, j])]
         if col.size < 2 or np.ptp(col) == 0:
-            raise ValueError(f"item {it} is constant or has fewer than 2 numeric answers "
-                             f"({col.size} answered)")
+            raise ValueError(
+                f"item {it} is constant or has fewer than 2 numeric answers ({col.size} answered)"
+            )
     with _sem.single_thread_blas():
         mu1, sig1, ll1, em_ok = _fiml.em(pats, p)
         gs = _sem.group_stats("", n, mu1, sig1, items)
@@ -728,8 +874,9 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
 
         x0 = _sem.start_values(spec, [gs], assign)
         with np.errstate(invalid="ignore", over="ignore"):
-            res = optimize.minimize(f_obj, x0, jac=f_grad, method="BFGS",
-                                    options={"gtol": 1e-9, "maxiter": 5000})
+            res = optimize.minimize(
+                f_obj, x0, jac=f_grad, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000}
+            )
         xh = res.x
         hess = _robust.numeric_hessian(f_grad, xh)
         for _ in range(5):  # Newton polish on the numeric Hessian
@@ -742,9 +889,14 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
                 break
         gmax = float(np.max(np.abs(f_grad(xh))))
         ok = gmax < 1e-6 and em_ok
-        est = _sem.Estimate(xh, float(f_obj(xh)), ok, int(res.nit), gmax,
-                            "converged" if ok else
-                            f"did not converge (max |gradient| = {gmax:.2g})")
+        est = _sem.Estimate(
+            xh,
+            float(f_obj(xh)),
+            ok,
+            int(res.nit),
+            gmax,
+            "converged" if ok else f"did not converge (max |gradient| = {gmax:.2g})",
+        )
         mats = _sem.matrices(spec, xh, 0)
         ll0 = -n * est.fmin
         x2 = max(2.0 * (ll1 - ll0), 0.0)
@@ -760,11 +912,24 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
         else:
             tli, rmsea = 1.0, 0.0
         fm = _sem.FitMeasures(
-            float(x2), int(df), float(stats.chi2.sf(x2, df)) if df > 0 else float("nan"),
-            float(x2b), int(dfb), float(cfi), float(tli), rmsea, _sem.rmsea_ci(x2, df, n, 1),
-            _sem.srmr_group(gs, mats, True), float(ll0), float(ll1),
-            float(-2 * ll0 + 2 * spec.npar), float(-2 * ll0 + spec.npar * np.log(n)),
-            int(spec.npar), int(n), 1)
+            float(x2),
+            int(df),
+            float(stats.chi2.sf(x2, df)) if df > 0 else float("nan"),
+            float(x2b),
+            int(dfb),
+            float(cfi),
+            float(tli),
+            rmsea,
+            _sem.rmsea_ci(x2, df, n, 1),
+            _sem.srmr_group(gs, mats, True),
+            float(ll0),
+            float(ll1),
+            float(-2 * ll0 + 2 * spec.npar),
+            float(-2 * ll0 + spec.npar * np.log(n)),
+            int(spec.npar),
+            int(n),
+            1,
+        )
         _, ds, dm = _sem._derivatives(spec, mats, 0)
         mi = _modification_indices_fiml(pats, mats, ds, dm, assign, factors, items)
         a_inv = _safe_inv(hess)  # unit observed information is the Hessian of −log L / N
@@ -800,8 +965,26 @@ def _cfa_fiml(data: pd.DataFrame, model, factors, items, assign, *,
             tr_hb = float(np.sum(np.diag(bb) / n / ab))
             cb = (tr_h1 - tr_hb) / dfb if dfb > 0 else float("nan")
             extra = _scaled_measures(fm, c, cb, tr_ug, n)
-        extra.update(_fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat,
-                                     mub, sb, robust))
-    return _result(spec, est, fm, mats, vcov, sig1, factors, items, assign, model, n=n,
-                   n_rows=len(data), estimator="mlr" if robust else "ml", missing="fiml",
-                   se_type=se_type, mi=mi, extra=extra, unrestricted_loglik=ll1)
+        extra.update(
+            _fiml_corrected(spec, mats, gs, ds, dm, n, df, dfb, wm, wmi, jm, jsat, mub, sb, robust)
+        )
+    return _result(
+        spec,
+        est,
+        fm,
+        mats,
+        vcov,
+        sig1,
+        factors,
+        items,
+        assign,
+        model,
+        n=n,
+        n_rows=len(data),
+        estimator="mlr" if robust else "ml",
+        missing="fiml",
+        se_type=se_type,
+        mi=mi,
+        extra=extra,
+        unrestricted_loglik=ll1,
+    )

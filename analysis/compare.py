@@ -106,20 +106,30 @@ class GroupTable(Result):
         return sum(g.suppressed for g in self.groups)
 
     def summary(self) -> str:
-        lines = [f"{self.variable} by {self.by} (groups with n < {self.min_n} suppressed)",
-                 f"  {'group':<14} {'n':>6} {'mean':>8}  95% CI"]
+        lines = [
+            f"{self.variable} by {self.by} (groups with n < {self.min_n} suppressed)",
+            f"  {'group':<14} {'n':>6} {'mean':>8}  95% CI",
+        ]
         for g in self.groups:
             if g.suppressed:
                 lines.append(f"  {g.name:<14} {'suppressed (n < ' + str(self.min_n) + ')'}")
             else:
-                lines.append(f"  {g.name:<14} {g.n:>6} {fmt(g.mean, 2):>8}  "
-                             f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]")
+                lines.append(
+                    f"  {g.name:<14} {g.n:>6} {fmt(g.mean, 2):>8}  "
+                    f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]"
+                )
         return "\n".join(lines)
 
 
-def group_table(values: pd.Series, groups: pd.Series, *, min_n: int = 30,
-                level: float = 0.95, order: Sequence[str] | None = None,
-                variable: str | None = None) -> GroupTable:
+def group_table(
+    values: pd.Series,
+    groups: pd.Series,
+    *,
+    min_n: int = 30,
+    level: float = 0.95,
+    order: Sequence[str] | None = None,
+    variable: str | None = None,
+) -> GroupTable:
     """n, mean, SD and t-based confidence interval of ``values`` in each group.
 
     Groups with fewer than ``min_n`` non-missing values are suppressed (no figures).
@@ -154,15 +164,22 @@ class WelchAnovaResult(Result):
     suppressed: tuple[str, ...]
 
     def summary(self) -> str:
-        return (f"Welch ANOVA: F({fmt(self.df[0], 0)}, {fmt(self.df[1], 1)}) = {fmt(self.F, 2)}, "
-                f"p {fmt_p(self.p)}; groups: "
-                + ", ".join(f"{g} {fmt(self.means[g], 2)} (n={self.n[g]})" for g in self.means)
-                + (f"; suppressed: {', '.join(self.suppressed)}" if self.suppressed else ""))
+        return (
+            f"Welch ANOVA: F({fmt(self.df[0], 0)}, {fmt(self.df[1], 1)}) = {fmt(self.F, 2)}, "
+            f"p {fmt_p(self.p)}; groups: "
+            + ", ".join(f"{g} {fmt(self.means[g], 2)} (n={self.n[g]})" for g in self.means)
+            + (f"; suppressed: {', '.join(self.suppressed)}" if self.suppressed else "")
+        )
 
 
-def welch_anova_from_stats(names: Sequence[str], n: Sequence[int], mean: Sequence[float],
-                           var: Sequence[float], *,
-                           suppressed: Sequence[str] = ()) -> WelchAnovaResult:
+def welch_anova_from_stats(
+    names: Sequence[str],
+    n: Sequence[int],
+    mean: Sequence[float],
+    var: Sequence[float],
+    *,
+    suppressed: Sequence[str] = (),
+) -> WelchAnovaResult:
     """Welch's ANOVA from per-group n, mean and variance (e.g. a SQL aggregate).
 
     See :func:`welch_anova` for the formula and references. R: ``oneway.test``.
@@ -179,13 +196,17 @@ def welch_anova_from_stats(names: Sequence[str], n: Sequence[int], mean: Sequenc
     sw = w.sum()
     mw = (w * mean_).sum() / sw
     a = (w * (mean_ - mw) ** 2).sum() / (k - 1)
-    tmp = ((1 - w / sw) ** 2 / (n_ - 1)).sum() / (k ** 2 - 1)
+    tmp = ((1 - w / sw) ** 2 / (n_ - 1)).sum() / (k**2 - 1)
     f = float(a / (1 + 2 * (k - 2) * tmp))
     df2 = float(1 / (3 * tmp))
-    return WelchAnovaResult(F=f, df=(float(k - 1), df2), p=float(stats.f.sf(f, k - 1, df2)),
-                            means=dict(zip(names, map(float, mean_), strict=True)),
-                            n=dict(zip(names, map(int, n_), strict=True)),
-                            suppressed=tuple(suppressed))
+    return WelchAnovaResult(
+        F=f,
+        df=(float(k - 1), df2),
+        p=float(stats.f.sf(f, k - 1, df2)),
+        means=dict(zip(names, map(float, mean_), strict=True)),
+        n=dict(zip(names, map(int, n_), strict=True)),
+        suppressed=tuple(suppressed),
+    )
 
 
 def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> WelchAnovaResult:
@@ -214,9 +235,13 @@ def welch_anova(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> Wel
     """
     tab = group_table(values, groups, min_n=min_n)
     shown = tab.shown
-    return welch_anova_from_stats([g.name for g in shown], [g.n for g in shown],
-                                  [g.mean for g in shown], [g.var for g in shown],
-                                  suppressed=[g.name for g in tab.groups if g.suppressed])
+    return welch_anova_from_stats(
+        [g.name for g in shown],
+        [g.n for g in shown],
+        [g.mean for g in shown],
+        [g.var for g in shown],
+        suppressed=[g.name for g in tab.groups if g.suppressed],
+    )
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
@@ -263,7 +288,7 @@ def _welch_t(ga: GroupStat, gb: GroupStat, level: float = 0.95) -> tuple[float, 
     va, vb = ga.var / ga.n, gb.var / gb.n
     se = math.sqrt(va + vb)
     diff = gb.mean - ga.mean
-    df = (va + vb) ** 2 / (va ** 2 / (ga.n - 1) + vb ** 2 / (gb.n - 1))
+    df = (va + vb) ** 2 / (va**2 / (ga.n - 1) + vb**2 / (gb.n - 1))
     t = diff / se
     p = 2 * stats.t.sf(abs(t), df)
     h = stats.t.ppf(0.5 + level / 2, df) * se
@@ -282,25 +307,32 @@ class PairwiseResult(Result):
     suppressed: tuple[str, ...]
 
     def to_dict(self) -> dict:
-        return {"comparisons": [c.to_dict() for c in self.comparisons],
-                "suppressed": list(self.suppressed)}
+        return {
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "suppressed": list(self.suppressed),
+        }
 
     def summary(self) -> str:
         lines = [f"{self.variable} by {self.by}: Welch t-tests, Holm-adjusted"]
         for c in self.comparisons:
-            lines.append(f"  {c.b} vs {c.a}: diff {fmt(c.diff, 2)} [{fmt(c.ci95[0], 2)}, "
-                         f"{fmt(c.ci95[1], 2)}], t({fmt(c.df, 1)}) = {fmt(c.t, 2)}, p_holm "
-                         f"{fmt_p(c.p_holm)}, g = {fmt(c.hedges_g, 2)}")
+            lines.append(
+                f"  {c.b} vs {c.a}: diff {fmt(c.diff, 2)} [{fmt(c.ci95[0], 2)}, "
+                f"{fmt(c.ci95[1], 2)}], t({fmt(c.df, 1)}) = {fmt(c.t, 2)}, p_holm "
+                f"{fmt_p(c.p_holm)}, g = {fmt(c.hedges_g, 2)}"
+            )
         return "\n".join(lines)
 
 
 def _compare(tab: GroupTable, pairs: list[tuple[GroupStat, GroupStat]]) -> PairwiseResult:
     raw = [_welch_t(a, b) for a, b in pairs]
     adj = holm([r[5] for r in raw])
-    comps = tuple(Comparison(a.name, b.name, r[0], (r[1], r[2]), r[3], r[4], r[5], float(pa), r[6])
-                  for (a, b), r, pa in zip(pairs, raw, adj, strict=True))
-    return PairwiseResult(tab.variable, tab.by, comps,
-                          tuple(g.name for g in tab.groups if g.suppressed))
+    comps = tuple(
+        Comparison(a.name, b.name, r[0], (r[1], r[2]), r[3], r[4], r[5], float(pa), r[6])
+        for (a, b), r, pa in zip(pairs, raw, adj, strict=True)
+    )
+    return PairwiseResult(
+        tab.variable, tab.by, comps, tuple(g.name for g in tab.groups if g.suppressed)
+    )
 
 
 def pairwise_welch(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> PairwiseResult:
@@ -325,8 +357,9 @@ def pairwise_welch(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> 
     return _compare(tab, pairs)
 
 
-def period_change(values: pd.Series, periods: pd.Series, *, min_n: int = 30,
-                  order: Sequence[str] | None = None) -> PairwiseResult:
+def period_change(
+    values: pd.Series, periods: pd.Series, *, min_n: int = 30, order: Sequence[str] | None = None
+) -> PairwiseResult:
     """Change of the mean versus the previous period (periods sorted as text, e.g.
     ``2026-Q1 < 2026-Q2``), each a Welch t-test, Holm-adjusted across the changes.
 

@@ -43,8 +43,13 @@ def _show(v) -> str:
     return repr(v)
 
 
-def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None = None,
-                *, require: Iterable[str] | None = None) -> CheckedData:
+def check_items(
+    df: pd.DataFrame,
+    inst: Instrument,
+    items: Sequence[str] | None = None,
+    *,
+    require: Iterable[str] | None = None,
+) -> CheckedData:
     """Validate and convert the item columns of ``df``.
 
     Parameters
@@ -72,8 +77,14 @@ def check_items(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None 
 _ALL = object()
 
 
-def checked_matrix(df: pd.DataFrame, inst: Instrument, items: Sequence[str], *,
-                   require: Iterable[str] | None | object = _ALL, notes: bool = False):
+def checked_matrix(
+    df: pd.DataFrame,
+    inst: Instrument,
+    items: Sequence[str],
+    *,
+    require: Iterable[str] | None | object = _ALL,
+    notes: bool = False,
+):
     """:func:`check_items` of ``items`` as a new float matrix ``(n, k)`` that the caller
     owns and may change in place (no DataFrame, no copy). ``require`` as in
     :func:`check_items` (default: all of ``items``). With ``notes=True`` returns
@@ -82,25 +93,36 @@ def checked_matrix(df: pd.DataFrame, inst: Instrument, items: Sequence[str], *,
     return out if notes else out[0]
 
 
-def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,
-           require: Iterable[str] | None, matrix: bool = False) -> tuple:
+def _check(
+    df: pd.DataFrame,
+    inst: Instrument,
+    items: Sequence[str] | None,
+    require: Iterable[str] | None,
+    matrix: bool = False,
+) -> tuple:
     require = list(inst.dimension_item_ids if require is None else require)
     missing = [c for c in require if c not in df.columns]
     if missing and len(missing) == len(require) and set(require) == set(inst.dimension_item_ids):
-        raise AnalysisError(f"none of the items of instrument {inst.key} ({', '.join(require[:4])}"
-                            f"{', ...' if len(require) > 4 else ''}) is a column of the data: "
-                            "is this the right instrument? Item columns must be named by item id")
+        raise AnalysisError(
+            f"none of the items of instrument {inst.key} ({', '.join(require[:4])}"
+            f"{', ...' if len(require) > 4 else ''}) is a column of the data: "
+            "is this the right instrument? Item columns must be named by item id"
+        )
     if missing:
         dims = sorted({inst.block_of(c).id for c in missing if inst.block_of(c) is not None})
         where = f" (dimension{'s' if len(dims) > 1 else ''} {', '.join(dims)})" if dims else ""
-        raise AnalysisError(f"the data have no column for item(s) {', '.join(missing)}{where} of "
-                            f"instrument {inst.key}; item columns must be named by item id")
+        raise AnalysisError(
+            f"the data have no column for item(s) {', '.join(missing)}{where} of "
+            f"instrument {inst.key}; item columns must be named by item id"
+        )
     if items is None:
         items = [i for i in inst.item_ids if i in df.columns]
     texts = [i for i in items if i in inst.text_item_ids]
     if texts:  # open answers are never numbers (an empty column would pass as 0/1 codes)
-        raise AnalysisError(f"{', '.join(texts)}: open-text item(s) of instrument {inst.key} "
-                            "cannot be analysed as numbers")
+        raise AnalysisError(
+            f"{', '.join(texts)}: open-text item(s) of instrument {inst.key} "
+            "cannot be analysed as numbers"
+        )
     # one float matrix, filled column by column, becomes the frame without a copy
     values = np.empty((len(items), len(df)), dtype=float)
     notes: list[str] = []
@@ -116,8 +138,10 @@ def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,
                 bad &= raw.astype(str).str.strip() != ""
             if bad.any():
                 pos = int(np.flatnonzero(bad.to_numpy())[0])
-                raise AnalysisError(f"column {col}: {int(bad.sum())} value(s) are not numbers, "
-                                    f"e.g. {_show(raw.iloc[pos])} in {_row_label(df, pos)}")
+                raise AnalysisError(
+                    f"column {col}: {int(bad.sum())} value(s) are not numbers, "
+                    f"e.g. {_show(raw.iloc[pos])} in {_row_label(df, pos)}"
+                )
             vals = values[pos_col]
             vals[:] = num.to_numpy()
         scale = inst.scale_for(col)
@@ -126,15 +150,16 @@ def _check(df: pd.DataFrame, inst: Instrument, items: Sequence[str] | None,
             out_of = (vals < lo) | (vals > hi)  # False for NaN
         if out_of.any():
             pos = int(np.flatnonzero(out_of)[0])
-            raise AnalysisError(f"column {col}: {int(out_of.sum())} value(s) outside the scale "
-                                f"{lo}..{hi}, e.g. {_show(raw.iloc[pos])} in "
-                                f"{_row_label(df, pos)}")
+            raise AnalysisError(
+                f"column {col}: {int(out_of.sum())} value(s) outside the scale "
+                f"{lo}..{hi}, e.g. {_show(raw.iloc[pos])} in "
+                f"{_row_label(df, pos)}"
+            )
         frac = vals != np.round(vals)
         if frac.any():  # NaN != NaN: count the non-integer numbers only
             frac &= ~np.isnan(vals)
         if frac.any():
-            notes.append(f"column {col}: non-integer values accepted "
-                         f"({int(frac.sum())} values)")
+            notes.append(f"column {col}: non-integer values accepted ({int(frac.sum())} values)")
     if matrix:
         return values.T, tuple(notes)
     # columns of a transposed C array: each item's values are contiguous in memory

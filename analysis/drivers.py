@@ -63,8 +63,7 @@ def _subsets(p: int) -> tuple[list[list[int]], np.ndarray]:
     ``+w(|mask| - 1)`` where it holds j and ``-w(|mask|)`` where it does not.
     """
     if p not in _SUBSETS:
-        w = [math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p)
-             for k in range(p)]
+        w = [math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p) for k in range(p)]
         m = np.zeros((1 << p, p))
         for mask in range(1 << p):
             k = bin(mask).count("1")
@@ -124,9 +123,16 @@ class DriverResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         from ._result import jsonable
-        return jsonable({"n": self.n, "r2": self.r2, "lmg": dict(self.lmg),
-                         "std_beta": dict(self.std_beta),
-                         "lmg_ci95": {k: list(v) for k, v in self.lmg_ci95.items()}})
+
+        return jsonable(
+            {
+                "n": self.n,
+                "r2": self.r2,
+                "lmg": dict(self.lmg),
+                "std_beta": dict(self.std_beta),
+                "lmg_ci95": {k: list(v) for k, v in self.lmg_ci95.items()},
+            }
+        )
 
     @property
     def ranking(self) -> list[str]:
@@ -135,14 +141,17 @@ class DriverResult(Result):
 
     def summary(self, names: Mapping[str, str] | None = None) -> str:
         names = names or {}
-        lines = [f"{self.outcome}: n = {self.n}, R² = {fmt(self.r2)}",
-                 f"  {'dimension':<28} {'LMG':>7}  {'% of R²':>7}  95% CI (bootstrap)   "
-                 "std beta"]
+        lines = [
+            f"{self.outcome}: n = {self.n}, R² = {fmt(self.r2)}",
+            f"  {'dimension':<28} {'LMG':>7}  {'% of R²':>7}  95% CI (bootstrap)   std beta",
+        ]
         for k in self.ranking:
             lo, hi = self.lmg_ci95.get(k, (None, None))
             pct = 100 * self.lmg[k] / self.r2 if self.r2 else float("nan")
-            lines.append(f"  {names.get(k, k)[:28]:<28} {fmt(self.lmg[k]):>7}  {fmt(pct, 1):>7}"
-                         f"  [{fmt(lo)}, {fmt(hi)}]       {fmt(self.std_beta[k])}")
+            lines.append(
+                f"  {names.get(k, k)[:28]:<28} {fmt(self.lmg[k]):>7}  {fmt(pct, 1):>7}"
+                f"  [{fmt(lo)}, {fmt(hi)}]       {fmt(self.std_beta[k])}"
+            )
         return "\n".join(lines)
 
 
@@ -157,17 +166,24 @@ class OutcomeDrivers(Result):
     def to_dict(self) -> dict[str, Any]:
         def one(x):
             return x.to_dict() if isinstance(x, Result) else dict(x)
-        return {"overall": one(self.overall),
-                "by_segment": {k: one(v) for k, v in self.by_segment.items()}}
+
+        return {
+            "overall": one(self.overall),
+            "by_segment": {k: one(v) for k, v in self.by_segment.items()},
+        }
 
     def summary(self) -> str:
         lines = [f"Drivers of {self.outcome} (overall)"]
         for label, d in [("overall", self.overall), *self.by_segment.items()]:
             if label != "overall":
                 lines.append(f"Drivers of {self.outcome} ({label})")
-            lines.append(d.summary() if isinstance(d, DriverResult) else
-                         "  suppressed" if d.get("suppressed") else
-                         f"  not estimated: {d.get('error', '-')}")
+            lines.append(
+                d.summary()
+                if isinstance(d, DriverResult)
+                else "  suppressed"
+                if d.get("suppressed")
+                else f"  not estimated: {d.get('error', '-')}"
+            )
         return "\n".join(lines)
 
 
@@ -189,22 +205,28 @@ class DriversResult(Result):
         return {k: v.to_dict() for k, v in self.outcomes.items()}
 
     def summary(self) -> str:
-        lines = [f"Drivers (LMG shares of R², standardized betas; {self.n_boot} bootstrap "
-                 "resamples" + (f" of {self.cluster} clusters" if self.cluster else "") + ")"]
+        lines = [
+            f"Drivers (LMG shares of R², standardized betas; {self.n_boot} bootstrap "
+            "resamples" + (f" of {self.cluster} clusters" if self.cluster else "") + ")"
+        ]
         for oid, od in self.outcomes.items():
-            groups = [("overall", od.overall), *((f"{self.segment} = {k}", v)
-                                                 for k, v in od.by_segment.items())]
+            groups = [
+                ("overall", od.overall),
+                *((f"{self.segment} = {k}", v) for k, v in od.by_segment.items()),
+            ]
             for label, d in groups:
                 lines.append(f"{self.names.get(oid, oid)} ({label})")
-                lines.append(d.summary(self.names) if isinstance(d, DriverResult)
-                             else "  suppressed")
+                lines.append(
+                    d.summary(self.names) if isinstance(d, DriverResult) else "  suppressed"
+                )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
 # ----- estimation -------------------------------------------------------------------------
-def _bootstrap(zc: np.ndarray, n_boot: int, seed: int | None,
-               cluster: np.ndarray | None) -> np.ndarray:
+def _bootstrap(
+    zc: np.ndarray, n_boot: int, seed: int | None, cluster: np.ndarray | None
+) -> np.ndarray:
     """LMG shares of ``n_boot`` resamples (rows, or whole clusters) of centred data ``zc``.
 
     A resample is a count vector over the units, so its sums and cross products are
@@ -237,8 +259,8 @@ def _bootstrap(zc: np.ndarray, n_boot: int, seed: int | None,
         else:  # a block of rows at a time: no n x k^2 temporary
             s2 = np.zeros((b, k * k))
             for r in range(0, units, rows):
-                zr = zc[r:r + rows]
-                s2 += w[:, r:r + rows] @ (zr[:, :, None] * zr[:, None, :]).reshape(-1, k * k)
+                zr = zc[r : r + rows]
+                s2 += w[:, r : r + rows] @ (zr[:, :, None] * zr[:, None, :]).reshape(-1, k * k)
         cov = s2.reshape(b, k, k) / nb[:, None, None] - s1[:, :, None] * s1[:, None, :]
         sd = np.sqrt(np.clip(np.einsum("bii->bi", cov), 0, None))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -246,19 +268,25 @@ def _bootstrap(zc: np.ndarray, n_boot: int, seed: int | None,
         fine = np.isfinite(corr).all(axis=(1, 2))
         if fine.any():
             try:
-                out[start:start + b][fine] = _lmg_batch(corr[fine])[1]
+                out[start : start + b][fine] = _lmg_batch(corr[fine])[1]
             except np.linalg.LinAlgError:  # a singular resample: one at a time
                 for i in np.flatnonzero(fine):
                     try:
-                        out[start + i] = _lmg_batch(corr[i:i + 1])[1][0]
+                        out[start + i] = _lmg_batch(corr[i : i + 1])[1][0]
                     except np.linalg.LinAlgError:
                         pass
     return out
 
 
-def relative_importance(frame: pd.DataFrame, outcome: str, predictors: Sequence[str], *,
-                        n_boot: int = 1000, seed: int | None = 0,
-                        cluster: pd.Series | np.ndarray | None = None) -> DriverResult:
+def relative_importance(
+    frame: pd.DataFrame,
+    outcome: str,
+    predictors: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    cluster: pd.Series | np.ndarray | None = None,
+) -> DriverResult:
     """LMG shares, R², standardized betas and bootstrap CIs of ``outcome`` on ``predictors``.
 
     ``frame`` holds numeric columns; rows with a missing value in any of them are
@@ -277,39 +305,55 @@ def relative_importance(frame: pd.DataFrame, outcome: str, predictors: Sequence[
     z = z[ok]
     n, p = len(z), len(predictors)
     if n < p + 2:
-        raise AnalysisError(f"driver analysis of {outcome}: {n} complete rows for {p} "
-                            f"predictors (at least {p + 2} needed)")
+        raise AnalysisError(
+            f"driver analysis of {outcome}: {n} complete rows for {p} "
+            f"predictors (at least {p + 2} needed)"
+        )
     sd = z.std(axis=0)
     flat = [c for c, s in zip(cols, sd, strict=True) if not s > 0]
     if flat:
-        raise AnalysisError(f"driver analysis of {outcome}: no variation in "
-                            f"{', '.join(flat)}")
+        raise AnalysisError(f"driver analysis of {outcome}: no variation in {', '.join(flat)}")
     corr = np.corrcoef(z, rowvar=False)
     if np.linalg.matrix_rank(corr[1:, 1:]) < p:
-        raise AnalysisError(f"driver analysis of {outcome}: the predictors are collinear "
-                            "(one is a linear combination of the others)")
+        raise AnalysisError(
+            f"driver analysis of {outcome}: the predictors are collinear "
+            "(one is a linear combination of the others)"
+        )
     r2, shares, beta = lmg_from_corr(corr)
     ci = {c: (float("nan"), float("nan")) for c in predictors}
     if n_boot:
-        boot = _bootstrap(z - z.mean(axis=0), n_boot, seed,
-                          None if cluster is None else np.asarray(cluster)[ok])
+        boot = _bootstrap(
+            z - z.mean(axis=0), n_boot, seed, None if cluster is None else np.asarray(cluster)[ok]
+        )
         good = ~np.isnan(boot).any(axis=1)
         if good.sum() >= 2:
             q = np.quantile(boot[good], [0.025, 0.975], axis=0)
             ci = {c: (float(q[0, j]), float(q[1, j])) for j, c in enumerate(predictors)}
-    return DriverResult(outcome=outcome, n=n, r2=r2,
-                        lmg={c: float(s) for c, s in zip(predictors, shares, strict=True)},
-                        std_beta={c: float(s) for c, s in zip(predictors, beta, strict=True)},
-                        lmg_ci95=ci, n_boot=int(n_boot))
+    return DriverResult(
+        outcome=outcome,
+        n=n,
+        r2=r2,
+        lmg={c: float(s) for c, s in zip(predictors, shares, strict=True)},
+        std_beta={c: float(s) for c, s in zip(predictors, beta, strict=True)},
+        lmg_ci95=ci,
+        n_boot=int(n_boot),
+    )
 
 
-def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
-                        predictors: Sequence[str], *, segment: pd.Series | None = None,
-                        n_boot: int = 1000, seed: int | None = 0, min_n: int = 30,
-                        cluster: pd.Series | None = None,
-                        hidden: Mapping[str, str] | None = None,
-                        names: Mapping[str, str] | None = None,
-                        max_boot_n: int | None = None) -> DriversResult:
+def drivers_from_scores(
+    scores: pd.DataFrame,
+    outcomes: Sequence[str],
+    predictors: Sequence[str],
+    *,
+    segment: pd.Series | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    min_n: int = 30,
+    cluster: pd.Series | None = None,
+    hidden: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+    max_boot_n: int | None = None,
+) -> DriversResult:
     """Drivers of each ``outcomes`` column on the ``predictors`` columns of ``scores``,
     overall and per value of ``segment`` (aligned with ``scores``).
 
@@ -328,30 +372,36 @@ def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
         codes, uniques = pd.factorize(pd.Series(np.asarray(segment, dtype=object)))
         labels = [str(u) for u in uniques]
         seg_names = _natural_order(set(labels))
-        seg = {s: np.isin(codes, [i for i, lab in enumerate(labels) if lab == s])
-               for s in seg_names}
+        seg = {
+            s: np.isin(codes, [i for i, lab in enumerate(labels) if lab == s]) for s in seg_names
+        }
     out: dict[str, OutcomeDrivers] = {}
     for oid in outcomes:
-        def fit(mask: np.ndarray | None, label: str,
-                oid: str = oid) -> DriverResult | dict[str, Any]:
+
+        def fit(
+            mask: np.ndarray | None, label: str, oid: str = oid
+        ) -> DriverResult | dict[str, Any]:
             sub = scores if mask is None else scores.loc[mask]
             cl = None if cluster is None else (cluster if mask is None else cluster[mask])
             n_ok = int(sub[[oid, *predictors]].notna().all(axis=1).sum())
             if n_ok < min_n:
                 return dict(SUPPRESSED)
             if hidden and label in hidden:  # {name: "n" | "complementary"}
-                return ({**SUPPRESSED, "complementary": True}
-                        if hidden[label] == "complementary" else dict(SUPPRESSED))
+                return (
+                    {**SUPPRESSED, "complementary": True}
+                    if hidden[label] == "complementary"
+                    else dict(SUPPRESSED)
+                )
             nb = n_boot
             if max_boot_n is not None and n_ok > max_boot_n and n_boot:
                 nb = 0
                 skipped.append(label)
             try:
-                return relative_importance(sub, oid, predictors, n_boot=nb, seed=seed,
-                                           cluster=cl)
+                return relative_importance(sub, oid, predictors, n_boot=nb, seed=seed, cluster=cl)
             except AnalysisError as e:
                 notes.append(f"drivers of {oid} ({label}) not estimated: {e}")
                 return {"error": str(e)}
+
         overall = fit(None, "overall")
         by_seg = {}
         if seg is not None:
@@ -359,18 +409,25 @@ def drivers_from_scores(scores: pd.DataFrame, outcomes: Sequence[str],
                 by_seg[s] = fit(seg[s], s)
         out[oid] = OutcomeDrivers(oid, overall, by_seg)
     if skipped:
-        notes.append(f"no bootstrap CIs for the driver shares of groups with more than "
-                     f"{max_boot_n:,} complete rows ({', '.join(dict.fromkeys(skipped))})")
-    return DriversResult(outcomes=out, predictors=tuple(predictors), names=dict(names or {}),
-                         segment=None if segment is None else str(getattr(segment, "name", "")
-                                                                   or "segment"),
-                         n_boot=int(n_boot), seed=seed,
-                         cluster=None if cluster is None else "respondent",
-                         notes=tuple(notes))
+        notes.append(
+            f"no bootstrap CIs for the driver shares of groups with more than "
+            f"{max_boot_n:,} complete rows ({', '.join(dict.fromkeys(skipped))})"
+        )
+    return DriversResult(
+        outcomes=out,
+        predictors=tuple(predictors),
+        names=dict(names or {}),
+        segment=None if segment is None else str(getattr(segment, "name", "") or "segment"),
+        n_boot=int(n_boot),
+        seed=seed,
+        cluster=None if cluster is None else "respondent",
+        notes=tuple(notes),
+    )
 
 
-def outcome_scores(df: pd.DataFrame, inst: Instrument,
-                   min_items: int | float | None = None) -> pd.DataFrame:
+def outcome_scores(
+    df: pd.DataFrame, inst: Instrument, min_items: int | float | None = None
+) -> pd.DataFrame:
     """Score of each outcome block whose items are all in ``df``: the mean of its
     answered items (reverse-keyed where marked) when at least ``min_items`` are answered."""
     cols = {}
@@ -389,11 +446,20 @@ def outcome_scores(df: pd.DataFrame, inst: Instrument,
     return pd.DataFrame(cols, index=df.index)
 
 
-def drivers(df: pd.DataFrame, inst: Instrument, *, segment: str | None = None,
-            n_boot: int = 1000, seed: int | None = 0, min_segment_n: int = 30,
-            min_items: int | float | None = None, cluster: str | None = None,
-            hidden: Mapping[str, str] | None = None, lang: str = "en",
-            max_boot_n: int | None = 50_000) -> DriversResult:
+def drivers(
+    df: pd.DataFrame,
+    inst: Instrument,
+    *,
+    segment: str | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    min_segment_n: int = 30,
+    min_items: int | float | None = None,
+    cluster: str | None = None,
+    hidden: Mapping[str, str] | None = None,
+    lang: str = "en",
+    max_boot_n: int | None = 50_000,
+) -> DriversResult:
     """Driver analysis of every outcome block of ``inst`` on the dimension scores.
 
     Parameters
@@ -414,23 +480,41 @@ def drivers(df: pd.DataFrame, inst: Instrument, *, segment: str | None = None,
         raise AnalysisError(f"instrument {inst.id!r} has no outcome blocks: no driver analysis")
     outs = outcome_scores(df, inst, min_items)
     if outs.empty:
-        raise AnalysisError("none of the instrument's outcome blocks has all its items in the "
-                            "data: no driver analysis")
+        raise AnalysisError(
+            "none of the instrument's outcome blocks has all its items in the "
+            "data: no driver analysis"
+        )
     sc = score(df, inst, min_items=min_items).frame
     dims = [b.id for b in inst.dimensions]
     frame = pd.concat([outs, sc[dims]], axis=1)
-    names = {b.id: (b.name.get(lang) or b.name.get("en") or b.id)
-             for b in (*inst.dimensions, *inst.outcomes)}
+    names = {
+        b.id: (b.name.get(lang) or b.name.get("en") or b.id)
+        for b in (*inst.dimensions, *inst.outcomes)
+    }
     res = drivers_from_scores(
-        frame, list(outs.columns), dims,
+        frame,
+        list(outs.columns),
+        dims,
         segment=None if segment is None else df[segment].rename(segment),
-        n_boot=n_boot, seed=seed, min_n=min_segment_n,
-        cluster=None if cluster is None else df[cluster].to_numpy(), hidden=hidden,
-        names=names, max_boot_n=max_boot_n)
+        n_boot=n_boot,
+        seed=seed,
+        min_n=min_segment_n,
+        cluster=None if cluster is None else df[cluster].to_numpy(),
+        hidden=hidden,
+        names=names,
+        max_boot_n=max_boot_n,
+    )
     missing = [b.id for b in inst.outcomes if b.id not in outs.columns]
     notes = list(res.notes)
     if missing:
         notes.append(f"outcome block(s) {', '.join(missing)} not in the data: no drivers")
-    return DriversResult(outcomes=res.outcomes, predictors=res.predictors, names=names,
-                         segment=segment, n_boot=res.n_boot, seed=seed,
-                         cluster=cluster, notes=tuple(notes))
+    return DriversResult(
+        outcomes=res.outcomes,
+        predictors=res.predictors,
+        names=names,
+        segment=segment,
+        n_boot=res.n_boot,
+        seed=seed,
+        cluster=cluster,
+        notes=tuple(notes),
+    )

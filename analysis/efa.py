@@ -46,7 +46,7 @@ def tucker_congruence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.atleast_2d(np.asarray(a, dtype=float).T).T
     b = np.atleast_2d(np.asarray(b, dtype=float).T).T
     num = a.T @ b
-    den = np.sqrt(np.outer((a ** 2).sum(axis=0), (b ** 2).sum(axis=0)))
+    den = np.sqrt(np.outer((a**2).sum(axis=0), (b**2).sum(axis=0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / den
 
@@ -62,9 +62,9 @@ def target_matrix(items: Sequence[str], structure: Mapping[str, Sequence[str]]) 
     return t
 
 
-def align_factors(loadings: np.ndarray, phi: np.ndarray | None,
-                  target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None,
-                                                             list[int | None]]:
+def align_factors(
+    loadings: np.ndarray, phi: np.ndarray | None, target: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[int | None]]:
     """Deterministic sign and order of factor columns.
 
     Signs are flipped so every column sum of loadings is positive. Columns are then
@@ -77,7 +77,7 @@ def align_factors(loadings: np.ndarray, phi: np.ndarray | None,
     lam = loadings.copy()
     signs = np.where(lam.sum(axis=0) < 0, -1.0, 1.0)
     lam = lam * signs
-    ssl = (lam ** 2).sum(axis=0)
+    ssl = (lam**2).sum(axis=0)
     m = lam.shape[1]
     order: list[int] = []
     matched: list[int | None] = []
@@ -123,14 +123,19 @@ class EFAResult(Result):
     def summary(self) -> str:
         df = self.loadings_frame()
         head = "item      " + " ".join(f"{f:>8}" for f in self.factors) + "      h2"
-        lines = [f"EFA: {self.n_factors} factors, {self.extraction} extraction, {self.rotation} "
-                 f"rotation, n = {self.n}", head]
+        lines = [
+            f"EFA: {self.n_factors} factors, {self.extraction} extraction, {self.rotation} "
+            f"rotation, n = {self.n}",
+            head,
+        ]
         for it, row in df.iterrows():
             cells = " ".join(f"{v:8.3f}" if abs(v) >= 0.3 else f"{'.':>8}" for v in row)
             lines.append(f"{it:<9} {cells}  {self.communalities[it]:6.3f}")
         if self.congruence:
-            lines.append("Tucker congruence with the intended structure: " + ", ".join(
-                f"{d} {fmt(v)}" for d, v in self.congruence.items()))
+            lines.append(
+                "Tucker congruence with the intended structure: "
+                + ", ".join(f"{d} {fmt(v)}" for d, v in self.congruence.items())
+            )
         if self.factor_correlations is not None:
             lines.append("factor correlations:")
             for f, row in zip(self.factors, self.factor_correlations, strict=True):
@@ -140,9 +145,15 @@ class EFAResult(Result):
         return "\n".join(lines)
 
 
-def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minres",
-        rotation: str = "oblimin", structure: Mapping[str, Sequence[str]] | None = None,
-        cross_loading: float = 0.3) -> EFAResult:
+def efa(
+    data: pd.DataFrame | Moments,
+    n_factors: int,
+    *,
+    extraction: str = "minres",
+    rotation: str = "oblimin",
+    structure: Mapping[str, Sequence[str]] | None = None,
+    cross_loading: float = 0.3,
+) -> EFAResult:
     """Exploratory factor analysis of a correlation matrix.
 
     Parameters
@@ -197,12 +208,14 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
     m = as_moments(data)
     k = len(m.columns)
     if not 1 <= n_factors < k:
-        raise AnalysisError(f"n_factors must be between 1 and {k - 1} for {k} items, "
-                            f"got {n_factors}")
+        raise AnalysisError(
+            f"n_factors must be between 1 and {k - 1} for {k} items, got {n_factors}"
+        )
     dof = ((k - n_factors) ** 2 - (k + n_factors)) / 2
     if extraction == "ml" and dof < 0:
-        raise AnalysisError(f"{n_factors} factors are too many for {k} items with ML "
-                            f"(negative degrees of freedom)")
+        raise AnalysisError(
+            f"{n_factors} factors are too many for {k} items with ML (negative degrees of freedom)"
+        )
     r = checked_corr(m)
     items = list(m.columns)
     ff = fit(r, n_factors, extraction, rotation, items)
@@ -217,19 +230,30 @@ def efa(data: pd.DataFrame | Moments, n_factors: int, *, extraction: str = "minr
     congruence = {}
     if target is not None:
         c = tucker_congruence(lam, target)
-        congruence = {d: float(c[i, matched[i]]) for i, d in enumerate(matched_names)
-                      if d is not None}
+        congruence = {
+            d: float(c[i, matched[i]]) for i, d in enumerate(matched_names) if d is not None
+        }
     # name a factor after its dimension only if it resembles it at all
-    factors = tuple(f"F{i + 1}" + (f" ({d})" if d and congruence.get(d, 0) >= NAME_MIN else "")
-                    for i, d in enumerate(matched_names))
-    cross = tuple(it for it, row in zip(items, lam, strict=True)
-                  if (np.abs(row) >= cross_loading).sum() > 1)
+    factors = tuple(
+        f"F{i + 1}" + (f" ({d})" if d and congruence.get(d, 0) >= NAME_MIN else "")
+        for i, d in enumerate(matched_names)
+    )
+    cross = tuple(
+        it for it, row in zip(items, lam, strict=True) if (np.abs(row) >= cross_loading).sum() > 1
+    )
     return EFAResult(
-        n_factors=n_factors, extraction=extraction, rotation=rotation, n=m.n, factors=factors,
+        n_factors=n_factors,
+        extraction=extraction,
+        rotation=rotation,
+        n=m.n,
+        factors=factors,
         loadings={it: tuple(map(float, row)) for it, row in zip(items, lam, strict=True)},
         communalities=dict(zip(items, map(float, communal), strict=True)),
         uniquenesses=dict(zip(items, map(float, u), strict=True)),
         factor_correlations=None if phi is None else tuple(tuple(map(float, r_)) for r_ in phi),
-        ss_loadings=tuple(map(float, (lam ** 2).sum(axis=0))),
-        matched_dimension=matched_names, congruence=congruence, cross_loadings=cross,
-        warnings=ff.warnings)
+        ss_loadings=tuple(map(float, (lam**2).sum(axis=0))),
+        matched_dimension=matched_names,
+        congruence=congruence,
+        cross_loadings=cross,
+        warnings=ff.warnings,
+    )

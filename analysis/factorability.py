@@ -33,8 +33,9 @@ def checked_corr(m: Moments, *, min_n: int | None = None, what: str = "items") -
     k = len(m.columns)
     need = max(10, k + 2) if min_n is None else min_n
     if m.n < need:
-        raise AnalysisError(f"too few rows complete across the {k} {what} ({m.n}; need at "
-                            f"least {need})")
+        raise AnalysisError(
+            f"too few rows complete across the {k} {what} ({m.n}; need at least {need})"
+        )
     try:
         r = m.corr()
     except ValueError as e:
@@ -55,8 +56,13 @@ class KMOResult(Result):
     def verdict(self) -> str:
         """Kaiser's (1974) labels."""
         v = self.overall
-        for cut, word in ((0.9, "marvelous"), (0.8, "meritorious"), (0.7, "middling"),
-                          (0.6, "mediocre"), (0.5, "miserable")):
+        for cut, word in (
+            (0.9, "marvelous"),
+            (0.8, "meritorious"),
+            (0.7, "middling"),
+            (0.6, "mediocre"),
+            (0.5, "miserable"),
+        ):
             if v >= cut:
                 return word
         return "unacceptable"
@@ -66,8 +72,10 @@ class KMOResult(Result):
 
     def summary(self) -> str:
         worst = sorted(self.items.items(), key=lambda kv: kv[1])[:3]
-        return (f"KMO overall MSA = {fmt(self.overall)} ({self.verdict}; n = {self.n}); "
-                f"lowest items: " + ", ".join(f"{k} {fmt(v)}" for k, v in worst))
+        return (
+            f"KMO overall MSA = {fmt(self.overall)} ({self.verdict}; n = {self.n}); "
+            f"lowest items: " + ", ".join(f"{k} {fmt(v)}" for k, v in worst)
+        )
 
 
 def kmo(data: pd.DataFrame | Moments) -> KMOResult:
@@ -102,7 +110,7 @@ def kmo(data: pd.DataFrame | Moments) -> KMOResult:
     np.fill_diagonal(q, 0.0)
     r0 = r.copy()
     np.fill_diagonal(r0, 0.0)
-    r2, q2 = r0 ** 2, q ** 2
+    r2, q2 = r0**2, q**2
     overall = r2.sum() / (r2.sum() + q2.sum())
     per = r2.sum(axis=0) / (r2.sum(axis=0) + q2.sum(axis=0))
     return KMOResult(float(overall), dict(zip(m.columns, map(float, per), strict=True)), m.n)
@@ -118,8 +126,10 @@ class BartlettResult(Result):
     n: int
 
     def summary(self) -> str:
-        return (f"Bartlett's test of sphericity: chi2({self.df}) = {fmt(self.chisq, 1)}, "
-                f"p {fmt_p(self.p)} (n = {self.n})")
+        return (
+            f"Bartlett's test of sphericity: chi2({self.df}) = {fmt(self.chisq, 1)}, "
+            f"p {fmt_p(self.p)} (n = {self.n})"
+        )
 
 
 def bartlett_sphericity(data: pd.DataFrame | Moments) -> BartlettResult:

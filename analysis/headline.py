@@ -43,11 +43,15 @@ class Headline(Result):
         if self.period is None:
             return f"headline: none ({self.note})"
         if self.suppressed or self.mean is None:
-            return (f"headline {self.period}: suppressed (fewer than {self.min_n} "
-                    f"respondents; {self.completed} complete)")
-        return (f"headline {self.period}: {fmt(self.mean, 1)} "
-                f"[{fmt(self.ci95[0], 1)}, {fmt(self.ci95[1], 1)}], n = {self.n} "
-                f"({self.excluded_careless} of {self.completed} excluded as careless)")
+            return (
+                f"headline {self.period}: suppressed (fewer than {self.min_n} "
+                f"respondents; {self.completed} complete)"
+            )
+        return (
+            f"headline {self.period}: {fmt(self.mean, 1)} "
+            f"[{fmt(self.ci95[0], 1)}, {fmt(self.ci95[1], 1)}], n = {self.n} "
+            f"({self.excluded_careless} of {self.completed} excluded as careless)"
+        )
 
 
 def _complete(frame: pd.DataFrame) -> np.ndarray:
@@ -56,8 +60,9 @@ def _complete(frame: pd.DataFrame) -> np.ndarray:
     return np.ones(len(frame), dtype=bool)
 
 
-def careless_exclusions(frame: pd.DataFrame, inst: Instrument, *,
-                        period_column: str = "period") -> np.ndarray:
+def careless_exclusions(
+    frame: pd.DataFrame, inst: Instrument, *, period_column: str = "period"
+) -> np.ndarray:
     """Which rows are excluded as careless: complete responses flagged by at least 2
     indicators, screened within their period (all rows together when there is no
     period column). Incomplete rows are never flagged. Where a period cannot be screened
@@ -81,8 +86,14 @@ def careless_exclusions(frame: pd.DataFrame, inst: Instrument, *,
     return out
 
 
-def headline(frame: pd.DataFrame, inst: Instrument, *, period_column: str = "period",
-             min_n: int = 30, keep_careless: bool = False) -> Headline:
+def headline(
+    frame: pd.DataFrame,
+    inst: Instrument,
+    *,
+    period_column: str = "period",
+    min_n: int = 30,
+    keep_careless: bool = False,
+) -> Headline:
     """The headline index of ``frame``'s latest period (see the module docstring)."""
     done = _complete(frame)
     if period_column in frame.columns:
@@ -92,24 +103,43 @@ def headline(frame: pd.DataFrame, inst: Instrument, *, period_column: str = "per
     ok = done & per.notna().to_numpy()
     periods = _natural_order(per[ok].astype(str).unique())
     if not periods:
-        return Headline(None, None, None, None, False, min_n, 0, 0,
-                        note="no complete responses yet")
+        return Headline(
+            None, None, None, None, False, min_n, 0, 0, note="no complete responses yet"
+        )
     latest = periods[-1]
     in_latest = ok & (per.astype(str).to_numpy() == latest)
-    excluded = np.zeros(len(frame), dtype=bool) if keep_careless else \
-        careless_exclusions(frame, inst, period_column=period_column)
+    excluded = (
+        np.zeros(len(frame), dtype=bool)
+        if keep_careless
+        else careless_exclusions(frame, inst, period_column=period_column)
+    )
     rows = frame.loc[in_latest & ~excluded]
     n_excluded = int((in_latest & excluded).sum())
     try:
         ti = score(rows, inst).frame["trust_index"] if len(rows) else pd.Series(dtype=float)
     except AnalysisError as e:
-        return Headline(latest, None, None, None, False, min_n, int(in_latest.sum()),
-                        n_excluded, note=str(e))
-    g = group_table(ti, pd.Series([latest] * len(ti), index=ti.index, name=period_column),
-                    min_n=min_n, order=[latest], variable="trust_index").groups[0]
+        return Headline(
+            latest, None, None, None, False, min_n, int(in_latest.sum()), n_excluded, note=str(e)
+        )
+    g = group_table(
+        ti,
+        pd.Series([latest] * len(ti), index=ti.index, name=period_column),
+        min_n=min_n,
+        order=[latest],
+        variable="trust_index",
+    ).groups[0]
     if g.suppressed:
-        return Headline(latest, None, None, None, True, min_n,
-                        int(in_latest.sum()), n_excluded,
-                        note=f"suppressed: fewer than {min_n} respondents")
-    return Headline(latest, g.n, g.mean, tuple(g.ci95), False, min_n, int(in_latest.sum()),
-                    n_excluded)
+        return Headline(
+            latest,
+            None,
+            None,
+            None,
+            True,
+            min_n,
+            int(in_latest.sum()),
+            n_excluded,
+            note=f"suppressed: fewer than {min_n} respondents",
+        )
+    return Headline(
+        latest, g.n, g.mean, tuple(g.ci95), False, min_n, int(in_latest.sum()), n_excluded
+    )

@@ -62,8 +62,14 @@ from ._fa import fit_factors
 from ._result import AnalysisError, Result, fmt
 from .moments import Moments
 
-__all__ = ["HierarchyResult", "OmegaResult", "SecondOrderResult", "omega_hierarchical",
-           "second_order_cfa", "single_index"]
+__all__ = [
+    "HierarchyResult",
+    "OmegaResult",
+    "SecondOrderResult",
+    "omega_hierarchical",
+    "second_order_cfa",
+    "single_index",
+]
 
 #: The rule's thresholds.
 MIN_G_LOADING = 0.50
@@ -83,8 +89,9 @@ def _moments(data: pd.DataFrame | Moments, items: Sequence[str]) -> Moments:
         if absent:
             raise AnalysisError(f"items not in the data: {', '.join(map(str, absent))}")
         return Moments.from_frame(data, items)
-    raise AnalysisError(f"data must be a pandas DataFrame or a Moments object, "
-                        f"not {type(data).__name__}")
+    raise AnalysisError(
+        f"data must be a pandas DataFrame or a Moments object, not {type(data).__name__}"
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -199,23 +206,32 @@ class SecondOrderResult(Result):
     def summary(self) -> str:
         f = fmt
         lo, hi = self.rmsea_ci90
-        lines = [f"Second-order CFA (ML): {self.general} over {', '.join(self.factors)}, "
-                 f"n = {self.n}" + ("" if self.converged else "  ** NOT CONVERGED **"),
-                 f"  chi2({self.df}) = {self.chisq:.3f}, CFI = {f(self.cfi)}, "
-                 f"TLI = {f(self.tli)}, RMSEA = {f(self.rmsea)} [{f(lo)}, {f(hi)}], "
-                 f"SRMR = {f(self.srmr)}"]
+        lines = [
+            f"Second-order CFA (ML): {self.general} over {', '.join(self.factors)}, "
+            f"n = {self.n}" + ("" if self.converged else "  ** NOT CONVERGED **"),
+            f"  chi2({self.df}) = {self.chisq:.3f}, CFI = {f(self.cfi)}, "
+            f"TLI = {f(self.tli)}, RMSEA = {f(self.rmsea)} [{f(lo)}, {f(hi)}], "
+            f"SRMR = {f(self.srmr)}",
+        ]
         if self.identified != "over-identified":
             lines.append(f"  note: {self.identified}")
-        lines.append("  standardized loadings on " + self.general + ": " + ", ".join(
-            f"{k} {f(v)}" for k, v in self.std_second_order_loadings.items()))
-        lines.append(f"  omega L1 = {f(self.omega_l1)}, omega L2 = {f(self.omega_l2)}, "
-                     f"partial omega L1 = {f(self.partial_omega_l1)} (semTools::reliabilityL2)")
+        lines.append(
+            "  standardized loadings on "
+            + self.general
+            + ": "
+            + ", ".join(f"{k} {f(v)}" for k, v in self.std_second_order_loadings.items())
+        )
+        lines.append(
+            f"  omega L1 = {f(self.omega_l1)}, omega L2 = {f(self.omega_l2)}, "
+            f"partial omega L1 = {f(self.partial_omega_l1)} (semTools::reliabilityL2)"
+        )
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
-def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
-                     general: str = "G") -> SecondOrderResult:
+def second_order_cfa(
+    data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *, general: str = "G"
+) -> SecondOrderResult:
     """Fit ``G =~ dim1 + dim2 + ...`` over the correlated-factors model, as lavaan.
 
     R::
@@ -234,16 +250,19 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
         raise AnalysisError(str(exc)) from None
     m, p = len(factors), len(items)
     if m < 3:
-        raise AnalysisError(f"a second-order factor needs at least 3 dimensions (the model has "
-                            f"{m}); with 2 it is not identified")
+        raise AnalysisError(
+            f"a second-order factor needs at least 3 dimensions (the model has "
+            f"{m}); with 2 it is not identified"
+        )
     if general in factors or general in items:
-        raise AnalysisError(f"the general factor's name {general!r} is already used in the "
-                            "model")
+        raise AnalysisError(f"the general factor's name {general!r} is already used in the model")
     mo = _moments(data, items)
     spec_model = _Model(assign, m)
     if mo.n < max(spec_model.npar, 3 * p):
-        raise AnalysisError(f"too few complete rows for the second-order model: {mo.n} "
-                            f"(need at least {max(spec_model.npar, 3 * p)})")
+        raise AnalysisError(
+            f"too few complete rows for the second-order model: {mo.n} "
+            f"(need at least {max(spec_model.npar, 3 * p)})"
+        )
     with _sem.single_thread_blas():
         try:
             gs = _sem.group_stats("", mo.n, mo.mean, mo.cov(ddof=0), items)
@@ -287,8 +306,9 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
     sd_y = np.sqrt(np.diag(sigma))
     with np.errstate(invalid="ignore", divide="ignore"):
         sd_f = np.sqrt(np.diag(phi))
-        std1 = {it: float(lam[i, assign[i]] * sd_f[assign[i]] / sd_y[i])
-                for i, it in enumerate(items)}
+        std1 = {
+            it: float(lam[i, assign[i]] * sd_f[assign[i]] / sd_y[i]) for i, it in enumerate(items)
+        }
         std2 = {f: float(gamma[j] * np.sqrt(phig) / sd_f[j]) for j, f in enumerate(factors)}
     # semTools::reliabilityL2
     l1load = lam @ gamma
@@ -299,30 +319,47 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
     error_l2 = float(np.sum(psi))
     warns: list[str] = []
     if not converged:
-        warns.append(f"the second-order model did not converge (max |gradient| = {gmax:.2g}); "
-                     "results are not trustworthy")
+        warns.append(
+            f"the second-order model did not converge (max |gradient| = {gmax:.2g}); "
+            "results are not trustworthy"
+        )
     for i, it in enumerate(items):
         if theta[i] < 0:
             warns.append(f"Heywood case: negative residual variance for {it} ({theta[i]:.4g})")
     for j, f in enumerate(factors):
         if psi[j] < 0:
-            warns.append(f"Heywood case: negative disturbance variance of {f} under "
-                         f"{general} ({psi[j]:.4g})")
+            warns.append(
+                f"Heywood case: negative disturbance variance of {f} under {general} ({psi[j]:.4g})"
+            )
         if np.isfinite(std2[f]) and abs(std2[f]) > 1:
-            warns.append(f"Heywood case: standardized loading of {f} on {general} is "
-                         f"{std2[f]:.4g}")
+            warns.append(f"Heywood case: standardized loading of {f} on {general} is {std2[f]:.4g}")
     if phig < 0:
         warns.append(f"the variance of {general} is negative ({phig:.4g})")
-    identified = ("over-identified" if m >= 4 else
-                  "just identified at the second level: with 3 dimensions the second-order "
-                  "model is equivalent to the correlated-factors model (same fit), so the "
-                  "general factor's structure is not testable")
+    identified = (
+        "over-identified"
+        if m >= 4
+        else "just identified at the second level: with 3 dimensions the second-order "
+        "model is equivalent to the correlated-factors model (same fit), so the "
+        "general factor's structure is not testable"
+    )
     return SecondOrderResult(
-        n=n, general=general, factors=tuple(factors), identified=identified,
-        chisq=float(x2), df=int(df), p=pval, cfi=float(cfi), tli=float(tli), rmsea=rmsea,
-        rmsea_ci90=ci, srmr=float(srmr), loglik=float(logl),
-        aic=float(-2 * logl + 2 * npar), bic=float(-2 * logl + npar * np.log(n)),
-        npar=int(npar), std_loadings=std1,
+        n=n,
+        general=general,
+        factors=tuple(factors),
+        identified=identified,
+        chisq=float(x2),
+        df=int(df),
+        p=pval,
+        cfi=float(cfi),
+        tli=float(tli),
+        rmsea=rmsea,
+        rmsea_ci90=ci,
+        srmr=float(srmr),
+        loglik=float(logl),
+        aic=float(-2 * logl + 2 * npar),
+        bic=float(-2 * logl + npar * np.log(n)),
+        npar=int(npar),
+        std_loadings=std1,
         second_order_loadings={f: float(gamma[j]) for j, f in enumerate(factors)},
         std_second_order_loadings=std2,
         disturbances={f: float(psi[j]) for j, f in enumerate(factors)},
@@ -330,7 +367,9 @@ def second_order_cfa(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[
         omega_l1=common_l1 / (common_l1 + unique_l1 + error_l1),
         omega_l2=common_l2 / (common_l2 + error_l2),
         partial_omega_l1=common_l1 / (common_l1 + error_l1),
-        converged=bool(converged), warnings=tuple(warns))
+        converged=bool(converged),
+        warnings=tuple(warns),
+    )
 
 
 def _phi_start(phi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -349,21 +388,30 @@ def _phi_start(phi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     if abs(load[0]) < 0.05:  # keep the marker away from 0
         load[0] = 0.05
     raw = load * d
-    return raw / raw[0], float(raw[0] ** 2), np.maximum(d ** 2 * (1.0 - load ** 2), 1e-4)
+    return raw / raw[0], float(raw[0] ** 2), np.maximum(d**2 * (1.0 - load**2), 1e-4)
 
 
-def _minimise(model: _Model, x: np.ndarray, s: np.ndarray,
-              logdet_s: float) -> tuple[np.ndarray, bool, float]:
+def _minimise(
+    model: _Model, x: np.ndarray, s: np.ndarray, logdet_s: float
+) -> tuple[np.ndarray, bool, float]:
     """BFGS on the analytic gradient, then Newton steps on a numerical Hessian."""
+
     def f(z):
         return model.objective(z, s, logdet_s)
 
     if not np.isfinite(f(x)):
-        raise AnalysisError("the second-order model's starting values give a "
-                            "non-positive-definite implied covariance matrix")
+        raise AnalysisError(
+            "the second-order model's starting values give a "
+            "non-positive-definite implied covariance matrix"
+        )
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        res = optimize.minimize(f, x, jac=lambda z: model.gradient(z, s), method="BFGS",
-                                options={"gtol": 1e-9, "maxiter": 10000})
+        res = optimize.minimize(
+            f,
+            x,
+            jac=lambda z: model.gradient(z, s),
+            method="BFGS",
+            options={"gtol": 1e-9, "maxiter": 10000},
+        )
     if np.isfinite(res.fun) and res.fun <= f(x):
         x = res.x
     fx = f(x)
@@ -411,14 +459,16 @@ class OmegaResult(Result):
     warnings: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
-        return (f"Omega hierarchical (psych::omega, {self.method}), n = {self.n}: "
-                f"omega_h = {fmt(self.omega_h)}, omega total = {fmt(self.omega_total)}, "
-                f"ECV = {fmt(self.ecv)}"
-                + "".join(f"\n  warning: {w}" for w in self.warnings))
+        return (
+            f"Omega hierarchical (psych::omega, {self.method}), n = {self.n}: "
+            f"omega_h = {fmt(self.omega_h)}, omega total = {fmt(self.omega_total)}, "
+            f"ECV = {fmt(self.ecv)}" + "".join(f"\n  warning: {w}" for w in self.warnings)
+        )
 
 
-def omega_hierarchical(data: pd.DataFrame | Moments, items: Sequence[str] | None = None, *,
-                       nfactors: int = 3) -> OmegaResult:
+def omega_hierarchical(
+    data: pd.DataFrame | Moments, items: Sequence[str] | None = None, *, nfactors: int = 3
+) -> OmegaResult:
     """McDonald's omega hierarchical by Schmid-Leiman, as ``psych::omega(R, nfactors)``.
 
     A minres EFA of the Pearson correlations with ``nfactors`` factors is rotated by
@@ -436,15 +486,21 @@ def omega_hierarchical(data: pd.DataFrame | Moments, items: Sequence[str] | None
     mo = _moments(data, items)
     p = len(items)
     if nfactors < 2:
-        raise AnalysisError("omega hierarchical needs at least 2 factors (with 1 it is not "
-                            "meaningful; use omega total)")
+        raise AnalysisError(
+            "omega hierarchical needs at least 2 factors (with 1 it is not "
+            "meaningful; use omega total)"
+        )
     dof = ((p - nfactors) ** 2 - (p + nfactors)) // 2
     if dof < 0:
-        raise AnalysisError(f"{p} items are too few for a {nfactors}-factor EFA (its degrees of "
-                            f"freedom would be {dof}); omega hierarchical is not identified")
+        raise AnalysisError(
+            f"{p} items are too few for a {nfactors}-factor EFA (its degrees of "
+            f"freedom would be {dof}); omega hierarchical is not identified"
+        )
     if mo.n <= p:
-        raise AnalysisError(f"too few complete rows ({mo.n}) for {p} items: the correlation "
-                            "matrix needs more rows than items")
+        raise AnalysisError(
+            f"too few complete rows ({mo.n}) for {p} items: the correlation "
+            "matrix needs more rows than items"
+        )
     try:
         r = mo.corr()
     except ValueError as exc:
@@ -457,8 +513,10 @@ def omega_hierarchical(data: pd.DataFrame | Moments, items: Sequence[str] | None
     else:
         r12 = phi[0, 1]
         gload = np.array([np.sqrt(abs(r12)), np.sign(r12) * np.sqrt(abs(r12))])
-        warns.append("with 2 factors the general factor is not identified: both factors' "
-                     "general loadings are set equal (psych's option = 'equal')")
+        warns.append(
+            "with 2 factors the general factor is not identified: both factors' "
+            "general loadings are set equal (psych's option = 'equal')"
+        )
     g = loadings @ gload
     if g.sum() < 0:  # the overall sign is arbitrary: flip only items against the majority
         g = -g
@@ -468,30 +526,36 @@ def omega_hierarchical(data: pd.DataFrame | Moments, items: Sequence[str] | None
     vt = float(rf.sum())
     gsq = float(g.sum()) ** 2
     u = float(np.sum(uniq))
-    uniq2 = np.clip(loadings ** 2 * (1.0 - gload[None, :] ** 2), 0.0, None)
-    ecv = float(np.sum(g ** 2) / (np.sum(g ** 2) + np.sum(uniq2)))
+    uniq2 = np.clip(loadings**2 * (1.0 - gload[None, :] ** 2), 0.0, None)
+    ecv = float(np.sum(g**2) / (np.sum(g**2) + np.sum(uniq2)))
     if np.any(uniq < 0):
-        warns.append("Heywood case in the EFA (a communality above 1): omega is not "
-                     "interpretable")
+        warns.append("Heywood case in the EFA (a communality above 1): omega is not interpretable")
     return OmegaResult(
-        n=int(mo.n), nfactors=int(nfactors), omega_h=gsq / vt, omega_total=(vt - u) / vt,
-        omega_limit=gsq / (vt - u), ecv=ecv,
+        n=int(mo.n),
+        nfactors=int(nfactors),
+        omega_h=gsq / vt,
+        omega_total=(vt - u) / vt,
+        omega_limit=gsq / (vt - u),
+        ecv=ecv,
         alpha=(vt - float(np.trace(rf))) / vt * p / (p - 1),
         g_loadings={it: float(g[i]) for i, it in enumerate(items)},
         flipped=tuple(it for i, it in enumerate(items) if key[i] < 0),
         method=f"Schmid-Leiman, minres, oblimin, {nfactors} factors, Pearson correlations",
-        warnings=tuple(warns))
+        warnings=tuple(warns),
+    )
 
 
 # ------------------------------------------------------------------------------------
 # the verdict
 # ------------------------------------------------------------------------------------
-RULE = ("a single index is supported when the second-order model converged to a proper "
-        "solution, every dimension loads at least .50 (standardized) on the general factor, "
-        "the second-order model's CFI is no more than .010 below the correlated-factors "
-        "model's (Chen 2007; testable with 4 or more dimensions) and omega hierarchical is "
-        "at least .70 (Reise, Bonifay & Haviland 2013); weakly supported when only omega "
-        "hierarchical falls short, between .50 and .70; otherwise not supported")
+RULE = (
+    "a single index is supported when the second-order model converged to a proper "
+    "solution, every dimension loads at least .50 (standardized) on the general factor, "
+    "the second-order model's CFI is no more than .010 below the correlated-factors "
+    "model's (Chen 2007; testable with 4 or more dimensions) and omega hierarchical is "
+    "at least .70 (Reise, Bonifay & Haviland 2013); weakly supported when only omega "
+    "hierarchical falls short, between .50 and .70; otherwise not supported"
+)
 
 
 @dataclass(frozen=True)
@@ -509,11 +573,12 @@ class HierarchyResult(Result):
 
     @property
     def verdict(self) -> str:
-        head = {"supported": f"A single {self.index_name} is supported",
-                "weakly supported": f"A single {self.index_name} is only weakly supported",
-                "not supported": f"A single {self.index_name} is not supported",
-                "not evaluated": f"Whether a single {self.index_name} is justified was not "
-                                 "evaluated"}[self.decision]
+        head = {
+            "supported": f"A single {self.index_name} is supported",
+            "weakly supported": f"A single {self.index_name} is only weakly supported",
+            "not supported": f"A single {self.index_name} is not supported",
+            "not evaluated": f"Whether a single {self.index_name} is justified was not evaluated",
+        }[self.decision]
         return head + ": " + "; ".join(self.reasons) + "."
 
     def summary(self) -> str:
@@ -526,8 +591,13 @@ class HierarchyResult(Result):
         return "\n".join(parts)
 
 
-def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
-                 cfa_result: Any = None, index_name: str = "index") -> HierarchyResult:
+def single_index(
+    data: pd.DataFrame | Moments,
+    model: Mapping[str, Sequence[str]],
+    *,
+    cfa_result: Any = None,
+    index_name: str = "index",
+) -> HierarchyResult:
     """Fit the second-order model and psych's omega, and decide by :data:`RULE`.
 
     ``cfa_result`` (the correlated-factors :func:`analysis.cfa.cfa` of the same data) gives
@@ -541,9 +611,15 @@ def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]
     items = [it for f in model for it in model[f]]
     errors: list[str] = []
     if m < 3:
-        return HierarchyResult(index_name, "not evaluated",
-                               (f"the instrument has {m} dimension(s); a general factor over "
-                                "them needs at least 3",), RULE, None, None, None)
+        return HierarchyResult(
+            index_name,
+            "not evaluated",
+            (f"the instrument has {m} dimension(s); a general factor over them needs at least 3",),
+            RULE,
+            None,
+            None,
+            None,
+        )
     so: SecondOrderResult | None = None
     om: OmegaResult | None = None
     try:
@@ -556,61 +632,84 @@ def single_index(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]
         errors.append(f"omega hierarchical not computed: {exc}")
     # compare like with like: normal-theory ML on the same complete rows
     cfi1 = None
-    if (so is not None and hasattr(cfa_result, "cfi")
-            and getattr(cfa_result, "estimator", "ml") in ("ml", "mlr")
-            and getattr(cfa_result, "missing", "listwise") == "listwise"
-            and getattr(cfa_result, "n", None) == so.n):
+    if (
+        so is not None
+        and hasattr(cfa_result, "cfi")
+        and getattr(cfa_result, "estimator", "ml") in ("ml", "mlr")
+        and getattr(cfa_result, "missing", "listwise") == "listwise"
+        and getattr(cfa_result, "n", None) == so.n
+    ):
         cfi1 = cfa_result.cfi
     if cfi1 is None and so is not None:
         from .cfa import cfa as _cfa
+
         try:
             cfi1 = _cfa(data, model).cfi
         except ValueError:
             cfi1 = None
     if so is None or om is None:
-        return HierarchyResult(index_name, "not evaluated", tuple(errors), RULE, so, om,
-                               cfi1, tuple(errors))
+        return HierarchyResult(
+            index_name, "not evaluated", tuple(errors), RULE, so, om, cfi1, tuple(errors)
+        )
     reasons: list[str] = []
     ok = True
     if not so.converged or so.warnings:
         ok = False
-        reasons.append("the second-order solution is improper or did not converge ("
-                       + "; ".join(so.warnings) + ")")
+        reasons.append(
+            "the second-order solution is improper or did not converge ("
+            + "; ".join(so.warnings)
+            + ")"
+        )
     low = {f: v for f, v in so.std_second_order_loadings.items() if not v >= MIN_G_LOADING}
     if low:
         ok = False
-        reasons.append("standardized loadings on the general factor below .50: "
-                       + ", ".join(f"{f} {fmt(v, 2)}" for f, v in low.items()))
+        reasons.append(
+            "standardized loadings on the general factor below .50: "
+            + ", ".join(f"{f} {fmt(v, 2)}" for f, v in low.items())
+        )
     else:
-        reasons.append("every dimension loads at least .50 on the general factor ("
-                       + ", ".join(f"{fmt(v, 2)}" for v in so.std_second_order_loadings.values())
-                       + ")")
+        reasons.append(
+            "every dimension loads at least .50 on the general factor ("
+            + ", ".join(f"{fmt(v, 2)}" for v in so.std_second_order_loadings.values())
+            + ")"
+        )
     if so.df > 0 and m >= 4 and cfi1 is not None:
         drop = so.cfi - cfi1
         if drop < -MAX_CFI_DROP:
             ok = False
-            reasons.append(f"the second-order model fits worse than the correlated-factors "
-                           f"model (CFI {fmt(so.cfi)} vs {fmt(cfi1)}, change {drop:+.3f})")
+            reasons.append(
+                f"the second-order model fits worse than the correlated-factors "
+                f"model (CFI {fmt(so.cfi)} vs {fmt(cfi1)}, change {drop:+.3f})"
+            )
         else:
-            reasons.append(f"the second-order model fits about as well as the correlated-"
-                           f"factors model (CFI {fmt(so.cfi)} vs {fmt(cfi1)})")
+            reasons.append(
+                f"the second-order model fits about as well as the correlated-"
+                f"factors model (CFI {fmt(so.cfi)} vs {fmt(cfi1)})"
+            )
     elif m == 3:
-        reasons.append("with 3 dimensions the second-order model is just identified at the "
-                       "second level (same fit as the correlated-factors model): its fit "
-                       "cannot support or contradict a general factor")
-    reasons.append(f"omega hierarchical = {fmt(om.omega_h, 2)} (omega total "
-                   f"{fmt(om.omega_total, 2)}, ECV {fmt(om.ecv, 2)}); omega L1 = "
-                   f"{fmt(so.omega_l1, 2)}, omega L2 = {fmt(so.omega_l2, 2)}")
+        reasons.append(
+            "with 3 dimensions the second-order model is just identified at the "
+            "second level (same fit as the correlated-factors model): its fit "
+            "cannot support or contradict a general factor"
+        )
+    reasons.append(
+        f"omega hierarchical = {fmt(om.omega_h, 2)} (omega total "
+        f"{fmt(om.omega_total, 2)}, ECV {fmt(om.ecv, 2)}); omega L1 = "
+        f"{fmt(so.omega_l1, 2)}, omega L2 = {fmt(so.omega_l2, 2)}"
+    )
     if ok and om.omega_h >= MIN_OMEGA_H:
         decision = "supported"
     elif ok and om.omega_h >= WEAK_OMEGA_H:
         decision = "weakly supported"
-        reasons.append("omega hierarchical is below .70: the general factor explains only "
-                       "part of the index's variance")
+        reasons.append(
+            "omega hierarchical is below .70: the general factor explains only "
+            "part of the index's variance"
+        )
     else:
         decision = "not supported"
         if om.omega_h < WEAK_OMEGA_H:
-            reasons.append("omega hierarchical is below .50: less than half of the index's "
-                           "variance reflects one general factor")
-    return HierarchyResult(index_name, decision, tuple(reasons), RULE, so, om, cfi1,
-                           tuple(errors))
+            reasons.append(
+                "omega hierarchical is below .50: less than half of the index's "
+                "variance reflects one general factor"
+            )
+    return HierarchyResult(index_name, decision, tuple(reasons), RULE, so, om, cfi1, tuple(errors))

@@ -27,9 +27,12 @@ def _f(x, d: int = 3) -> str:
 
 
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["f"] = _f
     env.filters["p"] = fmt_p  # "< .001" or "= 0.042", after the letter p
     env.filters["pv"] = lambda p: fmt_p(p).removeprefix("= ")  # in a table cell
@@ -50,31 +53,49 @@ def charts(report) -> dict[str, svg.Chart]:
     items = list(e.loadings)
     groups = [report.items[i]["dimension"] for i in items]
     out["loadings"] = svg.heatmap(
-        items, list(e.factors), [list(e.loadings[i]) for i in items],
-        title=f"EFA loadings ({e.extraction}, {e.rotation})", row_groups=groups, cell=64)
+        items,
+        list(e.factors),
+        [list(e.loadings[i]) for i in items],
+        title=f"EFA loadings ({e.extraction}, {e.rotation})",
+        row_groups=groups,
+        cell=64,
+    )
     dims = list(report.scores.dimensions)
     lo, hi = report.scores.scale
     out["dimensions"] = svg.bar_chart(
         [f"{d} {report.dimension_names.get(d, '')}".strip() for d in dims],
         [_point(report.scores.dimensions[d]) for d in dims],
-        title="Dimension scores (mean, 95% CI)", x_label=f"score on the {lo}..{hi} scale",
-        x_range=(lo, hi))
+        title="Dimension scores (mean, 95% CI)",
+        x_label=f"score on the {lo}..{hi} scale",
+        x_range=(lo, hi),
+    )
     ti = report.trust_index
     ix = getattr(report, "index_name", None) or "Overall index"
     if ti.by_period is not None:
         cats = [g.name for g in ti.by_period.groups]
         out["period"] = svg.line_chart(
-            cats, {ix: [_point(g) for g in ti.by_period.groups]},
-            title=f"{ix} by period (mean, 95% CI)", y_label=f"{ix} (0-100)", y_range=(0, 100))
+            cats,
+            {ix: [_point(g) for g in ti.by_period.groups]},
+            title=f"{ix} by period (mean, 95% CI)",
+            y_label=f"{ix} (0-100)",
+            y_range=(0, 100),
+        )
     if ti.by_segment is not None:
         out["segment"] = svg.bar_chart(
-            [g.name for g in ti.by_segment.groups], [_point(g) for g in ti.by_segment.groups],
+            [g.name for g in ti.by_segment.groups],
+            [_point(g) for g in ti.by_segment.groups],
             title=f"{ix} by {ti.by_segment.by} (mean, 95% CI)",
-            x_label=f"{ix} (0-100)", x_range=(0, 100), value_format="{:.1f}")
+            x_label=f"{ix} (0-100)",
+            x_range=(0, 100),
+            value_format="{:.1f}",
+        )
     rel = report.reliability.dimensions
     out["alpha"] = svg.bar_chart(
-        list(rel), [(r.alpha, r.alpha_ci95[0], r.alpha_ci95[1]) for r in rel.values()],
-        title="Cronbach's alpha (95% CI, Feldt)", x_range=(0, 1))
+        list(rel),
+        [(r.alpha, r.alpha_ci95[0], r.alpha_ci95[1]) for r in rel.values()],
+        title="Cronbach's alpha (95% CI, Feldt)",
+        x_range=(0, 1),
+    )
     return out
 
 
@@ -98,16 +119,26 @@ def render_html(report) -> str:
     rel_items = {i.id: i for r in report.reliability.dimensions.values() for i in r.items}
     val = getattr(report, "validity", None)
     hier = getattr(report, "hierarchy", None)
-    cfa_improper = cfa is not None and (not cfa.converged or any(
-        "Heywood" in w or "not positive definite" in w or "converge" in w
-        for w in cfa.warnings))
-    return tpl.render(r=report, charts=charts(report), cfa=cfa, inv=inv,
-                      cfa_error=_get(report.cfa, "error") if cfa is None else None,
-                      inv_error=_get(report.invariance, "error") if inv is None else None,
-                      kmo_items=kmo_items, efa_primary=efa_primary, rel_items=rel_items,
-                      isfinite=lambda x: x is not None and math.isfinite(x),
-                      val=val if hasattr(val, "htmt") else None,
-                      val_error=_get(val, "error") if not hasattr(val, "htmt") else None,
-                      hier=hier if hasattr(hier, "verdict") else None,
-                      hier_error=_get(hier, "error") if not hasattr(hier, "verdict") else None,
-                      cfa_improper=cfa_improper)
+    cfa_improper = cfa is not None and (
+        not cfa.converged
+        or any(
+            "Heywood" in w or "not positive definite" in w or "converge" in w for w in cfa.warnings
+        )
+    )
+    return tpl.render(
+        r=report,
+        charts=charts(report),
+        cfa=cfa,
+        inv=inv,
+        cfa_error=_get(report.cfa, "error") if cfa is None else None,
+        inv_error=_get(report.invariance, "error") if inv is None else None,
+        kmo_items=kmo_items,
+        efa_primary=efa_primary,
+        rel_items=rel_items,
+        isfinite=lambda x: x is not None and math.isfinite(x),
+        val=val if hasattr(val, "htmt") else None,
+        val_error=_get(val, "error") if not hasattr(val, "htmt") else None,
+        hier=hier if hasattr(hier, "verdict") else None,
+        hier_error=_get(hier, "error") if not hasattr(hier, "verdict") else None,
+        cfa_improper=cfa_improper,
+    )

@@ -53,9 +53,19 @@ from analysis import _robust, _sem
 from analysis._result import Result, fmt
 from analysis.moments import Moments
 
-__all__ = ["InvarianceResult", "measurement_invariance", "sb2001_difference",
-           "CFI_DROP", "RMSEA_RISE", "SRMR_RISE_METRIC", "SRMR_RISE_SCALAR",
-           "CONFIGURAL_MIN_CFI", "CONFIGURAL_MAX_RMSEA", "ALPHA", "NOT_EVALUATED"]
+__all__ = [
+    "InvarianceResult",
+    "measurement_invariance",
+    "sb2001_difference",
+    "CFI_DROP",
+    "RMSEA_RISE",
+    "SRMR_RISE_METRIC",
+    "SRMR_RISE_SCALAR",
+    "CONFIGURAL_MIN_CFI",
+    "CONFIGURAL_MAX_RMSEA",
+    "ALPHA",
+    "NOT_EVALUATED",
+]
 
 #: Chen (2007): a step shows non-invariance when CFI drops by at least this much.
 CFI_DROP = -0.010
@@ -74,8 +84,8 @@ _WHAT = {"metric": "loadings", "scalar": "intercepts", "strict": "residual varia
 #: Significance level of the χ² difference test and of the Holm-adjusted item tests
 #: that trigger the cautions in the verdict.
 ALPHA = 0.05
-_SHOW = 5          # items shown in summary()
-_NAME_MAX = 3      # items freed in a partial model / named in the verdict
+_SHOW = 5  # items shown in summary()
+_NAME_MAX = 3  # items freed in a partial model / named in the verdict
 
 
 @dataclass(frozen=True)
@@ -180,18 +190,29 @@ class InvarianceResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (plain floats, lists and dicts; NaN becomes ``None``)."""
-        return _sem.jsonable({
-            "group": self.group, "groups": self.groups, "dropped_groups": self.dropped_groups,
-            "estimator": self.estimator,
-            "configural": self.configural, "metric": self.metric, "scalar": self.scalar,
-            "strict": self.strict, "delta": self.delta, "decisions": self.decisions,
-            "reasons": self.reasons, "steps": [dict(s) for s in self.steps],
-            "level": self.level, "verdict": self.verdict, "warnings": list(self.warnings),
-            "intercept_diagnostics": [dict(d) for d in self.intercept_diagnostics],
-            "partial_metric": [dict(d) for d in self.partial_metric],
-            "partial_scalar": [dict(d) for d in self.partial_scalar],
-            "latent_means": [dict(d) for d in self.latent_means],
-        })
+        return _sem.jsonable(
+            {
+                "group": self.group,
+                "groups": self.groups,
+                "dropped_groups": self.dropped_groups,
+                "estimator": self.estimator,
+                "configural": self.configural,
+                "metric": self.metric,
+                "scalar": self.scalar,
+                "strict": self.strict,
+                "delta": self.delta,
+                "decisions": self.decisions,
+                "reasons": self.reasons,
+                "steps": [dict(s) for s in self.steps],
+                "level": self.level,
+                "verdict": self.verdict,
+                "warnings": list(self.warnings),
+                "intercept_diagnostics": [dict(d) for d in self.intercept_diagnostics],
+                "partial_metric": [dict(d) for d in self.partial_metric],
+                "partial_scalar": [dict(d) for d in self.partial_scalar],
+                "latent_means": [dict(d) for d in self.latent_means],
+            }
+        )
 
     def summary(self) -> str:
         """Readable text report: the models, the changes, the decisions, the verdict."""
@@ -199,67 +220,97 @@ class InvarianceResult(Result):
         grp = ", ".join(f"{k} (n={v})" for k, v in self.groups.items())
         lines = [f"Measurement invariance across {self.group}: {grp}"]
         if self.dropped_groups:
-            lines.append("  dropped (too few complete rows): " + ", ".join(
-                f"{k} (n={v})" for k, v in self.dropped_groups.items()))
-        lines += ["", f"  {'model':<16}{'chi2':>11}{'df':>6}{'CFI':>8}{'RMSEA':>8}"
-                      f"{'SRMR':>8}{'dCFI':>8}{'dRMSEA':>8}{'dSRMR':>8}{'dchi2':>9}{'ddf':>5}"
-                      f"{'p':>7}  decision"]
+            lines.append(
+                "  dropped (too few complete rows): "
+                + ", ".join(f"{k} (n={v})" for k, v in self.dropped_groups.items())
+            )
+        lines += [
+            "",
+            f"  {'model':<16}{'chi2':>11}{'df':>6}{'CFI':>8}{'RMSEA':>8}"
+            f"{'SRMR':>8}{'dCFI':>8}{'dRMSEA':>8}{'dSRMR':>8}{'dchi2':>9}{'ddf':>5}"
+            f"{'p':>7}  decision",
+        ]
         for s in self.steps:
             r = s["fit"]
             if not r:
                 lines.append(f"  {s['step']:<16}{'':>95}  {s['decision']}")
                 continue
             d = s.get("delta") or {}
-            dd = (f"{_sgn(d['cfi']):>8}{_sgn(d['rmsea']):>8}{_sgn(d['srmr']):>8}"
-                  f"{d['chisq']:>9.2f}{d['df']:>5}{_p3(d['p']):>7}" if d else f"{'':>45}")
+            dd = (
+                f"{_sgn(d['cfi']):>8}{_sgn(d['rmsea']):>8}{_sgn(d['srmr']):>8}"
+                f"{d['chisq']:>9.2f}{d['df']:>5}{_p3(d['p']):>7}"
+                if d
+                else f"{'':>45}"
+            )
             conv = "" if r["converged"] else " (not converged)"
-            lines.append(f"  {s['step']:<16}{r['chisq']:>11.3f}{r['df']:>6}{f(r['cfi']):>8}"
-                         f"{f(r['rmsea']):>8}{f(r['srmr']):>8}{dd}  {s['decision']}{conv}")
-        lines += ["", "  Rule (Chen 2007): a step fails if dCFI <= -0.010 against the model "
-                      "before it; dRMSEA >= .015 and dSRMR >= .030 (loadings) / .010 "
-                      "(intercepts, residuals) are supporting evidence."]
+            lines.append(
+                f"  {s['step']:<16}{r['chisq']:>11.3f}{r['df']:>6}{f(r['cfi']):>8}"
+                f"{f(r['rmsea']):>8}{f(r['srmr']):>8}{dd}  {s['decision']}{conv}"
+            )
+        lines += [
+            "",
+            "  Rule (Chen 2007): a step fails if dCFI <= -0.010 against the model "
+            "before it; dRMSEA >= .015 and dSRMR >= .030 (loadings) / .010 "
+            "(intercepts, residuals) are supporting evidence.",
+        ]
         for s in self.steps:
             lines.append(f"  - {s['step']}: {s['decision']}. {s['reason']}")
         if self.intercept_diagnostics:
-            lines += ["", "  Intercepts under the scalar model (score tests, as lavTestScore; "
-                          "std resid = mean residual / pooled SD):",
-                      f"  {'item':<10}{'LM':>9}{'df':>4}{'p':>8}{'p_holm':>8}  "
-                      f"{'largest in':<12}{'LM(1)':>8}{'resid':>8}{'std':>8}{'EPC':>8}"]
+            lines += [
+                "",
+                "  Intercepts under the scalar model (score tests, as lavTestScore; "
+                "std resid = mean residual / pooled SD):",
+                f"  {'item':<10}{'LM':>9}{'df':>4}{'p':>8}{'p_holm':>8}  "
+                f"{'largest in':<12}{'LM(1)':>8}{'resid':>8}{'std':>8}{'EPC':>8}",
+            ]
             for d in self.intercept_diagnostics[:_SHOW]:
                 lines.append(
                     f"  {d['item']:<10}{d['lm']:>9.2f}{d['df']:>4}{_p3(d['p']):>8}"
                     f"{_p3(d['p_holm']):>8}  {d['group_max']:<12}{d['lm_group_max']:>8.2f}"
-                    f"{_sgn(d['residual']):>8}{_sgn(d['std_residual']):>8}{_sgn(d['epc']):>8}")
+                    f"{_sgn(d['residual']):>8}{_sgn(d['std_residual']):>8}{_sgn(d['epc']):>8}"
+                )
             rest = len(self.intercept_diagnostics) - _SHOW
             if rest > 0:
                 lines.append(f"  ... {rest} more item(s), all with smaller LM")
         if self.partial_metric:
-            lines += ["", "  Partial metric model, loadings freed one at a time "
-                          "(largest score test; refit after each; LR test):"]
+            lines += [
+                "",
+                "  Partial metric model, loadings freed one at a time "
+                "(largest score test; refit after each; LR test):",
+            ]
             for d in self.partial_metric:
                 ft = d["fit"]
                 lines.append(
                     f"  free {d['dimension']}=~{d['item']:<8} LM({d['df']}) = {d['lm']:.2f}; "
                     f"then chi2({ft['df']}) = {ft['chisq']:.1f}, CFI {ft['cfi']:.3f}, "
-                    f"RMSEA {ft['rmsea']:.3f}")
+                    f"RMSEA {ft['rmsea']:.3f}"
+                )
         if self.partial_scalar:
-            lines += ["", "  Partial scalar model, intercepts freed one at a time "
-                          "(refit after each; LR test):"]
+            lines += [
+                "",
+                "  Partial scalar model, intercepts freed one at a time "
+                "(refit after each; LR test):",
+            ]
             for d in self.partial_scalar:
                 ft = d["fit"]
                 lines.append(
                     f"  free {d['item']:<8} dchi2({d['df']}) = {d['chisq']:.2f}, "
                     f"p {_p3(d['p'])}; then chi2({ft['df']}) = {ft['chisq']:.1f}, "
-                    f"CFI {ft['cfi']:.3f}, RMSEA {ft['rmsea']:.3f}")
+                    f"CFI {ft['cfi']:.3f}, RMSEA {ft['rmsea']:.3f}"
+                )
         if self.latent_means:
-            lines += ["", "  Latent means relative to the reference group "
-                          f"({self.latent_means[0]['reference']}; its means fixed at 0):",
-                      f"  {'factor':<10}{'group':<14}{'est':>8}{'SE':>8}{'z':>8}{'p':>8}"
-                      f"{'d':>8}"]
+            lines += [
+                "",
+                "  Latent means relative to the reference group "
+                f"({self.latent_means[0]['reference']}; its means fixed at 0):",
+                f"  {'factor':<10}{'group':<14}{'est':>8}{'SE':>8}{'z':>8}{'p':>8}{'d':>8}",
+            ]
             for d in self.latent_means:
-                lines.append(f"  {d['factor']:<10}{d['group']:<14}{_sgn(d['est']):>8}"
-                             f"{f(d['se']):>8}{_sgn(d['z'], 2):>8}{_p3(d['p']):>8}"
-                             f"{_sgn(d['d'], 2):>8}")
+                lines.append(
+                    f"  {d['factor']:<10}{d['group']:<14}{_sgn(d['est']):>8}"
+                    f"{f(d['se']):>8}{_sgn(d['z'], 2):>8}{_p3(d['p']):>8}"
+                    f"{_sgn(d['d'], 2):>8}"
+                )
         lines += ["", "  " + self.verdict]
         if self.warnings:
             lines += ["", "  warnings:"] + [f"  - {w}" for w in self.warnings]
@@ -310,13 +361,20 @@ def _renumber(spec: _sem.Spec) -> _sem.Spec:
         out[mask] = remap[a[mask]]
         return out
 
-    return dataclasses.replace(spec, npar=int(used.size),
-                               **{n: rm(a) for n, a in zip(names, arrays, strict=True)})
+    return dataclasses.replace(
+        spec, npar=int(used.size), **{n: rm(a) for n, a in zip(names, arrays, strict=True)}
+    )
 
 
-def _make_spec(ctx: _Ctx, *, loadings: bool = False, intercepts: bool = False,
-               residuals: bool = False, free_loadings: Sequence[int] = (),
-               free_intercepts: Sequence[int] = ()) -> _sem.Spec:
+def _make_spec(
+    ctx: _Ctx,
+    *,
+    loadings: bool = False,
+    intercepts: bool = False,
+    residuals: bool = False,
+    free_loadings: Sequence[int] = (),
+    free_intercepts: Sequence[int] = (),
+) -> _sem.Spec:
     """Multi-group marker-variable CFA with the equality constraints of a step.
 
     ``free_loadings`` / ``free_intercepts`` (item positions) stay free in every group
@@ -325,8 +383,15 @@ def _make_spec(ctx: _Ctx, *, loadings: bool = False, intercepts: bool = False,
     "residuals"``).
     """
     G, m = len(ctx.groups), len(ctx.factors)
-    spec = _sem.build_spec(ctx.assign, m, G, meanstructure=True, equal_loadings=loadings,
-                           equal_intercepts=intercepts, free_intercepts=free_intercepts)
+    spec = _sem.build_spec(
+        ctx.assign,
+        m,
+        G,
+        meanstructure=True,
+        equal_loadings=loadings,
+        equal_intercepts=intercepts,
+        free_intercepts=free_intercepts,
+    )
     lam, theta, k = spec.lam_idx.copy(), spec.theta_idx.copy(), spec.npar
     for i in free_loadings:
         f = ctx.assign[i]
@@ -340,15 +405,25 @@ def _make_spec(ctx: _Ctx, *, loadings: bool = False, intercepts: bool = False,
 
 def _fit_dict(fm: _sem.FitMeasures, est: _sem.Estimate) -> dict[str, Any]:
     return {
-        "chisq": fm.chisq, "df": fm.df, "p": fm.pvalue, "cfi": fm.cfi, "tli": fm.tli,
-        "rmsea": fm.rmsea, "rmsea_ci90": list(fm.rmsea_ci90), "srmr": fm.srmr,
-        "npar": fm.npar, "loglik": fm.loglik, "aic": fm.aic, "bic": fm.bic,
+        "chisq": fm.chisq,
+        "df": fm.df,
+        "p": fm.pvalue,
+        "cfi": fm.cfi,
+        "tli": fm.tli,
+        "rmsea": fm.rmsea,
+        "rmsea_ci90": list(fm.rmsea_ci90),
+        "srmr": fm.srmr,
+        "npar": fm.npar,
+        "loglik": fm.loglik,
+        "aic": fm.aic,
+        "bic": fm.bic,
         "converged": bool(est.converged),
     }
 
 
-def _fit(ctx: _Ctx, name: str, spec: _sem.Spec, warns: list[str] | None,
-         free: Sequence[str] = ()) -> _Model:
+def _fit(
+    ctx: _Ctx, name: str, spec: _sem.Spec, warns: list[str] | None, free: Sequence[str] = ()
+) -> _Model:
     """Fit ``spec``; append non-convergence and Heywood warnings to ``warns`` if given."""
     est = _sem.estimate(spec, ctx.groups, _sem.start_values(spec, ctx.groups, ctx.assign))
     fm = _sem.fit_measures(spec, ctx.groups, est)
@@ -356,13 +431,17 @@ def _fit(ctx: _Ctx, name: str, spec: _sem.Spec, warns: list[str] | None,
         if not est.converged:
             warns.append(f"{name} model: the optimizer {est.message}")
         for g, gs in enumerate(ctx.groups):
-            warns += _sem.diagnose(spec, est.x, ctx.factors, ctx.items, g,
-                                   prefix=f"{name} model, group {gs.name!r}: ")
+            warns += _sem.diagnose(
+                spec, est.x, ctx.factors, ctx.items, g, prefix=f"{name} model, group {gs.name!r}: "
+            )
     out = _fit_dict(fm, est)
     if ctx.raw is not None and est.converged and fm.df > 0:
         c = _mlr_scaling(ctx, spec, est.x, fm.df)
-        out.update(scaling_factor=c, chisq_scaled=fm.chisq / c,
-                   p_scaled=float(stats.chi2.sf(fm.chisq / c, fm.df)))
+        out.update(
+            scaling_factor=c,
+            chisq_scaled=fm.chisq / c,
+            p_scaled=float(stats.chi2.sf(fm.chisq / c, fm.df)),
+        )
     if free:
         out["free"] = list(free)
     return _Model(name, spec, est, out, tuple(free))
@@ -394,16 +473,20 @@ def _mlr_scaling(ctx: _Ctx, spec: _sem.Spec, x: np.ndarray, df: int) -> float:
         w = e @ si
         sc = np.empty((e.shape[0], act.size))
         for j in range(act.size):
-            sc[:, j] = (0.5 * (np.einsum("ij,ij->i", w @ ds[j], w) - np.sum(si * ds[j]))
-                        + w @ dm[j])
+            sc[:, j] = 0.5 * (np.einsum("ij,ij->i", w @ ds[j], w) - np.sum(si * ds[j])) + w @ dm[j]
         b0[np.ix_(act, act)] += sc.T @ sc / ntot
         tr_h1 += p + _robust.h1_trace(ctx.raw[g] - gs.mean, gs.cov)
     return float((tr_h1 - float(np.sum(b0 * a_inv.T))) / df)
 
 
-def sb2001_difference(chisq_restricted: float, df_restricted: int, c_restricted: float,
-                      chisq_free: float, df_free: int, c_free: float
-                      ) -> tuple[float, int, float]:
+def sb2001_difference(
+    chisq_restricted: float,
+    df_restricted: int,
+    c_restricted: float,
+    chisq_free: float,
+    df_free: int,
+    c_free: float,
+) -> tuple[float, int, float]:
     """Satorra & Bentler's (2001) scaled χ² difference test of two nested models.
 
     ``chisq_*`` are the unscaled (ML) statistics, ``c_*`` the scaling factors of the
@@ -429,17 +512,26 @@ def _delta(a: _Model, b: _Model) -> dict[str, Any]:
     fa, fb = a.fit, b.fit
     dchi, ddf = fa["chisq"] - fb["chisq"], fa["df"] - fb["df"]
     out = {
-        "base": b.name, "cfi": fa["cfi"] - fb["cfi"], "rmsea": fa["rmsea"] - fb["rmsea"],
-        "srmr": fa["srmr"] - fb["srmr"], "chisq": dchi, "df": ddf,
+        "base": b.name,
+        "cfi": fa["cfi"] - fb["cfi"],
+        "rmsea": fa["rmsea"] - fb["rmsea"],
+        "srmr": fa["srmr"] - fb["srmr"],
+        "chisq": dchi,
+        "df": ddf,
         "p": float(stats.chi2.sf(max(dchi, 0.0), ddf)) if ddf > 0 else float("nan"),
         "method": "ML likelihood ratio",
     }
     if ddf > 0 and "scaling_factor" in fa and (fb["df"] == 0 or "scaling_factor" in fb):
         cb = fb.get("scaling_factor", 1.0)  # a saturated base has nothing to scale
-        t, _, pv = sb2001_difference(fa["chisq"], fa["df"], fa["scaling_factor"],
-                                     fb["chisq"], fb["df"], cb)
-        out.update(chisq_unscaled=dchi, chisq=t, p=pv if t >= 0 else float("nan"),
-                   method="Satorra-Bentler 2001 scaled difference")
+        t, _, pv = sb2001_difference(
+            fa["chisq"], fa["df"], fa["scaling_factor"], fb["chisq"], fb["df"], cb
+        )
+        out.update(
+            chisq_unscaled=dchi,
+            chisq=t,
+            p=pv if t >= 0 else float("nan"),
+            method="Satorra-Bentler 2001 scaled difference",
+        )
     return out
 
 
@@ -456,10 +548,14 @@ def _reason(d: Mapping[str, Any], srmr_crit: float) -> str:
     against = [n for n, ok in (("ΔRMSEA", r_ok), ("ΔSRMR", s_ok)) if ok != fails]
     # at the cut-off, show enough digits for the comparison to be visible
     cfi = _sgn(d["cfi"], 5 if round(d["cfi"], 3) == CFI_DROP else 3)
-    head = (f"ΔCFI = {cfi} against the {d['base']} model is "
-            f"{'at or below' if fails else 'above'} -0.010 (Chen 2007)")
-    crit = (f"ΔRMSEA = {_sgn(d['rmsea'])} (criterion +0.015), ΔSRMR = {_sgn(d['srmr'])} "
-            f"(criterion +{srmr_crit:.3f})")
+    head = (
+        f"ΔCFI = {cfi} against the {d['base']} model is "
+        f"{'at or below' if fails else 'above'} -0.010 (Chen 2007)"
+    )
+    crit = (
+        f"ΔRMSEA = {_sgn(d['rmsea'])} (criterion +0.015), ΔSRMR = {_sgn(d['srmr'])} "
+        f"(criterion +{srmr_crit:.3f})"
+    )
     if not against:
         agree = "both agree"
     elif not support:
@@ -499,8 +595,9 @@ def _loading_score_tests(ctx: _Ctx, m: _Model) -> dict[int, float]:
     return out
 
 
-def _partial_metric(ctx: _Ctx, metric: _Model, conf: _Model, warns: list[str]
-                    ) -> tuple[list[dict[str, Any]], _Model, list[int]]:
+def _partial_metric(
+    ctx: _Ctx, metric: _Model, conf: _Model, warns: list[str]
+) -> tuple[list[dict[str, Any]], _Model, list[int]]:
     """Free loadings one at a time (largest score test) until Chen's rule holds."""
     G = len(ctx.groups)
     steps: list[dict[str, Any]] = []
@@ -513,12 +610,20 @@ def _partial_metric(ctx: _Ctx, metric: _Model, conf: _Model, warns: list[str]
         i = max(lms, key=lambda j: (lms[j], -j))
         free.append(i)
         names = [f"{ctx.factors[ctx.assign[j]]}=~{ctx.items[j]}" for j in free]
-        nxt = _fit(ctx, "partial metric", _make_spec(ctx, loadings=True, free_loadings=free),
-                   warns, names)
-        steps.append({"item": ctx.items[i], "dimension": ctx.factors[ctx.assign[i]],
-                      "lm": lms[i], "df": G - 1, "p": float(stats.chi2.sf(lms[i], G - 1)),
-                      "fit": {k: nxt.fit[k] for k in ("chisq", "df", "cfi", "rmsea", "srmr")},
-                      "delta": _delta(nxt, conf)})
+        nxt = _fit(
+            ctx, "partial metric", _make_spec(ctx, loadings=True, free_loadings=free), warns, names
+        )
+        steps.append(
+            {
+                "item": ctx.items[i],
+                "dimension": ctx.factors[ctx.assign[i]],
+                "lm": lms[i],
+                "df": G - 1,
+                "p": float(stats.chi2.sf(lms[i], G - 1)),
+                "fit": {k: nxt.fit[k] for k in ("chisq", "df", "cfi", "rmsea", "srmr")},
+                "delta": _delta(nxt, conf),
+            }
+        )
         cur = nxt
         if not cur.converged:
             break
@@ -544,17 +649,29 @@ def _latent_means(ctx: _Ctx, m: _Model) -> list[dict[str, Any]]:
             est = float(x[k])
             se = float(np.sqrt(vcov[k, k])) if vcov[k, k] > 0 else float("nan")
             z = est / se if se > 0 else float("nan")
-            out.append({"factor": name, "group": ctx.groups[g].name, "reference": ref,
-                        "est": est, "se": se, "z": z,
-                        "p": float(2.0 * stats.norm.sf(abs(z))) if np.isfinite(z)
-                        else float("nan"),
-                        "d": est / float(np.sqrt(phi0[f, f])) if phi0[f, f] > 0
-                        else float("nan")})
+            out.append(
+                {
+                    "factor": name,
+                    "group": ctx.groups[g].name,
+                    "reference": ref,
+                    "est": est,
+                    "se": se,
+                    "z": z,
+                    "p": float(2.0 * stats.norm.sf(abs(z))) if np.isfinite(z) else float("nan"),
+                    "d": est / float(np.sqrt(phi0[f, f])) if phi0[f, f] > 0 else float("nan"),
+                }
+            )
     return out
 
 
-def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]], group: str,
-                           *, min_group_n: int = 30, estimator: str = "ml") -> InvarianceResult:
+def measurement_invariance(
+    data: pd.DataFrame,
+    model: Mapping[str, Sequence[str]],
+    group: str,
+    *,
+    min_group_n: int = 30,
+    estimator: str = "ml",
+) -> InvarianceResult:
     """Test configural, metric, scalar and strict invariance of a CFA model across groups.
 
     Fits nested multi-group ML models with a mean structure (Meredith 1993), each
@@ -687,8 +804,9 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if not isinstance(estimator, str) or estimator.lower() not in ("ml", "mlr"):
-        raise ValueError(f"estimator {estimator!r} is not available for the invariance "
-                         "test (use 'ml' or 'mlr')")
+        raise ValueError(
+            f"estimator {estimator!r} is not available for the invariance test (use 'ml' or 'mlr')"
+        )
     estimator = estimator.lower()
     factors, items, assign = _sem.parse_model(model)
     if group not in data.columns:
@@ -698,8 +816,11 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
     missing = [c for c in items if c not in data.columns]
     if missing:
         raise ValueError(f"items not in the data: {', '.join(map(str, missing))}")
-    if isinstance(min_group_n, bool) or not isinstance(min_group_n, int | np.integer) \
-            or min_group_n < 2:
+    if (
+        isinstance(min_group_n, bool)
+        or not isinstance(min_group_n, int | np.integer)
+        or min_group_n < 2
+    ):
         raise ValueError(f"min_group_n must be an integer >= 2, got {min_group_n!r}")
 
     p = len(items)
@@ -720,23 +841,24 @@ def measurement_invariance(data: pd.DataFrame, model: Mapping[str, Sequence[str]
         note = ", ".join(f"{k} n={v}" for k, v in dropped.items())
         raise ValueError(
             f"need at least 2 groups with >= {min_group_n} complete rows in {group!r}; "
-            f"have {len(kept)}" + (f" (dropped: {note})" if dropped else ""))
+            f"have {len(kept)}" + (f" (dropped: {note})" if dropped else "")
+        )
     with _sem.single_thread_blas():
-        groups = [_sem.group_stats(name, mo.n, mo.mean, mo.cov(ddof=0), items)
-                  for name, mo in kept]
+        groups = [_sem.group_stats(name, mo.n, mo.mean, mo.cov(ddof=0), items) for name, mo in kept]
     raw = None
     if estimator == "mlr":  # the casewise scores need the rows themselves
         raw = []
         for name, _ in kept:
             lab = next(x for x in labels if str(x) == name)
-            rows = df_all.loc[df_all[group] == lab, items].apply(pd.to_numeric,
-                                                                  errors="coerce")
+            rows = df_all.loc[df_all[group] == lab, items].apply(pd.to_numeric, errors="coerce")
             raw.append(rows.dropna().to_numpy(dtype=float))
     # identification: the configural model must have df >= 0 in every group
     per_group_par = _sem.build_spec(assign, len(factors), 1, meanstructure=True).npar
     if per_group_par > p * (p + 1) // 2 + p:
-        raise ValueError("the model is not identified (negative degrees of freedom); "
-                         "a single factor needs at least 3 items")
+        raise ValueError(
+            "the model is not identified (negative degrees of freedom); "
+            "a single factor needs at least 3 items"
+        )
     ctx = _Ctx(groups, factors, items, assign, raw)
     with _sem.single_thread_blas():
         res = _steps(ctx, str(group), dropped)
@@ -757,15 +879,19 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
         dec["configural"], why["configural"] = "fails", "The configural model did not converge."
     elif c["cfi"] >= CONFIGURAL_MIN_CFI and c["rmsea"] <= CONFIGURAL_MAX_RMSEA:
         dec["configural"] = "holds"
-        why["configural"] = (f"The configural model fits acceptably: CFI = {c['cfi']:.3f} "
-                             f"(criterion 0.90 or more), RMSEA = {c['rmsea']:.3f} "
-                             f"(criterion 0.08 or less).")
+        why["configural"] = (
+            f"The configural model fits acceptably: CFI = {c['cfi']:.3f} "
+            f"(criterion 0.90 or more), RMSEA = {c['rmsea']:.3f} "
+            f"(criterion 0.08 or less)."
+        )
     else:
         dec["configural"] = "fails"
-        why["configural"] = (f"The configural model fits poorly: CFI = {c['cfi']:.3f} "
-                             f"(criterion 0.90 or more), RMSEA = {c['rmsea']:.3f} "
-                             f"(criterion 0.08 or less); the later steps are judged by "
-                             f"their change in fit only.")
+        why["configural"] = (
+            f"The configural model fits poorly: CFI = {c['cfi']:.3f} "
+            f"(criterion 0.90 or more), RMSEA = {c['rmsea']:.3f} "
+            f"(criterion 0.08 or less); the later steps are judged by "
+            f"their change in fit only."
+        )
     order.append(("configural", conf, None))
 
     # ---- metric, partial metric
@@ -774,8 +900,11 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
     metric_base: _Model | None = None
     if not conf.converged or not metric.converged:
         dec["metric"] = NOT_EVALUATED
-        why["metric"] = ("The configural model did not converge." if not conf.converged
-                         else "The metric model (equal loadings) did not converge.")
+        why["metric"] = (
+            "The configural model did not converge."
+            if not conf.converged
+            else "The metric model (equal loadings) did not converge."
+        )
     else:
         delta["metric"] = _delta(metric, conf)
         dec["metric"] = "fails" if _chen_fails(delta["metric"]) else "holds"
@@ -793,10 +922,10 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
                     delta["partial_metric"] = _delta(pm, conf)
                     ok = not _chen_fails(delta["partial_metric"])
                     dec["partial_metric"] = "holds" if ok else "fails"
-                    why["partial_metric"] = (f"Loadings freed (largest score test first): "
-                                             f"{names}. "
-                                             + _reason(delta["partial_metric"],
-                                                       SRMR_RISE_METRIC))
+                    why["partial_metric"] = (
+                        f"Loadings freed (largest score test first): "
+                        f"{names}. " + _reason(delta["partial_metric"], SRMR_RISE_METRIC)
+                    )
                     if ok:
                         metric_base = pm
                 order.append(("partial_metric", pm, "configural"))
@@ -806,24 +935,32 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
 
     # ---- scalar, partial scalar
     fl = free_l if metric_base is not None and metric_base is not metric else []
-    scalar = _fit(ctx, "scalar", _make_spec(ctx, loadings=True, intercepts=True,
-                                            free_loadings=fl),
-                  warns, metric_base.free if metric_base is not None else ())
+    scalar = _fit(
+        ctx,
+        "scalar",
+        _make_spec(ctx, loadings=True, intercepts=True, free_loadings=fl),
+        warns,
+        metric_base.free if metric_base is not None else (),
+    )
     diags: list[dict[str, Any]] = []
     ps_steps: list[dict[str, Any]] = []
     scalar_base: _Model | None = None
     free_i: list[int] = []
     if scalar.converged:
         try:
-            diags = _intercept_diagnostics(scalar.spec, scalar.est, ctx.groups, ctx.factors,
-                                           ctx.items, ctx.assign)
+            diags = _intercept_diagnostics(
+                scalar.spec, scalar.est, ctx.groups, ctx.factors, ctx.items, ctx.assign
+            )
         except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover
             warns.append(f"scalar model: intercept diagnostics failed ({exc})")
     if metric_base is None:
         dec["scalar"] = NOT_EVALUATED
-        why["scalar"] = ("The metric step failed and no partial metric model holds, so "
-                         "intercepts cannot be compared." if dec["metric"] == "fails" else
-                         "The metric step could not be evaluated.")
+        why["scalar"] = (
+            "The metric step failed and no partial metric model holds, so "
+            "intercepts cannot be compared."
+            if dec["metric"] == "fails"
+            else "The metric step could not be evaluated."
+        )
     elif not scalar.converged:
         dec["scalar"] = NOT_EVALUATED
         why["scalar"] = "The scalar model (equal loadings and intercepts) did not converge."
@@ -835,8 +972,9 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
     if scalar.converged and diags:
         try:
             until = metric_base if dec["scalar"] == "fails" else None
-            ps_steps, ps, free_i = _sequential_release(ctx, diags, scalar, fl, until,
-                                                       warns if until else None)
+            ps_steps, ps, free_i = _sequential_release(
+                ctx, diags, scalar, fl, until, warns if until else None
+            )
         except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover
             warns.append(f"scalar model: partial scalar search failed ({exc})")
             ps_steps, free_i = [], []
@@ -847,8 +985,10 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
             delta["partial_scalar"] = _delta(ps, metric_base)
             ok = not _chen_fails(delta["partial_scalar"])
             dec["partial_scalar"] = "holds" if ok else "fails"
-            why["partial_scalar"] = (f"Intercepts freed (largest score test first): {names}. "
-                                     + _reason(delta["partial_scalar"], SRMR_RISE_SCALAR))
+            why["partial_scalar"] = (
+                f"Intercepts freed (largest score test first): {names}. "
+                + _reason(delta["partial_scalar"], SRMR_RISE_SCALAR)
+            )
             if ok:
                 scalar_base = ps
             order.append(("partial_scalar", ps, metric_base.name))
@@ -857,14 +997,27 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
     strict: _Model | None = None
     if scalar_base is None:
         dec["strict"] = NOT_EVALUATED
-        why["strict"] = ("The scalar step could not be evaluated." if dec["scalar"] ==
-                         NOT_EVALUATED else "The scalar step failed and no partial scalar "
-                         "model holds.")
+        why["strict"] = (
+            "The scalar step could not be evaluated."
+            if dec["scalar"] == NOT_EVALUATED
+            else "The scalar step failed and no partial scalar model holds."
+        )
     else:
         fi = free_i if scalar_base is not scalar else []
-        strict = _fit(ctx, "strict", _make_spec(ctx, loadings=True, intercepts=True,
-                                                residuals=True, free_loadings=fl,
-                                                free_intercepts=fi), warns, scalar_base.free)
+        strict = _fit(
+            ctx,
+            "strict",
+            _make_spec(
+                ctx,
+                loadings=True,
+                intercepts=True,
+                residuals=True,
+                free_loadings=fl,
+                free_intercepts=fi,
+            ),
+            warns,
+            scalar_base.free,
+        )
         if not strict.converged:
             dec["strict"] = NOT_EVALUATED
             why["strict"] = "The strict model (equal residual variances) did not converge."
@@ -890,22 +1043,43 @@ def _steps(ctx: _Ctx, group: str, dropped: dict[str, int]) -> InvarianceResult:
 
     steps = []
     for name, m, base in order:
-        steps.append({"step": name, "decision": dec[name], "reason": why[name],
-                      "compared_with": base, "free": list(m.free) if m else [],
-                      "fit": dict(m.fit) if m else {}, "delta": delta.get(name)})
+        steps.append(
+            {
+                "step": name,
+                "decision": dec[name],
+                "reason": why[name],
+                "compared_with": base,
+                "free": list(m.free) if m else [],
+                "fit": dict(m.fit) if m else {},
+                "delta": delta.get(name),
+            }
+        )
     fits = {"configural": conf.fit, "metric": metric.fit, "scalar": scalar.fit}
     verdict = _verdict(level, group, dec, delta, fits, pm_steps, ps_steps, ctx)
-    verdict = _with_cautions(verdict, level, dec, group, delta,
-                             ps_steps if dec["scalar"] == "holds" else [])
+    verdict = _with_cautions(
+        verdict, level, dec, group, delta, ps_steps if dec["scalar"] == "holds" else []
+    )
     verdict += _strict_and_means(dec, delta, group, latent)
     return InvarianceResult(
-        group=group, groups={gs.name: gs.n for gs in ctx.groups}, dropped_groups=dropped,
-        configural=conf.fit, metric=metric.fit, scalar=scalar.fit,
-        strict=strict.fit if strict is not None else {}, delta=delta, decisions=dec,
-        reasons=why, steps=tuple(steps), level=level, verdict=verdict,
-        warnings=tuple(dict.fromkeys(warns)), intercept_diagnostics=tuple(diags),
-        partial_scalar=tuple(ps_steps), partial_metric=tuple(pm_steps),
-        latent_means=tuple(latent))
+        group=group,
+        groups={gs.name: gs.n for gs in ctx.groups},
+        dropped_groups=dropped,
+        configural=conf.fit,
+        metric=metric.fit,
+        scalar=scalar.fit,
+        strict=strict.fit if strict is not None else {},
+        delta=delta,
+        decisions=dec,
+        reasons=why,
+        steps=tuple(steps),
+        level=level,
+        verdict=verdict,
+        warnings=tuple(dict.fromkeys(warns)),
+        intercept_diagnostics=tuple(diags),
+        partial_scalar=tuple(ps_steps),
+        partial_metric=tuple(pm_steps),
+        latent_means=tuple(latent),
+    )
 
 
 def _names(steps: Sequence[Mapping[str, Any]], loadings: bool = False) -> str:
@@ -913,26 +1087,41 @@ def _names(steps: Sequence[Mapping[str, Any]], loadings: bool = False) -> str:
     return n[0] if len(n) == 1 else f"{', '.join(n[:-1])} and {n[-1]}"
 
 
-def _verdict(level: str, group: str, dec: Mapping[str, str],
-             delta: Mapping[str, Mapping[str, Any]], fits: Mapping[str, Mapping[str, Any]],
-             pm: Sequence[Mapping[str, Any]], ps: Sequence[Mapping[str, Any]],
-             ctx: _Ctx) -> str:
+def _verdict(
+    level: str,
+    group: str,
+    dec: Mapping[str, str],
+    delta: Mapping[str, Mapping[str, Any]],
+    fits: Mapping[str, Mapping[str, Any]],
+    pm: Sequence[Mapping[str, Any]],
+    ps: Sequence[Mapping[str, Any]],
+    ctx: _Ctx,
+) -> str:
     conf = fits["configural"]
     if dec["configural"] != "holds":
-        why = ("did not converge" if not conf["converged"] else
-               f"fits poorly (CFI = {conf['cfi']:.3f}, RMSEA = {conf['rmsea']:.3f})")
+        why = (
+            "did not converge"
+            if not conf["converged"]
+            else f"fits poorly (CFI = {conf['cfi']:.3f}, RMSEA = {conf['rmsea']:.3f})"
+        )
         held = [_WHAT[lv] for lv in ("metric", "scalar", "strict") if dec.get(lv) == "holds"]
         extra = ""
         if held:
-            extra = (f" Judged by the change in fit alone, equal {' and equal '.join(held)} "
-                     f"add little misfit (see the steps), but that cannot establish "
-                     f"invariance on a misfitting base model.")
-        return (f"No invariance established: the factor model {why} when fitted in every "
-                f"{group} (configural model), so scores cannot be compared across {group}; "
-                f"check the model within each {group} first." + extra)
+            extra = (
+                f" Judged by the change in fit alone, equal {' and equal '.join(held)} "
+                f"add little misfit (see the steps), but that cannot establish "
+                f"invariance on a misfitting base model."
+            )
+        return (
+            f"No invariance established: the factor model {why} when fitted in every "
+            f"{group} (configural model), so scores cannot be compared across {group}; "
+            f"check the model within each {group} first." + extra
+        )
     if level in ("scalar", "strict"):
-        return (f"Scores can be compared across {group}: loadings and intercepts are "
-                f"invariant (scalar invariance holds).")
+        return (
+            f"Scores can be compared across {group}: loadings and intercepts are "
+            f"invariant (scalar invariance holds)."
+        )
     if level in ("partial scalar", "partial strict"):
         parts = []
         if pm and dec["metric"] != "holds":
@@ -941,27 +1130,34 @@ def _verdict(level: str, group: str, dec: Mapping[str, str],
             parts.append(f"the intercept(s) of {_names(ps)}")
         base = "partial metric" if dec["metric"] != "holds" else "metric"
         d = delta["partial_scalar"] if "partial_scalar" in delta else delta["scalar"]
-        return (f"Partial scalar invariance across {group}: with {' and '.join(parts)} "
-                f"freed (largest score tests; Byrne, Shavelson and Muthén 1989), the other "
-                f"loadings and intercepts are invariant (ΔCFI = {_sgn(d['cfi'])} against the "
-                f"{base} model), so latent means can be compared across {group}, but the "
-                f"observed scores of the items freed are not directly comparable.")
+        return (
+            f"Partial scalar invariance across {group}: with {' and '.join(parts)} "
+            f"freed (largest score tests; Byrne, Shavelson and Muthén 1989), the other "
+            f"loadings and intercepts are invariant (ΔCFI = {_sgn(d['cfi'])} against the "
+            f"{base} model), so latent means can be compared across {group}, but the "
+            f"observed scores of the items freed are not directly comparable."
+        )
     if level in ("metric", "partial metric"):
-        head = ("Metric holds but scalar fails" if level == "metric" else
-                f"Partial metric invariance (loading(s) {_names(pm, True)} freed) but "
-                f"scalar fails")
+        head = (
+            "Metric holds but scalar fails"
+            if level == "metric"
+            else f"Partial metric invariance (loading(s) {_names(pm, True)} freed) but scalar fails"
+        )
         if dec["scalar"] == NOT_EVALUATED:
             why = "the scalar model did not converge"
         else:
             d = delta["scalar"]
-            why = (f"loadings are invariant, intercepts are not: ΔCFI = {d['cfi']:+.3f}, "
-                   f"ΔRMSEA = {d['rmsea']:+.3f}")
+            why = (
+                f"loadings are invariant, intercepts are not: ΔCFI = {d['cfi']:+.3f}, "
+                f"ΔRMSEA = {d['rmsea']:+.3f}"
+            )
         tail = ""
         if dec.get("partial_scalar") == "fails":
-            tail = (f" Freeing the intercepts of {_names(ps)} (partial scalar model) did not "
-                    f"restore it.")
-        return (f"{head}: compare trends within each {group}, not levels across them "
-                f"({why}).{tail}")
+            tail = (
+                f" Freeing the intercepts of {_names(ps)} (partial scalar model) did not "
+                f"restore it."
+            )
+        return f"{head}: compare trends within each {group}, not levels across them ({why}).{tail}"
     # configural only
     if dec["metric"] == NOT_EVALUATED:
         why = "the metric model (equal loadings) did not converge"
@@ -970,31 +1166,42 @@ def _verdict(level: str, group: str, dec: Mapping[str, str],
         why = f"the loadings differ: ΔCFI = {d['cfi']:+.3f}, ΔRMSEA = {d['rmsea']:+.3f}"
         if dec.get("partial_metric") == "fails":
             why += f" (freeing {_names(pm, True)} did not restore it)"
-    return (f"Only configural invariance holds: the same factor structure fits every "
-            f"{group}, but {why}; neither score levels nor relationships can be "
-            f"compared across {group}, so report each {group} separately.")
+    return (
+        f"Only configural invariance holds: the same factor structure fits every "
+        f"{group}, but {why}; neither score levels nor relationships can be "
+        f"compared across {group}, so report each {group} separately."
+    )
 
 
-def _strict_and_means(dec: Mapping[str, str], delta: Mapping[str, Mapping[str, Any]],
-                      group: str, latent: Sequence[Mapping[str, Any]]) -> str:
+def _strict_and_means(
+    dec: Mapping[str, str],
+    delta: Mapping[str, Mapping[str, Any]],
+    group: str,
+    latent: Sequence[Mapping[str, Any]],
+) -> str:
     out = ""
     if dec["configural"] == "holds" and dec["strict"] == "holds":
         out += " Residual variances are invariant too (strict invariance holds)."
     elif dec["configural"] == "holds" and dec["strict"] == "fails":
         d = delta["strict"]
-        out += (f" Residual variances differ across {group} (strict invariance fails: "
-                f"ΔCFI = {d['cfi']:+.3f}), which matters for comparing observed-score "
-                f"variances, not latent means.")
+        out += (
+            f" Residual variances differ across {group} (strict invariance fails: "
+            f"ΔCFI = {d['cfi']:+.3f}), which matters for comparing observed-score "
+            f"variances, not latent means."
+        )
     if latent and dec["configural"] == "holds":
         sig = [x for x in latent if np.isfinite(x["p"]) and x["p"] < ALPHA]
         ref = latent[0]["reference"]
         if not sig:
             out += f" No latent mean differs significantly from those in {ref}."
         else:
-            bits = [f"{x['factor']} {'higher' if x['est'] > 0 else 'lower'} in {x['group']} "
-                    f"(d = {x['d']:+.2f}, {_p_words(x['p'])})" for x in sig[:4]]
+            bits = [
+                f"{x['factor']} {'higher' if x['est'] > 0 else 'lower'} in {x['group']} "
+                f"(d = {x['d']:+.2f}, {_p_words(x['p'])})"
+                for x in sig[:4]
+            ]
             more = f" and {len(sig) - 4} more" if len(sig) > 4 else ""
-            out += (f" Latent means differing from those in {ref}: {'; '.join(bits)}{more}.")
+            out += f" Latent means differing from those in {ref}: {'; '.join(bits)}{more}."
     return out
 
 
@@ -1028,9 +1235,14 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _intercept_diagnostics(spec: _sem.Spec, est: _sem.Estimate, groups: list[_sem.GroupStats],
-                           factors: list[str], items: list[str],
-                           assign: list[int]) -> list[dict[str, Any]]:
+def _intercept_diagnostics(
+    spec: _sem.Spec,
+    est: _sem.Estimate,
+    groups: list[_sem.GroupStats],
+    factors: list[str],
+    items: list[str],
+    assign: list[int],
+) -> list[dict[str, Any]]:
     G = len(groups)
     st = _sem.intercept_score_tests(spec, groups, est.x)
     ntot = sum(gs.n for gs in groups)
@@ -1050,24 +1262,35 @@ def _intercept_diagnostics(spec: _sem.Spec, est: _sem.Estimate, groups: list[_se
         # releasing either group is the same model) go to the larger |std residual|
         lm_g = np.round(st.lm_group[:, i], 8)
         g = int(np.lexsort((-np.abs(std[:, i]), -lm_g))[0])
-        out.append({
-            "item": items[i], "dimension": factors[assign[i]],
-            "lm": float(st.lm_item[i]), "df": df, "p": float(p[i]),
-            "p_holm": float(p_holm[i]),
-            "group_max": names[g], "lm_group_max": float(st.lm_group[g, i]),
-            "residual": float(resid[g, i]), "std_residual": float(std[g, i]),
-            "epc": float(st.epc_group[g, i]),
-            "lm_by_group": {n: float(st.lm_group[k, i]) for k, n in enumerate(names)},
-            "residual_by_group": {n: float(resid[k, i]) for k, n in enumerate(names)},
-            "std_residual_by_group": {n: float(std[k, i]) for k, n in enumerate(names)},
-        })
+        out.append(
+            {
+                "item": items[i],
+                "dimension": factors[assign[i]],
+                "lm": float(st.lm_item[i]),
+                "df": df,
+                "p": float(p[i]),
+                "p_holm": float(p_holm[i]),
+                "group_max": names[g],
+                "lm_group_max": float(st.lm_group[g, i]),
+                "residual": float(resid[g, i]),
+                "std_residual": float(std[g, i]),
+                "epc": float(st.epc_group[g, i]),
+                "lm_by_group": {n: float(st.lm_group[k, i]) for k, n in enumerate(names)},
+                "residual_by_group": {n: float(resid[k, i]) for k, n in enumerate(names)},
+                "std_residual_by_group": {n: float(std[k, i]) for k, n in enumerate(names)},
+            }
+        )
     return out
 
 
-def _sequential_release(ctx: _Ctx, diags: list[dict[str, Any]], scalar: _Model,
-                        free_loadings: Sequence[int], until: _Model | None,
-                        warns: list[str] | None
-                        ) -> tuple[list[dict[str, Any]], _Model, list[int]]:
+def _sequential_release(
+    ctx: _Ctx,
+    diags: list[dict[str, Any]],
+    scalar: _Model,
+    free_loadings: Sequence[int],
+    until: _Model | None,
+    warns: list[str] | None,
+) -> tuple[list[dict[str, Any]], _Model, list[int]]:
     """Free intercepts one at a time by the largest score test, refitting after each.
 
     The forward search of a partial scalar model (Byrne, Shavelson & Muthén 1989; the
@@ -1099,27 +1322,33 @@ def _sequential_release(ctx: _Ctx, diags: list[dict[str, Any]], scalar: _Model,
     while go_on():
         top = current[0]
         free.append(items.index(top["item"]))
-        spec = _make_spec(ctx, loadings=True, intercepts=True, free_loadings=free_loadings,
-                          free_intercepts=free)
+        spec = _make_spec(
+            ctx, loadings=True, intercepts=True, free_loadings=free_loadings, free_intercepts=free
+        )
         names = [f"{ctx.factors[ctx.assign[j]]}=~{items[j]}" for j in free_loadings]
-        m = _fit(ctx, "partial scalar", spec, warns,
-                 names + [f"{items[j]}~1" for j in free])
+        m = _fit(ctx, "partial scalar", spec, warns, names + [f"{items[j]}~1" for j in free])
         if not m.converged:
             free.pop()
             break
         dchi = prev.fit["chisq"] - m.fit["chisq"]
-        steps.append({
-            "item": top["item"], "dimension": top["dimension"], "group_max": top["group_max"],
-            "std_residual": top["std_residual"], "lm": top["lm"], "p_holm": top["p_holm"],
-            "chisq": float(dchi), "df": G - 1,
-            "p": float(stats.chi2.sf(max(dchi, 0.0), G - 1)),
-            "fit": {k: m.fit[k] for k in ("chisq", "df", "cfi", "rmsea", "srmr")},
-        })
+        steps.append(
+            {
+                "item": top["item"],
+                "dimension": top["dimension"],
+                "group_max": top["group_max"],
+                "std_residual": top["std_residual"],
+                "lm": top["lm"],
+                "p_holm": top["p_holm"],
+                "chisq": float(dchi),
+                "df": G - 1,
+                "p": float(stats.chi2.sf(max(dchi, 0.0), G - 1)),
+                "fit": {k: m.fit[k] for k in ("chisq", "df", "cfi", "rmsea", "srmr")},
+            }
+        )
         prev = m
         if len(free) == len(items):
             break
-        current = _intercept_diagnostics(m.spec, m.est, ctx.groups, ctx.factors, items,
-                                         ctx.assign)
+        current = _intercept_diagnostics(m.spec, m.est, ctx.groups, ctx.factors, items, ctx.assign)
     return steps, prev, free
 
 
@@ -1129,10 +1358,14 @@ def _flagged(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 def _item_phrase(flag: Sequence[Mapping[str, Any]], group: str | None = None) -> str:
     """'the intercept of item X (...) differs across <group>' (without group: no verb)."""
+
     def one(d: Mapping[str, Any]) -> str:
         where = "higher" if d["std_residual"] > 0 else "lower"
-        return (f"{d['item']} (largest in {d['group_max']}, where its mean is "
-                f"{abs(d['std_residual']):.2f} SD {where} than equal intercepts imply)")
+        return (
+            f"{d['item']} (largest in {d['group_max']}, where its mean is "
+            f"{abs(d['std_residual']):.2f} SD {where} than equal intercepts imply)"
+        )
+
     names = [one(d) for d in flag]
     if len(flag) == 1:
         out = f"the intercept of item {names[0]}"
@@ -1150,15 +1383,21 @@ def _dims_phrase(flag: Sequence[Mapping[str, Any]]) -> str:
     return f"the {', '.join(dims[:-1])} and {dims[-1]} dimensions"
 
 
-def _with_cautions(base: str, level: str, decisions: Mapping[str, str], group: str,
-                   delta: Mapping[str, Mapping[str, float]],
-                   steps: Sequence[Mapping[str, Any]]) -> str:
+def _with_cautions(
+    base: str,
+    level: str,
+    decisions: Mapping[str, str],
+    group: str,
+    delta: Mapping[str, Mapping[str, float]],
+    steps: Sequence[Mapping[str, Any]],
+) -> str:
     """The verdict with the cautions of the χ² difference tests and the score tests.
 
     Chen's rule still decides; a step that holds by it while its χ² difference test
     is significant gets a caution. Written without ``<``, ``&`` or quotes so that the
     verdict reads the same in HTML.
     """
+
     def sig(lv: str) -> bool:
         return decisions[lv] == "holds" and delta[lv]["p"] < ALPHA
 
@@ -1173,25 +1412,35 @@ def _with_cautions(base: str, level: str, decisions: Mapping[str, str], group: s
     flag = _flagged(steps)
     out = [base]
     if sig("scalar"):
-        head = (f"By the criteria of Chen (2007) scalar invariance holds ({crit('scalar')}), "
-                f"so scores can be compared across {group}, but the χ² difference test is "
-                f"significant ({chi('scalar')})")
+        head = (
+            f"By the criteria of Chen (2007) scalar invariance holds ({crit('scalar')}), "
+            f"so scores can be compared across {group}, but the χ² difference test is "
+            f"significant ({chi('scalar')})"
+        )
         if flag:
-            out = [f"{head}: {_item_phrase(flag, group)}. Level comparisons of "
-                   f"{_dims_phrase(flag)} across {group} should be made with care."]
+            out = [
+                f"{head}: {_item_phrase(flag, group)}. Level comparisons of "
+                f"{_dims_phrase(flag)} across {group} should be made with care."
+            ]
         else:
-            out = [f"{head} and no single intercept stands out after the Holm adjustment: "
-                   f"the differences are spread over the items. Level comparisons across "
-                   f"{group} should be made with care."]
+            out = [
+                f"{head} and no single intercept stands out after the Holm adjustment: "
+                f"the differences are spread over the items. Level comparisons across "
+                f"{group} should be made with care."
+            ]
     if sig("metric"):
-        out.append(f"{'The loadings step, too,' if sig('scalar') else 'The loadings step'} "
-                   f"has a significant χ² difference test ({chi('metric')}) while its "
-                   f"{crit('metric')} are within the criteria of Chen (2007): some loadings "
-                   f"may differ across {group}, so relationships across {group} should "
-                   f"{'also ' if sig('scalar') else ''}be compared with care.")
+        out.append(
+            f"{'The loadings step, too,' if sig('scalar') else 'The loadings step'} "
+            f"has a significant χ² difference test ({chi('metric')}) while its "
+            f"{crit('metric')} are within the criteria of Chen (2007): some loadings "
+            f"may differ across {group}, so relationships across {group} should "
+            f"{'also ' if sig('scalar') else ''}be compared with care."
+        )
     if level == "metric" and flag:
-        out.append(f"Score tests single out {_item_phrase(flag)}; a partial scalar "
-                   f"model freeing {'this intercept' if len(flag) == 1 else 'these intercepts'} "
-                   f"(Byrne, Shavelson and Muthén 1989) may allow level comparisons on the "
-                   f"other items.")
+        out.append(
+            f"Score tests single out {_item_phrase(flag)}; a partial scalar "
+            f"model freeing {'this intercept' if len(flag) == 1 else 'these intercepts'} "
+            f"(Byrne, Shavelson and Muthén 1989) may allow level comparisons on the "
+            f"other items."
+        )
     return " ".join(out)

@@ -45,14 +45,15 @@ class Moments:
         x = np.asarray(x, dtype=float)
         if x.ndim != 2:
             raise ValueError(f"expected a 2-D array, got {x.ndim} dimensions")
-        cols = (tuple(columns) if columns is not None
-                else tuple(f"x{i + 1}" for i in range(x.shape[1])))
+        cols = (
+            tuple(columns) if columns is not None else tuple(f"x{i + 1}" for i in range(x.shape[1]))
+        )
         if len(cols) != x.shape[1]:
             raise ValueError(f"{len(cols)} column names for {x.shape[1]} columns")
         if x.shape[0] > _CHUNK_ROWS:  # large: merge chunks, bounding the temporaries
             out = cls.from_array(x[:_CHUNK_ROWS], cols)
             for s in range(_CHUNK_ROWS, x.shape[0], _CHUNK_ROWS):
-                out = out.merge(cls.from_array(x[s:s + _CHUNK_ROWS], cols))
+                out = out.merge(cls.from_array(x[s : s + _CHUNK_ROWS], cols))
             return out
         complete = ~np.isnan(x).any(axis=1)
         if not complete.all():
@@ -72,12 +73,15 @@ class Moments:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise ValueError(f"columns not in the data: {', '.join(map(str, missing))}")
-        numeric = all(pd.api.types.is_numeric_dtype(df[c].dtype)
-                      and not pd.api.types.is_bool_dtype(df[c].dtype) for c in cols)
+        numeric = all(
+            pd.api.types.is_numeric_dtype(df[c].dtype)
+            and not pd.api.types.is_bool_dtype(df[c].dtype)
+            for c in cols
+        )
         out = None
         step = _FRAME_CHUNK_ROWS
         for s in range(0, max(len(df), 1), step):  # blocks of rows: small copies
-            sub = df.iloc[s:s + step][cols]
+            sub = df.iloc[s : s + step][cols]
             if not numeric:
                 sub = sub.apply(pd.to_numeric, errors="coerce")
             part = cls.from_array(sub.to_numpy(dtype=float, na_value=np.nan), cols)
@@ -85,8 +89,9 @@ class Moments:
         return out
 
     @classmethod
-    def from_sums(cls, columns: Sequence[str], n: int, sums: np.ndarray,
-                  sum_products: np.ndarray) -> Moments:
+    def from_sums(
+        cls, columns: Sequence[str], n: int, sums: np.ndarray, sum_products: np.ndarray
+    ) -> Moments:
         """From raw sums, e.g. a SQL aggregate: ``n``, ``sum(x_i)``, ``sum(x_i * x_j)``.
 
         Raw sums lose precision when means are large relative to the spread; for

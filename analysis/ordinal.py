@@ -61,20 +61,62 @@ _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
 
 # Gauss-Legendre nodes and weights on (-1, 1), positive half, as in Genz's BVNU
 _GL = {
-    6: (np.array([0.9324695142031522, 0.6612093864662647, 0.2386191860831970]),
-        np.array([0.1713244923791705, 0.3607615730481384, 0.4679139345726904])),
-    12: (np.array([0.9815606342467191, 0.9041172563704750, 0.7699026741943050,
-                   0.5873179542866171, 0.3678314989981802, 0.1252334085114692]),
-         np.array([0.04717533638651177, 0.1069393259953183, 0.1600783285433464,
-                   0.2031674267230659, 0.2334925365383547, 0.2491470458134029])),
-    20: (np.array([0.9931285991850949, 0.9639719272779138, 0.9122344282513259,
-                   0.8391169718222188, 0.7463319064601508, 0.6360536807265150,
-                   0.5108670019508271, 0.3737060887154196, 0.2277858511416451,
-                   0.07652652113349733]),
-         np.array([0.01761400713915212, 0.04060142980038694, 0.06267204833410906,
-                   0.08327674157670475, 0.1019301198172404, 0.1181945319615184,
-                   0.1316886384491766, 0.1420961093183821, 0.1491729864726037,
-                   0.1527533871307259])),
+    6: (
+        np.array([0.9324695142031522, 0.6612093864662647, 0.2386191860831970]),
+        np.array([0.1713244923791705, 0.3607615730481384, 0.4679139345726904]),
+    ),
+    12: (
+        np.array(
+            [
+                0.9815606342467191,
+                0.9041172563704750,
+                0.7699026741943050,
+                0.5873179542866171,
+                0.3678314989981802,
+                0.1252334085114692,
+            ]
+        ),
+        np.array(
+            [
+                0.04717533638651177,
+                0.1069393259953183,
+                0.1600783285433464,
+                0.2031674267230659,
+                0.2334925365383547,
+                0.2491470458134029,
+            ]
+        ),
+    ),
+    20: (
+        np.array(
+            [
+                0.9931285991850949,
+                0.9639719272779138,
+                0.9122344282513259,
+                0.8391169718222188,
+                0.7463319064601508,
+                0.6360536807265150,
+                0.5108670019508271,
+                0.3737060887154196,
+                0.2277858511416451,
+                0.07652652113349733,
+            ]
+        ),
+        np.array(
+            [
+                0.01761400713915212,
+                0.04060142980038694,
+                0.06267204833410906,
+                0.08327674157670475,
+                0.1019301198172404,
+                0.1181945319615184,
+                0.1316886384491766,
+                0.1420961093183821,
+                0.1491729864726037,
+                0.1527533871307259,
+            ]
+        ),
+    ),
 }
 
 
@@ -118,14 +160,16 @@ def _bvnu(dh: np.ndarray, dk: np.ndarray, r: float) -> np.ndarray:
         d = (12.0 - hk) / 80.0
         asr = -(bs / a_s + hk) / 2.0
         with np.errstate(under="ignore", over="ignore"):
-            bvn = np.where(asr > -100,
-                           a * np.exp(asr) * (1 - c * (bs - a_s) * (1 - d * bs) / 3.0
-                                              + c * d * a_s * a_s), 0.0)
+            bvn = np.where(
+                asr > -100,
+                a * np.exp(asr) * (1 - c * (bs - a_s) * (1 - d * bs) / 3.0 + c * d * a_s * a_s),
+                0.0,
+            )
             b = np.sqrt(bs)
             sp = np.sqrt(tp) * _phi_cdf(-b / a)
-            bvn = np.where(hk > -100,
-                           bvn - np.exp(-hk / 2.0) * sp * b * (1 - c * bs * (1 - d * bs) / 3.0),
-                           bvn)
+            bvn = np.where(
+                hk > -100, bvn - np.exp(-hk / 2.0) * sp * b * (1 - c * bs * (1 - d * bs) / 3.0), bvn
+            )
             a2 = a / 2.0
             xs = (a2 * x) ** 2  # (2n,)
             asr2 = -(bs[..., None] / xs[None, :] + hk[..., None]) / 2.0
@@ -157,8 +201,11 @@ def bvn_cdf(h: Any, k: Any, r: float) -> np.ndarray:
     nf = ~fin
     if nf.any():
         hh, kk = h[nf], k[nf]
-        v = np.where((hh == -np.inf) | (kk == -np.inf), 0.0,
-                     np.where(hh == np.inf, _phi_cdf(kk), _phi_cdf(hh)))
+        v = np.where(
+            (hh == -np.inf) | (kk == -np.inf),
+            0.0,
+            np.where(hh == np.inf, _phi_cdf(kk), _phi_cdf(hh)),
+        )
         out[nf] = v
     return out
 
@@ -179,16 +226,18 @@ def _bvn_pdf(h: np.ndarray, k: np.ndarray, r: float) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class _Coded:
     items: list[str]
-    codes: np.ndarray                 # (n, p) int, 0..K_i-1
-    levels: list[np.ndarray]          # observed values per item, ascending
-    th: list[np.ndarray]              # thresholds per item (K_i - 1)
-    counts: list[np.ndarray]          # category counts per item
+    codes: np.ndarray  # (n, p) int, 0..K_i-1
+    levels: list[np.ndarray]  # observed values per item, ascending
+    th: list[np.ndarray]  # thresholds per item (K_i - 1)
+    counts: list[np.ndarray]  # category counts per item
 
 
 def _code(data: pd.DataFrame, items: Sequence[str] | None, what: str = "data") -> _Coded:
     if not isinstance(data, pd.DataFrame):
-        raise AnalysisError(f"ordinal analysis needs the raw answers as a pandas DataFrame, "
-                            f"not {type(data).__name__}")
+        raise AnalysisError(
+            f"ordinal analysis needs the raw answers as a pandas DataFrame, "
+            f"not {type(data).__name__}"
+        )
     items = list(data.columns) if items is None else list(items)
     missing = [c for c in items if c not in data.columns]
     if missing:
@@ -196,15 +245,18 @@ def _code(data: pd.DataFrame, items: Sequence[str] | None, what: str = "data") -
     if len(items) < 2:
         raise AnalysisError("polychoric correlations need at least 2 items")
     sub = data[items]
-    if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-           for t in sub.dtypes):
+    if all(
+        pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes
+    ):
         cols = [np.asarray(sub[c].to_numpy(dtype=float)) for c in items]
     else:
         frame = sub.apply(pd.to_numeric, errors="coerce")
         bad = [c for c in items if frame[c].notna().sum() < sub[c].notna().sum()]
         if bad:
-            raise AnalysisError(f"non-numeric answers in item(s) {', '.join(map(str, bad))}; "
-                                "ordinal items must be coded as numbers (e.g. 1..7)")
+            raise AnalysisError(
+                f"non-numeric answers in item(s) {', '.join(map(str, bad))}; "
+                "ordinal items must be coded as numbers (e.g. 1..7)"
+            )
         cols = [frame[c].to_numpy(dtype=float) for c in items]
     complete = ~np.isnan(cols[0])
     for col in cols[1:]:
@@ -238,13 +290,16 @@ def _code(data: pd.DataFrame, items: Sequence[str] | None, what: str = "data") -
             if lev.size <= MAX_CATEGORIES:
                 codes[:, j] = inv.reshape(-1)
         if lev.size < 2:
-            raise AnalysisError(f"item {it} is constant on the {n} complete rows (every answer "
-                                f"is {lev[0]:g}); it has no thresholds or correlations")
+            raise AnalysisError(
+                f"item {it} is constant on the {n} complete rows (every answer "
+                f"is {lev[0]:g}); it has no thresholds or correlations"
+            )
         if lev.size > MAX_CATEGORIES:
             raise AnalysisError(
                 f"item {it} has {lev.size} distinct values on the complete rows; ordinal "
                 f"(polychoric/WLSMV) analysis is for items with at most {MAX_CATEGORIES} "
-                f"ordered categories")
+                f"ordered categories"
+            )
         levels.append(lev)
         counts.append(cnt)
         ths.append(special.ndtri(np.cumsum(cnt)[:-1] / n))
@@ -269,9 +324,9 @@ def _cell_probs(t1: np.ndarray, t2: np.ndarray, rho: float) -> tuple[np.ndarray,
     return np.maximum(pi, _SQRT_EPS), dpi  # lavaan floors π at sqrt(machine eps)
 
 
-def _pair_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
-              start: float) -> tuple[float, bool]:
+def _pair_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray, start: float) -> tuple[float, bool]:
     """ML polychoric correlation of one table with fixed thresholds (Olsson 1979)."""
+
     def negll(r: float) -> float:
         pi, _ = _cell_probs(t1, t2, r)
         return -float(np.sum(freq * np.log(pi)))
@@ -298,8 +353,9 @@ def _pair_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
         r, f = rn, fn
         if moved < 1e-10:
             return r, True
-    res = optimize.minimize_scalar(negll, bounds=(-0.999, 0.999), method="bounded",
-                                   options={"xatol": 1e-10})
+    res = optimize.minimize_scalar(
+        negll, bounds=(-0.999, 0.999), method="bounded", options={"xatol": 1e-10}
+    )
     return float(res.x), bool(res.success)
 
 
@@ -316,8 +372,9 @@ def _table_pearson(freq: np.ndarray) -> float:
     return float(r) if np.isfinite(r) and abs(r) < 1 else 0.0
 
 
-def _two_by_two(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray,
-                start: float) -> tuple[float, bool]:
+def _two_by_two(
+    freq: np.ndarray, t1: np.ndarray, t2: np.ndarray, start: float
+) -> tuple[float, bool]:
     """:func:`_pair_rho` with lavaan's rules for 2 × 2 tables (lav_bvord_cor_twostep_fit).
 
     Two empty cells: ρ = ±1. One empty cell: 0.5 moved into it and the opposite
@@ -361,13 +418,13 @@ def _pair_scores(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray, rho: float):
         c = _phi_cdf(z)
         return stats.norm.pdf(ta)[:, None] * (c[:, 1:] - c[:, :-1])
 
-    g1 = side(t1, b)                   # (K1-1, K2)
-    g2 = side(t2, a)                   # (K2-1, K1)
+    g1 = side(t1, b)  # (K1-1, K2)
+    g2 = side(t2, a)  # (K2-1, K1)
     s_t1 = np.zeros((k1, k2, k1 - 1))
     s_t2 = np.zeros((k1, k2, k2 - 1))
     for k in range(k1 - 1):
-        s_t1[k, :, k] += g1[k]         # τ1_k is the upper bound of category k
-        s_t1[k + 1, :, k] -= g1[k]     # and the lower bound of category k+1
+        s_t1[k, :, k] += g1[k]  # τ1_k is the upper bound of category k
+        s_t1[k + 1, :, k] -= g1[k]  # and the lower bound of category k+1
     for k in range(k2 - 1):
         s_t2[:, k, k] += g2[k]
         s_t2[:, k + 1, k] -= g2[k]
@@ -410,12 +467,13 @@ class PolychoricResult(Result):
         return None if self._gamma is None else np.array(self._gamma, copy=True)
 
     def summary(self) -> str:
-        lines = [f"Polychoric correlations (two-step ML, lavaan), n = {self.n} complete rows, "
-                 f"{len(self.items)} items"]
+        lines = [
+            f"Polychoric correlations (two-step ML, lavaan), n = {self.n} complete rows, "
+            f"{len(self.items)} items"
+        ]
         lines.append(" " * 10 + "".join(f"{c[:7]:>8}" for c in self.items))
         for a in self.items:
-            lines.append(f"{a[:9]:<10}" + "".join(f"{fmt(self.rho[a][b]):>8}"
-                                                  for b in self.items))
+            lines.append(f"{a[:9]:<10}" + "".join(f"{fmt(self.rho[a][b]):>8}" for b in self.items))
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -451,17 +509,22 @@ def _pair_tables(cd: _Coded, pairs: list[tuple[int, int]]) -> dict:
             digits[:, j] = rest % ks[j]
             rest //= ks[j]
         for i, j in pairs:
-            out[(i, j)] = np.bincount(digits[:, i] * ks[j] + digits[:, j], weights=w,
-                                      minlength=ks[i] * ks[j]).reshape(ks[i], ks[j])
+            out[(i, j)] = np.bincount(
+                digits[:, i] * ks[j] + digits[:, j], weights=w, minlength=ks[i] * ks[j]
+            ).reshape(ks[i], ks[j])
         return out
     for i, j in pairs:
-        out[(i, j)] = np.bincount(cd.codes[:, i] * ks[j] + cd.codes[:, j],
-                                  minlength=ks[i] * ks[j]).reshape(ks[i], ks[j]).astype(float)
+        out[(i, j)] = (
+            np.bincount(cd.codes[:, i] * ks[j] + cd.codes[:, j], minlength=ks[i] * ks[j])
+            .reshape(ks[i], ks[j])
+            .astype(float)
+        )
     return out
 
 
-def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | None,
-                                                       list[str], bool]:
+def _polychoric_coded(
+    cd: _Coded, acov: bool
+) -> tuple[np.ndarray, np.ndarray | None, list[str], bool]:
     p = len(cd.items)
     n = cd.codes.shape[0]
     pairs = _lavaan_pairs(p)
@@ -475,11 +538,14 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
         r, conv = _two_by_two(freq, cd.th[i], cd.th[j], start)
         if not conv:
             ok = False
-            warns.append(f"the polychoric correlation of {cd.items[i]} and {cd.items[j]} "
-                         "did not converge")
+            warns.append(
+                f"the polychoric correlation of {cd.items[i]} and {cd.items[j]} did not converge"
+            )
         if abs(r) > 0.99:
-            warns.append(f"the polychoric correlation of {cd.items[i]} and {cd.items[j]} "
-                         f"is (nearly) ±1 ({r:.4f})")
+            warns.append(
+                f"the polychoric correlation of {cd.items[i]} and {cd.items[j]} "
+                f"is (nearly) ±1 ({r:.4f})"
+            )
         rho[i, j] = rho[j, i] = r
     if not acov:
         return rho, None, warns, ok
@@ -515,19 +581,21 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
         cell_rho.append(s_rho)
         a22[q] = float(np.sum(freq * s_rho**2))
         wr = freq * s_rho
-        a21[q, th_start[i]:th_start[i] + nth[i]] = np.tensordot(wr, s_t1, axes=([0, 1], [0, 1]))
-        a21[q, th_start[j]:th_start[j] + nth[j]] = np.tensordot(wr, s_t2, axes=([0, 1], [0, 1]))
+        a21[q, th_start[i] : th_start[i] + nth[i]] = np.tensordot(wr, s_t1, axes=([0, 1], [0, 1]))
+        a21[q, th_start[j] : th_start[j] + nth[j]] = np.tensordot(wr, s_t2, axes=([0, 1], [0, 1]))
     if np.any(a22 <= 0):
-        raise AnalysisError("cannot compute the asymptotic covariance of the polychoric "
-                            "correlations (a bivariate table carries no information)")
+        raise AnalysisError(
+            "cannot compute the asymptotic covariance of the polychoric "
+            "correlations (a bivariate table carries no information)"
+        )
     gamma = np.zeros((ntot + pstar, ntot + pstar))
     block = max(500, 5_000_000 // (ntot + pstar))  # rows per pass: ~40 MB of scores
     for start in range(0, n, block):
-        c = cd.codes[start:start + block]
+        c = cd.codes[start : start + block]
         m = c.shape[0]
         sc_th = np.zeros((m, ntot))
         for i in range(p):
-            sc_th[:, th_start[i]:th_start[i] + nth[i]] = uni_sc[i][c[:, i]]
+            sc_th[:, th_start[i] : th_start[i] + nth[i]] = uni_sc[i][c[:, i]]
         z = sc_th @ a11_inv
         sc_cor = np.empty((m, pstar))
         for q, (i, j) in enumerate(pairs):
@@ -539,8 +607,9 @@ def _polychoric_coded(cd: _Coded, acov: bool) -> tuple[np.ndarray, np.ndarray | 
     return rho, gamma, warns, ok
 
 
-def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *,
-               acov: bool = False) -> PolychoricResult:
+def polychoric(
+    data: pd.DataFrame, items: Sequence[str] | None = None, *, acov: bool = False
+) -> PolychoricResult:
     """Polychoric correlation matrix and thresholds of ordinal items, as lavaan computes them.
 
     Parameters
@@ -577,11 +646,16 @@ def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *,
         rho, gamma, warns, ok = _polychoric_coded(cd, acov)
     its = cd.items
     return PolychoricResult(
-        items=tuple(its), n=int(cd.codes.shape[0]),
+        items=tuple(its),
+        n=int(cd.codes.shape[0]),
         rho={a: {b: float(rho[i, j]) for j, b in enumerate(its)} for i, a in enumerate(its)},
         thresholds={it: tuple(map(float, t)) for it, t in zip(its, cd.th, strict=True)},
         categories={it: tuple(map(float, lv)) for it, lv in zip(its, cd.levels, strict=True)},
-        converged=ok, warnings=tuple(warns), _matrix=rho, _gamma=gamma)
+        converged=ok,
+        warnings=tuple(warns),
+        _matrix=rho,
+        _gamma=gamma,
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -629,16 +703,21 @@ class OrdinalCFAResult(CFAResult):
     def summary(self) -> str:
         base = super().summary()
         has_scaled = "scaled chi2" in base  # CFAResult.summary may already report it
-        base = (base.replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
-                .replace("(WLSMV,", "(WLSMV: DWLS on polychoric correlations,", 1)
-                .replace("  chi2(", "  unscaled DWLS chi2(", 1)
-                .replace("; scaled chi2", "; scaled-shifted chi2", 1))
+        base = (
+            base.replace("(ML)", "(WLSMV: DWLS on polychoric correlations)", 1)
+            .replace("(WLSMV,", "(WLSMV: DWLS on polychoric correlations,", 1)
+            .replace("  chi2(", "  unscaled DWLS chi2(", 1)
+            .replace("; scaled chi2", "; scaled-shifted chi2", 1)
+        )
         lines = [ln for ln in base.split("\n") if not ln.strip().startswith("logL")]
         if not has_scaled:
-            lines.insert(3, f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
-                            f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}"
-                            f"; CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
-                            f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)")
+            lines.insert(
+                3,
+                f"  scaled-shifted chi2({self.df}) = {fmt(self.chisq_scaled)}, "
+                f"p {'< .001' if self.p_scaled < 0.001 else '= ' + fmt(self.p_scaled)}"
+                f"; CFI = {fmt(self.cfi_scaled)}, TLI = {fmt(self.tli_scaled)}, "
+                f"RMSEA = {fmt(self.rmsea_scaled)} (scaled)",
+            )
         return "\n".join(lines)
 
 
@@ -646,10 +725,10 @@ class OrdinalCFAResult(CFAResult):
 class _Model:
     p: int
     m: int
-    assign: np.ndarray      # item -> factor
-    marker: np.ndarray      # bool per item
-    lam_par: np.ndarray     # item -> parameter index (or -1 for markers)
-    phi_par: np.ndarray     # (m, m) parameter index
+    assign: np.ndarray  # item -> factor
+    marker: np.ndarray  # bool per item
+    lam_par: np.ndarray  # item -> parameter index (or -1 for markers)
+    phi_par: np.ndarray  # (m, m) parameter index
     npar: int
     pairs: list[tuple[int, int]]
 
@@ -668,7 +747,7 @@ def _build_model(assign: Sequence[int], m: int, p: int) -> _Model:
             seen.add(int(f))
             marker[i] = True
     phi_par = -np.ones((m, m), int)
-    for a in range(m):       # lavaan's order: variances first, then covariances
+    for a in range(m):  # lavaan's order: variances first, then covariances
         phi_par[a, a] = k
         k += 1
     for a in range(m):
@@ -718,8 +797,9 @@ def _start(md: _Model, r: np.ndarray) -> np.ndarray:
     return x
 
 
-def _dwls_fit(md: _Model, r: np.ndarray, w: np.ndarray,
-              max_iter: int = 500) -> tuple[np.ndarray, float, bool, int]:
+def _dwls_fit(
+    md: _Model, r: np.ndarray, w: np.ndarray, max_iter: int = 500
+) -> tuple[np.ndarray, float, bool, int]:
     """Gauss-Newton minimisation of Σ w (r − σ(θ))² (the correlation part of F_DWLS)."""
     x = _start(md, np.asarray(r))
     rv = np.array([r[i, j] for i, j in md.pairs])
@@ -756,9 +836,15 @@ def _dwls_fit(md: _Model, r: np.ndarray, w: np.ndarray,
     return x, f, float(np.max(np.abs(2 * g))) < 1e-6, max_iter
 
 
-def _modification_indices(md: _Model, x: np.ndarray, rv: np.ndarray, w: np.ndarray,
-                          items: Sequence[str], factors: Sequence[str],
-                          n: int) -> list[dict[str, Any]]:
+def _modification_indices(
+    md: _Model,
+    x: np.ndarray,
+    rv: np.ndarray,
+    w: np.ndarray,
+    items: Sequence[str],
+    factors: Sequence[str],
+    n: int,
+) -> list[dict[str, Any]]:
     """Score tests (modification indices) for each fixed cross-loading and residual covariance.
 
     For a parameter ψ fixed at 0, with Δ_ψ = ∂σ/∂ψ, ``s = Δ_ψᵀ W (r − σ)`` and
@@ -806,8 +892,9 @@ def _modification_indices(md: _Model, x: np.ndarray, rv: np.ndarray, w: np.ndarr
     for (lhs, op, rhs), sc, vv in zip(labels, score, v, strict=True):
         if not vv > np.finfo(float).eps ** (1 / 3):
             continue
-        out.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(n * sc * sc / vv),
-                    "epc": float(sc / vv)})
+        out.append(
+            {"lhs": lhs, "op": op, "rhs": rhs, "mi": float(n * sc * sc / vv), "epc": float(sc / vv)}
+        )
     out.sort(key=lambda r: -r["mi"])
     return out
 
@@ -842,8 +929,9 @@ def _rmsea(x2: float, df: float, n: int) -> float:
     return float(np.sqrt(max(x2 / n / df - 1.0 / n, 0.0))) if df > 0 else 0.0
 
 
-def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
-              missing: str = "listwise") -> OrdinalCFAResult:
+def cfa_wlsmv(
+    data: pd.DataFrame, model: Mapping[str, Sequence[str]], *, missing: str = "listwise"
+) -> OrdinalCFAResult:
     """CFA of ordered items by WLSMV, as ``lavaan::cfa(model, data, ordered = TRUE,
     estimator = "WLSMV")`` (lavaan 0.6-14 defaults).
 
@@ -886,7 +974,8 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
     if missing != "listwise":
         raise AnalysisError(
             f"missing={missing!r} is not available with the WLSMV estimator: lavaan's "
-            "WLSMV uses listwise deletion (use estimator='ml' or 'mlr' for FIML)")
+            "WLSMV uses listwise deletion (use estimator='ml' or 'mlr' for FIML)"
+        )
     try:
         factors, items, assign = _sem.parse_model(model)
     except ValueError as e:
@@ -898,7 +987,8 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         raise AnalysisError(
             f"the model is not identified: {md.npar} free parameters for "
             f"{p * (p - 1) // 2} polychoric correlations (df = {df}); a single factor "
-            f"needs at least 3 items")
+            f"needs at least 3 items"
+        )
     cd = _code(data, items)
     n = int(cd.codes.shape[0])
     nth = int(sum(t.size for t in cd.th))
@@ -907,14 +997,17 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         raise AnalysisError(
             f"too few complete rows for WLSMV: {n}; this model has {md.npar + nth} free "
             f"parameters (with thresholds) and {p} items, so at least {need} complete rows "
-            f"are needed")
+            f"are needed"
+        )
     with _sem.single_thread_blas():
         rho, gamma, pwarn, _ = _polychoric_coded(cd, acov=True)
         g_rr = gamma[nth:, nth:]
         dg = np.diag(g_rr)
         if not np.all(np.isfinite(dg)) or np.any(dg <= 0):
-            raise AnalysisError("the asymptotic variances of the polychoric correlations are "
-                                "not all positive; WLSMV weights cannot be formed")
+            raise AnalysisError(
+                "the asymptotic variances of the polychoric correlations are "
+                "not all positive; WLSMV weights cannot be formed"
+            )
         w = 1.0 / dg
         x, fmin, ok, iters = _dwls_fit(md, rho, w)
         dmat = _jacobian(md, x)
@@ -955,9 +1048,18 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
 
     def row(lhs, op, rhs, est, s, std_all):
         z, pv = zp(est, s) if s is not None else (float("nan"), float("nan"))
-        params.append({"lhs": lhs, "op": op, "rhs": rhs, "est": float(est),
-                       "se": float(s) if s is not None else 0.0, "z": z, "pvalue": pv,
-                       "std_all": float(std_all)})
+        params.append(
+            {
+                "lhs": lhs,
+                "op": op,
+                "rhs": rhs,
+                "est": float(est),
+                "se": float(s) if s is not None else 0.0,
+                "z": z,
+                "pvalue": pv,
+                "std_all": float(std_all),
+            }
+        )
 
     for f, fac in enumerate(factors):
         for i in np.nonzero(md.assign == f)[0]:
@@ -994,48 +1096,80 @@ def cfa_wlsmv(data: pd.DataFrame, model: Mapping[str, Sequence[str]], *,
         warns.append("the DWLS optimizer did not converge; results are not trustworthy")
     for i, it in enumerate(items):
         if resid_v[i] < 0:
-            warns.append(f"Heywood case: negative residual variance for {it} "
-                         f"({resid_v[i]:.4g}; standardized loading {std[i]:.4g})")
+            warns.append(
+                f"Heywood case: negative residual variance for {it} "
+                f"({resid_v[i]:.4g}; standardized loading {std[i]:.4g})"
+            )
     ev = np.linalg.eigvalsh(phi)
     if ev[0] <= 0:
-        warns.append(f"latent covariance matrix is not positive definite (smallest eigenvalue "
-                     f"{ev[0]:.3g}): a factor variance is negative or a factor correlation is "
-                     f"at or beyond ±1; the factors may not be distinct")
+        warns.append(
+            f"latent covariance matrix is not positive definite (smallest eigenvalue "
+            f"{ev[0]:.3g}): a factor variance is negative or a factor correlation is "
+            f"at or beyond ±1; the factors may not be distinct"
+        )
     pval = float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan")
     p_s = float(stats.chi2.sf(chisq_s, df)) if df > 0 else float("nan")
     values: dict[str, Any] = dict(
-        n=n, factors=tuple(factors), items=tuple(items),
+        n=n,
+        factors=tuple(factors),
+        items=tuple(items),
         model={fac: tuple(model[fac]) for fac in factors},
-        chisq=float(chisq), df=int(df), p=pval,
-        cfi=_cfi(chisq, df, xb, dfb), tli=_tli(chisq, df, xb, dfb), rmsea=_rmsea(chisq, df, n - 1),
-        rmsea_ci90=_sem.rmsea_ci(chisq, df, n - 1, 1), srmr=srmr,
-        loglik=float("nan"), aic=float("nan"), bic=float("nan"), npar=int(md.npar + nth),
-        baseline_chisq=float(xb), baseline_df=int(dfb),
+        chisq=float(chisq),
+        df=int(df),
+        p=pval,
+        cfi=_cfi(chisq, df, xb, dfb),
+        tli=_tli(chisq, df, xb, dfb),
+        rmsea=_rmsea(chisq, df, n - 1),
+        rmsea_ci90=_sem.rmsea_ci(chisq, df, n - 1, 1),
+        srmr=srmr,
+        loglik=float("nan"),
+        aic=float("nan"),
+        bic=float("nan"),
+        npar=int(md.npar + nth),
+        baseline_chisq=float(xb),
+        baseline_df=int(dfb),
         loadings={it: float(lam[i]) for i, it in enumerate(items)},
         std_loadings={it: float(std[i]) for i, it in enumerate(items)},
         residual_variances={it: float(resid_v[i]) for i, it in enumerate(items)},
         factor_variances={fac: float(phi[f, f]) for f, fac in enumerate(factors)},
-        factor_correlations={a: {b: float(fcorr_m[i, j]) for j, b in enumerate(factors)}
-                             for i, a in enumerate(factors)},
-        composite_reliability=cr, ave=ave, converged=bool(ok), iterations=int(iters),
-        warnings=tuple(warns), estimator="wlsmv", missing="listwise",
-        chisq_scaled=chisq_s, df_scaled=float(df), p_scaled=p_s, scaling_factor=sf,
-        shift_parameter=shift, baseline_chisq_scaled=xb_s,
-        cfi_scaled=_cfi(chisq_s, df, xb_s, dfb), tli_scaled=_tli(chisq_s, df, xb_s, dfb),
-        rmsea_scaled=_rmsea(chisq_s, df, n - 1), parameters=tuple(params),
+        factor_correlations={
+            a: {b: float(fcorr_m[i, j]) for j, b in enumerate(factors)}
+            for i, a in enumerate(factors)
+        },
+        composite_reliability=cr,
+        ave=ave,
+        converged=bool(ok),
+        iterations=int(iters),
+        warnings=tuple(warns),
+        estimator="wlsmv",
+        missing="listwise",
+        chisq_scaled=chisq_s,
+        df_scaled=float(df),
+        p_scaled=p_s,
+        scaling_factor=sf,
+        shift_parameter=shift,
+        baseline_chisq_scaled=xb_s,
+        cfi_scaled=_cfi(chisq_s, df, xb_s, dfb),
+        tli_scaled=_tli(chisq_s, df, xb_s, dfb),
+        rmsea_scaled=_rmsea(chisq_s, df, n - 1),
+        parameters=tuple(params),
         r2={it: float(1.0 - resid_v[i]) for i, it in enumerate(items)},
         thresholds={it: tuple(map(float, t)) for it, t in zip(items, cd.th, strict=True)},
         modification_indices=tuple(_modification_indices(md, x, rv, w, items, factors, n)),
         # fields of CFAResult's ML/MLR side, filled where they exist
-        n_rows=int(len(data)), se_type="robust.sem", baseline_scaling_factor=sf_b,
-        composite_reliability_fl=cr_fl, ave_fl=dict(ave),
+        n_rows=int(len(data)),
+        se_type="robust.sem",
+        baseline_scaling_factor=sf_b,
+        composite_reliability_fl=cr_fl,
+        ave_fl=dict(ave),
     )
     cls = OrdinalCFAResult
     kwargs = {}
     for fd in dataclasses.fields(cls):
         if fd.name in values:
             kwargs[fd.name] = values[fd.name]
-        elif (fd.default is dataclasses.MISSING
-              and fd.default_factory is dataclasses.MISSING):  # a field added to CFAResult
+        elif (
+            fd.default is dataclasses.MISSING and fd.default_factory is dataclasses.MISSING
+        ):  # a field added to CFAResult
             kwargs[fd.name] = None
     return cls(**kwargs)

@@ -41,8 +41,12 @@ from ._result import AnalysisError, Result, fmt
 from .factorability import as_moments, checked_corr
 from .moments import Moments
 
-__all__ = ["ParallelAnalysisResult", "parallel_analysis", "random_correlations",
-           "minres_one_factor_values"]
+__all__ = [
+    "ParallelAnalysisResult",
+    "parallel_analysis",
+    "random_correlations",
+    "minres_one_factor_values",
+]
 
 _FA = ("both", "fa", "pc")
 
@@ -82,8 +86,10 @@ class ParallelAnalysisResult(Result):
         if self.n_components is not None:
             sug.append(f"{self.n_components} component(s)")
         q = int(round(self.quantile * 100))
-        lines = [f"Parallel analysis (as psych::fa.parallel): suggests {' and '.join(sug)}",
-                 f"  {self.method}"]
+        lines = [
+            f"Parallel analysis (as psych::fa.parallel): suggests {' and '.join(sug)}",
+            f"  {self.method}",
+        ]
         show = max((self.n_factors or 0), (self.n_components or 0)) + 2
         show = min(max(show, 3), len(self.observed or self.observed_fa))
         head = "  #  "
@@ -97,8 +103,7 @@ class ParallelAnalysisResult(Result):
             if self.observed:
                 row += f" {fmt(self.observed[i]):>8} {fmt(self.simulated_quantile[i]):>9}"
             if self.observed_fa:
-                row += (f" {fmt(self.observed_fa[i]):>8} "
-                        f"{fmt(self.simulated_quantile_fa[i]):>9}")
+                row += f" {fmt(self.observed_fa[i]):>8} {fmt(self.simulated_quantile_fa[i]):>9}"
             lines.append(row)
         return "\n".join(lines)
 
@@ -164,16 +169,20 @@ def minres_one_factor_values(r: np.ndarray) -> np.ndarray:
     def grad(z: np.ndarray) -> np.ndarray:
         psi = z * scale
         lam = _first_loading(psi, r)
-        return (lam ** 2 + psi - np.diag(r)) * scale
+        return (lam**2 + psi - np.diag(r)) * scale
 
     start = (np.diag(r) - sm) / scale
-    res = optimize.minimize(f, start, jac=grad, method="L-BFGS-B",
-                            bounds=[(0.005 / scale, upper / scale)] * k,
-                            options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps,
-                                     "gtol": 0.0, "maxiter": 100})
+    res = optimize.minimize(
+        f,
+        start,
+        jac=grad,
+        method="L-BFGS-B",
+        bounds=[(0.005 / scale, upper / scale)] * k,
+        options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100},
+    )
     lam = _first_loading(res.x * scale, r)
     red = r.copy()
-    red[np.diag_indices_from(red)] = lam ** 2
+    red[np.diag_indices_from(red)] = lam**2
     return np.linalg.eigvalsh(red)[::-1]
 
 
@@ -190,23 +199,33 @@ def _pairwise(data: pd.DataFrame) -> tuple[np.ndarray, int, list[str]]:
     complete = int((~np.isnan(x)).all(axis=1).sum())
     need = max(10, k + 2)
     if complete < need:
-        raise AnalysisError(f"too few rows complete across the {k} items ({complete}; need "
-                            f"at least {need})")
+        raise AnalysisError(
+            f"too few rows complete across the {k} items ({complete}; need at least {need})"
+        )
     sd = np.nanstd(x, axis=0)
     const = [c for c, s in zip(cols, sd, strict=True) if not s > 0]
     if const:
         raise AnalysisError(f"constant item(s) {', '.join(map(str, const))}: remove them")
     r = pd.DataFrame(x, columns=cols).corr(min_periods=3).to_numpy()
     if np.isnan(r).any():
-        raise AnalysisError("some pairs of items have fewer than 3 rows answered together; "
-                            "their correlation is undefined")
+        raise AnalysisError(
+            "some pairs of items have fewer than 3 rows answered together; "
+            "their correlation is undefined"
+        )
     check_corr(r, cols)
     return r, n, cols
 
 
-def parallel_analysis(data: pd.DataFrame | Moments, *, n_iter: int = 20, seed: int | None = 0,
-                      quantile: float = 0.95, fa: str = "both", smc: bool = False,
-                      kind: str | None = None) -> ParallelAnalysisResult:
+def parallel_analysis(
+    data: pd.DataFrame | Moments,
+    *,
+    n_iter: int = 20,
+    seed: int | None = 0,
+    quantile: float = 0.95,
+    fa: str = "both",
+    smc: bool = False,
+    kind: str | None = None,
+) -> ParallelAnalysisResult:
     """Horn's (1965) parallel analysis as ``psych::fa.parallel``.
 
     Parameters
@@ -254,8 +273,7 @@ def parallel_analysis(data: pd.DataFrame | Moments, *, n_iter: int = 20, seed: i
         fa = kind
     if fa not in _FA:
         raise AnalysisError(f"unknown fa {fa!r} (use 'both', 'fa' or 'pc')")
-    if isinstance(quantile, bool) or not isinstance(quantile, int | float) \
-            or not 0 < quantile < 1:
+    if isinstance(quantile, bool) or not isinstance(quantile, int | float) or not 0 < quantile < 1:
         raise AnalysisError(f"quantile must be between 0 and 1, got {quantile!r}")
     if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 1:
         raise AnalysisError(f"n_iter must be a positive integer, got {n_iter!r}")
@@ -295,20 +313,40 @@ def parallel_analysis(data: pd.DataFrame | Moments, *, n_iter: int = 20, seed: i
         fa_obs, fa_mean, fa_q = _tup(obs), _tup(sim.mean(axis=0)), _tup(q)
     parts = []
     if fa in ("both", "fa"):
-        parts.append("factors: eigenvalues with " + (
-            "squared multiple correlations on the diagonal (SMC)" if smc else
-            "one-factor minres communalities on the diagonal"))
+        parts.append(
+            "factors: eigenvalues with "
+            + (
+                "squared multiple correlations on the diagonal (SMC)"
+                if smc
+                else "one-factor minres communalities on the diagonal"
+            )
+        )
     if fa in ("both", "pc"):
         parts.append("components: eigenvalues of the correlation matrix")
-    method = (f"Horn's parallel analysis as psych::fa.parallel (fa = \"{fa}\", "
-              f"{'SMC' if smc else 'fm = minres'}); {'; '.join(parts)}; {corr_words}, "
-              f"n = {n}; compared with the {quantile:g} quantile of the eigenvalues of "
-              f"{n_iter} random normal correlation matrices (seed {seed}).")
+    method = (
+        f'Horn\'s parallel analysis as psych::fa.parallel (fa = "{fa}", '
+        f"{'SMC' if smc else 'fm = minres'}); {'; '.join(parts)}; {corr_words}, "
+        f"n = {n}; compared with the {quantile:g} quantile of the eigenvalues of "
+        f"{n_iter} random normal correlation matrices (seed {seed})."
+    )
     return ParallelAnalysisResult(
-        n_factors=n_fact, n_components=n_comp, kind=fa, method=method, smc=bool(smc),
-        observed=pc, simulated_mean=pc_mean, simulated_quantile=pc_q, observed_fa=fa_obs,
-        simulated_mean_fa=fa_mean, simulated_quantile_fa=fa_q, quantile=float(quantile),
-        n_iter=int(n_iter), seed=seed, n=int(n), correlations=corr_words)
+        n_factors=n_fact,
+        n_components=n_comp,
+        kind=fa,
+        method=method,
+        smc=bool(smc),
+        observed=pc,
+        simulated_mean=pc_mean,
+        simulated_quantile=pc_q,
+        observed_fa=fa_obs,
+        simulated_mean_fa=fa_mean,
+        simulated_quantile_fa=fa_q,
+        quantile=float(quantile),
+        n_iter=int(n_iter),
+        seed=seed,
+        n=int(n),
+        correlations=corr_words,
+    )
 
 
 def _tup(a: np.ndarray) -> tuple[float, ...]:

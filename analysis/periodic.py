@@ -112,18 +112,18 @@ class PeriodicReport(Result):
     previous: str | None
     scale: tuple[int, int]
     dimension_names: Mapping[str, str]
-    index: Mapping[str, Any]            # period -> trust_index, dimensions, pct_trusting, nps
-    change: Mapping[str, Any] | None    # focus vs previous: trust_index, dimensions
+    index: Mapping[str, Any]  # period -> trust_index, dimensions, pct_trusting, nps
+    change: Mapping[str, Any] | None  # focus vs previous: trust_index, dimensions
     segments: Mapping[str, Any] | None  # by the segment column (focus period and trend)
     incidents: Mapping[str, Any] | None
-    quality: Mapping[str, Any]          # period -> started, completed, ... excluded
+    quality: Mapping[str, Any]  # period -> started, completed, ... excluded
     psychometrics: Mapping[str, Any]
     notes: tuple[str, ...] = field(default=())
-    drivers: Mapping[str, Any] | None = None    # outcome id -> {"overall", "by_segment"}
+    drivers: Mapping[str, Any] | None = None  # outcome id -> {"overall", "by_segment"}
     outcome_names: Mapping[str, str] = field(default_factory=dict)
-    priority: Mapping[str, Any] | None = None   # importance vs score, "fix first"
+    priority: Mapping[str, Any] | None = None  # importance vs score, "fix first"
     benchmark: Mapping[str, Any] | None = None  # brands compared (segment column)
-    key_findings: tuple[str, ...] = ()          # the plain-language summary
+    key_findings: tuple[str, ...] = ()  # the plain-language summary
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -140,8 +140,9 @@ class PeriodicReport(Result):
         head = f"{self.focus}: {n} responses analysed"
         if is_suppressed(ti):
             return head + f"; Trust Index suppressed (n < {self.settings['min_segment_n']})"
-        head += (f"; Trust Index {fmt(ti['mean'], 1)} [{fmt(ti['ci95'][0], 1)}, "
-                 f"{fmt(ti['ci95'][1], 1)}]")
+        head += (
+            f"; Trust Index {fmt(ti['mean'], 1)} [{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"
+        )
         if ti["n"] != n:  # the index needs every dimension scored
             head += f" (n = {ti['n']} with every dimension scored)"
         c = (self.change or {}).get("trust_index")
@@ -155,10 +156,15 @@ class PeriodicReport(Result):
 
     def summary(self) -> str:
         k = self.settings["min_segment_n"]
-        lines = [f"Trust Index report for {self.focus} ({', '.join(self.campaigns)}; "
-                 f"instrument {self.instrument})", self.headline(), "",
-                 *(f"* {s}" for s in self.key_findings), "",
-                 f"{'period':<10} {'n':>6} {'index':>7}  95% CI         % trusting   NPS"]
+        lines = [
+            f"Trust Index report for {self.focus} ({', '.join(self.campaigns)}; "
+            f"instrument {self.instrument})",
+            self.headline(),
+            "",
+            *(f"* {s}" for s in self.key_findings),
+            "",
+            f"{'period':<10} {'n':>6} {'index':>7}  95% CI         % trusting   NPS",
+        ]
         for p in self.periods:
             f = self.index[p]
             ti = f["trust_index"]
@@ -166,38 +172,52 @@ class PeriodicReport(Result):
                 lines.append(f"{p:<10} suppressed (n < {k})")
                 continue
             pt, ns = f["pct_trusting"], f.get("nps")
-            lines.append(f"{p:<10} {ti['n']:>6} {fmt(ti['mean'], 1):>7}  "
-                         f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"
-                         f"   {fmt(pt.get('pct'), 1):>6}%  "
-                         f"{'-' if not ns or is_suppressed(ns) else fmt(ns['nps'], 1):>6}")
+            lines.append(
+                f"{p:<10} {ti['n']:>6} {fmt(ti['mean'], 1):>7}  "
+                f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"
+                f"   {fmt(pt.get('pct'), 1):>6}%  "
+                f"{'-' if not ns or is_suppressed(ns) else fmt(ns['nps'], 1):>6}"
+            )
         if self.change:
-            lines.append(f"\nChange {self.change['to']} vs {self.change['from']} (Welch t; "
-                         "dimensions Holm-adjusted)")
+            lines.append(
+                f"\nChange {self.change['to']} vs {self.change['from']} (Welch t; "
+                "dimensions Holm-adjusted)"
+            )
             rows = [("Trust Index", self.change.get("trust_index"))]
             rows += list(self.change["dimensions"].items())
             for name, c in rows:
                 if not c:
                     lines.append(f"  {name:<12} suppressed (n < {k})")
                     continue
-                lines.append(f"  {name:<12} {c['diff']:+7.2f} [{fmt(c['ci95'][0], 2)}, "
-                             f"{fmt(c['ci95'][1], 2)}]  p {fmt_p(c['p'])}  p_holm "
-                             f"{fmt_p(c['p_holm'])}  g {fmt(c['hedges_g'], 2)}")
+                lines.append(
+                    f"  {name:<12} {c['diff']:+7.2f} [{fmt(c['ci95'][0], 2)}, "
+                    f"{fmt(c['ci95'][1], 2)}]  p {fmt_p(c['p'])}  p_holm "
+                    f"{fmt_p(c['p_holm'])}  g {fmt(c['hedges_g'], 2)}"
+                )
         if self.segments:
             s = self.segments
             lines.append(f"\nTrust Index by {s['column']} in {self.focus}")
             for name, g in s["focus"].items():
                 ti = g["trust_index"]
                 why = "protects a smaller group" if ti.get("complementary") else f"n < {k}"
-                lines.append(f"  {name:<12} " + (f"suppressed ({why})" if is_suppressed(ti)
-                             else f"n = {ti['n']}, {fmt(ti['mean'], 1)} "
-                                  f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"))
+                lines.append(
+                    f"  {name:<12} "
+                    + (
+                        f"suppressed ({why})"
+                        if is_suppressed(ti)
+                        else f"n = {ti['n']}, {fmt(ti['mean'], 1)} "
+                        f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"
+                    )
+                )
         if self.incidents and self.incidents.get("gap"):
             g = self.incidents["gap"]
             if g.get("comparison"):
                 c = g["comparison"]
-                lines.append(f"\nIncident gap in {self.focus}: Trust Index {c['diff']:+.1f} "
-                             f"[{fmt(c['ci95'][0], 1)}, {fmt(c['ci95'][1], 1)}] for customers "
-                             f"who reported an incident (Welch p {fmt_p(c['p'])})")
+                lines.append(
+                    f"\nIncident gap in {self.focus}: Trust Index {c['diff']:+.1f} "
+                    f"[{fmt(c['ci95'][0], 1)}, {fmt(c['ci95'][1], 1)}] for customers "
+                    f"who reported an incident (Welch p {fmt_p(c['p'])})"
+                )
         ps = self.psychometrics
         if ps.get("statement"):
             lines.append("\n" + ps["statement"])
@@ -231,8 +251,13 @@ def _pct_trusting(df: pd.DataFrame, inst: Instrument, min_n: int, min_items) -> 
     if int(sc.frame["index_raw"].notna().sum()) < min_n:
         return _sup()
     r = pct_trusting(sc)
-    return {"n": r.n, "count": r.count, "pct": r.pct, "ci95": list(r.ci95),
-            "definition": r.definition}
+    return {
+        "n": r.n,
+        "count": r.count,
+        "pct": r.pct,
+        "ci95": list(r.ci95),
+        "definition": r.definition,
+    }
 
 
 def _nps_or_sup(values: pd.Series | None, min_n: int) -> dict[str, Any] | None:
@@ -242,8 +267,14 @@ def _nps_or_sup(values: pd.Series | None, min_n: int) -> dict[str, Any] | None:
     if len(v) < max(min_n, 2):
         return _sup()
     r = nps(v)
-    return {"n": r.n, "nps": r.nps, "ci95": list(r.ci95), "promoters_pct": r.promoters_pct,
-            "passives_pct": r.passives_pct, "detractors_pct": r.detractors_pct}
+    return {
+        "n": r.n,
+        "nps": r.nps,
+        "ci95": list(r.ci95),
+        "promoters_pct": r.promoters_pct,
+        "passives_pct": r.passives_pct,
+        "detractors_pct": r.detractors_pct,
+    }
 
 
 def _counts(groups: pd.Series, names: Sequence[str]) -> dict[str, int]:
@@ -252,8 +283,9 @@ def _counts(groups: pd.Series, names: Sequence[str]) -> dict[str, int]:
     return {s: int(vc.get(s, 0)) for s in names}
 
 
-def _protect(ns: Mapping[str, int], min_n: int,
-             already: Mapping[str, str] | None = None) -> dict[str, str]:
+def _protect(
+    ns: Mapping[str, int], min_n: int, already: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Groups to suppress: ``{name: "n"}`` below ``min_n`` (primary) and ``{name:
     "complementary"}`` for the smallest other groups added until the suppressed
     groups together hold at least ``min_n`` respondents and are at least two, so that
@@ -280,15 +312,17 @@ def _hide(reason: str) -> dict[str, Any]:
     return _sup() if reason == "n" else {**SUPPRESSED, "complementary": True}
 
 
-def _cells(values: pd.Series, groups: pd.Series, names: Sequence[str],
-           hidden: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def _cells(
+    values: pd.Series, groups: pd.Series, names: Sequence[str], hidden: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
     """Mean and CI per group (:func:`analysis.compare.group_table`), hidden ones suppressed."""
     tab = group_table(values, groups, min_n=2, order=names)
     return {g.name: _hide(hidden[g.name]) if g.name in hidden else _stat(g) for g in tab.groups}
 
 
-def _change(values: pd.Series, periods: pd.Series, prev: str, focus: str,
-            min_n: int) -> Comparison | None:
+def _change(
+    values: pd.Series, periods: pd.Series, prev: str, focus: str, min_n: int
+) -> Comparison | None:
     """Welch t of ``focus - prev`` (None when either side is suppressed)."""
     mask = periods.isin([prev, focus])
     pc = period_change(values[mask], periods[mask], min_n=min_n, order=[prev, focus])
@@ -306,14 +340,21 @@ def _screen(sub: pd.DataFrame, inst: Instrument, notes: list[str], label: str) -
         return np.zeros(len(sub), dtype=bool)
 
 
-def _psychometrics(df: pd.DataFrame, inst: Instrument, group: str | None,
-                   min_n: int) -> dict[str, Any]:
+def _psychometrics(
+    df: pd.DataFrame, inst: Instrument, group: str | None, min_n: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(df)}
     try:
         rel = reliability_by_dimension(df, inst)
-        out["reliability"] = {d: {"n": r.n, "alpha": r.alpha, "alpha_ci95": list(r.alpha_ci95),
-                                  "omega_total": r.omega_total}
-                              for d, r in rel.dimensions.items()}
+        out["reliability"] = {
+            d: {
+                "n": r.n,
+                "alpha": r.alpha,
+                "alpha_ci95": list(r.alpha_ci95),
+                "omega_total": r.omega_total,
+            }
+            for d, r in rel.dimensions.items()
+        }
     except (AnalysisError, ValueError, np.linalg.LinAlgError) as e:
         out["reliability"] = {"error": str(e)}
     model = dimension_model(inst)
@@ -322,10 +363,20 @@ def _psychometrics(df: pd.DataFrame, inst: Instrument, group: str | None,
     try:
         scored = reverse_key(check_items(df, inst).frame, inst)
         from .cfa import cfa
+
         c = cfa(Moments.from_frame(scored, items), model)
         good = c.cfi >= 0.95 and c.rmsea <= 0.06 and c.srmr <= 0.08
-        out["cfa"] = {"n": c.n, "chisq": c.chisq, "df": c.df, "p": c.p, "cfi": c.cfi,
-                      "tli": c.tli, "rmsea": c.rmsea, "srmr": c.srmr, "good_fit": good}
+        out["cfa"] = {
+            "n": c.n,
+            "chisq": c.chisq,
+            "df": c.df,
+            "p": c.p,
+            "cfi": c.cfi,
+            "tli": c.tli,
+            "rmsea": c.rmsea,
+            "srmr": c.srmr,
+            "good_fit": good,
+        }
     except (AnalysisError, ValueError, np.linalg.LinAlgError) as e:
         out["cfa"] = {"error": str(e)}
     out["invariance"] = None
@@ -337,46 +388,64 @@ def _psychometrics(df: pd.DataFrame, inst: Instrument, group: str | None,
         out["invariance"] = {"group": group, "error": f"only one {group} in the data"}
         return out
     from .invariance import measurement_invariance
+
     k = max(min_n, INVARIANCE_MIN_N)
     try:
-        inv = measurement_invariance(scored[items].assign(**{group: df[group].to_numpy()}),
-                                     model, group, min_group_n=k)
+        inv = measurement_invariance(
+            scored[items].assign(**{group: df[group].to_numpy()}), model, group, min_group_n=k
+        )
     except (ValueError, np.linalg.LinAlgError) as e:
         out["invariance"] = {"group": group, "error": str(e)}
         return out
     out["invariance"] = {
         # with a group left out, the sizes of the others would give its size away
         # (total minus the rest), so then only their names are given
-        "group": group, "groups": (dict(inv.groups) if not inv.dropped_groups
-                                   else {g: _sup() for g in inv.groups}), "min_group_n": k,
+        "group": group,
+        "groups": (dict(inv.groups) if not inv.dropped_groups else {g: _sup() for g in inv.groups}),
+        "min_group_n": k,
         # a group too small for the test is named, never counted (suppression)
         "dropped_groups": {g: _sup() for g in inv.dropped_groups},
-        "fit": {lv: {m: getattr(inv, lv)[m] for m in ("chisq", "df", "cfi", "tli", "rmsea",
-                                                         "srmr")}
-                for lv in ("configural", "metric", "scalar")},
-        "delta": {lv: {m: d[m] for m in ("cfi", "rmsea", "srmr")}
-                  for lv, d in inv.delta.items()},
-        "decisions": dict(inv.decisions), "level": inv.level, "verdict": inv.verdict,
-        "warnings": list(inv.warnings)}
+        "fit": {
+            lv: {m: getattr(inv, lv)[m] for m in ("chisq", "df", "cfi", "tli", "rmsea", "srmr")}
+            for lv in ("configural", "metric", "scalar")
+        },
+        "delta": {lv: {m: d[m] for m in ("cfi", "rmsea", "srmr")} for lv, d in inv.delta.items()},
+        "decisions": dict(inv.decisions),
+        "level": inv.level,
+        "verdict": inv.verdict,
+        "warnings": list(inv.warnings),
+    }
     ok = inv.level in ("scalar", "strict")  # strict (residuals too) implies scalar
     out["levels_comparable"] = ok
     out["statement"] = (
         f"Scalar invariance across {group} holds: Trust Index levels can be compared across "
-        f"{group}." if ok else
-        f"Scalar invariance across {group} does not hold ({inv.level} level at best): "
+        f"{group}."
+        if ok
+        else f"Scalar invariance across {group} does not hold ({inv.level} level at best): "
         f"Trust Index and dimension levels should not be compared across {group}; compare "
-        f"changes within each {group} instead.")
+        f"changes within each {group} instead."
+    )
     return out
 
 
 # ----- the report -----------------------------------------------------------------------
-def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None = None,
-                    segment: str | None = None, keep_careless: bool = False,
-                    min_segment_n: int = 30, period_column: str = "period",
-                    group: str | None = "language", min_items: int | float | None = None,
-                    campaigns: Sequence[str] = (), n_boot: int = 1000,
-                    seed: int | None = 0, respondent_column: str | None = None,
-                    key_outcome: str | None = None) -> PeriodicReport:
+def periodic_report(
+    frame: pd.DataFrame,
+    inst: Instrument,
+    *,
+    period: str | None = None,
+    segment: str | None = None,
+    keep_careless: bool = False,
+    min_segment_n: int = 30,
+    period_column: str = "period",
+    group: str | None = "language",
+    min_items: int | float | None = None,
+    campaigns: Sequence[str] = (),
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    respondent_column: str | None = None,
+    key_outcome: str | None = None,
+) -> PeriodicReport:
     """The periodic Trust Index report of ``frame`` (see the module docstring).
 
     Parameters
@@ -405,12 +474,18 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
     AnalysisError
         No complete responses, an unknown period or a missing column.
     """
-    if isinstance(min_segment_n, bool) or not isinstance(min_segment_n, int | np.integer) \
-            or min_segment_n < 2:
+    if (
+        isinstance(min_segment_n, bool)
+        or not isinstance(min_segment_n, int | np.integer)
+        or min_segment_n < 2
+    ):
         raise AnalysisError(f"min_segment_n must be an integer >= 2, got {min_segment_n!r}")
     min_n = int(min_segment_n)
-    for col, what in ((period_column, "period"), (segment, "segment"),
-                      (respondent_column, "respondent key")):
+    for col, what in (
+        (period_column, "period"),
+        (segment, "segment"),
+        (respondent_column, "respondent key"),
+    ):
         if col is not None and col not in frame.columns:
             raise AnalysisError(f"the {what} column {col!r} is not in the data")
     df = frame.reset_index(drop=True)
@@ -425,12 +500,11 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
     all_periods = _natural_order(done[period_column].astype(str).unique())
     focus = all_periods[-1] if period is None else str(period)
     if focus not in all_periods:
-        raise AnalysisError(f"unknown period {focus!r}: the data have "
-                            f"{', '.join(all_periods)}")
-    periods = all_periods[:all_periods.index(focus) + 1]
+        raise AnalysisError(f"unknown period {focus!r}: the data have {', '.join(all_periods)}")
+    periods = all_periods[: all_periods.index(focus) + 1]
     notes: list[str] = []
     if len(all_periods) > len(periods):
-        notes.append(f"later period(s) left out: {', '.join(all_periods[len(periods):])}")
+        notes.append(f"later period(s) left out: {', '.join(all_periods[len(periods) :])}")
 
     # careless screening per period, data quality per period
     keep = np.zeros(len(df), dtype=bool)
@@ -442,11 +516,14 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         flagged = _screen(df.iloc[rows], inst, notes, p)
         keep[rows] = True if keep_careless else ~flagged
         n_started = int(in_p.sum()) if "status" in df.columns else None
-        quality[p] = {"started": n_started, "completed": len(rows),
-                      "completion_rate": (len(rows) / n_started if n_started else None),
-                      "careless_flagged": int(flagged.sum()),
-                      "excluded": 0 if keep_careless else int(flagged.sum()),
-                      "analysed": int(len(rows) - (0 if keep_careless else flagged.sum()))}
+        quality[p] = {
+            "started": n_started,
+            "completed": len(rows),
+            "completion_rate": (len(rows) / n_started if n_started else None),
+            "careless_flagged": int(flagged.sum()),
+            "excluded": 0 if keep_careless else int(flagged.sum()),
+            "analysed": int(len(rows) - (0 if keep_careless else flagged.sum())),
+        }
     data = df.loc[keep].reset_index(drop=True)
     if len(data) == 0:
         raise AnalysisError("no responses left to analyse after excluding careless ones")
@@ -461,17 +538,21 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
     nps_id = nps_id if nps_id in data.columns else None
 
     # index figures per period
-    ti_tab = group_table(scores["trust_index"], per_s, min_n=min_n, order=periods,
-                         variable="trust_index")
-    dim_tabs = {d: group_table(scores[d], per_s, min_n=min_n, order=periods, variable=d)
-                for d in dims}
+    ti_tab = group_table(
+        scores["trust_index"], per_s, min_n=min_n, order=periods, variable="trust_index"
+    )
+    dim_tabs = {
+        d: group_table(scores[d], per_s, min_n=min_n, order=periods, variable=d) for d in dims
+    }
     index: dict[str, Any] = {}
     for i, p in enumerate(periods):
         m = (per_s == p).to_numpy()
-        index[p] = {"trust_index": _stat(ti_tab.groups[i]),
-                    "dimensions": {d: _stat(dim_tabs[d].groups[i]) for d in dims},
-                    "pct_trusting": _pct_trusting(data.loc[m], inst, min_n, min_items),
-                    "nps": _nps_or_sup(data.loc[m, nps_id] if nps_id else None, min_n)}
+        index[p] = {
+            "trust_index": _stat(ti_tab.groups[i]),
+            "dimensions": {d: _stat(dim_tabs[d].groups[i]) for d in dims},
+            "pct_trusting": _pct_trusting(data.loc[m], inst, min_n, min_items),
+            "nps": _nps_or_sup(data.loc[m, nps_id] if nps_id else None, min_n),
+        }
 
     # change versus the previous (not suppressed) period
     earlier = [g.name for g in ti_tab.groups[:-1] if not g.suppressed]
@@ -484,13 +565,20 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         adj = holm([d_c[d].p for d in tested])
         for d, pa in zip(tested, adj, strict=True):
             d_c[d] = dataclasses.replace(d_c[d], p_holm=float(pa))
-        change = {"from": previous, "to": focus, "test": "Welch t (focus minus previous)",
-                  "adjustment": "Trust Index unadjusted (primary); dimensions Holm-adjusted "
-                                "among themselves",
-                  "trust_index": _cmp(ti_c), "dimensions": {d: _cmp(d_c[d]) for d in dims}}
+        change = {
+            "from": previous,
+            "to": focus,
+            "test": "Welch t (focus minus previous)",
+            "adjustment": "Trust Index unadjusted (primary); dimensions Holm-adjusted "
+            "among themselves",
+            "trust_index": _cmp(ti_c),
+            "dimensions": {d: _cmp(d_c[d]) for d in dims},
+        }
     elif len(periods) > 1:
-        notes.append(f"no change versus a previous period: {focus} or every earlier period "
-                     f"has fewer than {min_n} respondents")
+        notes.append(
+            f"no change versus a previous period: {focus} or every earlier period "
+            f"has fewer than {min_n} respondents"
+        )
 
     fmask = (per_s == focus).to_numpy()
     focus_data = data.loc[fmask]
@@ -512,16 +600,29 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
             hid = _protect(_counts(seg_f[focus_scores[d].notna()], names), min_n, rows_hidden)
             for s, g in _cells(focus_scores[d], seg_f, names, hid).items():
                 cells[s]["dimensions"][d] = g
-        nps_hidden = (_protect(_counts(seg_f[focus_data[nps_id].notna()], names), min_n,
-                               rows_hidden) if nps_id else {})
+        nps_hidden = (
+            _protect(_counts(seg_f[focus_data[nps_id].notna()], names), min_n, rows_hidden)
+            if nps_id
+            else {}
+        )
         for s in names:
             m = (seg_f == s).to_numpy()
-            cells[s]["pct_trusting"] = (_hide(ti_hidden[s]) if s in ti_hidden else
-                                        _pct_trusting(focus_data.loc[m], inst, 2, min_items))
-            cells[s]["nps"] = (None if not nps_id else _hide(nps_hidden[s])
-                               if s in nps_hidden else _nps_or_sup(focus_data.loc[m, nps_id], 2))
-        focus_fig = {s: {k: cells[s][k] for k in ("trust_index", "dimensions", "pct_trusting",
-                                                   "nps")} for s in names}
+            cells[s]["pct_trusting"] = (
+                _hide(ti_hidden[s])
+                if s in ti_hidden
+                else _pct_trusting(focus_data.loc[m], inst, 2, min_items)
+            )
+            cells[s]["nps"] = (
+                None
+                if not nps_id
+                else _hide(nps_hidden[s])
+                if s in nps_hidden
+                else _nps_or_sup(focus_data.loc[m, nps_id], 2)
+            )
+        focus_fig = {
+            s: {k: cells[s][k] for k in ("trust_index", "dimensions", "pct_trusting", "nps")}
+            for s in names
+        }
         shown = [s for s in names if s not in ti_hidden]
         anova = None
         if len(shown) >= 2:
@@ -533,20 +634,34 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         for p in periods:
             m = (per_s == p).to_numpy()
             seg_p = seg_all[m].rename(segment)
-            hid = _protect(_counts(seg_p[ti_all[m].notna()], names), min_n,
-                           _protect(_counts(seg_p, names), min_n))
+            hid = _protect(
+                _counts(seg_p[ti_all[m].notna()], names),
+                min_n,
+                _protect(_counts(seg_p, names), min_n),
+            )
             for s, g in _cells(ti_all[m], seg_p, names, hid).items():
                 trend[s][p] = g
-        segments = {"column": segment, "names": names, "focus": focus_fig,
-                    "welch_anova": anova, "trend": trend}
+        segments = {
+            "column": segment,
+            "names": names,
+            "focus": focus_fig,
+            "welch_anova": anova,
+            "trend": trend,
+        }
         if data[segment].isna().any():
-            notes.append(f"responses without a {segment} value are left out of the "
-                         f"{segment} figures")
-        if any(is_suppressed(g) and g.get("complementary") for c in focus_fig.values()
-               for g in [c["trust_index"]]):
-            notes.append(f"some {segment} groups of {min_n} or more respondents are suppressed "
-                         "too, so that a smaller group's figures cannot be worked out from "
-                         "the totals (complementary suppression)")
+            notes.append(
+                f"responses without a {segment} value are left out of the {segment} figures"
+            )
+        if any(
+            is_suppressed(g) and g.get("complementary")
+            for c in focus_fig.values()
+            for g in [c["trust_index"]]
+        ):
+            notes.append(
+                f"some {segment} groups of {min_n} or more respondents are suppressed "
+                "too, so that a smaller group's figures cannot be worked out from "
+                "the totals (complementary suppression)"
+            )
 
     # incidents (trust-breach checklist)
     incidents = None
@@ -555,37 +670,51 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         x = check_items(data, inst, ids, require=ids).frame
         any_yes = (x == 1).any(axis=1)
         all_no = (x == 0).all(axis=1)
-        reported = pd.Series(np.where(any_yes, "yes", np.where(all_no, "no", None)),
-                             index=data.index, dtype="object")
-        labels = {i: (inst.item(i).text.get("en") or next(iter(inst.item(i).text.values()), i))
-                  for i in ids}
+        reported = pd.Series(
+            np.where(any_yes, "yes", np.where(all_no, "no", None)), index=data.index, dtype="object"
+        )
+        labels = {
+            i: (inst.item(i).text.get("en") or next(iter(inst.item(i).text.values()), i))
+            for i in ids
+        }
         rates: dict[str, Any] = {}
         for iid in [*ids, "any"]:
             rates[iid] = {}
             for p in periods:
                 m = (per_s == p).to_numpy()
-                hits = (x.loc[m, iid] == 1).where(x.loc[m, iid].notna()) if iid != "any" \
+                hits = (
+                    (x.loc[m, iid] == 1).where(x.loc[m, iid].notna())
+                    if iid != "any"
                     else reported[m].map({"yes": True, "no": False})
+                )
                 rates[iid][p] = _prop_or_sup(hits, min_n, name=iid, definition="yes")
         grp = reported[fmask].rename("incident")
         ti_f = focus_scores["trust_index"]
         hid = _protect(_counts(grp[ti_f.notna()], ["no", "yes"]), min_n)
         gap_cells = _cells(ti_f, grp, ["no", "yes"], hid)
         pw = None if hid else pairwise_welch(ti_f, grp, min_n=min_n)
-        incidents = {"items": ids, "labels": {**labels, "any": "Any of these incidents"},
-                     "rates": rates,
-                     "gap": {"period": focus, "no_incident": gap_cells["no"],
-                             "incident": gap_cells["yes"],
-                             "comparison": _cmp(pw.comparisons[0]) if pw else None,
-                             "definition": "Trust Index of customers who reported at least one "
-                                           "incident minus those who answered no to every item; "
-                                           "Welch t"}}
+        incidents = {
+            "items": ids,
+            "labels": {**labels, "any": "Any of these incidents"},
+            "rates": rates,
+            "gap": {
+                "period": focus,
+                "no_incident": gap_cells["no"],
+                "incident": gap_cells["yes"],
+                "comparison": _cmp(pw.comparisons[0]) if pw else None,
+                "definition": "Trust Index of customers who reported at least one "
+                "incident minus those who answered no to every item; "
+                "Welch t",
+            },
+        }
 
     psych = _psychometrics(focus_data, inst, group, min_n)
     psych["period"] = focus
     if psych["statement"] and not psych["levels_comparable"] and segment == group:
-        notes.append(f"the {segment} comparison compares levels across {group}, which the "
-                     "invariance test does not support")
+        notes.append(
+            f"the {segment} comparison compares levels across {group}, which the "
+            "invariance test does not support"
+        )
 
     # drivers, priority matrix and brand benchmark (focus period)
     from .benchmark import brand_benchmark
@@ -599,56 +728,100 @@ def periodic_report(frame: pd.DataFrame, inst: Instrument, *, period: str | None
         hid = None
         if segment is not None:
             from .drivers import outcome_scores
-            full = pd.concat([outcome_scores(focus_data, inst, min_items),
-                              focus_scores[dims]], axis=1).notna().all(axis=1)
+
+            full = (
+                pd.concat([outcome_scores(focus_data, inst, min_items), focus_scores[dims]], axis=1)
+                .notna()
+                .all(axis=1)
+            )
             hid = _protect(_counts(seg_f[full.to_numpy()], names), min_n, ti_hidden)
         try:
-            d_res = _drivers(focus_data, inst, segment=segment, n_boot=n_boot, seed=seed,
-                             min_segment_n=min_n, min_items=min_items, hidden=hid,
-                             cluster=respondent_column)
+            d_res = _drivers(
+                focus_data,
+                inst,
+                segment=segment,
+                n_boot=n_boot,
+                seed=seed,
+                min_segment_n=min_n,
+                min_items=min_items,
+                hidden=hid,
+                cluster=respondent_column,
+            )
             drv = d_res.to_dict()
             notes += [f"{focus}: {n}" for n in d_res.notes]
         except AnalysisError as e:
             notes.append(f"no driver analysis in {focus}: {e}")
-    prio = _priority(drv, index[focus]["dimensions"], {b.id: (b.name.get("en") or b.id)
-                                                       for b in inst.dimensions},
-                     onames, key_outcome)
+    prio = _priority(
+        drv,
+        index[focus]["dimensions"],
+        {b.id: (b.name.get("en") or b.id) for b in inst.dimensions},
+        onames,
+        key_outcome,
+    )
     bench = None
     if segment is not None:
         shown_b = [s for s in names if s not in ti_hidden]
         inv_b = psych if group == segment else _psychometrics(focus_data, inst, segment, min_n)
         try:
             bench = brand_benchmark(
-                focus_scores["trust_index"], seg_f, None if respondent_column is None
-                else focus_data[respondent_column], shown_b, column=segment,
-                respondent_column=respondent_column, n_boot=n_boot, seed=seed,
-                invariance=inv_b)
+                focus_scores["trust_index"],
+                seg_f,
+                None if respondent_column is None else focus_data[respondent_column],
+                shown_b,
+                column=segment,
+                respondent_column=respondent_column,
+                n_boot=n_boot,
+                seed=seed,
+                invariance=inv_b,
+            )
         except AnalysisError as e:
             notes.append(f"no {segment} benchmark: {e}")
         if bench is not None and respondent_column is not None:
-            notes.append(f"the invariance check across {segment} treats the ratings as "
-                         f"independent groups; respondents who rate several {segment} values "
-                         "make it approximate")
+            notes.append(
+                f"the invariance check across {segment} treats the ratings as "
+                f"independent groups; respondents who rate several {segment} values "
+                "make it approximate"
+            )
 
-    settings = {"period_column": period_column, "focus": focus, "segment": segment,
-                "invariance_group": group, "keep_careless": bool(keep_careless),
-                "driver_bootstrap": n_boot, "seed": seed,
-                "respondent_column": respondent_column,
-                "careless_screening": "per period, >= 2 indicators (analysis.careless)",
-                "min_segment_n": min_n, "min_items": dict(sc.min_items),
-                "suppression": f"figures resting on fewer than {min_n} respondents are "
-                               "suppressed"}
+    settings = {
+        "period_column": period_column,
+        "focus": focus,
+        "segment": segment,
+        "invariance_group": group,
+        "keep_careless": bool(keep_careless),
+        "driver_bootstrap": n_boot,
+        "seed": seed,
+        "respondent_column": respondent_column,
+        "careless_screening": "per period, >= 2 indicators (analysis.careless)",
+        "min_segment_n": min_n,
+        "min_items": dict(sc.min_items),
+        "suppression": f"figures resting on fewer than {min_n} respondents are suppressed",
+    }
     rep = PeriodicReport(
-        instrument=inst.key, campaigns=tuple(campaigns), settings=settings,
-        periods=tuple(periods), focus=focus, previous=previous,
+        instrument=inst.key,
+        campaigns=tuple(campaigns),
+        settings=settings,
+        periods=tuple(periods),
+        focus=focus,
+        previous=previous,
         scale=(inst.scale.min, inst.scale.max),
-        dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
-                         for b in inst.dimensions},
-        index=jsonable(index), change=jsonable(change), segments=jsonable(segments),
-        incidents=jsonable(incidents), quality=jsonable(quality),
-        psychometrics=jsonable(psych), notes=tuple(notes), drivers=jsonable(drv),
-        outcome_names=onames, priority=jsonable(prio), benchmark=jsonable(bench))
+        dimension_names={
+            b.id: (b.name.get("en") or next(iter(b.name.values()), b.id)) for b in inst.dimensions
+        },
+        index=jsonable(index),
+        change=jsonable(change),
+        segments=jsonable(segments),
+        incidents=jsonable(incidents),
+        quality=jsonable(quality),
+        psychometrics=jsonable(psych),
+        notes=tuple(notes),
+        drivers=jsonable(drv),
+        outcome_names=onames,
+        priority=jsonable(prio),
+        benchmark=jsonable(bench),
+    )
     from .findings import key_findings
+
     return dataclasses.replace(rep, key_findings=key_findings(rep))
 
 
@@ -675,59 +848,93 @@ def charts(r: PeriodicReport) -> dict[str, Chart]:
     out: dict[str, Chart] = {}
     ps = list(r.periods)
     out["trend"] = svg.line_chart(
-        ps, {"Trust Index": [_pt(r.index[p]["trust_index"]) for p in ps]},
-        title="Trust Index by period (mean, 95% CI)", y_label="Trust Index (0-100)",
-        y_range=(0, 100))
+        ps,
+        {"Trust Index": [_pt(r.index[p]["trust_index"]) for p in ps]},
+        title="Trust Index by period (mean, 95% CI)",
+        y_label="Trust Index (0-100)",
+        y_range=(0, 100),
+    )
     out["trusting"] = svg.line_chart(
-        ps, {"% trusting": [_pt(r.index[p]["pct_trusting"]) for p in ps]},
-        title="% trusting by period (95% CI)", y_label="% trusting", width=480, height=280,
-        y_range=(0, 100))
+        ps,
+        {"% trusting": [_pt(r.index[p]["pct_trusting"]) for p in ps]},
+        title="% trusting by period (95% CI)",
+        y_label="% trusting",
+        width=480,
+        height=280,
+        y_range=(0, 100),
+    )
     if any(r.index[p].get("nps") for p in ps):
         out["nps"] = svg.line_chart(
-            ps, {"NPS": [_pt(r.index[p]["nps"]) for p in ps]},
-            title="NPS by period (95% CI)", y_label="NPS", width=480, height=280,
-            y_range=(-100, 100))
+            ps,
+            {"NPS": [_pt(r.index[p]["nps"]) for p in ps]},
+            title="NPS by period (95% CI)",
+            y_label="NPS",
+            width=480,
+            height=280,
+            y_range=(-100, 100),
+        )
     dims = list(r.dimension_names)
     f = r.index[r.focus]["dimensions"]
     out["dimensions"] = svg.bar_chart(
-        [r.dimension_names[d] for d in dims], [_pt(f[d]) for d in dims],
+        [r.dimension_names[d] for d in dims],
+        [_pt(f[d]) for d in dims],
         title=f"Dimension scores in {r.focus} (mean, 95% CI)",
-        x_label=f"score on the {lo}..{hi} scale", x_range=(lo, hi), note_missing=sup)
+        x_label=f"score on the {lo}..{hi} scale",
+        x_range=(lo, hi),
+        note_missing=sup,
+    )
     if r.previous:
-        series = {p: [_pt(r.index[p]["dimensions"][d]) for d in dims]
-                  for p in (r.previous, r.focus)}
+        series = {
+            p: [_pt(r.index[p]["dimensions"][d]) for d in dims] for p in (r.previous, r.focus)
+        }
         out["dimension_change"] = svg.dot_compare_chart(
-            [r.dimension_names[d] for d in dims], series,
+            [r.dimension_names[d] for d in dims],
+            series,
             title=f"Dimensions: {r.previous} vs {r.focus} (mean, 95% CI)",
-            x_label=f"score on the {lo}..{hi} scale", x_range=(lo, hi), note_missing=sup)
+            x_label=f"score on the {lo}..{hi} scale",
+            x_range=(lo, hi),
+            note_missing=sup,
+        )
     pr = r.priority
     if pr:
         from .findings import fix_first_text
+
         rows = pr["dimensions"]
         out["priority"] = svg.priority_matrix(
-            [rows[d]["name"] for d in rows], [rows[d]["importance_pct"] for d in rows],
-            [rows[d]["score"] for d in rows], importance_cut=pr["importance_cut"],
-            score_cut=pr["score_cut"], scale=(lo, hi),
-            title=f"What to fix first: importance for {pr['outcome_name']} vs score, "
-                  f"{r.focus}",
+            [rows[d]["name"] for d in rows],
+            [rows[d]["importance_pct"] for d in rows],
+            [rows[d]["score"] for d in rows],
+            importance_cut=pr["importance_cut"],
+            score_cut=pr["score_cut"],
+            scale=(lo, hi),
+            title=f"What to fix first: importance for {pr['outcome_name']} vs score, {r.focus}",
             x_label=f"current score (mean on the {lo}-{hi} scale)",
             y_label=f"importance (% of the explained variance of {pr['outcome_name']})",
-            callout=fix_first_text(pr))
+            callout=fix_first_text(pr),
+        )
     if r.segments:
         s = r.segments
         names = s["names"]
         out["segments"] = svg.bar_chart(
-            names, [_pt(s["focus"][n]["trust_index"]) for n in names],
+            names,
+            [_pt(s["focus"][n]["trust_index"]) for n in names],
             title=f"Trust Index by {s['column']} in {r.focus} (mean, 95% CI)",
-            x_label="Trust Index (0-100)", x_range=(0, 100), value_format="{:.1f}",
-            note_missing=sup if not any(s["focus"][n]["trust_index"].get("complementary")
-                                        for n in names) else "suppressed (see the table)")
+            x_label="Trust Index (0-100)",
+            x_range=(0, 100),
+            value_format="{:.1f}",
+            note_missing=sup
+            if not any(s["focus"][n]["trust_index"].get("complementary") for n in names)
+            else "suppressed (see the table)",
+        )
         # a group suppressed in every period has no line (the table lists it)
         lines = {n: [_pt(s["trend"][n][p]) for p in ps] for n in names}
         out["segment_trend"] = svg.line_chart(
-            ps, {n: pts for n, pts in lines.items() if any(pts)},
+            ps,
+            {n: pts for n, pts in lines.items() if any(pts)},
             title=f"Trust Index by {s['column']} and period (mean, 95% CI)",
-            y_label="Trust Index (0-100)", y_range=(0, 100))
+            y_label="Trust Index (0-100)",
+            y_range=(0, 100),
+        )
     # a line chart without a single figure (everything suppressed) is left out
     for name in ("trend", "trusting", "nps", "segment_trend"):
         if name in out and not out[name].has_data:
@@ -736,14 +943,20 @@ def charts(r: PeriodicReport) -> dict[str, Chart]:
         inc = r.incidents
         keys = [*inc["items"], "any"]
         out["incidents"] = svg.bar_chart(
-            [inc["labels"][i] for i in keys], [_pt(inc["rates"][i][r.focus]) for i in keys],
-            title=f"Incidents reported in {r.focus} (% yes, 95% CI)", x_label="% of customers",
-            value_format="{:.1f}", note_missing=sup, width=720)
+            [inc["labels"][i] for i in keys],
+            [_pt(inc["rates"][i][r.focus]) for i in keys],
+            title=f"Incidents reported in {r.focus} (% yes, 95% CI)",
+            x_label="% of customers",
+            value_format="{:.1f}",
+            note_missing=sup,
+            width=720,
+        )
     return out
 
 
 def _fix_first_text(pr: Any) -> str:
     from .findings import fix_first_text
+
     return fix_first_text(pr)
 
 
@@ -758,12 +971,19 @@ def render_html(report: PeriodicReport) -> str:
     rows = []
     if d["change"]:
         ch, prev, cur = d["change"], d["index"][d["change"]["from"]], d["index"][d["focus"]]
-        rows.append(("Trust Index (0-100)", ch["trust_index"], prev["trust_index"],
-                     cur["trust_index"], 1))
-        rows += [(d["dimension_names"][dim], c, prev["dimensions"][dim],
-                  cur["dimensions"][dim], 2) for dim, c in ch["dimensions"].items()]
-    return tpl.render(r=report, d=d, change_rows=rows,
-                      charts=charts(report),
-                      k=report.settings["min_segment_n"],
-                      fix_first=_fix_first_text(report.priority),
-                      isfinite=lambda x: x is not None and math.isfinite(x))
+        rows.append(
+            ("Trust Index (0-100)", ch["trust_index"], prev["trust_index"], cur["trust_index"], 1)
+        )
+        rows += [
+            (d["dimension_names"][dim], c, prev["dimensions"][dim], cur["dimensions"][dim], 2)
+            for dim, c in ch["dimensions"].items()
+        ]
+    return tpl.render(
+        r=report,
+        d=d,
+        change_rows=rows,
+        charts=charts(report),
+        k=report.settings["min_segment_n"],
+        fix_first=_fix_first_text(report.priority),
+        isfinite=lambda x: x is not None and math.isfinite(x),
+    )

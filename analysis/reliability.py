@@ -27,7 +27,7 @@ class ItemReliability(Result):
     """Statistics of one item within its scale."""
 
     id: str
-    r_drop: float            # corrected item-total correlation (psych ``r.drop``)
+    r_drop: float  # corrected item-total correlation (psych ``r.drop``)
     alpha_if_deleted: float  # raw alpha of the scale without this item (NaN if < 2 remain)
     mean: float
     sd: float
@@ -56,20 +56,25 @@ class ReliabilityResult(Result):
 
     def summary(self) -> str:
         lo, hi = self.alpha_ci95
-        lines = [f"Reliability of {self.name} ({self.k} items, n = {self.n} complete rows)",
-                 f"  Cronbach's alpha  {fmt(self.alpha)}  95% CI [{fmt(lo)}, {fmt(hi)}] "
-                 f"({self.ci_method})",
-                 f"  standardized alpha {fmt(self.std_alpha)}   omega total {fmt(self.omega_total)}"
-                 f"   average r {fmt(self.average_r)}"]
+        lines = [
+            f"Reliability of {self.name} ({self.k} items, n = {self.n} complete rows)",
+            f"  Cronbach's alpha  {fmt(self.alpha)}  95% CI [{fmt(lo)}, {fmt(hi)}] "
+            f"({self.ci_method})",
+            f"  standardized alpha {fmt(self.std_alpha)}   omega total {fmt(self.omega_total)}"
+            f"   average r {fmt(self.average_r)}",
+        ]
         if np.isfinite(self.alpha_ordinal):
-            lines.append(f"  ordinal alpha {fmt(self.alpha_ordinal)}   ordinal omega "
-                         f"{fmt(self.omega_ordinal)} (polychoric)")
+            lines.append(
+                f"  ordinal alpha {fmt(self.alpha_ordinal)}   ordinal omega "
+                f"{fmt(self.omega_ordinal)} (polychoric)"
+            )
         elif self.ordinal_note:
             lines.append(f"  ordinal alpha/omega not computed: {self.ordinal_note}")
         lines += [f"  omega: {w}" for w in self.omega_warnings]
         lines.append("  item      r.drop  alpha if deleted")
-        lines += [f"  {it.id:<9} {fmt(it.r_drop):>6}  {fmt(it.alpha_if_deleted):>6}"
-                  for it in self.items]
+        lines += [
+            f"  {it.id:<9} {fmt(it.r_drop):>6}  {fmt(it.alpha_if_deleted):>6}" for it in self.items
+        ]
         return "\n".join(lines)
 
 
@@ -123,7 +128,7 @@ def _omega_total(m: Moments) -> tuple[float, np.ndarray, tuple[str, ...]]:
     if lam.sum() < 0:
         lam = -lam
     s = lam.sum()
-    return float(s ** 2 / (s ** 2 + f.uniquenesses.sum())), lam, f.warnings
+    return float(s**2 / (s**2 + f.uniquenesses.sum())), lam, f.warnings
 
 
 def ordinal_alpha_omega(frame: pd.DataFrame) -> tuple[float, float]:
@@ -170,13 +175,20 @@ def ordinal_alpha_omega(frame: pd.DataFrame) -> tuple[float, float]:
     if lam.sum() < 0:
         lam = -lam
     s = lam.sum()
-    return alpha, float(s ** 2 / (s ** 2 + u.sum()))
+    return alpha, float(s**2 / (s**2 + u.sum()))
 
 
-def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
-                ci_method: str = "feldt", n_boot: int = 2000, seed: int | None = 0,
-                level: float = 0.95, min_n: int = 10,
-                ordinal: bool | None = None) -> ReliabilityResult:
+def reliability(
+    data: pd.DataFrame | Moments,
+    *,
+    name: str | None = None,
+    ci_method: str = "feldt",
+    n_boot: int = 2000,
+    seed: int | None = 0,
+    level: float = 0.95,
+    min_n: int = 10,
+    ordinal: bool | None = None,
+) -> ReliabilityResult:
     """Reliability of one scale: alpha (raw and standardized) with CI, omega, item statistics.
 
     Parameters
@@ -251,14 +263,18 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
     if k < 2:
         raise AnalysisError(f"{name}: reliability needs at least 2 items, got {k}")
     if m.n < max(min_n, k + 1):
-        raise AnalysisError(f"{name}: too few complete rows for reliability ({m.n}; need at "
-                            f"least {max(min_n, k + 1)})")
+        raise AnalysisError(
+            f"{name}: too few complete rows for reliability ({m.n}; need at "
+            f"least {max(min_n, k + 1)})"
+        )
     c = m.cov()
     sd = np.sqrt(np.diag(c))
     if np.any(sd == 0):
         const = [col for col, s in zip(m.columns, sd, strict=True) if s == 0]
-        raise AnalysisError(f"{name}: item(s) {', '.join(const)} are constant (every complete "
-                            "row gives the same answer); reliability is undefined")
+        raise AnalysisError(
+            f"{name}: item(s) {', '.join(const)} are constant (every complete "
+            "row gives the same answer); reliability is undefined"
+        )
     r = c / np.outer(sd, sd)
     check_corr(r, m.columns, what=f"{name} correlation matrix")
     alpha = _alpha_from_cov(c)
@@ -271,8 +287,15 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
         keep = [j for j in range(k) if j != i]
         rest_var = total_var - 2 * c[i].sum() + c[i, i]
         r_drop = (c[i].sum() - c[i, i]) / np.sqrt(c[i, i] * rest_var) if rest_var > 0 else np.nan
-        items.append(ItemReliability(col, float(r_drop), _alpha_from_cov(c[np.ix_(keep, keep)]),
-                                     float(m.mean[i]), float(sd[i])))
+        items.append(
+            ItemReliability(
+                col,
+                float(r_drop),
+                _alpha_from_cov(c[np.ix_(keep, keep)]),
+                float(m.mean[i]),
+                float(sd[i]),
+            )
+        )
     if k >= 3:
         omega, lam, omega_warnings = _omega_total(m)
     else:  # a one-factor model with 2 indicators is not identified
@@ -282,8 +305,9 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
         method = "Feldt"
     elif ci_method == "bootstrap":
         if frame is None:
-            raise AnalysisError("a bootstrap CI needs the raw rows, not Moments; "
-                                "use ci_method='feldt'")
+            raise AnalysisError(
+                "a bootstrap CI needs the raw rows, not Moments; use ci_method='feldt'"
+            )
         ci = _bootstrap_alpha(frame.to_numpy(), n_boot, seed, level)
         method = f"percentile bootstrap, {n_boot} resamples, seed {seed}"
     else:
@@ -292,8 +316,9 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
     if ordinal or ordinal is None:
         if frame is None:
             if ordinal:
-                raise AnalysisError(f"{name}: ordinal alpha/omega need the raw answers, "
-                                    "not Moments")
+                raise AnalysisError(
+                    f"{name}: ordinal alpha/omega need the raw answers, not Moments"
+                )
             note = "only the moments were given"
         else:
             try:
@@ -302,16 +327,28 @@ def reliability(data: pd.DataFrame | Moments, *, name: str | None = None,
                 if ordinal:
                     raise
                 note = str(e)
-    return ReliabilityResult(name=name, n=m.n, k=k, alpha=alpha, alpha_ci95=ci, ci_method=method,
-                             std_alpha=std_alpha, omega_total=omega, average_r=average_r,
-                             items=tuple(items),
-                             omega_loadings=dict(zip(m.columns, map(float, lam), strict=True)),
-                             alpha_ordinal=a_ord, omega_ordinal=o_ord, ordinal_note=note,
-                             omega_warnings=tuple(omega_warnings))
+    return ReliabilityResult(
+        name=name,
+        n=m.n,
+        k=k,
+        alpha=alpha,
+        alpha_ci95=ci,
+        ci_method=method,
+        std_alpha=std_alpha,
+        omega_total=omega,
+        average_r=average_r,
+        items=tuple(items),
+        omega_loadings=dict(zip(m.columns, map(float, lam), strict=True)),
+        alpha_ordinal=a_ord,
+        omega_ordinal=o_ord,
+        ordinal_note=note,
+        omega_warnings=tuple(omega_warnings),
+    )
 
 
-def _bootstrap_alpha(x: np.ndarray, n_boot: int, seed: int | None,
-                     level: float) -> tuple[float, float]:
+def _bootstrap_alpha(
+    x: np.ndarray, n_boot: int, seed: int | None, level: float
+) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     n, k = x.shape
     out = np.empty(n_boot)
@@ -336,9 +373,9 @@ class DimensionReliability(Result):
         return "\n\n".join(r.summary() for r in self.dimensions.values())
 
 
-def reliability_by_dimension(df: pd.DataFrame, inst: Instrument,
-                             dimensions: Sequence[str] | None = None,
-                             **kwargs) -> DimensionReliability:
+def reliability_by_dimension(
+    df: pd.DataFrame, inst: Instrument, dimensions: Sequence[str] | None = None, **kwargs
+) -> DimensionReliability:
     """:func:`reliability` of each instrument dimension on the rows complete for it.
 
     Reverse-keyed items are recoded as ``min + max - x`` from the instrument.
@@ -361,6 +398,7 @@ def reliability_by_dimension(df: pd.DataFrame, inst: Instrument,
             for j in range(x.shape[1]):
                 x[:m, j] = x[complete, j]
             x = x[:m]
-        out[d] = reliability(pd.DataFrame(x, columns=list(block.item_ids), copy=False),
-                             name=d, **kwargs)
+        out[d] = reliability(
+            pd.DataFrame(x, columns=list(block.item_ids), copy=False), name=d, **kwargs
+        )
     return DimensionReliability(out)

@@ -65,8 +65,7 @@ class TrustIndexResult(Result):
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"overall": self.overall.to_dict()}
-        for k in ("by_period", "by_segment", "period_change", "segment_anova",
-                  "segment_pairwise"):
+        for k in ("by_period", "by_segment", "period_change", "segment_anova", "segment_pairwise"):
             v = getattr(self, k)
             if v is not None:
                 out[k] = v.to_dict()
@@ -76,10 +75,11 @@ class TrustIndexResult(Result):
 
     def summary(self) -> str:
         o = self.overall
-        lines = [f"{self.name or 'Overall index'} (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
-                 f"{fmt(o.ci95[1], 1)}], n = {o.n}"]
-        for k in ("by_period", "period_change", "by_segment", "segment_anova",
-                  "segment_pairwise"):
+        lines = [
+            f"{self.name or 'Overall index'} (0-100): {fmt(o.mean, 1)} [{fmt(o.ci95[0], 1)}, "
+            f"{fmt(o.ci95[1], 1)}], n = {o.n}"
+        ]
+        for k in ("by_period", "period_change", "by_segment", "segment_anova", "segment_pairwise"):
             v = getattr(self, k)
             if v is not None:
                 lines.append(v.summary())
@@ -124,75 +124,106 @@ class AnalysisReport(Result):
 
     def to_dict(self) -> dict:
         inv = self.invariance
-        return jsonable({
-            "instrument": self.instrument,
-            "settings": dict(self.settings),
-            "n_total": self.n_total,
-            "n_responses": self.n_responses,
-            "n_excluded": self.n_excluded,
-            "careless": {**self.careless.to_dict(), "flagged_ids": self.flagged_ids},
-            "items": self.items,
-            "reliability": self.reliability.to_dict(),
-            "n_complete": self.n_complete,
-            "kmo": self.kmo.to_dict(),
-            "bartlett": self.bartlett.to_dict(),
-            "parallel_analysis": self.parallel_analysis.to_dict(),
-            "efa": self.efa.to_dict(),
-            "cfa": self.cfa.to_dict() if hasattr(self.cfa, "to_dict") else self.cfa,
-            "invariance": inv.to_dict() if hasattr(inv, "to_dict") else inv,
-            "scores": self.scores.to_dict(),
-            "trust_index": self.trust_index.to_dict(),
-            "pct_trusting": self.pct_trusting.to_dict(),
-            "trust_overall_top2": (self.trust_overall_top2.to_dict()
-                                   if self.trust_overall_top2 else None),
-            "nps": self.nps.to_dict() if self.nps else None,
-            "alternative": self.alternative,
-            "drivers": self.drivers.to_dict() if self.drivers is not None else {},
-            "title": self.title,
-            "index_name": self.index_name,
-            "validity": (self.validity.to_dict() if hasattr(self.validity, "to_dict")
-                         else self.validity),
-            "hierarchy": (self.hierarchy.to_dict() if hasattr(self.hierarchy, "to_dict")
-                          else self.hierarchy),
-            "notes": list(self.notes),
-        })
+        return jsonable(
+            {
+                "instrument": self.instrument,
+                "settings": dict(self.settings),
+                "n_total": self.n_total,
+                "n_responses": self.n_responses,
+                "n_excluded": self.n_excluded,
+                "careless": {**self.careless.to_dict(), "flagged_ids": self.flagged_ids},
+                "items": self.items,
+                "reliability": self.reliability.to_dict(),
+                "n_complete": self.n_complete,
+                "kmo": self.kmo.to_dict(),
+                "bartlett": self.bartlett.to_dict(),
+                "parallel_analysis": self.parallel_analysis.to_dict(),
+                "efa": self.efa.to_dict(),
+                "cfa": self.cfa.to_dict() if hasattr(self.cfa, "to_dict") else self.cfa,
+                "invariance": inv.to_dict() if hasattr(inv, "to_dict") else inv,
+                "scores": self.scores.to_dict(),
+                "trust_index": self.trust_index.to_dict(),
+                "pct_trusting": self.pct_trusting.to_dict(),
+                "trust_overall_top2": (
+                    self.trust_overall_top2.to_dict() if self.trust_overall_top2 else None
+                ),
+                "nps": self.nps.to_dict() if self.nps else None,
+                "alternative": self.alternative,
+                "drivers": self.drivers.to_dict() if self.drivers is not None else {},
+                "title": self.title,
+                "index_name": self.index_name,
+                "validity": (
+                    self.validity.to_dict() if hasattr(self.validity, "to_dict") else self.validity
+                ),
+                "hierarchy": (
+                    self.hierarchy.to_dict()
+                    if hasattr(self.hierarchy, "to_dict")
+                    else self.hierarchy
+                ),
+                "notes": list(self.notes),
+            }
+        )
 
     @property
     def verdicts(self) -> list[str]:
         """The main conclusions in words."""
         out = []
         low = [d for d, r in self.reliability.dimensions.items() if r.alpha < 0.7]
-        out.append("Reliability: every dimension has Cronbach's alpha of at least .70."
-                   if not low else
-                   f"Reliability: alpha is below .70 for {', '.join(low)}; interpret those "
-                   "dimension scores with care.")
-        out.append(f"Factorability: KMO = {fmt(self.kmo.overall, 2)} ({self.kmo.verdict}), "
-                   f"Bartlett's test p {fmt_p(self.bartlett.p)}.")
+        out.append(
+            "Reliability: every dimension has Cronbach's alpha of at least .70."
+            if not low
+            else f"Reliability: alpha is below .70 for {', '.join(low)}; interpret those "
+            "dimension scores with care."
+        )
+        out.append(
+            f"Factorability: KMO = {fmt(self.kmo.overall, 2)} ({self.kmo.verdict}), "
+            f"Bartlett's test p {fmt_p(self.bartlett.p)}."
+        )
         k = len(self.structure)
         pa = self.parallel_analysis.n_factors
         pc = self.parallel_analysis.n_components
-        out.append(f"Parallel analysis (as psych::fa.parallel) suggests {pa} factor(s) and "
-                   f"{pc} component(s) for the {k} intended dimensions."
-                   + ("" if pa == k else " The dimensions may not all be separable in these "
-                      "data; see the EFA loadings and the CFA."))
+        out.append(
+            f"Parallel analysis (as psych::fa.parallel) suggests {pa} factor(s) and "
+            f"{pc} component(s) for the {k} intended dimensions."
+            + (
+                ""
+                if pa == k
+                else " The dimensions may not all be separable in these "
+                "data; see the EFA loadings and the CFA."
+            )
+        )
         if self.efa.congruence:
             worst = min(self.efa.congruence.values())
-            out.append(f"EFA: Tucker congruence of the factors with the intended dimensions "
-                       f"ranges from {fmt(worst, 2)} to {fmt(max(self.efa.congruence.values()), 2)}"
-                       + (" (below .85 for some: the structure is only partly recovered)."
-                          if worst < 0.85 else "."))
+            out.append(
+                f"EFA: Tucker congruence of the factors with the intended dimensions "
+                f"ranges from {fmt(worst, 2)} to {fmt(max(self.efa.congruence.values()), 2)}"
+                + (
+                    " (below .85 for some: the structure is only partly recovered)."
+                    if worst < 0.85
+                    else "."
+                )
+            )
         if self.efa.warnings:
-            out.append("EFA warnings (examine the loadings before relying on them): "
-                       + "; ".join(self.efa.warnings) + ".")
-        doubtful = {d: r.omega_warnings for d, r in self.reliability.dimensions.items()
-                    if r.omega_warnings}
+            out.append(
+                "EFA warnings (examine the loadings before relying on them): "
+                + "; ".join(self.efa.warnings)
+                + "."
+            )
+        doubtful = {
+            d: r.omega_warnings for d, r in self.reliability.dimensions.items() if r.omega_warnings
+        }
         if doubtful:
-            out.append("Omega is doubtful where its one-factor fit is improper: "
-                       + "; ".join(f"{d}: {', '.join(w)}" for d, w in doubtful.items()) + ".")
+            out.append(
+                "Omega is doubtful where its one-factor fit is improper: "
+                + "; ".join(f"{d}: {', '.join(w)}" for d, w in doubtful.items())
+                + "."
+            )
         c = self.cfa
         if hasattr(c, "cfi") and c.df == 0:
-            out.append("CFA: the model is just identified (df = 0): its fit is not testable "
-                       "(chi-square, CFI, TLI, RMSEA and SRMR are uninformative).")
+            out.append(
+                "CFA: the model is just identified (df = 0): its fit is not testable "
+                "(chi-square, CFI, TLI, RMSEA and SRMR are uninformative)."
+            )
         elif hasattr(c, "cfi"):
             cfi, rmsea, lab = c.cfi, c.rmsea, ""
             if getattr(c, "estimator", "ml") == "wlsmv":  # ordered items: the scaled test
@@ -204,10 +235,15 @@ class AnalysisReport(Result):
                     cfi, rmsea, lab = c.cfi_scaled, c.rmsea_scaled, " (MLR, scaled)"
             lab += f", n = {c.n}" + (" by FIML" if getattr(c, "missing", "") == "fiml" else "")
             good = cfi >= 0.95 and rmsea <= 0.06 and c.srmr <= 0.08
-            out.append(f"CFA{lab}: CFI = {fmt(cfi)}, RMSEA = {fmt(rmsea)}, SRMR = {fmt(c.srmr)}: "
-                       + ("good fit by Hu & Bentler's (1999) cut-offs." if good else
-                          "the fit misses Hu & Bentler's (1999) good-fit cut-offs "
-                          "(CFI >= .95, RMSEA <= .06, SRMR <= .08)."))
+            out.append(
+                f"CFA{lab}: CFI = {fmt(cfi)}, RMSEA = {fmt(rmsea)}, SRMR = {fmt(c.srmr)}: "
+                + (
+                    "good fit by Hu & Bentler's (1999) cut-offs."
+                    if good
+                    else "the fit misses Hu & Bentler's (1999) good-fit cut-offs "
+                    "(CFI >= .95, RMSEA <= .06, SRMR <= .08)."
+                )
+            )
         elif isinstance(c, Mapping) and c.get("error"):
             out.append(f"CFA could not be fitted: {c['error']}")
         inv = self.invariance
@@ -220,36 +256,51 @@ class AnalysisReport(Result):
         ti = self.trust_index
         if ti.segment_anova is not None:
             a = ti.segment_anova
-            out.append(f"The {ix} differs across {self.settings.get('segment')} "
-                       f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})." if a.p < 0.05 else
-                       f"No clear {ix} difference across "
-                       f"{self.settings.get('segment')} (Welch p {fmt_p(a.p)}).")
+            out.append(
+                f"The {ix} differs across {self.settings.get('segment')} "
+                f"(Welch F = {fmt(a.F, 1)}, p {fmt_p(a.p)})."
+                if a.p < 0.05
+                else f"No clear {ix} difference across "
+                f"{self.settings.get('segment')} (Welch p {fmt_p(a.p)})."
+            )
         if ti.period_change is not None and ti.period_change.comparisons:
             last = ti.period_change.comparisons[-1]
             word = "rose" if last.diff > 0 else "fell"
             sig = "a significant" if last.p_holm < 0.05 else "not a significant"
-            out.append(f"From {last.a} to {last.b} the {ix} {word} by "
-                       f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
-                       f"p {fmt_p(last.p_holm)}).")
-        for oid, od in (self.drivers.outcomes.items() if self.drivers is not None else ()):
+            out.append(
+                f"From {last.a} to {last.b} the {ix} {word} by "
+                f"{fmt(abs(last.diff), 1)} points ({sig} change, Holm-adjusted "
+                f"p {fmt_p(last.p_holm)})."
+            )
+        for oid, od in self.drivers.outcomes.items() if self.drivers is not None else ():
             o = od.overall
             if hasattr(o, "ranking"):
                 top = o.ranking[0]
                 names = self.drivers.names
-                out.append(f"Drivers of {names.get(oid, oid)}: the dimensions explain "
-                           f"R² = {fmt(o.r2, 2)}; {names.get(top, top)} explains the most "
-                           f"({fmt(100 * o.lmg[top] / o.r2, 0)}% of R², LMG).")
+                out.append(
+                    f"Drivers of {names.get(oid, oid)}: the dimensions explain "
+                    f"R² = {fmt(o.r2, 2)}; {names.get(top, top)} explains the most "
+                    f"({fmt(100 * o.lmg[top] / o.r2, 0)}% of R², LMG)."
+                )
         ex = "excluded" if self.settings.get("exclude_careless") else "kept (--keep-careless)"
-        out.append(f"Careless responding: {self.careless.n_careless} of {self.n_total} "
-                   f"respondents were flagged by at least {self.careless.min_flags} indicators "
-                   f"and {ex}.")
+        out.append(
+            f"Careless responding: {self.careless.n_careless} of {self.n_total} "
+            f"respondents were flagged by at least {self.careless.min_flags} indicators "
+            f"and {ex}."
+        )
         return out
 
     def summary(self) -> str:
-        parts = [f"trustmeter analysis of {self.n_responses} responses ({self.n_excluded} "
-                 f"excluded as careless) with instrument {self.instrument}",
-                 self.careless.summary(), self.reliability.summary(), self.kmo.summary(),
-                 self.bartlett.summary(), self.parallel_analysis.summary(), self.efa.summary()]
+        parts = [
+            f"trustmeter analysis of {self.n_responses} responses ({self.n_excluded} "
+            f"excluded as careless) with instrument {self.instrument}",
+            self.careless.summary(),
+            self.reliability.summary(),
+            self.kmo.summary(),
+            self.bartlett.summary(),
+            self.parallel_analysis.summary(),
+            self.efa.summary(),
+        ]
         for x in (self.cfa, self.invariance):
             parts.append(x.summary() if hasattr(x, "summary") else str(x))
         for x in (self.validity, self.hierarchy):
@@ -275,11 +326,18 @@ MIN_N = 100
 def _small_sample(what: str, n: int, k: int) -> str | None:
     if n >= MIN_N and n >= MIN_N_PER_ITEM * k:
         return None
-    why = " and ".join(x for x in (
-        f"fewer than {MIN_N_PER_ITEM} per item" if n < MIN_N_PER_ITEM * k else "",
-        f"fewer than {MIN_N}" if n < MIN_N else "") if x)
-    return (f"Sample size: the {what} used n = {n} rows for {k} items ({why}); its estimates "
-            "are unstable, treat them as provisional.")
+    why = " and ".join(
+        x
+        for x in (
+            f"fewer than {MIN_N_PER_ITEM} per item" if n < MIN_N_PER_ITEM * k else "",
+            f"fewer than {MIN_N}" if n < MIN_N else "",
+        )
+        if x
+    )
+    return (
+        f"Sample size: the {what} used n = {n} rows for {k} items ({why}); its estimates "
+        "are unstable, treat them as provisional."
+    )
 
 
 #: Listwise deletion that drops more than this share of the rows gets a warning.
@@ -294,13 +352,17 @@ def _missing_data_verdicts(rep: AnalysisReport) -> list[str]:
     pct = f"{100 * (n - kept) / n:.0f}%"
     c = rep.cfa
     if getattr(c, "missing", None) == "fiml":
-        return [f"Missing data: the CFA used all n = {c.n} responses by FIML, but KMO, "
-                f"Bartlett, parallel analysis and the EFA used only the {kept} of {n} "
-                f"responses complete on every item (listwise deletion dropped {pct})."]
-    return [f"Missing data: listwise deletion kept only {kept} of {n} responses ({pct} "
-            "dropped) for KMO, Bartlett, parallel analysis, the EFA and the CFA; the "
-            "estimates are unbiased only if answers are missing completely at random. "
-            "Use --missing fiml for the CFA (full-information ML over all responses)."]
+        return [
+            f"Missing data: the CFA used all n = {c.n} responses by FIML, but KMO, "
+            f"Bartlett, parallel analysis and the EFA used only the {kept} of {n} "
+            f"responses complete on every item (listwise deletion dropped {pct})."
+        ]
+    return [
+        f"Missing data: listwise deletion kept only {kept} of {n} responses ({pct} "
+        "dropped) for KMO, Bartlett, parallel analysis, the EFA and the CFA; the "
+        "estimates are unbiased only if answers are missing completely at random. "
+        "Use --missing fiml for the CFA (full-information ML over all responses)."
+    ]
 
 
 def _quality_verdicts(rep: AnalysisReport) -> list[str]:
@@ -316,11 +378,15 @@ def _quality_verdicts(rep: AnalysisReport) -> list[str]:
         v = _small_sample("EFA and the CFA" if cfa_n is not None else "EFA", efa_n, k)
         out += [v] if v else []
     warns = tuple(getattr(c, "warnings", ()) or ())
-    improper = [w for w in warns if "Heywood" in w or "not positive definite" in w
-                or "converge" in w]
+    improper = [
+        w for w in warns if "Heywood" in w or "not positive definite" in w or "converge" in w
+    ]
     if improper or (hasattr(c, "converged") and not c.converged):
-        out.append("CFA solution is improper: " + "; ".join(improper or ["not converged"])
-                   + ". Its loadings, composite reliability and AVE are not interpretable.")
+        out.append(
+            "CFA solution is improper: "
+            + "; ".join(improper or ["not converged"])
+            + ". Its loadings, composite reliability and AVE are not interpretable."
+        )
     v = rep.validity
     if hasattr(v, "verdicts"):
         out += list(v.verdicts)
@@ -332,11 +398,13 @@ def _quality_verdicts(rep: AnalysisReport) -> list[str]:
     return out
 
 
-def _validity_and_hierarchy(m_all: Moments, model, c_res, inst: Instrument,
-                            notes: list[str]) -> tuple[Any, Any]:
+def _validity_and_hierarchy(
+    m_all: Moments, model, c_res, inst: Instrument, notes: list[str]
+) -> tuple[Any, Any]:
     """HTMT/Fornell-Larcker and the single-index evidence; errors become notes, not crashes."""
     from .hierarchy import single_index
     from .validity import validity as _validity
+
     cfa_ok = c_res if hasattr(c_res, "std_loadings") else None
     try:
         v_res: Any = _validity(m_all, model, cfa_ok)
@@ -346,8 +414,9 @@ def _validity_and_hierarchy(m_all: Moments, model, c_res, inst: Instrument,
     h_res: Any = None
     if len(model) >= 2:
         try:
-            h_res = single_index(m_all, model, cfa_result=cfa_ok,
-                                 index_name=inst.index_label() or "overall index")
+            h_res = single_index(
+                m_all, model, cfa_result=cfa_ok, index_name=inst.index_label() or "overall index"
+            )
         except (AnalysisError, ValueError) as exc:
             h_res = {"error": str(exc)}
             notes.append(f"single-index evidence not computed: {exc}")
@@ -363,12 +432,20 @@ def _item_table(frame: pd.DataFrame, inst: Instrument) -> dict[str, dict[str, An
         answered = int(ok.sum())
         x = v[ok]
         mean = float(x.mean()) if answered else float("nan")
-        sd = float(np.sqrt(((x - mean) ** 2).sum() / (answered - 1))) if answered >= 2 \
+        sd = (
+            float(np.sqrt(((x - mean) ** 2).sum() / (answered - 1)))
+            if answered >= 2
             else float("nan")
+        )
         b = inst.block_of(iid)
-        out[iid] = {"dimension": b.id if b else None, "reverse": inst.item(iid).reverse,
-                    "n": answered, "missing_pct": 100 * float((n - answered) / n)
-                    if n else None, "mean": mean, "sd": sd}
+        out[iid] = {
+            "dimension": b.id if b else None,
+            "reverse": inst.item(iid).reverse,
+            "n": answered,
+            "missing_pct": 100 * float((n - answered) / n) if n else None,
+            "mean": mean,
+            "sd": sd,
+        }
     return out
 
 
@@ -386,27 +463,44 @@ def _ids(df: pd.DataFrame, mask: np.ndarray) -> tuple:
     return tuple(int(i) + 1 for i in np.flatnonzero(mask))
 
 
-def _main_figures(frame: pd.DataFrame, scored: pd.DataFrame, inst: Instrument,
-                  min_items) -> dict[str, Any]:
+def _main_figures(
+    frame: pd.DataFrame, scored: pd.DataFrame, inst: Instrument, min_items
+) -> dict[str, Any]:
     """A few headline figures, for the sensitivity comparison with/without exclusion."""
     sc = score(frame, inst, min_items=min_items)
     rel = reliability_by_dimension(frame, inst)
-    out = {"n_responses": len(frame), "trust_index": sc.trust_index.to_dict(),
-           "alpha": {d: r.alpha for d, r in rel.dimensions.items()},
-           "pct_trusting": pct_trusting(sc).pct}
+    out = {
+        "n_responses": len(frame),
+        "trust_index": sc.trust_index.to_dict(),
+        "alpha": {d: r.alpha for d, r in rel.dimensions.items()},
+        "pct_trusting": pct_trusting(sc).pct,
+    }
     item = nps_item(inst)
     if item and item in frame.columns:
         out["nps"] = nps(frame[item]).nps
     return out
 
 
-def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
-            segment: str | None = None, period: str | None = None,
-            keep_careless: bool = False, efa_extraction: str = "minres",
-            efa_rotation: str = "oblimin", n_factors: int | None = None,
-            min_segment_n: int = 30, min_items: int | float | None = None, n_boot: int = 1000,
-            seed: int | None = 0, n_iter: int = 20, min_group_n: int = 30,
-            estimator: str = "ml", missing: str = "listwise") -> AnalysisReport:
+def analyze(
+    df: pd.DataFrame,
+    inst: Instrument,
+    *,
+    group: str | None = None,
+    segment: str | None = None,
+    period: str | None = None,
+    keep_careless: bool = False,
+    efa_extraction: str = "minres",
+    efa_rotation: str = "oblimin",
+    n_factors: int | None = None,
+    min_segment_n: int = 30,
+    min_items: int | float | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    n_iter: int = 20,
+    min_group_n: int = 30,
+    estimator: str = "ml",
+    missing: str = "listwise",
+) -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
     Parameters
@@ -456,13 +550,17 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     if missing not in ("listwise", "fiml"):
         raise AnalysisError(f"unknown missing-data method {missing!r}: use listwise or fiml")
     if est_l == "wlsmv" and missing == "fiml":
-        raise AnalysisError("--missing fiml works with the ml and mlr estimators, not wlsmv "
-                            "(WLSMV uses the rows complete on all items)")
+        raise AnalysisError(
+            "--missing fiml works with the ml and mlr estimators, not wlsmv "
+            "(WLSMV uses the rows complete on all items)"
+        )
     for col, what in ((group, "--group"), (segment, "--segment"), (period, "--period")):
         if col is not None and col not in df.columns:
-            raise AnalysisError(f"{what} column {col!r} is not in the data (columns: "
-                                f"{', '.join(map(str, df.columns[:12]))}"
-                                f"{', ...' if len(df.columns) > 12 else ''})")
+            raise AnalysisError(
+                f"{what} column {col!r} is not in the data (columns: "
+                f"{', '.join(map(str, df.columns[:12]))}"
+                f"{', ...' if len(df.columns) > 12 else ''})"
+            )
     df = df.reset_index(drop=True)
     # every item present, as floats, checked once, in one matrix owned here
     item_ids = [i for i in inst.item_ids if i in df.columns]
@@ -475,8 +573,11 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     # the sensitivity figures (careless kept if excluded, and the reverse) first, so
     # that the checked items of every row can be released before the main analysis
     other = np.ones(len(df), dtype=bool) if not keep_careless else ~cl.excluded.to_numpy()
-    alternative = {"careless_excluded": bool(keep_careless), "n_excluded": int((~other).sum()),
-                   **_main_figures(_rows(checked.frame, other), None, inst, min_items)}
+    alternative = {
+        "careless_excluded": bool(keep_careless),
+        "n_excluded": int((~other).sum()),
+        **_main_figures(_rows(checked.frame, other), None, inst, min_items),
+    }
     # only the grouping columns of the rows kept (the items are in ``values``)
     meta = list(dict.fromkeys(c for c in (group, segment, period) if c is not None))
     data = _rows(df[meta], keep)
@@ -499,11 +600,15 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     pa = parallel_analysis(m_all, n_iter=n_iter, seed=seed)
     # the EFA extracts as many factors as parallel analysis's factor solution suggests
     # (psych::fa.parallel's nfact), unless n_factors is given
-    nf = n_factors if n_factors is not None else min(max(1, pa.n_factors or 0),
-                                                     max(1, len(dim_items) - 1))
+    nf = (
+        n_factors
+        if n_factors is not None
+        else min(max(1, pa.n_factors or 0), max(1, len(dim_items) - 1))
+    )
     e_res = efa(m_all, nf, extraction=efa_extraction, rotation=efa_rotation, structure=model)
 
     from .cfa import cfa as _cfa
+
     try:
         if est_l == "ml" and missing == "listwise":  # the moments: cost independent of n
             c_res: Any = _cfa(m_all, model)
@@ -516,12 +621,14 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     inv_res: Any = None
     if group is not None:
         from .invariance import measurement_invariance
+
         gframe = scored[dim_items].assign(**{group: data[group].to_numpy()})
         try:
             # MLR: robust (Satorra-Bentler 2001) chi-square differences between steps
             inv_est = "mlr" if str(estimator).lower() == "mlr" else "ml"
-            inv_res = measurement_invariance(gframe, model, group, min_group_n=min_group_n,
-                                             estimator=inv_est)
+            inv_res = measurement_invariance(
+                gframe, model, group, min_group_n=min_group_n, estimator=inv_est
+            )
         except ValueError as exc:
             inv_res = {"group": group, "error": str(exc)}
             notes.append(f"invariance across {group} not tested: {exc}")
@@ -534,8 +641,9 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
     by_period = change = by_segment = anova = pairwise = None
     ti_notes = []
     if period is not None:
-        by_period = group_table(ti, data[period].rename(period), min_n=min_segment_n,
-                                variable="trust_index")
+        by_period = group_table(
+            ti, data[period].rename(period), min_n=min_segment_n, variable="trust_index"
+        )
         if len(by_period.shown) >= 2:
             change = _period_change(ti, data[period].rename(period), min_n=min_segment_n)
     if segment is not None:
@@ -545,50 +653,105 @@ def analyze(df: pd.DataFrame, inst: Instrument, *, group: str | None = None,
             anova = _welch_anova(ti, seg, min_n=min_segment_n)
             pairwise = pairwise_welch(ti, seg, min_n=min_segment_n)
         else:
-            ti_notes.append(f"fewer than 2 {segment} groups with n >= {min_segment_n}: "
-                            "no segment tests")
+            ti_notes.append(
+                f"fewer than 2 {segment} groups with n >= {min_segment_n}: no segment tests"
+            )
     for tab in (by_period, by_segment):
         if tab is not None and tab.n_suppressed:
-            ti_notes.append(f"{tab.n_suppressed} {tab.by} group(s) with n < {min_segment_n} "
-                            "suppressed")
-    trust = TrustIndexResult(sc.trust_index, by_period, by_segment, change, anova, pairwise,
-                             tuple(ti_notes), name=inst.index_label())
+            ti_notes.append(
+                f"{tab.n_suppressed} {tab.by} group(s) with n < {min_segment_n} suppressed"
+            )
+    trust = TrustIndexResult(
+        sc.trust_index,
+        by_period,
+        by_segment,
+        change,
+        anova,
+        pairwise,
+        tuple(ti_notes),
+        name=inst.index_label(),
+    )
     top2 = None
     if TRUST_OVERALL in values.columns:
         s = inst.scale_for(TRUST_OVERALL)
         v = values[TRUST_OVERALL]
-        top2 = proportion(v.where(v.isna(), v >= s.max - 1), name="TRUST_OVERALL top-2-box",
-                          definition=f"TRUST_OVERALL >= {s.max - 1} on {s.min}..{s.max}")
+        top2 = proportion(
+            v.where(v.isna(), v >= s.max - 1),
+            name="TRUST_OVERALL top-2-box",
+            definition=f"TRUST_OVERALL >= {s.max - 1} on {s.min}..{s.max}",
+        )
     nps_id = nps_item(inst)
     nps_res = nps(values[nps_id]) if nps_id and nps_id in values.columns else None
     drv = None
     outs = outcome_scores(values, inst, min_items)
     if len(outs.columns):
         dims = [b.id for b in inst.dimensions]
-        names = {b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
-                 for b in (*inst.dimensions, *inst.outcomes)}
+        names = {
+            b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
+            for b in (*inst.dimensions, *inst.outcomes)
+        }
         drv = drivers_from_scores(
-            pd.concat([outs, sc.frame[dims]], axis=1), list(outs.columns), dims,
+            pd.concat([outs, sc.frame[dims]], axis=1),
+            list(outs.columns),
+            dims,
             segment=None if segment is None else data[segment].rename(segment),
-            n_boot=n_boot, seed=seed, min_n=min_segment_n, names=names, max_boot_n=50_000)
+            n_boot=n_boot,
+            seed=seed,
+            min_n=min_segment_n,
+            names=names,
+            max_boot_n=50_000,
+        )
         notes += drv.notes
     else:
         notes.append("no outcome block of the instrument is in the data: no driver analysis")
 
-    settings = {"group": group, "segment": segment, "period": period,
-                "exclude_careless": not keep_careless, "efa_extraction": efa_extraction,
-                "efa_rotation": efa_rotation, "n_factors": nf, "min_segment_n": min_segment_n,
-                "min_items": dict(sc.min_items), "seed": seed, "parallel_iterations": n_iter,
-                "driver_bootstrap": n_boot, "estimator": est_l, "missing": missing}
+    settings = {
+        "group": group,
+        "segment": segment,
+        "period": period,
+        "exclude_careless": not keep_careless,
+        "efa_extraction": efa_extraction,
+        "efa_rotation": efa_rotation,
+        "n_factors": nf,
+        "min_segment_n": min_segment_n,
+        "min_items": dict(sc.min_items),
+        "seed": seed,
+        "parallel_iterations": n_iter,
+        "driver_bootstrap": n_boot,
+        "estimator": est_l,
+        "missing": missing,
+    }
     return AnalysisReport(
-        instrument=inst.key, settings=settings, n_total=len(df), n_responses=len(data),
-        n_excluded=n_excluded, careless=cl, items=items_table, reliability=rel,
-        n_complete=m_all.n, kmo=k_res, bartlett=b_res, parallel_analysis=pa, efa=e_res,
-        cfa=c_res, invariance=inv_res, scores=sc, trust_index=trust,
-        pct_trusting=pct_trusting(sc), trust_overall_top2=top2, nps=nps_res,
-        alternative=alternative, flagged_ids=_ids(df, cl.excluded.to_numpy()),
+        instrument=inst.key,
+        settings=settings,
+        n_total=len(df),
+        n_responses=len(data),
+        n_excluded=n_excluded,
+        careless=cl,
+        items=items_table,
+        reliability=rel,
+        n_complete=m_all.n,
+        kmo=k_res,
+        bartlett=b_res,
+        parallel_analysis=pa,
+        efa=e_res,
+        cfa=c_res,
+        invariance=inv_res,
+        scores=sc,
+        trust_index=trust,
+        pct_trusting=pct_trusting(sc),
+        trust_overall_top2=top2,
+        nps=nps_res,
+        alternative=alternative,
+        flagged_ids=_ids(df, cl.excluded.to_numpy()),
         structure={k: tuple(v) for k, v in model.items()},
-        dimension_names={b.id: (b.name.get("en") or next(iter(b.name.values()), b.id))
-                         for b in inst.dimensions},
-        validity=v_res, hierarchy=h_res, title=inst.title_label(),
-        index_name=inst.index_label(), notes=tuple(notes), drivers=drv)
+        dimension_names={
+            b.id: (b.name.get("en") or next(iter(b.name.values()), b.id)) for b in inst.dimensions
+        },
+        validity=v_res,
+        hierarchy=h_res,
+        title=inst.title_label(),
+        index_name=inst.index_label(),
+        notes=tuple(notes),
+        drivers=drv,
+    )

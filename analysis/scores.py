@@ -37,8 +37,9 @@ def resolve_min_items(min_items: int | float | None, k: int) -> int:
     if isinstance(min_items, float) and 0 < min_items < 1:
         return max(1, math.ceil(min_items * k))
     if float(min_items) != int(min_items) or int(min_items) < 1:
-        raise AnalysisError(f"min_items must be a positive integer or a fraction in (0, 1), "
-                            f"got {min_items!r}")
+        raise AnalysisError(
+            f"min_items must be a positive integer or a fraction in (0, 1), got {min_items!r}"
+        )
     return min(int(min_items), k)
 
 
@@ -54,21 +55,30 @@ class ScoresResult(Result):
     index_name: str | None = None  # the instrument's name for the index (None: not named)
 
     def to_dict(self) -> dict:
-        return {"min_items": dict(self.min_items), "scale": list(self.scale),
-                "dimensions": {d: g.to_dict() for d, g in self.dimensions.items()},
-                "trust_index": self.trust_index.to_dict()}
+        return {
+            "min_items": dict(self.min_items),
+            "scale": list(self.scale),
+            "dimensions": {d: g.to_dict() for d, g in self.dimensions.items()},
+            "trust_index": self.trust_index.to_dict(),
+        }
 
     def summary(self) -> str:
-        lines = [f"Scores (scale {self.scale[0]}..{self.scale[1]}; dimension score = mean of "
-                 "answered items when enough are answered)"]
+        lines = [
+            f"Scores (scale {self.scale[0]}..{self.scale[1]}; dimension score = mean of "
+            "answered items when enough are answered)"
+        ]
         for d, g in self.dimensions.items():
-            lines.append(f"  {d:<10} n = {g.n:>6}  mean {fmt(g.mean, 2)}  95% CI "
-                         f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]  "
-                         f"(>= {self.min_items[d]} items)")
+            lines.append(
+                f"  {d:<10} n = {g.n:>6}  mean {fmt(g.mean, 2)}  95% CI "
+                f"[{fmt(g.ci95[0], 2)}, {fmt(g.ci95[1], 2)}]  "
+                f"(>= {self.min_items[d]} items)"
+            )
         t = self.trust_index
         name = self.index_name or "Overall index"
-        lines.append(f"  {name} (0-100) n = {t.n}  mean {fmt(t.mean, 1)}  95% CI "
-                     f"[{fmt(t.ci95[0], 1)}, {fmt(t.ci95[1], 1)}]")
+        lines.append(
+            f"  {name} (0-100) n = {t.n}  mean {fmt(t.mean, 1)}  95% CI "
+            f"[{fmt(t.ci95[0], 1)}, {fmt(t.ci95[1], 1)}]"
+        )
         return "\n".join(lines)
 
 
@@ -77,8 +87,9 @@ def _stat(s: pd.Series, name: str) -> GroupStat:
     return mean_ci(Moments.from_array(v[:, None], ["value"]), name)
 
 
-def score(df: pd.DataFrame, inst: Instrument, *,
-          min_items: int | float | None = None) -> ScoresResult:
+def score(
+    df: pd.DataFrame, inst: Instrument, *, min_items: int | float | None = None
+) -> ScoresResult:
     """Dimension scores and the Trust Index of every respondent.
 
     R (1..7 scale, 4 items per dimension)::
@@ -117,17 +128,25 @@ def score(df: pd.DataFrame, inst: Instrument, *,
             scores[:, d] = np.where(count >= mins[b.id], total / count, np.nan)
     del total, count
     lo, hi = inst.scale.min, inst.scale.max
-    scores[:, -2] = scores[:, :len(dims)].mean(axis=1)  # NaN if any dimension is missing
+    scores[:, -2] = scores[:, : len(dims)].mean(axis=1)  # NaN if any dimension is missing
     scores[:, -1] = (scores[:, -2] - lo) / (hi - lo) * 100
-    frame = pd.DataFrame(scores, index=df.index, columns=[*dims, "index_raw", "trust_index"],
-                         copy=False)
+    frame = pd.DataFrame(
+        scores, index=df.index, columns=[*dims, "index_raw", "trust_index"], copy=False
+    )
     dims = {b.id: _stat(frame[b.id], b.id) for b in inst.dimensions}
     if frame["trust_index"].notna().sum() < 2:
-        raise AnalysisError("fewer than 2 respondents have a score on every dimension; "
-                            f"the {inst.index_label() or 'overall index'} cannot be estimated")
-    return ScoresResult(frame=frame, min_items=mins, scale=(lo, hi), dimensions=dims,
-                        trust_index=_stat(frame["trust_index"], "trust_index"),
-                        index_name=inst.index_label())
+        raise AnalysisError(
+            "fewer than 2 respondents have a score on every dimension; "
+            f"the {inst.index_label() or 'overall index'} cannot be estimated"
+        )
+    return ScoresResult(
+        frame=frame,
+        min_items=mins,
+        scale=(lo, hi),
+        dimensions=dims,
+        trust_index=_stat(frame["trust_index"], "trust_index"),
+        index_name=inst.index_label(),
+    )
 
 
 @dataclass(frozen=True)
@@ -142,12 +161,15 @@ class ProportionResult(Result):
     ci95: tuple[float, float]
 
     def summary(self) -> str:
-        return (f"{self.name}: {fmt(self.pct, 1)}% [{fmt(self.ci95[0], 1)}, "
-                f"{fmt(self.ci95[1], 1)}] (n = {self.n}; {self.definition})")
+        return (
+            f"{self.name}: {fmt(self.pct, 1)}% [{fmt(self.ci95[0], 1)}, "
+            f"{fmt(self.ci95[1], 1)}] (n = {self.n}; {self.definition})"
+        )
 
 
-def proportion(hits: pd.Series, *, name: str, definition: str,
-               level: float = 0.95) -> ProportionResult:
+def proportion(
+    hits: pd.Series, *, name: str, definition: str, level: float = 0.95
+) -> ProportionResult:
     """Percentage of ``True`` among the non-missing values with the Wilson (1927) interval.
 
     R: ``prop.test(x, n, correct = FALSE)$conf.int``.
@@ -166,8 +188,9 @@ def proportion(hits: pd.Series, *, name: str, definition: str,
     z = stats.norm.ppf(0.5 + level / 2)
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return ProportionResult(name, definition, n, x, 100 * p,
-                            (100 * (centre - half), 100 * (centre + half)))
+    return ProportionResult(
+        name, definition, n, x, 100 * p, (100 * (centre - half), 100 * (centre + half))
+    )
 
 
 def pct_trusting(scores: ScoresResult) -> ProportionResult:
@@ -175,9 +198,11 @@ def pct_trusting(scores: ScoresResult) -> ProportionResult:
     lo, hi = scores.scale
     thr = hi - 1
     raw = scores.frame["index_raw"]
-    return proportion(raw.where(raw.isna(), raw >= thr), name="% trusting",
-                      definition=f"mean dimension score >= {thr} on {lo}..{hi}, "
-                                 "the top-2-box threshold")
+    return proportion(
+        raw.where(raw.isna(), raw >= thr),
+        name="% trusting",
+        definition=f"mean dimension score >= {thr} on {lo}..{hi}, the top-2-box threshold",
+    )
 
 
 @dataclass(frozen=True)
@@ -192,9 +217,11 @@ class NPSResult(Result):
     ci95: tuple[float, float]
 
     def summary(self) -> str:
-        return (f"NPS {fmt(self.nps, 1)} [{fmt(self.ci95[0], 1)}, {fmt(self.ci95[1], 1)}] "
-                f"(n = {self.n}; promoters {fmt(self.promoters_pct, 1)}%, detractors "
-                f"{fmt(self.detractors_pct, 1)}%)")
+        return (
+            f"NPS {fmt(self.nps, 1)} [{fmt(self.ci95[0], 1)}, {fmt(self.ci95[1], 1)}] "
+            f"(n = {self.n}; promoters {fmt(self.promoters_pct, 1)}%, detractors "
+            f"{fmt(self.detractors_pct, 1)}%)"
+        )
 
 
 def nps(values: pd.Series, *, level: float = 0.95) -> NPSResult:
@@ -229,10 +256,16 @@ def nps(values: pd.Series, *, level: float = 0.95) -> NPSResult:
         raise AnalysisError("NPS needs answers on 0..10")
     pro, det = float(np.mean(v >= 9)), float(np.mean(v <= 6))
     score_ = pro - det
-    se = math.sqrt(max(pro + det - score_ ** 2, 0.0) / n)
+    se = math.sqrt(max(pro + det - score_**2, 0.0) / n)
     z = stats.norm.ppf(0.5 + level / 2)
-    return NPSResult(n, 100 * pro, 100 * (1 - pro - det), 100 * det, 100 * score_,
-                     (100 * (score_ - z * se), 100 * (score_ + z * se)))
+    return NPSResult(
+        n,
+        100 * pro,
+        100 * (1 - pro - det),
+        100 * det,
+        100 * score_,
+        (100 * (score_ - z * se), 100 * (score_ + z * se)),
+    )
 
 
 def nps_item(inst: Instrument) -> str | None:

@@ -65,8 +65,9 @@ def _corr(data: pd.DataFrame | Moments, items: Sequence[str]) -> tuple[np.ndarra
             raise AnalysisError(f"items not in the data: {', '.join(map(str, absent))}")
         m = Moments.from_frame(data, items)
     else:
-        raise AnalysisError(f"data must be a pandas DataFrame or a Moments object, "
-                            f"not {type(data).__name__}")
+        raise AnalysisError(
+            f"data must be a pandas DataFrame or a Moments object, not {type(data).__name__}"
+        )
     if m.n < 3:
         raise AnalysisError(f"too few complete rows for HTMT: {m.n}")
     cov = m.cov()
@@ -78,8 +79,9 @@ def _corr(data: pd.DataFrame | Moments, items: Sequence[str]) -> tuple[np.ndarra
     return cov * np.outer(d, d), int(m.n)
 
 
-def htmt(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
-         htmt2: bool = True) -> dict[str, dict[str, float]]:
+def htmt(
+    data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *, htmt2: bool = True
+) -> dict[str, dict[str, float]]:
     """Heterotrait-monotrait ratio of every pair of dimensions, as ``semTools::htmt``.
 
     Parameters
@@ -113,8 +115,10 @@ def htmt(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]], *,
     r = np.abs(r)
     idx = {f: np.flatnonzero(np.asarray(assign) == j) for j, f in enumerate(factors)}
     if htmt2 and np.any(r == 0):
-        raise AnalysisError("an item correlation is exactly 0: HTMT2 (geometric means) is "
-                            "undefined; use htmt2=False")
+        raise AnalysisError(
+            "an item correlation is exactly 0: HTMT2 (geometric means) is "
+            "undefined; use htmt2=False"
+        )
 
     def mean(block: np.ndarray) -> float:
         return float(np.exp(np.mean(np.log(block)))) if htmt2 else float(np.mean(block))
@@ -152,12 +156,19 @@ def fornell_larcker(cfa_result: Any) -> dict[str, Any]:
     sq = {f: float(np.sqrt(v)) if v >= 0 else float("nan") for f, v in ave.items()}
     corr = cfa_result.factor_correlations
     table = {a: {b: (sq[a] if a == b else float(corr[a][b])) for b in factors} for a in factors}
-    holds = {a: {b: bool(sq[a] > abs(corr[a][b]) and sq[b] > abs(corr[a][b]))
-                 for b in factors if b != a} for a in factors}
-    return {"ave": ave, "sqrt_ave": sq, "table": table, "holds": holds,
-            "n": getattr(cfa_result, "n", None),
-            "estimator": getattr(cfa_result, "estimator", "ml"),
-            "missing": getattr(cfa_result, "missing", "listwise")}
+    holds = {
+        a: {b: bool(sq[a] > abs(corr[a][b]) and sq[b] > abs(corr[a][b])) for b in factors if b != a}
+        for a in factors
+    }
+    return {
+        "ave": ave,
+        "sqrt_ave": sq,
+        "table": table,
+        "holds": holds,
+        "n": getattr(cfa_result, "n", None),
+        "estimator": getattr(cfa_result, "estimator", "ml"),
+        "missing": getattr(cfa_result, "missing", "listwise"),
+    }
 
 
 @dataclass(frozen=True)
@@ -177,29 +188,44 @@ class ValidityResult(Result):
 
     def high_htmt_pairs(self) -> list[tuple[str, str, float]]:
         fs = self.factors
-        return [(a, b, self.htmt[a][b]) for i, a in enumerate(fs) for b in fs[i + 1:]
-                if self.htmt[a][b] > self.htmt_threshold]
+        return [
+            (a, b, self.htmt[a][b])
+            for i, a in enumerate(fs)
+            for b in fs[i + 1 :]
+            if self.htmt[a][b] > self.htmt_threshold
+        ]
 
     def summary(self) -> str:
         fs = self.factors
-        lines = [f"Discriminant validity, n = {self.n} ({self.htmt_method})",
-                 "  HTMT" + " " * 6 + "".join(f"{c:>8}" for c in fs)]
+        lines = [
+            f"Discriminant validity, n = {self.n} ({self.htmt_method})",
+            "  HTMT" + " " * 6 + "".join(f"{c:>8}" for c in fs),
+        ]
         for a in fs:
             lines.append(f"  {a:<10}" + "".join(f"{fmt(self.htmt[a][b]):>8}" for b in fs))
         fl = self.fornell_larcker
         if fl is not None:
-            lines += ["", "  Fornell-Larcker (sqrt(AVE) on the diagonal, factor correlations "
-                      "below)" + (" [improper CFA solution]" if self.improper_solution else "")]
+            lines += [
+                "",
+                "  Fornell-Larcker (sqrt(AVE) on the diagonal, factor correlations "
+                "below)" + (" [improper CFA solution]" if self.improper_solution else ""),
+            ]
             for i, a in enumerate(fs):
-                lines.append(f"  {a:<10}" + "".join(
-                    f"{fmt(fl['table'][a][b]):>8}" for b in fs[:i + 1]))
+                lines.append(
+                    f"  {a:<10}" + "".join(f"{fmt(fl['table'][a][b]):>8}" for b in fs[: i + 1])
+                )
         lines += [f"  - {v}" for v in self.verdicts]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
-def validity(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]],
-             cfa_result: Any = None, *, htmt2: bool = True) -> ValidityResult:
+def validity(
+    data: pd.DataFrame | Moments,
+    model: Mapping[str, Sequence[str]],
+    cfa_result: Any = None,
+    *,
+    htmt2: bool = True,
+) -> ValidityResult:
     """HTMT and (given a fitted CFA of the same model) the Fornell-Larcker table, with verdicts.
 
     Verdicts: every HTMT above :data:`HTMT_MAX` (.85) names the pair; every factor whose
@@ -219,42 +245,77 @@ def validity(data: pd.DataFrame | Moments, model: Mapping[str, Sequence[str]],
         fl = fornell_larcker(cfa_result)
         improper = (not getattr(cfa_result, "converged", True)) or any(
             ("Heywood" in w or "not positive definite" in w)
-            for w in getattr(cfa_result, "warnings", ()))
+            for w in getattr(cfa_result, "warnings", ())
+        )
         # the AVE the CFA reports (semTools' definition once the CFA uses it), else ours
         ave = getattr(cfa_result, "ave", None) or fl["ave"]
         low = [f for f in factors if f in ave and ave[f] < AVE_MIN]
-        tag = (" (from an improper CFA solution: Heywood case, non-convergence or a "
-               "non-positive-definite factor covariance matrix; not interpretable)"
-               if improper else "")
+        tag = (
+            " (from an improper CFA solution: Heywood case, non-convergence or a "
+            "non-positive-definite factor covariance matrix; not interpretable)"
+            if improper
+            else ""
+        )
         if low:
-            verdicts.append("Convergent validity: AVE (CFA) is below .50 for "
-                            + ", ".join(f"{f} ({fmt(ave[f], 2)})" for f in low)
-                            + ": those dimensions explain less than half of their items' "
-                            "variance" + tag + ".")
+            verdicts.append(
+                "Convergent validity: AVE (CFA) is below .50 for "
+                + ", ".join(f"{f} ({fmt(ave[f], 2)})" for f in low)
+                + ": those dimensions explain less than half of their items' "
+                "variance" + tag + "."
+            )
         else:
-            verdicts.append("Convergent validity: AVE is at least .50 for every dimension"
-                            + tag + ".")
-        fails = sorted({tuple(sorted((a, b))) for a, row in fl["holds"].items()
-                        for b, ok in row.items() if not ok})
+            verdicts.append(
+                "Convergent validity: AVE is at least .50 for every dimension" + tag + "."
+            )
+        fails = sorted(
+            {
+                tuple(sorted((a, b)))
+                for a, row in fl["holds"].items()
+                for b, ok in row.items()
+                if not ok
+            }
+        )
         if fails:
-            verdicts.append("Fornell-Larcker criterion fails for "
-                            + ", ".join(f"{a}-{b}" for a, b in fails)
-                            + " (a factor correlation exceeds a square root of AVE)" + tag + ".")
+            verdicts.append(
+                "Fornell-Larcker criterion fails for "
+                + ", ".join(f"{a}-{b}" for a, b in fails)
+                + " (a factor correlation exceeds a square root of AVE)"
+                + tag
+                + "."
+            )
         if improper:
-            warns.append("AVE and the Fornell-Larcker table come from an improper CFA "
-                         "solution and are not interpretable")
-    pairs = [(a, b, h[a][b]) for i, a in enumerate(factors) for b in factors[i + 1:]
-             if h[a][b] > HTMT_MAX]
+            warns.append(
+                "AVE and the Fornell-Larcker table come from an improper CFA "
+                "solution and are not interpretable"
+            )
+    pairs = [
+        (a, b, h[a][b])
+        for i, a in enumerate(factors)
+        for b in factors[i + 1 :]
+        if h[a][b] > HTMT_MAX
+    ]
     if pairs:
-        verdicts.append("Discriminant validity: HTMT is above .85 for "
-                        + ", ".join(f"{a}-{b} ({fmt(v, 2)})" for a, b, v in pairs)
-                        + ": those dimensions are not empirically distinct.")
+        verdicts.append(
+            "Discriminant validity: HTMT is above .85 for "
+            + ", ".join(f"{a}-{b} ({fmt(v, 2)})" for a, b, v in pairs)
+            + ": those dimensions are not empirically distinct."
+        )
     else:
-        verdicts.append("Discriminant validity: HTMT is at most .85 for every pair of "
-                        "dimensions.")
-    method = ("HTMT2 (geometric means of absolute correlations; semTools::htmt default)"
-              if htmt2 else "HTMT (arithmetic means of absolute correlations)")
-    return ValidityResult(n=n, factors=factors, htmt=h, htmt_method=method,
-                          htmt_threshold=HTMT_MAX, fornell_larcker=fl, ave_threshold=AVE_MIN,
-                          improper_solution=improper, verdicts=tuple(verdicts),
-                          warnings=tuple(warns))
+        verdicts.append("Discriminant validity: HTMT is at most .85 for every pair of dimensions.")
+    method = (
+        "HTMT2 (geometric means of absolute correlations; semTools::htmt default)"
+        if htmt2
+        else "HTMT (arithmetic means of absolute correlations)"
+    )
+    return ValidityResult(
+        n=n,
+        factors=factors,
+        htmt=h,
+        htmt_method=method,
+        htmt_threshold=HTMT_MAX,
+        fornell_larcker=fl,
+        ave_threshold=AVE_MIN,
+        improper_solution=improper,
+        verdicts=tuple(verdicts),
+        warnings=tuple(warns),
+    )

@@ -56,10 +56,10 @@ def load_frame(n: int):
     rng = np.random.default_rng(1)
     cols = {
         "response_id": np.arange(1, n + 1, dtype=np.int64),
-        "period": pd.Categorical.from_codes(rng.integers(0, len(synth.PERIODS), n),
-                                            synth.PERIODS),
-        "segment": pd.Categorical.from_codes(rng.integers(0, len(synth.SEGMENTS), n),
-                                             synth.SEGMENTS),
+        "period": pd.Categorical.from_codes(rng.integers(0, len(synth.PERIODS), n), synth.PERIODS),
+        "segment": pd.Categorical.from_codes(
+            rng.integers(0, len(synth.SEGMENTS), n), synth.SEGMENTS
+        ),
         "duration_s": rng.lognormal(np.log(300), 0.4, n),
     }
     for j, item in enumerate(synth.ITEMS):
@@ -79,6 +79,7 @@ def db_path(n: int) -> Path:
     """A database with one campaign of ``n`` complete responses (plus ~10% abandoned)."""
     p = cache_dir() / f"bench-{n}.db"
     if not p.exists():
+
         def build(tmp: Path) -> None:
             from survey.demo import fill_demo
             from survey.storage.db import init_db, open_db
@@ -90,6 +91,7 @@ def db_path(n: int) -> Path:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             for suffix in ("-wal", "-shm"):
                 Path(str(tmp) + suffix).unlink(missing_ok=True)
+
         _atomic(p, build)
     return p
 
@@ -98,6 +100,7 @@ def parquet_path(n: int) -> Path:
     """The campaign's item matrix (float64 columns, NaN = missing) as Parquet."""
     p = cache_dir() / f"bench-{n}.parquet"
     if not p.exists():
+
         def build(tmp: Path) -> None:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -109,5 +112,6 @@ def parquet_path(n: int) -> Path:
                 df, inst = load_campaign_frame(db, SLUG)
             table = pa.table({i: df[i].to_numpy() for i in inst.item_ids})
             pq.write_table(table, tmp)
+
         _atomic(p, build)
     return p

@@ -31,15 +31,42 @@ ROOT = HERE.parent
 
 SCALES = {
     # analysis sizes, repeats per size, db rows (load/export), repeats, web seconds, rounds
-    "full": {"analysis": [10_000, 100_000, 1_000_000], "analysis_repeats": 3,
-             "memory": True, "db_rows": 1_000_000, "db_repeats": 3, "web_seconds": 20,
-             "web_rounds": 3, "web_warmup": 3, "third_party_max": 1_000_000, "cli_max": 100_000},
-    "small": {"analysis": [10_000, 100_000], "analysis_repeats": 2, "memory": True,
-              "db_rows": 100_000, "db_repeats": 2, "web_seconds": 8, "web_rounds": 2,
-              "web_warmup": 2, "third_party_max": 100_000, "cli_max": 10_000},
-    "tiny": {"analysis": [2_000], "analysis_repeats": 1, "memory": False, "db_rows": 2_000,
-             "db_repeats": 1, "web_seconds": 1.5, "web_rounds": 1, "web_warmup": 0,
-             "third_party_max": 0, "cli_max": 0},
+    "full": {
+        "analysis": [10_000, 100_000, 1_000_000],
+        "analysis_repeats": 3,
+        "memory": True,
+        "db_rows": 1_000_000,
+        "db_repeats": 3,
+        "web_seconds": 20,
+        "web_rounds": 3,
+        "web_warmup": 3,
+        "third_party_max": 1_000_000,
+        "cli_max": 100_000,
+    },
+    "small": {
+        "analysis": [10_000, 100_000],
+        "analysis_repeats": 2,
+        "memory": True,
+        "db_rows": 100_000,
+        "db_repeats": 2,
+        "web_seconds": 8,
+        "web_rounds": 2,
+        "web_warmup": 2,
+        "third_party_max": 100_000,
+        "cli_max": 10_000,
+    },
+    "tiny": {
+        "analysis": [2_000],
+        "analysis_repeats": 1,
+        "memory": False,
+        "db_rows": 2_000,
+        "db_repeats": 1,
+        "web_seconds": 1.5,
+        "web_rounds": 1,
+        "web_warmup": 0,
+        "third_party_max": 0,
+        "cli_max": 0,
+    },
 }
 TARGETS = {
     "analysis_vs_floor": 5.0,  # full pipeline within 5x the numpy covariance (100k, 1M)
@@ -55,8 +82,9 @@ def worker(task: str, n: int, memory: bool = False) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.worker", task, str(n)]
     if memory:
         cmd.append("--memory")
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     if out.returncode != 0:
         return {"task": task, "n": n, "error": out.stderr.strip().splitlines()[-1:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -68,35 +96,53 @@ def interleaved(tasks: list[str], n: int, repeats: int, baseline: str) -> dict:
     for _ in range(repeats):
         for t in tasks:
             runs[t].append(worker(t, n))
-            print(f"  {t} n={n}: " + (f"{runs[t][-1]['wall']:.3f} s" if "wall" in runs[t][-1]
-                                       else f"error {runs[t][-1]['error']}"), flush=True)
+            print(
+                f"  {t} n={n}: "
+                + (
+                    f"{runs[t][-1]['wall']:.3f} s"
+                    if "wall" in runs[t][-1]
+                    else f"error {runs[t][-1]['error']}"
+                ),
+                flush=True,
+            )
     out = {}
     for t, rs in runs.items():
         ok = [r for r in rs if "wall" in r]
         if not ok:
             out[t] = {"error": rs[-1].get("error")}
             continue
-        pairs = [(a, b) for a, b in zip(rs, runs[baseline], strict=True)
-                 if "wall" in a and "wall" in b and b["wall"] > 0 and b["cpu"] > 0]
+        pairs = [
+            (a, b)
+            for a, b in zip(rs, runs[baseline], strict=True)
+            if "wall" in a and "wall" in b and b["wall"] > 0 and b["cpu"] > 0
+        ]
         ratios = [a["wall"] / b["wall"] for a, b in pairs]
         cpu_ratios = [a["cpu"] / b["cpu"] for a, b in pairs]
-        out[t] = {"wall_median": statistics.median(r["wall"] for r in ok),
-                  "cpu_median": statistics.median(r["cpu"] for r in ok),
-                  "walls": [r["wall"] for r in ok],
-                  "ratio_to_baseline": statistics.median(ratios) if ratios else None,
-                  "cpu_ratio_to_baseline": statistics.median(cpu_ratios) if cpu_ratios else None,
-                  "maxrss_mb": max(r["maxrss_mb"] for r in ok),
-                  "extra": ok[-1].get("extra")}
+        out[t] = {
+            "wall_median": statistics.median(r["wall"] for r in ok),
+            "cpu_median": statistics.median(r["cpu"] for r in ok),
+            "walls": [r["wall"] for r in ok],
+            "ratio_to_baseline": statistics.median(ratios) if ratios else None,
+            "cpu_ratio_to_baseline": statistics.median(cpu_ratios) if cpu_ratios else None,
+            "maxrss_mb": max(r["maxrss_mb"] for r in ok),
+            "extra": ok[-1].get("extra"),
+        }
     return out
 
 
 def have_r() -> bool:
     if not shutil.which("Rscript"):
         return False
-    probe = subprocess.run(["Rscript", "--vanilla", "-e",
-                            "for (p in c('psych','lavaan','GPArotation','jsonlite')) "
-                            "if (!requireNamespace(p, quietly=TRUE)) quit(status=1)"],
-                           capture_output=True)
+    probe = subprocess.run(
+        [
+            "Rscript",
+            "--vanilla",
+            "-e",
+            "for (p in c('psych','lavaan','GPArotation','jsonlite')) "
+            "if (!requireNamespace(p, quietly=TRUE)) quit(status=1)",
+        ],
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
@@ -127,9 +173,14 @@ def bench_load(cfg: dict) -> dict:
     n = cfg["db_rows"]
     print(f"load n={n}", flush=True)
     from benchmarks import data
+
     data.parquet_path(n)  # builds the database too
-    return {"n": n, "tasks": interleaved(["load.parquet", "load.matrix", "load.frame"], n,
-                                         cfg["db_repeats"], "load.parquet")}
+    return {
+        "n": n,
+        "tasks": interleaved(
+            ["load.parquet", "load.matrix", "load.frame"], n, cfg["db_repeats"], "load.parquet"
+        ),
+    }
 
 
 def bench_export(cfg: dict) -> dict:
@@ -138,25 +189,45 @@ def bench_export(cfg: dict) -> dict:
     if not shutil.which("sqlite3"):
         return {"n": n, "skipped": "sqlite3 command not found (apt-get install sqlite3)"}
     from benchmarks import data
+
     data.db_path(n)
-    tasks = interleaved(["export.sqlite3_cli", "export.csv"], n, cfg["db_repeats"],
-                        "export.sqlite3_cli")
+    tasks = interleaved(
+        ["export.sqlite3_cli", "export.csv"], n, cfg["db_repeats"], "export.sqlite3_cli"
+    )
     # the other formats are slower: once each, against the sqlite3 median; their peak
     # RSS (ru_maxrss of the fresh process, imports included) is the memory figure
     base = tasks["export.sqlite3_cli"]
-    for t in ("export.sav", "export.dta", "export.parquet", "export.json", "export.xlsx",
-              "export.xlsx_readback"):
+    for t in (
+        "export.sav",
+        "export.dta",
+        "export.parquet",
+        "export.json",
+        "export.xlsx",
+        "export.xlsx_readback",
+    ):
         if t == "export.xlsx_readback" and "wall_median" not in tasks.get("export.xlsx", {}):
             tasks[t] = {"error": "export.xlsx failed"}
             continue
         r = worker(t, n)
-        print(f"  {t} n={n}: " + (f"{r['wall']:.3f} s, {r['maxrss_mb']:.0f} MiB RSS"
-                                   if "wall" in r else f"error {r.get('error')}"), flush=True)
+        print(
+            f"  {t} n={n}: "
+            + (
+                f"{r['wall']:.3f} s, {r['maxrss_mb']:.0f} MiB RSS"
+                if "wall" in r
+                else f"error {r.get('error')}"
+            ),
+            flush=True,
+        )
         if "wall" in r and "wall_median" in base:
-            tasks[t] = {"wall_median": r["wall"], "cpu_median": r["cpu"], "walls": [r["wall"]],
-                        "ratio_to_baseline": r["wall"] / base["wall_median"],
-                        "cpu_ratio_to_baseline": r["cpu"] / base["cpu_median"],
-                        "maxrss_mb": r["maxrss_mb"], "extra": r.get("extra")}
+            tasks[t] = {
+                "wall_median": r["wall"],
+                "cpu_median": r["cpu"],
+                "walls": [r["wall"]],
+                "ratio_to_baseline": r["wall"] / base["wall_median"],
+                "cpu_ratio_to_baseline": r["cpu"] / base["cpu_median"],
+                "maxrss_mb": r["maxrss_mb"],
+                "extra": r.get("extra"),
+            }
         else:
             tasks[t] = {"error": r.get("error")}
     return {"n": n, "tasks": tasks}
@@ -172,28 +243,45 @@ def bench_web(cfg: dict) -> dict:
             web.load(s.trivial_port, cfg["web_warmup"], "trivial")
             web.load(s.survey_port, cfg["web_warmup"], "survey")
         for _ in range(cfg["web_rounds"]):
-            t = web.load(s.trivial_port, cfg["web_seconds"], "trivial",
-                         server_pid=s.trivial.pid)
+            t = web.load(s.trivial_port, cfg["web_seconds"], "trivial", server_pid=s.trivial.pid)
             v = web.load(s.survey_port, cfg["web_seconds"], "survey", server_pid=s.survey.pid)
-            rounds.append({"trivial": t, "survey": v,
-                           "ratio_requests": v["requests_per_s"] / t["requests_per_s"]})
-            print(f"  trivial {t['requests_per_s']:.0f} req/s, survey {v['requests_per_s']:.0f} "
-                  f"req/s ({v['completed_per_s']:.1f} responses/s), p99 {v['p99_ms']:.0f} ms",
-                  flush=True)
+            rounds.append(
+                {
+                    "trivial": t,
+                    "survey": v,
+                    "ratio_requests": v["requests_per_s"] / t["requests_per_s"],
+                }
+            )
+            print(
+                f"  trivial {t['requests_per_s']:.0f} req/s, survey {v['requests_per_s']:.0f} "
+                f"req/s ({v['completed_per_s']:.1f} responses/s), p99 {v['p99_ms']:.0f} ms",
+                flush=True,
+            )
         storage = web.storage_ceiling(s.db)
 
     def med(kind: str, key: str):
         vals = [r[kind][key] for r in rounds if r[kind].get(key) is not None]
         return statistics.median(vals) if vals else None
 
-    keys = ("requests_per_s", "completed_per_s", "p50_ms", "p99_ms",
-            "client_cpu_ms_per_request", "server_cpu_ms_per_request", "errors")
-    return {"concurrency": web.CONCURRENCY, "workers": web.WORKERS,
-            "seconds_per_run": cfg["web_seconds"], "rounds": rounds,
-            "trivial": {k: med("trivial", k) for k in keys},
-            "survey": {k: med("survey", k) for k in keys},
-            "ratio_requests": statistics.median(r["ratio_requests"] for r in rounds),
-            "storage_ceiling": storage}
+    keys = (
+        "requests_per_s",
+        "completed_per_s",
+        "p50_ms",
+        "p99_ms",
+        "client_cpu_ms_per_request",
+        "server_cpu_ms_per_request",
+        "errors",
+    )
+    return {
+        "concurrency": web.CONCURRENCY,
+        "workers": web.WORKERS,
+        "seconds_per_run": cfg["web_seconds"],
+        "rounds": rounds,
+        "trivial": {k: med("trivial", k) for k in keys},
+        "survey": {k: med("survey", k) for k in keys},
+        "ratio_requests": statistics.median(r["ratio_requests"] for r in rounds),
+        "storage_ceiling": storage,
+    }
 
 
 def machine() -> dict:
@@ -212,9 +300,15 @@ def machine() -> dict:
         mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "free": mem, "python": platform.python_version(),
-            "numpy": numpy.__version__, "platform": platform.platform(),
-            "loadavg_start": os.getloadavg()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "free": mem,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 def table(res: dict) -> str:
@@ -227,11 +321,13 @@ def table(res: dict) -> str:
     if a:
         for n, size in a["sizes"].items():
             data_mb = size["data_mb"]
-            for t, label in (("analysis.floor", "numpy covariance (floor)"),
-                             ("analysis.trustmeter", "trustmeter analyze (DataFrame)"),
-                             ("analysis.cli", "trustmeter analyze (CLI on CSV)"),
-                             ("analysis.pingouin_fa_semopy", "pingouin+factor_analyzer+semopy"),
-                             ("analysis.R", "R psych+lavaan (inside R)")):
+            for t, label in (
+                ("analysis.floor", "numpy covariance (floor)"),
+                ("analysis.trustmeter", "trustmeter analyze (DataFrame)"),
+                ("analysis.cli", "trustmeter analyze (CLI on CSV)"),
+                ("analysis.pingouin_fa_semopy", "pingouin+factor_analyzer+semopy"),
+                ("analysis.R", "R psych+lavaan (inside R)"),
+            ):
                 r = size.get(t)
                 if r is None:
                     continue
@@ -239,8 +335,11 @@ def table(res: dict) -> str:
                     add(label, n, "error", "", "", "")
                     continue
                 wall = r["wall_median"]
-                ratio = (f"{r['ratio_to_baseline']:.1f}x (cpu {r['cpu_ratio_to_baseline']:.1f}x)"
-                         if t != "analysis.floor" else "1")
+                ratio = (
+                    f"{r['ratio_to_baseline']:.1f}x (cpu {r['cpu_ratio_to_baseline']:.1f}x)"
+                    if t != "analysis.floor"
+                    else "1"
+                )
                 if t == "analysis.R" and r.get("extra"):  # R's own timing, without start-up
                     wall = r["extra"]["wall"]
                     ratio = f"{wall / size['analysis.floor']['wall_median']:.1f}x"
@@ -252,15 +351,23 @@ def table(res: dict) -> str:
                 if r.get("peak_mb") is not None:
                     pr = r["peak_mb"] / data_mb
                     ok = pr <= TARGETS["analysis_peak_vs_data"]
-                    add(f"  peak memory ({label.split(' (')[0]})", n, f"{r['peak_mb']:.0f} MiB",
-                        f"{pr:.1f}x data", f"<= {TARGETS['analysis_peak_vs_data']:g}x"
-                        if t == "analysis.trustmeter" else "",
-                        ("yes" if ok else "NO") if t == "analysis.trustmeter" else "")
+                    add(
+                        f"  peak memory ({label.split(' (')[0]})",
+                        n,
+                        f"{r['peak_mb']:.0f} MiB",
+                        f"{pr:.1f}x data",
+                        f"<= {TARGETS['analysis_peak_vs_data']:g}x"
+                        if t == "analysis.trustmeter"
+                        else "",
+                        ("yes" if ok else "NO") if t == "analysis.trustmeter" else "",
+                    )
     ld = res.get("load")
     if ld:
-        for t, label in (("load.parquet", "Parquet -> matrix (pyarrow)"),
-                         ("load.matrix", "SQLite -> matrix (load_campaign_matrix)"),
-                         ("load.frame", "SQLite -> frame (load_campaign_frame)")):
+        for t, label in (
+            ("load.parquet", "Parquet -> matrix (pyarrow)"),
+            ("load.matrix", "SQLite -> matrix (load_campaign_matrix)"),
+            ("load.frame", "SQLite -> frame (load_campaign_frame)"),
+        ):
             r = ld["tasks"].get(t, {})
             if "error" in r or not r:
                 add(label, ld["n"], "error", "", "", "")
@@ -270,15 +377,26 @@ def table(res: dict) -> str:
             if t == "load.matrix":
                 target = f"<= {TARGETS['load_vs_parquet']:g}x"
                 met = "yes" if ratio <= TARGETS["load_vs_parquet"] else "NO"
-            add(label, ld["n"], f"{r['wall_median']:.2f} s",
-                f"{ratio:.1f}x (cpu {r['cpu_ratio_to_baseline']:.1f}x)", target, met)
+            add(
+                label,
+                ld["n"],
+                f"{r['wall_median']:.2f} s",
+                f"{ratio:.1f}x (cpu {r['cpu_ratio_to_baseline']:.1f}x)",
+                target,
+                met,
+            )
     ex = res.get("export")
     if ex and "tasks" in ex:
-        for t, label in (("export.sqlite3_cli", "sqlite3 -csv (same SELECT)"),
-                         ("export.csv", "export csv"), ("export.sav", "export sav"),
-                         ("export.dta", "export dta"), ("export.parquet", "export parquet"),
-                         ("export.json", "export json"), ("export.xlsx", "export xlsx"),
-                         ("export.xlsx_readback", "xlsx read back (openpyxl read-only)")):
+        for t, label in (
+            ("export.sqlite3_cli", "sqlite3 -csv (same SELECT)"),
+            ("export.csv", "export csv"),
+            ("export.sav", "export sav"),
+            ("export.dta", "export dta"),
+            ("export.parquet", "export parquet"),
+            ("export.json", "export json"),
+            ("export.xlsx", "export xlsx"),
+            ("export.xlsx_readback", "xlsx read back (openpyxl read-only)"),
+        ):
             r = ex["tasks"].get(t, {})
             if "error" in r or not r:
                 add(label, ex["n"], "error", "", "", "")
@@ -288,32 +406,68 @@ def table(res: dict) -> str:
             if t == "export.csv":
                 target = f"<= {TARGETS['export_csv_vs_sqlite3']:g}x"
                 met = "yes" if ratio <= TARGETS["export_csv_vs_sqlite3"] else "NO"
-            add(label, ex["n"], f"{r['wall_median']:.2f} s, {r['maxrss_mb']:.0f} MiB RSS",
-                f"{ratio:.2f}x (cpu {r['cpu_ratio_to_baseline']:.2f}x)", target, met)
+            add(
+                label,
+                ex["n"],
+                f"{r['wall_median']:.2f} s, {r['maxrss_mb']:.0f} MiB RSS",
+                f"{ratio:.2f}x (cpu {r['cpu_ratio_to_baseline']:.2f}x)",
+                target,
+                met,
+            )
     w = res.get("web")
     if w:
         t, s = w["trivial"], w["survey"]
-        add("trivial Flask endpoint (ceiling)", f"{w['concurrency']} clients",
-            f"{t['requests_per_s']:.0f} req/s", "1", "", "")
+        add(
+            "trivial Flask endpoint (ceiling)",
+            f"{w['concurrency']} clients",
+            f"{t['requests_per_s']:.0f} req/s",
+            "1",
+            "",
+            "",
+        )
         ok = w["ratio_requests"] >= TARGETS["web_vs_framework"]
-        add("survey flow requests", f"{w['concurrency']} clients",
-            f"{s['requests_per_s']:.0f} req/s", f"{w['ratio_requests']:.2f}x",
-            f">= {TARGETS['web_vs_framework']:g}x", "yes" if ok else "NO")
+        add(
+            "survey flow requests",
+            f"{w['concurrency']} clients",
+            f"{s['requests_per_s']:.0f} req/s",
+            f"{w['ratio_requests']:.2f}x",
+            f">= {TARGETS['web_vs_framework']:g}x",
+            "yes" if ok else "NO",
+        )
         add("survey complete responses", "", f"{s['completed_per_s']:.1f} /s", "", "", "")
-        add("survey latency p50 / p99", "", f"{s['p50_ms']:.0f} / {s['p99_ms']:.0f} ms", "",
+        add(
+            "survey latency p50 / p99",
+            "",
+            f"{s['p50_ms']:.0f} / {s['p99_ms']:.0f} ms",
+            "",
             f"p99 < {TARGETS['web_p99_ms']:g} ms",
-            "yes" if s["p99_ms"] < TARGETS["web_p99_ms"] else "NO")
-        add("trivial latency p50 / p99", "", f"{t['p50_ms']:.0f} / {t['p99_ms']:.0f} ms", "",
-            "", "")
+            "yes" if s["p99_ms"] < TARGETS["web_p99_ms"] else "NO",
+        )
+        add(
+            "trivial latency p50 / p99", "", f"{t['p50_ms']:.0f} / {t['p99_ms']:.0f} ms", "", "", ""
+        )
         st = w["storage_ceiling"]
         if "per_response_responses_per_s" in st:
-            add("sqlite-utils insert (storage ceiling)", "1 txn/response",
-                f"{st['per_response_responses_per_s']:.0f} resp/s", "", "", "")
-            add("sqlite-utils insert_all (bulk)", "1 txn",
-                f"{st['bulk_responses_per_s']:.0f} resp/s", "", "", "")
+            add(
+                "sqlite-utils insert (storage ceiling)",
+                "1 txn/response",
+                f"{st['per_response_responses_per_s']:.0f} resp/s",
+                "",
+                "",
+                "",
+            )
+            add(
+                "sqlite-utils insert_all (bulk)",
+                "1 txn",
+                f"{st['bulk_responses_per_s']:.0f} resp/s",
+                "",
+                "",
+                "",
+            )
     widths = [max(len(str(r[i])) for r in rows) for i in range(6)]
-    lines = ["  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip()
-             for r in rows]
+    lines = [
+        "  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
     lines.insert(1, "  ".join("-" * wd for wd in widths))
     return "\n".join(lines)
 
@@ -325,16 +479,24 @@ def main() -> dict:
     cfg = SCALES[scale]
     only = [s for s in os.environ.get("BENCH_ONLY", "analysis,load,export,web").split(",") if s]
     out_path = Path(os.environ.get("BENCH_OUT") or HERE / "results.json")
-    res: dict = {"scale": scale, "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                 "machine": machine(), "targets": TARGETS}
+    res: dict = {
+        "scale": scale,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "targets": TARGETS,
+    }
     if "BENCH_ONLY" in os.environ and out_path.exists():  # rerun of some sections: update
         old = json.loads(out_path.read_text(encoding="utf-8"))
         if old.get("scale") == scale:
             res = {**old, "targets": TARGETS}
             res.setdefault("reruns", []).append({"sections": only, **machine()})
     t0 = time.perf_counter()
-    for name, fn in (("analysis", bench_analysis), ("load", bench_load),
-                     ("export", bench_export), ("web", bench_web)):
+    for name, fn in (
+        ("analysis", bench_analysis),
+        ("load", bench_load),
+        ("export", bench_export),
+        ("web", bench_web),
+    ):
         if name in only:
             res[name] = fn(cfg)
             res["machine"][f"loadavg_after_{name}"] = os.getloadavg()
@@ -343,8 +505,7 @@ def main() -> dict:
     out_path.write_text(json.dumps(res, indent=2, default=str) + "\n", encoding="utf-8")
     print()
     print(res["table"])
-    print(f"\nload average at start {res['machine']['loadavg_start']}; "
-          f"written {out_path}")
+    print(f"\nload average at start {res['machine']['loadavg_start']}; written {out_path}")
     return res
 
 

@@ -46,7 +46,7 @@ def item_matrix(n: int, seed: int = 0, *, missing: bool = True) -> np.ndarray:
     phi = np.full((len(DIMS), len(DIMS)), FACTOR_R)
     np.fill_diagonal(phi, 1.0)
     chol = np.linalg.cholesky(phi)
-    uniq = np.sqrt(1.0 - (lam ** 2).sum(axis=1))
+    uniq = np.sqrt(1.0 - (lam**2).sum(axis=1))
     out = np.empty((n, len(ITEMS)))
     step = 200_000
     for s in range(0, n, step):
@@ -58,7 +58,7 @@ def item_matrix(n: int, seed: int = 0, *, missing: bool = True) -> np.ndarray:
         x[care] = rng.integers(1, 8, size=(int(care.sum()), len(ITEMS)))
         if missing:
             x[rng.random((m, len(ITEMS))) < MISSING_SHARE] = np.nan
-        out[s:s + m] = x
+        out[s : s + m] = x
     return out
 
 
@@ -66,12 +66,14 @@ def frame(n: int, seed: int = 0) -> pd.DataFrame:
     """A response frame like ``load_campaign_frame``'s: ids, period, segment, duration, items."""
     rng = np.random.default_rng(seed + 1)
     x = item_matrix(n, seed)
-    meta = pd.DataFrame({
-        "response_id": np.arange(1, n + 1, dtype=np.int64),
-        "period": pd.Categorical.from_codes(rng.integers(0, len(PERIODS), n), PERIODS),
-        "segment": pd.Categorical.from_codes(rng.integers(0, len(SEGMENTS), n), SEGMENTS),
-        "duration_s": rng.lognormal(np.log(300), 0.4, n),
-    })
+    meta = pd.DataFrame(
+        {
+            "response_id": np.arange(1, n + 1, dtype=np.int64),
+            "period": pd.Categorical.from_codes(rng.integers(0, len(PERIODS), n), PERIODS),
+            "segment": pd.Categorical.from_codes(rng.integers(0, len(SEGMENTS), n), SEGMENTS),
+            "duration_s": rng.lognormal(np.log(300), 0.4, n),
+        }
+    )
     return pd.concat([meta, pd.DataFrame(x, columns=list(ITEMS))], axis=1)
 
 

@@ -34,8 +34,10 @@ def main() -> None:
         def load_config(self) -> None:  # the settings of survey.cli.server._serve
             from survey.cli.server import gunicorn_settings
 
-            settings = {**gunicorn_settings(a.host, a.port, a.workers),
-                        "proc_name": "trustmeter-bench-trivial"}
+            settings = {
+                **gunicorn_settings(a.host, a.port, a.workers),
+                "proc_name": "trustmeter-bench-trivial",
+            }
             for key, value in settings.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)

@@ -133,7 +133,7 @@ def respond(c: Client, slug: str, rng: random.Random) -> bool:
         if status != 302:
             return False
         path = loc.split("://", 1)[-1]
-        path = path[path.find("/"):] if "://" in loc else loc
+        path = path[path.find("/") :] if "://" in loc else loc
         if path.endswith("/thanks"):
             status, _, html = c.request("GET", path)
             return status == 200
@@ -144,15 +144,23 @@ def respond(c: Client, slug: str, rng: random.Random) -> bool:
         groups: dict[str, list[str]] = {}
         for tag in _RADIO.findall(html):
             groups.setdefault(_NAME.search(tag).group(1), []).append(_VALUE.search(tag).group(1))
-        answers = {name: rng.choice([v for v in vals if v != "na"] or vals)
-                   for name, vals in groups.items()}
+        answers = {
+            name: rng.choice([v for v in vals if v != "na"] or vals)
+            for name, vals in groups.items()
+        }
         answers["csrf_token"] = m.group(1)
         status, loc, html = c.request("POST", path, answers)
     return False
 
 
-def load(port: int, seconds: float, kind: str, slug: str = "bench",
-         concurrency: int = CONCURRENCY, server_pid: int | None = None) -> dict:
+def load(
+    port: int,
+    seconds: float,
+    kind: str,
+    slug: str = "bench",
+    concurrency: int = CONCURRENCY,
+    server_pid: int | None = None,
+) -> dict:
     """Run ``concurrency`` client threads for ``seconds``; returns throughput and latency."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors: list[str] = []
@@ -170,8 +178,7 @@ def load(port: int, seconds: float, kind: str, slug: str = "bench",
                 status, _, _ = c.request("GET", "/ping")
                 done[i] += status == 200
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True)
-               for i in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     srv0 = proc_cpu(server_pid) if server_pid else 0.0
     t0 = time.perf_counter()
@@ -188,13 +195,20 @@ def load(port: int, seconds: float, kind: str, slug: str = "bench",
     n_req = len(lat)
     q = statistics.quantiles(lat, n=100, method="inclusive") if n_req >= 2 else [float("nan")] * 99
     client_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    return {"kind": kind, "seconds": wall, "requests": n_req, "completed": sum(done),
-            "requests_per_s": n_req / wall, "completed_per_s": sum(done) / wall,
-            "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-            "client_cpu_ms_per_request": 1000 * client_cpu / max(n_req, 1),
-            "server_cpu_ms_per_request": (1000 * srv / max(n_req, 1)) if srv is not None
-            else None,
-            "errors": len(errors), "error_examples": sorted(set(errors))[:5]}
+    return {
+        "kind": kind,
+        "seconds": wall,
+        "requests": n_req,
+        "completed": sum(done),
+        "requests_per_s": n_req / wall,
+        "completed_per_s": sum(done) / wall,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "client_cpu_ms_per_request": 1000 * client_cpu / max(n_req, 1),
+        "server_cpu_ms_per_request": (1000 * srv / max(n_req, 1)) if srv is not None else None,
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5],
+    }
 
 
 def _trustmeter(*args: str, env: dict) -> None:
@@ -208,22 +222,62 @@ class Servers:
     def __init__(self, workers: int = WORKERS):
         self.tmp = tempfile.TemporaryDirectory(prefix="trustmeter-bench-web-")
         self.db = str(Path(self.tmp.name) / "bench.db")
-        self.env = {**os.environ, "TRUSTMETER_SECRET_KEY": "bench-" + os.urandom(8).hex(),
-                    **NO_RATELIMIT}
+        self.env = {
+            **os.environ,
+            "TRUSTMETER_SECRET_KEY": "bench-" + os.urandom(8).hex(),
+            **NO_RATELIMIT,
+        }
         self.env.pop("TRUSTMETER_DB", None)
         _trustmeter("init", "--db", self.db, env=self.env)
-        _trustmeter("campaign", "create", "--db", self.db, "--instrument", "customer-trust",
-                    "--slug", "bench", "--period", "2026-Q4", env=self.env)
+        _trustmeter(
+            "campaign",
+            "create",
+            "--db",
+            self.db,
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "bench",
+            "--period",
+            "2026-Q4",
+            env=self.env,
+        )
         self.survey_port, self.trivial_port = free_port(), free_port()
         exe = str(Path(sys.executable).with_name("trustmeter"))
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.survey = subprocess.Popen(
-            [exe, "serve", "--db", self.db, "--host", HOST, "--port", str(self.survey_port),
-             "--workers", str(workers)], env=self.env, cwd=self.tmp.name, **quiet)
+            [
+                exe,
+                "serve",
+                "--db",
+                self.db,
+                "--host",
+                HOST,
+                "--port",
+                str(self.survey_port),
+                "--workers",
+                str(workers),
+            ],
+            env=self.env,
+            cwd=self.tmp.name,
+            **quiet,
+        )
         self.trivial = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.trivial_app", "--host", HOST, "--port",
-             str(self.trivial_port), "--workers", str(workers)], env=self.env,
-            cwd=str(Path(__file__).resolve().parent.parent), **quiet)
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.trivial_app",
+                "--host",
+                HOST,
+                "--port",
+                str(self.trivial_port),
+                "--workers",
+                str(workers),
+            ],
+            env=self.env,
+            cwd=str(Path(__file__).resolve().parent.parent),
+            **quiet,
+        )
         try:
             wait_port(self.survey_port, self.survey)
             wait_port(self.trivial_port, self.trivial)
@@ -258,12 +312,21 @@ def storage_ceiling(db_path: str, limit: int = 2000) -> dict:
     src.row_factory = sqlite3.Row
     table = src.execute(  # the answers table of the version the campaign uses
         "SELECT i.answers_table FROM campaigns c JOIN instruments i ON i.id = c.instrument_id "
-        "AND i.version = c.instrument_version ORDER BY c.id LIMIT 1").fetchone()[0]
-    resp = [dict(r) for r in src.execute(
-        "SELECT * FROM responses WHERE status = 'complete' ORDER BY id LIMIT ?", [limit])]
+        "AND i.version = c.instrument_version ORDER BY c.id LIMIT 1"
+    ).fetchone()[0]
+    resp = [
+        dict(r)
+        for r in src.execute(
+            "SELECT * FROM responses WHERE status = 'complete' ORDER BY id LIMIT ?", [limit]
+        )
+    ]
     ids = [r["id"] for r in resp]
-    ans = {r["response_id"]: dict(r) for r in src.execute(
-        f'SELECT * FROM "{table}" WHERE response_id IN ({",".join("?" * len(ids))})', ids)}
+    ans = {
+        r["response_id"]: dict(r)
+        for r in src.execute(
+            f'SELECT * FROM "{table}" WHERE response_id IN ({",".join("?" * len(ids))})', ids
+        )
+    }
     src.close()
     resp = [r for r in resp if r["id"] in ans]  # responses with a row in this answers table
     ids = [r["id"] for r in resp]

@@ -30,6 +30,7 @@ def task(name: str):
     def register(f):
         TASKS[name] = f
         return f
+
     return register
 
 
@@ -41,6 +42,7 @@ def _floor(n: int):
     def run():
         c = x[~np.isnan(x).any(axis=1)]
         np.cov(c, rowvar=False)
+
     return run
 
 
@@ -56,9 +58,14 @@ def _analyze(n: int):
 
     def run():
         r = analyze(df, inst, segment="segment", period="period")
-        return {"n_complete": r.n_complete, "cfi": r.cfa.cfi, "kmo": r.kmo.overall,
-                "alpha_ABL": r.reliability.dimensions["ABL"].alpha,
-                "n_excluded": r.n_excluded}
+        return {
+            "n_complete": r.n_complete,
+            "cfi": r.cfa.cfi,
+            "kmo": r.kmo.overall,
+            "alpha_ABL": r.reliability.dimensions["ABL"].alpha,
+            "n_excluded": r.n_excluded,
+        }
+
     return run
 
 
@@ -70,9 +77,24 @@ def _cli(n: int):
     exe = str(Path(sys.executable).with_name("trustmeter"))
 
     def run():
-        subprocess.run([exe, "analyze", str(path), "--instrument", str(yaml), "--segment",
-                        "segment", "--period", "period", "--json", str(out)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                exe,
+                "analyze",
+                str(path),
+                "--instrument",
+                str(yaml),
+                "--segment",
+                "segment",
+                "--period",
+                "period",
+                "--json",
+                str(out),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
     return run
 
 
@@ -117,13 +139,15 @@ def _third_party(n: int):
             fa.FactorAnalyzer(n_factors=5, method="minres", rotation="oblimin").fit(complete)
             times["efa (factor_analyzer)"] = time.perf_counter() - t
             t = time.perf_counter()
-            desc = "\n".join(f"{d} =~ " + " + ".join(f"{d}{j}" for j in range(1, 7))
-                             for d in synth.DIMS)
+            desc = "\n".join(
+                f"{d} =~ " + " + ".join(f"{d}{j}" for j in range(1, 7)) for d in synth.DIMS
+            )
             model = semopy.Model(desc)
             model.fit(complete)
             semopy.calc_stats(model)
             times["cfa (semopy)"] = time.perf_counter() - t
         return {"parts": times}
+
     return run
 
 
@@ -132,10 +156,21 @@ def _r(n: int):
     path = data.raw_path(n)
 
     def run():
-        out = subprocess.run(["Rscript", "--vanilla", str(HERE / "bench.R"), str(path), str(n),
-                              str(len(synth.ITEMS))], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [
+                "Rscript",
+                "--vanilla",
+                str(HERE / "bench.R"),
+                str(path),
+                str(n),
+                str(len(synth.ITEMS)),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
+
     return run
 
 
@@ -151,6 +186,7 @@ def _load_frame(n: int):
         with open_db(path) as db:
             df, inst = load_campaign_frame(db, data.SLUG)
         return {"rows": len(df)}
+
     return run
 
 
@@ -165,6 +201,7 @@ def _load_matrix(n: int):
         with open_db(path) as db:
             x, ids, items = load_campaign_matrix(db, data.SLUG)
         return {"rows": int(x.shape[0]), "shape": list(x.shape)}
+
     return run
 
 
@@ -178,6 +215,7 @@ def _load_parquet(n: int):
         t = pq.read_table(path)
         x = np.column_stack([c.to_numpy() for c in t.columns])
         return {"rows": int(x.shape[0]), "shape": list(x.shape)}
+
     return run
 
 
@@ -192,7 +230,9 @@ def _export(fmt: str):
         def run():
             r = export_campaign(path, data.SLUG, fmt, out)
             return {"rows": r.rows, "bytes": out.stat().st_size}
+
         return run
+
     return make
 
 
@@ -214,6 +254,7 @@ def _xlsx_readback(n: int):
         finally:
             wb.close()
         return {"rows": rows}
+
     return run
 
 
@@ -224,16 +265,19 @@ def sqlite3_select(n: int) -> str:
 
     inst = synth.instrument()
     with open_db(data.db_path(n)) as db:
-        params = db.execute("SELECT params FROM campaigns WHERE slug = ?",
-                            [data.SLUG]).fetchone()[0]
+        params = db.execute("SELECT params FROM campaigns WHERE slug = ?", [data.SLUG]).fetchone()[
+            0
+        ]
     params = json.loads(params)
-    return ("SELECT c.slug AS campaign, r.period, r.language, r.direction, r.duration_s, "
-            "r.longstring, r.irv, r.attention_passed, r.flags, r.na_items, "
-            + "".join(f"json_extract(r.params, '$.{p}') AS {p}, " for p in params)
-            + ", ".join(f'a."{i}"' for i in inst.item_ids)
-            + f' FROM responses r JOIN campaigns c ON c.id = r.campaign_id LEFT JOIN '
-            f'"{answers_table_name(inst)}" a ON a.response_id = r.id '
-            f"WHERE c.slug = '{data.SLUG}' AND r.status = 'complete' ORDER BY r.id;")
+    return (
+        "SELECT c.slug AS campaign, r.period, r.language, r.direction, r.duration_s, "
+        "r.longstring, r.irv, r.attention_passed, r.flags, r.na_items, "
+        + "".join(f"json_extract(r.params, '$.{p}') AS {p}, " for p in params)
+        + ", ".join(f'a."{i}"' for i in inst.item_ids)
+        + f" FROM responses r JOIN campaigns c ON c.id = r.campaign_id LEFT JOIN "
+        f'"{answers_table_name(inst)}" a ON a.response_id = r.id '
+        f"WHERE c.slug = '{data.SLUG}' AND r.status = 'complete' ORDER BY r.id;"
+    )
 
 
 @task("export.sqlite3_cli")
@@ -244,9 +288,11 @@ def _sqlite3_cli(n: int):
 
     def run():
         with open(out, "wb") as f:
-            subprocess.run(["sqlite3", "-readonly", "-csv", "-header", str(path), sql],
-                           check=True, stdout=f)
+            subprocess.run(
+                ["sqlite3", "-readonly", "-csv", "-header", str(path), sql], check=True, stdout=f
+            )
         return {"bytes": out.stat().st_size}
+
     return run
 
 
@@ -265,8 +311,13 @@ def measure(name: str, n: int, memory: bool = False) -> dict:
     extra = run()
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0 + _children_cpu() - child0
-    out = {"task": name, "n": n, "wall": wall, "cpu": cpu,
-           "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {
+        "task": name,
+        "n": n,
+        "wall": wall,
+        "cpu": cpu,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if memory:
         out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()

@@ -112,7 +112,7 @@ def render(text: str, lang: str, brand: str | None, wording: BrandWording | None
 
     def sub(m: re.Match) -> str:
         form, may_capitalise = wording.form(lang, m.group(1), brand)
-        before = text[:m.start()].rstrip()
+        before = text[: m.start()].rstrip()
         if (not before or before[-1] in ".!?…") and may_capitalise and form:
             form = form[0].upper() + form[1:]
         return form

@@ -144,8 +144,9 @@ def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
 
 
-def parse_condition(value: Any, path: str, err: Callable[[str, str], None],
-                    _depth: int = 0) -> Condition | None:
+def parse_condition(
+    value: Any, path: str, err: Callable[[str, str], None], _depth: int = 0
+) -> Condition | None:
     """Parse a ``show_if`` mapping; report problems as ``err(path, message)``.
 
     Returns ``None`` if anything was wrong (every problem is reported).
@@ -154,15 +155,21 @@ def parse_condition(value: Any, path: str, err: Callable[[str, str], None],
         err(path, f"is nested more than {MAX_DEPTH} levels deep")
         return None
     if not isinstance(value, dict):
-        err(path, "must be a mapping such as {item: BR_FEE, equals: 1}, "
-                  f"{{all: [...]}}, {{any: [...]}} or {{not: {{...}}}}, got {_kind(value)}")
+        err(
+            path,
+            "must be a mapping such as {item: BR_FEE, equals: 1}, "
+            f"{{all: [...]}}, {{any: [...]}} or {{not: {{...}}}}, got {_kind(value)}",
+        )
         return None
     keys = set(value)
     combos = keys & set(COMBINATORS)
     if combos:
         if len(keys) != 1:
-            err(path, f"{' / '.join(sorted(keys))}: a combinator ({', '.join(COMBINATORS)}) "
-                      "must be the only key of its mapping")
+            err(
+                path,
+                f"{' / '.join(sorted(keys))}: a combinator ({', '.join(COMBINATORS)}) "
+                "must be the only key of its mapping",
+            )
             return None
         (key,) = combos
         if key == "not":
@@ -172,15 +179,19 @@ def parse_condition(value: Any, path: str, err: Callable[[str, str], None],
         if not isinstance(raw, list) or not raw:
             err(f"{path}.{key}", f"must be a non-empty list of conditions, got {_kind(raw)}")
             return None
-        parts = [parse_condition(p, f"{path}.{key}[{k}]", err, _depth + 1)
-                 for k, p in enumerate(raw)]
+        parts = [
+            parse_condition(p, f"{path}.{key}[{k}]", err, _depth + 1) for k, p in enumerate(raw)
+        ]
         if any(p is None for p in parts):
             return None
         return (AllOf if key == "all" else AnyOf)(tuple(parts))  # type: ignore[arg-type]
     unknown = keys - {"item", *OPERATORS}
     if unknown:
-        err(path, f"unknown field(s) {', '.join(sorted(map(str, unknown)))} (a condition is "
-                  "{item: ID, equals|in|at_least|at_most: value} or all/any/not)")
+        err(
+            path,
+            f"unknown field(s) {', '.join(sorted(map(str, unknown)))} (a condition is "
+            "{item: ID, equals|in|at_least|at_most: value} or all/any/not)",
+        )
         return None
     if "item" not in value:
         err(f"{path}.item", "is required (the id of an earlier question)")
@@ -191,8 +202,11 @@ def parse_condition(value: Any, path: str, err: Callable[[str, str], None],
         return None
     ops = [k for k in OPERATORS if k in value]
     if len(ops) != 1:
-        err(path, "needs exactly one of equals, in, at_least, at_most"
-                  + (f" (got {', '.join(ops)})" if ops else ""))
+        err(
+            path,
+            "needs exactly one of equals, in, at_least, at_most"
+            + (f" (got {', '.join(ops)})" if ops else ""),
+        )
         return None
     op = ops[0]
     raw = value[op]
@@ -202,20 +216,26 @@ def parse_condition(value: Any, path: str, err: Callable[[str, str], None],
             return None
         bad = [v for v in raw if isinstance(v, bool) or not isinstance(v, int)]
         if bad:
-            err(f"{path}.in", f"must list integer answer codes, got {_kind(bad[0])}"
-                + (" (checklist answers are 1 = yes, 0 = no)" if isinstance(bad[0], bool)
-                   else ""))
+            err(
+                f"{path}.in",
+                f"must list integer answer codes, got {_kind(bad[0])}"
+                + (" (checklist answers are 1 = yes, 0 = no)" if isinstance(bad[0], bool) else ""),
+            )
             return None
         return Leaf(item, op, tuple(dict.fromkeys(raw)))
     if isinstance(raw, bool) or not isinstance(raw, int):
-        err(f"{path}.{op}", f"must be an integer answer code, got {_kind(raw)}"
-            + (" (checklist answers are 1 = yes, 0 = no)" if isinstance(raw, bool) else ""))
+        err(
+            f"{path}.{op}",
+            f"must be an integer answer code, got {_kind(raw)}"
+            + (" (checklist answers are 1 = yes, 0 = no)" if isinstance(raw, bool) else ""),
+        )
         return None
     return Leaf(item, op, raw)
 
 
-def satisfiable(cond: Condition, domains: Mapping[str, tuple[int, ...]],
-                limit: int = 200_000) -> bool | None:
+def satisfiable(
+    cond: Condition, domains: Mapping[str, tuple[int, ...]], limit: int = 200_000
+) -> bool | None:
     """Whether some answers make ``cond`` true.
 
     ``domains`` gives each referenced item's possible codes; "no numeric answer" is
@@ -235,5 +255,6 @@ def satisfiable(cond: Condition, domains: Mapping[str, tuple[int, ...]],
         choices.append(list(classes.values()))
     if math.prod(len(c) for c in choices) > limit:
         return None
-    return any(cond.evaluate(dict(zip(items, combo, strict=True)))
-               for combo in itertools.product(*choices))
+    return any(
+        cond.evaluate(dict(zip(items, combo, strict=True))) for combo in itertools.product(*choices)
+    )

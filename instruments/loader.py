@@ -48,23 +48,69 @@ INSTRUMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?\Z")
 # Words that ID_RE allows but that cannot be variable names: SPSS reserved keywords
 # (any case), Stata and R reserved words (exact case).
-RESERVED_ANY_CASE = frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT",
-                               "OR", "TO", "WITH"})
-RESERVED_EXACT = frozenset({
-    "byte", "double", "float", "if", "in", "int", "long", "strL", "using", "with",  # Stata
-    "break", "else", "for", "function", "next", "repeat", "while", "TRUE", "FALSE",  # R
-    "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_complex_", "NA_character_",
-})
+RESERVED_ANY_CASE = frozenset(
+    {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}
+)
+RESERVED_EXACT = frozenset(
+    {
+        "byte",
+        "double",
+        "float",
+        "if",
+        "in",
+        "int",
+        "long",
+        "strL",
+        "using",
+        "with",  # Stata
+        "break",
+        "else",
+        "for",
+        "function",
+        "next",
+        "repeat",
+        "while",
+        "TRUE",
+        "FALSE",  # R
+        "NULL",
+        "Inf",
+        "NaN",
+        "NA",
+        "NA_integer_",
+        "NA_real_",
+        "NA_complex_",
+        "NA_character_",
+    }
+)
 STATA_STR_RE = re.compile(r"^str[0-9]+\Z")
 # The vocabulary of the built-in trust instruments (Mayer, Davis & Schoorman 1995, plus
 # predictability). A researcher's own instrument may name any construct (e.g. extraversion).
-TRUST_CONSTRUCTS = ("ability", "benevolence", "integrity", "predictability", "propensity",
-                    "outcome")
+TRUST_CONSTRUCTS = (
+    "ability",
+    "benevolence",
+    "integrity",
+    "predictability",
+    "propensity",
+    "outcome",
+)
 BLOCK_SECTIONS = (("dimensions", "dimension"), ("outcomes", "outcome"), ("covariates", "covariate"))
 TOP_KEYS = {
-    "id", "version", "languages", "title", "description", "intro", "scale", "dimensions",
-    "outcomes", "covariates", "single_items", "attention_checks", "checklist", "pages",
-    "index", "brand",
+    "id",
+    "version",
+    "languages",
+    "title",
+    "description",
+    "intro",
+    "scale",
+    "dimensions",
+    "outcomes",
+    "covariates",
+    "single_items",
+    "attention_checks",
+    "checklist",
+    "pages",
+    "index",
+    "brand",
 }
 
 
@@ -127,12 +173,16 @@ class _Checker:
         if s is None:
             return None
         if not ID_RE.match(s):
-            self.err(path, f"{s!r} is not a valid id (a letter, then letters, digits or _; "
-                           "at most 32 characters, so it is a valid SPSS/Stata/R variable name)")
+            self.err(
+                path,
+                f"{s!r} is not a valid id (a letter, then letters, digits or _; "
+                "at most 32 characters, so it is a valid SPSS/Stata/R variable name)",
+            )
             return None
         if s.upper() in RESERVED_ANY_CASE or s in RESERVED_EXACT or STATA_STR_RE.match(s):
-            self.err(path, f"{s!r} is a reserved word in SPSS, Stata or R and cannot be a "
-                           "variable name")
+            self.err(
+                path, f"{s!r} is a reserved word in SPSS, Stata or R and cannot be a variable name"
+            )
             return None
         if s in seen:
             self.err(path, f"duplicate id {s!r} (first used at {seen[s]})")
@@ -153,8 +203,10 @@ class _Checker:
                 out[lang] = s.strip()
         for extra in m:
             if extra not in languages:
-                self.err(f"{path}.{extra}", f"language {extra!r} is not in the instrument's "
-                                            f"languages {list(languages)}")
+                self.err(
+                    f"{path}.{extra}",
+                    f"language {extra!r} is not in the instrument's languages {list(languages)}",
+                )
         if self.brand is not None and any("{" in v for v in out.values()):
             return BrandText({k: render(v, k, None, self.brand) for k, v in out.items()}, out)
         return out
@@ -169,21 +221,25 @@ class _Checker:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}",
-            int: f"the number {value}", float: f"the number {value}"}.get(type(value),
-                                                                           type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: f"the string {value!r}",
+        bool: f"{value}",
+        int: f"the number {value}",
+        float: f"the number {value}",
+    }.get(type(value), type(value).__name__)
 
 
-def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
-           *, full_labels: bool) -> Scale | None:
+def _scale(
+    c: _Checker, value: Any, path: str, languages: tuple[str, ...], *, full_labels: bool
+) -> Scale | None:
     m = c.mapping(value, path)
     if m is None:
         return None
     c.unknown_keys(m, {"min", "max", "labels", "not_applicable", "not_applicable_label"}, path)
-    lo = (c.integer(m["min"], f"{path}.min") if "min" in m
-          else c.err(f"{path}.min", "is required"))
-    hi = (c.integer(m["max"], f"{path}.max") if "max" in m
-          else c.err(f"{path}.max", "is required"))
+    lo = c.integer(m["min"], f"{path}.min") if "min" in m else c.err(f"{path}.min", "is required")
+    hi = c.integer(m["max"], f"{path}.max") if "max" in m else c.err(f"{path}.max", "is required")
     if lo is None or hi is None:
         return None
     if hi <= lo:
@@ -203,11 +259,14 @@ def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
             lab = raw_labels[lang]
             if isinstance(lab, list):
                 if len(lab) != hi - lo + 1:
-                    c.err(lp, f"has {len(lab)} labels but the scale {lo}..{hi} has "
-                              f"{hi - lo + 1} points")
+                    c.err(
+                        lp,
+                        f"has {len(lab)} labels but the scale {lo}..{hi} has {hi - lo + 1} points",
+                    )
                     continue
-                labels[lang] = {lo + k: s for k, s in enumerate(lab)
-                                if c.string(s, f"{lp}[{k}]") is not None}
+                labels[lang] = {
+                    lo + k: s for k, s in enumerate(lab) if c.string(s, f"{lp}[{k}]") is not None
+                }
             elif isinstance(lab, dict):
                 labels[lang] = {}
                 for code, s in lab.items():
@@ -218,12 +277,17 @@ def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
                 if full_labels and set(labels[lang]) != set(range(lo, hi + 1)):
                     c.err(lp, f"must label every point {lo}..{hi} (a fully labelled scale)")
             else:
-                c.err(lp, f"must be a list of {hi - lo + 1} labels or a mapping code: label, "
-                          f"got {_kind(lab)}")
+                c.err(
+                    lp,
+                    f"must be a list of {hi - lo + 1} labels or a mapping code: label, "
+                    f"got {_kind(lab)}",
+                )
         for extra in raw_labels:
             if extra not in languages:
-                c.err(f"{path}.labels.{extra}", f"language {extra!r} is not in the "
-                                                f"instrument's languages {list(languages)}")
+                c.err(
+                    f"{path}.labels.{extra}",
+                    f"language {extra!r} is not in the instrument's languages {list(languages)}",
+                )
     na = c.boolean(m.get("not_applicable", False), f"{path}.not_applicable")
     na_label: dict[str, str] = {}
     if na:
@@ -235,8 +299,16 @@ def _scale(c: _Checker, value: Any, path: str, languages: tuple[str, ...],
 
 
 ITEM_KEYS = {"id", "text", "reverse", "construct", "rationale", "show_if"}
-TEXT_ITEM_KEYS = {"id", "text", "construct", "rationale", "show_if", "type", "max_length",
-                  "required"}
+TEXT_ITEM_KEYS = {
+    "id",
+    "text",
+    "construct",
+    "rationale",
+    "show_if",
+    "type",
+    "max_length",
+    "required",
+}
 
 
 def _show_if(c: _Checker, m: dict, where: str) -> Condition | None:
@@ -248,8 +320,16 @@ def _show_if(c: _Checker, m: dict, where: str) -> Condition | None:
     return cond
 
 
-def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=frozenset(),
-          scale_languages=None) -> Item | None:
+def _item(
+    c: _Checker,
+    value: Any,
+    path: str,
+    languages,
+    seen,
+    *,
+    extra_keys=frozenset(),
+    scale_languages=None,
+) -> Item | None:
     m = c.mapping(value, path)
     if m is None:
         return None
@@ -261,8 +341,11 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
     where = f"{path}[{iid}]" if iid else path
     if "type" in extra_keys and kind != "choice":
         c.err(f"{where}.type", f"must be choice (the default) or text, got {_kind(kind)}")
-    text = c.text(m.get("text"), f"{where}.text", languages) if "text" in m else (
-        c.err(f"{where}.text", "is required") or {})
+    text = (
+        c.text(m.get("text"), f"{where}.text", languages)
+        if "text" in m
+        else (c.err(f"{where}.text", "is required") or {})
+    )
     reverse = c.boolean(m.get("reverse", False), f"{where}.reverse")
     construct = m.get("construct")
     if construct is not None and c.string(construct, f"{where}.construct") is None:
@@ -277,10 +360,16 @@ def _item(c: _Checker, value: Any, path: str, languages, seen, *, extra_keys=fro
     if iid is None:
         return None
     c.paths[iid] = where
-    return Item(id=iid, text=text, reverse=reverse, construct=construct,
-                rationale=rationale if isinstance(rationale, str) else None, scale=scale,
-                expected=m.get("expected") if isinstance(m.get("expected"), int) else None,
-                show_if=show_if)
+    return Item(
+        id=iid,
+        text=text,
+        reverse=reverse,
+        construct=construct,
+        rationale=rationale if isinstance(rationale, str) else None,
+        scale=scale,
+        expected=m.get("expected") if isinstance(m.get("expected"), int) else None,
+        show_if=show_if,
+    )
 
 
 def _text_item(c: _Checker, m: dict, path: str, languages, seen) -> Item | None:
@@ -288,13 +377,19 @@ def _text_item(c: _Checker, m: dict, path: str, languages, seen) -> Item | None:
     c.unknown_keys(m, TEXT_ITEM_KEYS, path)
     iid = c.ident(m.get("id"), f"{path}.id", seen)
     where = f"{path}[{iid}]" if iid else path
-    text = c.text(m.get("text"), f"{where}.text", languages) if "text" in m else (
-        c.err(f"{where}.text", "is required") or {})
+    text = (
+        c.text(m.get("text"), f"{where}.text", languages)
+        if "text" in m
+        else (c.err(f"{where}.text", "is required") or {})
+    )
     max_length = m.get("max_length", DEFAULT_MAX_LENGTH)
-    if (max_length := c.integer(max_length, f"{where}.max_length")) is not None and \
-            not 1 <= max_length <= MAX_MAX_LENGTH:
-        c.err(f"{where}.max_length", f"must be between 1 and {MAX_MAX_LENGTH} characters, "
-                                     f"got {max_length}")
+    if (
+        max_length := c.integer(max_length, f"{where}.max_length")
+    ) is not None and not 1 <= max_length <= MAX_MAX_LENGTH:
+        c.err(
+            f"{where}.max_length",
+            f"must be between 1 and {MAX_MAX_LENGTH} characters, got {max_length}",
+        )
     required = c.boolean(m.get("required", False), f"{where}.required")
     construct = m.get("construct")
     if construct is not None and c.string(construct, f"{where}.construct") is None:
@@ -306,9 +401,16 @@ def _text_item(c: _Checker, m: dict, path: str, languages, seen) -> Item | None:
     if iid is None:
         return None
     c.paths[iid] = where
-    return Item(id=iid, text=text, construct=construct,
-                rationale=rationale if isinstance(rationale, str) else None, show_if=show_if,
-                type="text", max_length=max_length or DEFAULT_MAX_LENGTH, required=required)
+    return Item(
+        id=iid,
+        text=text,
+        construct=construct,
+        rationale=rationale if isinstance(rationale, str) else None,
+        show_if=show_if,
+        type="text",
+        max_length=max_length or DEFAULT_MAX_LENGTH,
+        required=required,
+    )
 
 
 def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Block | None:
@@ -318,8 +420,11 @@ def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Bl
     c.unknown_keys(m, {"id", "name", "description", "items", "show_if"}, path)
     bid = c.ident(m.get("id"), f"{path}.id", seen)
     where = f"{path}[{bid}]" if bid else path
-    name = c.text(m.get("name"), f"{where}.name", languages) if "name" in m else (
-        c.err(f"{where}.name", "is required") or {})
+    name = (
+        c.text(m.get("name"), f"{where}.name", languages)
+        if "name" in m
+        else (c.err(f"{where}.name", "is required") or {})
+    )
     desc = c.text(m["description"], f"{where}.description", languages) if "description" in m else {}
     items = []
     raw_items = c.seq(m.get("items"), f"{where}.items")
@@ -333,8 +438,9 @@ def _block(c: _Checker, value: Any, path: str, kind: str, languages, seen) -> Bl
     if bid is None:
         return None
     c.paths[bid] = where
-    return Block(id=bid, name=name, items=tuple(items), kind=kind, description=desc,
-                 show_if=show_if)
+    return Block(
+        id=bid, name=name, items=tuple(items), kind=kind, description=desc, show_if=show_if
+    )
 
 
 def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
@@ -355,14 +461,16 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         if not isinstance(iid, str):
             c.err("id", f"must be a string such as customer-trust, got {_kind(iid)}")
         elif not INSTRUMENT_ID_RE.match(iid):
-            c.err("id", f"{iid!r} must be lower-case letters, digits, '-' or '_' "
-                        "(e.g. customer-trust)")
+            c.err(
+                "id",
+                f"{iid!r} must be lower-case letters, digits, '-' or '_' (e.g. customer-trust)",
+            )
     version = m.get("version")
     if "version" in m:
         if not isinstance(version, str):
-            c.err("version", f"must be a quoted string such as \"1.0.0\", got {_kind(version)}")
+            c.err("version", f'must be a quoted string such as "1.0.0", got {_kind(version)}')
         elif not version.strip():
-            c.err("version", "must not be empty (e.g. \"1.0.0\")")
+            c.err("version", 'must not be empty (e.g. "1.0.0")')
     if "description" in m and not isinstance(m["description"], str):
         c.err("description", f"must be a string, got {_kind(m['description'])}")
     languages: tuple[str, ...] = ()
@@ -403,15 +511,21 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         sections[key] = blocks
 
     singles, texts = [], []
-    for k, s in enumerate(c.seq(m["single_items"], "single_items", allow_empty=True) or []
-                          if "single_items" in m else []):
+    for k, s in enumerate(
+        c.seq(m["single_items"], "single_items", allow_empty=True) or []
+        if "single_items" in m
+        else []
+    ):
         item = _item(c, s, f"single_items[{k}]", languages, seen, extra_keys={"scale", "type"})
         if item is not None:
             (texts if item.is_text else singles).append(item)
 
     checks = []
-    for k, a in enumerate(c.seq(m["attention_checks"], "attention_checks", allow_empty=True) or []
-                          if "attention_checks" in m else []):
+    for k, a in enumerate(
+        c.seq(m["attention_checks"], "attention_checks", allow_empty=True) or []
+        if "attention_checks" in m
+        else []
+    ):
         item = _item(c, a, f"attention_checks[{k}]", languages, seen, extra_keys={"expected"})
         if item is None:
             continue
@@ -419,8 +533,11 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         exp = a.get("expected") if isinstance(a, dict) else None
         if exp is None:
             c.err(where, "is required (the instructed answer)")
-        elif (exp := c.integer(exp, where)) is not None and scale is not None \
-                and not scale.min <= exp <= scale.max:
+        elif (
+            (exp := c.integer(exp, where)) is not None
+            and scale is not None
+            and not scale.min <= exp <= scale.max
+        ):
             c.err(where, f"{exp} is outside the scale {scale.min}..{scale.max}")
         checks.append(item)
 
@@ -428,8 +545,11 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
     if "checklist" in m and (cm := c.mapping(m["checklist"], "checklist")) is not None:
         c.unknown_keys(cm, {"id", "prompt", "items", "show_if"}, "checklist")
         cid = c.ident(cm.get("id"), "checklist.id", seen)
-        prompt = c.text(cm.get("prompt"), "checklist.prompt", languages) if "prompt" in cm else (
-            c.err("checklist.prompt", "is required") or {})
+        prompt = (
+            c.text(cm.get("prompt"), "checklist.prompt", languages)
+            if "prompt" in cm
+            else (c.err("checklist.prompt", "is required") or {})
+        )
         citems = []
         for k, it in enumerate(c.seq(cm.get("items"), "checklist.items") or []):
             item = _item(c, it, f"checklist.items[{k}]", languages, seen)
@@ -443,13 +563,24 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
         raise InstrumentError(c.errors)
 
     inst = Instrument(
-        id=iid, version=version, languages=languages,
+        id=iid,
+        version=version,
+        languages=languages,
         title=title or {lang: iid for lang in languages},
-        scale=scale, dimensions=tuple(sections["dimensions"]), outcomes=tuple(sections["outcomes"]),
-        covariates=tuple(sections["covariates"]), single_items=tuple(singles),
-        attention_checks=tuple(checks), checklist=checklist, intro=intro,
+        scale=scale,
+        dimensions=tuple(sections["dimensions"]),
+        outcomes=tuple(sections["outcomes"]),
+        covariates=tuple(sections["covariates"]),
+        single_items=tuple(singles),
+        attention_checks=tuple(checks),
+        checklist=checklist,
+        intro=intro,
         description=m.get("description") if isinstance(m.get("description"), str) else None,
-        index_name=index_name, source=source, raw=m, text_items=tuple(texts), brand=brand,
+        index_name=index_name,
+        source=source,
+        raw=m,
+        text_items=tuple(texts),
+        brand=brand,
     )
     _check_placeholders(c, m, inst)
     pages, page_show_if = _pages(c, m.get("pages"), inst)
@@ -462,8 +593,9 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
     return inst
 
 
-def _pages(c: _Checker, value: Any, inst: Instrument
-           ) -> tuple[tuple[tuple[str, ...], ...], tuple[Condition | None, ...]]:
+def _pages(
+    c: _Checker, value: Any, inst: Instrument
+) -> tuple[tuple[tuple[str, ...], ...], tuple[Condition | None, ...]]:
     """Validate ``pages`` (lists of block/item ids), or derive the default layout.
 
     A page is a list of ids, or ``{items: [ids], show_if: condition}``.
@@ -472,9 +604,13 @@ def _pages(c: _Checker, value: Any, inst: Instrument
     Attention checks are placed on the middle dimension page, where they blend in
     with items of the same scale. Returns the pages and their conditions.
     """
-    refs = [b.id for b in inst.blocks] + [i.id for i in inst.single_items] + \
-           [a.id for a in inst.attention_checks] + \
-           ([inst.checklist.id] if inst.checklist else []) + [t.id for t in inst.text_items]
+    refs = (
+        [b.id for b in inst.blocks]
+        + [i.id for i in inst.single_items]
+        + [a.id for a in inst.attention_checks]
+        + ([inst.checklist.id] if inst.checklist else [])
+        + [t.id for t in inst.text_items]
+    )
     if value is None:
         pages = [[b.id] for b in inst.blocks]
         if inst.attention_checks:
@@ -512,8 +648,11 @@ def _pages(c: _Checker, value: Any, inst: Instrument
             if not isinstance(ref, str):
                 c.err(where, f"must be an id, got {_kind(ref)}")
             elif ref not in refs:
-                c.err(where, f"{ref!r} is not a dimension, outcome, covariate, single item, "
-                             "attention check or checklist id of this instrument")
+                c.err(
+                    where,
+                    f"{ref!r} is not a dimension, outcome, covariate, single item, "
+                    "attention check or checklist id of this instrument",
+                )
             elif ref in used:
                 c.err(where, f"{ref!r} is already on {used[ref]}")
             else:
@@ -534,15 +673,20 @@ def _brand(c: _Checker, value: Any, languages: tuple[str, ...]) -> BrandWording 
     c.unknown_keys(m, {"neutral", "named"}, "brand")
     out: dict[str, dict[str, dict[str, str]]] = {"neutral": {}, "named": {}}
     if "neutral" not in m:
-        c.err("brand.neutral", "is required: the wording without a brand, e.g. "
-                               "{en: this company, ru: {nom: эта компания, ...}}")
+        c.err(
+            "brand.neutral",
+            "is required: the wording without a brand, e.g. "
+            "{en: this company, ru: {nom: эта компания, ...}}",
+        )
     for part in ("neutral", "named"):
         if part not in m or (pm := c.mapping(m[part], f"brand.{part}")) is None:
             continue
         for lang in pm:
             if lang not in languages:
-                c.err(f"brand.{part}.{lang}", f"language {lang!r} is not in the instrument's "
-                                              f"languages {list(languages)}")
+                c.err(
+                    f"brand.{part}.{lang}",
+                    f"language {lang!r} is not in the instrument's languages {list(languages)}",
+                )
         for lang in languages:
             path = f"brand.{part}.{lang}"
             if lang not in pm:
@@ -567,11 +711,12 @@ def _brand(c: _Checker, value: Any, languages: tuple[str, ...]) -> BrandWording 
             for case, form in forms.items():
                 where = f"{path}.{case}" if case else path
                 if part == "named" and form.count("{name}") != 1:
-                    c.err(where, "must contain {name} (where the brand's display name goes) "
-                                 "exactly once")
+                    c.err(
+                        where,
+                        "must contain {name} (where the brand's display name goes) exactly once",
+                    )
                 if part == "neutral" and "{" in form:
-                    c.err(where, "must not contain placeholders: it is the wording without a "
-                                 "brand")
+                    c.err(where, "must not contain placeholders: it is the wording without a brand")
             out[part][lang] = forms
     return BrandWording(neutral=out["neutral"], named=out["named"])
 
@@ -595,12 +740,18 @@ def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
         for lang, s in templates_of(text).items():
             where = f"{path}.{lang}"
             for stray in stray_braces(s):
-                c.err(where, f"{stray!r} is not a placeholder (the only one is {{brand}}, "
-                             "or {brand:case})")
+                c.err(
+                    where,
+                    f"{stray!r} is not a placeholder (the only one is {{brand}}, "
+                    "or {brand:case})",
+                )
             cases = placeholders(s)
             if cases and inst.brand is None:
-                c.err(where, "uses {brand} but the instrument has no brand: section "
-                             "(brand: {neutral: {en: this company, ...}})")
+                c.err(
+                    where,
+                    "uses {brand} but the instrument has no brand: section "
+                    "(brand: {neutral: {en: this company, ...}})",
+                )
                 continue
             for case in cases:
                 if case is not None and case not in CASES:
@@ -609,8 +760,9 @@ def _check_placeholders(c: _Checker, m: dict, inst: Instrument) -> None:
                 for part in ("neutral", "named"):
                     forms = getattr(inst.brand, part).get(lang)
                     if forms and ANY_CASE not in forms and (case or "nom") not in forms:
-                        c.err(where, f"{{brand:{case}}} but brand.{part}.{lang} has no "
-                                     f"{case!r} form")
+                        c.err(
+                            where, f"{{brand:{case}}} but brand.{part}.{lang} has no {case!r} form"
+                        )
 
 
 def _condition_owners(c: _Checker, inst: Instrument):
@@ -622,8 +774,11 @@ def _condition_owners(c: _Checker, inst: Instrument):
         if b.show_if is not None:
             yield c.cond_paths[id(b.show_if)], b.show_if, b.item_ids
     if inst.checklist is not None and inst.checklist.show_if is not None:
-        yield c.cond_paths[id(inst.checklist.show_if)], inst.checklist.show_if, \
-            inst.checklist.item_ids
+        yield (
+            c.cond_paths[id(inst.checklist.show_if)],
+            inst.checklist.show_if,
+            inst.checklist.item_ids,
+        )
     for item in (*inst.iter_items(), *inst.text_items):
         if item.show_if is not None:
             yield c.cond_paths[id(item.show_if)], item.show_if, (item.id,)
@@ -644,13 +799,18 @@ def _check_conditions(c: _Checker, inst: Instrument) -> None:
         ok = True
         for ref in referenced_items(cond):
             if ref in inst.text_item_ids:
-                c.err(path, f"refers to {ref!r}, an open-text item: show_if can only test "
-                            "coded answers")
+                c.err(
+                    path,
+                    f"refers to {ref!r}, an open-text item: show_if can only test coded answers",
+                )
                 ok = False
             elif ref not in numeric:
                 block = next((b for b in inst.blocks if b.id == ref), None)
-                hint = (f" (a block id; name one of its items: {', '.join(block.item_ids)})"
-                        if block else "")
+                hint = (
+                    f" (a block id; name one of its items: {', '.join(block.item_ids)})"
+                    if block
+                    else ""
+                )
                 c.err(path, f"refers to unknown item {ref!r}{hint}")
                 ok = False
             elif any((g, ref) in in_cycle for g in governed):
@@ -658,22 +818,29 @@ def _check_conditions(c: _Checker, inst: Instrument) -> None:
             else:
                 first = min(page[g] for g in governed)
                 if page[ref] > first:
-                    c.err(path, f"refers to {ref!r}, a later item (page {page[ref] + 1}; this "
-                                f"question is on page {first + 1}): show_if may only use "
-                                "answers given on earlier pages")
+                    c.err(
+                        path,
+                        f"refers to {ref!r}, a later item (page {page[ref] + 1}; this "
+                        f"question is on page {first + 1}): show_if may only use "
+                        "answers given on earlier pages",
+                    )
                     ok = False
                 elif page[ref] == first:
-                    c.err(path, f"refers to {ref!r} on the same page ({first + 1}): show_if "
-                                "may only use answers given on earlier pages (the page is built "
-                                "before it is answered)")
+                    c.err(
+                        path,
+                        f"refers to {ref!r} on the same page ({first + 1}): show_if "
+                        "may only use answers given on earlier pages (the page is built "
+                        "before it is answered)",
+                    )
                     ok = False
         if not ok:
             continue
         ok = _check_leaves(c, path, cond, inst)
-        if ok and satisfiable(cond, {r: _codes(inst, r) for r in referenced_items(cond)}) \
-                is False:
-            c.err(path, "can never be true: no combination of answers satisfies it "
-                        f"({_describe(cond)})")
+        if ok and satisfiable(cond, {r: _codes(inst, r) for r in referenced_items(cond)}) is False:
+            c.err(
+                path,
+                f"can never be true: no combination of answers satisfies it ({_describe(cond)})",
+            )
 
 
 def _cycles(c: _Checker, deps: dict[str, set[str]], owners) -> set[tuple[str, str]]:
@@ -687,12 +854,22 @@ def _cycles(c: _Checker, deps: dict[str, set[str]], owners) -> set[tuple[str, st
         stack.append(node)
         for nxt in sorted(deps.get(node, ())):
             if state.get(nxt) == 1:
-                cyc = stack[stack.index(nxt):] + [nxt]
+                cyc = stack[stack.index(nxt) :] + [nxt]
                 edges.update(zip(cyc, cyc[1:], strict=False))
-                path = next((p for p, cond, gov in owners
-                             if cyc[0] in gov and cyc[1] in referenced_items(cond)), cyc[0])
-                c.err(path, "show_if forms a cycle: " + " -> ".join(cyc)
-                      + " (each question is shown depending on the answer to the next)")
+                path = next(
+                    (
+                        p
+                        for p, cond, gov in owners
+                        if cyc[0] in gov and cyc[1] in referenced_items(cond)
+                    ),
+                    cyc[0],
+                )
+                c.err(
+                    path,
+                    "show_if forms a cycle: "
+                    + " -> ".join(cyc)
+                    + " (each question is shown depending on the answer to the next)",
+                )
             elif state.get(nxt) is None:
                 visit(nxt)
         stack.pop()
@@ -715,26 +892,35 @@ def _check_leaves(c: _Checker, path: str, cond: Condition, inst: Instrument) -> 
     for leaf in cond.leaves():
         codes = _codes(inst, leaf.item)
         lo, hi = codes[0], codes[-1]
-        what = ("coded 0 = no, 1 = yes" if inst.scale_for(leaf.item) is None
-                else f"answered on {lo}..{hi}")
+        what = (
+            "coded 0 = no, 1 = yes"
+            if inst.scale_for(leaf.item) is None
+            else f"answered on {lo}..{hi}"
+        )
         if leaf.op == "equals" and leaf.value not in codes:
-            c.err(path, f"{leaf.item} equals {leaf.value}: can never be true, {leaf.item} is "
-                        f"{what}")
+            c.err(
+                path, f"{leaf.item} equals {leaf.value}: can never be true, {leaf.item} is {what}"
+            )
             ok = False
         elif leaf.op == "in":
             bad = [v for v in leaf.value if v not in codes]  # type: ignore[union-attr]
             if bad:
-                c.err(path, f"{leaf.item} in {list(leaf.value)}: "  # type: ignore[arg-type]
-                            f"{', '.join(map(str, bad))} can never be an answer, {leaf.item} is "
-                            f"{what}")
+                c.err(
+                    path,
+                    f"{leaf.item} in {list(leaf.value)}: "  # type: ignore[arg-type]
+                    f"{', '.join(map(str, bad))} can never be an answer, {leaf.item} is "
+                    f"{what}",
+                )
                 ok = False
         elif leaf.op == "at_least" and leaf.value > hi:
-            c.err(path, f"{leaf.item} at_least {leaf.value}: can never be true, {leaf.item} "
-                        f"is {what}")
+            c.err(
+                path, f"{leaf.item} at_least {leaf.value}: can never be true, {leaf.item} is {what}"
+            )
             ok = False
         elif leaf.op == "at_most" and leaf.value < lo:
-            c.err(path, f"{leaf.item} at_most {leaf.value}: can never be true, {leaf.item} "
-                        f"is {what}")
+            c.err(
+                path, f"{leaf.item} at_most {leaf.value}: can never be true, {leaf.item} is {what}"
+            )
             ok = False
     return ok
 
@@ -742,6 +928,7 @@ def _check_leaves(c: _Checker, path: str, cond: Condition, inst: Instrument) -> 
 def _describe(cond: Condition) -> str:
     """A short rendering of a condition for error messages."""
     from .conditions import AllOf, AnyOf, Leaf, Not
+
     if isinstance(cond, Leaf):
         v = list(cond.value) if cond.op == "in" else cond.value  # type: ignore[arg-type]
         return f"{cond.item} {cond.op} {v}"
@@ -758,8 +945,9 @@ def load_instrument(path: str | Path) -> Instrument:
     try:
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
-            raise InstrumentError([f"{path}: file: {size:,} bytes, more than the limit of "
-                                   f"{MAX_YAML_BYTES:,}"])
+            raise InstrumentError(
+                [f"{path}: file: {size:,} bytes, more than the limit of {MAX_YAML_BYTES:,}"]
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InstrumentError([f"{path}: file not found"]) from None
@@ -789,9 +977,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     continue
                 if line is not None:
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
+                        "while constructing a mapping",
+                        node.start_mark,
                         f"duplicate key {key!r} (first given on line {line})",
-                        key_node.start_mark)
+                        key_node.start_mark,
+                    )
                 first[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
@@ -815,15 +1005,21 @@ def _check_expanded_size(root) -> None:
         if isinstance(node, yaml.ScalarNode):
             sizes[id(node)] = 1
             continue
-        children = [c for pair in node.value for c in pair] \
-            if isinstance(node, yaml.MappingNode) else list(node.value)
+        children = (
+            [c for pair in node.value for c in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
         if done:
             total = 1 + sum(sizes.get(id(c), 0) for c in children)
             sizes[id(node)] = total
             if total > MAX_YAML_NODES:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"aliases expand to more than {MAX_YAML_NODES:,} nodes "
-                    "(an alias bomb?)", node.start_mark)
+                    None,
+                    None,
+                    f"aliases expand to more than {MAX_YAML_NODES:,} nodes (an alias bomb?)",
+                    node.start_mark,
+                )
             continue
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
@@ -856,8 +1052,9 @@ def list_instruments(directory: str | Path | None = None) -> list[Instrument]:
 
 def version_key(version: str) -> tuple:
     """Sort key of a version string: "1.10.0" after "1.9.2"; non-numeric parts last."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
-                 for p in re.split(r"[.\-+]", version))
+    return tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version)
+    )
 
 
 def get_instrument(ref: str) -> Instrument:
@@ -867,10 +1064,14 @@ def get_instrument(ref: str) -> Instrument:
     if p.suffix in (".yaml", ".yml") or p.exists():
         return load_instrument(p)
     ident, _, version = ref.partition("@")
-    found = [inst for inst in (load_instrument(path) for path in builtin_paths())
-             if inst.id == ident and (not version or inst.version == version)]
+    found = [
+        inst
+        for inst in (load_instrument(path) for path in builtin_paths())
+        if inst.id == ident and (not version or inst.version == version)
+    ]
     if found:
         return max(found, key=lambda inst: version_key(inst.version))
     known = ", ".join(sorted({f"{i.id}@{i.version}" for i in list_instruments()}))
-    raise InstrumentError([f"{ref}: no built-in instrument with this id (known: {known}) "
-                           "and no such file"])
+    raise InstrumentError(
+        [f"{ref}: no built-in instrument with this id (known: {known}) and no such file"]
+    )

@@ -293,5 +293,4 @@ class Instrument:
 
     def shown_item_ids(self, index: int, answers: Mapping[str, Any]) -> tuple[str, ...]:
         """The items of page ``index`` that are shown, given the answers so far."""
-        return tuple(i for i in self.page_item_ids(self.pages[index])
-                     if self.is_shown(i, answers))
+        return tuple(i for i in self.page_item_ids(self.pages[index]) if self.is_shown(i, answers))

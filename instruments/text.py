@@ -48,8 +48,9 @@ def clean_text(value: str) -> str:
     return "".join(out).strip()
 
 
-def check_text(value: str, max_length: int, *, required: bool = False,
-               item_id: str = "answer") -> str | None:
+def check_text(
+    value: str, max_length: int, *, required: bool = False, item_id: str = "answer"
+) -> str | None:
     """Clean an answer and apply the item's rules.
 
     Returns the cleaned text, or ``None`` when nothing is left (not answered).
@@ -63,6 +64,7 @@ def check_text(value: str, max_length: int, *, required: bool = False,
             raise TextAnswerError(f"{item_id}: an answer is required")
         return None
     if len(s) > max_length:
-        raise TextAnswerError(f"{item_id}: the answer has {len(s)} characters; at most "
-                              f"{max_length} are allowed")
+        raise TextAnswerError(
+            f"{item_id}: the answer has {len(s)} characters; at most {max_length} are allowed"
+        )
     return s

@@ -81,8 +81,12 @@ def _instance_secret_key(app: Flask) -> str:
     try:
         return load_or_create_key(path)
     except OSError as e:
-        app.logger.warning("cannot store a secret key in %s (%s); sessions end on restart, "
-                           "and several workers would not share it", path, e.strerror or e)
+        app.logger.warning(
+            "cannot store a secret key in %s (%s); sessions end on restart, "
+            "and several workers would not share it",
+            path,
+            e.strerror or e,
+        )
         return secrets.token_hex(32)
 
 
@@ -161,25 +165,35 @@ def secret_key_problem() -> str | None:
     try:
         load_or_create_key(path)
     except OSError as e:
-        return (f"cannot store the secret key in {path} ({e.strerror or e}); the workers "
-                "would each sign sessions with their own key. Make the instance folder "
-                "writable, set TRUSTMETER_SECRET_KEY, or serve with --workers 1")
+        return (
+            f"cannot store the secret key in {path} ({e.strerror or e}); the workers "
+            "would each sign sessions with their own key. Make the instance folder "
+            "writable, set TRUSTMETER_SECRET_KEY, or serve with --workers 1"
+        )
     return None
 
 
 def _error_texts(code: int) -> tuple[str, str]:
     """Translated title and explanation of an HTTP error page."""
     texts = {
-        400: (_("Something went wrong with your answers"),
-              _("We could not read what your browser sent. Please go back and try again.")),
+        400: (
+            _("Something went wrong with your answers"),
+            _("We could not read what your browser sent. Please go back and try again."),
+        ),
         403: (_("Not allowed"), _("You are not allowed to do this.")),
-        404: (_("Page not found"),
-              _("We could not find this page. Please check the link you were sent.")),
+        404: (
+            _("Page not found"),
+            _("We could not find this page. Please check the link you were sent."),
+        ),
         405: (_("Not allowed"), _("This page cannot be used this way.")),
         413: (_("Too much data"), _("What your browser sent is too large.")),
-        500: (_("Something went wrong"),
-              _("Sorry, there was a problem on our side. Your previous answers are saved; "
-                "please try again in a few minutes.")),
+        500: (
+            _("Something went wrong"),
+            _(
+                "Sorry, there was a problem on our side. Your previous answers are saved; "
+                "please try again in a few minutes."
+            ),
+        ),
     }
     return texts.get(code, (_("Something went wrong"), _("Please try again later.")))
 
@@ -188,14 +202,22 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError):
         return render_template(
-            "error.html", code=400, title=_("This page has expired"),
-            message=_("For your security the form could not be accepted. Please go back, "
-                      "reload the page and submit your answers again.")), 400
+            "error.html",
+            code=400,
+            title=_("This page has expired"),
+            message=_(
+                "For your security the form could not be accepted. Please go back, "
+                "reload the page and submit your answers again."
+            ),
+        ), 400
 
     @app.errorhandler(HTTPException)  # also gets unhandled errors, as InternalServerError
     def http_error(e: HTTPException):
         code = e.code or 500
         title, message = _error_texts(code)
         # e.get_headers() keeps e.g. the Allow header of a 405.
-        return (render_template("error.html", code=code, title=title, message=message), code,
-                e.get_headers())
+        return (
+            render_template("error.html", code=code, title=title, message=message),
+            code,
+            e.get_headers(),
+        )

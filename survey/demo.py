@@ -88,8 +88,9 @@ def _to_scale(z: np.ndarray, lo: int, hi: int, a: float = 3.0, b: float = 1.8) -
     return lo + np.searchsorted(cuts, z, side="right").astype(float)
 
 
-def _choice(rng: np.random.Generator, shares: dict[str, float], n: int,
-            allowed: Sequence[str] | None = None) -> np.ndarray:
+def _choice(
+    rng: np.random.Generator, shares: dict[str, float], n: int, allowed: Sequence[str] | None = None
+) -> np.ndarray:
     names = [k for k in shares if allowed is None or k in allowed]
     if not names:
         names = list(allowed)
@@ -100,9 +101,14 @@ def _choice(rng: np.random.Generator, shares: dict[str, float], n: int,
     return rng.choice(np.array(names, dtype=object), size=n, p=p)
 
 
-def simulate(inst: Instrument, n: int, *, seed: int | None = None,
-             languages: Sequence[str] | None = None,
-             periods: Sequence[str] = ("P1", "P2", "P3", "P4")) -> dict[str, Any]:
+def simulate(
+    inst: Instrument,
+    n: int,
+    *,
+    seed: int | None = None,
+    languages: Sequence[str] | None = None,
+    periods: Sequence[str] = ("P1", "P2", "P3", "P4"),
+) -> dict[str, Any]:
     """Draw ``n`` synthetic respondents to ``inst`` (see the module docstring).
 
     Returns a dict of arrays, one row per respondent: ``values`` (n x items, float,
@@ -124,8 +130,10 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
     language = _choice(rng, LANGUAGE_SHARES, n, langs)
     period_idx = rng.integers(0, len(periods), size=n)
     period = np.array(list(periods), dtype=object)[period_idx]
-    shift = np.array([SEGMENTS[s][1] for s in segment]) \
+    shift = (
+        np.array([SEGMENTS[s][1] for s in segment])
         + np.array(PERIOD_SHIFTS * (len(periods) // 4 + 1))[period_idx]
+    )
 
     # correlated trust factors
     d = len(inst.dimensions)
@@ -141,7 +149,7 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
     def fill_block(block, factor, lam_range, skew=(3.0, 1.8)):
         for j, item in enumerate(block.items):
             lam = rng.uniform(*lam_range)
-            z = lam * factor + np.sqrt(1 - lam ** 2) * rng.standard_normal(n) + 0.35
+            z = lam * factor + np.sqrt(1 - lam**2) * rng.standard_normal(n) + 0.35
             if block is inst.dimensions[0] and j == 1:
                 z = z - np.where(language == "fa", 0.4, 0.0)
             v = _to_scale(z, inst.scale.min, inst.scale.max, *skew)
@@ -151,11 +159,10 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
         fill_block(block, eta[:, k], (0.6, 0.8))
     for block in inst.outcomes:
         risk = block.id.upper().startswith("RISK")
-        f = (-1.0 if risk else 1.0) * 0.85 * trust_z \
-            + np.sqrt(1 - 0.85 ** 2) * rng.standard_normal(n)
+        f = (-1.0 if risk else 1.0) * 0.85 * trust_z + np.sqrt(1 - 0.85**2) * rng.standard_normal(n)
         fill_block(block, f, (0.65, 0.85), (1.8, 3.0) if risk else (3.0, 1.8))
     for block in inst.covariates:
-        f = 0.35 * trust_z + np.sqrt(1 - 0.35 ** 2) * rng.standard_normal(n)
+        f = 0.35 * trust_z + np.sqrt(1 - 0.35**2) * rng.standard_normal(n)
         fill_block(block, f, (0.6, 0.75))
     for item in inst.single_items:
         z = 0.8 * trust_z + 0.6 * rng.standard_normal(n) + 0.3
@@ -218,23 +225,41 @@ def simulate(inst: Instrument, n: int, *, seed: int | None = None,
             if not all(c.evaluate(answers) for c in conds):
                 x[r, col[iid]] = np.nan
                 na[r, col[iid]] = False
-    return {"values": x, "na": na, "segment": segment, "channel": channel,
-            "language": language, "period": period, "duration_s": np.round(duration, 1),
-            "careless": careless}
+    return {
+        "values": x,
+        "na": na,
+        "segment": segment,
+        "channel": channel,
+        "language": language,
+        "period": period,
+        "duration_s": np.round(duration, 1),
+        "careless": careless,
+    }
 
 
 def _demo_campaign(db: Database, slug: str, instrument: Instrument | str) -> dict:
     campaign = store.get_campaign(db, slug)
     if campaign is None:
         campaign = store.create_campaign(
-            db, slug=slug, instrument=instrument, period=current_quarter(),
-            params=DEMO_PARAMS, title="Demo: customer trust (synthetic respondents)")
+            db,
+            slug=slug,
+            instrument=instrument,
+            period=current_quarter(),
+            params=DEMO_PARAMS,
+            title="Demo: customer trust (synthetic respondents)",
+        )
     return campaign
 
 
-def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | None = None,
-              instrument: Instrument | str = "customer-trust",
-              periods: Sequence[str] | None = None) -> dict:
+def fill_demo(
+    db: Database,
+    slug: str = "demo",
+    n: int = 3000,
+    *,
+    seed: int | None = None,
+    instrument: Instrument | str = "customer-trust",
+    periods: Sequence[str] | None = None,
+) -> dict:
     """Add ``n`` synthetic complete respondents (plus ~10% abandoned sessions) to a
     campaign, creating it (with params ``segment`` and ``channel``) if needed.
 
@@ -253,8 +278,13 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
     rng = np.random.default_rng(seed)
     n_abandon = int(round(ABANDON_RATE * n))
     total = n + n_abandon
-    sim = simulate(inst, total, seed=None if seed is None else seed + 1,
-                   languages=campaign["languages"], periods=periods)
+    sim = simulate(
+        inst,
+        total,
+        seed=None if seed is None else seed + 1,
+        languages=campaign["languages"],
+        periods=periods,
+    )
     x, na = sim["values"], sim["na"]
     items = list(inst.item_ids)
     complete = np.arange(total) < n
@@ -262,8 +292,9 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
 
     # abandoned sessions keep only their first 1..(pages-1) pages (open-text items,
     # which have no numeric column, are left to the open-text table)
-    pages = [tuple(i for i in inst.page_item_ids(p) if i not in inst.text_item_ids)
-             for p in inst.pages] or [tuple(items)]
+    pages = [
+        tuple(i for i in inst.page_item_ids(p) if i not in inst.text_item_ids) for p in inst.pages
+    ] or [tuple(items)]
     col = {iid: k for k, iid in enumerate(items)}
     current_page = np.full(total, len(pages))
     for r in np.flatnonzero(~complete):
@@ -277,8 +308,10 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
     q = quality_flags(
         x[:, [col[i] for i in scale_order(inst, order)]],
         x[:, [col[a.id] for a in inst.attention_checks]],
-        [a.expected for a in inst.attention_checks], sim["duration_s"],
-        (~np.isnan(x)).sum(axis=1))
+        [a.expected for a in inst.attention_checks],
+        sim["duration_s"],
+        (~np.isnan(x)).sum(axis=1),
+    )
 
     # timestamps, spread over each period (UTC, millisecond ISO strings as the store writes)
     start = np.empty(total, dtype="datetime64[ms]")
@@ -294,8 +327,10 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
         return [t + "+00:00" for t in np.datetime_as_string(a, unit="ms").tolist()]
 
     def nullable(a: np.ndarray, cast=float) -> list:
-        return [None if not c or v != v else cast(v)
-                for v, c in zip(a.tolist(), complete.tolist(), strict=True)]
+        return [
+            None if not c or v != v else cast(v)
+            for v, c in zip(a.tolist(), complete.tolist(), strict=True)
+        ]
 
     cache: dict[Any, str] = {}
 
@@ -306,28 +341,45 @@ def fill_demo(db: Database, slug: str = "demo", n: int = 3000, *, seed: int | No
 
     lang = sim["language"].tolist()
     dirs = {g: direction(g) for g in set(lang)}
-    params = [enc(("p", s, c), {"segment": s, "channel": c})
-              for s, c in zip(sim["segment"].tolist(), sim["channel"].tolist(), strict=True)]
-    flags = [enc(("f", *f), f) if c else "[]"
-             for f, c in zip(q["flags"], complete.tolist(), strict=True)]
+    params = [
+        enc(("p", s, c), {"segment": s, "channel": c})
+        for s, c in zip(sim["segment"].tolist(), sim["channel"].tolist(), strict=True)
+    ]
+    flags = [
+        enc(("f", *f), f) if c else "[]" for f, c in zip(q["flags"], complete.tolist(), strict=True)
+    ]
     na_json = ["[]"] * total
     for r in np.flatnonzero(na.any(axis=1)):
         na_json[r] = json.dumps([items[j] for j in np.flatnonzero(na[r])])
     ends = iso(end)
     columns = (
-        [campaign["id"]] * total, sim["period"].tolist(),
-        ["complete" if c else "started" for c in complete.tolist()], lang,
-        [dirs[g] for g in lang], iso(start),
+        [campaign["id"]] * total,
+        sim["period"].tolist(),
+        ["complete" if c else "started" for c in complete.tolist()],
+        lang,
+        [dirs[g] for g in lang],
+        iso(start),
         [e if c else None for e, c in zip(ends, complete.tolist(), strict=True)],
-        nullable(sim["duration_s"]), current_page.tolist(), params,
-        [json.dumps(order)] * total, na_json, nullable(q["longstring"], int),
-        nullable(q["irv"]), nullable(q["attention_passed"], int), flags)
+        nullable(sim["duration_s"]),
+        current_page.tolist(),
+        params,
+        [json.dumps(order)] * total,
+        na_json,
+        nullable(q["longstring"], int),
+        nullable(q["irv"]),
+        nullable(q["attention_passed"], int),
+        flags,
+    )
 
     # answers: integer codes, None for no answer
     vals = np.where(np.isnan(x), 0, x).astype(np.int64).astype(object)
     vals[np.isnan(x)] = None
     answer_rows = vals.tolist()
     store.insert_responses(db, inst, zip(*columns, strict=True), answer_rows)
-    return {"campaign": campaign["slug"], "completed": int(complete.sum()),
-            "abandoned": int((~complete).sum()), "periods": periods,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "campaign": campaign["slug"],
+        "completed": int(complete.sum()),
+        "abandoned": int((~complete).sum()),
+        "periods": periods,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

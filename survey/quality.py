@@ -36,13 +36,23 @@ def scale_order(inst: Instrument, item_order: Any) -> list[str]:
     return shown + [i for i in scale_ids if i not in seen]
 
 
-def response_quality(inst: Instrument, answers: Mapping[str, int], item_order: Any,
-                     duration_s: float) -> dict[str, Any]:
+def response_quality(
+    inst: Instrument, answers: Mapping[str, int], item_order: Any, duration_s: float
+) -> dict[str, Any]:
     """``longstring``, ``irv``, ``attention_passed`` and ``flags`` of one response."""
     order = scale_order(inst, item_order)
     x = np.array([[answers.get(i, np.nan) for i in order]], dtype=float)
     att = np.array([[answers.get(a.id, np.nan) for a in inst.attention_checks]], dtype=float)
-    q = quality_flags(x, att, [a.expected for a in inst.attention_checks],
-                      np.array([duration_s]), np.array([len(answers)]))
-    return {"longstring": int(q["longstring"][0]), "irv": float(q["irv"][0]),
-            "attention_passed": float(q["attention_passed"][0]), "flags": q["flags"][0]}
+    q = quality_flags(
+        x,
+        att,
+        [a.expected for a in inst.attention_checks],
+        np.array([duration_s]),
+        np.array([len(answers)]),
+    )
+    return {
+        "longstring": int(q["longstring"][0]),
+        "irv": float(q["irv"][0]),
+        "attention_passed": float(q["attention_passed"][0]),
+        "flags": q["flags"][0],
+    }

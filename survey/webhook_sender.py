@@ -37,19 +37,27 @@ SIGNATURE_TOLERANCE_S = 300
 
 def body_bytes(body: dict) -> bytes:
     """The exact bytes sent (and signed) for an event body."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
-                      sort_keys=True).encode("utf-8")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(
+        "utf-8"
+    )
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The ``Trustmeter-Signature`` header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body,
-                   hashlib.sha256).hexdigest()
+    mac = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
     return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, *, now: float | None = None,
-                     tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
+def verify_signature(
+    secret: str,
+    header: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance_s: int = SIGNATURE_TOLERANCE_S,
+) -> bool:
     """What a receiver does: the header parses, the timestamp is at most ``tolerance_s``
     old, and the HMAC matches (compared in constant time)."""
     try:
@@ -84,12 +92,18 @@ class WebhookHandler:
         url, secret = hook
         body = body_bytes(p["body"])
         t = int(time.time())
-        req = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json",
-            "User-Agent": "trustmeter-webhooks/1",
-            "Trustmeter-Event": p["event"],
-            "Idempotency-Key": job.idempotency_key,
-            "Trustmeter-Signature": sign(secret, t, body)})
+        req = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "trustmeter-webhooks/1",
+                "Trustmeter-Event": p["event"],
+                "Idempotency-Key": job.idempotency_key,
+                "Trustmeter-Signature": sign(secret, t, body),
+            },
+        )
         status, error = None, None
         started = time.monotonic()
         try:
@@ -102,18 +116,29 @@ class WebhookHandler:
         except (OSError, ValueError) as e:  # refused, reset, timeout, bad URL
             error = f"{type(e).__name__}: {e}"
         ms = int((time.monotonic() - started) * 1000)
-        webhooks.record_attempt(db, webhook_id=int(p["webhook_id"]), event=p["event"],
-                                idempotency_key=job.idempotency_key, attempt=job.attempts,
-                                status=status, error=error, duration_ms=ms)
+        webhooks.record_attempt(
+            db,
+            webhook_id=int(p["webhook_id"]),
+            event=p["event"],
+            idempotency_key=job.idempotency_key,
+            attempt=job.attempts,
+            status=status,
+            error=error,
+            duration_ms=ms,
+        )
         if status is not None and 200 <= status < 300:
             return f"HTTP {status}"
         reason = f"HTTP {status}" if status is not None else error or "no reply"
         created = p.get("body", {}).get("created_at")
-        age = (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds() \
-            if created else 0.0
+        age = (
+            (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds()
+            if created
+            else 0.0
+        )
         if age + outbox.retry_delay(job.attempts) > RETRY_FOR_S:
-            raise worker.PermanentFailure(f"{reason}; gave up after {job.attempts} attempts "
-                                          f"in {webhooks.RETRY_HOURS} hours")
+            raise worker.PermanentFailure(
+                f"{reason}; gave up after {job.attempts} attempts in {webhooks.RETRY_HOURS} hours"
+            )
         raise worker.TemporaryFailure(reason)
 
 

@@ -100,9 +100,15 @@ class Outcome:
 class Worker:
     """Processes outbox rows with the registered handlers (one instance per process)."""
 
-    def __init__(self, db: Database, *, kinds: Iterable[str] | None = None,
-                 campaign_id: int | None = None, lease_s: float = outbox.DEFAULT_LEASE_S,
-                 handlers: dict[str, Callable[[], Handler]] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        kinds: Iterable[str] | None = None,
+        campaign_id: int | None = None,
+        lease_s: float = outbox.DEFAULT_LEASE_S,
+        handlers: dict[str, Callable[[], Handler]] | None = None,
+    ) -> None:
         self.db = db
         self.factories = load_handlers() if handlers is None else handlers
         self.kinds = list(self.factories) if kinds is None else list(kinds)
@@ -133,8 +139,9 @@ class Worker:
     def step(self) -> Outcome | None:
         """Claim and process one due row; None when nothing is due."""
         outbox.release_dead(self.db)
-        job = outbox.claim(self.db, self.id, kinds=self.kinds, campaign_id=self.campaign_id,
-                           lease_s=self.lease_s)
+        job = outbox.claim(
+            self.db, self.id, kinds=self.kinds, campaign_id=self.campaign_id, lease_s=self.lease_s
+        )
         if job is None:
             return None
         return self.process(job)
@@ -150,8 +157,13 @@ class Worker:
                 ok = outbox.mark_failed(self.db, job, error)
                 if ok and h is not None and hasattr(h, "on_failed"):
                     h.on_failed(self.db, job, error)
-            log.info("outbox %s %s #%d failed permanently: %s", job.kind, job.idempotency_key,
-                     job.id, error)
+            log.info(
+                "outbox %s %s #%d failed permanently: %s",
+                job.kind,
+                job.idempotency_key,
+                job.id,
+                error,
+            )
             return Outcome(job, "failed" if ok else "", error)
         except Exception as e:  # noqa: BLE001 - TemporaryFailure or anything unexpected
             error = str(e) or type(e).__name__
@@ -161,8 +173,14 @@ class Worker:
                 state = outbox.mark_retry(self.db, job, error)
                 if state == "failed" and h is not None and hasattr(h, "on_failed"):
                     h.on_failed(self.db, job, error)
-            log.info("outbox %s #%d attempt %d: %s (%s)", job.kind, job.id, job.attempts, error,
-                     state or "lease lost")
+            log.info(
+                "outbox %s #%d attempt %d: %s (%s)",
+                job.kind,
+                job.id,
+                job.attempts,
+                error,
+                state or "lease lost",
+            )
             return Outcome(job, state, error)
         with write_transaction(self.db):
             ok = outbox.mark_sent(self.db, job, reply)
@@ -170,9 +188,15 @@ class Worker:
                 h.on_sent(self.db, job, reply)
         return Outcome(job, "sent" if ok else "", reply)
 
-    def run(self, *, until_idle: bool = False, wait_retries: bool = True,
-            on_outcome: Callable[[Outcome], None] | None = None,
-            poll_s: float = POLL_S, parent_pid: int | None = None) -> None:
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        wait_retries: bool = True,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        poll_s: float = POLL_S,
+        parent_pid: int | None = None,
+    ) -> None:
         """Process rows until :attr:`stop` is set.
 
         With ``until_idle`` return once nothing is pending (with ``wait_retries``, rows
@@ -195,8 +219,7 @@ class Worker:
                     continue
                 self.close()  # idle: do not hold an SMTP connection open
                 if until_idle:
-                    nxt = outbox.next_due(self.db, kinds=self.kinds,
-                                          campaign_id=self.campaign_id)
+                    nxt = outbox.next_due(self.db, kinds=self.kinds, campaign_id=self.campaign_id)
                     if nxt is None or not wait_retries:
                         return
                     wait = (nxt - outbox.now_utc()).total_seconds()
@@ -206,7 +229,6 @@ class Worker:
         finally:
             self.close()
 
-
     def _periodic(self, last_run: dict[int, float]) -> None:
         now = time.monotonic()
         for i, (every, task) in enumerate(_PERIODIC):
@@ -215,12 +237,17 @@ class Worker:
                 try:
                     task(self.db)
                 except Exception as e:  # noqa: BLE001 - a periodic task must not stop sending
-                    log.warning("periodic task %s failed: %s: %s",
-                                getattr(task, "__name__", task), type(e).__name__, e)
+                    log.warning(
+                        "periodic task %s failed: %s: %s",
+                        getattr(task, "__name__", task),
+                        type(e).__name__,
+                        e,
+                    )
 
 
-def run_forever(db_path: str, *, parent_pid: int | None = None,
-                kinds: Iterable[str] | None = None) -> None:
+def run_forever(
+    db_path: str, *, parent_pid: int | None = None, kinds: Iterable[str] | None = None
+) -> None:
     """The worker process: process every kind until SIGTERM/SIGINT (or the parent exits)."""
     from survey.storage.db import open_db
 
@@ -233,6 +260,7 @@ def run_forever(db_path: str, *, parent_pid: int | None = None,
 
         def stop(signum: int, frame: Any) -> None:
             w.stop.set()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         log.info("outbox worker %s started (kinds: %s)", w.id, ", ".join(w.kinds))
@@ -243,8 +271,17 @@ def run_forever(db_path: str, *, parent_pid: int | None = None,
 def start_child(db_path: str) -> subprocess.Popen:
     """Start a worker process next to the web server (``trustmeter serve``); it stops by
     itself when this process is gone, even after a ``kill -9``."""
-    return subprocess.Popen([sys.executable, "-m", "survey.worker", "--db",
-                             os.path.abspath(db_path), "--parent", str(os.getpid())])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "survey.worker",
+            "--db",
+            os.path.abspath(db_path),
+            "--parent",
+            str(os.getpid()),
+        ]
+    )
 
 
 def stop_child(proc: subprocess.Popen, timeout: float = 15) -> None:

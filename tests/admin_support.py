@@ -19,8 +19,11 @@ from conftest import Page, parse_page
 from survey.storage import users
 from survey.storage.db import open_db
 
-PASSWORDS = {"viewer": "viewer-password-1", "researcher": "researcher-password-1",
-             "admin": "admin-password-1"}
+PASSWORDS = {
+    "viewer": "viewer-password-1",
+    "researcher": "researcher-password-1",
+    "admin": "admin-password-1",
+}
 TEST_SCRYPT_N = 2**10  # real scrypt, cheaper cost (the KDF test checks the real one)
 
 
@@ -70,8 +73,15 @@ class AdminClient:
         assert token, f"no csrf_token on {url}"
         return token
 
-    def post(self, url: str, data: dict | None = None, *, token_from: str | None = None,
-             csrf: bool = True, **kw):
+    def post(
+        self,
+        url: str,
+        data: dict | None = None,
+        *,
+        token_from: str | None = None,
+        csrf: bool = True,
+        **kw,
+    ):
         data = dict(data or {})
         if csrf:
             data.setdefault("csrf_token", self.token(token_from or url))

@@ -41,11 +41,13 @@ _compile_translations()
 @pytest.fixture
 def app(tmp_path):
     """The app on a fresh temporary database with the built-in instruments registered."""
-    app = create_app({
-        "TESTING": True,
-        "DATABASE": str(tmp_path / "test.db"),
-        "SECRET_KEY": "test-secret-key",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "test.db"),
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
     with app.app_context():
         init_db(get_db())
     return app
@@ -69,8 +71,13 @@ def campaign_app(path, secret_key: str):
     with app.app_context():
         db = get_db()
         init_db(db)
-        store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
-                              params=["segment", "channel"])
+        store.create_campaign(
+            db,
+            slug="acme",
+            instrument="customer-trust",
+            period="2026-Q4",
+            params=["segment", "channel"],
+        )
         inst = store.campaign_instrument(db, store.get_campaign(db, "acme"))
     return app, inst
 
@@ -78,20 +85,30 @@ def campaign_app(path, secret_key: str):
 @pytest.fixture
 def campaign(app):
     """A factory: ``campaign(slug="acme", params=("segment",), ...)`` -> campaign dict."""
-    def make(slug: str = "acme", instrument: str = "customer-trust", period: str = "2026-Q4",
-             params=("segment", "channel"), **kwargs) -> dict:
+
+    def make(
+        slug: str = "acme",
+        instrument: str = "customer-trust",
+        period: str = "2026-Q4",
+        params=("segment", "channel"),
+        **kwargs,
+    ) -> dict:
         with app.app_context():
-            return store.create_campaign(get_db(), slug=slug, instrument=instrument,
-                                         period=period, params=params, **kwargs)
+            return store.create_campaign(
+                get_db(), slug=slug, instrument=instrument, period=period, params=params, **kwargs
+            )
+
     return make
 
 
 @pytest.fixture
 def invitations(app):
     """A factory: ``invitations("acme", 2)`` -> list of raw tokens."""
+
     def make(slug: str = "acme", count: int = 1, params=None) -> list[str]:
         with app.app_context():
             return [i["token"] for i in store.create_invitations(get_db(), slug, count, params)]
+
     return make
 
 
@@ -180,8 +197,15 @@ class _PageParser(HTMLParser):
             self.page.has_form = True
             self.page.form_action = a.get("action") or None
         elif tag == "input":
-            self.page.inputs.append(Input(a.get("name") or "", a.get("type") or "text",
-                                          a.get("value") or "", "checked" in a, a.get("id")))
+            self.page.inputs.append(
+                Input(
+                    a.get("name") or "",
+                    a.get("type") or "text",
+                    a.get("value") or "",
+                    "checked" in a,
+                    a.get("id"),
+                )
+            )
         elif tag == "label":
             self._label_for, self._label_text = a.get("for"), []
         elif tag == "legend":
@@ -244,15 +268,17 @@ class Respondent:
         data = dict(data)
         if csrf and page.csrf_token:
             data.setdefault("csrf_token", page.csrf_token)
-        page = parse_page(self.client.post(page.post_url, data=data, headers=self.headers,
-                                           follow_redirects=True))
+        page = parse_page(
+            self.client.post(page.post_url, data=data, headers=self.headers, follow_redirects=True)
+        )
         self.pages.append(page)
         return page
 
     def fill(self, page: Page) -> dict[str, str]:
         """Choose an answer for every radio group on a page."""
-        return {name: self.choose(name, values, self.rng)
-                for name, values in page.radio_groups.items()}
+        return {
+            name: self.choose(name, values, self.rng) for name, values in page.radio_groups.items()
+        }
 
     def consent(self, url: str) -> Page:
         """Open a survey link and agree on the intro page; returns the first question page."""

@@ -46,8 +46,9 @@ def free_port() -> int:
 class LiveServer:
     """``trustmeter serve --workers N`` on ``127.0.0.1:port``; start, kill -9, restart."""
 
-    def __init__(self, db_path: Path, log_path: Path, *, workers: int = 3,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, db_path: Path, log_path: Path, *, workers: int = 3, env: dict[str, str] | None = None
+    ):
         self.db_path = db_path
         self.log_path = log_path
         self.workers = workers
@@ -60,10 +61,23 @@ class LiveServer:
         assert self.proc is None
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [*TRUSTMETER, "serve", "--db", str(self.db_path), "--port", str(self.port),
-                 "--workers", str(self.workers)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [
+                    *TRUSTMETER,
+                    "serve",
+                    "--db",
+                    str(self.db_path),
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -114,7 +128,8 @@ class HttpRespondent:
         self.base = base
         self.timeout = timeout
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
 
     def request(self, url: str, data: dict | None = None) -> Page:
         body = None if data is None else urllib.parse.urlencode(data).encode()

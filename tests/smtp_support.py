@@ -50,11 +50,18 @@ class Inbox:
         if drop:
             server.transport.close()  # the message is not accepted
             return "421 closing"
-        msg = email.message_from_bytes(envelope.original_content or envelope.content,
-                                       policy=email.policy.default)
+        msg = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content or envelope.content, msg))
+            self.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or envelope.content,
+                    msg,
+                )
+            )
         return "250 2.0.0 Ok: queued"
 
     def to(self, address: str) -> list[Received]:
@@ -73,8 +80,9 @@ class SmtpServer:
         """``smtp_options`` go to aiosmtpd's SMTP (e.g. an ``authenticator``)."""
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
-                                     **smtp_options)
+        self.controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, **smtp_options
+        )
 
     @property
     def url(self) -> str:

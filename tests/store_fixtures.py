@@ -61,6 +61,7 @@ checklist:
 def small_instrument(tmp_path: Path, *, version: str = "1.0.0") -> Instrument:
     """Write the small instrument to ``tmp_path`` and load it."""
     path = tmp_path / f"mini-trust-{version}.yaml"
-    path.write_text(SMALL_YAML.replace('version: "1.0.0"', f'version: "{version}"'),
-                    encoding="utf-8")
+    path.write_text(
+        SMALL_YAML.replace('version: "1.0.0"', f'version: "{version}"'), encoding="utf-8"
+    )
     return load_instrument(path)

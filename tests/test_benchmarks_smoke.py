@@ -19,15 +19,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def bench_env(tmp_path_factory):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SCALE": "tiny",
-            "BENCH_CACHE": str(tmp_path_factory.mktemp("bench-cache"))}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BENCH_SCALE": "tiny",
+        "BENCH_CACHE": str(tmp_path_factory.mktemp("bench-cache")),
+    }
 
 
 def test_harness_tiny(bench_env, tmp_path):
     out = tmp_path / "results.json"
     env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "analysis,web"}
-    run = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     res = json.loads(out.read_text())
     size = res["analysis"]["sizes"]["2000"]

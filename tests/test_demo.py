@@ -38,8 +38,12 @@ def test_fill_is_fast_and_counts(filled):
     summary, seconds, df, _, counts = filled
     assert seconds < 15  # typically ~1 s; generous for a shared CI machine
     assert summary["completed"] == 3000 and summary["abandoned"] == 300
-    assert counts == {"started": 3300, "completed": 3000, "in_progress": 300,
-                      "completion_rate": 3000 / 3300}
+    assert counts == {
+        "started": 3300,
+        "completed": 3000,
+        "in_progress": 300,
+        "completion_rate": 3000 / 3300,
+    }
     assert len(df) == 3000
 
 
@@ -108,16 +112,24 @@ def test_demo_rows_match_the_respondent_path(tmp_path):
         rows = list(df[df["quality_flags"] != ""]["response_id"][:8]) + list(df["response_id"][:8])
         for rid in rows:
             orig = store.get_response(db, int(rid))
-            new = store.start_response(db, campaign, language=orig["language"],
-                                       direction=orig["direction"], params=orig["params"],
-                                       item_order=orig["item_order"])
+            new = store.start_response(
+                db,
+                campaign,
+                language=orig["language"],
+                direction=orig["direction"],
+                params=orig["params"],
+                item_order=orig["item_order"],
+            )
             store.save_page(db, new, 0, orig["answers"], orig["na"])
             started = datetime.fromisoformat(store.get_response(db, new)["started_at"])
-            store.complete_response(db, new, quality=response_quality,
-                                    finished_at=started + timedelta(seconds=orig["duration_s"]))
+            store.complete_response(
+                db,
+                new,
+                quality=response_quality,
+                finished_at=started + timedelta(seconds=orig["duration_s"]),
+            )
             got = store.get_response(db, new)
-            for key in ("answers", "na", "longstring", "attention_passed", "flags",
-                        "duration_s"):
+            for key in ("answers", "na", "longstring", "attention_passed", "flags", "duration_s"):
                 assert got[key] == orig[key], (rid, key)
             assert got["irv"] == pytest.approx(orig["irv"], nan_ok=True)
 
@@ -134,8 +146,14 @@ def test_fill_other_instrument_and_campaign(tmp_path):
     inst = small_instrument(tmp_path)
     with open_db(tmp_path / "x.db") as db:
         init_db(db, register_builtin=False)
-        s = demo.fill_demo(db, "mini", 500, seed=1, instrument=inst,
-                           periods=["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"])
+        s = demo.fill_demo(
+            db,
+            "mini",
+            500,
+            seed=1,
+            instrument=inst,
+            periods=["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"],
+        )
         assert s["campaign"] == "mini"
         demo.fill_demo(db, "mini", 100, seed=2)  # adds to the existing campaign
         df, got = store.load_campaign_frame(db, "mini")

@@ -15,8 +15,9 @@ def _name(requirement: str) -> str:
 
 
 def test_test_tools_are_not_runtime_dependencies():
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml")
-                            .read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
     runtime = {_name(r) for r in project["dependencies"]}
     assert runtime, "no runtime dependencies parsed"
     assert not runtime & TEST_TOOLS | {n for n in runtime if n.startswith("pytest-")}

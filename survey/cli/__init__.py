@@ -30,7 +30,21 @@ def main() -> None:
     """trustmeter: measure customer trust with a validated questionnaire."""
 
 
-for command in (init, serve, run, campaign_group, invite, demo_command, instrument_group,
-                analyze, export_command, report_command, user_group, token_group,
-                webhook_group, response_group, *MAIL_COMMANDS):
+for command in (
+    init,
+    serve,
+    run,
+    campaign_group,
+    invite,
+    demo_command,
+    instrument_group,
+    analyze,
+    export_command,
+    report_command,
+    user_group,
+    token_group,
+    webhook_group,
+    response_group,
+    *MAIL_COMMANDS,
+):
     main.add_command(command)

@@ -21,8 +21,10 @@ def _load(data: str, instrument: str | None, db: str):
     path = Path(data)
     if path.is_file():
         if instrument is None:
-            raise AnalysisError(f"{data} is a file: give its instrument with --instrument "
-                                "FILE.yaml (or a built-in instrument id)")
+            raise AnalysisError(
+                f"{data} is a file: give its instrument with --instrument "
+                "FILE.yaml (or a built-in instrument id)"
+            )
         try:
             df = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -31,8 +33,10 @@ def _load(data: str, instrument: str | None, db: str):
     if path.suffix.lower() in (".csv", ".tsv", ".txt") or os.sep in data:
         raise AnalysisError(f"no such file: {data}")
     if not Path(db).is_file():
-        raise AnalysisError(f"{data!r} is not a file, and there is no database {db} to look "
-                            "it up as a campaign (use --db or TRUSTMETER_DB)")
+        raise AnalysisError(
+            f"{data!r} is not a file, and there is no database {db} to look "
+            "it up as a campaign (use --db or TRUSTMETER_DB)"
+        )
     from survey.storage.db import open_db
     from survey.storage.store import load_campaign_frame
 
@@ -48,43 +52,101 @@ def _load(data: str, instrument: str | None, db: str):
 
 @click.command("analyze")
 @click.argument("data")
-@click.option("--instrument", "instrument", metavar="FILE.yaml|ID",
-              help="Instrument of the data (default for a campaign: the campaign's own).")
+@click.option(
+    "--instrument",
+    "instrument",
+    metavar="FILE.yaml|ID",
+    help="Instrument of the data (default for a campaign: the campaign's own).",
+)
 @click.option("--group", help="Column to test measurement invariance across (e.g. language).")
 @click.option("--segment", help="Column of segments: table, Welch ANOVA, pairwise tests.")
 @click.option("--period", help="Column of periods: table and change versus previous period.")
-@click.option("--keep-careless", is_flag=True,
-              help="Keep respondents flagged as careless (default: exclude them).")
+@click.option(
+    "--keep-careless",
+    is_flag=True,
+    help="Keep respondents flagged as careless (default: exclude them).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write JSON here.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False),
-              help="Write a self-contained HTML report here.")
-@click.option("--efa-extraction", type=click.Choice(["minres", "ml"]), default="minres",
-              show_default=True)
-@click.option("--efa-rotation", type=click.Choice(["oblimin", "promax", "varimax"]),
-              default="oblimin", show_default=True)
-@click.option("--n-factors", type=click.IntRange(min=1),
-              help="EFA factors (default: the factor solution of the parallel analysis).")
-@click.option("--min-segment-n", type=click.IntRange(min=2), default=30, show_default=True,
-              help="Suppress segments and periods smaller than this.")
-@click.option("--min-items", type=click.IntRange(min=1),
-              help="Answered items needed for a dimension score (default: 75% of its items).")
-@click.option("--estimator", type=click.Choice(["ml", "mlr", "wlsmv"], case_sensitive=False),
-              default="ml", show_default=True,
-              help="CFA estimator: ml; mlr (robust Huber-White SEs, Yuan-Bentler scaled "
-                   "chi-square); or wlsmv for items as ordered categories "
-                   "(polychoric correlations, DWLS, scaled-shifted chi-square, as lavaan).")
-@click.option("--missing", type=click.Choice(["listwise", "fiml"], case_sensitive=False),
-              default="listwise", show_default=True,
-              help="CFA missing data: listwise deletion, or fiml (full-information ML over "
-                   "all responses, as lavaan's missing = \"ml\"; with ml or mlr).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the parallel analysis.")
-@click.option("--n-boot", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap resamples for the CIs of the driver shares (0: none).")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML report here.",
+)
+@click.option(
+    "--efa-extraction", type=click.Choice(["minres", "ml"]), default="minres", show_default=True
+)
+@click.option(
+    "--efa-rotation",
+    type=click.Choice(["oblimin", "promax", "varimax"]),
+    default="oblimin",
+    show_default=True,
+)
+@click.option(
+    "--n-factors",
+    type=click.IntRange(min=1),
+    help="EFA factors (default: the factor solution of the parallel analysis).",
+)
+@click.option(
+    "--min-segment-n",
+    type=click.IntRange(min=2),
+    default=30,
+    show_default=True,
+    help="Suppress segments and periods smaller than this.",
+)
+@click.option(
+    "--min-items",
+    type=click.IntRange(min=1),
+    help="Answered items needed for a dimension score (default: 75% of its items).",
+)
+@click.option(
+    "--estimator",
+    type=click.Choice(["ml", "mlr", "wlsmv"], case_sensitive=False),
+    default="ml",
+    show_default=True,
+    help="CFA estimator: ml; mlr (robust Huber-White SEs, Yuan-Bentler scaled "
+    "chi-square); or wlsmv for items as ordered categories "
+    "(polychoric correlations, DWLS, scaled-shifted chi-square, as lavaan).",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["listwise", "fiml"], case_sensitive=False),
+    default="listwise",
+    show_default=True,
+    help="CFA missing data: listwise deletion, or fiml (full-information ML over "
+    'all responses, as lavaan\'s missing = "ml"; with ml or mlr).',
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the parallel analysis."
+)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the CIs of the driver shares (0: none).",
+)
 @db_option
-def analyze(data, instrument, group, segment, period, keep_careless, json_out, html_out,
-            efa_extraction, efa_rotation, n_factors, min_segment_n, min_items, seed, db_path,
-            n_boot, estimator, missing):
+def analyze(
+    data,
+    instrument,
+    group,
+    segment,
+    period,
+    keep_careless,
+    json_out,
+    html_out,
+    efa_extraction,
+    efa_rotation,
+    n_factors,
+    min_segment_n,
+    min_items,
+    seed,
+    db_path,
+    n_boot,
+    estimator,
+    missing,
+):
     """Analyse DATA (a CSV with item columns named by item id, or a campaign slug).
 
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
@@ -97,15 +159,28 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
 
     try:
         df, inst = _load(data, instrument, db_path)
-        report = run(df, inst, group=group, segment=segment, period=period,
-                     keep_careless=keep_careless, efa_extraction=efa_extraction,
-                     efa_rotation=efa_rotation, n_factors=n_factors,
-                     min_segment_n=min_segment_n, min_items=min_items, seed=seed,
-                     n_boot=n_boot, estimator=estimator.lower(), missing=missing.lower())
+        report = run(
+            df,
+            inst,
+            group=group,
+            segment=segment,
+            period=period,
+            keep_careless=keep_careless,
+            efa_extraction=efa_extraction,
+            efa_rotation=efa_rotation,
+            n_factors=n_factors,
+            min_segment_n=min_segment_n,
+            min_items=min_items,
+            seed=seed,
+            n_boot=n_boot,
+            estimator=estimator.lower(),
+            missing=missing.lower(),
+        )
         out = report.to_dict()
         html = None
         if html_out:
             from analysis.html import render_html
+
             html = render_html(report)
     except InstrumentError as e:
         raise click.ClickException("\n".join(e.errors)) from None
@@ -119,14 +194,21 @@ def analyze(data, instrument, group, segment, period, keep_careless, json_out, h
     if not json_out and not html_out:
         click.echo(report.summary())
         return
-    click.echo(f"{report.n_responses} responses analysed ({report.n_excluded} excluded as "
-               f"careless) with {report.instrument}")
+    click.echo(
+        f"{report.n_responses} responses analysed ({report.n_excluded} excluded as "
+        f"careless) with {report.instrument}"
+    )
     cn = getattr(report.cfa, "n", None)
     how = "FIML" if getattr(report.cfa, "missing", None) == "fiml" else "listwise"
-    click.echo(f"n used: {report.n_complete} complete rows (listwise) for KMO, Bartlett, "
-               f"parallel analysis and EFA"
-               + (f"; CFA n = {cn} ({how}, {getattr(report.cfa, 'estimator', 'ml')})"
-                  if cn is not None else ""))
+    click.echo(
+        f"n used: {report.n_complete} complete rows (listwise) for KMO, Bartlett, "
+        f"parallel analysis and EFA"
+        + (
+            f"; CFA n = {cn} ({how}, {getattr(report.cfa, 'estimator', 'ml')})"
+            if cn is not None
+            else ""
+        )
+    )
     for v in report.verdicts:
         click.echo(f"- {v}")
     for n in report.notes:

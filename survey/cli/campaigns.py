@@ -25,29 +25,69 @@ def campaign_group() -> None:
 
 @campaign_group.command("create")
 @db_option
-@click.option("--instrument", required=True,
-              help="Instrument id (e.g. customer-trust), id@version, or a YAML file.")
+@click.option(
+    "--instrument",
+    required=True,
+    help="Instrument id (e.g. customer-trust), id@version, or a YAML file.",
+)
 @click.option("--slug", required=True, help="Short name; the public link is /s/SLUG.")
 @click.option("--period", required=True, help="Period label, e.g. 2026-Q4.")
-@click.option("--param", "params", multiple=True,
-              help="A URL parameter respondents may carry (e.g. segment); repeatable.")
-@click.option("--language", "languages", multiple=True,
-              help="A language to offer (default: all of the instrument's); repeatable.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="A URL parameter respondents may carry (e.g. segment); repeatable.",
+)
+@click.option(
+    "--language",
+    "languages",
+    multiple=True,
+    help="A language to offer (default: all of the instrument's); repeatable.",
+)
 @click.option("--opens", help="Opening date (YYYY-MM-DD, UTC) or ISO datetime.")
 @click.option("--closes", help="Closing date, inclusive (YYYY-MM-DD, UTC) or ISO datetime.")
-@click.option("--min-segment-n", default=30, show_default=True, type=int,
-              help="Smallest group size reported separately.")
+@click.option(
+    "--min-segment-n",
+    default=30,
+    show_default=True,
+    type=int,
+    help="Smallest group size reported separately.",
+)
 @click.option("--title", help="A title for researchers.")
-@click.option("--grant", "grants", multiple=True, metavar="USERNAME",
-              help="A web user who may see the campaign (repeatable); otherwise only admins "
-                   "see it until 'trustmeter campaign grant'.")
-@audited("campaign.create", lambda kw: (kw["slug"], {
-    "instrument": kw["instrument"], "period": kw["period"], "params": list(kw["params"]),
-    "languages": list(kw["languages"]), "granted": list(kw["grants"])}))
-def campaign_create(db_path: str, instrument: str, slug: str, period: str,
-                    params: tuple[str, ...], languages: tuple[str, ...], opens: str | None,
-                    closes: str | None, min_segment_n: int, title: str | None,
-                    grants: tuple[str, ...]) -> None:
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    metavar="USERNAME",
+    help="A web user who may see the campaign (repeatable); otherwise only admins "
+    "see it until 'trustmeter campaign grant'.",
+)
+@audited(
+    "campaign.create",
+    lambda kw: (
+        kw["slug"],
+        {
+            "instrument": kw["instrument"],
+            "period": kw["period"],
+            "params": list(kw["params"]),
+            "languages": list(kw["languages"]),
+            "granted": list(kw["grants"]),
+        },
+    ),
+)
+def campaign_create(
+    db_path: str,
+    instrument: str,
+    slug: str,
+    period: str,
+    params: tuple[str, ...],
+    languages: tuple[str, ...],
+    opens: str | None,
+    closes: str | None,
+    min_segment_n: int,
+    title: str | None,
+    grants: tuple[str, ...],
+) -> None:
     """Create a campaign: one instrument version for one period. Its creator is recorded
     as cli:$USER, no web user: only admins see it on the researcher pages unless --grant
     names users (or 'trustmeter campaign grant' later)."""
@@ -57,15 +97,26 @@ def campaign_create(db_path: str, instrument: str, slug: str, period: str,
         for name in grants:
             if users.get_user(db, name) is None:
                 raise click.ClickException(f"--grant: unknown user {name!r}")
-        c = store.create_campaign(db, slug=slug, instrument=instrument, period=period,
-                                  params=params, languages=languages or None, title=title,
-                                  opens_at=opens, closes_at=closes, min_segment_n=min_segment_n,
-                                  created_by=cli_user())
+        c = store.create_campaign(
+            db,
+            slug=slug,
+            instrument=instrument,
+            period=period,
+            params=params,
+            languages=languages or None,
+            title=title,
+            opens_at=opens,
+            closes_at=closes,
+            min_segment_n=min_segment_n,
+            created_by=cli_user(),
+        )
         for name in grants:
             access.grant(db, slug, name, by=cli_user())
-    click.echo(f"created campaign {c['slug']}: {c['instrument_id']} {c['instrument_version']}, "
-               f"period {c['period']}, languages {', '.join(c['languages'])}, params "
-               f"{', '.join(c['params']) or 'none'}; public link /s/{c['slug']}")
+    click.echo(
+        f"created campaign {c['slug']}: {c['instrument_id']} {c['instrument_version']}, "
+        f"period {c['period']}, languages {', '.join(c['languages'])}, params "
+        f"{', '.join(c['params']) or 'none'}; public link /s/{c['slug']}"
+    )
 
 
 @campaign_group.command("list")
@@ -81,10 +132,12 @@ def campaign_list(db_path: str) -> None:
     from survey.storage import contacts, store
 
     with open_database(db_path) as db:
-        click.echo("slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
-                   "\tcompletion_rate\texcluded_careless\theadline_period\ttrust_index"
-                   "\ttrust_index_n\tcontacts\tinvited\treminded\tcontacts_started"
-                   "\tcontacts_completed\tbounced\topted_out")
+        click.echo(
+            "slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
+            "\tcompletion_rate\texcluded_careless\theadline_period\ttrust_index"
+            "\ttrust_index_n\tcontacts\tinvited\treminded\tcontacts_started"
+            "\tcontacts_completed\tbounced\topted_out"
+        )
         for c in store.list_campaigns(db):
             k = campaign_stats(db, c)
             rate = "" if k["completion_rate"] is None else f"{k['completion_rate']:.3f}"
@@ -93,12 +146,26 @@ def campaign_list(db_path: str) -> None:
             mean = "" if ti.get("mean") is None else f"{ti['mean']:.3f}"
             n = "" if ti.get("n") is None else str(ti["n"])
             funnel = contacts.campaign_funnel(db, c)
-            click.echo("\t".join([c["slug"], c["status"],
-                                  f"{c['instrument_id']}@{c['instrument_version']}",
-                                  c["period"], ",".join(c["languages"]), ",".join(c["params"]),
-                                  str(k["started"]), str(k["completed"]), rate, careless,
-                                  k["period"] or "", mean, n,
-                                  *(str(funnel[key]) for key in contacts.FUNNEL_KEYS)]))
+            click.echo(
+                "\t".join(
+                    [
+                        c["slug"],
+                        c["status"],
+                        f"{c['instrument_id']}@{c['instrument_version']}",
+                        c["period"],
+                        ",".join(c["languages"]),
+                        ",".join(c["params"]),
+                        str(k["started"]),
+                        str(k["completed"]),
+                        rate,
+                        careless,
+                        k["period"] or "",
+                        mean,
+                        n,
+                        *(str(funnel[key]) for key in contacts.FUNNEL_KEYS),
+                    ]
+                )
+            )
 
 
 @campaign_group.command("grant")
@@ -160,14 +227,27 @@ def campaign_close(db_path: str, slug: str) -> None:
 @db_option
 @click.argument("slug")
 @click.option("--count", required=True, type=int, help="Number of invitations.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A declared param attached to every invitation (e.g. segment=loyal).")
-@click.option("--base-url", default=base_url(DEFAULT_HOST, DEFAULT_PORT), show_default=True,
-              help="Public address of the survey.")
-@audited("invitations.create", lambda kw: (kw["slug"], {
-    "count": kw["count"], "params": sorted(p.partition("=")[0] for p in kw["params"])}))
-def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
-           base_url: str) -> None:
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A declared param attached to every invitation (e.g. segment=loyal).",
+)
+@click.option(
+    "--base-url",
+    default=base_url(DEFAULT_HOST, DEFAULT_PORT),
+    show_default=True,
+    help="Public address of the survey.",
+)
+@audited(
+    "invitations.create",
+    lambda kw: (
+        kw["slug"],
+        {"count": kw["count"], "params": sorted(p.partition("=")[0] for p in kw["params"])},
+    ),
+)
+def invite(db_path: str, slug: str, count: int, params: tuple[str, ...], base_url: str) -> None:
     """Create single-use invitations for campaign SLUG; print a CSV of token and url.
 
     Only a hash of each token is stored: save the output, it cannot be shown again.
@@ -175,8 +255,7 @@ def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
     from survey.storage import store
 
     if count <= 0:
-        raise click.BadParameter(f"must be a positive number, got {count}",
-                                 param_hint="'--count'")
+        raise click.BadParameter(f"must be a positive number, got {count}", param_hint="'--count'")
     p = parse_params(params)
     with open_database(db_path) as db:
         invs = store.create_invitations(db, slug, count, p)
@@ -186,11 +265,21 @@ def invite(db_path: str, slug: str, count: int, params: tuple[str, ...],
 @click.command("demo")
 @db_option
 @click.option("--slug", default="demo", show_default=True, help="Campaign to fill.")
-@click.option("--n", "n", default=3000, show_default=True, type=click.IntRange(min=1),
-              help="Number of complete synthetic respondents.")
+@click.option(
+    "--n",
+    "n",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of complete synthetic respondents.",
+)
 @click.option("--seed", type=int, help="Random seed, for reproducible data.")
-@click.option("--instrument", default="customer-trust", show_default=True,
-              help="Instrument for a new campaign.")
+@click.option(
+    "--instrument",
+    default="customer-trust",
+    show_default=True,
+    help="Instrument for a new campaign.",
+)
 def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: str) -> None:
     """Fill a campaign with synthetic respondents (created with the database if needed).
 
@@ -202,8 +291,8 @@ def demo_command(db_path: str, slug: str, n: int, seed: int | None, instrument: 
 
     with open_database(db_path, create=True) as db, cli_errors():
         s = demo.fill_demo(db, slug, n, seed=seed, instrument=instrument)
-    click.echo(f"campaign {s['campaign']}: added {s['completed']} complete and {s['abandoned']} "
-               f"abandoned synthetic responses over {', '.join(s['periods'])} "
-               f"in {s['seconds']} s")
-
-
+    click.echo(
+        f"campaign {s['campaign']}: added {s['completed']} complete and {s['abandoned']} "
+        f"abandoned synthetic responses over {', '.join(s['periods'])} "
+        f"in {s['seconds']} s"
+    )

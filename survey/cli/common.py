@@ -25,9 +25,15 @@ DEFAULT_PORT = 5000
 def db_option(f: Callable) -> Callable:
     """The ``--db PATH`` option every database command takes (``$TRUSTMETER_DB``)."""
     return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default=DEFAULT_DB,
-        envvar=ENV_VAR, show_default=True, show_envvar=True,
-        help="SQLite database file.")(f)
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=DEFAULT_DB,
+        envvar=ENV_VAR,
+        show_default=True,
+        show_envvar=True,
+        help="SQLite database file.",
+    )(f)
 
 
 @contextlib.contextmanager
@@ -48,14 +54,17 @@ def open_database(db_path: str, *, create: bool = False) -> Iterator[Database]:
     exist and be current, or the command ends with a message saying what to run.
     """
     if not create and not Path(db_path).is_file():
-        raise click.ClickException(f"no database at {db_path}; create it with "
-                                   f"'trustmeter init --db {db_path}'")
+        raise click.ClickException(
+            f"no database at {db_path}; create it with 'trustmeter init --db {db_path}'"
+        )
     with cli_errors(), open_db(db_path) as db:
         if create:
             init_db(db)
         elif migrations.pending(db):
-            raise click.ClickException(f"the database {db_path} is not initialized or is out "
-                                       f"of date; run 'trustmeter init --db {db_path}'")
+            raise click.ClickException(
+                f"the database {db_path} is not initialized or is out "
+                f"of date; run 'trustmeter init --db {db_path}'"
+            )
         yield db
 
 
@@ -65,8 +74,9 @@ def parse_params(values: Iterable[str], hint: str = "'--param'") -> dict[str, st
     for v in values:
         name, sep, value = v.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise click.BadParameter(f"{v!r} is not NAME=VALUE (e.g. segment=loyal)",
-                                     param_hint=hint)
+            raise click.BadParameter(
+                f"{v!r} is not NAME=VALUE (e.g. segment=loyal)", param_hint=hint
+            )
         if name.strip() in out:
             raise click.BadParameter(f"{name.strip()!r} is given twice", param_hint=hint)
         out[name.strip()] = value.strip()
@@ -79,7 +89,6 @@ def base_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     return f"http://{shown}:{port}"
 
 
-
 # ----- audit of the data-changing commands -------------------------------------------
 def cli_user() -> str:
     """``cli:$USER``: the audit user of a command-line action."""
@@ -90,8 +99,13 @@ def cli_user() -> str:
     return f"cli:{name}"
 
 
-def log_cli(db_path: str | os.PathLike[str], action: str, *, target: str | None = None,
-            details: Mapping[str, Any] | None = None) -> None:
+def log_cli(
+    db_path: str | os.PathLike[str],
+    action: str,
+    *,
+    target: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
     """Log a command-line action in the database at ``db_path``, if it has the audit
     table (a database not yet upgraded is left alone)."""
     path = os.fspath(db_path)
@@ -114,6 +128,7 @@ def export_rows(output: Any) -> int | None:
 def audited(action: str, describe: Callable[[dict], tuple[str, Mapping[str, Any]]]):
     """Decorate a command's callback: after it succeeds, write ``action`` to the audit
     log, with ``(target, details) = describe(kwargs)`` taken from its parameters."""
+
     def decorate(callback: Callable) -> Callable:
         @functools.wraps(callback)
         def wrapper(*args, **kwargs):
@@ -124,5 +139,7 @@ def audited(action: str, describe: Callable[[dict], tuple[str, Mapping[str, Any]
             except Exception as e:  # never fail a command that succeeded because of its audit
                 click.echo(f"warning: could not write the audit log: {e}", err=True)
             return result
+
         return wrapper
+
     return decorate

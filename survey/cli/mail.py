@@ -33,19 +33,26 @@ class Duration(click.ParamType):
 
 
 def _rate_option(f):
-    return click.option("--rate", type=click.FloatRange(min=0, min_open=True),
-                        help="Messages per minute (default $TRUSTMETER_MAIL_RATE or 60).")(f)
+    return click.option(
+        "--rate",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Messages per minute (default $TRUSTMETER_MAIL_RATE or 60).",
+    )(f)
 
 
 def _wait_option(f):
-    return click.option("--no-wait", is_flag=True,
-                        help="Return when nothing is due now; leave messages waiting for a "
-                             "retry to the worker (trustmeter worker / serve).")(f)
+    return click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Return when nothing is due now; leave messages waiting for a "
+        "retry to the worker (trustmeter worker / serve).",
+    )(f)
 
 
 def _base_url_option(f):
-    return click.option("--base-url", help="Public address links point to "
-                                           "(default $TRUSTMETER_BASE_URL).")(f)
+    return click.option(
+        "--base-url", help="Public address links point to (default $TRUSTMETER_BASE_URL)."
+    )(f)
 
 
 # ----- contacts ----------------------------------------------------------------------------
@@ -79,16 +86,23 @@ def contacts_import(db_path: str, slug: str, file: str) -> None:
         result = contacts.import_contacts(db, c, rows)
     for line in result["skipped"]:
         click.echo(f"skipped {line}", err=True)
-    click.echo(f"imported {result['imported']} contacts into {slug}"
-               + (f"; skipped {len(result['skipped'])}" if result["skipped"] else ""))
+    click.echo(
+        f"imported {result['imported']} contacts into {slug}"
+        + (f"; skipped {len(result['skipped'])}" if result["skipped"] else "")
+    )
 
 
 @contacts_group.command("purge")
 @db_option
 @click.argument("slug")
-@click.option("--after-close", "after_close", type=click.IntRange(min=0), metavar="DAYS",
-              help="Do not purge now: purge automatically DAYS days after the campaign "
-                   "closes (done by the worker).")
+@click.option(
+    "--after-close",
+    "after_close",
+    type=click.IntRange(min=0),
+    metavar="DAYS",
+    help="Do not purge now: purge automatically DAYS days after the campaign "
+    "closes (done by the worker).",
+)
 @audited("contacts.purge", lambda kw: (kw["slug"], {"after_close": kw["after_close"]}))
 def contacts_purge(db_path: str, slug: str, after_close: int | None) -> None:
     """Delete the e-mail addresses and names of campaign SLUG's contacts (the counts stay).
@@ -123,11 +137,17 @@ def _deliver(db, campaign: dict, config, *, wait: bool) -> dict[str, int]:
     tally = {"sent": 0, "failed": 0, "bounced": 0, "retrying": 0}
     if todo == 0:
         return tally
-    w = Worker(db, kinds=[contacts.KIND], campaign_id=campaign["id"],
-               handlers={contacts.KIND: lambda: MailHandler(config)})
+    w = Worker(
+        db,
+        kinds=[contacts.KIND],
+        campaign_id=campaign["id"],
+        handlers={contacts.KIND: lambda: MailHandler(config)},
+    )
     done_ids: set[int] = set()
-    with click.progressbar(length=todo, label=f"sending {campaign['slug']}",
-                           file=sys.stderr, show_pos=True) as bar:
+    with click.progressbar(
+        length=todo, label=f"sending {campaign['slug']}", file=sys.stderr, show_pos=True
+    ) as bar:
+
         def on_outcome(o) -> None:
             if o.state == "retrying":
                 tally["retrying"] += 1
@@ -140,6 +160,7 @@ def _deliver(db, campaign: dict, config, *, wait: bool) -> dict[str, int]:
                 if o.job.id not in done_ids:
                     done_ids.add(o.job.id)
                     bar.update(1)
+
         w.run(until_idle=True, wait_retries=wait, on_outcome=on_outcome)
     return tally
 
@@ -149,10 +170,11 @@ def _report(slug: str, queued: int, tally: dict[str, int], db, campaign) -> None
 
     left = contacts.mail_progress(db, campaign)
     waiting = left["queued"] + left["retrying"] + left["sending"]
-    click.echo(f"{slug}: queued {queued}; sent {tally['sent']}, bounced {tally['bounced']}, "
-               f"failed {tally['failed']}, temporary failures retried {tally['retrying']}"
-               + (f"; {waiting} still waiting for a retry (the worker sends them)"
-                  if waiting else ""))
+    click.echo(
+        f"{slug}: queued {queued}; sent {tally['sent']}, bounced {tally['bounced']}, "
+        f"failed {tally['failed']}, temporary failures retried {tally['retrying']}"
+        + (f"; {waiting} still waiting for a retry (the worker sends them)" if waiting else "")
+    )
 
 
 def _print_preview(db, campaign: dict, config) -> None:
@@ -163,10 +185,18 @@ def _print_preview(db, campaign: dict, config) -> None:
     for lang in campaign["languages"]:
         sample = {"email": "ana@example.org", "name": templates.SAMPLE["name"], "language": lang}
         base = config.base_url
-        msg = handler.compose(db, campaign, sample, purpose="invitation", sender=config.sender,
-                              base_url=base, key=key, link=f"{base}/i/PERSONAL-TOKEN",
-                              optout_link=f"{base}/optout/OPT-OUT-TOKEN",
-                              idempotency_key=f"preview:{lang}")
+        msg = handler.compose(
+            db,
+            campaign,
+            sample,
+            purpose="invitation",
+            sender=config.sender,
+            base_url=base,
+            key=key,
+            link=f"{base}/i/PERSONAL-TOKEN",
+            optout_link=f"{base}/optout/OPT-OUT-TOKEN",
+            idempotency_key=f"preview:{lang}",
+        )
         click.echo(f"===== {lang} =====")
         for h in ("From", "To", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"):
             click.echo(f"{h}: {msg[h]}")
@@ -179,14 +209,18 @@ def _print_preview(db, campaign: dict, config) -> None:
 @click.command("send")
 @db_option
 @click.argument("slug")
-@click.option("--preview", is_flag=True,
-              help="Print one rendered message per language (a sample contact); send nothing.")
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Print one rendered message per language (a sample contact); send nothing.",
+)
 @_rate_option
 @_wait_option
 @_base_url_option
 @audited("mail.send", lambda kw: (kw["slug"], {"preview": kw["preview"]}))
-def send_command(db_path: str, slug: str, preview: bool, rate: float | None, no_wait: bool,
-                 base_url: str | None) -> None:
+def send_command(
+    db_path: str, slug: str, preview: bool, rate: float | None, no_wait: bool, base_url: str | None
+) -> None:
     """Send the invitation to every contact of campaign SLUG not yet invited.
 
     Configuration: TRUSTMETER_SMTP_URL, TRUSTMETER_MAIL_FROM, TRUSTMETER_BASE_URL. Running
@@ -210,17 +244,37 @@ def send_command(db_path: str, slug: str, preview: bool, rate: float | None, no_
 @click.command("remind")
 @db_option
 @click.argument("slug")
-@click.option("--after", "after", required=True, type=Duration(),
-              help="Only contacts whose last message is at least this old (0s, 90m, 3d).")
-@click.option("--max", "max_reminders", default=1, show_default=True,
-              type=click.IntRange(min=1), help="At most this many reminders per contact.")
+@click.option(
+    "--after",
+    "after",
+    required=True,
+    type=Duration(),
+    help="Only contacts whose last message is at least this old (0s, 90m, 3d).",
+)
+@click.option(
+    "--max",
+    "max_reminders",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="At most this many reminders per contact.",
+)
 @_rate_option
 @_wait_option
 @_base_url_option
-@audited("mail.remind", lambda kw: (kw["slug"], {"after_s": kw["after"].total_seconds(),
-                                                  "max": kw["max_reminders"]}))
-def remind_command(db_path: str, slug: str, after: timedelta, max_reminders: int,
-                   rate: float | None, no_wait: bool, base_url: str | None) -> None:
+@audited(
+    "mail.remind",
+    lambda kw: (kw["slug"], {"after_s": kw["after"].total_seconds(), "max": kw["max_reminders"]}),
+)
+def remind_command(
+    db_path: str,
+    slug: str,
+    after: timedelta,
+    max_reminders: int,
+    rate: float | None,
+    no_wait: bool,
+    base_url: str | None,
+) -> None:
     """Remind the invited contacts of SLUG who have not completed the survey."""
     from survey.storage import contacts, store
 
@@ -261,8 +315,9 @@ def template_set(db_path: str, slug: str, language: str, directory: str) -> None
     with cli_errors():
         templates.check_templates(parts["subject"], parts["text"], parts["html"])
     with open_database(db_path) as db:
-        contacts.set_template(db, slug, language, subject=parts["subject"], text=parts["text"],
-                              html=parts["html"])
+        contacts.set_template(
+            db, slug, language, subject=parts["subject"], text=parts["text"], html=parts["html"]
+        )
     click.echo(f"{slug}: {language} messages now use the templates in {directory}")
 
 

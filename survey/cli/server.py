@@ -45,6 +45,7 @@ def _app_factory(db_path: str) -> Callable:
         app.config["DATABASE"] = path
         app.wsgi_app = ActiveLimit(app.wsgi_app, ACTIVE_PER_WORKER)
         return app
+
     return make_app
 
 
@@ -71,8 +72,7 @@ class ActiveLimit:
             return self.app(environ, start_response)
 
 
-def _serve(db_path: str, host: str, port: int, workers: int, *,
-           outbox_worker: bool = True) -> None:
+def _serve(db_path: str, host: str, port: int, workers: int, *, outbox_worker: bool = True) -> None:
     """Serve the app with gunicorn (``workers`` processes); fall back to waitress (one
     process, threads) where gunicorn cannot run, e.g. on Windows. With ``outbox_worker``
     an outbox worker process (e-mail, webhooks) runs alongside and stops with the server."""
@@ -109,20 +109,27 @@ KEEPALIVE_S = 5
 def gunicorn_settings(host: str, port: int, workers: int) -> dict:
     """gunicorn's settings for ``trustmeter serve`` (also used by the benchmark's
     trivial endpoint, so that the two are served alike)."""
-    return {"bind": f"{host}:{port}", "workers": workers,
-            # threads, not sync workers: a sync worker reads a request with no
-            # deadline, so two clients sending partial headers stalled the server
-            "worker_class": "gthread", "threads": THREADS, "keepalive": KEEPALIVE_S,
-            "worker_connections": 1000,
-            "accesslog": "-", "errorlog": "-", "proc_name": "trustmeter",
-            # a worker whose main loop does not report for this long is restarted
-            # (requests run in threads, so a long request does not count)
-            "timeout": 120,
-            # gunicorn >= 25.1 opens a control socket at one path per user
-            # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
-            "control_socket_disable": True,
-            # tokens in /i/<token> and /optout/<token> never reach the log
-            "logger_class": "survey.web.accesslog.RedactingLogger"}
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # threads, not sync workers: a sync worker reads a request with no
+        # deadline, so two clients sending partial headers stalled the server
+        "worker_class": "gthread",
+        "threads": THREADS,
+        "keepalive": KEEPALIVE_S,
+        "worker_connections": 1000,
+        "accesslog": "-",
+        "errorlog": "-",
+        "proc_name": "trustmeter",
+        # a worker whose main loop does not report for this long is restarted
+        # (requests run in threads, so a long request does not count)
+        "timeout": 120,
+        # gunicorn >= 25.1 opens a control socket at one path per user
+        # ($HOME/.gunicorn/gunicorn.ctl); two servers would share it
+        "control_socket_disable": True,
+        # tokens in /i/<token> and /optout/<token> never reach the log
+        "logger_class": "survey.web.accesslog.RedactingLogger",
+    }
 
 
 def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
@@ -134,12 +141,21 @@ def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
     except ImportError as e:  # gunicorn needs fcntl (POSIX)
         import waitress
 
-        click.echo(f"gunicorn is not available ({e}); serving with waitress "
-                   f"(one process, {4 * workers} threads)", err=True)
+        click.echo(
+            f"gunicorn is not available ({e}); serving with waitress "
+            f"(one process, {4 * workers} threads)",
+            err=True,
+        )
         # waitress reads whole requests in its event loop before a thread sees them,
         # so slow or idle clients hold no thread; idle channels close after 30 s
-        waitress.serve(make_app(), host=host, port=port, threads=4 * workers,
-                       channel_timeout=30, connection_limit=1000)
+        waitress.serve(
+            make_app(),
+            host=host,
+            port=port,
+            threads=4 * workers,
+            channel_timeout=30,
+            connection_limit=1000,
+        )
         return
 
     class GunicornApp(BaseApplication):
@@ -156,19 +172,36 @@ def _serve_web(db_path: str, host: str, port: int, workers: int) -> None:
 
 
 def _server_options(f: Callable) -> Callable:
-    f = click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
-                     help="Number of gunicorn worker processes.")(f)
-    f = click.option("--port", default=DEFAULT_PORT, show_default=True,
-                     type=click.IntRange(1, 65535), help="Port to listen on.")(f)
-    return click.option("--host", default=DEFAULT_HOST, show_default=True,
-                        help="Interface to listen on (0.0.0.0 for all).")(f)
+    f = click.option(
+        "--workers",
+        default=2,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Number of gunicorn worker processes.",
+    )(f)
+    f = click.option(
+        "--port",
+        default=DEFAULT_PORT,
+        show_default=True,
+        type=click.IntRange(1, 65535),
+        help="Port to listen on.",
+    )(f)
+    return click.option(
+        "--host",
+        default=DEFAULT_HOST,
+        show_default=True,
+        help="Interface to listen on (0.0.0.0 for all).",
+    )(f)
 
 
 @click.command()
 @db_option
 @_server_options
-@click.option("--no-worker", is_flag=True,
-              help="Do not start the outbox worker (run 'trustmeter worker' yourself).")
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not start the outbox worker (run 'trustmeter worker' yourself).",
+)
 def serve(db_path: str, host: str, port: int, workers: int, no_worker: bool) -> None:
     """Serve the survey with a production WSGI server (gunicorn), and an outbox worker
     process that sends the queued e-mail and webhook calls.
@@ -184,8 +217,14 @@ def serve(db_path: str, host: str, port: int, workers: int, no_worker: bool) -> 
 @click.command()
 @db_option
 @_server_options
-@click.option("--n", "n", default=3000, show_default=True, type=click.IntRange(min=1),
-              help="Synthetic respondents to fill an empty demo campaign with.")
+@click.option(
+    "--n",
+    "n",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Synthetic respondents to fill an empty demo campaign with.",
+)
 @click.option("--no-serve", is_flag=True, help="Prepare the database and print the links only.")
 def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool) -> None:
     """Try trustmeter: a demo database, its links, and the server (``make run``).
@@ -202,8 +241,10 @@ def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool
         campaign = store.get_campaign(db, "demo")
         if campaign is None or store.campaign_counts(db, "demo")["completed"] == 0:
             summary = demo.fill_demo(db, "demo", n, seed=20261122)
-            click.echo(f"demo campaign filled with {summary['completed']} synthetic respondents "
-                       f"({', '.join(summary['periods'])}) in {summary['seconds']} s")
+            click.echo(
+                f"demo campaign filled with {summary['completed']} synthetic respondents "
+                f"({', '.join(summary['periods'])}) in {summary['seconds']} s"
+            )
         (inv,) = store.create_invitations(db, "demo", 1, {"segment": "returning"})
     base = base_url(host, port)
     click.echo(f"respondent link:  {base}/s/demo")
@@ -211,5 +252,3 @@ def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool
     click.echo(f"database:         {db_path}")
     if not no_serve:
         _serve(db_path, host, port, workers)
-
-

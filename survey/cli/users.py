@@ -32,9 +32,11 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _password_stdin(f: Callable) -> Callable:
-    return click.option("--password-stdin", is_flag=True,
-                        help="Read the password from the first line of standard input "
-                             "instead of prompting.")(f)
+    return click.option(
+        "--password-stdin",
+        is_flag=True,
+        help="Read the password from the first line of standard input instead of prompting.",
+    )(f)
 
 
 @click.group("user")
@@ -45,9 +47,13 @@ def user_group() -> None:
 @user_group.command("add")
 @db_option
 @click.argument("username")
-@click.option("--role", type=click.Choice(users.ROLES), required=True,
-              help="viewer: reports; researcher: also campaigns and exports; admin: also "
-                   "users and the audit log.")
+@click.option(
+    "--role",
+    type=click.Choice(users.ROLES),
+    required=True,
+    help="viewer: reports; researcher: also campaigns and exports; admin: also "
+    "users and the audit log.",
+)
 @_password_stdin
 def user_add(db_path: str, username: str, role: str, password_stdin: bool) -> None:
     """Create user USERNAME; the password is prompted for (or read with --password-stdin)."""
@@ -59,8 +65,7 @@ def user_add(db_path: str, username: str, role: str, password_stdin: bool) -> No
         if users.get_user(db, username) is not None:
             raise click.ClickException(f"a user named {username!r} already exists")
         u = users.create_user(db, username, _read_password(password_stdin), role)
-        audit.log(db, "user.add", user=cli_user(), target=u["username"],
-                  details={"role": role})
+        audit.log(db, "user.add", user=cli_user(), target=u["username"], details={"role": role})
     click.echo(f"created user {u['username']} ({u['role']})")
 
 
@@ -71,9 +76,16 @@ def user_list(db_path: str) -> None:
     with open_database(db_path) as db:
         click.echo("username\trole\tstatus\tlast_login")
         for u in users.list_users(db):
-            click.echo("\t".join([u["username"], u["role"],
-                                  "disabled" if u["disabled"] else "active",
-                                  u["last_login_at"] or "never"]))
+            click.echo(
+                "\t".join(
+                    [
+                        u["username"],
+                        u["role"],
+                        "disabled" if u["disabled"] else "active",
+                        u["last_login_at"] or "never",
+                    ]
+                )
+            )
 
 
 @user_group.command("set-role")
@@ -85,8 +97,13 @@ def user_set_role(db_path: str, username: str, role: str) -> None:
     with open_database(db_path) as db:
         before = users.get_user(db, username)
         u = users.set_role(db, username, role)
-        audit.log(db, "user.role", user=cli_user(), target=u["username"],
-                  details={"from": before["role"], "to": role})
+        audit.log(
+            db,
+            "user.role",
+            user=cli_user(),
+            target=u["username"],
+            details={"from": before["role"], "to": role},
+        )
     click.echo(f"{u['username']} is now {u['role']}")
 
 
@@ -98,8 +115,9 @@ def user_disable(db_path: str, username: str, enable: bool) -> None:
     """Disable USERNAME: they cannot sign in and their sessions end at once."""
     with open_database(db_path) as db:
         u = users.set_disabled(db, username, not enable)
-        audit.log(db, "user.enable" if enable else "user.disable", user=cli_user(),
-                  target=u["username"])
+        audit.log(
+            db, "user.enable" if enable else "user.disable", user=cli_user(), target=u["username"]
+        )
     click.echo(f"{u['username']} is {'disabled' if u['disabled'] else 'enabled'}")
 
 

@@ -16,9 +16,15 @@ from sqlite_utils import Database
 from survey.export.core import ExportResult, export_campaign
 
 
-def export_zip(db: Database, slug: str, fmt: str, *, period: str | None = None,
-               language: str = "en",
-               raw_formulas: bool = False) -> tuple[IO[bytes], ExportResult, str]:
+def export_zip(
+    db: Database,
+    slug: str,
+    fmt: str,
+    *,
+    period: str | None = None,
+    language: str = "en",
+    raw_formulas: bool = False,
+) -> tuple[IO[bytes], ExportResult, str]:
     """Export campaign ``slug`` (one ``period`` or all) as ``fmt`` into a ZIP archive.
 
     Returns ``(archive, result, download_name)``: ``archive`` is an anonymous temporary
@@ -31,14 +37,25 @@ def export_zip(db: Database, slug: str, fmt: str, *, period: str | None = None,
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{slug}-{period}" if period else slug)
     work = Path(tempfile.mkdtemp(prefix="trustmeter-export-"))
     try:
-        result = export_campaign(db, slug, fmt, work / f"{stem}.{fmt}", periods=periods,
-                                 language=language, raw_formulas=raw_formulas)
+        result = export_campaign(
+            db,
+            slug,
+            fmt,
+            work / f"{stem}.{fmt}",
+            periods=periods,
+            language=language,
+            raw_formulas=raw_formulas,
+        )
         archive = tempfile.TemporaryFile(prefix="trustmeter-export-", suffix=".zip")
         try:
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
                 # the names the manifest refers to: FILE, FILE.codebook.md, ...
-                for path in (result.path, result.codebook_md, result.codebook_json,
-                             result.manifest):
+                for path in (
+                    result.path,
+                    result.codebook_md,
+                    result.codebook_json,
+                    result.manifest,
+                ):
                     z.write(path, path.name)
             archive.seek(0)
         except BaseException:

@@ -138,10 +138,17 @@ class ExportResult:
     constant_memory: bool = True
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "rows": self.rows,
-                "sha256": self.sha256, "codebook_md": str(self.codebook_md),
-                "codebook_json": str(self.codebook_json), "manifest": str(self.manifest),
-                "columns": list(self.columns), "constant_memory": self.constant_memory}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "codebook_md": str(self.codebook_md),
+            "codebook_json": str(self.codebook_json),
+            "manifest": str(self.manifest),
+            "columns": list(self.columns),
+            "constant_memory": self.constant_memory,
+        }
 
 
 def _tr(table: Mapping[str, str], lang: str) -> str:
@@ -200,39 +207,77 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         Column("direction", "meta", "string", _meta_label("direction", langs)),
         Column("duration_s", "meta", "number", _meta_label("duration_s", langs)),
     ]
-    taken = {c.name.lower() for c in cols} | {"longstring", "irv", "attention_passed",
-                                              "quality_flags", "flagged", "na_items",
-                                              "not_shown_items",
-                                              "excluded_careless", "trust_index"}
-    taken |= {i.lower() for i in inst.item_ids} | {_score_name(b.id).lower()
-                                                   for b in inst.dimensions}
+    taken = {c.name.lower() for c in cols} | {
+        "longstring",
+        "irv",
+        "attention_passed",
+        "quality_flags",
+        "flagged",
+        "na_items",
+        "not_shown_items",
+        "excluded_careless",
+        "trust_index",
+    }
+    taken |= {i.lower() for i in inst.item_ids} | {
+        _score_name(b.id).lower() for b in inst.dimensions
+    }
     for p in params:
         name = p if p.lower() not in taken else f"param_{p}"
-        cols.append(Column(name, "param", "string",
-                           texts.in_languages(texts.PARAM, langs, name=p),
-                           source=p))
+        cols.append(
+            Column(
+                name, "param", "string", texts.in_languages(texts.PARAM, langs, name=p), source=p
+            )
+        )
     cols += [
         Column("longstring", "quality", "integer", _meta_label("longstring", langs)),
         Column("irv", "quality", "number", _meta_label("irv", langs)),
-        Column("attention_passed", "quality", "integer", _meta_label("attention_passed", langs),
-               values=yn, allowed=(0, 1),
-               note="missing when the instrument has no attention check"),
-        Column("quality_flags", "quality", "string", _meta_label("quality_flags", langs),
-               note="straightline, longstring, attention_failed, speeder "
-                    "(survey.storage.store.quality_flags)"),
-        Column("flagged", "quality", "integer", _meta_label("flagged", langs), values=yn,
-               allowed=(0, 1)),
+        Column(
+            "attention_passed",
+            "quality",
+            "integer",
+            _meta_label("attention_passed", langs),
+            values=yn,
+            allowed=(0, 1),
+            note="missing when the instrument has no attention check",
+        ),
+        Column(
+            "quality_flags",
+            "quality",
+            "string",
+            _meta_label("quality_flags", langs),
+            note="straightline, longstring, attention_failed, speeder "
+            "(survey.storage.store.quality_flags)",
+        ),
+        Column(
+            "flagged",
+            "quality",
+            "integer",
+            _meta_label("flagged", langs),
+            values=yn,
+            allowed=(0, 1),
+        ),
         Column("na_items", "quality", "string", _meta_label("na_items", langs)),
-        Column("not_shown_items", "quality", "string", _meta_label("not_shown_items", langs),
-               note="items whose show_if was false: never asked (empty in their column; "
-                    "SPSS user-missing -8, Stata .b)"),
-        Column("excluded_careless", "quality", "integer", _meta_label("excluded_careless", langs),
-               values=yn, allowed=(0, 1),
-               note="1 = excluded from the Trust Index and the report as careless: flagged by "
-                    "at least 2 of the careless-responding indicators (longstring, response "
-                    "variability, Mahalanobis distance, attention check, speeding), screened "
-                    "among the complete responses of the same period "
-                    "(analysis.headline.careless_exclusions, the dashboard's count)"),
+        Column(
+            "not_shown_items",
+            "quality",
+            "string",
+            _meta_label("not_shown_items", langs),
+            note="items whose show_if was false: never asked (empty in their column; "
+            "SPSS user-missing -8, Stata .b)",
+        ),
+        Column(
+            "excluded_careless",
+            "quality",
+            "integer",
+            _meta_label("excluded_careless", langs),
+            values=yn,
+            allowed=(0, 1),
+            note="1 = excluded from the Trust Index and the report as careless: flagged by "
+            "at least 2 of the careless-responding indicators (longstring, response "
+            "variability, Mahalanobis distance, attention check, speeding), screened "
+            "among the complete responses of the same period "
+            "(analysis.headline.careless_exclusions, the dashboard's count)",
+        ),
     ]
     checklist = set(inst.checklist.item_ids) if inst.checklist is not None else set()
     attention = {a.id for a in inst.attention_checks}
@@ -243,39 +288,83 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
             values, allowed, na = yn, (0, 1), False
             bid, bkind, bname = inst.checklist.id, "checklist", dict(inst.checklist.prompt)
         else:
-            values, allowed, na = _scale_values(scale, langs), (scale.min, scale.max), \
-                scale.not_applicable
+            values, allowed, na = (
+                _scale_values(scale, langs),
+                (scale.min, scale.max),
+                scale.not_applicable,
+            )
             if block is not None:
                 bid, bkind, bname = block.id, block.kind, dict(block.name)
             elif item.id in attention:
                 bid, bkind, bname = None, "attention_check", None
             else:
                 bid, bkind, bname = None, "single_item", None
-        note = f"attention check: the instructed answer is {item.expected}" \
-            if item.id in attention else None
-        cols.append(Column(item.id, "item", "integer", dict(item.text), values=values,
-                           allowed=allowed, na=na, construct=item.construct,
-                           reverse=item.reverse, block=bid, block_kind=bkind,
-                           block_name=bname, note=note,
-                           conditional=bool(inst.conditions_for(item.id))))
+        note = (
+            f"attention check: the instructed answer is {item.expected}"
+            if item.id in attention
+            else None
+        )
+        cols.append(
+            Column(
+                item.id,
+                "item",
+                "integer",
+                dict(item.text),
+                values=values,
+                allowed=allowed,
+                na=na,
+                construct=item.construct,
+                reverse=item.reverse,
+                block=bid,
+                block_kind=bkind,
+                block_name=bname,
+                note=note,
+                conditional=bool(inst.conditions_for(item.id)),
+            )
+        )
     for item in inst.text_items:  # open answers: string variables, never scored
-        cols.append(Column(item.id, "text", "string", dict(item.text), construct=item.construct,
-                           conditional=bool(inst.conditions_for(item.id)),
-                           note=f"open text, at most {item.max_length} characters; control "
-                                "characters and bidi overrides removed"))
+        cols.append(
+            Column(
+                item.id,
+                "text",
+                "string",
+                dict(item.text),
+                construct=item.construct,
+                conditional=bool(inst.conditions_for(item.id)),
+                note=f"open text, at most {item.max_length} characters; control "
+                "characters and bidi overrides removed",
+            )
+        )
     for b in inst.dimensions:
-        cols.append(Column(_score_name(b.id), "score", "number",
-                           {lang: texts.translate(texts.SCORE, lang, name=_tr(b.name, lang))
-                            for lang in langs},
-                           block=b.id, block_kind="dimension", block_name=dict(b.name),
-                           source=b.id,
-                           note=f"mean of the answered reverse-keyed items "
-                                f"{', '.join(b.item_ids)} when at least "
-                                f"{resolve_min_items(None, len(b.item_ids))} are answered"))
+        cols.append(
+            Column(
+                _score_name(b.id),
+                "score",
+                "number",
+                {
+                    lang: texts.translate(texts.SCORE, lang, name=_tr(b.name, lang))
+                    for lang in langs
+                },
+                block=b.id,
+                block_kind="dimension",
+                block_name=dict(b.name),
+                source=b.id,
+                note=f"mean of the answered reverse-keyed items "
+                f"{', '.join(b.item_ids)} when at least "
+                f"{resolve_min_items(None, len(b.item_ids))} are answered",
+            )
+        )
     lo, hi = inst.scale.min, inst.scale.max
-    cols.append(Column("trust_index", "score", "number", _meta_label("trust_index", langs),
-                       note=f"(mean of the dimension scores - {lo}) / ({hi} - {lo}) * 100; "
-                            "missing unless every dimension has a score"))
+    cols.append(
+        Column(
+            "trust_index",
+            "score",
+            "number",
+            _meta_label("trust_index", langs),
+            note=f"(mean of the dimension scores - {lo}) / ({hi} - {lo}) * 100; "
+            "missing unless every dimension has a score",
+        )
+    )
     seen: dict[str, str] = {}
     for c in cols:
         if c.name.lower() in seen:
@@ -312,8 +401,9 @@ def dimension_scores(items: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
     return frame
 
 
-def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
-                  first_row: int = 0) -> tuple[pd.DataFrame, list[Column]]:
+def response_rows(
+    db: Database, slug: str, response_ids: Sequence[int], *, first_row: int = 0
+) -> tuple[pd.DataFrame, list[Column]]:
     """Export rows (the columns of :func:`build_columns`) of some complete responses of
     one campaign, in the order of ``response_ids``; ``row`` counts from ``first_row + 1``.
     For the API's JSON Lines pulls: the same columns and the same absence of
@@ -323,8 +413,9 @@ def response_rows(db: Database, slug: str, response_ids: Sequence[int], *,
     rows = exports.rows_of(db, sel, response_ids)
     if not rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
-    return _chunk_frame(rows, first_row, sel, columns, careless_ids(db, sel),
-                        _states(db, rows)), columns
+    return _chunk_frame(
+        rows, first_row, sel, columns, careless_ids(db, sel), _states(db, rows)
+    ), columns
 
 
 def _states(db: Database, rows: Sequence[tuple]) -> tuple[dict, dict]:
@@ -355,9 +446,14 @@ def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray
     return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes, allow_fill=True)
 
 
-def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
-                 columns: Sequence[Column], careless: frozenset[int],
-                 states: tuple[dict, dict] = ({}, {})) -> pd.DataFrame:
+def _chunk_frame(
+    rows: list[tuple],
+    first_row: int,
+    sel: exports.Selection,
+    columns: Sequence[Column],
+    careless: frozenset[int],
+    states: tuple[dict, dict] = ({}, {}),
+) -> pd.DataFrame:
     """One chunk of SQL rows -> the export frame (compact nullable dtypes). The rows'
     leading response ids only join ``careless`` (ids excluded as careless) and go."""
     inst = sel.inst
@@ -378,8 +474,7 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
     texts_by_id, hidden_by_id = states
-    out["not_shown_items"] = _str_array([",".join(sorted(hidden_by_id.get(i, ())))
-                                         for i in ids])
+    out["not_shown_items"] = _str_array([",".join(sorted(hidden_by_id.get(i, ()))) for i in ids])
     for c in columns:
         if c.kind == "text":
             out[c.name] = _str_array([texts_by_id.get(i, {}).get(c.name) for i in ids])
@@ -396,8 +491,9 @@ def _chunk_frame(rows: list[tuple], first_row: int, sel: exports.Selection,
     return frame[[c.name for c in columns]]
 
 
-def _na_mask(frame: pd.DataFrame, items: Sequence[str],
-             status: str = "na_items") -> dict[str, np.ndarray]:
+def _na_mask(
+    frame: pd.DataFrame, items: Sequence[str], status: str = "na_items"
+) -> dict[str, np.ndarray]:
     """``{item: bool array}`` of the cells answered "not applicable" in a chunk (of the
     items not shown with ``status="not_shown_items"``)."""
     masks = {i: np.zeros(len(frame), dtype=bool) for i in items}
@@ -418,10 +514,16 @@ class _Writer(ABC):
     constant_memory = True
     raw_formulas = False  # csv/xlsx: keep formula-looking text verbatim (see neutralise.py)
 
-    def __init__(self, path: Path, columns: Sequence[Column], lang: str, sel: exports.Selection,
-                 na_code: int):
-        self.path, self.columns, self.lang, self.sel, self.na_code = (path, columns, lang, sel,
-                                                                       na_code)
+    def __init__(
+        self, path: Path, columns: Sequence[Column], lang: str, sel: exports.Selection, na_code: int
+    ):
+        self.path, self.columns, self.lang, self.sel, self.na_code = (
+            path,
+            columns,
+            lang,
+            sel,
+            na_code,
+        )
         self.names = [c.name for c in columns]
 
     def neutralised(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -452,8 +554,9 @@ def _arrow_schema(columns: Sequence[Column], lang: str, inst: Instrument):
         else:
             t = pa.string() if c.type == "string" else pa.float64()
         fields.append(pa.field(c.name, t, metadata={"label": c.label_in(lang)}))
-    return pa.schema(fields, metadata={"trustmeter.instrument": inst.key,
-                                       "trustmeter.language": lang})
+    return pa.schema(
+        fields, metadata={"trustmeter.instrument": inst.key, "trustmeter.language": lang}
+    )
 
 
 class _CsvWriter(_Writer):
@@ -470,13 +573,17 @@ class _CsvWriter(_Writer):
         self.schema = _arrow_schema(self.columns, self.lang, self.sel.inst)
         self.fh = open(self.path, "wb")
         self.fh.write((",".join(self.names) + "\n").encode("utf-8"))  # names are plain ids
-        self.writer = pcsv.CSVWriter(self.fh, self.schema, write_options=pcsv.WriteOptions(
-            include_header=False, quoting_style="needed"))
+        self.writer = pcsv.CSVWriter(
+            self.fh,
+            self.schema,
+            write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"),
+        )
 
     def write(self, frame: pd.DataFrame) -> None:
         frame = self.neutralised(frame)
-        self.writer.write_table(self.pa.Table.from_pandas(frame, schema=self.schema,
-                                                          preserve_index=False))
+        self.writer.write_table(
+            self.pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        )
 
     def close(self) -> None:
         try:
@@ -495,8 +602,9 @@ class _JsonWriter(_Writer):
         self.first = True
 
     def write(self, frame: pd.DataFrame) -> None:
-        text = frame.to_json(orient="records", lines=True, force_ascii=False,
-                             double_precision=15).rstrip("\n")
+        text = frame.to_json(
+            orient="records", lines=True, force_ascii=False, double_precision=15
+        ).rstrip("\n")
         if not text:
             return
         self.fh.write(("\n" if self.first else ",\n") + text.replace("\n", ",\n"))
@@ -522,8 +630,9 @@ class _ParquetWriter(_Writer):
         self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
 
     def write(self, frame: pd.DataFrame) -> None:
-        self.writer.write_table(self.pa.Table.from_pandas(frame, schema=self.schema,
-                                                          preserve_index=False))
+        self.writer.write_table(
+            self.pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -556,8 +665,10 @@ class _XlsxWriter(_Writer):
     def write(self, frame: pd.DataFrame) -> None:
         self.n += len(frame)
         if self.n > XLSX_MAX_ROWS:
-            raise ValueError(f"xlsx holds at most {XLSX_MAX_ROWS:,} rows per sheet; "
-                             "export csv or parquet instead")
+            raise ValueError(
+                f"xlsx holds at most {XLSX_MAX_ROWS:,} rows per sheet; "
+                "export csv or parquet instead"
+            )
         frame = self.neutralised(frame)
         obj = frame.astype(object).where(frame.notna(), None)
         for row in obj.itertuples(index=False, name=None):
@@ -581,8 +692,13 @@ class _XlsxWriter(_Writer):
         labels.append(["variable", f"label ({self.lang})", "values"])
         for c in self.columns:
             vals = "; ".join(f"{k} = {v}" for k, v in c.value_labels(self.lang).items())
-            labels.append([self.cell(c.name), self.cell(c.label_in(self.lang)),
-                           self.cell(vals) if vals else None])
+            labels.append(
+                [
+                    self.cell(c.name),
+                    self.cell(c.label_in(self.lang)),
+                    self.cell(vals) if vals else None,
+                ]
+            )
         self.wb.save(self.path)
 
     def abort(self) -> None:
@@ -611,13 +727,18 @@ class _InMemoryWriter(_Writer):
         if self.chunks:
             df = pd.concat(self.chunks, ignore_index=True)
         else:
-            df = pd.DataFrame({c.name: pd.Series([], dtype="str" if c.type == "string"
-                                                 else float) for c in self.columns})
+            df = pd.DataFrame(
+                {
+                    c.name: pd.Series([], dtype="str" if c.type == "string" else float)
+                    for c in self.columns
+                }
+            )
         self.chunks = []
         return df
 
-    def value_labels(self, extra: Mapping[str, Mapping[Any, str]] | None = None
-                     ) -> dict[str, dict[Any, str]]:
+    def value_labels(
+        self, extra: Mapping[str, Mapping[Any, str]] | None = None
+    ) -> dict[str, dict[Any, str]]:
         out: dict[str, dict[Any, str]] = {}
         for c in self.columns:
             labs: dict[Any, str] = dict(c.value_labels(self.lang))
@@ -650,23 +771,39 @@ class _SavWriter(_InMemoryWriter):
 
         df = self.frame()
         na_label = texts.not_applicable(self.sel.inst, self.lang)
-        labels = {n: _clip_bytes(t, SPSS_LABEL_MAX_BYTES)
-                  for n, t in ((c.name, c.label_in(self.lang)) for c in self.columns)}
+        labels = {
+            n: _clip_bytes(t, SPSS_LABEL_MAX_BYTES)
+            for n, t in ((c.name, c.label_in(self.lang)) for c in self.columns)
+        }
         ns_label = texts.translate(texts.NOT_SHOWN, self.lang)
         extra: dict[str, dict[int, str]] = {i: {self.na_code: na_label} for i in self.na_items}
         for i in self.hidden_items:
             extra.setdefault(i, {})[_not_shown_code(self.na_code)] = ns_label
-        vlabels = {k: {code: _clip_bytes(t, SPSS_VALUE_LABEL_MAX_BYTES) for code, t in v.items()}
-                   for k, v in self.value_labels(extra).items()}
-        measure = {c.name: ("scale" if c.type == "number" or c.name in ("row", "longstring")
-                            else "ordinal" if c.kind == "item" and c.block_kind != "checklist"
-                            else "nominal") for c in self.columns}
+        vlabels = {
+            k: {code: _clip_bytes(t, SPSS_VALUE_LABEL_MAX_BYTES) for code, t in v.items()}
+            for k, v in self.value_labels(extra).items()
+        }
+        measure = {
+            c.name: (
+                "scale"
+                if c.type == "number" or c.name in ("row", "longstring")
+                else "ordinal"
+                if c.kind == "item" and c.block_kind != "checklist"
+                else "nominal"
+            )
+            for c in self.columns
+        }
         fmt = {c.name: "F8.0" for c in self.columns if c.type == "integer"}
-        pyreadstat.write_sav(df, str(self.path), column_labels=labels,
-                             variable_value_labels=vlabels,
-                             missing_ranges=self.missing(),
-                             variable_measure=measure, variable_format=fmt,
-                             file_label=_clip_bytes(f"trustmeter {self.sel.inst.key}", 64))
+        pyreadstat.write_sav(
+            df,
+            str(self.path),
+            column_labels=labels,
+            variable_value_labels=vlabels,
+            missing_ranges=self.missing(),
+            variable_measure=measure,
+            variable_format=fmt,
+            file_label=_clip_bytes(f"trustmeter {self.sel.inst.key}", 64),
+        )
 
 
 class _DtaWriter(_InMemoryWriter):
@@ -691,8 +828,7 @@ class _DtaWriter(_InMemoryWriter):
 
         df = self.frame()
         na_label = texts.not_applicable(self.sel.inst, self.lang)
-        labels = {c.name: _clip_chars(c.label_in(self.lang), STATA_LABEL_MAX)
-                  for c in self.columns}
+        labels = {c.name: _clip_chars(c.label_in(self.lang), STATA_LABEL_MAX) for c in self.columns}
         ns_label = texts.translate(texts.NOT_SHOWN, self.lang)
         extra: dict[str, dict] = {i: {NA_STATA: na_label} for i in self.na_items}
         user: dict[str, list[str]] = {i: [NA_STATA] for i in self.na_items}
@@ -700,22 +836,31 @@ class _DtaWriter(_InMemoryWriter):
             extra.setdefault(i, {})[NOT_SHOWN_STATA] = ns_label
             user.setdefault(i, []).append(NOT_SHOWN_STATA)
         vlabels = self.value_labels(extra)
-        pyreadstat.write_dta(df, str(self.path), column_labels=labels,
-                             variable_value_labels=vlabels,
-                             missing_user_values=user,
-                             version=14,
-                             file_label=_clip_chars(f"trustmeter {self.sel.inst.key}", 80))
+        pyreadstat.write_dta(
+            df,
+            str(self.path),
+            column_labels=labels,
+            variable_value_labels=vlabels,
+            missing_user_values=user,
+            version=14,
+            file_label=_clip_chars(f"trustmeter {self.sel.inst.key}", 80),
+        )
         _name_dta_label_sets(self.path)
 
 
-_WRITERS: dict[str, type[_Writer]] = {"csv": _CsvWriter, "json": _JsonWriter,
-                                      "parquet": _ParquetWriter, "xlsx": _XlsxWriter,
-                                      "sav": _SavWriter, "dta": _DtaWriter}
+_WRITERS: dict[str, type[_Writer]] = {
+    "csv": _CsvWriter,
+    "json": _JsonWriter,
+    "parquet": _ParquetWriter,
+    "xlsx": _XlsxWriter,
+    "sav": _SavWriter,
+    "dta": _DtaWriter,
+}
 
 
 def _clip_chars(text: str, limit: int) -> str:
     """At most ``limit`` characters, ending in "…" when cut (Stata: 80 per label)."""
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _clip_bytes(text: str, limit: int) -> str:
@@ -771,13 +916,13 @@ def _name_dta_label_sets(path: Path) -> None:
 
 
 # ----- codebook and manifest -------------------------------------------------------
-def codebook(columns: Sequence[Column], inst: Instrument, lang: str, fmt: str,
-             na_code: int) -> dict:
+def codebook(
+    columns: Sequence[Column], inst: Instrument, lang: str, fmt: str, na_code: int
+) -> dict:
     """The codebook as a JSON-ready dict (see :func:`codebook_markdown`)."""
     variables = []
     for c in columns:
-        v: dict[str, Any] = {"name": c.name, "kind": c.kind, "type": c.type,
-                             "label": dict(c.label)}
+        v: dict[str, Any] = {"name": c.name, "kind": c.kind, "type": c.type, "label": dict(c.label)}
         if fmt == "dta" and len(c.label_in(lang)) > STATA_LABEL_MAX:
             v["label_in_file"] = _clip_chars(c.label_in(lang), STATA_LABEL_MAX)
         elif fmt == "sav" and len(c.label_in(lang).encode("utf-8")) > SPSS_LABEL_MAX_BYTES:
@@ -790,8 +935,12 @@ def codebook(columns: Sequence[Column], inst: Instrument, lang: str, fmt: str,
             v["not_applicable"] = c.na
             if c.na:
                 v["not_applicable_code"] = _na_repr(fmt, na_code)
-            v.update(construct=c.construct, reverse_keyed=bool(c.reverse), block=c.block,
-                     block_kind=c.block_kind)
+            v.update(
+                construct=c.construct,
+                reverse_keyed=bool(c.reverse),
+                block=c.block,
+                block_kind=c.block_kind,
+            )
             if c.block_name:
                 v["block_name"] = dict(c.block_name)
         elif c.block:
@@ -803,8 +952,12 @@ def codebook(columns: Sequence[Column], inst: Instrument, lang: str, fmt: str,
         v["instrument"] = {"id": inst.id, "version": inst.version}
         variables.append(v)
     return {
-        "instrument": {"id": inst.id, "version": inst.version, "title": dict(inst.title),
-                       "languages": list(inst.languages)},
+        "instrument": {
+            "id": inst.id,
+            "version": inst.version,
+            "title": dict(inst.title),
+            "languages": list(inst.languages),
+        },
         "label_language": lang,
         "format": fmt,
         "rows": "one per complete response; started (partial) responses are not exported",
@@ -833,15 +986,20 @@ def codebook_markdown(cb: Mapping) -> str:
     inst = cb["instrument"]
     langs = inst["languages"]
     lang = cb["label_language"]
-    lines = [f"# Codebook: {_md(_tr(inst['title'], lang))}", "",
-             f"- Instrument: `{inst['id']}` version {inst['version']}",
-             f"- Format: {cb['format']}; labels in the file: {lang}",
-             f"- Rows: {cb['rows']}",
-             f"- No answer: {cb['missing_values']['no_answer']}",
-             f"- Not applicable: {cb['missing_values']['not_applicable']}", "",
-             "| Variable | Type | " + " | ".join(f"Label ({la})" for la in langs)
-             + " | Values | Construct | Reverse-keyed | Block |",
-             "|---|---|" + "---|" * len(langs) + "---|---|---|---|"]
+    lines = [
+        f"# Codebook: {_md(_tr(inst['title'], lang))}",
+        "",
+        f"- Instrument: `{inst['id']}` version {inst['version']}",
+        f"- Format: {cb['format']}; labels in the file: {lang}",
+        f"- Rows: {cb['rows']}",
+        f"- No answer: {cb['missing_values']['no_answer']}",
+        f"- Not applicable: {cb['missing_values']['not_applicable']}",
+        "",
+        "| Variable | Type | "
+        + " | ".join(f"Label ({la})" for la in langs)
+        + " | Values | Construct | Reverse-keyed | Block |",
+        "|---|---|" + "---|" * len(langs) + "---|---|---|---|",
+    ]
     for v in cb["variables"]:
         values = "; ".join(f"{x['code']} = {_tr(x['label'], lang)}" for x in v.get("values", []))
         if "allowed" in v:
@@ -856,11 +1014,14 @@ def codebook_markdown(cb: Mapping) -> str:
         if v.get("label_in_file"):
             label.append(f"(in file: {_md(v['label_in_file'])})")
         rev = {True: "yes", False: "no"}.get(v.get("reverse_keyed"), "")
-        lines.append(f"| `{v['name']}` | {v['type']} | " + " | ".join(label[:len(langs)])
-                     + (f" {label[-1]}" if len(label) > len(langs) else "")
-                     + f" | {_md(values)} | {v.get('construct') or ''} | {rev} | {_md(block)} |")
+        lines.append(
+            f"| `{v['name']}` | {v['type']} | "
+            + " | ".join(label[: len(langs)])
+            + (f" {label[-1]}" if len(label) > len(langs) else "")
+            + f" | {_md(values)} | {v.get('construct') or ''} | {rev} | {_md(block)} |"
+        )
     if cb.get("formulas"):
-        lines[lines.index("", 2):lines.index("", 2)] = [f"- Formulas: {cb['formulas']}"]
+        lines[lines.index("", 2) : lines.index("", 2)] = [f"- Formulas: {cb['formulas']}"]
     notes = [v for v in cb["variables"] if v.get("note")]
     if notes:
         lines += ["", "## Notes", ""]
@@ -888,11 +1049,11 @@ def _check_output(out: Path) -> None:
     if out.exists() and out.is_dir():
         raise ValueError(f"output {str(out)!r} is a directory; give a file name")
     if not out.parent.is_dir():
-        raise ValueError(f"cannot write {str(out)!r}: directory {str(out.parent)!r} does not "
-                         "exist")
+        raise ValueError(f"cannot write {str(out)!r}: directory {str(out.parent)!r} does not exist")
     if not os.access(out.parent, os.W_OK):
-        raise ValueError(f"cannot write {str(out)!r}: directory {str(out.parent)!r} is not "
-                         "writable")
+        raise ValueError(
+            f"cannot write {str(out)!r}: directory {str(out.parent)!r} is not writable"
+        )
     if out.exists() and not os.access(out, os.W_OK):
         raise ValueError(f"cannot write {str(out)!r}: the file exists and is not writable")
 
@@ -919,11 +1080,18 @@ def _temp(out: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[str],
-                    fmt: str, out_path: str | os.PathLike[str], *,
-                    periods: Sequence[str] | None = None, language: str = "en",
-                    progress: ProgressFn | None = None,
-                    chunk_rows: int = CHUNK_ROWS, raw_formulas: bool = False) -> ExportResult:
+def export_campaign(
+    db: Database | str | os.PathLike[str],
+    slug: str | Sequence[str],
+    fmt: str,
+    out_path: str | os.PathLike[str],
+    *,
+    periods: Sequence[str] | None = None,
+    language: str = "en",
+    progress: ProgressFn | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    raw_formulas: bool = False,
+) -> ExportResult:
     """Export the complete responses of one or more campaigns to ``out_path``.
 
     Parameters
@@ -964,9 +1132,17 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
         if not Path(path).is_file():
             raise LookupError(f"database {path!r} does not exist")
         with open_db(path) as conn:
-            return export_campaign(conn, slug, fmt, out_path, periods=periods,
-                                   language=language, progress=progress, chunk_rows=chunk_rows,
-                                   raw_formulas=raw_formulas)
+            return export_campaign(
+                conn,
+                slug,
+                fmt,
+                out_path,
+                periods=periods,
+                language=language,
+                progress=progress,
+                chunk_rows=chunk_rows,
+                raw_formulas=raw_formulas,
+            )
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
@@ -978,15 +1154,19 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
         sel = exports.select(db, slugs, periods)
         inst = sel.inst
         if language not in inst.languages:
-            raise ValueError(f"language {language!r}: the instrument {inst.key} offers "
-                             f"{', '.join(inst.languages)}")
+            raise ValueError(
+                f"language {language!r}: the instrument {inst.key} offers "
+                f"{', '.join(inst.languages)}"
+            )
         columns = build_columns(inst, sel.params)
         na_code = _na_code(inst)
         total = exports.count(db, sel)
         careless = careless_ids(db, sel)
         if fmt == "xlsx" and total > XLSX_MAX_ROWS:
-            raise ValueError(f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
-                             "sheet); export csv or parquet instead")
+            raise ValueError(
+                f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
+                "sheet); export csv or parquet instead"
+            )
         temps: list[Path] = []
         try:
             data_tmp = _temp(out, "")
@@ -996,8 +1176,9 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             done = 0
             try:
                 for rows in exports.iter_rows(db, sel, chunk_rows):
-                    writer.write(_chunk_frame(rows, done, sel, columns, careless,
-                                              _states(db, rows)))
+                    writer.write(
+                        _chunk_frame(rows, done, sel, columns, careless, _states(db, rows))
+                    )
                     done += len(rows)
                     if progress is not None:
                         progress(done, total)
@@ -1011,16 +1192,24 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             cb = codebook(columns, inst, language, fmt, na_code)
             if fmt in NEUTRALISED_FORMATS:
                 cb["formulas"] = NOTE_RAW if raw_formulas else NOTE_NEUTRALISED
-            md_path, cbj_path, man_path = (Path(f"{out}.codebook.md"),
-                                           Path(f"{out}.codebook.json"),
-                                           Path(f"{out}.manifest.json"))
+            md_path, cbj_path, man_path = (
+                Path(f"{out}.codebook.md"),
+                Path(f"{out}.codebook.json"),
+                Path(f"{out}.manifest.json"),
+            )
             manifest = {
-                "file": out.name, "format": fmt, "rows": done, "sha256": digest,
-                "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace(
-                    "+00:00", "Z"),
-                "filters": {"campaigns": [c["slug"] for c in sel.campaigns],
-                            "periods": list(sel.periods) if sel.periods else None,
-                            "status": "complete"},
+                "file": out.name,
+                "format": fmt,
+                "rows": done,
+                "sha256": digest,
+                "exported_at": datetime.now(UTC)
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
+                "filters": {
+                    "campaigns": [c["slug"] for c in sel.campaigns],
+                    "periods": list(sel.periods) if sel.periods else None,
+                    "status": "complete",
+                },
                 "instrument": {"id": inst.id, "version": inst.version},
                 "label_language": language,
                 "trustmeter_version": trustmeter_version(),
@@ -1030,9 +1219,11 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
                 "columns": [c.name for c in columns],
                 "codebook": [md_path.name, cbj_path.name],
             }
-            texts = {md_path: codebook_markdown(cb),
-                     cbj_path: json.dumps(cb, ensure_ascii=False, indent=2) + "\n",
-                     man_path: json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"}
+            texts = {
+                md_path: codebook_markdown(cb),
+                cbj_path: json.dumps(cb, ensure_ascii=False, indent=2) + "\n",
+                man_path: json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+            }
             staged = {}
             for final, text in texts.items():
                 tmp = _temp(out, Path(final.name).suffix)
@@ -1046,7 +1237,14 @@ def export_campaign(db: Database | str | os.PathLike[str], slug: str | Sequence[
             for t in temps:
                 with contextlib.suppress(FileNotFoundError):
                     t.unlink()
-    return ExportResult(path=out, format=fmt, rows=done, sha256=digest, codebook_md=md_path,
-                        codebook_json=cbj_path, manifest=man_path,
-                        columns=tuple(c.name for c in columns),
-                        constant_memory=writer.constant_memory)
+    return ExportResult(
+        path=out,
+        format=fmt,
+        rows=done,
+        sha256=digest,
+        codebook_md=md_path,
+        codebook_json=cbj_path,
+        manifest=man_path,
+        columns=tuple(c.name for c in columns),
+        constant_memory=writer.constant_memory,
+    )

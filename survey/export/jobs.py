@@ -94,14 +94,25 @@ def build_archive(db: Database, job: dict, out: Path, progress=None) -> ExportRe
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=out.parent))
     try:
         kwargs = {"raw_formulas": True} if job.get("raw_formulas") else {}
-        result = export_campaign(db, job["slug"], job["format"], work / f"{stem}.{job['format']}",
-                                 periods=[job["period"]] if job["period"] else None,
-                                 language=job["language"], progress=progress, **kwargs)
+        result = export_campaign(
+            db,
+            job["slug"],
+            job["format"],
+            work / f"{stem}.{job['format']}",
+            periods=[job["period"]] if job["period"] else None,
+            language=job["language"],
+            progress=progress,
+            **kwargs,
+        )
         tmp = out.with_name(f".{out.name}.part")
         try:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                for path in (result.path, result.codebook_md, result.codebook_json,
-                             result.manifest):
+                for path in (
+                    result.path,
+                    result.codebook_md,
+                    result.codebook_json,
+                    result.manifest,
+                ):
                     z.write(path, path.name)
             os.chmod(tmp, 0o600)
             os.replace(tmp, out)
@@ -136,6 +147,7 @@ class ExportHandler:
                     last[0] = now
                     export_jobs.progress(status, job_id, done, total)
                     outbox.extend_lease(status, job)
+
             try:
                 keep_s = keep_seconds()
                 result = build_archive(db, row, folder / name, progress)
@@ -145,11 +157,16 @@ class ExportHandler:
             except BaseException as e:
                 export_jobs.fail(status, job_id, f"{type(e).__name__}: {e}")
                 raise worker.PermanentFailure(f"{type(e).__name__}: {e}") from None
-            export_jobs.finish(status, job_id, file_name=name,
-                               download_name=download_name(row["slug"], row["period"],
-                                                           row["format"]),
-                               size_bytes=(folder / name).stat().st_size, rows=result.rows,
-                               sha256=result.sha256, keep_s=keep_s)
+            export_jobs.finish(
+                status,
+                job_id,
+                file_name=name,
+                download_name=download_name(row["slug"], row["period"], row["format"]),
+                size_bytes=(folder / name).stat().st_size,
+                rows=result.rows,
+                sha256=result.sha256,
+                keep_s=keep_s,
+            )
             log.info("export job %d: %d rows, %s", job_id, result.rows, row["format"])
             return f"{result.rows} rows"
         finally:

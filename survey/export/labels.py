@@ -72,9 +72,9 @@ def yes_no(langs: Sequence[str]) -> dict[int, dict[str, str]]:
 def not_applicable(inst: Instrument, lang: str) -> str:
     """The "not applicable" answer as respondents saw it in ``lang``."""
     for scale in (inst.scale, *(i.scale for i in inst.iter_items() if i.scale)):
-        text = scale.not_applicable_label if scale is not None and scale.not_applicable \
-            else None
+        text = scale.not_applicable_label if scale is not None and scale.not_applicable else None
         if text:
-            return text.get(lang) or next(iter(text.values()), "") or \
-                translate(NOT_APPLICABLE, lang)
+            return (
+                text.get(lang) or next(iter(text.values()), "") or translate(NOT_APPLICABLE, lang)
+            )
     return translate(NOT_APPLICABLE, lang)

@@ -21,13 +21,17 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
-NOTE_NEUTRALISED = ("Text values that start with =, +, -, @, tab or carriage return are "
-                    "prefixed with ' so that spreadsheets do not run them as formulas (OWASP "
-                    "CSV-injection guidance); remove the leading ' to get the value as "
-                    "entered, or export with --raw-formulas.")
-NOTE_RAW = ("Exported with --raw-formulas: text values are verbatim, and a value that starts "
-            "with =, +, -, @, tab or carriage return may run as a formula if the file is "
-            "opened in a spreadsheet.")
+NOTE_NEUTRALISED = (
+    "Text values that start with =, +, -, @, tab or carriage return are "
+    "prefixed with ' so that spreadsheets do not run them as formulas (OWASP "
+    "CSV-injection guidance); remove the leading ' to get the value as "
+    "entered, or export with --raw-formulas."
+)
+NOTE_RAW = (
+    "Exported with --raw-formulas: text values are verbatim, and a value that starts "
+    "with =, +, -, @, tab or carriage return may run as a formula if the file is "
+    "opened in a spreadsheet."
+)
 
 
 def neutralise(value):
@@ -53,6 +57,9 @@ def neutralise_frame(frame: pd.DataFrame, text_columns: Sequence[str]) -> pd.Dat
             out = frame.copy()
         fixed = col.astype(object).copy()
         fixed[hit] = QUOTE + text[hit].astype(object)
-        out[name] = pd.Series(pd.array(fixed.to_numpy(dtype=object), dtype=col.dtype),
-                              index=col.index) if col.dtype != object else fixed
+        out[name] = (
+            pd.Series(pd.array(fixed.to_numpy(dtype=object), dtype=col.dtype), index=col.index)
+            if col.dtype != object
+            else fixed
+        )
     return frame if out is None else out

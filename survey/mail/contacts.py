@@ -37,8 +37,11 @@ class ContactsFileError(ValueError):
 
 
 def valid_email(value: str) -> bool:
-    return len(value) <= MAX_EMAIL and EMAIL_RE.match(value) is not None \
+    return (
+        len(value) <= MAX_EMAIL
+        and EMAIL_RE.match(value) is not None
         and len(value.split("@")[0]) <= 64
+    )
 
 
 def _decode(data: bytes | str) -> str:
@@ -66,8 +69,7 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
     try:
         header = next(reader)
     except StopIteration:
-        raise ContactsFileError(["the file is empty; expected a header row with 'email'"]) \
-            from None
+        raise ContactsFileError(["the file is empty; expected a header row with 'email'"]) from None
     except csv.Error as e:
         raise ContactsFileError([f"line 1: not valid CSV ({e})"]) from None
     columns = [h.strip().lower() for h in header]
@@ -76,8 +78,10 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
     for h in columns:
         if h not in allowed:
             declared = ", ".join(campaign["params"]) or "none"
-            errors.append(f"line 1: column {h!r} is not email, name, language or a declared "
-                          f"parameter of the campaign (declared: {declared})")
+            errors.append(
+                f"line 1: column {h!r} is not email, name, language or a declared "
+                f"parameter of the campaign (declared: {declared})"
+            )
     dupes = sorted({h for h in columns if columns.count(h) > 1})
     if dupes:
         errors.append(f"line 1: column(s) {', '.join(dupes)} appear more than once")
@@ -109,8 +113,11 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
         values = dict(zip(columns, record, strict=True))
         for col, v in values.items():
             if _CONTROL.search(v):
-                what = "a line break" if re.search(r"[\r\n\u2028\u2029\x85]", v) \
+                what = (
+                    "a line break"
+                    if re.search(r"[\r\n\u2028\u2029\x85]", v)
                     else "a control character"
+                )
                 problems.append(f"{col} contains {what}")
         email = values["email"].strip()
         if not email:
@@ -124,8 +131,9 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
             problems.append(f"name is longer than {MAX_NAME} characters")
         lang = values.get("language", "").strip() or languages[0]
         if lang not in languages:
-            problems.append(f"language {lang!r} is not one of the campaign's "
-                            f"({', '.join(languages)})")
+            problems.append(
+                f"language {lang!r} is not one of the campaign's ({', '.join(languages)})"
+            )
         params = {}
         for p in campaign["params"]:
             v = values.get(p, "").strip()
@@ -136,8 +144,15 @@ def parse_csv(data: bytes | str, campaign: Mapping) -> list[dict]:
         if problems:
             errors.append(f"line {start}: " + "; ".join(problems))
             continue
-        rows.append({"line": start, "email": email, "name": name or None, "language": lang,
-                     "params": params})
+        rows.append(
+            {
+                "line": start,
+                "email": email,
+                "name": name or None,
+                "language": lang,
+                "params": params,
+            }
+        )
     if errors:
         raise ContactsFileError(errors)
     if not rows:

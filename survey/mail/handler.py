@@ -37,9 +37,11 @@ DEFAULT_RATE = 60.0
 
 def base_url_from(value: str | None) -> str:
     if not value:
-        raise ValueError(f"{ENV_BASE} is not set: the public address the links point to, "
-                         "e.g. https://survey.example.org")
-    if not value.startswith(("http://", "https://")) or any(c in value for c in " \r\n<>\""):
+        raise ValueError(
+            f"{ENV_BASE} is not set: the public address the links point to, "
+            "e.g. https://survey.example.org"
+        )
+    if not value.startswith(("http://", "https://")) or any(c in value for c in ' \r\n<>"'):
         raise ValueError(f"{ENV_BASE} must be an http:// or https:// address, got {value!r}")
     return value.rstrip("/")
 
@@ -50,8 +52,9 @@ def rate_from(value: str | None) -> float:
     try:
         rate = float(value)
     except ValueError:
-        raise ValueError(f"{ENV_RATE} must be a number of messages per minute, "
-                         f"got {value!r}") from None
+        raise ValueError(
+            f"{ENV_RATE} must be a number of messages per minute, got {value!r}"
+        ) from None
     if not rate > 0:
         raise ValueError(f"{ENV_RATE} must be positive, got {value!r}")
     return rate
@@ -65,37 +68,64 @@ class MailConfig:
     rate: float
 
     @classmethod
-    def from_env(cls, *, rate: float | None = None, base_url: str | None = None
-                 ) -> MailConfig:
-        return cls(smtp=smtp.parse_url(os.environ.get(smtp.ENV_URL)),
-                   sender=message.parse_from(os.environ.get(ENV_FROM, "")),
-                   base_url=base_url_from(base_url or os.environ.get(ENV_BASE)),
-                   rate=rate if rate is not None else rate_from(os.environ.get(ENV_RATE)))
+    def from_env(cls, *, rate: float | None = None, base_url: str | None = None) -> MailConfig:
+        return cls(
+            smtp=smtp.parse_url(os.environ.get(smtp.ENV_URL)),
+            sender=message.parse_from(os.environ.get(ENV_FROM, "")),
+            base_url=base_url_from(base_url or os.environ.get(ENV_BASE)),
+            rate=rate if rate is not None else rate_from(os.environ.get(ENV_RATE)),
+        )
 
 
-def links(base_url: str, key: bytes, contact_id: int,
-          language: str | None = None) -> tuple[str, str]:
+def links(
+    base_url: str, key: bytes, contact_id: int, language: str | None = None
+) -> tuple[str, str]:
     """The contact's personal survey link (opening in ``language``) and opt-out link."""
     lang = f"?lang={quote(language)}" if language else ""
-    return (f"{base_url}/i/{contacts.invitation_token(key, contact_id)}{lang}",
-            f"{base_url}/optout/{contacts.optout_token(key, contact_id)}")
+    return (
+        f"{base_url}/i/{contacts.invitation_token(key, contact_id)}{lang}",
+        f"{base_url}/optout/{contacts.optout_token(key, contact_id)}",
+    )
 
 
-def compose(db: Database, campaign: Mapping, contact: Mapping, *, purpose: str,
-            sender: Address, base_url: str, key: bytes, link: str, optout_link: str,
-            idempotency_key: str) -> EmailMessage:
+def compose(
+    db: Database,
+    campaign: Mapping,
+    contact: Mapping,
+    *,
+    purpose: str,
+    sender: Address,
+    base_url: str,
+    key: bytes,
+    link: str,
+    optout_link: str,
+    idempotency_key: str,
+) -> EmailMessage:
     """The message for ``contact`` (a dict with email, name, language)."""
     lang = contact["language"]
     tpl = templates.templates_for(lang, contacts.get_templates(db, campaign))
-    parts = templates.render(tpl, {
-        "name": contact.get("name") or "", "link": link, "optout_link": optout_link,
-        "title": campaign.get("title") or campaign["slug"],
-        "closes": templates.close_date(campaign.get("closes_at"), lang),
-        "reminder": purpose == "reminder"})
-    return message.build(sender=sender, to_email=contact["email"], to_name=contact.get("name"),
-                         subject=parts["subject"], text=parts["text"], html=parts["html"],
-                         language=lang, optout_link=optout_link,
-                         msg_id=message.message_id(key, idempotency_key, sender.domain))
+    parts = templates.render(
+        tpl,
+        {
+            "name": contact.get("name") or "",
+            "link": link,
+            "optout_link": optout_link,
+            "title": campaign.get("title") or campaign["slug"],
+            "closes": templates.close_date(campaign.get("closes_at"), lang),
+            "reminder": purpose == "reminder",
+        },
+    )
+    return message.build(
+        sender=sender,
+        to_email=contact["email"],
+        to_name=contact.get("name"),
+        subject=parts["subject"],
+        text=parts["text"],
+        html=parts["html"],
+        language=lang,
+        optout_link=optout_link,
+        msg_id=message.message_id(key, idempotency_key, sender.domain),
+    )
 
 
 class MailHandler:
@@ -118,16 +148,23 @@ class MailHandler:
             raise worker.PermanentFailure(f"skipped: {skip}")
         campaign = _campaign_by_id(db, contact["campaign_id"])
         key = contacts.app_key(db)
-        link, optout_link = links(self.config.base_url, key, contact["id"],
-                                  contact["language"])
+        link, optout_link = links(self.config.base_url, key, contact["id"], contact["language"])
         try:
-            msg = compose(db, campaign, contact, purpose=m["purpose"], sender=self.config.sender,
-                          base_url=self.config.base_url, key=key, link=link,
-                          optout_link=optout_link, idempotency_key=job.idempotency_key)
+            msg = compose(
+                db,
+                campaign,
+                contact,
+                purpose=m["purpose"],
+                sender=self.config.sender,
+                base_url=self.config.base_url,
+                key=key,
+                link=link,
+                optout_link=optout_link,
+                idempotency_key=job.idempotency_key,
+            )
             data = msg.as_bytes()
         except ValueError as e:
-            raise worker.PermanentFailure(smtp.scrub(f"cannot build the message: {e}")) \
-                from None
+            raise worker.PermanentFailure(smtp.scrub(f"cannot build the message: {e}")) from None
         self.throttle.wait()
         try:
             return self.sender.send(self.config.sender.addr_spec, contact["email"], data)

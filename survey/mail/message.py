@@ -20,8 +20,9 @@ from email.utils import formatdate, getaddresses
 def parse_from(value: str) -> Address:
     """``TRUSTMETER_MAIL_FROM`` (``addr`` or ``Name <addr>``) as an Address."""
     if not value or "\r" in value or "\n" in value:
-        raise ValueError("TRUSTMETER_MAIL_FROM must be one address, e.g. "
-                         "'Survey team <survey@example.org>'")
+        raise ValueError(
+            "TRUSTMETER_MAIL_FROM must be one address, e.g. 'Survey team <survey@example.org>'"
+        )
     pairs = getaddresses([value])
     if len(pairs) != 1 or "@" not in pairs[0][1]:
         raise ValueError(f"TRUSTMETER_MAIL_FROM is not an e-mail address: {value!r}")
@@ -33,17 +34,32 @@ def parse_from(value: str) -> Address:
 def message_id(key: bytes, idempotency_key: str, domain: str) -> str:
     """A Message-ID fixed by the outbox row: a message sent twice after a crash carries
     the same id, so receiving systems can tell it is one message."""
-    digest = hmac.new(key, b"message-id:" + idempotency_key.encode("utf-8"),
-                      hashlib.sha256).hexdigest()[:32]
+    digest = hmac.new(
+        key, b"message-id:" + idempotency_key.encode("utf-8"), hashlib.sha256
+    ).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 
-def build(*, sender: Address, to_email: str, to_name: str | None, subject: str, text: str,
-          html: str, language: str, optout_link: str, msg_id: str) -> EmailMessage:
+def build(
+    *,
+    sender: Address,
+    to_email: str,
+    to_name: str | None,
+    subject: str,
+    text: str,
+    html: str,
+    language: str,
+    optout_link: str,
+    msg_id: str,
+) -> EmailMessage:
     """The message, ready for ``as_bytes()``; raises ``ValueError`` for a header that
     would carry a line break."""
-    for what, value in (("subject", subject), ("name", to_name or ""), ("address", to_email),
-                        ("opt-out link", optout_link)):
+    for what, value in (
+        ("subject", subject),
+        ("name", to_name or ""),
+        ("address", to_email),
+        ("opt-out link", optout_link),
+    ):
         if "\r" in value or "\n" in value:
             raise ValueError(f"the {what} contains a line break")
     if to_name and "=?" in to_name:

@@ -40,8 +40,9 @@ def _masked(addr: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def report_message(sender: Address, to: str, subject: str, summary: str, html: str,
-                   filename: str) -> EmailMessage:
+def report_message(
+    sender: Address, to: str, subject: str, summary: str, html: str, filename: str
+) -> EmailMessage:
     if "\r" in subject or "\n" in subject:
         raise ValueError("the subject contains a line break")
     local, _, domain = to.rpartition("@")
@@ -54,13 +55,13 @@ def report_message(sender: Address, to: str, subject: str, summary: str, html: s
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(summary + "\n\nThe full report is attached (HTML).\n", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
-    msg.add_attachment(html.encode("utf-8"), maintype="text", subtype="html",
-                       filename=filename)
+    msg.add_attachment(html.encode("utf-8"), maintype="text", subtype="html", filename=filename)
     return msg
 
 
-def send_report(recipients: Sequence[str], *, subject: str, summary: str, html: str,
-                filename: str) -> list[str]:
+def send_report(
+    recipients: Sequence[str], *, subject: str, summary: str, html: str, filename: str
+) -> list[str]:
     """Send the report to each recipient; return the server's replies. Raises
     ``ValueError`` for missing settings and ``RuntimeError`` naming every recipient
     that could not be reached (after trying all of them)."""

@@ -64,23 +64,27 @@ class SmtpConfig:
 def parse_url(url: str | None) -> SmtpConfig:
     """Parse ``TRUSTMETER_SMTP_URL``; ``ValueError`` names what is wrong."""
     if not url:
-        raise ValueError(f"{ENV_URL} is not set; e.g. smtp://127.0.0.1:8025 for a local test "
-                         "server, or smtps://user:password@mail.example.org:465")
+        raise ValueError(
+            f"{ENV_URL} is not set; e.g. smtp://127.0.0.1:8025 for a local test "
+            "server, or smtps://user:password@mail.example.org:465"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
         raise ValueError(f"{ENV_URL} is not a valid URL: {e}") from None
     if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError(f"{ENV_URL} must start with smtp:// or smtps://, got "
-                         f"{parts.scheme or 'no scheme'!r}")
+        raise ValueError(
+            f"{ENV_URL} must start with smtp:// or smtps://, got {parts.scheme or 'no scheme'!r}"
+        )
     if not parts.hostname:
         raise ValueError(f"{ENV_URL} has no host name")
     query = parse_qs(parts.query)
     unknown = sorted(set(query) - {"starttls", "timeout"})
     if unknown:
-        raise ValueError(f"{ENV_URL}: unknown option(s) {', '.join(unknown)} "
-                         "(known: starttls, timeout)")
+        raise ValueError(
+            f"{ENV_URL}: unknown option(s) {', '.join(unknown)} (known: starttls, timeout)"
+        )
     starttls: bool | None = None
     if "starttls" in query:
         v = query["starttls"][-1].lower()
@@ -96,12 +100,15 @@ def parse_url(url: str | None) -> SmtpConfig:
         if not timeout > 0:
             raise ValueError(f"{ENV_URL}: timeout must be positive")
     tls = parts.scheme == "smtps"
-    return SmtpConfig(host=parts.hostname, port=port or (465 if tls else 25), tls=tls,
-                      starttls=None if tls else (True if starttls else
-                                                 (False if starttls is False else None)),
-                      user=unquote(parts.username) if parts.username else None,
-                      password=unquote(parts.password) if parts.password else None,
-                      timeout=timeout)
+    return SmtpConfig(
+        host=parts.hostname,
+        port=port or (465 if tls else 25),
+        tls=tls,
+        starttls=None if tls else (True if starttls else (False if starttls is False else None)),
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
 
 
 class SmtpSender:
@@ -115,8 +122,9 @@ class SmtpSender:
         c = self.config
         try:
             if c.tls:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout,
-                                                      context=ssl.create_default_context())
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    c.host, c.port, timeout=c.timeout, context=ssl.create_default_context()
+                )
             else:
                 conn = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
             conn.ehlo()
@@ -126,16 +134,19 @@ class SmtpSender:
                     conn.ehlo()
                 elif c.starttls:
                     conn.close()
-                    raise TemporaryFailure(f"{c.display} does not offer STARTTLS, which the "
-                                           "URL requires (?starttls=1)")
+                    raise TemporaryFailure(
+                        f"{c.display} does not offer STARTTLS, which the URL requires (?starttls=1)"
+                    )
             if c.user:
                 conn.login(c.user, c.password or "")
         except smtplib.SMTPAuthenticationError as e:
-            raise TemporaryFailure(scrub(f"login to {c.display} refused: {e.smtp_code} "
-                                         f"{_text(e.smtp_error)}")) from None
+            raise TemporaryFailure(
+                scrub(f"login to {c.display} refused: {e.smtp_code} {_text(e.smtp_error)}")
+            ) from None
         except (OSError, smtplib.SMTPException) as e:
-            raise TemporaryFailure(scrub(f"cannot connect to {c.display}: "
-                                         f"{type(e).__name__}: {e}")) from None
+            raise TemporaryFailure(
+                scrub(f"cannot connect to {c.display}: {type(e).__name__}: {e}")
+            ) from None
         return conn
 
     def close(self) -> None:

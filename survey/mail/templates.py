@@ -25,10 +25,12 @@ FILES = {"subject": "subject.txt", "text": "body.txt", "html": "body.html"}
 DEFAULT_LANGUAGES = ("en", "ru", "fa")
 MAX_TEMPLATE = 100_000
 
-_text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
-                                 keep_trailing_newline=True)
-_html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined,
-                                 keep_trailing_newline=True)
+_text_env = SandboxedEnvironment(
+    autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True
+)
+_html_env = SandboxedEnvironment(
+    autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True
+)
 
 
 @cache
@@ -69,9 +71,14 @@ def render(templates: Mapping[str, str], context: Mapping[str, object]) -> dict[
     return {"subject": subject, "text": text, "html": html}
 
 
-SAMPLE = {"name": "Ana Example", "link": "https://survey.example.org/i/TOKEN",
-          "title": "Sample campaign", "closes": "31 December 2026",
-          "optout_link": "https://survey.example.org/optout/TOKEN", "reminder": False}
+SAMPLE = {
+    "name": "Ana Example",
+    "link": "https://survey.example.org/i/TOKEN",
+    "title": "Sample campaign",
+    "closes": "31 December 2026",
+    "optout_link": "https://survey.example.org/optout/TOKEN",
+    "reminder": False,
+}
 
 
 def check_templates(subject: str, text: str, html: str) -> None:
@@ -86,5 +93,4 @@ def check_templates(subject: str, text: str, html: str) -> None:
     if "optout_link" not in text or "optout_link" not in html:
         raise ValueError("both bodies must contain the opt-out link {{ optout_link }}")
     for reminder in (False, True):
-        render({"subject": subject, "text": text, "html": html},
-               {**SAMPLE, "reminder": reminder})
+        render({"subject": subject, "text": text, "html": html}, {**SAMPLE, "reminder": reminder})

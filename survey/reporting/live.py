@@ -72,6 +72,5 @@ def _compute(db: Database, campaign: dict) -> dict:
     elif h.mean is None:
         out["note"] = h.note
     else:
-        out["trust_index"] = {"period": h.period, "n": h.n, "mean": h.mean,
-                              "ci95": list(h.ci95)}
+        out["trust_index"] = {"period": h.period, "n": h.n, "mean": h.mean, "ci95": list(h.ci95)}
     return out

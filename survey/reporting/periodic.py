@@ -34,8 +34,7 @@ from sqlite_utils import Database
 from analysis.periodic import PeriodicReport, periodic_report, render_html
 from survey.storage import store
 
-__all__ = ["build_report", "render_html", "resolve_campaigns",
-           "write_atomic", "PeriodicReport"]
+__all__ = ["build_report", "render_html", "resolve_campaigns", "write_atomic", "PeriodicReport"]
 
 
 def resolve_campaigns(db: Database, slugs: Sequence[str] | None = None) -> list[dict]:
@@ -52,10 +51,13 @@ def resolve_campaigns(db: Database, slugs: Sequence[str] | None = None) -> list[
             out.append(c)
         versions = {(c["instrument_id"], c["instrument_version"]) for c in out}
         if len(versions) > 1:
-            raise ValueError("campaigns " + ", ".join(c["slug"] for c in out) + " use "
-                             "different instrument versions (" + ", ".join(
-                                 sorted(f"{i}@{v}" for i, v in versions)) + "); report on "
-                             "campaigns of one instrument version")
+            raise ValueError(
+                "campaigns " + ", ".join(c["slug"] for c in out) + " use "
+                "different instrument versions ("
+                + ", ".join(sorted(f"{i}@{v}" for i, v in versions))
+                + "); report on "
+                "campaigns of one instrument version"
+            )
         return out
     every = store.list_campaigns(db)  # newest first
     if not every:
@@ -65,10 +67,16 @@ def resolve_campaigns(db: Database, slugs: Sequence[str] | None = None) -> list[
     return [c for c in reversed(every) if (c["instrument_id"], c["instrument_version"]) == key]
 
 
-def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: str | None = None,
-                 segment: str | None = None, language: str | None = None,
-                 keep_careless: bool = False, min_segment_n: int | None = None
-                 ) -> PeriodicReport:
+def build_report(
+    db: Database,
+    slugs: Sequence[str] | None = None,
+    *,
+    period: str | None = None,
+    segment: str | None = None,
+    language: str | None = None,
+    keep_careless: bool = False,
+    min_segment_n: int | None = None,
+) -> PeriodicReport:
     """The periodic report of campaigns ``slugs`` (default: see :func:`resolve_campaigns`).
 
     ``period`` is the focus period (default: the latest), ``segment`` a param the
@@ -81,20 +89,29 @@ def build_report(db: Database, slugs: Sequence[str] | None = None, *, period: st
     if segment is not None:
         declared = list(dict.fromkeys(p for c in cs for p in c["params"]))
         if segment not in declared and segment != "language":
-            raise ValueError(f"segment {segment!r} is not a param declared by campaign(s) "
-                             f"{', '.join(names)} (declared: {', '.join(declared) or 'none'}; "
-                             "'language' also works)")
+            raise ValueError(
+                f"segment {segment!r} is not a param declared by campaign(s) "
+                f"{', '.join(names)} (declared: {', '.join(declared) or 'none'}; "
+                "'language' also works)"
+            )
     if min_segment_n is None:
         min_segment_n = max(int(c["min_segment_n"] or 30) for c in cs)
     frame, inst = store.load_campaign_frame(db, names, complete_only=False)
     if language is not None:
         if language not in inst.languages:
-            raise ValueError(f"language {language!r}: the instrument offers "
-                             f"{', '.join(inst.languages)}")
+            raise ValueError(
+                f"language {language!r}: the instrument offers {', '.join(inst.languages)}"
+            )
         frame = frame.loc[(frame["language"] == language).to_numpy()].reset_index(drop=True)
-    return periodic_report(frame, inst, period=period, segment=segment,
-                           keep_careless=keep_careless, min_segment_n=min_segment_n,
-                           campaigns=names)
+    return periodic_report(
+        frame,
+        inst,
+        period=period,
+        segment=segment,
+        keep_careless=keep_careless,
+        min_segment_n=min_segment_n,
+        campaigns=names,
+    )
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

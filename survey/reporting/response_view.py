@@ -66,15 +66,17 @@ def response_view(db: Database, response_id: int, *, lang: str = "en") -> Respon
     items = []
     for item_id in inst.all_item_ids or inst.item_ids:
         item = inst.item(item_id)
-        text = inst.item_text(item_id, use) if use in item.text else \
-            next(iter(item.text.values()), "")
+        text = (
+            inst.item_text(item_id, use) if use in item.text else next(iter(item.text.values()), "")
+        )
         code = r["answers"].get(item_id)
         if item_id in hidden:
             items.append(ItemAnswer(item_id, text, NOT_SHOWN))
         elif item.is_text:
             value = texts.get(item_id)
-            items.append(ItemAnswer(item_id, text, ANSWERED if value else NOT_ANSWERED,
-                                    answer_text=value))
+            items.append(
+                ItemAnswer(item_id, text, ANSWERED if value else NOT_ANSWERED, answer_text=value)
+            )
         elif code is not None:
             scale = inst.scale_for(item_id)
             if scale is None:  # checklist
@@ -87,9 +89,20 @@ def response_view(db: Database, response_id: int, *, lang: str = "en") -> Respon
         else:
             items.append(ItemAnswer(item_id, text, NOT_ANSWERED))
     return ResponseView(
-        id=r["id"], campaign=r["campaign"], period=r["period"], status=r["status"],
-        language=r["language"], via="invitation" if r["invitation_id"] else "public link",
-        started_at=r["started_at"], completed_at=r["completed_at"],
-        duration_s=r["duration_s"], params=dict(r["params"]), flags=list(r["flags"]),
-        longstring=r["longstring"], irv=r["irv"], attention_passed=r["attention_passed"],
-        instrument=inst.key, items=items)
+        id=r["id"],
+        campaign=r["campaign"],
+        period=r["period"],
+        status=r["status"],
+        language=r["language"],
+        via="invitation" if r["invitation_id"] else "public link",
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        duration_s=r["duration_s"],
+        params=dict(r["params"]),
+        flags=list(r["flags"]),
+        longstring=r["longstring"],
+        irv=r["irv"],
+        attention_passed=r["attention_passed"],
+        instrument=inst.key,
+        items=items,
+    )

@@ -54,22 +54,26 @@ def apply_schema(db: Database) -> None:
     for sql in SCHEMA:
         db.execute(sql)
     now = _now()
-    researchers = [r[0] for r in db.execute(
-        "SELECT id FROM users WHERE role = 'researcher'").fetchall()]
+    researchers = [
+        r[0] for r in db.execute("SELECT id FROM users WHERE role = 'researcher'").fetchall()
+    ]
     for cid, slug in db.execute("SELECT id, slug FROM campaigns").fetchall():
         row = db.execute(
             "SELECT u.id, u.username FROM audit_log a JOIN users u ON u.username = a.user "
             "WHERE a.action = 'campaign.create' AND a.target = ? ORDER BY a.id LIMIT 1",
-            [slug]).fetchone()
+            [slug],
+        ).fetchone()
         if row is not None:
             db.execute("UPDATE campaigns SET created_by = ? WHERE id = ?", [row[1], cid])
             owners = [row[0]]
         else:
             owners = researchers
         for uid in owners:
-            db.execute("INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, "
-                       "granted_by, granted_at) VALUES (?, ?, 'migration 0006', ?)",
-                       [cid, uid, now])
+            db.execute(
+                "INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, "
+                "granted_by, granted_at) VALUES (?, ?, 'migration 0006', ?)",
+                [cid, uid, now],
+            )
 
 
 def _campaign_id(db: Database, slug: str) -> int:
@@ -80,8 +84,9 @@ def _campaign_id(db: Database, slug: str) -> int:
 
 
 def _user(db: Database, username: str) -> tuple[int, str, str]:
-    row = db.execute("SELECT id, username, role FROM users WHERE username = ?",
-                     [username]).fetchone()
+    row = db.execute(
+        "SELECT id, username, role FROM users WHERE username = ?", [username]
+    ).fetchone()
     if row is None:
         raise LookupError(f"unknown user {username!r}")
     return row[0], row[1], row[2]
@@ -90,21 +95,26 @@ def _user(db: Database, username: str) -> tuple[int, str, str]:
 def set_creator(db: Database, slug: str, creator: str) -> None:
     """Record who created campaign ``slug`` (a username, or ``cli:NAME``)."""
     with write_transaction(db):
-        db.execute("UPDATE campaigns SET created_by = ? WHERE id = ?",
-                   [creator, _campaign_id(db, slug)])
+        db.execute(
+            "UPDATE campaigns SET created_by = ? WHERE id = ?", [creator, _campaign_id(db, slug)]
+        )
 
 
 def creator(db: Database, slug: str) -> str | None:
-    return db.execute("SELECT created_by FROM campaigns WHERE id = ?",
-                      [_campaign_id(db, slug)]).fetchone()[0]
+    return db.execute(
+        "SELECT created_by FROM campaigns WHERE id = ?", [_campaign_id(db, slug)]
+    ).fetchone()[0]
 
 
 def grant(db: Database, slug: str, username: str, *, by: str | None = None) -> bool:
     """Give ``username`` access to campaign ``slug``; False if it already had it."""
     with write_transaction(db):
         cid, uid = _campaign_id(db, slug), _user(db, username)[0]
-        cur = db.execute("INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, "
-                         "granted_by, granted_at) VALUES (?, ?, ?, ?)", [cid, uid, by, _now()])
+        cur = db.execute(
+            "INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, "
+            "granted_by, granted_at) VALUES (?, ?, ?, ?)",
+            [cid, uid, by, _now()],
+        )
         return cur.rowcount == 1
 
 
@@ -112,16 +122,22 @@ def revoke(db: Database, slug: str, username: str) -> bool:
     """Take ``username``'s access to ``slug`` away; False if it had none."""
     with write_transaction(db):
         cid, uid = _campaign_id(db, slug), _user(db, username)[0]
-        cur = db.execute("DELETE FROM campaign_access WHERE campaign_id = ? AND user_id = ?",
-                         [cid, uid])
+        cur = db.execute(
+            "DELETE FROM campaign_access WHERE campaign_id = ? AND user_id = ?", [cid, uid]
+        )
         return cur.rowcount == 1
 
 
 def grantees(db: Database, slug: str) -> list[str]:
     """Usernames granted campaign ``slug``, sorted."""
-    return [r[0] for r in db.execute(
-        "SELECT u.username FROM campaign_access a JOIN users u ON u.id = a.user_id "
-        "WHERE a.campaign_id = ? ORDER BY u.username", [_campaign_id(db, slug)]).fetchall()]
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT u.username FROM campaign_access a JOIN users u ON u.id = a.user_id "
+            "WHERE a.campaign_id = ? ORDER BY u.username",
+            [_campaign_id(db, slug)],
+        ).fetchall()
+    ]
 
 
 def visible_ids(db: Database, user: dict | None) -> set[int] | None:
@@ -133,7 +149,9 @@ def visible_ids(db: Database, user: dict | None) -> set[int] | None:
         "SELECT c.id FROM campaigns c WHERE "
         "EXISTS (SELECT 1 FROM campaign_access a WHERE a.campaign_id = c.id AND a.user_id = ?) "
         "OR (c.created_by IS NULL AND NOT EXISTS "
-        "(SELECT 1 FROM campaign_access a WHERE a.campaign_id = c.id))", [uid]).fetchall()
+        "(SELECT 1 FROM campaign_access a WHERE a.campaign_id = c.id))",
+        [uid],
+    ).fetchall()
     return {r[0] for r in rows}
 
 

@@ -33,8 +33,7 @@ SCHEMA_0004 = [
     )
     """,
     # a name is unique among the tokens not revoked
-    "CREATE UNIQUE INDEX idx_api_tokens_active_name ON api_tokens (name) "
-    "WHERE revoked_at IS NULL",
+    "CREATE UNIQUE INDEX idx_api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL",
     # Webhook subscriptions of a campaign (survey.storage.webhooks).
     """
     CREATE TABLE webhooks (
@@ -73,8 +72,7 @@ SCHEMA_0004 = [
         campaign_id INTEGER NOT NULL REFERENCES campaigns (id)
     )
     """,
-    "CREATE INDEX idx_response_completions_campaign ON response_completions "
-    "(campaign_id, seq)",
+    "CREATE INDEX idx_response_completions_campaign ON response_completions (campaign_id, seq)",
     """
     CREATE TRIGGER trg_response_completed AFTER UPDATE OF status ON responses
     WHEN NEW.status = 'complete' AND OLD.status != 'complete'

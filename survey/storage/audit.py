@@ -29,20 +29,36 @@ from survey.storage.db import write_transaction
 logger = logging.getLogger("trustmeter.audit")
 
 
-def log(db: Database, action: str, *, user: str | None, target: str | None = None,
-        details: Mapping[str, Any] | None = None, ip: str | None = None) -> int:
+def log(
+    db: Database,
+    action: str,
+    *,
+    user: str | None,
+    target: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    ip: str | None = None,
+) -> int:
     """Append one entry; returns its id. Also written to the ``trustmeter.audit`` logger."""
     text = json.dumps(dict(details or {}), ensure_ascii=False, sort_keys=True, default=str)
     at = datetime.now(UTC).isoformat(timespec="milliseconds")
     with write_transaction(db):
-        cur = db.execute("INSERT INTO audit_log (at, user, action, target, details, ip) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", [at, user, action, target, text, ip])
+        cur = db.execute(
+            "INSERT INTO audit_log (at, user, action, target, details, ip) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [at, user, action, target, text, ip],
+        )
     logger.info("audit %s user=%s target=%s ip=%s %s", action, user, target, ip, text)
     return cur.lastrowid
 
 
-def entries(db: Database, *, limit: int = 50, offset: int = 0, action: str | None = None,
-            user: str | None = None) -> list[dict]:
+def entries(
+    db: Database,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    action: str | None = None,
+    user: str | None = None,
+) -> list[dict]:
     """Entries newest first; ``details`` parsed back into a dict."""
     where, args = [], []
     if action:

@@ -41,11 +41,12 @@ def app_key(db: Database, name: str = "mail") -> bytes:
     if row is not None:
         return bytes(row[0])
     with write_transaction(db):
-        db.execute("INSERT INTO app_keys (name, key, created_at) VALUES (?, ?, ?) "
-                   "ON CONFLICT (name) DO NOTHING",
-                   [name, secrets.token_bytes(32), outbox.iso(outbox.now_utc())])
-        return bytes(db.execute("SELECT key FROM app_keys WHERE name = ?",
-                                [name]).fetchone()[0])
+        db.execute(
+            "INSERT INTO app_keys (name, key, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            [name, secrets.token_bytes(32), outbox.iso(outbox.now_utc())],
+        )
+        return bytes(db.execute("SELECT key FROM app_keys WHERE name = ?", [name]).fetchone()[0])
 
 
 def normalize_email(email: str) -> str:
@@ -54,8 +55,9 @@ def normalize_email(email: str) -> str:
 
 def email_hmac(key: bytes, email: str) -> str:
     """The keyed hash of an address (case-insensitive), for duplicates and suppression."""
-    return hmac.new(key, b"email:" + normalize_email(email).encode("utf-8"),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, b"email:" + normalize_email(email).encode("utf-8"), hashlib.sha256
+    ).hexdigest()
 
 
 def _derive(key: bytes, label: str) -> str:
@@ -72,9 +74,23 @@ def optout_token(key: bytes, contact_id: int) -> str:
 
 
 # ----- import ---------------------------------------------------------------------------
-_CONTACT_COLS = ("id", "campaign_id", "email", "name", "email_hmac", "language", "params",
-                 "invitation_id", "created_at", "invited_at", "last_sent_at", "reminders",
-                 "bounced_at", "opted_out_at", "purged_at")
+_CONTACT_COLS = (
+    "id",
+    "campaign_id",
+    "email",
+    "name",
+    "email_hmac",
+    "language",
+    "params",
+    "invitation_id",
+    "created_at",
+    "invited_at",
+    "last_sent_at",
+    "reminders",
+    "bounced_at",
+    "opted_out_at",
+    "purged_at",
+)
 
 
 def _contact(row: Sequence) -> dict:
@@ -83,8 +99,9 @@ def _contact(row: Sequence) -> dict:
     return d
 
 
-def import_contacts(db: Database, campaign: Mapping | str,
-                    rows: Sequence[Mapping[str, Any]]) -> dict:
+def import_contacts(
+    db: Database, campaign: Mapping | str, rows: Sequence[Mapping[str, Any]]
+) -> dict:
     """Store validated contacts (see :func:`survey.mail.contacts.parse_csv`), each with
     its own single-use invitation, in one transaction.
 
@@ -106,63 +123,90 @@ def import_contacts(db: Database, campaign: Mapping | str,
         for r in rows:
             line = r["line"]
             if r["language"] not in c["languages"]:
-                raise ValueError(f"line {line}: language {r['language']!r} is not one of the "
-                                 f"campaign's ({', '.join(c['languages'])})")
+                raise ValueError(
+                    f"line {line}: language {r['language']!r} is not one of the "
+                    f"campaign's ({', '.join(c['languages'])})"
+                )
             params = _check_params(c, r.get("params") or {})
             h = email_hmac(key, r["email"])
             if h in seen:
                 skipped.append(f"line {line}: the same address as line {seen[h]}; skipped")
                 continue
             seen[h] = line
-            if db.execute("SELECT 1 FROM contacts WHERE campaign_id = ? AND email_hmac = ?",
-                          [c["id"], h]).fetchone():
+            if db.execute(
+                "SELECT 1 FROM contacts WHERE campaign_id = ? AND email_hmac = ?", [c["id"], h]
+            ).fetchone():
                 skipped.append(f"line {line}: already a contact of this campaign; skipped")
                 continue
-            if db.execute("SELECT 1 FROM mail_suppression WHERE email_hmac = ?",
-                          [h]).fetchone():
+            if db.execute("SELECT 1 FROM mail_suppression WHERE email_hmac = ?", [h]).fetchone():
                 skipped.append(f"line {line}: this address opted out earlier; skipped")
                 continue
             cid = next_id
             next_id += 1
             p = json.dumps(params, ensure_ascii=False, sort_keys=True)
-            inv = db.execute("INSERT INTO invitations (campaign_id, token_sha256, params, "
-                             "created_at) VALUES (?, ?, ?, ?)",
-                             [c["id"], hash_token(invitation_token(key, cid)), p, now]).lastrowid
+            inv = db.execute(
+                "INSERT INTO invitations (campaign_id, token_sha256, params, "
+                "created_at) VALUES (?, ?, ?, ?)",
+                [c["id"], hash_token(invitation_token(key, cid)), p, now],
+            ).lastrowid
             db.execute(
                 "INSERT INTO contacts (id, campaign_id, email, name, email_hmac, language, "
                 "params, invitation_id, optout_sha256, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [cid, c["id"], r["email"].strip(), r.get("name") or None, h, r["language"], p,
-                 inv, hash_token(optout_token(key, cid)), now])
+                [
+                    cid,
+                    c["id"],
+                    r["email"].strip(),
+                    r.get("name") or None,
+                    h,
+                    r["language"],
+                    p,
+                    inv,
+                    hash_token(optout_token(key, cid)),
+                    now,
+                ],
+            )
             imported += 1
     return {"imported": imported, "skipped": skipped}
 
 
 def get_contact(db: Database, contact_id: int) -> dict | None:
-    row = db.execute(f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE id = ?",
-                     [contact_id]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE id = ?", [contact_id]
+    ).fetchone()
     return None if row is None else _contact(row)
 
 
 def list_contacts(db: Database, campaign: Mapping | str) -> list[dict]:
     c = _require_campaign(db, campaign)
-    return [_contact(r) for r in db.execute(
-        f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE campaign_id = ? ORDER BY id",
-        [c["id"]])]
+    return [
+        _contact(r)
+        for r in db.execute(
+            f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE campaign_id = ? ORDER BY id",
+            [c["id"]],
+        )
+    ]
 
 
 def is_suppressed(db: Database, hmac_hex: str | None) -> bool:
-    return hmac_hex is not None and db.execute(
-        "SELECT 1 FROM mail_suppression WHERE email_hmac = ?", [hmac_hex]).fetchone() is not None
+    return (
+        hmac_hex is not None
+        and db.execute("SELECT 1 FROM mail_suppression WHERE email_hmac = ?", [hmac_hex]).fetchone()
+        is not None
+    )
 
 
 def contact_completed(db: Database, contact: Mapping) -> bool:
     """Whether the contact answered: a complete response, or a used invitation (whose
     response may since have been erased, :mod:`survey.storage.erasure`)."""
-    return db.execute(
-        "SELECT 1 FROM responses WHERE invitation_id = ? AND status = 'complete' UNION ALL "
-        "SELECT 1 FROM invitations WHERE id = ? AND used_at IS NOT NULL",
-        [contact["invitation_id"], contact["invitation_id"]]).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM responses WHERE invitation_id = ? AND status = 'complete' UNION ALL "
+            "SELECT 1 FROM invitations WHERE id = ? AND used_at IS NOT NULL",
+            [contact["invitation_id"], contact["invitation_id"]],
+        ).fetchone()
+        is not None
+    )
 
 
 # ----- queueing messages ----------------------------------------------------------------
@@ -185,33 +229,52 @@ def queue_invitations(db: Database, campaign: Mapping | str) -> int:
     _check_sendable(c)
     n = 0
     with write_transaction(db):
-        ids = [r[0] for r in db.execute(
-            "SELECT id FROM contacts k WHERE campaign_id = ? AND invited_at IS NULL "
-            "AND bounced_at IS NULL AND opted_out_at IS NULL AND purged_at IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM mail_suppression s WHERE s.email_hmac = k.email_hmac) "
-            "AND NOT EXISTS (SELECT 1 FROM contact_messages m WHERE m.contact_id = k.id "
-            "AND m.purpose = 'invitation') ORDER BY id", [c["id"]])]
+        ids = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM contacts k WHERE campaign_id = ? AND invited_at IS NULL "
+                "AND bounced_at IS NULL AND opted_out_at IS NULL AND purged_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM mail_suppression s "
+                "WHERE s.email_hmac = k.email_hmac) "
+                "AND NOT EXISTS (SELECT 1 FROM contact_messages m WHERE m.contact_id = k.id "
+                "AND m.purpose = 'invitation') ORDER BY id",
+                [c["id"]],
+            )
+        ]
         for cid in ids:
             n += _enqueue(db, c, cid, "invitation", 0)
     return n
 
 
 def _enqueue(db: Database, c: Mapping, cid: int, purpose: str, seq: int) -> int:
-    oid, created = outbox.enqueue(db, KIND, {"contact_id": cid, "purpose": purpose},
-                                  key=_message_key(purpose, cid, seq), campaign_id=c["id"])
+    oid, created = outbox.enqueue(
+        db,
+        KIND,
+        {"contact_id": cid, "purpose": purpose},
+        key=_message_key(purpose, cid, seq),
+        campaign_id=c["id"],
+    )
     if created:
-        db.execute("INSERT INTO contact_messages (outbox_id, contact_id, purpose, seq) "
-                   "VALUES (?, ?, ?, ?)", [oid, cid, purpose, seq])
+        db.execute(
+            "INSERT INTO contact_messages (outbox_id, contact_id, purpose, seq) "
+            "VALUES (?, ?, ?, ?)",
+            [oid, cid, purpose, seq],
+        )
     return int(created)
 
 
-def queue_reminders(db: Database, campaign: Mapping | str, *, after: timedelta,
-                    max_reminders: int = 1, now: datetime | None = None) -> int:
+def queue_reminders(
+    db: Database,
+    campaign: Mapping | str,
+    *,
+    after: timedelta,
+    max_reminders: int = 1,
+    now: datetime | None = None,
+) -> int:
     """Queue a reminder for every invited contact who has not completed, has had fewer
     than ``max_reminders`` reminders, whose last message went out at least ``after`` ago,
     and who has no message pending. Returns the number queued."""
-    if isinstance(max_reminders, bool) or not isinstance(max_reminders, int) \
-            or max_reminders < 1:
+    if isinstance(max_reminders, bool) or not isinstance(max_reminders, int) or max_reminders < 1:
         raise ValueError(f"--max must be a positive integer, got {max_reminders!r}")
     if after < timedelta(0):
         raise ValueError("the delay after the last message cannot be negative")
@@ -233,7 +296,9 @@ def queue_reminders(db: Database, campaign: Mapping | str, *, after: timedelta,
             "AND i.used_at IS NOT NULL) "
             "AND NOT EXISTS (SELECT 1 FROM contact_messages m JOIN outbox o ON o.id = m.outbox_id "
             "WHERE m.contact_id = k.id AND o.state IN ('queued', 'sending', 'retrying')) "
-            "ORDER BY k.id", [c["id"], cutoff, max_reminders]).fetchall()
+            "ORDER BY k.id",
+            [c["id"], cutoff, max_reminders],
+        ).fetchall()
         for cid, count in rows:
             n += _enqueue(db, c, cid, "reminder", count + 1)
     return n
@@ -241,8 +306,9 @@ def queue_reminders(db: Database, campaign: Mapping | str, *, after: timedelta,
 
 def message_for(db: Database, outbox_id: int) -> dict | None:
     """``{"contact_id", "purpose", "seq"}`` of the message an outbox row carries."""
-    row = db.execute("SELECT contact_id, purpose, seq FROM contact_messages WHERE outbox_id = ?",
-                     [outbox_id]).fetchone()
+    row = db.execute(
+        "SELECT contact_id, purpose, seq FROM contact_messages WHERE outbox_id = ?", [outbox_id]
+    ).fetchone()
     return None if row is None else {"contact_id": row[0], "purpose": row[1], "seq": row[2]}
 
 
@@ -250,22 +316,30 @@ def mark_message_sent(db: Database, contact_id: int, purpose: str) -> None:
     """Record a delivered message on the contact (runs in the outbox's sent transaction)."""
     t = outbox.iso(outbox.now_utc())
     if purpose == "invitation":
-        db.execute("UPDATE contacts SET invited_at = coalesce(invited_at, ?), last_sent_at = ? "
-                   "WHERE id = ?", [t, t, contact_id])
+        db.execute(
+            "UPDATE contacts SET invited_at = coalesce(invited_at, ?), last_sent_at = ? "
+            "WHERE id = ?",
+            [t, t, contact_id],
+        )
     else:
-        db.execute("UPDATE contacts SET reminders = reminders + 1, last_sent_at = ? "
-                   "WHERE id = ?", [t, contact_id])
+        db.execute(
+            "UPDATE contacts SET reminders = reminders + 1, last_sent_at = ? WHERE id = ?",
+            [t, contact_id],
+        )
 
 
 def mark_bounced(db: Database, contact_id: int) -> None:
     """The server refused the recipient permanently (5xx): no more messages to them."""
     with write_transaction(db):
-        db.execute("UPDATE contacts SET bounced_at = coalesce(bounced_at, ?) WHERE id = ?",
-                   [outbox.iso(outbox.now_utc()), contact_id])
+        db.execute(
+            "UPDATE contacts SET bounced_at = coalesce(bounced_at, ?) WHERE id = ?",
+            [outbox.iso(outbox.now_utc()), contact_id],
+        )
 
 
-def pending_message_ids(db: Database, contact_ids: Iterable[int] | None = None, *,
-                        campaign_id: int | None = None) -> list[int]:
+def pending_message_ids(
+    db: Database, contact_ids: Iterable[int] | None = None, *, campaign_id: int | None = None
+) -> list[int]:
     """Outbox ids of queued or retrying messages of these contacts (or a campaign)."""
     where = ["o.state IN ('queued', 'retrying')"]
     args: list[Any] = []
@@ -278,17 +352,24 @@ def pending_message_ids(db: Database, contact_ids: Iterable[int] | None = None, 
     if campaign_id is not None:
         where.append("o.campaign_id = ?")
         args.append(campaign_id)
-    return [r[0] for r in db.execute(
-        "SELECT o.id FROM outbox o JOIN contact_messages m ON m.outbox_id = o.id "
-        f"WHERE {' AND '.join(where)}", args)]
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT o.id FROM outbox o JOIN contact_messages m ON m.outbox_id = o.id "
+            f"WHERE {' AND '.join(where)}",
+            args,
+        )
+    ]
 
 
 # ----- opt-out, suppression, purge ------------------------------------------------------
 def find_by_optout_token(db: Database, token: str) -> dict | None:
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    row = db.execute(f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE optout_sha256 = ?",
-                     [hash_token(token)]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_CONTACT_COLS)} FROM contacts WHERE optout_sha256 = ?",
+        [hash_token(token)],
+    ).fetchone()
     return None if row is None else _contact(row)
 
 
@@ -298,13 +379,17 @@ def opt_out(db: Database, contact_id: int) -> bool:
     when this call opted them out."""
     t = outbox.iso(outbox.now_utc())
     with write_transaction(db):
-        row = db.execute("SELECT email_hmac, opted_out_at FROM contacts WHERE id = ?",
-                         [contact_id]).fetchone()
+        row = db.execute(
+            "SELECT email_hmac, opted_out_at FROM contacts WHERE id = ?", [contact_id]
+        ).fetchone()
         if row is None:
             raise LookupError(f"unknown contact {contact_id}")
         if row[0] is not None:
-            db.execute("INSERT INTO mail_suppression (email_hmac, reason, created_at) "
-                       "VALUES (?, 'opt-out', ?) ON CONFLICT (email_hmac) DO NOTHING", [row[0], t])
+            db.execute(
+                "INSERT INTO mail_suppression (email_hmac, reason, created_at) "
+                "VALUES (?, 'opt-out', ?) ON CONFLICT (email_hmac) DO NOTHING",
+                [row[0], t],
+            )
         if row[1] is not None:
             return False
         db.execute("UPDATE contacts SET opted_out_at = ? WHERE id = ?", [t, contact_id])
@@ -319,19 +404,23 @@ def purge(db: Database, campaign: Mapping | str) -> int:
     c = _require_campaign(db, campaign)
     t = outbox.iso(outbox.now_utc())
     with write_transaction(db):
-        outbox.cancel(db, pending_message_ids(db, campaign_id=c["id"]),
-                      "cancelled: contacts purged")
-        return db.execute("UPDATE contacts SET email = NULL, name = NULL, email_hmac = NULL, "
-                          "purged_at = ? WHERE campaign_id = ? AND purged_at IS NULL",
-                          [t, c["id"]]).rowcount
+        outbox.cancel(
+            db, pending_message_ids(db, campaign_id=c["id"]), "cancelled: contacts purged"
+        )
+        return db.execute(
+            "UPDATE contacts SET email = NULL, name = NULL, email_hmac = NULL, "
+            "purged_at = ? WHERE campaign_id = ? AND purged_at IS NULL",
+            [t, c["id"]],
+        ).rowcount
 
 
 def mail_settings(db: Database, campaign: Mapping | str) -> dict:
     c = _require_campaign(db, campaign)
-    row = db.execute("SELECT purge_after_days, closed_seen_at FROM campaign_mail "
-                     "WHERE campaign_id = ?", [c["id"]]).fetchone()
-    return {"purge_after_days": row[0] if row else None,
-            "closed_seen_at": row[1] if row else None}
+    row = db.execute(
+        "SELECT purge_after_days, closed_seen_at FROM campaign_mail WHERE campaign_id = ?",
+        [c["id"]],
+    ).fetchone()
+    return {"purge_after_days": row[0] if row else None, "closed_seen_at": row[1] if row else None}
 
 
 def set_purge_after(db: Database, campaign: Mapping | str, days: int | None) -> None:
@@ -341,10 +430,12 @@ def set_purge_after(db: Database, campaign: Mapping | str, days: int | None) -> 
     c = _require_campaign(db, campaign)
     t = outbox.iso(outbox.now_utc())
     with write_transaction(db):
-        db.execute("INSERT INTO campaign_mail (campaign_id, purge_after_days, updated_at) "
-                   "VALUES (?, ?, ?) ON CONFLICT (campaign_id) DO UPDATE SET "
-                   "purge_after_days = excluded.purge_after_days, updated_at = excluded.updated_at",
-                   [c["id"], days, t])
+        db.execute(
+            "INSERT INTO campaign_mail (campaign_id, purge_after_days, updated_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (campaign_id) DO UPDATE SET "
+            "purge_after_days = excluded.purge_after_days, updated_at = excluded.updated_at",
+            [c["id"], days, t],
+        )
 
 
 def auto_purge(db: Database, now: datetime | None = None) -> list[str]:
@@ -362,7 +453,8 @@ def auto_purge(db: Database, now: datetime | None = None) -> list[str]:
         "SELECT c.slug, m.purge_after_days, m.closed_seen_at, c.closes_at, c.id "
         "FROM campaign_mail m JOIN campaigns c ON c.id = m.campaign_id "
         "WHERE m.purge_after_days IS NOT NULL AND EXISTS (SELECT 1 FROM contacts k "
-        "WHERE k.campaign_id = c.id AND k.purged_at IS NULL)").fetchall()
+        "WHERE k.campaign_id = c.id AND k.purged_at IS NULL)"
+    ).fetchall()
     for slug, days, seen, closes_at, cid in rows:
         c = _require_campaign(db, slug)
         if is_open(c, now):
@@ -370,8 +462,9 @@ def auto_purge(db: Database, now: datetime | None = None) -> list[str]:
         closed = closes_at if closes_at and closes_at <= t else seen
         if closed is None:
             with write_transaction(db):
-                db.execute("UPDATE campaign_mail SET closed_seen_at = ? WHERE campaign_id = ?",
-                           [t, cid])
+                db.execute(
+                    "UPDATE campaign_mail SET closed_seen_at = ? WHERE campaign_id = ?", [t, cid]
+                )
             closed = t
         if outbox.parse_iso(closed) + timedelta(days=days) <= now:
             purge(db, c)
@@ -383,36 +476,44 @@ def auto_purge(db: Database, now: datetime | None = None) -> list[str]:
 def get_templates(db: Database, campaign: Mapping | str) -> dict[str, dict]:
     """The campaign's template overrides by language: ``{"subject", "text", "html"}``."""
     c = _require_campaign(db, campaign)
-    return {r[0]: {"subject": r[1], "text": r[2], "html": r[3]} for r in db.execute(
-        "SELECT language, subject, text_body, html_body FROM mail_templates "
-        "WHERE campaign_id = ?", [c["id"]])}
+    return {
+        r[0]: {"subject": r[1], "text": r[2], "html": r[3]}
+        for r in db.execute(
+            "SELECT language, subject, text_body, html_body FROM mail_templates "
+            "WHERE campaign_id = ?",
+            [c["id"]],
+        )
+    }
 
 
-def set_template(db: Database, campaign: Mapping | str, language: str, *, subject: str,
-                 text: str, html: str) -> None:
+def set_template(
+    db: Database, campaign: Mapping | str, language: str, *, subject: str, text: str, html: str
+) -> None:
     c = _require_campaign(db, campaign)
     if language not in c["languages"]:
-        raise ValueError(f"language {language!r} is not one of the campaign's "
-                         f"({', '.join(c['languages'])})")
+        raise ValueError(
+            f"language {language!r} is not one of the campaign's ({', '.join(c['languages'])})"
+        )
     with write_transaction(db):
         db.execute(
             "INSERT INTO mail_templates (campaign_id, language, subject, text_body, html_body, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, language) DO UPDATE "
             "SET subject = excluded.subject, text_body = excluded.text_body, "
             "html_body = excluded.html_body, updated_at = excluded.updated_at",
-            [c["id"], language, subject, text, html, outbox.iso(outbox.now_utc())])
+            [c["id"], language, subject, text, html, outbox.iso(outbox.now_utc())],
+        )
 
 
 def delete_template(db: Database, campaign: Mapping | str, language: str) -> None:
     c = _require_campaign(db, campaign)
     with write_transaction(db):
-        db.execute("DELETE FROM mail_templates WHERE campaign_id = ? AND language = ?",
-                   [c["id"], language])
+        db.execute(
+            "DELETE FROM mail_templates WHERE campaign_id = ? AND language = ?", [c["id"], language]
+        )
 
 
 # ----- the funnel -----------------------------------------------------------------------
-FUNNEL_KEYS = ("contacts", "invited", "reminded", "started", "completed", "bounced",
-               "opted_out")
+FUNNEL_KEYS = ("contacts", "invited", "reminded", "started", "completed", "bounced", "opted_out")
 
 
 def campaign_funnel(db: Database, campaign: Mapping | str) -> dict[str, int]:
@@ -426,7 +527,9 @@ def campaign_funnel(db: Database, campaign: Mapping | str) -> dict[str, int]:
         "sum(EXISTS (SELECT 1 FROM responses r WHERE r.invitation_id = k.invitation_id)), "
         "sum(EXISTS (SELECT 1 FROM responses r WHERE r.invitation_id = k.invitation_id "
         "AND r.status = 'complete')), count(k.bounced_at), count(k.opted_out_at) "
-        "FROM contacts k WHERE k.campaign_id = ?", [c["id"]]).fetchone()
+        "FROM contacts k WHERE k.campaign_id = ?",
+        [c["id"]],
+    ).fetchone()
     return {k: int(v or 0) for k, v in zip(FUNNEL_KEYS, row, strict=True)}
 
 

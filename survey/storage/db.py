@@ -51,14 +51,16 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> Dat
     loses nothing (the web app uses it, see :func:`get_db`).
     """
     if synchronous not in SYNCHRONOUS:
-        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, "
-                         f"got {synchronous!r}")
+        raise ValueError(
+            f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}"
+        )
     path = os.fspath(path)
     if path != ":memory:":
         parent = Path(path).parent
         if not parent.is_dir():
-            raise ValueError(f"cannot create database {path!r}: directory {str(parent)!r} "
-                             "does not exist")
+            raise ValueError(
+                f"cannot create database {path!r}: directory {str(parent)!r} does not exist"
+            )
         create_private(path)  # 0600 (survey.storage.files), before SQLite creates it 0644
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
     try:

@@ -34,9 +34,13 @@ _COMPLETED_EVENT = "response.completed"
 
 
 def _tables_with_response_id(db: Database) -> list[str]:
-    names = [r[0] for r in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name").fetchall()]
+    names = [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        ).fetchall()
+    ]
     out = []
     for name in names:
         cols = {r[1] for r in db.execute(f"PRAGMA table_info({quote(name)})").fetchall()}
@@ -46,12 +50,15 @@ def _tables_with_response_id(db: Database) -> list[str]:
 
 
 def response_exists(db: Database, response_id: int) -> bool:
-    return db.execute("SELECT 1 FROM responses WHERE id = ?",
-                      [int(response_id)]).fetchone() is not None
+    return (
+        db.execute("SELECT 1 FROM responses WHERE id = ?", [int(response_id)]).fetchone()
+        is not None
+    )
 
 
-def recent_responses(db: Database, campaign_id: int, *, limit: int = 50,
-                     before: int | None = None) -> list[dict]:
+def recent_responses(
+    db: Database, campaign_id: int, *, limit: int = 50, before: int | None = None
+) -> list[dict]:
     """The campaign's latest responses (newest first): id, status, language, period,
     started_at, completed_at, duration_s, flags (JSON text) and whether it came through
     an invitation. No token, no contact."""
@@ -63,9 +70,19 @@ def recent_responses(db: Database, campaign_id: int, *, limit: int = 50,
     rows = db.execute(
         "SELECT id, status, language, period, started_at, completed_at, duration_s, flags, "
         f"invitation_id IS NOT NULL FROM responses WHERE {where} ORDER BY id DESC LIMIT ?",
-        [*args, int(limit)]).fetchall()
-    keys = ("id", "status", "language", "period", "started_at", "completed_at", "duration_s",
-            "flags", "invited")
+        [*args, int(limit)],
+    ).fetchall()
+    keys = (
+        "id",
+        "status",
+        "language",
+        "period",
+        "started_at",
+        "completed_at",
+        "duration_s",
+        "flags",
+        "invited",
+    )
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
@@ -76,14 +93,19 @@ def delete_response(db: Database, response_id: int) -> dict:
     if isinstance(response_id, bool) or not isinstance(response_id, int):
         raise ValueError(f"a response id is a whole number, got {response_id!r}")
     with write_transaction(db):
-        row = db.execute("SELECT campaign_id, invitation_id, status FROM responses WHERE id = ?",
-                         [response_id]).fetchone()
+        row = db.execute(
+            "SELECT campaign_id, invitation_id, status FROM responses WHERE id = ?", [response_id]
+        ).fetchone()
         if row is None:
             raise LookupError(f"no response {response_id}")
         campaign_id, invitation_id, status = row
-        seq = db.execute("SELECT seq FROM response_completions WHERE response_id = ?",
-                         [response_id]).fetchone() if _has_table(db, "response_completions") \
+        seq = (
+            db.execute(
+                "SELECT seq FROM response_completions WHERE response_id = ?", [response_id]
+            ).fetchone()
+            if _has_table(db, "response_completions")
             else None
+        )
         webhook_copies = _delete_webhook_copies(db, campaign_id, seq[0]) if seq else 0
 
         removed: dict[str, int] = {}
@@ -96,20 +118,31 @@ def delete_response(db: Database, response_id: int) -> dict:
 
         now = datetime.now(UTC).isoformat(timespec="seconds")
         # every invitation pointing at it, and the one it was started from
-        cur = db.execute("UPDATE invitations SET response_id = NULL, "
-                         "used_at = coalesce(used_at, ?) WHERE response_id = ? OR id = ?",
-                         [now, response_id, invitation_id if invitation_id is not None else -1])
+        cur = db.execute(
+            "UPDATE invitations SET response_id = NULL, "
+            "used_at = coalesce(used_at, ?) WHERE response_id = ? OR id = ?",
+            [now, response_id, invitation_id if invitation_id is not None else -1],
+        )
         kept_used = cur.rowcount > 0
         db.execute("DELETE FROM responses WHERE id = ?", [response_id])
         removed["responses"] = 1
-    return {"response_id": response_id, "campaign_id": campaign_id, "status": status,
-            "rows": removed, "webhook_copies": webhook_copies,
-            "invitation_kept_used": kept_used}
+    return {
+        "response_id": response_id,
+        "campaign_id": campaign_id,
+        "status": status,
+        "rows": removed,
+        "webhook_copies": webhook_copies,
+        "invitation_kept_used": kept_used,
+    }
 
 
 def _has_table(db: Database, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                      [name]).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]
+        ).fetchone()
+        is not None
+    )
 
 
 def _delete_webhook_copies(db: Database, campaign_id: int, seq: int) -> int:
@@ -120,8 +153,10 @@ def _delete_webhook_copies(db: Database, campaign_id: int, seq: int) -> int:
         return 0
     prefix = f"evt_{_COMPLETED_EVENT}:{campaign_id}:"
     suffix = f":r{seq}"
-    rows = db.execute("SELECT id, idempotency_key FROM outbox WHERE kind = ? AND campaign_id = ?",
-                      [_WEBHOOK_KIND, campaign_id]).fetchall()
+    rows = db.execute(
+        "SELECT id, idempotency_key FROM outbox WHERE kind = ? AND campaign_id = ?",
+        [_WEBHOOK_KIND, campaign_id],
+    ).fetchall()
     ids = [oid for oid, key in rows if key.startswith(prefix) and key.endswith(suffix)]
     for oid in ids:
         if _has_table(db, "contact_messages"):

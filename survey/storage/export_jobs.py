@@ -59,10 +59,28 @@ SCHEMA = [
     "CREATE INDEX export_jobs_expiry ON export_jobs (state, expires_at)",
 ]
 
-_COLUMNS = ("id", "campaign_id", "slug", "format", "period", "language", "raw_formulas",
-            "requested_by",
-            "state", "rows_done", "rows_total", "file_name", "download_name", "size_bytes",
-            "sha256", "error", "created_at", "started_at", "finished_at", "expires_at")
+_COLUMNS = (
+    "id",
+    "campaign_id",
+    "slug",
+    "format",
+    "period",
+    "language",
+    "raw_formulas",
+    "requested_by",
+    "state",
+    "rows_done",
+    "rows_total",
+    "file_name",
+    "download_name",
+    "size_bytes",
+    "sha256",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+)
 
 
 def apply_schema(db: Database) -> None:
@@ -85,76 +103,137 @@ def database_file(db: Database) -> str:
     return row[2] if row else ""
 
 
-def create(db: Database, campaign: dict, fmt: str, *, period: str | None, language: str,
-           requested_by: str | None, raw_formulas: bool = False) -> dict:
+def create(
+    db: Database,
+    campaign: dict,
+    fmt: str,
+    *,
+    period: str | None,
+    language: str,
+    requested_by: str | None,
+    raw_formulas: bool = False,
+) -> dict:
     """Queue an export of ``campaign``: the job row and its outbox row, atomically."""
     now = _now()
     with write_transaction(db):
         cur = db.execute(
             "INSERT INTO export_jobs (campaign_id, slug, format, period, language, "
             "raw_formulas, requested_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [campaign["id"], campaign["slug"], fmt, period, language, int(raw_formulas),
-             requested_by, now])
+            [
+                campaign["id"],
+                campaign["slug"],
+                fmt,
+                period,
+                language,
+                int(raw_formulas),
+                requested_by,
+                now,
+            ],
+        )
         job_id = cur.lastrowid
-        outbox.enqueue(db, KIND, {"export_job": job_id}, key=f"{KIND}:{job_id}",
-                       campaign_id=campaign["id"], max_attempts=1)
+        outbox.enqueue(
+            db,
+            KIND,
+            {"export_job": job_id},
+            key=f"{KIND}:{job_id}",
+            campaign_id=campaign["id"],
+            max_attempts=1,
+        )
     job = get(db, job_id)
     assert job is not None
     return job
 
 
 def get(db: Database, job_id: int) -> dict | None:
-    rows = _rows(db.execute(f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE id = ?",
-                            [job_id]))
+    rows = _rows(
+        db.execute(f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE id = ?", [job_id])
+    )
     return rows[0] if rows else None
 
 
 def for_campaign(db: Database, campaign_id: int, limit: int = 10) -> list[dict]:
     """The campaign's latest export jobs, newest first."""
-    return _rows(db.execute(f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE "
-                            "campaign_id = ? ORDER BY id DESC LIMIT ?", [campaign_id, limit]))
+    return _rows(
+        db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE "
+            "campaign_id = ? ORDER BY id DESC LIMIT ?",
+            [campaign_id, limit],
+        )
+    )
 
 
 def start(db: Database, job_id: int) -> dict | None:
     """Mark a queued (or interrupted: running again after a crash) job running."""
     with write_transaction(db):
-        db.execute("UPDATE export_jobs SET state = 'running', started_at = ?, rows_done = 0, "
-                   "error = NULL WHERE id = ? AND state IN ('queued', 'running')",
-                   [_now(), job_id])
+        db.execute(
+            "UPDATE export_jobs SET state = 'running', started_at = ?, rows_done = 0, "
+            "error = NULL WHERE id = ? AND state IN ('queued', 'running')",
+            [_now(), job_id],
+        )
     return get(db, job_id)
 
 
 def progress(db: Database, job_id: int, rows_done: int, rows_total: int) -> None:
     with write_transaction(db):
-        db.execute("UPDATE export_jobs SET rows_done = ?, rows_total = ? WHERE id = ? AND "
-                   "state = 'running'", [rows_done, rows_total, job_id])
+        db.execute(
+            "UPDATE export_jobs SET rows_done = ?, rows_total = ? WHERE id = ? AND "
+            "state = 'running'",
+            [rows_done, rows_total, job_id],
+        )
 
 
-def finish(db: Database, job_id: int, *, file_name: str, download_name: str,
-           size_bytes: int, rows: int, sha256: str, keep_s: float) -> None:
+def finish(
+    db: Database,
+    job_id: int,
+    *,
+    file_name: str,
+    download_name: str,
+    size_bytes: int,
+    rows: int,
+    sha256: str,
+    keep_s: float,
+) -> None:
     """The archive is written: keep it until now + ``keep_s``. ``sha256`` is the data
     file's (as in its manifest)."""
     now = datetime.now(UTC)
     with write_transaction(db):
-        db.execute("UPDATE export_jobs SET state = 'done', file_name = ?, download_name = ?, "
-                   "size_bytes = ?, sha256 = ?, rows_done = ?, rows_total = ?, "
-                   "finished_at = ?, expires_at = ? WHERE id = ?",
-                   [file_name, download_name, size_bytes, sha256, rows, rows, outbox.iso(now),
-                    outbox.iso(now + timedelta(seconds=keep_s)), job_id])
+        db.execute(
+            "UPDATE export_jobs SET state = 'done', file_name = ?, download_name = ?, "
+            "size_bytes = ?, sha256 = ?, rows_done = ?, rows_total = ?, "
+            "finished_at = ?, expires_at = ? WHERE id = ?",
+            [
+                file_name,
+                download_name,
+                size_bytes,
+                sha256,
+                rows,
+                rows,
+                outbox.iso(now),
+                outbox.iso(now + timedelta(seconds=keep_s)),
+                job_id,
+            ],
+        )
 
 
 def fail(db: Database, job_id: int, error: str) -> None:
     with write_transaction(db):
-        db.execute("UPDATE export_jobs SET state = 'failed', error = ?, finished_at = ? "
-                   "WHERE id = ? AND state IN ('queued', 'running')",
-                   [error[:1000], _now(), job_id])
+        db.execute(
+            "UPDATE export_jobs SET state = 'failed', error = ?, finished_at = ? "
+            "WHERE id = ? AND state IN ('queued', 'running')",
+            [error[:1000], _now(), job_id],
+        )
 
 
 def due_for_deletion(db: Database, now: datetime | None = None) -> list[dict]:
     """Finished jobs whose file's time is up."""
     when = outbox.iso(now or datetime.now(UTC))
-    return _rows(db.execute(f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE "
-                            "state = 'done' AND expires_at <= ? ORDER BY id", [when]))
+    return _rows(
+        db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM export_jobs WHERE "
+            "state = 'done' AND expires_at <= ? ORDER BY id",
+            [when],
+        )
+    )
 
 
 def mark_expired(db: Database, job_ids: Iterable[int]) -> None:
@@ -162,11 +241,18 @@ def mark_expired(db: Database, job_ids: Iterable[int]) -> None:
     if not ids:
         return
     with write_transaction(db):
-        db.execute(f"UPDATE export_jobs SET state = 'expired' WHERE id IN "
-                   f"({', '.join('?' * len(ids))}) AND state = 'done'", ids)
+        db.execute(
+            f"UPDATE export_jobs SET state = 'expired' WHERE id IN "
+            f"({', '.join('?' * len(ids))}) AND state = 'done'",
+            ids,
+        )
 
 
 def live_file_names(db: Database) -> set[str]:
     """File names of the jobs whose files are kept (running or done)."""
-    return {r[0] for r in db.execute("SELECT file_name FROM export_jobs WHERE state = 'done' "
-                                     "AND file_name IS NOT NULL").fetchall()}
+    return {
+        r[0]
+        for r in db.execute(
+            "SELECT file_name FROM export_jobs WHERE state = 'done' AND file_name IS NOT NULL"
+        ).fetchall()
+    }

@@ -20,8 +20,19 @@ from survey.storage import packing, store
 #: what each row of :func:`iter_rows` holds before the declared params and the packed answers
 #: (the response id comes first only so that callers can join per-response figures, such as
 #: the careless exclusions, to the rows; it is never exported)
-ROW_FIELDS = ("response_id", "campaign", "period", "language", "direction", "duration_s",
-              "longstring", "irv", "attention_passed", "flags", "na_items")
+ROW_FIELDS = (
+    "response_id",
+    "campaign",
+    "period",
+    "language",
+    "direction",
+    "duration_s",
+    "longstring",
+    "irv",
+    "attention_passed",
+    "flags",
+    "na_items",
+)
 
 
 @dataclass(frozen=True)
@@ -48,30 +59,44 @@ def select(db: Database, slugs: Sequence[str], periods: Sequence[str] | None) ->
         c = store.get_campaign(db, s)
         if c is None:
             known = [r[0] for r in db.execute("SELECT slug FROM campaigns ORDER BY slug")]
-            raise LookupError(f"unknown campaign {s!r}"
-                              + (f" (campaigns: {', '.join(known)})" if known else
-                                 " (the database has no campaigns)"))
+            raise LookupError(
+                f"unknown campaign {s!r}"
+                + (
+                    f" (campaigns: {', '.join(known)})"
+                    if known
+                    else " (the database has no campaigns)"
+                )
+            )
         cs.append(c)
     versions = {(c["instrument_id"], c["instrument_version"]) for c in cs}
     if len(versions) > 1:
-        raise ValueError("campaigns " + ", ".join(c["slug"] for c in cs) + " use different "
-                         "instrument versions (" + ", ".join(sorted(f"{i}@{v}"
-                                                                    for i, v in versions))
-                         + "); export them separately")
+        raise ValueError(
+            "campaigns " + ", ".join(c["slug"] for c in cs) + " use different "
+            "instrument versions ("
+            + ", ".join(sorted(f"{i}@{v}" for i, v in versions))
+            + "); export them separately"
+        )
     inst = store.campaign_instrument(db, cs[0])
     table = store.answers_table(db, inst)
     params = tuple(dict.fromkeys(p for c in cs for p in c["params"]))
     if periods:
         periods = tuple(dict.fromkeys(str(p) for p in periods))
         ids = [c["id"] for c in cs]
-        have = {r[0] for r in db.execute(
-            f"SELECT DISTINCT period FROM responses WHERE campaign_id IN "
-            f"({', '.join('?' * len(ids))})", ids)} | {c["period"] for c in cs}
+        have = {
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT period FROM responses WHERE campaign_id IN "
+                f"({', '.join('?' * len(ids))})",
+                ids,
+            )
+        } | {c["period"] for c in cs}
         unknown = [p for p in periods if p not in have]
         if unknown:
-            raise LookupError(f"unknown period(s) {', '.join(map(repr, unknown))} for campaign(s) "
-                              f"{', '.join(c['slug'] for c in cs)} (periods: "
-                              f"{', '.join(sorted(have))})")
+            raise LookupError(
+                f"unknown period(s) {', '.join(map(repr, unknown))} for campaign(s) "
+                f"{', '.join(c['slug'] for c in cs)} (periods: "
+                f"{', '.join(sorted(have))})"
+            )
     else:
         periods = None
     return Selection(tuple(cs), inst, table, params, periods)
@@ -94,12 +119,14 @@ def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, 
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"
         args += [int(i) for i in ids]
-    sql = ("SELECT r.id, c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
-           "r.irv, r.attention_passed, r.flags, r.na_items, "
-           + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
-           + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
-           f"LEFT JOIN {packing.quote(sel.table)} a ON a.response_id = r.id WHERE {where} "
-           "ORDER BY r.id")
+    sql = (
+        "SELECT r.id, c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
+        "r.irv, r.attention_passed, r.flags, r.na_items, "
+        + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
+        + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
+        f"LEFT JOIN {packing.quote(sel.table)} a ON a.response_id = r.id WHERE {where} "
+        "ORDER BY r.id"
+    )
     return sql, args
 
 
@@ -144,5 +171,3 @@ def snapshot(db: Database) -> Iterator[None]:
         yield
     finally:
         db.conn.execute("ROLLBACK")
-
-

@@ -12,19 +12,27 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 
-def completions_since(db: Database, campaign_id: int, since: int, limit: int
-                      ) -> list[tuple[int, int]]:
+def completions_since(
+    db: Database, campaign_id: int, since: int, limit: int
+) -> list[tuple[int, int]]:
     """``[(seq, response_id)]`` of the campaign's completions after ``since``, in order,
     at most ``limit``."""
-    return [(r[0], r[1]) for r in db.execute(
-        "SELECT seq, response_id FROM response_completions WHERE campaign_id = ? AND seq > ? "
-        "ORDER BY seq LIMIT ?", [campaign_id, int(since), int(limit)]).fetchall()]
+    return [
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT seq, response_id FROM response_completions WHERE campaign_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            [campaign_id, int(since), int(limit)],
+        ).fetchall()
+    ]
 
 
 def completions_before(db: Database, campaign_id: int, seq: int) -> int:
     """How many of the campaign's responses were completed up to and including ``seq``."""
-    return db.execute("SELECT COUNT(*) FROM response_completions WHERE campaign_id = ? AND "
-                      "seq <= ?", [campaign_id, int(seq)]).fetchone()[0]
+    return db.execute(
+        "SELECT COUNT(*) FROM response_completions WHERE campaign_id = ? AND seq <= ?",
+        [campaign_id, int(seq)],
+    ).fetchone()[0]
 
 
 def last_seq(db: Database) -> int:

@@ -54,34 +54,49 @@ def save_texts(db: Database, response_id: int, texts: Mapping[str, str | None]) 
     with write_transaction(db):
         for item_id, value in texts.items():
             if value:
-                db.execute("INSERT INTO text_answers (response_id, item_id, value) "
-                           "VALUES (?, ?, ?) ON CONFLICT (response_id, item_id) "
-                           "DO UPDATE SET value = excluded.value",
-                           [response_id, item_id, value])
+                db.execute(
+                    "INSERT INTO text_answers (response_id, item_id, value) "
+                    "VALUES (?, ?, ?) ON CONFLICT (response_id, item_id) "
+                    "DO UPDATE SET value = excluded.value",
+                    [response_id, item_id, value],
+                )
             else:
-                db.execute("DELETE FROM text_answers WHERE response_id = ? AND item_id = ?",
-                           [response_id, item_id])
+                db.execute(
+                    "DELETE FROM text_answers WHERE response_id = ? AND item_id = ?",
+                    [response_id, item_id],
+                )
 
 
 def texts_of(db: Database, response_id: int) -> dict[str, str]:
-    return dict(db.execute("SELECT item_id, value FROM text_answers WHERE response_id = ? "
-                           "ORDER BY item_id", [response_id]).fetchall())
+    return dict(
+        db.execute(
+            "SELECT item_id, value FROM text_answers WHERE response_id = ? ORDER BY item_id",
+            [response_id],
+        ).fetchall()
+    )
 
 
 def set_not_shown(db: Database, response_id: int, item_ids: Iterable[str]) -> None:
     """Replace the response's set of items not shown."""
     with write_transaction(db):
-        db.execute("DELETE FROM item_states WHERE response_id = ? AND state = ?",
-                   [response_id, NOT_SHOWN])
+        db.execute(
+            "DELETE FROM item_states WHERE response_id = ? AND state = ?", [response_id, NOT_SHOWN]
+        )
         for item_id in dict.fromkeys(item_ids):
-            db.execute("INSERT INTO item_states (response_id, item_id, state) VALUES (?, ?, ?)",
-                       [response_id, item_id, NOT_SHOWN])
+            db.execute(
+                "INSERT INTO item_states (response_id, item_id, state) VALUES (?, ?, ?)",
+                [response_id, item_id, NOT_SHOWN],
+            )
 
 
 def not_shown_of(db: Database, response_id: int) -> list[str]:
-    return [r[0] for r in db.execute(
-        "SELECT item_id FROM item_states WHERE response_id = ? AND state = ? ORDER BY item_id",
-        [response_id, NOT_SHOWN]).fetchall()]
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT item_id FROM item_states WHERE response_id = ? AND state = ? ORDER BY item_id",
+            [response_id, NOT_SHOWN],
+        ).fetchall()
+    ]
 
 
 def not_shown_by_response(db: Database, response_ids: Iterable[int]) -> dict[int, set[str]]:
@@ -89,10 +104,12 @@ def not_shown_by_response(db: Database, response_ids: Iterable[int]) -> dict[int
     ids = [int(i) for i in response_ids]
     out: dict[int, set[str]] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         rows = db.execute(
             f"SELECT response_id, item_id FROM item_states WHERE state = ? AND response_id IN "
-            f"({', '.join('?' * len(chunk))})", [NOT_SHOWN, *chunk]).fetchall()
+            f"({', '.join('?' * len(chunk))})",
+            [NOT_SHOWN, *chunk],
+        ).fetchall()
         for rid, item_id in rows:
             out.setdefault(rid, set()).add(item_id)
     return out
@@ -103,10 +120,12 @@ def texts_by_response(db: Database, response_ids: Iterable[int]) -> dict[int, di
     ids = [int(i) for i in response_ids]
     out: dict[int, dict[str, str]] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         rows = db.execute(
             f"SELECT response_id, item_id, value FROM text_answers WHERE response_id IN "
-            f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            f"({', '.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
         for rid, item_id, value in rows:
             out.setdefault(rid, {})[item_id] = value
     return out

@@ -95,9 +95,24 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_COLUMNS = ("id", "kind", "idempotency_key", "campaign_id", "payload", "state", "attempts",
-            "max_attempts", "next_attempt_at", "lease_until", "claimed_by", "last_error", "reply",
-            "created_at", "updated_at", "sent_at")
+_COLUMNS = (
+    "id",
+    "kind",
+    "idempotency_key",
+    "campaign_id",
+    "payload",
+    "state",
+    "attempts",
+    "max_attempts",
+    "next_attempt_at",
+    "lease_until",
+    "claimed_by",
+    "last_error",
+    "reply",
+    "created_at",
+    "updated_at",
+    "sent_at",
+)
 
 
 def _row(row: Iterable) -> dict:
@@ -110,12 +125,19 @@ def _clip(text: str | None) -> str | None:
     if text is None:
         return None
     text = str(text)
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def enqueue(db: Database, kind: str, payload: Mapping[str, Any], *, key: str,
-            campaign_id: int | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-            not_before: datetime | None = None) -> tuple[int, bool]:
+def enqueue(
+    db: Database,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    key: str,
+    campaign_id: int | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    not_before: datetime | None = None,
+) -> tuple[int, bool]:
     """Queue one unit of work; return ``(outbox id, created)``.
 
     ``key`` is the idempotency key (unique over all kinds; prefix it with the kind,
@@ -137,7 +159,8 @@ def enqueue(db: Database, kind: str, payload: Mapping[str, Any], *, key: str,
             "INSERT INTO outbox (kind, idempotency_key, campaign_id, payload, max_attempts, "
             "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
-            [kind, key, campaign_id, text, max_attempts, due, now, now])
+            [kind, key, campaign_id, text, max_attempts, due, now, now],
+        )
         if cur.rowcount == 1:
             return cur.lastrowid, True
         row = db.execute("SELECT id FROM outbox WHERE idempotency_key = ?", [key]).fetchone()
@@ -182,14 +205,19 @@ def release_dead(db: Database) -> int:
     with write_transaction(db):
         n = 0
         for oid in dead:
-            n += db.execute("UPDATE outbox SET lease_until = ?, updated_at = ? "
-                            "WHERE id = ? AND state = 'sending'", [now, now, oid]).rowcount
+            n += db.execute(
+                "UPDATE outbox SET lease_until = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending'",
+                [now, now, oid],
+            ).rowcount
     return n
 
 
 def _due_clause(kinds: Iterable[str] | None, campaign_id: int | None) -> tuple[str, list]:
-    where = ["((state IN ('queued', 'retrying') AND next_attempt_at <= ?) "
-             "OR (state = 'sending' AND lease_until <= ?))"]
+    where = [
+        "((state IN ('queued', 'retrying') AND next_attempt_at <= ?) "
+        "OR (state = 'sending' AND lease_until <= ?))"
+    ]
     args: list[Any] = []
     if kinds is not None:
         kinds = list(kinds)
@@ -201,9 +229,15 @@ def _due_clause(kinds: Iterable[str] | None, campaign_id: int | None) -> tuple[s
     return " AND ".join(where), args
 
 
-def claim(db: Database, worker: str, *, kinds: Iterable[str] | None = None,
-          campaign_id: int | None = None, lease_s: float = DEFAULT_LEASE_S,
-          now: datetime | None = None) -> Job | None:
+def claim(
+    db: Database,
+    worker: str,
+    *,
+    kinds: Iterable[str] | None = None,
+    campaign_id: int | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
+    now: datetime | None = None,
+) -> Job | None:
     """Atomically take the next due row (oldest due first) and lease it to ``worker``.
 
     Due: queued or retrying with ``next_attempt_at`` reached, or ``sending`` with an
@@ -223,43 +257,64 @@ def claim(db: Database, worker: str, *, kinds: Iterable[str] | None = None,
             f"UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?, "
             f"claimed_by = ?, updated_at = ? WHERE id = (SELECT id FROM outbox WHERE {where} "
             f"ORDER BY next_attempt_at, id LIMIT 1) RETURNING {', '.join(_COLUMNS)}",
-            [lease, worker, t, t, t, *args]).fetchone()
+            [lease, worker, t, t, t, *args],
+        ).fetchone()
     if row is None:
         return None
     d = _row(row)
-    return Job(id=d["id"], kind=d["kind"], idempotency_key=d["idempotency_key"],
-               campaign_id=d["campaign_id"], payload=d["payload"], attempts=d["attempts"],
-               max_attempts=d["max_attempts"], claimed_by=worker, lease_until=lease)
+    return Job(
+        id=d["id"],
+        kind=d["kind"],
+        idempotency_key=d["idempotency_key"],
+        campaign_id=d["campaign_id"],
+        payload=d["payload"],
+        attempts=d["attempts"],
+        max_attempts=d["max_attempts"],
+        claimed_by=worker,
+        lease_until=lease,
+    )
 
 
 def extend_lease(db: Database, job: Job, lease_s: float = DEFAULT_LEASE_S) -> bool:
     """Push the lease of a long-running job forward; False if it was lost."""
     t = now_utc()
     with write_transaction(db):
-        return db.execute(
-            "UPDATE outbox SET lease_until = ?, updated_at = ? WHERE id = ? AND state = 'sending' "
-            "AND claimed_by = ?", [iso(t + timedelta(seconds=lease_s)), iso(t), job.id,
-                                   job.claimed_by]).rowcount == 1
+        return (
+            db.execute(
+                "UPDATE outbox SET lease_until = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending' AND claimed_by = ?",
+                [iso(t + timedelta(seconds=lease_s)), iso(t), job.id, job.claimed_by],
+            ).rowcount
+            == 1
+        )
 
 
 def mark_sent(db: Database, job: Job, reply: str | None = None) -> bool:
     """The work is done: state ``sent``, the reply kept. False if the lease was lost."""
     t = iso(now_utc())
     with write_transaction(db):
-        return db.execute(
-            "UPDATE outbox SET state = 'sent', reply = ?, sent_at = ?, updated_at = ?, "
-            "lease_until = NULL WHERE id = ? AND state = 'sending' AND claimed_by = ?",
-            [_clip(reply), t, t, job.id, job.claimed_by]).rowcount == 1
+        return (
+            db.execute(
+                "UPDATE outbox SET state = 'sent', reply = ?, sent_at = ?, updated_at = ?, "
+                "lease_until = NULL WHERE id = ? AND state = 'sending' AND claimed_by = ?",
+                [_clip(reply), t, t, job.id, job.claimed_by],
+            ).rowcount
+            == 1
+        )
 
 
 def mark_failed(db: Database, job: Job, error: str) -> bool:
     """A permanent failure: state ``failed``, never retried. False if the lease was lost."""
     t = iso(now_utc())
     with write_transaction(db):
-        return db.execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?, reply = ?, updated_at = ?, "
-            "lease_until = NULL WHERE id = ? AND state = 'sending' AND claimed_by = ?",
-            [_clip(error), _clip(error), t, job.id, job.claimed_by]).rowcount == 1
+        return (
+            db.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ?, reply = ?, updated_at = ?, "
+                "lease_until = NULL WHERE id = ? AND state = 'sending' AND claimed_by = ?",
+                [_clip(error), _clip(error), t, job.id, job.claimed_by],
+            ).rowcount
+            == 1
+        )
 
 
 def retry_delay(attempts: int, base: float | None = None) -> float:
@@ -274,14 +329,19 @@ def mark_retry(db: Database, job: Job, error: str, *, base: float | None = None)
     now = now_utc()
     t = iso(now)
     if job.attempts >= job.max_attempts:
-        return "failed" if mark_failed(
-            db, job, f"{error} (gave up after {job.attempts} attempts)") else ""
+        return (
+            "failed"
+            if mark_failed(db, job, f"{error} (gave up after {job.attempts} attempts)")
+            else ""
+        )
     due = iso(now + timedelta(seconds=retry_delay(job.attempts, base)))
     with write_transaction(db):
         n = db.execute(
             "UPDATE outbox SET state = 'retrying', last_error = ?, next_attempt_at = ?, "
             "updated_at = ?, lease_until = NULL WHERE id = ? AND state = 'sending' "
-            "AND claimed_by = ?", [_clip(error), due, t, job.id, job.claimed_by]).rowcount
+            "AND claimed_by = ?",
+            [_clip(error), due, t, job.id, job.claimed_by],
+        ).rowcount
     return "retrying" if n == 1 else ""
 
 
@@ -295,24 +355,28 @@ def cancel(db: Database, ids: Iterable[int], reason: str) -> int:
             n += db.execute(
                 "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ? "
                 "WHERE id = ? AND state IN ('queued', 'retrying')",
-                [_clip(reason), t, oid]).rowcount
+                [_clip(reason), t, oid],
+            ).rowcount
     return n
 
 
 def get(db: Database, outbox_id: int) -> dict | None:
-    row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE id = ?",
-                     [outbox_id]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE id = ?", [outbox_id]
+    ).fetchone()
     return None if row is None else _row(row)
 
 
 def get_by_key(db: Database, key: str) -> dict | None:
-    row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE idempotency_key = ?",
-                     [key]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE idempotency_key = ?", [key]
+    ).fetchone()
     return None if row is None else _row(row)
 
 
-def counts(db: Database, *, kind: str | None = None, campaign_id: int | None = None
-           ) -> dict[str, int]:
+def counts(
+    db: Database, *, kind: str | None = None, campaign_id: int | None = None
+) -> dict[str, int]:
     """Rows per state (every state present, 0 when none), optionally for one kind/campaign."""
     where, args = ["1"], []
     if kind is not None:
@@ -322,14 +386,16 @@ def counts(db: Database, *, kind: str | None = None, campaign_id: int | None = N
         where.append("campaign_id = ?")
         args.append(campaign_id)
     out = dict.fromkeys(STATES, 0)
-    for state, n in db.execute(f"SELECT state, count(*) FROM outbox WHERE {' AND '.join(where)} "
-                               "GROUP BY state", args):
+    for state, n in db.execute(
+        f"SELECT state, count(*) FROM outbox WHERE {' AND '.join(where)} GROUP BY state", args
+    ):
         out[state] = n
     return out
 
 
-def next_due(db: Database, *, kinds: Iterable[str] | None = None,
-             campaign_id: int | None = None) -> datetime | None:
+def next_due(
+    db: Database, *, kinds: Iterable[str] | None = None, campaign_id: int | None = None
+) -> datetime | None:
     """When the next pending row becomes due (its retry time or lease expiry), or None
     when nothing is pending."""
     where, args = ["state IN ('queued', 'sending', 'retrying')"], []
@@ -340,20 +406,33 @@ def next_due(db: Database, *, kinds: Iterable[str] | None = None,
     if campaign_id is not None:
         where.append("campaign_id = ?")
         args.append(campaign_id)
-    row = db.execute("SELECT min(CASE WHEN state = 'sending' THEN lease_until "
-                     f"ELSE next_attempt_at END) FROM outbox WHERE {' AND '.join(where)}",
-                     args).fetchone()
+    row = db.execute(
+        "SELECT min(CASE WHEN state = 'sending' THEN lease_until "
+        f"ELSE next_attempt_at END) FROM outbox WHERE {' AND '.join(where)}",
+        args,
+    ).fetchone()
     return None if row[0] is None else parse_iso(row[0])
 
 
-def rows(db: Database, *, kind: str | None = None, campaign_id: int | None = None,
-         state: str | None = None, limit: int = 1000) -> list[dict]:
+def rows(
+    db: Database,
+    *,
+    kind: str | None = None,
+    campaign_id: int | None = None,
+    state: str | None = None,
+    limit: int = 1000,
+) -> list[dict]:
     """Rows, newest first (for status pages and tests)."""
     where, args = ["1"], []
     for col, val in (("kind", kind), ("campaign_id", campaign_id), ("state", state)):
         if val is not None:
             where.append(f"{col} = ?")
             args.append(val)
-    return [_row(r) for r in db.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE {' AND '.join(where)} "
-        "ORDER BY id DESC LIMIT ?", [*args, int(limit)])]
+    return [
+        _row(r)
+        for r in db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE {' AND '.join(where)} "
+            "ORDER BY id DESC LIMIT ?",
+            [*args, int(limit)],
+        )
+    ]

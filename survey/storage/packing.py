@@ -37,8 +37,10 @@ def quote(name: str) -> str:
 def answer_chars(columns: Sequence[str], lows: Sequence[int], table: str = "a") -> list[str]:
     """SQL expressions, one per column: its code as one character (NULL as ``char(1)``'s
     argument)."""
-    return [f"coalesce({table}.{quote(c)} + {OFFSET - int(lo)}, {NULL_CHAR})"
-            for c, lo in zip(columns, lows, strict=True)]
+    return [
+        f"coalesce({table}.{quote(c)} + {OFFSET - int(lo)}, {NULL_CHAR})"
+        for c, lo in zip(columns, lows, strict=True)
+    ]
 
 
 def id_chars(expr: str) -> list[str]:
@@ -46,8 +48,9 @@ def id_chars(expr: str) -> list[str]:
     return [f"(({expr} >> {s}) & 63) + {OFFSET}" for s in range(6 * (ID_CHARS - 1), -1, -6)]
 
 
-def pack_sql(columns: Sequence[str], lows: Sequence[int], *, table: str = "a",
-             row_id: str | None = None) -> str:
+def pack_sql(
+    columns: Sequence[str], lows: Sequence[int], *, table: str = "a", row_id: str | None = None
+) -> str:
     """``char(...)``: one string per row, the packed ``row_id`` (if given) then the answers."""
     parts = (id_chars(row_id) if row_id else []) + answer_chars(columns, lows, table)
     if not parts:
@@ -62,8 +65,9 @@ def _code_points(text: str) -> np.ndarray:
         return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
 
 
-def unpack(text: str, lows: Sequence[int], *, with_ids: bool = False
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def unpack(
+    text: str, lows: Sequence[int], *, with_ids: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Decode the concatenated packed rows in ``text``.
 
     Returns ``(codes, missing, ids)``: ``codes`` an int64 matrix (one row per packed
@@ -76,11 +80,15 @@ def unpack(text: str, lows: Sequence[int], *, with_ids: bool = False
     if width == 0:
         if len(points):
             raise ValueError("packed text for zero columns is not empty")
-        return np.empty((0, 0), np.int64), np.empty((0, 0), bool), (
-            np.empty(0, np.int64) if with_ids else None)
+        return (
+            np.empty((0, 0), np.int64),
+            np.empty((0, 0), bool),
+            (np.empty(0, np.int64) if with_ids else None),
+        )
     if len(points) % width:
-        raise ValueError(f"packed text of {len(points)} characters is not a whole number of "
-                         f"rows of {width}")
+        raise ValueError(
+            f"packed text of {len(points)} characters is not a whole number of rows of {width}"
+        )
     raw = points.reshape(-1, width)
     ids = None
     if with_ids:

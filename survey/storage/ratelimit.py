@@ -33,9 +33,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 2_000
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS ratelimit (key TEXT NOT NULL, window INTEGER NOT NULL, "
-           "count INTEGER NOT NULL, expires REAL NOT NULL, PRIMARY KEY (key, window)) "
-           "WITHOUT ROWID")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ratelimit (key TEXT NOT NULL, window INTEGER NOT NULL, "
+    "count INTEGER NOT NULL, expires REAL NOT NULL, PRIMARY KEY (key, window)) "
+    "WITHOUT ROWID"
+)
 
 
 def _estimate(prev: int, cur: int, now: float, window: float) -> float:
@@ -70,8 +72,12 @@ class RateLimiter:
             from survey.storage.files import create_private
 
             create_private(self.path)  # 0600, not world-readable (survey.storage.files)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             try:
                 self._set_up(conn)
             except BaseException:
@@ -100,8 +106,9 @@ class RateLimiter:
                     raise
                 time.sleep(0.005 + random.random() * 0.02)
 
-    def hit(self, key: str, limit: int, window: float, *,
-            now: float | None = None) -> tuple[bool, int]:
+    def hit(
+        self, key: str, limit: int, window: float, *, now: float | None = None
+    ) -> tuple[bool, int]:
         """Count a hit on ``key`` if allowed: ``(allowed, retry_after_seconds)``.
 
         Refused hits are not counted, so a client that waits gets through again.
@@ -126,23 +133,33 @@ class RateLimiter:
             return False, _retry_after(prev, cur, limit, now, window)
         self._memory[(key, w)] = cur + 1
         if random.random() < 0.01:
-            self._memory = {k: v for k, v in self._memory.items()
-                            if k[1] >= w - 1 or (k[1] == -1 and v[1] > now)}
+            self._memory = {
+                k: v
+                for k, v in self._memory.items()
+                if k[1] >= w - 1 or (k[1] == -1 and v[1] > now)
+            }
         return True, 0
 
     def _hit_sqlite(self, key, limit, window, now, w) -> tuple[bool, int]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            counts = dict(conn.execute("SELECT window, count FROM ratelimit WHERE key = ? "
-                                       "AND window IN (?, ?)", [key, w - 1, w]).fetchall())
+            counts = dict(
+                conn.execute(
+                    "SELECT window, count FROM ratelimit WHERE key = ? AND window IN (?, ?)",
+                    [key, w - 1, w],
+                ).fetchall()
+            )
             prev, cur = counts.get(w - 1, 0), counts.get(w, 0)
             if _estimate(prev, cur, now, window) >= limit:
                 conn.execute("COMMIT")
                 return False, _retry_after(prev, cur, limit, now, window)
-            conn.execute("INSERT INTO ratelimit (key, window, count, expires) VALUES "
-                         "(?, ?, 1, ?) ON CONFLICT (key, window) DO UPDATE SET "
-                         "count = count + 1", [key, w, (w + 2) * window])
+            conn.execute(
+                "INSERT INTO ratelimit (key, window, count, expires) VALUES "
+                "(?, ?, 1, ?) ON CONFLICT (key, window) DO UPDATE SET "
+                "count = count + 1",
+                [key, w, (w + 2) * window],
+            )
             if random.random() < 0.01:
                 conn.execute("DELETE FROM ratelimit WHERE expires < ?", [now])
             conn.execute("COMMIT")
@@ -157,8 +174,9 @@ class RateLimiter:
     # after the last strike) has passed. Strikes are taken *before* the attempt they
     # guard (and taken back when it succeeds), so parallel attempts cannot all pass a
     # check made before any of them failed.
-    def strike(self, key: str, limit: int, window: float, *,
-               now: float | None = None) -> tuple[bool, int]:
+    def strike(
+        self, key: str, limit: int, window: float, *, now: float | None = None
+    ) -> tuple[bool, int]:
         """Take one strike on ``key``: ``(allowed, retry_after_seconds)``. Refused once
         ``limit`` strikes were taken with less than ``window`` seconds between them;
         then until ``window`` seconds after the last one."""
@@ -176,16 +194,19 @@ class RateLimiter:
                 conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    row = conn.execute("SELECT count, expires FROM ratelimit WHERE key = ? "
-                                       "AND window = -1", [key]).fetchone()
+                    row = conn.execute(
+                        "SELECT count, expires FROM ratelimit WHERE key = ? AND window = -1", [key]
+                    ).fetchone()
                     count = row[0] if row and row[1] > now else 0
                     if count >= limit:
                         conn.execute("COMMIT")
                         return False, max(1, math.ceil(row[1] - now))
-                    conn.execute("INSERT INTO ratelimit (key, window, count, expires) VALUES "
-                                 "(?, -1, ?, ?) ON CONFLICT (key, window) DO UPDATE SET "
-                                 "count = excluded.count, expires = excluded.expires",
-                                 [key, count + 1, now + window])
+                    conn.execute(
+                        "INSERT INTO ratelimit (key, window, count, expires) VALUES "
+                        "(?, -1, ?, ?) ON CONFLICT (key, window) DO UPDATE SET "
+                        "count = excluded.count, expires = excluded.expires",
+                        [key, count + 1, now + window],
+                    )
                     conn.execute("COMMIT")
                     return True, 0
                 except BaseException:
@@ -209,8 +230,11 @@ class RateLimiter:
                 if all_strikes:
                     conn.execute("DELETE FROM ratelimit WHERE key = ? AND window = -1", [key])
                 else:
-                    conn.execute("UPDATE ratelimit SET count = max(count - 1, 0) "
-                                 "WHERE key = ? AND window = -1", [key])
+                    conn.execute(
+                        "UPDATE ratelimit SET count = max(count - 1, 0) "
+                        "WHERE key = ? AND window = -1",
+                        [key],
+                    )
             except sqlite3.Error as e:
                 log.warning("rate limiter unavailable (%s)", e)
                 self._close()

@@ -46,17 +46,31 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 # Slugs that collide with researcher routes (/admin/campaigns/new) or read as words of the
 # interface; refused so that every campaign can be opened.
-RESERVED_SLUGS = frozenset({"new", "export", "invitations", "close", "edit", "access",
-                            "static", "admin", "api"})
+RESERVED_SLUGS = frozenset(
+    {"new", "export", "invitations", "close", "edit", "access", "static", "admin", "api"}
+)
 # Dates a campaign may open or close on; anything else is a typo (and 9999-12-31 + 1 day
 # overflows).
 MIN_YEAR, MAX_YEAR = 2000, 2200
 DIRECTIONS = ("ltr", "rtl")
 #: Columns of :func:`load_campaign_frame` before the params and items; a declared
 #: param or an item may not use one of these names.
-FRAME_META = ("response_id", "status", "campaign", "period", "language", "direction", "duration_s",
-              "started_at", "completed_at", "longstring", "irv", "attention_passed",
-              "quality_flags", "na_items")
+FRAME_META = (
+    "response_id",
+    "status",
+    "campaign",
+    "period",
+    "language",
+    "direction",
+    "duration_s",
+    "started_at",
+    "completed_at",
+    "longstring",
+    "irv",
+    "attention_passed",
+    "quality_flags",
+    "na_items",
+)
 MAX_PARAM_VALUE = 200
 FRAME_CHUNK_ROWS = 65_536  # rows fetched at a time by load_campaign_frame
 
@@ -74,8 +88,9 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def _parse_time(value: str | date | datetime | None, what: str, *,
-                end_of_day: bool = False) -> str | None:
+def _parse_time(
+    value: str | date | datetime | None, what: str, *, end_of_day: bool = False
+) -> str | None:
     """Normalise a date or datetime to an ISO UTC string.
 
     A plain date means the start of that day (UTC); with ``end_of_day`` it means
@@ -91,18 +106,17 @@ def _parse_time(value: str | date | datetime | None, what: str, *,
             else:
                 value = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{what}: {value!r} is not a date (YYYY-MM-DD) or an ISO "
-                             "datetime") from None
+            raise ValueError(
+                f"{what}: {value!r} is not a date (YYYY-MM-DD) or an ISO datetime"
+            ) from None
     if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueError(f"{what}: {value.isoformat()} must be between {MIN_YEAR} and "
-                         f"{MAX_YEAR}")
+        raise ValueError(f"{what}: {value.isoformat()} must be between {MIN_YEAR} and {MAX_YEAR}")
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):
         dt = datetime(value.year, value.month, value.day, tzinfo=UTC)
         return _iso(dt + timedelta(days=1) if end_of_day else dt)
-    raise ValueError(f"{what}: expected a date, datetime or ISO string, got "
-                     f"{type(value).__name__}")
+    raise ValueError(f"{what}: expected a date, datetime or ISO string, got {type(value).__name__}")
 
 
 def _json_list(text: str | None) -> list:
@@ -120,8 +134,10 @@ def hash_token(token: str) -> str:
 
 def answers_table_name(inst: Instrument) -> str:
     """Name of an instrument version's wide answer table, e.g. ``answers_customer_trust_v1_0_0``."""
+
     def clean(s: str) -> str:
         return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")
+
     return f"answers_{clean(inst.id)}_v{clean(inst.version)}"
 
 
@@ -142,8 +158,10 @@ def item_lows(inst: Instrument, items: Sequence[str]) -> list[int]:
 
 def answers_table(db: Database, inst: Instrument) -> str:
     """The name of a registered instrument version's answer table."""
-    row = db.execute("SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
-                     [inst.id, inst.version]).fetchone()
+    row = db.execute(
+        "SELECT answers_table FROM instruments WHERE id = ? AND version = ?",
+        [inst.id, inst.version],
+    ).fetchone()
     if row is None:
         raise LookupError(f"instrument {inst.key} is not registered in this database")
     return row[0]
@@ -160,8 +178,9 @@ def scale_item_ids(inst: Instrument) -> tuple[str, ...]:
     Longstring and IRV are computed over these (as in :mod:`analysis.careless`)."""
     main = (inst.scale.min, inst.scale.max)
     ids = [i.id for b in inst.blocks for i in b.items]
-    ids += [i.id for i in inst.single_items
-            if i.scale is None or (i.scale.min, i.scale.max) == main]
+    ids += [
+        i.id for i in inst.single_items if i.scale is None or (i.scale.min, i.scale.max) == main
+    ]
     return tuple(ids)
 
 
@@ -197,33 +216,45 @@ def register_instrument(db: Database, inst: Instrument) -> None:
     lowered: dict[str, str] = {}
     for item_id in inst.item_ids:
         if item_id.lower() in FRAME_META:
-            raise ValueError(f"instrument {inst.key}: item id {item_id!r} is reserved "
-                             "(a column name of the response data)")
+            raise ValueError(
+                f"instrument {inst.key}: item id {item_id!r} is reserved "
+                "(a column name of the response data)"
+            )
         if item_id.lower() in lowered:
-            raise ValueError(f"instrument {inst.key}: item ids {lowered[item_id.lower()]!r} and "
-                             f"{item_id!r} differ only in case (SQLite column names do not)")
+            raise ValueError(
+                f"instrument {inst.key}: item ids {lowered[item_id.lower()]!r} and "
+                f"{item_id!r} differ only in case (SQLite column names do not)"
+            )
         lowered[item_id.lower()] = item_id
     text = _instrument_text(inst)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     table = answers_table_name(inst)
     with write_transaction(db):
-        row = db.execute("SELECT sha256, yaml, answers_table FROM instruments "
-                         "WHERE id = ? AND version = ?", [inst.id, inst.version]).fetchone()
+        row = db.execute(
+            "SELECT sha256, yaml, answers_table FROM instruments WHERE id = ? AND version = ?",
+            [inst.id, inst.version],
+        ).fetchone()
         if row is not None:
             if row[0] != digest and yaml.safe_load(row[1]) != dict(inst.raw):
                 raise ValueError(
                     f"instrument {inst.id} version {inst.version} is already registered with "
-                    "different content; give the changed instrument a new version")
+                    "different content; give the changed instrument a new version"
+                )
             table = row[2]
         else:
-            other = db.execute("SELECT id, version FROM instruments WHERE answers_table = ?",
-                               [table]).fetchone()
+            other = db.execute(
+                "SELECT id, version FROM instruments WHERE answers_table = ?", [table]
+            ).fetchone()
             if other is not None:
-                raise ValueError(f"instrument {inst.key}: its answer table name {table!r} is "
-                                 f"already used by {other[0]}@{other[1]}")
-            db.execute("INSERT INTO instruments (id, version, yaml, sha256, answers_table, "
-                       "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       [inst.id, inst.version, text, digest, table, _iso(_now())])
+                raise ValueError(
+                    f"instrument {inst.key}: its answer table name {table!r} is "
+                    f"already used by {other[0]}@{other[1]}"
+                )
+            db.execute(
+                "INSERT INTO instruments (id, version, yaml, sha256, answers_table, "
+                "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [inst.id, inst.version, text, digest, table, _iso(_now())],
+            )
         db.execute(_answers_ddl(inst, table))
 
 
@@ -234,18 +265,23 @@ def _parse_instrument(text: str, source: str) -> Instrument:
 
 def load_instrument(db: Database, instrument_id: str, version: str) -> Instrument:
     """The stored instrument ``instrument_id`` at ``version`` (parsed once, then cached)."""
-    row = db.execute("SELECT yaml FROM instruments WHERE id = ? AND version = ?",
-                     [instrument_id, version]).fetchone()
+    row = db.execute(
+        "SELECT yaml FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
+    ).fetchone()
     if row is None:
-        raise LookupError(f"instrument {instrument_id} version {version} is not registered "
-                          "(run 'trustmeter init')")
+        raise LookupError(
+            f"instrument {instrument_id} version {version} is not registered "
+            "(run 'trustmeter init')"
+        )
     return _parse_instrument(row[0], f"db:{instrument_id}@{version}")
 
 
 def list_instruments(db: Database) -> list[dict]:
     """Registered instrument versions: id, version, sha256, answers_table, registered_at."""
-    cur = db.execute("SELECT id, version, sha256, answers_table, registered_at FROM instruments "
-                     "ORDER BY id, registered_at")
+    cur = db.execute(
+        "SELECT id, version, sha256, answers_table, registered_at FROM instruments "
+        "ORDER BY id, registered_at"
+    )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
@@ -265,8 +301,9 @@ def resolve_instrument(db: Database, ref: Instrument | str) -> Instrument:
     ident, _, version = ref.strip().partition("@")
     if version:
         return load_instrument(db, ident, version)
-    versions = [r[0] for r in db.execute("SELECT version FROM instruments WHERE id = ?",
-                                         [ident]).fetchall()]
+    versions = [
+        r[0] for r in db.execute("SELECT version FROM instruments WHERE id = ?", [ident]).fetchall()
+    ]
     if versions:
         return load_instrument(db, ident, max(versions, key=_version_key))
     try:
@@ -279,16 +316,34 @@ def resolve_instrument(db: Database, ref: Instrument | str) -> Instrument:
 
 # ----- campaigns -----------------------------------------------------------------
 def _check_period(period: Any) -> str:
-    if not isinstance(period, str) or not period.strip() or len(period) > 32 \
-            or not period.isprintable():
-        raise ValueError(f"period {period!r} must be a non-empty printable label of at most "
-                         "32 characters, e.g. 2026-Q4")
+    if (
+        not isinstance(period, str)
+        or not period.strip()
+        or len(period) > 32
+        or not period.isprintable()
+    ):
+        raise ValueError(
+            f"period {period!r} must be a non-empty printable label of at most "
+            "32 characters, e.g. 2026-Q4"
+        )
     return period.strip()
 
 
-_CAMPAIGN_COLS = ("id", "slug", "title", "instrument_id", "instrument_version", "period",
-                  "params", "languages", "status", "opens_at", "closes_at", "min_segment_n",
-                  "created_at")
+_CAMPAIGN_COLS = (
+    "id",
+    "slug",
+    "title",
+    "instrument_id",
+    "instrument_version",
+    "period",
+    "params",
+    "languages",
+    "status",
+    "opens_at",
+    "closes_at",
+    "min_segment_n",
+    "created_at",
+)
 
 
 def _campaign_row(row: Sequence) -> dict:
@@ -298,11 +353,20 @@ def _campaign_row(row: Sequence) -> dict:
     return c
 
 
-def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, period: str,
-                    params: Iterable[str] = (), languages: Iterable[str] | None = None,
-                    title: str | None = None, opens_at: str | date | datetime | None = None,
-                    closes_at: str | date | datetime | None = None,
-                    min_segment_n: int = 30, created_by: str | None = None) -> dict:
+def create_campaign(
+    db: Database,
+    *,
+    slug: str,
+    instrument: Instrument | str,
+    period: str,
+    params: Iterable[str] = (),
+    languages: Iterable[str] | None = None,
+    title: str | None = None,
+    opens_at: str | date | datetime | None = None,
+    closes_at: str | date | datetime | None = None,
+    min_segment_n: int = 30,
+    created_by: str | None = None,
+) -> dict:
     """Create a campaign: one instrument version, one period, a public link ``/s/<slug>``.
 
     ``params`` are the URL parameters respondents may carry (e.g. ``segment``,
@@ -314,8 +378,10 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
     Returns :func:`get_campaign`.
     """
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
-        raise ValueError(f"campaign slug {slug!r} must be 1-64 lower-case letters, digits or "
-                         "'-', starting with a letter or digit (it becomes the link /s/<slug>)")
+        raise ValueError(
+            f"campaign slug {slug!r} must be 1-64 lower-case letters, digits or "
+            "'-', starting with a letter or digit (it becomes the link /s/<slug>)"
+        )
     if slug in RESERVED_SLUGS:
         raise ValueError(f"campaign slug {slug!r} is reserved (it names a page); choose another")
     period = _check_period(period)
@@ -326,8 +392,10 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
     item_ids = {i.lower() for i in inst.item_ids}
     for p in params:
         if not isinstance(p, str) or not PARAM_RE.fullmatch(p):
-            raise ValueError(f"param name {p!r} must be a lower-case letter, then letters, "
-                             "digits or '_' (at most 32)")
+            raise ValueError(
+                f"param name {p!r} must be a lower-case letter, then letters, "
+                "digits or '_' (at most 32)"
+            )
         if p in FRAME_META or p in item_ids:
             raise ValueError(f"param name {p!r} is reserved (a response column or item id)")
     if len(set(params)) != len(params):
@@ -338,12 +406,12 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
         langs = [languages] if isinstance(languages, str) else list(languages)
         unknown = [lang for lang in langs if lang not in inst.languages]
         if unknown or not langs:
-            raise ValueError(f"languages {langs}: the instrument {inst.key} offers "
-                             f"{', '.join(inst.languages)}")
+            raise ValueError(
+                f"languages {langs}: the instrument {inst.key} offers {', '.join(inst.languages)}"
+            )
         if len(set(langs)) != len(langs):
             raise ValueError(f"languages {langs} list a language twice")
-    if isinstance(min_segment_n, bool) or not isinstance(min_segment_n, int) \
-            or min_segment_n < 1:
+    if isinstance(min_segment_n, bool) or not isinstance(min_segment_n, int) or min_segment_n < 1:
         raise ValueError(f"min_segment_n must be a positive integer, got {min_segment_n!r}")
     opens = _parse_time(opens_at, "opens_at")
     closes = _parse_time(closes_at, "closes_at", end_of_day=True)
@@ -356,19 +424,36 @@ def create_campaign(db: Database, *, slug: str, instrument: Instrument | str, pe
             "INSERT INTO campaigns (slug, title, instrument_id, instrument_version, period, "
             "params, languages, status, opens_at, closes_at, min_segment_n, created_at, "
             "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-            [slug, title, inst.id, inst.version, period, json.dumps(params),
-             json.dumps(langs), opens, closes, min_segment_n, _iso(_now()), created_by])
+            [
+                slug,
+                title,
+                inst.id,
+                inst.version,
+                period,
+                json.dumps(params),
+                json.dumps(langs),
+                opens,
+                closes,
+                min_segment_n,
+                _iso(_now()),
+                created_by,
+            ],
+        )
         if created_by:  # a web user who creates a campaign may see it (survey.storage.access)
-            db.execute("INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, granted_by, "
-                       "granted_at) SELECT c.id, u.id, 'creator', c.created_at FROM campaigns c "
-                       "JOIN users u ON u.username = ? WHERE c.slug = ?", [created_by, slug])
+            db.execute(
+                "INSERT OR IGNORE INTO campaign_access (campaign_id, user_id, granted_by, "
+                "granted_at) SELECT c.id, u.id, 'creator', c.created_at FROM campaigns c "
+                "JOIN users u ON u.username = ? WHERE c.slug = ?",
+                [created_by, slug],
+            )
     return get_campaign(db, slug)
 
 
 def get_campaign(db: Database, slug: str) -> dict | None:
     """The campaign with this slug, or ``None``. ``params``/``languages`` are lists."""
-    row = db.execute(f"SELECT {', '.join(_CAMPAIGN_COLS)} FROM campaigns WHERE slug = ?",
-                     [slug]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_CAMPAIGN_COLS)} FROM campaigns WHERE slug = ?", [slug]
+    ).fetchone()
     return None if row is None else _campaign_row(row)
 
 
@@ -382,8 +467,9 @@ def _require_campaign(db: Database, campaign: Mapping | str) -> dict:
 
 def list_campaigns(db: Database) -> list[dict]:
     """All campaigns, newest first, each as :func:`get_campaign` returns it."""
-    rows = db.execute(f"SELECT {', '.join(_CAMPAIGN_COLS)} FROM campaigns "
-                      "ORDER BY created_at DESC, id DESC").fetchall()
+    rows = db.execute(
+        f"SELECT {', '.join(_CAMPAIGN_COLS)} FROM campaigns ORDER BY created_at DESC, id DESC"
+    ).fetchall()
     return [_campaign_row(r) for r in rows]
 
 
@@ -401,8 +487,13 @@ def close_campaign(db: Database, slug: str) -> None:
         c = get_campaign(db, slug)
         if c is None:
             raise LookupError(f"unknown campaign {slug!r}")
-        if db.execute("UPDATE campaigns SET status = 'closed' WHERE id = ? AND "
-                      "status != 'closed'", [c["id"]]).rowcount == 1:
+        if (
+            db.execute(
+                "UPDATE campaigns SET status = 'closed' WHERE id = ? AND status != 'closed'",
+                [c["id"]],
+            ).rowcount
+            == 1
+        ):
             webhooks.on_campaign_closed(db, c)
 
 
@@ -424,8 +515,11 @@ def is_open(campaign: Mapping, now: datetime | None = None) -> bool:
 def declared_params(campaign: Mapping, values: Mapping[str, Any]) -> dict[str, str]:
     """Keep only the campaign's declared params from ``values`` (e.g. ``request.args``),
     dropping empty values."""
-    return {p: str(values[p]).strip() for p in campaign["params"]
-            if p in values and values[p] is not None and str(values[p]).strip()}
+    return {
+        p: str(values[p]).strip()
+        for p in campaign["params"]
+        if p in values and values[p] is not None and str(values[p]).strip()
+    }
 
 
 def _check_params(campaign: Mapping, params: Mapping[str, Any] | None) -> dict[str, str]:
@@ -433,8 +527,10 @@ def _check_params(campaign: Mapping, params: Mapping[str, Any] | None) -> dict[s
     undeclared = sorted(set(params) - set(campaign["params"]))
     if undeclared:
         declared = ", ".join(campaign["params"]) or "none"
-        raise ValueError(f"campaign {campaign['slug']!r} does not declare the param(s) "
-                         f"{', '.join(undeclared)} (declared: {declared})")
+        raise ValueError(
+            f"campaign {campaign['slug']!r} does not declare the param(s) "
+            f"{', '.join(undeclared)} (declared: {declared})"
+        )
     out = {}
     for k, v in params.items():
         if v is None:
@@ -450,8 +546,9 @@ def _check_params(campaign: Mapping, params: Mapping[str, Any] | None) -> dict[s
 
 
 # ----- invitations ---------------------------------------------------------------
-def create_invitations(db: Database, slug: str, count: int,
-                       params: dict | None = None) -> list[dict]:
+def create_invitations(
+    db: Database, slug: str, count: int, params: dict | None = None
+) -> list[dict]:
     """Create ``count`` single-use invitations; return ``[{"token": raw, "id": id}]``.
 
     Only the sha256 of each token is stored: the raw tokens exist only in the return
@@ -467,15 +564,19 @@ def create_invitations(db: Database, slug: str, count: int,
     out = []
     with write_transaction(db):
         for t in tokens:
-            cur = db.execute("INSERT INTO invitations (campaign_id, token_sha256, params, "
-                             "created_at) VALUES (?, ?, ?, ?)",
-                             [campaign["id"], hash_token(t), p, created])
+            cur = db.execute(
+                "INSERT INTO invitations (campaign_id, token_sha256, params, "
+                "created_at) VALUES (?, ?, ?, ?)",
+                [campaign["id"], hash_token(t), p, created],
+            )
             out.append({"token": t, "id": cur.lastrowid})
     return out
 
 
-_INVITATION_SQL = ("SELECT i.id, i.campaign_id, c.slug, i.params, i.created_at, i.used_at, "
-                   "i.response_id FROM invitations i JOIN campaigns c ON c.id = i.campaign_id ")
+_INVITATION_SQL = (
+    "SELECT i.id, i.campaign_id, c.slug, i.params, i.created_at, i.used_at, "
+    "i.response_id FROM invitations i JOIN campaigns c ON c.id = i.campaign_id "
+)
 
 
 def _invitation_row(row: Sequence) -> dict:
@@ -503,9 +604,17 @@ def _get_invitation(db: Database, invitation_id: int) -> dict | None:
 
 
 # ----- responses -----------------------------------------------------------------
-def start_response(db: Database, campaign: Mapping, *, language: str, direction: str,
-                   params: Mapping[str, Any] | None, item_order: Any,
-                   invitation: Mapping | None = None, period: str | None = None) -> int:
+def start_response(
+    db: Database,
+    campaign: Mapping,
+    *,
+    language: str,
+    direction: str,
+    params: Mapping[str, Any] | None,
+    item_order: Any,
+    invitation: Mapping | None = None,
+    period: str | None = None,
+) -> int:
     """Start a respondent session; return its id (status ``started``).
 
     ``params`` must name declared params only (see :func:`declared_params`); an
@@ -520,8 +629,10 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
     if not is_open(c):
         raise ValueError(f"campaign {c['slug']!r} is not open")
     if language not in c["languages"]:
-        raise ValueError(f"language {language!r} is not offered by campaign {c['slug']!r} "
-                         f"({', '.join(c['languages'])})")
+        raise ValueError(
+            f"language {language!r} is not offered by campaign {c['slug']!r} "
+            f"({', '.join(c['languages'])})"
+        )
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'ltr' or 'rtl', got {direction!r}")
     p = _check_params(c, params)
@@ -542,8 +653,11 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
                 raise ValueError("the invitation has already been used")
             # One session per invitation: a double-click on "start" or a second tab
             # resumes the session already started instead of opening an orphan one.
-            row = db.execute("SELECT id FROM responses WHERE invitation_id = ? AND "
-                             "status = 'started' ORDER BY id LIMIT 1", [inv["id"]]).fetchone()
+            row = db.execute(
+                "SELECT id FROM responses WHERE invitation_id = ? AND "
+                "status = 'started' ORDER BY id LIMIT 1",
+                [inv["id"]],
+            ).fetchone()
             if row is not None:
                 return row[0]
             p.update(inv["params"])
@@ -552,15 +666,40 @@ def start_response(db: Database, campaign: Mapping, *, language: str, direction:
             "INSERT INTO responses (campaign_id, invitation_id, period, status, language, "
             "direction, started_at, current_page, params, item_order) "
             "VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?)",
-            [c["id"], inv_id, period, language, direction, _iso(_now()),
-             json.dumps(p, ensure_ascii=False, sort_keys=True), order])
+            [
+                c["id"],
+                inv_id,
+                period,
+                language,
+                direction,
+                _iso(_now()),
+                json.dumps(p, ensure_ascii=False, sort_keys=True),
+                order,
+            ],
+        )
         return cur.lastrowid
 
 
-_RESPONSE_COLS = ("id", "campaign_id", "invitation_id", "period", "status", "language",
-                  "direction", "started_at", "completed_at", "duration_s", "current_page",
-                  "params", "item_order", "na_items", "longstring", "irv", "attention_passed",
-                  "flags")
+_RESPONSE_COLS = (
+    "id",
+    "campaign_id",
+    "invitation_id",
+    "period",
+    "status",
+    "language",
+    "direction",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "current_page",
+    "params",
+    "item_order",
+    "na_items",
+    "longstring",
+    "irv",
+    "attention_passed",
+    "flags",
+)
 
 
 def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Instrument]:
@@ -569,7 +708,9 @@ def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Inst
         "c.instrument_version, i.answers_table FROM responses r "
         "JOIN campaigns c ON c.id = r.campaign_id "
         "JOIN instruments i ON i.id = c.instrument_id AND i.version = c.instrument_version "
-        "WHERE r.id = ?", [response_id]).fetchone()
+        "WHERE r.id = ?",
+        [response_id],
+    ).fetchone()
     if row is None:
         raise LookupError(f"unknown response {response_id!r}")
     n = len(_RESPONSE_COLS)
@@ -586,8 +727,9 @@ def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Inst
 
 def _answers(db: Database, table: str, inst: Instrument, response_id: int) -> dict[str, int]:
     cols = inst.item_ids
-    row = db.execute(f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)} "
-                     "WHERE response_id = ?", [response_id]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)} WHERE response_id = ?", [response_id]
+    ).fetchone()
     if row is None:
         return {}
     return {k: v for k, v in zip(cols, row, strict=True) if v is not None}
@@ -606,8 +748,13 @@ def get_response(db: Database, response_id: int) -> dict:
     return r
 
 
-def save_page(db: Database, response_id: int, page_index: int,
-              answers: Mapping[str, int | None], na_items: Iterable[str] = ()) -> None:
+def save_page(
+    db: Database,
+    response_id: int,
+    page_index: int,
+    answers: Mapping[str, int | None],
+    na_items: Iterable[str] = (),
+) -> None:
     """Save one page's answers in one transaction and set ``current_page = page_index + 1``.
 
     ``answers`` maps item ids to codes; ``None`` clears an answer. Items in
@@ -630,8 +777,7 @@ def save_page(db: Database, response_id: int, page_index: int,
                 raise ValueError(f"instrument {inst.key} has no item {item_id!r}")
             if v is not None:
                 lo, hi = _value_range(inst, item_id)
-                if isinstance(v, bool) or not isinstance(v, int | np.integer) \
-                        or not lo <= v <= hi:
+                if isinstance(v, bool) or not isinstance(v, int | np.integer) or not lo <= v <= hi:
                     raise ValueError(f"{item_id}: {v!r} is not a code {lo}..{hi}")
                 v = int(v)
             values[item_id] = v
@@ -645,18 +791,21 @@ def save_page(db: Database, response_id: int, page_index: int,
             values[item_id] = None
         if values:
             cols = list(values)
-            sql = (f"INSERT INTO {_q(table)} (response_id, {', '.join(map(_q, cols))}) "
-                   f"VALUES ({', '.join('?' * (len(cols) + 1))}) ON CONFLICT (response_id) "
-                   f"DO UPDATE SET {', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in cols)}")
+            sql = (
+                f"INSERT INTO {_q(table)} (response_id, {', '.join(map(_q, cols))}) "
+                f"VALUES ({', '.join('?' * (len(cols) + 1))}) ON CONFLICT (response_id) "
+                f"DO UPDATE SET {', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in cols)}"
+            )
             db.execute(sql, [response_id, *values.values()])
         else:
-            db.execute(f"INSERT OR IGNORE INTO {_q(table)} (response_id) VALUES (?)",
-                       [response_id])
+            db.execute(f"INSERT OR IGNORE INTO {_q(table)} (response_id) VALUES (?)", [response_id])
         new_na = [i for i in r["na"] if i not in values] + na
         order = {iid: k for k, iid in enumerate(inst.item_ids)}
         new_na.sort(key=order.__getitem__)
-        db.execute("UPDATE responses SET current_page = ?, na_items = ? WHERE id = ?",
-                   [page_index + 1, json.dumps(new_na), response_id])
+        db.execute(
+            "UPDATE responses SET current_page = ?, na_items = ? WHERE id = ?",
+            [page_index + 1, json.dumps(new_na), response_id],
+        )
 
 
 #: ``quality(inst, answers, item_order, duration_s)`` -> the quality indicators of one
@@ -665,8 +814,13 @@ def save_page(db: Database, response_id: int, page_index: int,
 Quality = Callable[[Instrument, Mapping[str, int], Any, float], Mapping[str, Any]]
 
 
-def complete_response(db: Database, response_id: int, *, quality: Quality | None = None,
-                      finished_at: datetime | None = None) -> bool:
+def complete_response(
+    db: Database,
+    response_id: int,
+    *,
+    quality: Quality | None = None,
+    finished_at: datetime | None = None,
+) -> bool:
     """Finish a response: quality flags, status ``complete``, invitation used; atomically.
 
     ``quality`` computes the response's quality indicators from its answers, read in
@@ -694,8 +848,7 @@ class _Conflict(Exception):
     """Internal: the response or its invitation was completed meanwhile; roll back."""
 
 
-def _complete(db: Database, response_id: int, finished: datetime,
-              quality: Quality | None) -> bool:
+def _complete(db: Database, response_id: int, finished: datetime, quality: Quality | None) -> bool:
     """The body of :func:`complete_response`, inside its transaction."""
     r, table, inst = _response_and_table(db, response_id)
     if r["status"] != "started":
@@ -703,24 +856,35 @@ def _complete(db: Database, response_id: int, finished: datetime,
     answers = _answers(db, table, inst, response_id)
     started = datetime.fromisoformat(r["started_at"])
     duration = max((finished - started).total_seconds(), 0.0)
-    q = quality(inst, answers, r["item_order"], duration) if quality else {
-        "longstring": None, "irv": math.nan, "attention_passed": math.nan, "flags": []}
+    q = (
+        quality(inst, answers, r["item_order"], duration)
+        if quality
+        else {"longstring": None, "irv": math.nan, "attention_passed": math.nan, "flags": []}
+    )
     irv = float(q["irv"])
     att_ok = float(q["attention_passed"])
     cur = db.execute(
         "UPDATE responses SET status = 'complete', completed_at = ?, duration_s = ?, "
         "longstring = ?, irv = ?, attention_passed = ?, flags = ? "
         "WHERE id = ? AND status = 'started'",
-        [_iso(finished), round(duration, 3),
-         None if q["longstring"] is None else int(q["longstring"]),
-         None if math.isnan(irv) else irv, None if math.isnan(att_ok) else int(att_ok),
-         json.dumps(list(q["flags"])), response_id])
+        [
+            _iso(finished),
+            round(duration, 3),
+            None if q["longstring"] is None else int(q["longstring"]),
+            None if math.isnan(irv) else irv,
+            None if math.isnan(att_ok) else int(att_ok),
+            json.dumps(list(q["flags"])),
+            response_id,
+        ],
+    )
     if cur.rowcount != 1:
         raise _Conflict
     if r["invitation_id"] is not None:
-        cur = db.execute("UPDATE invitations SET response_id = ?, used_at = ? "
-                         "WHERE id = ? AND response_id IS NULL",
-                         [response_id, _iso(finished), r["invitation_id"]])
+        cur = db.execute(
+            "UPDATE invitations SET response_id = ?, used_at = ? "
+            "WHERE id = ? AND response_id IS NULL",
+            [response_id, _iso(finished), r["invitation_id"]],
+        )
         if cur.rowcount != 1:
             raise _Conflict
     # the response.completed webhook event, queued in this same transaction
@@ -741,8 +905,11 @@ def response_for_invitation(db: Database, invitation: Mapping) -> dict | None:
         return None
     rid = inv["response_id"]
     if rid is None:
-        row = db.execute("SELECT id FROM responses WHERE invitation_id = ? AND status = 'started' "
-                         "ORDER BY id DESC LIMIT 1", [inv["id"]]).fetchone()
+        row = db.execute(
+            "SELECT id FROM responses WHERE invitation_id = ? AND status = 'started' "
+            "ORDER BY id DESC LIMIT 1",
+            [inv["id"]],
+        ).fetchone()
         if row is None:
             return None
         rid = row[0]
@@ -750,22 +917,26 @@ def response_for_invitation(db: Database, invitation: Mapping) -> dict | None:
 
 
 # ----- reading campaigns for analysis --------------------------------------------
-def _campaigns_and_instrument(db: Database, slug: str | Sequence[str]
-                              ) -> tuple[list[dict], Instrument, str]:
+def _campaigns_and_instrument(
+    db: Database, slug: str | Sequence[str]
+) -> tuple[list[dict], Instrument, str]:
     slugs = [slug] if isinstance(slug, str) else list(slug)
     if not slugs:
         raise ValueError("no campaign given")
     cs = [_require_campaign(db, s) for s in slugs]
     versions = {(c["instrument_id"], c["instrument_version"]) for c in cs}
     if len(versions) > 1:
-        raise ValueError("campaigns " + ", ".join(slugs) + " use different instrument "
-                         "versions: " + ", ".join(sorted(f"{i}@{v}" for i, v in versions)))
+        raise ValueError(
+            "campaigns " + ", ".join(slugs) + " use different instrument "
+            "versions: " + ", ".join(sorted(f"{i}@{v}" for i, v in versions))
+        )
     inst = campaign_instrument(db, cs[0])
     return cs, inst, answers_table(db, inst)
 
 
-def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
-                        complete_only: bool = True) -> tuple[pd.DataFrame, Instrument]:
+def load_campaign_frame(
+    db: Database, slug: str | Sequence[str], *, complete_only: bool = True
+) -> tuple[pd.DataFrame, Instrument]:
     """A campaign's responses as a DataFrame, one row per response, and its instrument.
 
     Columns, in order: ``response_id`` (int64), ``campaign`` (slug), ``period``,
@@ -793,16 +964,27 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     packed = packing.pack_sql(items, lows)
     epoch_ms = "CAST(round((julianday(r.{}) - 2440587.5) * 86400000.0) AS INTEGER)"
     # the repetitive text columns, joined by U+001F into one key per row
-    key = " || char(31) || ".join(["r.status", "r.campaign_id", "r.period", "r.language",
-                                   "r.direction", "r.flags", "r.params"])
+    key = " || char(31) || ".join(
+        [
+            "r.status",
+            "r.campaign_id",
+            "r.period",
+            "r.language",
+            "r.direction",
+            "r.flags",
+            "r.params",
+        ]
+    )
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
         where += " AND r.status = 'complete'"
-    sql = (f"SELECT r.id, r.duration_s, {epoch_ms.format('started_at')}, "
-           f"{epoch_ms.format('completed_at')}, r.longstring, r.irv, r.attention_passed, "
-           f"r.na_items, {key}, {packed} "
-           f"FROM responses r LEFT JOIN {_q(table)} a ON a.response_id = r.id "
-           f"WHERE {where} ORDER BY r.id")
+    sql = (
+        f"SELECT r.id, r.duration_s, {epoch_ms.format('started_at')}, "
+        f"{epoch_ms.format('completed_at')}, r.longstring, r.irv, r.attention_passed, "
+        f"r.na_items, {key}, {packed} "
+        f"FROM responses r LEFT JOIN {_q(table)} a ON a.response_id = r.id "
+        f"WHERE {where} ORDER BY r.id"
+    )
     numbers, na_items, keys, packs = [], [], [], []
     cur = db.execute(sql, [c["id"] for c in cs])
     gc_was_enabled = gc.isenabled()
@@ -825,8 +1007,7 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
 
     def from_key(k: int, convert: Any = None) -> pd.api.extensions.ExtensionArray:
         uniq = [parts[k] if convert is None else convert(parts[k]) for parts in keys]
-        return pd.array(np.array(uniq, dtype=object), dtype="str").take(key_codes,
-                                                                        allow_fill=True)
+        return pd.array(np.array(uniq, dtype=object), dtype="str").take(key_codes, allow_fill=True)
 
     meta: dict[str, Any] = {"response_id": num[:, 0].astype(np.int64)}
     if not complete_only:
@@ -842,8 +1023,10 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
     meta["irv"] = num[:, 5]
     meta["attention_passed"] = pd.array(num[:, 6], dtype="boolean")
     meta["quality_flags"] = from_key(5, lambda v: ",".join(_json_list(v)))
-    meta["na_items"] = _text(np.concatenate(na_items) if na_items else np.array([], object),
-                             lambda v: ",".join(_json_list(v)))
+    meta["na_items"] = _text(
+        np.concatenate(na_items) if na_items else np.array([], object),
+        lambda v: ",".join(_json_list(v)),
+    )
     for p in params:
         meta[p] = from_key(6, lambda v, p=p: _json_dict(v).get(p))
     df = pd.DataFrame(meta)
@@ -855,9 +1038,13 @@ def load_campaign_frame(db: Database, slug: str | Sequence[str], *,
 MATRIX_CHUNK_IDS = 4_000_000  # response ids per query of load_campaign_matrix
 
 
-def load_campaign_matrix(db: Database, slug: str | Sequence[str],
-                         items: Sequence[str] | None = None, *, complete_only: bool = True
-                         ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_campaign_matrix(
+    db: Database,
+    slug: str | Sequence[str],
+    items: Sequence[str] | None = None,
+    *,
+    complete_only: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A campaign's answers as a float matrix, for analysis: ``(x, response_ids, items)``.
 
     ``x`` has one row per response (ordered by id) and one float64 column per item
@@ -881,14 +1068,17 @@ def load_campaign_matrix(db: Database, slug: str | Sequence[str],
     if complete_only:
         where += " AND r.status = 'complete'"
     args = [c["id"] for c in cs]
-    lo_id, hi_id = db.execute(f"SELECT min(r.id), max(r.id) FROM responses r WHERE {where}",
-                              args).fetchone()
+    lo_id, hi_id = db.execute(
+        f"SELECT min(r.id), max(r.id) FROM responses r WHERE {where}", args
+    ).fetchone()
     if hi_id is not None and hi_id > packing.MAX_ID:
         raise ValueError("response ids above 2**36 cannot be packed")
     parts = []
     if lo_id is not None:  # chunks of ids keep each string far below SQLite's length limit
-        sql = (f"SELECT group_concat({packed}, '') FROM responses r LEFT JOIN {_q(table)} a "
-               f"ON a.response_id = r.id WHERE {where} AND r.id BETWEEN ? AND ?")
+        sql = (
+            f"SELECT group_concat({packed}, '') FROM responses r LEFT JOIN {_q(table)} a "
+            f"ON a.response_id = r.id WHERE {where} AND r.id BETWEEN ? AND ?"
+        )
         for first in range(lo_id, hi_id + 1, MATRIX_CHUNK_IDS):
             text = db.execute(sql, [*args, first, first + MATRIX_CHUNK_IDS - 1]).fetchone()[0]
             if text:
@@ -919,25 +1109,38 @@ def campaign_counts(db: Database, slug: str) -> dict:
     """``started`` (every session begun, complete or not), ``completed``, ``in_progress``
     and ``completion_rate`` (completed / started; ``None`` when nothing started)."""
     c = _require_campaign(db, slug)
-    rows = dict(db.execute("SELECT status, COUNT(*) FROM responses WHERE campaign_id = ? "
-                           "GROUP BY status", [c["id"]]).fetchall())
+    rows = dict(
+        db.execute(
+            "SELECT status, COUNT(*) FROM responses WHERE campaign_id = ? GROUP BY status",
+            [c["id"]],
+        ).fetchall()
+    )
     completed = rows.get("complete", 0)
     started = completed + rows.get("started", 0)
-    return {"started": started, "completed": completed, "in_progress": started - completed,
-            "completion_rate": completed / started if started else None}
+    return {
+        "started": started,
+        "completed": completed,
+        "in_progress": started - completed,
+        "completion_rate": completed / started if started else None,
+    }
 
 
 def invitation_counts(db: Database, campaign: Mapping) -> dict:
     """``total`` invitations of a campaign and how many were ``used``."""
-    total, used = db.execute("SELECT COUNT(*), COUNT(response_id) FROM invitations "
-                             "WHERE campaign_id = ?", [campaign["id"]]).fetchone()
+    total, used = db.execute(
+        "SELECT COUNT(*), COUNT(response_id) FROM invitations WHERE campaign_id = ?",
+        [campaign["id"]],
+    ).fetchone()
     return {"total": total, "used": used}
 
 
 def response_periods(db: Database, campaign: Mapping) -> list[str]:
     """The periods of a campaign's complete responses (its own period when it has none)."""
-    rows = db.execute("SELECT DISTINCT period FROM responses WHERE campaign_id = ? AND "
-                      "status = 'complete' ORDER BY period", [campaign["id"]]).fetchall()
+    rows = db.execute(
+        "SELECT DISTINCT period FROM responses WHERE campaign_id = ? AND "
+        "status = 'complete' ORDER BY period",
+        [campaign["id"]],
+    ).fetchall()
     return [r[0] for r in rows] or [campaign["period"]]
 
 
@@ -946,21 +1149,48 @@ def data_version(db: Database, campaign: Mapping) -> tuple:
     its responses' count and last id, the last completion time, and the settings that
     change its figures."""
     row = db.execute("PRAGMA database_list").fetchone()
-    n, last, done = db.execute("SELECT COUNT(*), MAX(id), MAX(completed_at) FROM responses "
-                               "WHERE campaign_id = ?", [campaign["id"]]).fetchone()
-    return (row[2] if row else "", campaign["id"], n, last, done, campaign["status"],
-            campaign["min_segment_n"])
+    n, last, done = db.execute(
+        "SELECT COUNT(*), MAX(id), MAX(completed_at) FROM responses WHERE campaign_id = ?",
+        [campaign["id"]],
+    ).fetchone()
+    return (
+        row[2] if row else "",
+        campaign["id"],
+        n,
+        last,
+        done,
+        campaign["status"],
+        campaign["min_segment_n"],
+    )
 
 
 #: the columns of :func:`insert_responses`' rows, in order
-BULK_RESPONSE_COLUMNS = ("campaign_id", "period", "status", "language", "direction",
-                         "started_at", "completed_at", "duration_s", "current_page", "params",
-                         "item_order", "na_items", "longstring", "irv", "attention_passed",
-                         "flags")
+BULK_RESPONSE_COLUMNS = (
+    "campaign_id",
+    "period",
+    "status",
+    "language",
+    "direction",
+    "started_at",
+    "completed_at",
+    "duration_s",
+    "current_page",
+    "params",
+    "item_order",
+    "na_items",
+    "longstring",
+    "irv",
+    "attention_passed",
+    "flags",
+)
 
 
-def insert_responses(db: Database, inst: Instrument, rows: Iterable[Sequence],
-                     answers: Sequence[Sequence[int | None]]) -> list[int]:
+def insert_responses(
+    db: Database,
+    inst: Instrument,
+    rows: Iterable[Sequence],
+    answers: Sequence[Sequence[int | None]],
+) -> list[int]:
     """Insert many finished or abandoned responses at once (synthetic data, imports),
     in one transaction: ``rows`` hold :data:`BULK_RESPONSE_COLUMNS`, ``answers`` one
     code (or ``None``) per instrument item, in instrument order. Returns the new ids."""
@@ -975,9 +1205,11 @@ def insert_responses(db: Database, inst: Instrument, rows: Iterable[Sequence],
         db.conn.executemany(
             f"INSERT INTO responses (id, {', '.join(BULK_RESPONSE_COLUMNS)}) "
             f"VALUES ({', '.join('?' * (len(BULK_RESPONSE_COLUMNS) + 1))})",
-            ((i, *r) for i, r in zip(ids, rows, strict=True)))
+            ((i, *r) for i, r in zip(ids, rows, strict=True)),
+        )
         db.conn.executemany(
             f"INSERT INTO {_q(table)} (response_id, {', '.join(map(_q, items))}) "
             f"VALUES ({', '.join('?' * (len(items) + 1))})",
-            ((i, *a) for i, a in zip(ids, answers, strict=True)))
+            ((i, *a) for i, a in zip(ids, answers, strict=True)),
+        )
     return ids

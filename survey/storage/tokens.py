@@ -30,8 +30,17 @@ from survey.storage.users import ROLES
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")  # \Z: no trailing newline
 TOKEN_PREFIX = "tm_"
 MAX_TOKEN_LENGTH = 200
-_COLS = ("id", "name", "prefix", "role", "campaigns", "created_at", "created_by",
-         "last_used_at", "revoked_at")
+_COLS = (
+    "id",
+    "name",
+    "prefix",
+    "role",
+    "campaigns",
+    "created_at",
+    "created_by",
+    "last_used_at",
+    "revoked_at",
+)
 
 
 def _now() -> str:
@@ -48,16 +57,24 @@ def _row(row) -> dict:
     return t
 
 
-def create_token(db: Database, name: str, role: str, campaigns: Iterable[str] | None = None,
-                 *, created_by: str | None = None) -> tuple[str, dict]:
+def create_token(
+    db: Database,
+    name: str,
+    role: str,
+    campaigns: Iterable[str] | None = None,
+    *,
+    created_by: str | None = None,
+) -> tuple[str, dict]:
     """Create a token; return ``(raw_token, token_dict)``. The raw token is not stored.
 
     ``campaigns`` (slugs, which must exist) limit the token to those campaigns;
     ``None`` or empty means every campaign.
     """
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ValueError(f"token name {name!r} must be 1-64 letters, digits or _.@-, starting "
-                         "with a letter or digit")
+        raise ValueError(
+            f"token name {name!r} must be 1-64 letters, digits or _.@-, starting "
+            "with a letter or digit"
+        )
     if role not in ROLES:
         raise ValueError(f"role {role!r} must be one of {', '.join(ROLES)}")
     slugs = list(dict.fromkeys(campaigns or ()))
@@ -66,16 +83,26 @@ def create_token(db: Database, name: str, role: str, campaigns: Iterable[str] | 
             raise LookupError(f"unknown campaign {s!r}")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction(db):
-        if db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL",
-                      [name]).fetchone():
+        if db.execute(
+            "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", [name]
+        ).fetchone():
             raise ValueError(f"a token named {name!r} already exists (revoke it first)")
         cur = db.execute(
             "INSERT INTO api_tokens (name, token_sha256, prefix, role, campaigns, created_at, "
             "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [name, _hash(raw), raw[:8], role, json.dumps(slugs) if slugs else None, _now(),
-             created_by])
-        row = db.execute(f"SELECT {', '.join(_COLS)} FROM api_tokens WHERE id = ?",
-                         [cur.lastrowid]).fetchone()
+            [
+                name,
+                _hash(raw),
+                raw[:8],
+                role,
+                json.dumps(slugs) if slugs else None,
+                _now(),
+                created_by,
+            ],
+        )
+        row = db.execute(
+            f"SELECT {', '.join(_COLS)} FROM api_tokens WHERE id = ?", [cur.lastrowid]
+        ).fetchone()
     return raw, _row(row)
 
 
@@ -90,14 +117,15 @@ def list_tokens(db: Database, *, include_revoked: bool = False) -> list[dict]:
 def revoke_token(db: Database, name: str) -> dict:
     """Revoke the active token called ``name``; it stops working at once."""
     with write_transaction(db):
-        row = db.execute(f"SELECT {', '.join(_COLS)} FROM api_tokens WHERE name = ? AND "
-                         "revoked_at IS NULL", [name]).fetchone()
+        row = db.execute(
+            f"SELECT {', '.join(_COLS)} FROM api_tokens WHERE name = ? AND revoked_at IS NULL",
+            [name],
+        ).fetchone()
         if row is None:
             raise LookupError(f"no active token named {name!r}")
         t = _row(row)
         t["revoked_at"] = _now()
-        db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [t["revoked_at"],
-                                                                          t["id"]])
+        db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [t["revoked_at"], t["id"]])
     return t
 
 
@@ -107,15 +135,20 @@ def authenticate(db: Database, raw: str) -> dict | None:
     if not isinstance(raw, str) or not raw or len(raw) > MAX_TOKEN_LENGTH:
         return None
     digest = _hash(raw)
-    row = db.execute(f"SELECT {', '.join(_COLS)}, token_sha256 FROM api_tokens "
-                     "WHERE token_sha256 = ? AND revoked_at IS NULL", [digest]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_COLS)}, token_sha256 FROM api_tokens "
+        "WHERE token_sha256 = ? AND revoked_at IS NULL",
+        [digest],
+    ).fetchone()
     if row is None or not hmac.compare_digest(row[-1], digest):
         return None
     t = _row(row[:-1])
     now = _now()
-    if t["last_used_at"] is None or \
-            (datetime.fromisoformat(now) - datetime.fromisoformat(t["last_used_at"])
-             ).total_seconds() > 60:
+    if (
+        t["last_used_at"] is None
+        or (datetime.fromisoformat(now) - datetime.fromisoformat(t["last_used_at"])).total_seconds()
+        > 60
+    ):
         with write_transaction(db):
             db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [now, t["id"]])
         t["last_used_at"] = now

@@ -45,8 +45,15 @@ SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
 
-_USER_COLS = ("id", "username", "role", "disabled", "created_at", "password_changed_at",
-              "last_login_at")
+_USER_COLS = (
+    "id",
+    "username",
+    "role",
+    "disabled",
+    "created_at",
+    "password_changed_at",
+    "last_login_at",
+)
 
 
 def _now() -> str:
@@ -61,8 +68,7 @@ def hash_password(password: str, *, n: int | None = None) -> str:
     """The storable hash of ``password`` (werkzeug's ``scrypt:N:r:p$salt$hash``; ``n``
     overrides the cost, for tests)."""
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        raise ValueError(f"the password must be text of at most {MAX_PASSWORD_LENGTH} "
-                         "characters")
+        raise ValueError(f"the password must be text of at most {MAX_PASSWORD_LENGTH} characters")
     method = _method() if n is None else f"scrypt:{n}:{SCRYPT_R}:{SCRYPT_P}"
     return generate_password_hash(password, method=method)
 
@@ -77,18 +83,27 @@ def _legacy_verify(stored: str, password: str) -> bool:
         salt, digest = (base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)) for t in parts[4:])
     except ValueError:
         return False
-    if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16 \
-            or not digest:
+    if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16 or not digest:
         return False
-    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(digest),
-                         maxmem=256 * r * n + (1 << 20))
+    got = hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=len(digest),
+        maxmem=256 * r * n + (1 << 20),
+    )
     return hmac.compare_digest(got, digest)
 
 
 def verify_password(stored: str, password: str) -> bool:
     """Whether ``password`` matches the stored hash (constant-time comparison)."""
-    if not isinstance(stored, str) or not isinstance(password, str) \
-            or len(password) > MAX_PASSWORD_LENGTH:
+    if (
+        not isinstance(stored, str)
+        or not isinstance(password, str)
+        or len(password) > MAX_PASSWORD_LENGTH
+    ):
         return False
     if stored.startswith("scrypt$"):
         return _legacy_verify(stored, password)
@@ -127,8 +142,10 @@ def check_password(password: str) -> str:
 
 def check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
-        raise ValueError(f"username {username!r} must be 2-64 letters, digits or . _ @ -, "
-                         "starting with a letter or digit")
+        raise ValueError(
+            f"username {username!r} must be 2-64 letters, digits or . _ @ -, "
+            "starting with a letter or digit"
+        )
     return username
 
 
@@ -158,17 +175,20 @@ def create_user(db: Database, username: str, password: str, role: str) -> dict:
     with write_transaction(db):
         if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise ValueError(f"a user named {username!r} already exists")
-        db.execute("INSERT INTO users (username, password_hash, role, created_at, "
-                   "password_changed_at) VALUES (?, ?, ?, ?, ?)",
-                   [username, hashed, role, now, now])
+        db.execute(
+            "INSERT INTO users (username, password_hash, role, created_at, "
+            "password_changed_at) VALUES (?, ?, ?, ?, ?)",
+            [username, hashed, role, now, now],
+        )
     return get_user(db, username)
 
 
 def get_user(db: Database, username: str, *, with_hash: bool = False) -> dict | None:
     """The user named ``username`` (any case), or ``None``."""
     cols = ", ".join(_USER_COLS)
-    row = db.execute(f"SELECT {cols}, password_hash FROM users WHERE username = ?",
-                     [username]).fetchone()
+    row = db.execute(
+        f"SELECT {cols}, password_hash FROM users WHERE username = ?", [username]
+    ).fetchone()
     if row is None:
         return None
     u = _row(row[:-1])
@@ -178,15 +198,17 @@ def get_user(db: Database, username: str, *, with_hash: bool = False) -> dict | 
 
 
 def get_user_by_id(db: Database, user_id: int) -> dict | None:
-    row = db.execute(f"SELECT {', '.join(_USER_COLS)} FROM users WHERE id = ?",
-                     [user_id]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_USER_COLS)} FROM users WHERE id = ?", [user_id]
+    ).fetchone()
     return None if row is None else _row(row)
 
 
 def list_users(db: Database) -> list[dict]:
     """Every user, by username."""
-    rows = db.execute(f"SELECT {', '.join(_USER_COLS)} FROM users "
-                      "ORDER BY username COLLATE NOCASE").fetchall()
+    rows = db.execute(
+        f"SELECT {', '.join(_USER_COLS)} FROM users ORDER BY username COLLATE NOCASE"
+    ).fetchall()
     return [_row(r) for r in rows]
 
 
@@ -198,8 +220,9 @@ def _require(db: Database, username: str) -> dict:
 
 
 def _active_admins(db: Database) -> int:
-    return db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0"
-                      ).fetchone()[0]
+    return db.execute(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0"
+    ).fetchone()[0]
 
 
 def set_role(db: Database, username: str, role: str) -> dict:
@@ -207,10 +230,15 @@ def set_role(db: Database, username: str, role: str) -> dict:
     check_role(role)
     with write_transaction(db):
         u = _require(db, username)
-        if u["role"] == "admin" and role != "admin" and not u["disabled"] \
-                and _active_admins(db) <= 1:
-            raise ValueError(f"{u['username']} is the last active admin; make another user "
-                             "admin first")
+        if (
+            u["role"] == "admin"
+            and role != "admin"
+            and not u["disabled"]
+            and _active_admins(db) <= 1
+        ):
+            raise ValueError(
+                f"{u['username']} is the last active admin; make another user admin first"
+            )
         db.execute("UPDATE users SET role = ? WHERE id = ?", [role, u["id"]])
     return get_user(db, username)
 
@@ -221,8 +249,9 @@ def set_disabled(db: Database, username: str, disabled: bool = True) -> dict:
     with write_transaction(db):
         u = _require(db, username)
         if disabled and u["role"] == "admin" and not u["disabled"] and _active_admins(db) <= 1:
-            raise ValueError(f"{u['username']} is the last active admin; make another user "
-                             "admin first")
+            raise ValueError(
+                f"{u['username']} is the last active admin; make another user admin first"
+            )
         db.execute("UPDATE users SET disabled = ? WHERE id = ?", [int(disabled), u["id"]])
         if disabled:
             db.execute("DELETE FROM user_sessions WHERE user_id = ?", [u["id"]])
@@ -234,8 +263,10 @@ def set_password(db: Database, username: str, password: str) -> dict:
     hashed = hash_password(check_password(password))
     with write_transaction(db):
         u = _require(db, username)
-        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-                   [hashed, _now(), u["id"]])
+        db.execute(
+            "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+            [hashed, _now(), u["id"]],
+        )
         db.execute("DELETE FROM user_sessions WHERE user_id = ?", [u["id"]])
     return get_user(db, username)
 
@@ -253,7 +284,9 @@ def authenticate(db: Database, username: str, password: str) -> dict | None:
         return None
     if needs_rehash(u["password_hash"]):
         with write_transaction(db):
-            db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                       [hash_password(password), u["id"]])
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                [hash_password(password), u["id"]],
+            )
     u.pop("password_hash")
     return u

@@ -64,8 +64,9 @@ def check_url(url: Any) -> str:
     except ValueError as e:
         raise ValueError(f"the webhook URL {url!r} is not a valid URL: {e}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the webhook URL {url!r} must start with https:// or http:// and "
-                         "name a host")
+        raise ValueError(
+            f"the webhook URL {url!r} must start with https:// or http:// and name a host"
+        )
     if parts.username or parts.password:
         raise ValueError("the webhook URL must not contain a user name or password")
     if port == 0:
@@ -86,8 +87,9 @@ def check_events(events: Iterable[str] | None) -> list[str]:
     evs = list(dict.fromkeys(events or ("response.completed",)))
     bad = [e for e in evs if e not in EVENTS]
     if bad or not evs:
-        raise ValueError(f"unknown event(s) {', '.join(map(repr, bad))}; events are "
-                         f"{', '.join(EVENTS)}")
+        raise ValueError(
+            f"unknown event(s) {', '.join(map(repr, bad))}; events are {', '.join(EVENTS)}"
+        )
     return evs
 
 
@@ -100,8 +102,14 @@ def _campaign(db: Database, slug: str) -> dict:
     return c
 
 
-def add_webhook(db: Database, slug: str, url: str, events: Iterable[str] | None = None,
-                *, created_by: str | None = None) -> tuple[str, dict]:
+def add_webhook(
+    db: Database,
+    slug: str,
+    url: str,
+    events: Iterable[str] | None = None,
+    *,
+    created_by: str | None = None,
+) -> tuple[str, dict]:
     """Subscribe ``url`` to ``events`` (default ``response.completed``) of campaign
     ``slug``; return ``(secret, webhook)``. The secret signs every delivery; it is shown
     only now (it is kept, since the worker needs it to sign)."""
@@ -110,24 +118,32 @@ def add_webhook(db: Database, slug: str, url: str, events: Iterable[str] | None 
     c = _campaign(db, slug)
     secret = "whsec_" + secrets.token_urlsafe(32)
     with write_transaction(db):
-        n = db.execute("SELECT COUNT(*) FROM webhooks WHERE campaign_id = ? AND removed_at "
-                       "IS NULL", [c["id"]]).fetchone()[0]
+        n = db.execute(
+            "SELECT COUNT(*) FROM webhooks WHERE campaign_id = ? AND removed_at IS NULL", [c["id"]]
+        ).fetchone()[0]
         if n >= MAX_WEBHOOKS_PER_CAMPAIGN:
-            raise ValueError(f"campaign {slug!r} already has {n} webhooks (at most "
-                             f"{MAX_WEBHOOKS_PER_CAMPAIGN})")
-        cur = db.execute("INSERT INTO webhooks (campaign_id, url, events, secret, created_at, "
-                         "created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                         [c["id"], url, json.dumps(evs), secret, _now(), created_by])
-        row = db.execute(f"SELECT {', '.join(_COLS)} FROM webhooks WHERE id = ?",
-                         [cur.lastrowid]).fetchone()
+            raise ValueError(
+                f"campaign {slug!r} already has {n} webhooks (at most {MAX_WEBHOOKS_PER_CAMPAIGN})"
+            )
+        cur = db.execute(
+            "INSERT INTO webhooks (campaign_id, url, events, secret, created_at, "
+            "created_by) VALUES (?, ?, ?, ?, ?, ?)",
+            [c["id"], url, json.dumps(evs), secret, _now(), created_by],
+        )
+        row = db.execute(
+            f"SELECT {', '.join(_COLS)} FROM webhooks WHERE id = ?", [cur.lastrowid]
+        ).fetchone()
     return secret, _row(row, slug)
 
 
 def list_webhooks(db: Database, slug: str) -> list[dict]:
     """The campaign's active webhooks, oldest first (without their secrets)."""
     c = _campaign(db, slug)
-    rows = db.execute(f"SELECT {', '.join(_COLS)} FROM webhooks WHERE campaign_id = ? AND "
-                      "removed_at IS NULL ORDER BY id", [c["id"]]).fetchall()
+    rows = db.execute(
+        f"SELECT {', '.join(_COLS)} FROM webhooks WHERE campaign_id = ? AND "
+        "removed_at IS NULL ORDER BY id",
+        [c["id"]],
+    ).fetchall()
     return [_row(r, slug) for r in rows]
 
 
@@ -135,9 +151,11 @@ def remove_webhook(db: Database, slug: str, webhook_id: int) -> dict:
     """Remove a webhook: no new events for it (deliveries already queued still go)."""
     c = _campaign(db, slug)
     with write_transaction(db):
-        row = db.execute(f"SELECT {', '.join(_COLS)} FROM webhooks WHERE id = ? AND "
-                         "campaign_id = ? AND removed_at IS NULL",
-                         [webhook_id, c["id"]]).fetchone()
+        row = db.execute(
+            f"SELECT {', '.join(_COLS)} FROM webhooks WHERE id = ? AND "
+            "campaign_id = ? AND removed_at IS NULL",
+            [webhook_id, c["id"]],
+        ).fetchone()
         if row is None:
             raise LookupError(f"campaign {slug!r} has no webhook {webhook_id!r}")
         w = _row(row, slug)
@@ -154,13 +172,16 @@ def secret_of(db: Database, webhook_id: int) -> tuple[str, str] | None:
 
 # ----- events ------------------------------------------------------------------------------
 def _subscribers(db: Database, campaign_id: int, event: str) -> list[int]:
-    rows = db.execute("SELECT id, events FROM webhooks WHERE campaign_id = ? AND removed_at "
-                      "IS NULL ORDER BY id", [campaign_id]).fetchall()
+    rows = db.execute(
+        "SELECT id, events FROM webhooks WHERE campaign_id = ? AND removed_at IS NULL ORDER BY id",
+        [campaign_id],
+    ).fetchall()
     return [r[0] for r in rows if event in json.loads(r[1])]
 
 
-def enqueue_event(db: Database, campaign: Mapping, event: str, subject: str,
-                  data: Mapping[str, Any]) -> list[str]:
+def enqueue_event(
+    db: Database, campaign: Mapping, event: str, subject: str, data: Mapping[str, Any]
+) -> list[str]:
     """Queue ``event`` for every webhook of ``campaign`` that wants it, in the caller's
     transaction. ``subject`` names what happened (e.g. the completion number), so the
     idempotency key ``<event>:<webhook>:<subject>`` is the same for every retry and
@@ -177,8 +198,14 @@ def enqueue_event(db: Database, campaign: Mapping, event: str, subject: str,
     for hook_id in hooks:
         key = f"evt_{event}:{campaign['id']}:{hook_id}:{subject}"
         body = {"id": key, "type": event, "created_at": created, "data": dict(data)}
-        outbox.enqueue(db, KIND, {"webhook_id": hook_id, "event": event, "body": body},
-                       key=key, campaign_id=campaign["id"], max_attempts=MAX_ATTEMPTS)
+        outbox.enqueue(
+            db,
+            KIND,
+            {"webhook_id": hook_id, "event": event, "body": body},
+            key=key,
+            campaign_id=campaign["id"],
+            max_attempts=MAX_ATTEMPTS,
+        )
         keys.append(key)
     return keys
 
@@ -187,29 +214,38 @@ def _finite(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
 
 
-def response_completed_data(campaign: Mapping, inst: Any, response: Mapping,
-                            answers: Mapping[str, int]) -> dict:
+def response_completed_data(
+    campaign: Mapping, inst: Any, response: Mapping, answers: Mapping[str, int]
+) -> dict:
     """The ``data`` of a ``response.completed`` event (see the module docstring)."""
     import pandas as pd
 
     from survey.export.core import dimension_scores
 
     ids = list(inst.item_ids)
-    frame = pd.DataFrame([[float(answers[i]) if i in answers else float("nan") for i in ids]],
-                         columns=ids)
+    frame = pd.DataFrame(
+        [[float(answers[i]) if i in answers else float("nan") for i in ids]], columns=ids
+    )
     scores = dimension_scores(frame, inst).iloc[0]
     dims = {b.id: _finite(scores.iloc[k]) for k, b in enumerate(inst.dimensions)}
     breach = {}
     if inst.checklist is not None:
         breach = {i: answers.get(i) for i in inst.checklist.item_ids}
     params = {p: response["params"][p] for p in campaign["params"] if p in response["params"]}
-    return {"campaign": campaign["slug"], "period": response["period"], "params": params,
-            "language": response["language"], "dimension_scores": dims,
-            "trust_index": _finite(scores["trust_index"]), "trust_breach": breach}
+    return {
+        "campaign": campaign["slug"],
+        "period": response["period"],
+        "params": params,
+        "language": response["language"],
+        "dimension_scores": dims,
+        "trust_index": _finite(scores["trust_index"]),
+        "trust_breach": breach,
+    }
 
 
-def on_response_completed(db: Database, response: Mapping, inst: Any,
-                          answers: Mapping[str, int]) -> list[str]:
+def on_response_completed(
+    db: Database, response: Mapping, inst: Any, answers: Mapping[str, int]
+) -> list[str]:
     """Queue ``response.completed`` for a response that has just been completed, inside
     the completing transaction (its completion number is the event's subject)."""
     c = {"id": response["campaign_id"]}
@@ -218,11 +254,17 @@ def on_response_completed(db: Database, response: Mapping, inst: Any,
     from survey.storage import store
 
     campaign = store.get_campaign(db, response["campaign"])
-    seq = db.execute("SELECT seq FROM response_completions WHERE response_id = ?",
-                     [response["id"]]).fetchone()
+    seq = db.execute(
+        "SELECT seq FROM response_completions WHERE response_id = ?", [response["id"]]
+    ).fetchone()
     subject = f"r{seq[0]}" if seq else f"x{response['id']}"
-    return enqueue_event(db, campaign, "response.completed", subject,
-                         response_completed_data(campaign, inst, response, answers))
+    return enqueue_event(
+        db,
+        campaign,
+        "response.completed",
+        subject,
+        response_completed_data(campaign, inst, response, answers),
+    )
 
 
 def on_campaign_closed(db: Database, campaign: Mapping) -> list[str]:
@@ -230,33 +272,64 @@ def on_campaign_closed(db: Database, campaign: Mapping) -> list[str]:
     from survey.storage import store
 
     counts = store.campaign_counts(db, campaign["slug"])
-    return enqueue_event(db, campaign, "campaign.closed", "closed", {
-        "campaign": campaign["slug"], "period": campaign["period"],
-        "completed": counts["completed"], "closed_at": _now()})
+    return enqueue_event(
+        db,
+        campaign,
+        "campaign.closed",
+        "closed",
+        {
+            "campaign": campaign["slug"],
+            "period": campaign["period"],
+            "completed": counts["completed"],
+            "closed_at": _now(),
+        },
+    )
 
 
 # ----- the delivery log ----------------------------------------------------------------------
-def record_attempt(db: Database, *, webhook_id: int, event: str, idempotency_key: str,
-                   attempt: int, status: int | None, error: str | None,
-                   duration_ms: int | None) -> None:
+def record_attempt(
+    db: Database,
+    *,
+    webhook_id: int,
+    event: str,
+    idempotency_key: str,
+    attempt: int,
+    status: int | None,
+    error: str | None,
+    duration_ms: int | None,
+) -> None:
     """Log one delivery attempt (status code, or the error of a failed connection)."""
     with write_transaction(db):
         row = db.execute("SELECT campaign_id FROM webhooks WHERE id = ?", [webhook_id]).fetchone()
         if row is None:
             return
-        db.execute("INSERT INTO webhook_attempts (webhook_id, campaign_id, event, "
-                   "idempotency_key, attempt, at, status, error, duration_ms) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [webhook_id, row[0], event, idempotency_key, attempt, _now(), status,
-                    (error or None) and str(error)[:500], duration_ms])
+        db.execute(
+            "INSERT INTO webhook_attempts (webhook_id, campaign_id, event, "
+            "idempotency_key, attempt, at, status, error, duration_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                webhook_id,
+                row[0],
+                event,
+                idempotency_key,
+                attempt,
+                _now(),
+                status,
+                (error or None) and str(error)[:500],
+                duration_ms,
+            ],
+        )
 
 
 def attempts(db: Database, slug: str, *, limit: int = 50, offset: int = 0) -> list[dict]:
     """The campaign's delivery attempts, newest first."""
     c = _campaign(db, slug)
-    cur = db.execute("SELECT a.id, a.webhook_id, w.url, a.event, a.idempotency_key, a.attempt, "
-                     "a.at, a.status, a.error, a.duration_ms FROM webhook_attempts a "
-                     "JOIN webhooks w ON w.id = a.webhook_id WHERE a.campaign_id = ? "
-                     "ORDER BY a.id DESC LIMIT ? OFFSET ?", [c["id"], int(limit), int(offset)])
+    cur = db.execute(
+        "SELECT a.id, a.webhook_id, w.url, a.event, a.idempotency_key, a.attempt, "
+        "a.at, a.status, a.error, a.duration_ms FROM webhook_attempts a "
+        "JOIN webhooks w ON w.id = a.webhook_id WHERE a.campaign_id = ? "
+        "ORDER BY a.id DESC LIMIT ? OFFSET ?",
+        [c["id"], int(limit), int(offset)],
+    )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

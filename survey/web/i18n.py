@@ -90,8 +90,7 @@ def current_language() -> str:
         return lang
     if not request:
         return "en"
-    if request.args.get("lang") not in CHROME_LANGUAGES and \
-            session.get("lang") in CHROME_LANGUAGES:
+    if request.args.get("lang") not in CHROME_LANGUAGES and session.get("lang") in CHROME_LANGUAGES:
         return session["lang"]
     return choose_language(CHROME_LANGUAGES)
 
@@ -119,8 +118,9 @@ def _locale_selector() -> str:
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_locale_selector)
     app.jinja_env.filters["digits"] = local_digits
-    app.jinja_env.globals.update(language_name=language_name, switch_url=switch_url,
-                                 chrome_languages=CHROME_LANGUAGES)
+    app.jinja_env.globals.update(
+        language_name=language_name, switch_url=switch_url, chrome_languages=CHROME_LANGUAGES
+    )
 
     @app.context_processor
     def _language_context() -> dict:

@@ -72,8 +72,9 @@ def client_ip() -> str:
     """The client's address: the TCP peer, or the address the trusted proxies report."""
     proxies = int(current_app.config.get("RATELIMIT_TRUSTED_PROXIES") or 0)
     if proxies > 0:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")
-                     if a.strip()]
+        forwarded = [
+            a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()
+        ]
         if len(forwarded) >= proxies:  # the rightmost ones were added by our proxies
             return forwarded[-proxies][:64]
     return request.remote_addr or "unknown"

@@ -48,7 +48,8 @@ def url_params(campaign: Mapping, args: Mapping[str, str]) -> dict[str, str]:
 #: only to us. ``img-src data:`` allows CSS data-URI images.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 
 
 def set_headers(response: Response) -> Response:
@@ -89,16 +90,29 @@ def limit_respondent_posts() -> None:
     args = request.view_args or {}
     key = str(args.get("key", ""))
     link = f"{args.get('kind')}/{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()[:24]}"
-    ratelimit.check("respondent-post", f"{ratelimit.client_ip()}|{link}", limit,
-                    current_app.config.get("RATELIMIT_WINDOW") or ratelimit.DEFAULT_WINDOW)
+    ratelimit.check(
+        "respondent-post",
+        f"{ratelimit.client_ip()}|{link}",
+        limit,
+        current_app.config.get("RATELIMIT_WINDOW") or ratelimit.DEFAULT_WINDOW,
+    )
 
 
 def too_many_requests(e: TooManyRequests):
     """The translated 429 page, keeping the ``Retry-After`` header."""
-    return (render_template(
-        "error.html", code=429, title=_("Too many requests"),
-        message=_("You have sent a lot of answers in a short time. Please wait a minute, "
-                  "then go back and submit the page again.")), 429, e.get_headers())
+    return (
+        render_template(
+            "error.html",
+            code=429,
+            title=_("Too many requests"),
+            message=_(
+                "You have sent a lot of answers in a short time. Please wait a minute, "
+                "then go back and submit the page again."
+            ),
+        ),
+        429,
+        e.get_headers(),
+    )
 
 
 def init_app(app: Flask) -> None:

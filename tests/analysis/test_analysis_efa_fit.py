@@ -58,8 +58,10 @@ def test_extraction_non_convergence_is_reported(monkeypatch):
 def test_rotation_non_convergence_is_reported(monkeypatch, rotation):
     rng = np.random.default_rng(7)
     f = rng.normal(size=(800, 3))
-    cols = {f"x{i}": f[:, i // 4] * 0.6 + f[:, (i // 4 + 1) % 3] * 0.3
-            + rng.normal(scale=0.7, size=800) for i in range(12)}
+    cols = {
+        f"x{i}": f[:, i // 4] * 0.6 + f[:, (i // 4 + 1) % 3] * 0.3 + rng.normal(scale=0.7, size=800)
+        for i in range(12)
+    }
     data = pd.DataFrame(cols)
     assert not efa(data, 3, rotation=rotation).warnings
     monkeypatch.setattr(_fa, "ROTATION_MAXITER", 2)
@@ -72,8 +74,10 @@ def test_newest_scikit_learn_is_not_capped():
     import tomllib
 
     deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
-    reqs = {d.split(">")[0].split("=")[0].split("<")[0].strip(): d
-            for d in deps["project"]["dependencies"]}
+    reqs = {
+        d.split(">")[0].split("=")[0].split("<")[0].strip(): d
+        for d in deps["project"]["dependencies"]
+    }
     assert "<" not in reqs["scikit-learn"] and "==" not in reqs["factor-analyzer"]
 
 
@@ -89,8 +93,7 @@ def efa_ref() -> dict:
 def _data(name: str) -> pd.DataFrame:
     if name == "bfi":
         return pd.read_csv(REF / "data" / "bfi_items_complete.csv")
-    return pd.read_csv(REF / "data" / "HolzingerSwineford1939.csv")[[f"x{i}" for i in
-                                                                        range(1, 10)]]
+    return pd.read_csv(REF / "data" / "HolzingerSwineford1939.csv")[[f"x{i}" for i in range(1, 10)]]
 
 
 def _aligned(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,8 +105,17 @@ def _aligned(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return perm, signs
 
 
-@pytest.mark.parametrize("case", ["bfi_minres_oblimin", "bfi_ml_varimax", "bfi_minres_promax",
-                                  "hs_minres_oblimin", "hs_ml_promax", "hs_ml_oblimin"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bfi_minres_oblimin",
+        "bfi_ml_varimax",
+        "bfi_minres_promax",
+        "hs_minres_oblimin",
+        "hs_ml_promax",
+        "hs_ml_oblimin",
+    ],
+)
 def test_efa_matches_psych_on_public_data(efa_ref, case):
     r = efa_ref[case]
     data = _data(case.split("_")[0])
@@ -139,8 +151,7 @@ def test_heywood_case_as_psych_sees_it(efa_ref):
         assert_allclose(np.abs(f.loadings[:, 0]), np.abs(r["loadings"]), atol=tol)
         assert_allclose(f.uniquenesses, r["uniquenesses"], atol=tol)
         assert (f.uniquenesses[0] < 0) == (r["uniquenesses"][0] < 0)
-        assert [w for w in f.warnings if w.startswith("Heywood case") and " a " in w], \
-            f.warnings
+        assert [w for w in f.warnings if w.startswith("Heywood case") and " a " in w], f.warnings
         assert not [w for w in f.warnings if " b " in w or " c " in w]
     assert any("ultra-Heywood" in w for w in efa_ref["heywood_minres"]["warnings"])
     assert efa_ref["heywood_ml"]["warnings"] == []

@@ -81,14 +81,17 @@ def test_results_from_dataframe_equal_results_from_moments(scored):
         assert_allclose(kmo(m).overall, kmo(cc).overall, rtol=1e-9)
         assert_allclose(bartlett_sphericity(m).chisq, bartlett_sphericity(cc).chisq, rtol=1e-9)
         a, b = reliability(m.subset(MODEL["REL"])), reliability(cc[MODEL["REL"]])
-        assert_allclose([a.alpha, a.std_alpha, a.omega_total, *a.alpha_ci95],
-                        [b.alpha, b.std_alpha, b.omega_total, *b.alpha_ci95], rtol=1e-7)
+        assert_allclose(
+            [a.alpha, a.std_alpha, a.omega_total, *a.alpha_ci95],
+            [b.alpha, b.std_alpha, b.omega_total, *b.alpha_ci95],
+            rtol=1e-7,
+        )
         e1, e2 = efa(m, 5, structure=MODEL), efa(cc, 5, structure=MODEL)
-        assert_allclose([e1.loadings[i] for i in ITEMS], [e2.loadings[i] for i in ITEMS],
-                        atol=1e-6)
+        assert_allclose([e1.loadings[i] for i in ITEMS], [e2.loadings[i] for i in ITEMS], atol=1e-6)
     c1, c2 = cfa(merged, MODEL), cfa(cc, MODEL)
-    assert_allclose([c1.chisq, c1.cfi, c1.rmsea, c1.srmr], [c2.chisq, c2.cfi, c2.rmsea, c2.srmr],
-                    rtol=1e-6)
+    assert_allclose(
+        [c1.chisq, c1.cfi, c1.rmsea, c1.srmr], [c2.chisq, c2.cfi, c2.rmsea, c2.srmr], rtol=1e-6
+    )
 
 
 def test_group_means_from_merged_moments_equal_whole():
@@ -116,8 +119,9 @@ def test_reliability_errors(scored):
     with pytest.raises(AnalysisError, match="REL2 are constant"):
         reliability(scored[MODEL["REL"]].dropna().assign(REL2=3.0), name="REL")
     with pytest.raises(AnalysisError, match="singular"):
-        reliability(scored[MODEL["REL"]].dropna().assign(REL3=lambda d: d.REL1 + d.REL2),
-                    name="REL")
+        reliability(
+            scored[MODEL["REL"]].dropna().assign(REL3=lambda d: d.REL1 + d.REL2), name="REL"
+        )
     with pytest.raises(AnalysisError, match="at least 2 items"):
         reliability(scored[["REL1"]])
 
@@ -154,8 +158,9 @@ def test_wishart_draws_match_simulated_raw_data():
     those of correlation matrices of n normal rows (Monte-Carlo check, 4000 draws)."""
     rng = np.random.default_rng(11)
     n, k, t = 60, 6, 4000
-    raw = np.array([np.linalg.eigvalsh(np.corrcoef(rng.standard_normal((n, k)).T))
-                    for _ in range(t)])
+    raw = np.array(
+        [np.linalg.eigvalsh(np.corrcoef(rng.standard_normal((n, k)).T)) for _ in range(t)]
+    )
     wish = np.linalg.eigvalsh(random_correlations(k, n, t, rng))
     # standard error of each mean is about sd / sqrt(4000) < 0.004
     assert_allclose(wish.mean(axis=0), raw.mean(axis=0), atol=0.015)
@@ -164,17 +169,18 @@ def test_wishart_draws_match_simulated_raw_data():
 
 def test_parallel_analysis_cost_does_not_depend_on_n(scored):
     m = Moments.from_frame(scored)
-    huge = Moments(m.columns, 10 ** 9, m.mean, m.cross * (10 ** 9 / m.n))
+    huge = Moments(m.columns, 10**9, m.mean, m.cross * (10**9 / m.n))
     t0 = time.perf_counter()
     res = parallel_analysis(huge, n_iter=200, seed=1)
     assert time.perf_counter() - t0 < 5
-    assert res.n == 10 ** 9
+    assert res.n == 10**9
     assert res.simulated_quantile[0] < 1.001  # random eigenvalues ~ 1 for huge n
 
 
 # ----- EFA ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("extraction, rotation", [("minres", "promax"), ("ml", "oblimin"),
-                                                  ("minres", "varimax")])
+@pytest.mark.parametrize(
+    "extraction, rotation", [("minres", "promax"), ("ml", "oblimin"), ("minres", "varimax")]
+)
 def test_efa_rotations_recover_the_structure(scored, data, extraction, rotation):
     clean = scored[data["careless_truth"].isna()]
     e = efa(clean, 5, extraction=extraction, rotation=rotation, structure=MODEL)
@@ -189,8 +195,9 @@ def test_efa_rotations_recover_the_structure(scored, data, extraction, rotation)
         phi = np.array(e.factor_correlations)
         assert_allclose(np.diag(phi), 1.0, atol=1e-8)
         assert_allclose(phi, phi.T, atol=1e-10)
-        assert_allclose([e.communalities[i] for i in ITEMS],
-                        np.einsum("ij,jk,ik->i", lam, phi, lam), rtol=1e-10)
+        assert_allclose(
+            [e.communalities[i] for i in ITEMS], np.einsum("ij,jk,ik->i", lam, phi, lam), rtol=1e-10
+        )
     json.dumps(e.to_dict(), allow_nan=False)
 
 
@@ -212,8 +219,10 @@ def test_tucker_congruence_definition():
 def test_welch_t_and_holm_agree_with_scipy_and_definition():
     rng = np.random.default_rng(2)
     g = pd.Series(np.repeat(["a", "b", "c"], [80, 120, 60]), name="g")
-    v = pd.Series(np.concatenate([rng.normal(50, 8, 80), rng.normal(53, 12, 120),
-                                  rng.normal(49, 5, 60)]), name="v")
+    v = pd.Series(
+        np.concatenate([rng.normal(50, 8, 80), rng.normal(53, 12, 120), rng.normal(49, 5, 60)]),
+        name="v",
+    )
     res = pairwise_welch(v, g, min_n=30)
     raw = []
     for c in res.comparisons:
@@ -222,8 +231,7 @@ def test_welch_t_and_holm_agree_with_scipy_and_definition():
         raw.append(t.pvalue)
     # Holm by its definition: sort, multiply by (m - rank), running maximum, cap at 1
     order = np.argsort(raw)
-    expect = np.minimum(1, np.maximum.accumulate([(3 - i) * raw[j] for i, j in
-                                                  enumerate(order)]))
+    expect = np.minimum(1, np.maximum.accumulate([(3 - i) * raw[j] for i, j in enumerate(order)]))
     assert_allclose([res.comparisons[j].p_holm for j in order], expect, rtol=1e-12)
     assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     # Hedges' g = d * (1 - 3 / (4 (n1 + n2) - 9))
@@ -239,11 +247,16 @@ def test_welch_anova_from_aggregates_equals_raw():
     g = pd.Series(np.repeat(["a", "b", "c"], [70, 90, 50]), name="g")
     v = pd.Series(rng.normal(0, 1, len(g)) + (g == "b") * 0.5, name="v")
     raw = welch_anova(v, g, min_n=30)
-    ms = {k: Moments.from_sums(["v"], len(x), np.array([x.sum()]), np.array([[x @ x]]))
-          for k, x in ((k, v[g == k].to_numpy()) for k in "abc")}
-    agg = welch_anova_from_stats(list(ms), [m.n for m in ms.values()],
-                                 [m.mean[0] for m in ms.values()],
-                                 [m.cov()[0, 0] for m in ms.values()])
+    ms = {
+        k: Moments.from_sums(["v"], len(x), np.array([x.sum()]), np.array([[x @ x]]))
+        for k, x in ((k, v[g == k].to_numpy()) for k in "abc")
+    }
+    agg = welch_anova_from_stats(
+        list(ms),
+        [m.n for m in ms.values()],
+        [m.mean[0] for m in ms.values()],
+        [m.cov()[0, 0] for m in ms.values()],
+    )
     assert_allclose([agg.F, *agg.df, agg.p], [raw.F, *raw.df, raw.p], rtol=1e-9)
 
 
@@ -303,15 +316,27 @@ def test_careless_without_duration_or_attention_check(data, inst):
 # ----- other scales and instruments -----------------------------------------------------------
 def _six_point_instrument():
     lab = {"en": ["1", "2", "3", "4", "5", "6"]}
-    items = lambda p, rev: [{"id": f"{p}{j}", "text": {"en": f"{p} item {j}"},  # noqa: E731
-                             **({"reverse": True} if f"{p}{j}" in rev else {})}
-                            for j in range(1, 6)]
-    return instrument_from_dict({
-        "id": "six-point", "version": "0.1", "languages": ["en"],
-        "scale": {"min": 1, "max": 6, "labels": lab},
-        "dimensions": [{"id": "A", "name": {"en": "A"}, "items": items("A", {"A2", "A5"})},
-                       {"id": "B", "name": {"en": "B"}, "items": items("B", {"B3"})}],
-    }, source="six-point.yaml")
+    items = lambda p, rev: [  # noqa: E731
+        {
+            "id": f"{p}{j}",
+            "text": {"en": f"{p} item {j}"},  # noqa: E731
+            **({"reverse": True} if f"{p}{j}" in rev else {}),
+        }
+        for j in range(1, 6)
+    ]
+    return instrument_from_dict(
+        {
+            "id": "six-point",
+            "version": "0.1",
+            "languages": ["en"],
+            "scale": {"min": 1, "max": 6, "labels": lab},
+            "dimensions": [
+                {"id": "A", "name": {"en": "A"}, "items": items("A", {"A2", "A5"})},
+                {"id": "B", "name": {"en": "B"}, "items": items("B", {"B3"})},
+            ],
+        },
+        source="six-point.yaml",
+    )
 
 
 def _six_point_data(n=400, seed=8):
@@ -383,8 +408,18 @@ def test_score_needs_enough_items():
 def test_every_result_has_json_safe_to_dict_and_a_summary(data, inst):
     rep = analyze(data.iloc[:800], inst, segment="segment", period="period", n_iter=30)
     json.dumps(rep.to_dict(), allow_nan=False)
-    for r in (rep.reliability, rep.kmo, rep.bartlett, rep.parallel_analysis, rep.efa,
-              rep.scores, rep.trust_index, rep.pct_trusting, rep.nps, rep.careless):
+    for r in (
+        rep.reliability,
+        rep.kmo,
+        rep.bartlett,
+        rep.parallel_analysis,
+        rep.efa,
+        rep.scores,
+        rep.trust_index,
+        rep.pct_trusting,
+        rep.nps,
+        rep.careless,
+    ):
         json.dumps(r.to_dict(), allow_nan=False)
         assert isinstance(r.summary(), str) and r.summary()
     with pytest.raises(AttributeError):
@@ -392,14 +427,27 @@ def test_every_result_has_json_safe_to_dict_and_a_summary(data, inst):
 
 
 def test_svg_helpers_make_well_formed_escaped_svg():
-    charts = [c.svg for c in (
-        line_chart(["Q1", "Q2", "Q3"], {"A <&>": [(1, 0.5, 1.5), None, (2, 1.5, 2.5)],
-                                        "B": [(1.2, 1, 1.4), (1.3, 1.1, 1.5), (1, 0.9, 1.1)]},
-                   title="t & t"),
-        bar_chart(["x", "y<"], [(0.5, 0.4, 0.6), None], title="bars", x_range=(0, 1)),
-        heatmap(["r1", "r2"], ["c1", "c2"], [[0.9, -0.2], [None, -0.001]], title="h",
-                row_groups=["a", "b"]),
-    )]
+    charts = [
+        c.svg
+        for c in (
+            line_chart(
+                ["Q1", "Q2", "Q3"],
+                {
+                    "A <&>": [(1, 0.5, 1.5), None, (2, 1.5, 2.5)],
+                    "B": [(1.2, 1, 1.4), (1.3, 1.1, 1.5), (1, 0.9, 1.1)],
+                },
+                title="t & t",
+            ),
+            bar_chart(["x", "y<"], [(0.5, 0.4, 0.6), None], title="bars", x_range=(0, 1)),
+            heatmap(
+                ["r1", "r2"],
+                ["c1", "c2"],
+                [[0.9, -0.2], [None, -0.001]],
+                title="h",
+                row_groups=["a", "b"],
+            ),
+        )
+    ]
     for s in charts:
         root = ET.fromstring(s)
         assert root.tag.endswith("svg")
@@ -422,12 +470,19 @@ def test_omega_reports_an_improper_one_factor_fit():
     rng = np.random.default_rng(3)
     f = rng.normal(size=400)
     # r_ab r_ac / r_bc = .8 x .8 / .5 > 1: a's one-factor loading would exceed 1
-    corr = np.array([[1, .8, .8], [.8, 1, .5], [.8, .5, 1]])
+    corr = np.array([[1, 0.8, 0.8], [0.8, 1, 0.5], [0.8, 0.5, 1]])
     z = rng.normal(size=(400, 3)) @ np.linalg.cholesky(corr).T
     res = reliability(pd.DataFrame(z, columns=["a", "b", "c"]), name="s", ordinal=False)
     assert res.omega_warnings and any("Heywood" in w for w in res.omega_warnings)
     assert "omega: " in res.summary()
-    clean = reliability(pd.DataFrame({"a": 0.7 * f + rng.normal(size=400),
-                                      "b": 0.6 * f + rng.normal(size=400),
-                                      "c": 0.5 * f + rng.normal(size=400)}), ordinal=False)
+    clean = reliability(
+        pd.DataFrame(
+            {
+                "a": 0.7 * f + rng.normal(size=400),
+                "b": 0.6 * f + rng.normal(size=400),
+                "c": 0.5 * f + rng.normal(size=400),
+            }
+        ),
+        ordinal=False,
+    )
     assert clean.omega_warnings == ()

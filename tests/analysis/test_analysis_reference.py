@@ -85,8 +85,9 @@ def test_reliability_matches_psych_alpha(rel, ref, dim):
 def test_omega_total_matches_psych_fa_ml(rel, ref, dim):
     # R: f1 <- fa(cc, nfactors = 1, fm = "ml"); l <- as.numeric(f1$loadings);
     #    u <- f1$uniquenesses; sum(l)^2 / (sum(l)^2 + sum(u))
-    assert_allclose(rel.dimensions[dim].omega_total, ref["reliability"][dim]["omega_total"],
-                    rtol=1e-3)
+    assert_allclose(
+        rel.dimensions[dim].omega_total, ref["reliability"][dim]["omega_total"], rtol=1e-3
+    )
 
 
 def test_kmo_matches_psych(complete, ref):
@@ -96,8 +97,7 @@ def test_kmo_matches_psych(complete, ref):
     # R: k <- KMO(cc); k$MSA
     assert_allclose(k.overall, ref["kmo"]["overall"], rtol=1e-6)
     # R: k$MSAi
-    assert_allclose([k.items[i] for i in ITEMS], [ref["kmo"]["items"][i] for i in ITEMS],
-                    rtol=1e-6)
+    assert_allclose([k.items[i] for i in ITEMS], [ref["kmo"]["items"][i] for i in ITEMS], rtol=1e-6)
 
 
 def test_bartlett_matches_psych(complete, ref):
@@ -118,8 +118,13 @@ def _match(ours: np.ndarray, theirs: np.ndarray):
 
 
 def test_efa_minres_oblimin_matches_psych(complete, ref):
-    res = efa(complete, 5, extraction="minres", rotation="oblimin",
-              structure={d: [f"{d}{j}" for j in range(1, 5)] for d in DIMS})
+    res = efa(
+        complete,
+        5,
+        extraction="minres",
+        rotation="oblimin",
+        structure={d: [f"{d}{j}" for j in range(1, 5)] for d in DIMS},
+    )
     assert res.n == ref["n_complete_all"]
     ours = np.array([res.loadings[i] for i in ITEMS])
     # R: e <- fa(cc, nfactors = 5, rotate = "oblimin", fm = "minres"); unclass(e$loadings)
@@ -137,8 +142,13 @@ def test_efa_minres_oblimin_matches_psych(complete, ref):
 
 
 def test_efa_ml_varimax_matches_psych(complete, ref):
-    res = efa(complete, 5, extraction="ml", rotation="varimax",
-              structure={d: [f"{d}{j}" for j in range(1, 5)] for d in DIMS})
+    res = efa(
+        complete,
+        5,
+        extraction="ml",
+        rotation="varimax",
+        structure={d: [f"{d}{j}" for j in range(1, 5)] for d in DIMS},
+    )
     ours = np.array([res.loadings[i] for i in ITEMS])
     # R: e2 <- fa(cc, nfactors = 5, rotate = "varimax", fm = "ml"); unclass(e2$loadings)
     theirs = np.array(ref["efa_ml_varimax"]["loadings"])
@@ -148,8 +158,9 @@ def test_efa_ml_varimax_matches_psych(complete, ref):
     assert np.all(congruence >= 0.999), congruence
     assert_allclose(ours, aligned, atol=1e-4)
     # R: unname(e2$uniquenesses)
-    assert_allclose([res.uniquenesses[i] for i in ITEMS], ref["efa_ml_varimax"]["uniquenesses"],
-                    atol=1e-4)
+    assert_allclose(
+        [res.uniquenesses[i] for i in ITEMS], ref["efa_ml_varimax"]["uniquenesses"], atol=1e-4
+    )
     assert res.factor_correlations is None
 
 
@@ -193,6 +204,9 @@ def test_welch_anova_matches_oneway_test(data, trust_index, ref):
     assert_allclose(w.df, R["df"], rtol=1e-6)
     assert_allclose(w.p, R["p"], rtol=1e-6)
     # R: tapply(ti[ok], seg[ok], mean); tapply(ti[ok], seg[ok], length)
-    assert_allclose([w.means[g] for g in sorted(R["means"])],
-                    [R["means"][g] for g in sorted(R["means"])], rtol=1e-6)
+    assert_allclose(
+        [w.means[g] for g in sorted(R["means"])],
+        [R["means"][g] for g in sorted(R["means"])],
+        rtol=1e-6,
+    )
     assert {g: w.n[g] for g in R["n"]} == R["n"]

@@ -121,8 +121,9 @@ def test_moments_equal_dataframe(fit, data):
     assert a["n"] == b["n"] and a["df"] == b["df"] and a["npar"] == b["npar"]
     for key in ("chisq", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "loglik"):
         assert_allclose(b[key], a[key], rtol=1e-8, err_msg=key)
-    assert_allclose([b["std_loadings"][i] for i in ITEMS],
-                    [a["std_loadings"][i] for i in ITEMS], rtol=1e-7)
+    assert_allclose(
+        [b["std_loadings"][i] for i in ITEMS], [a["std_loadings"][i] for i in ITEMS], rtol=1e-7
+    )
 
 
 def test_moments_with_extra_columns(data):
@@ -175,8 +176,8 @@ def test_recovers_known_loadings(nfac):
     model = {}
     for f in range(nfac):
         vals = np.array([1.0, 0.8, 1.2, 0.6])  # marker first
-        lam[f * per:(f + 1) * per, f] = vals
-        model[f"F{f + 1}"] = cols[f * per:(f + 1) * per]
+        lam[f * per : (f + 1) * per, f] = vals
+        model[f"F{f + 1}"] = cols[f * per : (f + 1) * per]
         true_load.update(dict(zip(model[f"F{f + 1}"], vals, strict=True)))
     phi = np.full((nfac, nfac), 0.3) + np.diag(np.full(nfac, 0.7))
     theta = np.full(p, 0.6)
@@ -193,7 +194,8 @@ def test_recovers_known_loadings(nfac):
         for b in range(nfac):
             if a != b:
                 assert res.factor_correlations[f"F{a + 1}"][f"F{b + 1}"] == pytest.approx(
-                    0.3, abs=0.04)
+                    0.3, abs=0.04
+                )
     # correctly specified: good fit
     assert res.cfi > 0.99 and res.rmsea < 0.02 and res.srmr < 0.02
 
@@ -222,7 +224,7 @@ def test_heywood_case_warns():
 
 def test_non_positive_definite_latent_covariance_warns():
     # cross-block correlations (.6) exceed within-block ones (.4): factor correlation 1.5
-    r = [[1, .4, .6, .6], [.4, 1, .6, .6], [.6, .6, 1, .4], [.6, .6, .4, 1]]
+    r = [[1, 0.4, 0.6, 0.6], [0.4, 1, 0.6, 0.6], [0.6, 0.6, 1, 0.4], [0.6, 0.6, 0.4, 1]]
     res = cfa(_moments_from_cov(r), {"A": ["v1", "v2"], "B": ["v3", "v4"]})
     assert any("not positive definite" in w for w in res.warnings)
     assert res.factor_correlations["A"]["B"] > 1
@@ -233,9 +235,28 @@ def test_non_positive_definite_latent_covariance_warns():
 # --------------------------------------------------------------------------------------
 def test_to_dict_is_json_safe_and_complete(fit):
     d = fit.to_dict()
-    for key in ("n", "chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci90", "srmr", "aic",
-                "bic", "loglik", "npar", "std_loadings", "loadings", "composite_reliability",
-                "ave", "factor_correlations", "converged", "warnings"):
+    for key in (
+        "n",
+        "chisq",
+        "df",
+        "p",
+        "cfi",
+        "tli",
+        "rmsea",
+        "rmsea_ci90",
+        "srmr",
+        "aic",
+        "bic",
+        "loglik",
+        "npar",
+        "std_loadings",
+        "loadings",
+        "composite_reliability",
+        "ave",
+        "factor_correlations",
+        "converged",
+        "warnings",
+    ):
         assert key in d, key
     assert isinstance(d["rmsea_ci90"], list) and len(d["rmsea_ci90"]) == 2
     assert isinstance(d["converged"], bool) and isinstance(d["warnings"], list)
@@ -287,13 +308,16 @@ def test_singular_covariance(data):
         cfa(d, {**MODEL, "REL": ["REL1", "REL2", "REL3", "REL4", "COPY"]})
 
 
-@pytest.mark.parametrize(("model", "message"), [
-    ({}, "non-empty mapping"),
-    ({"F": ["REL1"]}, "at least 2 items"),
-    ({"F": "REL1 REL2 REL3"}, "must be a list of item ids"),
-    ({"F": ["REL1", "REL2"], "G": ["REL2", "REL3"]}, "listed under both"),
-    ({"F": ["REL1", "REL2"]}, "not identified"),
-])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({}, "non-empty mapping"),
+        ({"F": ["REL1"]}, "at least 2 items"),
+        ({"F": "REL1 REL2 REL3"}, "must be a list of item ids"),
+        ({"F": ["REL1", "REL2"], "G": ["REL2", "REL3"]}, "listed under both"),
+        ({"F": ["REL1", "REL2"]}, "not identified"),
+    ],
+)
 def test_bad_models(data, model, message):
     with pytest.raises(ValueError, match=message):
         cfa(data, model)
@@ -313,8 +337,9 @@ def test_non_convergence_is_reported(data, monkeypatch):
 
     def not_converged(*args, **kwargs):
         est = real(*args, **kwargs)
-        return dataclasses.replace(est, converged=False,
-                                   message="did not converge (iteration limit)")
+        return dataclasses.replace(
+            est, converged=False, message="did not converge (iteration limit)"
+        )
 
     monkeypatch.setattr(_sem, "estimate", not_converged)
     res = cfa(data, MODEL)

@@ -22,10 +22,17 @@ from tests.reference_data import DIMS, MODEL, REF_DIR, raw_data, reverse_keyed
 R = json.loads((REF_DIR / "cfa_robust_reference.json").read_text(encoding="utf-8"))
 
 BFI_MODEL = {f: [f"{f}{i}" for i in range(1, 6)] for f in "ACENO"}
-HS_MODEL = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
-            "speed": ["x7", "x8", "x9"]}
-MODES = {"ml": ("ml", "listwise"), "mlr": ("mlr", "listwise"), "fiml": ("ml", "fiml"),
-         "fiml_mlr": ("mlr", "fiml")}
+HS_MODEL = {
+    "visual": ["x1", "x2", "x3"],
+    "textual": ["x4", "x5", "x6"],
+    "speed": ["x7", "x8", "x9"],
+}
+MODES = {
+    "ml": ("ml", "listwise"),
+    "mlr": ("mlr", "listwise"),
+    "fiml": ("ml", "fiml"),
+    "fiml_mlr": ("mlr", "fiml"),
+}
 
 
 def _bfi() -> pd.DataFrame:
@@ -57,15 +64,28 @@ def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-12)
 
 
-FIT = {"chisq": "chisq", "cfi": "cfi", "tli": "tli", "rmsea": "rmsea", "srmr": "srmr",
-       "loglik": "logl", "unrestricted_loglik": "unrestricted.logl", "aic": "aic",
-       "bic": "bic", "baseline_chisq": "baseline.chisq"}
-SCALED = {"chisq_scaled": "chisq.scaled", "scaling_factor": "chisq.scaling.factor",
-          "p_scaled": "pvalue.scaled", "baseline_chisq_scaled": "baseline.chisq.scaled",
-          "cfi_scaled": "cfi.scaled", "tli_scaled": "tli.scaled",
-          "rmsea_scaled": "rmsea.scaled"}
-ROBUST = {"cfi_robust": "cfi.robust", "tli_robust": "tli.robust",
-          "rmsea_robust": "rmsea.robust"}
+FIT = {
+    "chisq": "chisq",
+    "cfi": "cfi",
+    "tli": "tli",
+    "rmsea": "rmsea",
+    "srmr": "srmr",
+    "loglik": "logl",
+    "unrestricted_loglik": "unrestricted.logl",
+    "aic": "aic",
+    "bic": "bic",
+    "baseline_chisq": "baseline.chisq",
+}
+SCALED = {
+    "chisq_scaled": "chisq.scaled",
+    "scaling_factor": "chisq.scaling.factor",
+    "p_scaled": "pvalue.scaled",
+    "baseline_chisq_scaled": "baseline.chisq.scaled",
+    "cfi_scaled": "cfi.scaled",
+    "tli_scaled": "tli.scaled",
+    "rmsea_scaled": "rmsea.scaled",
+}
+ROBUST = {"cfi_robust": "cfi.robust", "tli_robust": "tli.robust", "rmsea_robust": "rmsea.robust"}
 
 
 @pytest.mark.parametrize(("case", "mode"), CASES)
@@ -104,14 +124,23 @@ def test_parameter_table_agrees_with_parameter_estimates(case, mode):
     res, r = fitted(case, mode), R[case][mode]
     theirs = {(x["lhs"], x["op"], x["rhs"]): x for x in r["parameters"]}
     assert len(res.parameters) == len(theirs)
-    se_type = {"ml": "expected", "mlr": "robust.huber.white", "fiml": "observed",
-               "fiml_mlr": "robust.huber.white"}[mode]
+    se_type = {
+        "ml": "expected",
+        "mlr": "robust.huber.white",
+        "fiml": "observed",
+        "fiml_mlr": "robust.huber.white",
+    }[mode]
     assert res.se_type == se_type
     for row in res.parameters:
         assert set(row) == {"lhs", "op", "rhs", "est", "se", "z", "pvalue", "std_all"}
         t = theirs[(row["lhs"], row["op"], row["rhs"])]
-        for k, rk in (("est", "est"), ("se", "se"), ("z", "z"), ("pvalue", "pvalue"),
-                      ("std_all", "std.all")):
+        for k, rk in (
+            ("est", "est"),
+            ("se", "se"),
+            ("z", "z"),
+            ("pvalue", "pvalue"),
+            ("std_all", "std.all"),
+        ):
             if t[rk] is None:  # the marker loading: fixed, no z or p
                 assert np.isnan(row[k])
             elif k == "pvalue":
@@ -148,8 +177,7 @@ def test_modification_indices_agree_with_modindices(case, mode):
         assert rel(row["mi"], t["mi"]) < 1e-3, (row, t)
         assert rel(row["epc"], t["epc"]) < 1e-3, (row, t)
     top = r["modindices"][0]
-    assert {(mi[0]["lhs"], mi[0]["rhs"]), (mi[0]["rhs"], mi[0]["lhs"])} & {
-        (top["lhs"], top["rhs"])}
+    assert {(mi[0]["lhs"], mi[0]["rhs"]), (mi[0]["rhs"], mi[0]["lhs"])} & {(top["lhs"], top["rhs"])}
 
 
 def test_fiml_uses_every_row_that_listwise_drops():
@@ -167,8 +195,9 @@ def test_mlr_and_fiml_need_raw_data():
             cfa(mo, MODEL, **kw)
 
 
-@pytest.mark.parametrize("kw", [{"estimator": "gls"}, {"missing": "pairwise"},
-                                {"estimator": "wlsmv", "missing": "fiml"}])
+@pytest.mark.parametrize(
+    "kw", [{"estimator": "gls"}, {"missing": "pairwise"}, {"estimator": "wlsmv", "missing": "fiml"}]
+)
 def test_unknown_options_are_clear_errors(kw):
     with pytest.raises(ValueError, match="estimator|missing"):
         cfa(reverse_keyed(raw_data()), MODEL, **kw)
@@ -176,9 +205,23 @@ def test_unknown_options_are_clear_errors(kw):
 
 def test_to_dict_carries_the_new_keys():
     d = fitted("hs", "mlr").to_dict()
-    for k in ("estimator", "missing", "n", "parameters", "r2", "modification_indices",
-              "chisq_scaled", "scaling_factor", "cfi_robust", "tli_robust", "rmsea_robust",
-              "composite_reliability", "ave", "composite_reliability_fl", "ave_fl"):
+    for k in (
+        "estimator",
+        "missing",
+        "n",
+        "parameters",
+        "r2",
+        "modification_indices",
+        "chisq_scaled",
+        "scaling_factor",
+        "cfi_robust",
+        "tli_robust",
+        "rmsea_robust",
+        "composite_reliability",
+        "ave",
+        "composite_reliability_fl",
+        "ave_fl",
+    ):
         assert k in d
     assert d["estimator"] == "mlr" and d["missing"] == "listwise"
     json.dumps(d, allow_nan=False)
@@ -199,10 +242,23 @@ def _analyze_mcar(tmp, *extra):
         d.loc[rng.choice(len(d), int(0.08 * len(d)), replace=False), it] = np.nan
     csv = tmp / "mcar8.csv"
     d.to_csv(csv, index=False)
-    res = CliRunner().invoke(main, ["analyze", str(csv), "--instrument",
-                                    str(REF_DIR / "trust_synthetic.yaml"), "--keep-careless",
-                                    "--n-boot", "0", "--json", str(tmp / "out.json"),
-                                    "--html", str(tmp / "out.html"), *extra])
+    res = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(csv),
+            "--instrument",
+            str(REF_DIR / "trust_synthetic.yaml"),
+            "--keep-careless",
+            "--n-boot",
+            "0",
+            "--json",
+            str(tmp / "out.json"),
+            "--html",
+            str(tmp / "out.html"),
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     return res.output, json.loads((tmp / "out.json").read_text()), (tmp / "out.html").read_text()
 
@@ -214,8 +270,7 @@ def mcar_listwise(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mcar_fiml(tmp_path_factory):
-    return _analyze_mcar(tmp_path_factory.mktemp("fiml"), "--missing", "fiml",
-                         "--estimator", "mlr")
+    return _analyze_mcar(tmp_path_factory.mktemp("fiml"), "--missing", "fiml", "--estimator", "mlr")
 
 
 def test_analyze_with_missing_data_reports_the_n_used_and_warns(mcar_listwise):
@@ -242,7 +297,6 @@ def test_analyze_fiml_uses_every_response(mcar_fiml):
     assert f"n = {c['n']} by FIML" in out  # the CFA verdict names its n
 
 
-
 def test_html_gives_the_cfa_n_parameter_table_and_factor_correlations(mcar_listwise, mcar_fiml):
     for (_, js, html), how in ((mcar_listwise, "listwise"), (mcar_fiml, "FIML")):
         c = js["cfa"]
@@ -256,11 +310,14 @@ def test_html_gives_the_cfa_n_parameter_table_and_factor_correlations(mcar_listw
     assert "Yuan-Bentler scaled" in mcar_fiml[2]
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d.assign(x3=np.nan), "x3 is constant or has fewer than 2 numeric answers"),
-    (lambda d: d.assign(x1=1.0), "x1 is constant"),
-    (lambda d: d.head(10), "too few rows with any answer: 10"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.assign(x3=np.nan), "x3 is constant or has fewer than 2 numeric answers"),
+        (lambda d: d.assign(x1=1.0), "x1 is constant"),
+        (lambda d: d.head(10), "too few rows with any answer: 10"),
+    ],
+)
 def test_fiml_bad_input_is_a_clear_error(mutate, message):
     hs = pd.read_csv(REF_DIR / "data" / "holzinger_swineford.csv")
     with pytest.raises(ValueError, match=message):

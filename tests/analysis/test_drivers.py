@@ -35,8 +35,16 @@ def data():
 
 @pytest.fixture(scope="module")
 def result(data):
-    return drivers_from_scores(data, OUTCOMES, DIMS, segment=data["brand"], n_boot=200,
-                               seed=1, cluster=data["respondent"], min_n=30)
+    return drivers_from_scores(
+        data,
+        OUTCOMES,
+        DIMS,
+        segment=data["brand"],
+        n_boot=200,
+        seed=1,
+        cluster=data["respondent"],
+        min_n=30,
+    )
 
 
 def _rel(a: float, b: float) -> float:
@@ -68,12 +76,12 @@ def test_lmg_r2_betas_agree_with_base_r(result, ref):
 def test_drivers_differ_by_segment(ref, result):
     """The reference data are built so: honesty drives Alpha, reliability Beta, empathy
     Gamma; the estimated top driver of TRUST per brand says the same."""
-    top = {s: result.outcomes["TRUST"].by_segment[s].ranking[0] for s in ("Alpha", "Beta",
-                                                                          "Gamma")}
+    top = {s: result.outcomes["TRUST"].by_segment[s].ranking[0] for s in ("Alpha", "Beta", "Gamma")}
     assert top == {"Alpha": "HON", "Beta": "REL", "Gamma": "EMP"}
     for s, dim in top.items():
         assert ref["drivers"]["TRUST"]["by_segment"][s]["lmg"][dim] == max(
-            ref["drivers"]["TRUST"]["by_segment"][s]["lmg"].values())
+            ref["drivers"]["TRUST"]["by_segment"][s]["lmg"].values()
+        )
 
 
 def test_shares_sum_to_r2(result):
@@ -100,14 +108,14 @@ def test_bootstrap_ci_covers_estimate_and_is_reproducible(data, result):
                 lo, hi = d.lmg_ci95[dim]
                 assert lo < hi
                 assert lo <= d.lmg[dim] <= hi
-    again = drivers_from_scores(data, ["TRUST"], DIMS, n_boot=200, seed=1,
-                                cluster=data["respondent"])
-    assert again.outcomes["TRUST"].overall.lmg_ci95 == \
-        result.outcomes["TRUST"].overall.lmg_ci95
-    other = drivers_from_scores(data, ["TRUST"], DIMS, n_boot=200, seed=2,
-                                cluster=data["respondent"])
-    assert other.outcomes["TRUST"].overall.lmg_ci95 != \
-        result.outcomes["TRUST"].overall.lmg_ci95
+    again = drivers_from_scores(
+        data, ["TRUST"], DIMS, n_boot=200, seed=1, cluster=data["respondent"]
+    )
+    assert again.outcomes["TRUST"].overall.lmg_ci95 == result.outcomes["TRUST"].overall.lmg_ci95
+    other = drivers_from_scores(
+        data, ["TRUST"], DIMS, n_boot=200, seed=2, cluster=data["respondent"]
+    )
+    assert other.outcomes["TRUST"].overall.lmg_ci95 != result.outcomes["TRUST"].overall.lmg_ci95
 
 
 def test_bootstrap_matches_a_plain_resampling_loop(data):
@@ -116,8 +124,9 @@ def test_bootstrap_matches_a_plain_resampling_loop(data):
     res = relative_importance(sub, "TRUST", DIMS, n_boot=50, seed=7)
     rng = np.random.default_rng(7)
     draws = rng.integers(0, len(sub), (50, len(sub)))
-    shares = np.array([lmg_from_corr(np.corrcoef(sub.to_numpy()[i], rowvar=False))[1]
-                       for i in draws])
+    shares = np.array(
+        [lmg_from_corr(np.corrcoef(sub.to_numpy()[i], rowvar=False))[1] for i in draws]
+    )
     q = np.quantile(shares, [0.025, 0.975], axis=0)
     for j, dim in enumerate(DIMS):
         assert res.lmg_ci95[dim] == pytest.approx((q[0, j], q[1, j]), rel=1e-9)
@@ -131,8 +140,9 @@ def test_small_segments_suppressed(data):
 
 
 def test_bootstrap_skipped_above_max_boot_n(data):
-    res = drivers_from_scores(data, ["TRUST"], DIMS, segment=data["brand"], n_boot=20,
-                              max_boot_n=500)
+    res = drivers_from_scores(
+        data, ["TRUST"], DIMS, segment=data["brand"], n_boot=20, max_boot_n=500
+    )
     d = res.to_dict()["TRUST"]
     assert d["overall"]["lmg_ci95"]["REL"] == [None, None]  # 1217 rows > 500
     assert d["by_segment"]["Alpha"]["lmg_ci95"]["REL"][0] is not None
@@ -180,8 +190,7 @@ def test_analyze_json_has_drivers_per_segment():
     assert set(out) == {b.id for b in inst.outcomes}
     for v in out.values():
         assert set(v["by_segment"]) == set(df["segment"].dropna().astype(str))
-        assert sum(v["overall"]["lmg"].values()) == pytest.approx(v["overall"]["r2"],
-                                                                  rel=1e-12)
+        assert sum(v["overall"]["lmg"].values()) == pytest.approx(v["overall"]["r2"], rel=1e-12)
     # the same figures as the stand-alone function on the same rows
     alone = drivers(df, inst, segment="segment", n_boot=40, seed=0)
     for oid, v in alone.to_dict().items():

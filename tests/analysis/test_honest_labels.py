@@ -35,10 +35,13 @@ def test_index_field_is_validated():
 
 # ----- the analysis report ---------------------------------------------------------------
 
-def _simulate(items_by_dim: dict[str, list[str]], n: int, seed: int, lo: int = 1,
-              hi: int = 6, reverse=()):
+
+def _simulate(
+    items_by_dim: dict[str, list[str]], n: int, seed: int, lo: int = 1, hi: int = 6, reverse=()
+):
     import numpy as np
     import pandas as pd
+
     rng = np.random.default_rng(seed)
     g = rng.normal(size=n)
     cols = {}
@@ -56,6 +59,7 @@ def test_analyze_reports_validity_and_the_index_evidence_as_r():
 
     from analysis.report import analyze
     from tests import reference_data as rd
+
     ref = json.loads((rd.REF_DIR / "validity_reference.json").read_text(encoding="utf-8"))
     ref = ref["trust"]
     # R's figures keep the careless respondents and use the rows complete on the 20 items
@@ -68,10 +72,10 @@ def test_analyze_reports_validity_and_the_index_evidence_as_r():
             assert d["validity"]["htmt"][a][b] == pytest.approx(ref["htmt2"][a][b], rel=1e-6)
     h = d["hierarchy"]
     assert h["decision"] == "supported"
-    assert h["second_order"]["cfi"] == pytest.approx(ref["second_order"]["fit"]["cfi"],
-                                                     rel=1e-5)
+    assert h["second_order"]["cfi"] == pytest.approx(ref["second_order"]["fit"]["cfi"], rel=1e-5)
     assert h["second_order"]["omega_l2"] == pytest.approx(
-        ref["second_order"]["reliabilityL2"]["omegaL2"], rel=1e-4)
+        ref["second_order"]["reliabilityL2"]["omegaL2"], rel=1e-4
+    )
     assert h["omega"]["omega_h"] == pytest.approx(ref["omega"]["omega_h"], rel=1e-3)
     assert any(v.startswith("A single Trust Index is supported") for v in rep.verdicts)
     assert any(v.startswith("Discriminant validity: HTMT") for v in rep.verdicts)
@@ -81,6 +85,7 @@ def test_analyze_reports_validity_and_the_index_evidence_as_r():
 def test_unnamed_index_and_small_sample():
     from analysis.html import render_html
     from analysis.report import analyze
+
     demo = get_instrument("instruments/examples/big-five-demo.yaml")
     model = {b.id: [i.id for i in b.items] for b in demo.dimensions}
     rev = {i.id for b in demo.dimensions for i in b.items if i.reverse}
@@ -88,8 +93,10 @@ def test_unnamed_index_and_small_sample():
     rep = analyze(df, demo, n_iter=5)
     text = "\n".join(rep.verdicts)
     assert "Trust Index" not in text and "Trust Index" not in rep.summary()
-    assert "Sample size: the EFA and the CFA used n = 70 rows for 20 items (fewer than 5 per " \
-           "item and fewer than 100)" in text
+    assert (
+        "Sample size: the EFA and the CFA used n = 70 rows for 20 items (fewer than 5 per "
+        "item and fewer than 100)" in text
+    )
     assert rep.to_dict()["index_name"] is None
     html = render_html(rep)
     assert "Trust Index" not in html and "Customer trust" not in html
@@ -101,19 +108,23 @@ def test_unnamed_index_and_small_sample():
 
 def test_just_identified_cfa_is_not_called_a_good_fit():
     from analysis.report import analyze
+
     d = copy.deepcopy(minimal_dict())
     d["dimensions"] = [d["dimensions"][0]]
     d["dimensions"][0]["items"].append(
-        {"id": "A3", "construct": "ability", "text": {"en": "Third.", "ru": "Третий."}})
+        {"id": "A3", "construct": "ability", "text": {"en": "Third.", "ru": "Третий."}}
+    )
     d.pop("pages", None)
     inst = instrument_from_dict(d)
     df = _simulate({"A": ["A1", "A2", "A3"]}, 300, seed=4, hi=5)
     rep = analyze(df, inst, n_iter=5)
     assert rep.cfa.df == 0
     cfa_verdicts = [v for v in rep.verdicts if v.startswith("CFA")]
-    assert cfa_verdicts == ["CFA: the model is just identified (df = 0): its fit is not "
-                            "testable (chi-square, CFI, TLI, RMSEA and SRMR are "
-                            "uninformative)."]
+    assert cfa_verdicts == [
+        "CFA: the model is just identified (df = 0): its fit is not "
+        "testable (chi-square, CFI, TLI, RMSEA and SRMR are "
+        "uninformative)."
+    ]
     assert not any("good fit" in v for v in rep.verdicts)
     assert rep.hierarchy is None  # one dimension: nothing to combine
 
@@ -122,17 +133,24 @@ def test_improper_cfa_and_small_n_verdicts():
     from types import SimpleNamespace
 
     from analysis.report import _quality_verdicts
-    cfa = SimpleNamespace(n=40, converged=True, warnings=(
-        "Heywood case: negative residual variance for A1 (-0.05)",))
-    rep = SimpleNamespace(structure={"A": ("A1", "A2", "A3"), "B": ("B1", "B2", "B3")},
-                          efa=SimpleNamespace(n=45), n_complete=45, cfa=cfa,
-                          validity=None, hierarchy=None)
+
+    cfa = SimpleNamespace(
+        n=40, converged=True, warnings=("Heywood case: negative residual variance for A1 (-0.05)",)
+    )
+    rep = SimpleNamespace(
+        structure={"A": ("A1", "A2", "A3"), "B": ("B1", "B2", "B3")},
+        efa=SimpleNamespace(n=45),
+        n_complete=45,
+        cfa=cfa,
+        validity=None,
+        hierarchy=None,
+    )
     out = _quality_verdicts(rep)
-    assert out[0].startswith("Sample size: the EFA used n = 45 rows for 6 items (fewer "
-                             "than 100)")
+    assert out[0].startswith("Sample size: the EFA used n = 45 rows for 6 items (fewer than 100)")
     assert out[1].startswith("Sample size: the CFA used n = 40")
-    assert out[2].startswith("CFA solution is improper: Heywood case: negative residual "
-                             "variance for A1")
+    assert out[2].startswith(
+        "CFA solution is improper: Heywood case: negative residual variance for A1"
+    )
     assert "composite reliability and AVE are not interpretable" in out[2]
     cfa = SimpleNamespace(n=45, converged=False, warnings=())
     out = _quality_verdicts(SimpleNamespace(**{**rep.__dict__, "cfa": cfa}))

@@ -93,7 +93,8 @@ def test_decisions_follow_chen_rule_on_r_numbers(inv, ref):
     assert inv.verdict.startswith(
         "By the criteria of Chen (2007) scalar invariance holds (ΔCFI -0.005, ΔRMSEA +0.001), "
         "so scores can be compared across language, but the χ² difference test is "
-        "significant (Δχ²(30) = 99.1, p ≤ .001)")
+        "significant (Δχ²(30) = 99.1, p ≤ .001)"
+    )
 
 
 def test_chisq_difference_test(inv):
@@ -166,12 +167,20 @@ def test_hon2_is_top_item_by_a_wide_margin(inv):
 def test_mean_residuals_and_pooled_sd(data, inv):
     cc = data.dropna(subset=ITEMS)
     ntot = len(cc)
-    var = sum((cc["language"] == g).sum() * cc.loc[cc["language"] == g, "HON2"].var(ddof=0)
-              for g in ("en", "fa", "ru")) / ntot
+    var = (
+        sum(
+            (cc["language"] == g).sum() * cc.loc[cc["language"] == g, "HON2"].var(ddof=0)
+            for g in ("en", "fa", "ru")
+        )
+        / ntot
+    )
     hon2 = _diag(inv, "HON2")
     for g in ("en", "fa", "ru"):
-        assert_allclose(hon2["std_residual_by_group"][g],
-                        hon2["residual_by_group"][g] / np.sqrt(var), rtol=1e-10)
+        assert_allclose(
+            hon2["std_residual_by_group"][g],
+            hon2["residual_by_group"][g] / np.sqrt(var),
+            rtol=1e-10,
+        )
     # fa's residual is the one far from zero
     r = hon2["residual_by_group"]
     assert abs(r["fa"]) > 4 * max(abs(r["en"]), abs(r["ru"]))
@@ -193,8 +202,11 @@ def test_verdict_names_hon2_in_fa(inv):
     assert "the intercept of item HON2 (largest in fa, where its mean is 0.26 SD lower" in v
     assert "Level comparisons of the HON dimension across language should be made with care" in v
     # the metric step: Δχ²(30) = 55.0, p = .004 while Chen's criteria hold
-    assert "The loadings step, too, has a significant χ² difference test (Δχ²(30) = 55.0, " \
-           "p = 0.004)" in v and "ΔRMSEA 0.000" in v
+    assert (
+        "The loadings step, too, has a significant χ² difference test (Δχ²(30) = 55.0, p = 0.004)"
+        in v
+        and "ΔRMSEA 0.000" in v
+    )
     # nothing in it changes under HTML escaping
     for ch in "<>&'\"":
         assert ch not in v
@@ -213,8 +225,18 @@ def test_summary_lists_intercepts_without_negative_zero(inv):
 # --------------------------------------------------------------------------------------
 def test_to_dict_is_json_safe_and_complete(inv):
     d = inv.to_dict()
-    for key in ("group", "groups", "dropped_groups", "configural", "metric", "scalar", "delta",
-                "decisions", "level", "verdict"):
+    for key in (
+        "group",
+        "groups",
+        "dropped_groups",
+        "configural",
+        "metric",
+        "scalar",
+        "delta",
+        "decisions",
+        "level",
+        "verdict",
+    ):
         assert key in d, key
     for lv in LEVELS:
         assert {"chisq", "df", "p", "cfi", "tli", "rmsea", "srmr"} <= set(d[lv])
@@ -226,8 +248,19 @@ def test_to_dict_is_json_safe_and_complete(inv):
     assert d["estimator"] == "ml" and len(d["latent_means"]) == 10  # 5 factors x 2 groups
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     top = d["intercept_diagnostics"][0]
-    assert {"item", "dimension", "group_max", "residual", "std_residual", "epc", "lm", "df",
-            "p", "p_holm", "lm_by_group"} <= set(top)
+    assert {
+        "item",
+        "dimension",
+        "group_max",
+        "residual",
+        "std_residual",
+        "epc",
+        "lm",
+        "df",
+        "p",
+        "p_holm",
+        "lm_by_group",
+    } <= set(top)
     assert top["item"] == "HON2" and d["partial_scalar"][0]["item"] == "HON2"
 
 
@@ -277,17 +310,24 @@ def test_invariant_groups_no_intercept_flagged():
     # error, so an item should be flagged in at most ~5% of seeds; in seeds 1000-1039
     # none was (the scalar Δχ² was significant in 2 of the 40).
     rng = np.random.default_rng(1000)
-    d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", alpha=(0.5, -0.3)),
-                   _group(rng, 1500, "west", alpha=(-0.2, 0.2))])
+    d = pd.concat(
+        [
+            _group(rng, 1500, "north"),
+            _group(rng, 1500, "south", alpha=(0.5, -0.3)),
+            _group(rng, 1500, "west", alpha=(-0.2, 0.2)),
+        ]
+    )
     res = measurement_invariance(d, SMODEL, "site")
     assert res.level == "strict"
     assert len(res.intercept_diagnostics) == 6
     assert all(x["p_holm"] >= 0.05 for x in res.intercept_diagnostics)
     assert res.partial_scalar == ()
     assert res.delta["scalar"]["p"] >= 0.05
-    assert res.verdict.startswith("Scores can be compared across site: loadings and "
-                                  "intercepts are invariant (scalar invariance holds). Residual "
-                                  "variances are invariant too (strict invariance holds).")
+    assert res.verdict.startswith(
+        "Scores can be compared across site: loadings and "
+        "intercepts are invariant (scalar invariance holds). Residual "
+        "variances are invariant too (strict invariance holds)."
+    )
 
 
 def test_one_shifted_intercept_is_found_though_chen_says_scalar_holds():
@@ -295,9 +335,13 @@ def test_one_shifted_intercept_is_found_though_chen_says_scalar_holds():
     # clear for the score test (found in 20 of 20 seeds, 2000-2019)
     rng = np.random.default_rng(2000)
     nu2 = NU + np.array([0.0, 0.0, 0.0, 0.0, 0.25, 0.0])
-    d = pd.concat([_group(rng, 1000, "north"), _group(rng, 1000, "south", nu=nu2,
-                                                      alpha=(0.5, -0.3)),
-                   _group(rng, 1000, "west")])
+    d = pd.concat(
+        [
+            _group(rng, 1000, "north"),
+            _group(rng, 1000, "south", nu=nu2, alpha=(0.5, -0.3)),
+            _group(rng, 1000, "west"),
+        ]
+    )
     res = measurement_invariance(d, SMODEL, "site")
     assert res.level == "strict" and res.delta["scalar"]["p"] < 0.001
     top = res.intercept_diagnostics[0]
@@ -336,8 +380,9 @@ def test_last_constrained_intercept_of_a_factor_is_not_tested():
     assert res.intercept_diagnostics[0]["item"] == "b3"
     freed = [x["item"] for x in res.partial_scalar]
     assert freed[0] == "b3" and not {"b1", "b2"} <= set(freed)
-    assert res.verdict.startswith("Partial scalar invariance across site: with the "
-                                  "intercept(s) of b3 freed")
+    assert res.verdict.startswith(
+        "Partial scalar invariance across site: with the intercept(s) of b3 freed"
+    )
     assert "b3~1" in res.reasons["partial_scalar"]
     assert not res.warnings
 
@@ -347,8 +392,13 @@ def test_shifted_intercepts_fail_scalar():
     nu2 = NU + np.array([0.0, 0.8, 0.0, 0.0, -0.8, 0.0])
     d = pd.concat([_group(rng, 1500, "north"), _group(rng, 1500, "south", nu=nu2)])
     res = measurement_invariance(d, SMODEL, "site")
-    assert res.decisions == {"configural": "holds", "metric": "holds", "scalar": "fails",
-                             "partial_scalar": "holds", "strict": "holds"}
+    assert res.decisions == {
+        "configural": "holds",
+        "metric": "holds",
+        "scalar": "fails",
+        "partial_scalar": "holds",
+        "strict": "holds",
+    }
     assert res.level == "partial strict"
     assert res.delta["scalar"]["cfi"] <= -0.010 and res.delta["scalar"]["rmsea"] >= 0.015
     # the score tests free exactly the two shifted intercepts, then Chen's rule holds
@@ -357,8 +407,10 @@ def test_shifted_intercepts_fail_scalar():
     assert res.delta["partial_scalar"]["base"] == "metric"
     assert res.delta["strict"]["base"] == "partial scalar"
     assert res.strict["free"] == [f"{x['item']}~1" for x in res.partial_scalar]
-    assert "intercept(s) of b2 and a2 freed" in res.verdict or \
-        "intercept(s) of a2 and b2 freed" in res.verdict
+    assert (
+        "intercept(s) of b2 and a2 freed" in res.verdict
+        or "intercept(s) of a2 and b2 freed" in res.verdict
+    )
 
 
 def test_different_loadings_fail_metric():
@@ -389,8 +441,10 @@ def test_misfitting_model_gives_none():
 
 def test_small_groups_are_dropped():
     rng = np.random.default_rng(15)
-    d = pd.concat([_group(rng, 400, "north"), _group(rng, 400, "south"),
-                   _group(rng, 12, "island")], ignore_index=True)
+    d = pd.concat(
+        [_group(rng, 400, "north"), _group(rng, 400, "south"), _group(rng, 12, "island")],
+        ignore_index=True,
+    )
     d.loc[d.index[:3], "site"] = None  # rows without a group are ignored
     res = measurement_invariance(d, SMODEL, "site")
     assert res.dropped_groups == {"island": 12}
@@ -464,8 +518,9 @@ def test_non_convergence_is_reported(monkeypatch):
         est = real(*args, **kwargs)
         calls.append(est)
         if len(calls) == 2:  # configural, metric, scalar
-            return dataclasses.replace(est, converged=False,
-                                       message="did not converge (iteration limit)")
+            return dataclasses.replace(
+                est, converged=False, message="did not converge (iteration limit)"
+            )
         return est
 
     monkeypatch.setattr(_sem, "estimate", metric_fails_to_converge)
@@ -479,5 +534,4 @@ def test_non_convergence_is_reported(monkeypatch):
     assert res.decisions["scalar"] == res.decisions["strict"] == "not evaluated"
     assert "did not converge" in res.reasons["metric"]
     assert "metric model (equal loadings) did not converge" in res.verdict
-    assert any(w.startswith("metric model: the optimizer did not converge")
-               for w in res.warnings)
+    assert any(w.startswith("metric model: the optimizer did not converge") for w in res.warnings)

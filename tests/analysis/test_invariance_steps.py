@@ -31,8 +31,11 @@ from analysis.invariance import measurement_invariance, sb2001_difference
 
 REF = json.loads((REF_DIR / "invariance_steps_reference.json").read_text(encoding="utf-8"))
 DATA = REF_DIR / "data"
-HS_MODEL = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
-            "speed": ["x7", "x8", "x9"]}
+HS_MODEL = {
+    "visual": ["x1", "x2", "x3"],
+    "textual": ["x4", "x5", "x6"],
+    "speed": ["x7", "x8", "x9"],
+}
 BFI_MODEL = {p: [f"{p}{i}" for i in range(1, 6)] for p in "ACENO"}
 SIM_MODEL = {"A": ["y1", "y2", "y3", "y4"], "B": ["y5", "y6", "y7", "y8"]}
 FIT_KEYS = ("chisq", "cfi", "tli", "rmsea", "srmr")
@@ -67,8 +70,9 @@ def syn():
 
 @pytest.fixture(scope="module")
 def sim():
-    return measurement_invariance(pd.read_csv(DATA / "invariance_loadings_sim.csv"),
-                                  SIM_MODEL, "grp")
+    return measurement_invariance(
+        pd.read_csv(DATA / "invariance_loadings_sim.csv"), SIM_MODEL, "grp"
+    )
 
 
 def _fit_agrees(mine, r, rtol=1e-6):
@@ -76,8 +80,7 @@ def _fit_agrees(mine, r, rtol=1e-6):
     for k in FIT_KEYS:
         # SRMR depends on the estimates themselves, not only on the minimum: lavaan's
         # looser convergence shows (measured up to 3e-6 relative)
-        assert_allclose(mine[k], r[k], rtol=max(rtol, 1e-5) if k == "srmr" else rtol,
-                        err_msg=k)
+        assert_allclose(mine[k], r[k], rtol=max(rtol, 1e-5) if k == "srmr" else rtol, err_msg=k)
 
 
 def _lrt_agrees(delta, r):
@@ -129,10 +132,11 @@ def test_hs_intercept_score_tests_match_lavtestscore(hs):
 
 def test_hs_partial_scalar_as_lavaan(hs):
     r = REF["hs_school"]["partial_scalar"]
-    assert [s["item"] + "~1" for s in hs.partial_scalar] == [x["free"] for x in r] \
-        == ["x3~1", "x7~1"]
+    assert (
+        [s["item"] + "~1" for s in hs.partial_scalar] == [x["free"] for x in r] == ["x3~1", "x7~1"]
+    )
     for mine, rr in zip(hs.partial_scalar, r, strict=True):
-        assert_allclose(mine["lm"], rr["X2"], rtol=1e-3)          # lavTestScore
+        assert_allclose(mine["lm"], rr["X2"], rtol=1e-3)  # lavTestScore
         for k in ("chisq", "cfi", "rmsea", "srmr"):
             assert_allclose(mine["fit"][k], rr["fit"][k], rtol=1e-6)  # group.partial refit
     _lrt_agrees(hs.delta["partial_scalar"], r[-1]["lrt"])
@@ -151,8 +155,11 @@ def test_hs_latent_means_match_parameterestimates(hs):
     r = REF["hs_school"]["latent_means_partial_scalar"]
     assert len(hs.latent_means) == len(r) == 3
     for mine, rr in zip(hs.latent_means, r, strict=True):
-        assert (mine["factor"], mine["group"], mine["reference"]) == \
-            (rr["factor"], rr["group"], "Pasteur")
+        assert (mine["factor"], mine["group"], mine["reference"]) == (
+            rr["factor"],
+            rr["group"],
+            "Pasteur",
+        )
         assert_allclose(mine["est"], rr["est"], rtol=1e-3, atol=1e-5)
         assert_allclose(mine["se"], rr["se"], rtol=1e-3)
         assert_allclose(mine["z"], rr["z"], rtol=1e-3, atol=1e-4)
@@ -173,17 +180,26 @@ def test_bfi_groups_and_fits(bfi):
 
 def test_bfi_steps(bfi):
     r = REF["bfi_gender"]
-    assert bfi.decisions == {"configural": "fails", "metric": "holds", "scalar": "fails",
-                             "partial_scalar": "holds", "strict": "holds"}
-    assert [s["item"] + "~1" for s in bfi.partial_scalar] == [x["free"] for x in
-                                                             r["partial_scalar"]] == ["N5~1"]
+    assert bfi.decisions == {
+        "configural": "fails",
+        "metric": "holds",
+        "scalar": "fails",
+        "partial_scalar": "holds",
+        "strict": "holds",
+    }
+    assert (
+        [s["item"] + "~1" for s in bfi.partial_scalar]
+        == [x["free"] for x in r["partial_scalar"]]
+        == ["N5~1"]
+    )
     assert_allclose(bfi.partial_scalar[0]["lm"], r["partial_scalar"][0]["X2"], rtol=1e-3)
     _fit_agrees(bfi.strict, r["strict_on_partial_scalar"]["fit"])
     _lrt_agrees(bfi.delta["strict"], r["strict_on_partial_scalar"]["lrt"])
     for mine, rr in zip(bfi.latent_means, r["latent_means_partial_scalar"], strict=True):
         assert (mine["factor"], mine["group"]) == (rr["factor"], rr["group"])
-        assert_allclose([mine["est"], mine["se"], mine["z"]], [rr["est"], rr["se"], rr["z"]],
-                        rtol=1e-3)
+        assert_allclose(
+            [mine["est"], mine["se"], mine["z"]], [rr["est"], rr["se"], rr["z"]], rtol=1e-3
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -197,8 +213,12 @@ def test_synthetic_all_steps_match_lavaan(syn):
     _fit_agrees(syn.strict, r["fits"]["strict"])
     for lv in ("metric", "scalar", "strict"):
         _lrt_agrees(syn.delta[lv], r["lrt"][lv])
-    assert syn.decisions == {"configural": "holds", "metric": "holds", "scalar": "holds",
-                             "strict": "holds"}
+    assert syn.decisions == {
+        "configural": "holds",
+        "metric": "holds",
+        "scalar": "holds",
+        "strict": "holds",
+    }
     assert syn.level == "strict"
 
 
@@ -206,8 +226,11 @@ def test_synthetic_latent_means(syn):
     r = REF["synthetic_language"]["latent_means_scalar"]
     assert len(syn.latent_means) == len(r) == 10
     for mine, rr in zip(syn.latent_means, r, strict=True):
-        assert (mine["factor"], mine["group"], mine["reference"]) == \
-            (rr["factor"], rr["group"], "fa")
+        assert (mine["factor"], mine["group"], mine["reference"]) == (
+            rr["factor"],
+            rr["group"],
+            "fa",
+        )
         assert_allclose(mine["est"], rr["est"], rtol=1e-3, atol=1e-5)
         assert_allclose(mine["se"], rr["se"], rtol=1e-3)
         assert_allclose(mine["p"], rr["p"], rtol=1e-3, atol=1e-6)
@@ -222,8 +245,11 @@ def test_sim_metric_fails_and_partial_metric_frees_y3(sim):
     _fit_agrees(sim.metric, r["fits"]["metric"])
     _lrt_agrees(sim.delta["metric"], r["lrt"]["metric"])
     assert sim.decisions["metric"] == "fails"
-    assert [f"{s['dimension']}=~{s['item']}" for s in sim.partial_metric] == \
-        [x["free"] for x in r["partial_metric"]] == ["A=~y3"]
+    assert (
+        [f"{s['dimension']}=~{s['item']}" for s in sim.partial_metric]
+        == [x["free"] for x in r["partial_metric"]]
+        == ["A=~y3"]
+    )
     pm = sim.partial_metric[0]
     assert_allclose(pm["lm"], r["partial_metric"][0]["X2"], rtol=1e-3)  # lavTestScore
     for k in ("chisq", "cfi", "rmsea", "srmr"):
@@ -241,6 +267,7 @@ def test_sim_loading_score_tests_match_lavtestscore(sim):
     d = pd.read_csv(DATA / "invariance_loadings_sim.csv")
     factors, items, assign = inv._sem.parse_model(SIM_MODEL)
     from analysis.moments import Moments
+
     groups = []
     for g in ("g1", "g2"):
         mo = Moments.from_frame(d[d["grp"] == g], items)
@@ -268,13 +295,19 @@ def test_sim_scalar_is_judged_on_the_partial_metric_model(sim):
 # robust Δχ²: Satorra-Bentler (2001) with lavaan's MLR scaling factors
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", ["hs_school_mlr", "bfi_gender_mlr", "synthetic_language_mlr"])
-@pytest.mark.parametrize("step,prev", [("metric", "configural"), ("scalar", "metric"),
-                                       ("strict", "scalar")])
+@pytest.mark.parametrize(
+    "step,prev", [("metric", "configural"), ("scalar", "metric"), ("strict", "scalar")]
+)
 def test_sb2001_difference_matches_lavtestlrt_mlr(case, step, prev):
     f, lrt = REF[case]["fits"], REF[case]["lrt"][step]
-    t, df, p = sb2001_difference(f[step]["chisq"], f[step]["df"],
-                                 f[step]["chisq.scaling.factor"], f[prev]["chisq"],
-                                 f[prev]["df"], f[prev]["chisq.scaling.factor"])
+    t, df, p = sb2001_difference(
+        f[step]["chisq"],
+        f[step]["df"],
+        f[step]["chisq.scaling.factor"],
+        f[prev]["chisq"],
+        f[prev]["df"],
+        f[prev]["chisq.scaling.factor"],
+    )
     assert df == lrt["df"]
     assert_allclose(t, lrt["chisq"], rtol=1e-6)
     assert_allclose(p, lrt["p"], rtol=1e-5)
@@ -301,8 +334,7 @@ def test_mlr_scaling_factors_and_robust_differences_match_lavaan(case):
     r = REF[case + "_mlr"]
     for lv in ("configural", "metric", "scalar"):
         mine = getattr(res, lv)
-        assert_allclose(mine["scaling_factor"], r["fits"][lv]["chisq.scaling.factor"],
-                        rtol=1e-3)
+        assert_allclose(mine["scaling_factor"], r["fits"][lv]["chisq.scaling.factor"], rtol=1e-3)
         assert_allclose(mine["chisq_scaled"], r["fits"][lv]["chisq.scaled"], rtol=1e-3)
     for lv in ("metric", "scalar"):
         dd = res.delta[lv]
@@ -312,8 +344,9 @@ def test_mlr_scaling_factors_and_robust_differences_match_lavaan(case):
         assert_allclose(dd["p"], r["lrt"][lv]["p"], rtol=1e-3, atol=1e-12)
         assert_allclose(dd["chisq_unscaled"], REF[case]["lrt"][lv]["chisq"], rtol=1e-6)
     if case == "synthetic_language":  # strict on the (full) scalar model, as in R
-        assert_allclose(res.strict["scaling_factor"],
-                        r["fits"]["strict"]["chisq.scaling.factor"], rtol=1e-3)
+        assert_allclose(
+            res.strict["scaling_factor"], r["fits"]["strict"]["chisq.scaling.factor"], rtol=1e-3
+        )
         assert_allclose(res.delta["strict"]["chisq"], r["lrt"]["strict"]["chisq"], rtol=1e-3)
     # the decisions are those of the ML fit (same estimates, same CFI)
     assert res.decisions == measurement_invariance(d, m, g).decisions
@@ -327,8 +360,13 @@ def test_unknown_estimator_is_a_clear_error():
 
 def test_steps_are_json_safe_with_reasons(hs):
     d = hs.to_dict()
-    assert [s["step"] for s in d["steps"]] == ["configural", "metric", "scalar",
-                                               "partial_scalar", "strict"]
+    assert [s["step"] for s in d["steps"]] == [
+        "configural",
+        "metric",
+        "scalar",
+        "partial_scalar",
+        "strict",
+    ]
     for s in d["steps"]:
         assert s["decision"] in ("holds", "fails", "not evaluated") and s["reason"]
         for ch in "<>&":

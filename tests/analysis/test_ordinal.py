@@ -70,9 +70,12 @@ def zero_cell() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fits(bfi, trust, coarse, zero_cell) -> dict:
-    return {"bfi": cfa_wlsmv(bfi, BFI_MODEL), "trust": cfa_wlsmv(trust, MODEL),
-            "coarse": cfa_wlsmv(coarse, {"C": [f"C{i}" for i in range(1, 6)]}),
-            "zero_cell": cfa_wlsmv(zero_cell, {"F": ["a", "b", "c", "e"]})}
+    return {
+        "bfi": cfa_wlsmv(bfi, BFI_MODEL),
+        "trust": cfa_wlsmv(trust, MODEL),
+        "coarse": cfa_wlsmv(coarse, {"C": [f"C{i}" for i in range(1, 6)]}),
+        "zero_cell": cfa_wlsmv(zero_cell, {"F": ["a", "b", "c", "e"]}),
+    }
 
 
 # ------------------------------------------------------------------------------------
@@ -82,9 +85,13 @@ def _bvn_quad(h: float, k: float, r: float) -> float:
     # Plackett's identity: Φ2(h, k, r) = Φ(h)Φ(k) + ∫_0^r φ2(h, k, t) dt
     def f(t):
         return math.exp(-(h * h - 2 * t * h * k + k * k) / (2 * (1 - t * t))) / (
-            2 * math.pi * math.sqrt(1 - t * t))
-    return (stats.norm.cdf(h) * stats.norm.cdf(k)
-            + integrate.quad(f, 0, r, epsabs=1e-14, epsrel=1e-12, limit=200)[0])
+            2 * math.pi * math.sqrt(1 - t * t)
+        )
+
+    return (
+        stats.norm.cdf(h) * stats.norm.cdf(k)
+        + integrate.quad(f, 0, r, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+    )
 
 
 @pytest.mark.parametrize("r", [-0.995, -0.95, -0.6, -0.1, 0.0, 0.2, 0.5, 0.8, 0.93, 0.999])
@@ -105,8 +112,7 @@ def test_bvn_cdf_infinite_limits():
 # ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", ["bfi", "trust", "coarse", "zero_cell"])
 def test_polychoric_matches_lavcor(case, ref, bfi_raw, trust, coarse, zero_cell):
-    data = {"bfi": bfi_raw, "trust": trust.dropna(), "coarse": coarse,
-            "zero_cell": zero_cell}[case]
+    data = {"bfi": bfi_raw, "trust": trust.dropna(), "coarse": coarse, "zero_cell": zero_cell}[case]
     r = ref[case]["poly_raw"] if case == "bfi" else ref[case]["poly"]
     res = polychoric(data)
     assert res.n == r["n"]
@@ -157,13 +163,23 @@ def test_polychoric_recovers_generating_correlation():
 # WLSMV CFA
 # ------------------------------------------------------------------------------------
 FIT_KEYS = [  # (our attribute, lavaan's fitMeasures name)
-    ("chisq", "chisq"), ("df", "df"), ("npar", "npar"),
-    ("chisq_scaled", "chisq.scaled"), ("df_scaled", "df.scaled"),
-    ("scaling_factor", "chisq.scaling.factor"), ("shift_parameter", "shift.parameter"),
-    ("baseline_chisq", "baseline.chisq"), ("baseline_df", "baseline.df"),
+    ("chisq", "chisq"),
+    ("df", "df"),
+    ("npar", "npar"),
+    ("chisq_scaled", "chisq.scaled"),
+    ("df_scaled", "df.scaled"),
+    ("scaling_factor", "chisq.scaling.factor"),
+    ("shift_parameter", "shift.parameter"),
+    ("baseline_chisq", "baseline.chisq"),
+    ("baseline_df", "baseline.df"),
     ("baseline_chisq_scaled", "baseline.chisq.scaled"),
-    ("cfi", "cfi"), ("tli", "tli"), ("cfi_scaled", "cfi.scaled"), ("tli_scaled", "tli.scaled"),
-    ("rmsea", "rmsea"), ("rmsea_scaled", "rmsea.scaled"), ("srmr", "srmr"),
+    ("cfi", "cfi"),
+    ("tli", "tli"),
+    ("cfi_scaled", "cfi.scaled"),
+    ("tli_scaled", "tli.scaled"),
+    ("rmsea", "rmsea"),
+    ("rmsea_scaled", "rmsea.scaled"),
+    ("srmr", "srmr"),
 ]
 
 
@@ -175,8 +191,9 @@ def test_wlsmv_fit_measures_match_lavaan(case, fits, ref):
     assert res.n == r["n"] and res.converged
     for ours, theirs in FIT_KEYS:
         assert_allclose(getattr(res, ours), r["fit"][theirs], rtol=1e-5, err_msg=ours)
-    assert_allclose(res.rmsea_ci90, [r["fit"]["rmsea.ci.lower"], r["fit"]["rmsea.ci.upper"]],
-                    rtol=1e-5)
+    assert_allclose(
+        res.rmsea_ci90, [r["fit"]["rmsea.ci.lower"], r["fit"]["rmsea.ci.upper"]], rtol=1e-5
+    )
     assert_allclose(res.p_scaled, r["fit"]["pvalue.scaled"], atol=1e-8)
 
 
@@ -205,8 +222,11 @@ def test_wlsmv_r2_cr_ave_match(case, fits, ref):
     res, r = fits[case], ref[case]["cfa"]
     assert_allclose([res.r2[i] for i in r["r2"]], list(r["r2"].values()), rtol=1e-4)
     f = list(res.factors)
-    assert_allclose([res.composite_reliability[x] for x in f],
-                    [r["comprel_latent_response"][x] for x in f], rtol=1e-4)
+    assert_allclose(
+        [res.composite_reliability[x] for x in f],
+        [r["comprel_latent_response"][x] for x in f],
+        rtol=1e-4,
+    )
     assert_allclose([res.ave[x] for x in f], [r["ave"][x] for x in f], rtol=1e-4)
     for it in res.items:  # latent-response scale: std loading² + residual = 1
         assert_allclose(res.std_loadings[it] ** 2 + res.residual_variances[it], 1.0)
@@ -224,8 +244,7 @@ def test_wlsmv_modification_indices_match_lavaan(case, fits, ref):
     for m in r:
         if m["mi"] > 1:  # below 1 the MI is dominated by both programs' convergence noise
             o = ours[(m["lhs"], m["op"], m["rhs"])]
-            assert_allclose([o["mi"], o["epc"]], [m["mi"], m["epc"]], rtol=1e-3,
-                            err_msg=str(m))
+            assert_allclose([o["mi"], o["epc"]], [m["mi"], m["epc"]], rtol=1e-3, err_msg=str(m))
 
 
 def test_wlsmv_result_json_and_summary(fits):
@@ -233,8 +252,17 @@ def test_wlsmv_result_json_and_summary(fits):
     d = res.to_dict()
     text = json.dumps(d)
     assert "NaN" not in text
-    for k in ("estimator", "chisq_scaled", "df_scaled", "cfi_scaled", "tli_scaled",
-              "rmsea_scaled", "parameters", "r2", "thresholds"):
+    for k in (
+        "estimator",
+        "chisq_scaled",
+        "df_scaled",
+        "cfi_scaled",
+        "tli_scaled",
+        "rmsea_scaled",
+        "parameters",
+        "r2",
+        "thresholds",
+    ):
         assert k in d
     assert d["loglik"] is None and d["aic"] is None
     s = res.summary()
@@ -247,14 +275,17 @@ def test_wlsmv_uses_listwise_complete_rows(trust):
     assert res.n < len(trust)
 
 
-@pytest.mark.parametrize("kwargs, data_fn, match", [
-    ({"missing": "fiml"}, None, "not available with the WLSMV"),
-    ({}, lambda d: d.assign(REL1="x"), "non-numeric"),
-    ({}, lambda d: d.assign(REL1=3), "constant"),
-    ({}, lambda d: d.assign(REL1=np.arange(len(d)) % 40), "at most 20"),
-    ({}, lambda d: d.head(20), "too few complete rows"),
-    ({}, lambda d: d.drop(columns="REL2"), "items not in the data"),
-])
+@pytest.mark.parametrize(
+    "kwargs, data_fn, match",
+    [
+        ({"missing": "fiml"}, None, "not available with the WLSMV"),
+        ({}, lambda d: d.assign(REL1="x"), "non-numeric"),
+        ({}, lambda d: d.assign(REL1=3), "constant"),
+        ({}, lambda d: d.assign(REL1=np.arange(len(d)) % 40), "at most 20"),
+        ({}, lambda d: d.head(20), "too few complete rows"),
+        ({}, lambda d: d.drop(columns="REL2"), "items not in the data"),
+    ],
+)
 def test_wlsmv_bad_input_names_the_problem(trust, kwargs, data_fn, match):
     data = data_fn(trust) if data_fn else trust
     with pytest.raises(AnalysisError, match=match):
@@ -349,19 +380,36 @@ def test_cli_estimator_wlsmv(tmp_path):
     csv = tmp_path / "d.csv"
     df.to_csv(csv, index=False)
     out_json, out_html = tmp_path / "o.json", tmp_path / "o.html"
-    res = CliRunner().invoke(analyze_cmd, [
-        str(csv), "--instrument", str(REF / "trust_synthetic.yaml"), "--keep-careless",
-        "--estimator", "wlsmv", "--json", str(out_json), "--html", str(out_html)])
+    res = CliRunner().invoke(
+        analyze_cmd,
+        [
+            str(csv),
+            "--instrument",
+            str(REF / "trust_synthetic.yaml"),
+            "--keep-careless",
+            "--estimator",
+            "wlsmv",
+            "--json",
+            str(out_json),
+            "--html",
+            str(out_html),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "CFA (WLSMV, scaled)" in res.output
     c = json.loads(out_json.read_text(encoding="utf-8"))["cfa"]
     direct = cfa_wlsmv(reverse_keyed(df)[ITEMS], MODEL)
     assert c["estimator"] == "wlsmv" and c["n"] == direct.n
-    assert_allclose([c["chisq_scaled"], c["cfi_scaled"], c["rmsea_scaled"]],
-                    [direct.chisq_scaled, direct.cfi_scaled, direct.rmsea_scaled], rtol=1e-10)
+    assert_allclose(
+        [c["chisq_scaled"], c["cfi_scaled"], c["rmsea_scaled"]],
+        [direct.chisq_scaled, direct.cfi_scaled, direct.rmsea_scaled],
+        rtol=1e-10,
+    )
     assert "scaled-shifted" in out_html.read_text(encoding="utf-8")
-    bad = CliRunner().invoke(analyze_cmd, [str(csv), "--instrument",
-                                           str(REF / "trust_synthetic.yaml"), "--estimator", "x"])
+    bad = CliRunner().invoke(
+        analyze_cmd,
+        [str(csv), "--instrument", str(REF / "trust_synthetic.yaml"), "--estimator", "x"],
+    )
     assert bad.exit_code != 0 and "Invalid value for '--estimator'" in bad.output
 
 
@@ -372,6 +420,9 @@ def test_polychoric_depends_only_on_the_order_of_the_answers(coarse):
     gapped = polychoric(coarse.replace({3: 9}))
     for other in (scaled, gapped):
         assert_allclose(other.matrix, base.matrix, atol=1e-12)
-        assert_allclose(np.concatenate(list(other.thresholds.values())),
-                        np.concatenate(list(base.thresholds.values())), atol=1e-12)
+        assert_allclose(
+            np.concatenate(list(other.thresholds.values())),
+            np.concatenate(list(base.thresholds.values())),
+            atol=1e-12,
+        )
     assert gapped.categories["C1"] == (1.0, 2.0, 9.0)

@@ -118,8 +118,19 @@ def test_random_eigenvalues_are_in_rs_range(pa_bfi, ref):
 
 def test_result_states_method_and_both_solutions(pa_bfi):
     d = pa_bfi.to_dict()
-    for k in ("n_factors", "n_components", "method", "kind", "smc", "observed", "observed_fa",
-              "simulated_quantile", "simulated_quantile_fa", "n_iter", "quantile"):
+    for k in (
+        "n_factors",
+        "n_components",
+        "method",
+        "kind",
+        "smc",
+        "observed",
+        "observed_fa",
+        "simulated_quantile",
+        "simulated_quantile_fa",
+        "n_iter",
+        "quantile",
+    ):
         assert k in d
     assert d["kind"] == "both" and d["n_iter"] == 20 and d["smc"] is False
     assert "minres" in d["method"] and "pairwise" in d["method"]

@@ -33,8 +33,11 @@ def _declared() -> set[type]:
     out: set[type] = set()
     for m in pkgutil.iter_modules(analysis.__path__):
         mod = importlib.import_module(f"analysis.{m.name}")
-        out |= {c for _, c in inspect.getmembers(mod, inspect.isclass)
-                if c.__module__ == mod.__name__ and issubclass(c, Result) and c is not Result}
+        out |= {
+            c
+            for _, c in inspect.getmembers(mod, inspect.isclass)
+            if c.__module__ == mod.__name__ and issubclass(c, Result) and c is not Result
+        }
     todo = [Result]
     while todo:
         for c in todo.pop().__subclasses__():
@@ -102,8 +105,10 @@ def built() -> dict[type, list]:
 def test_every_public_result_class_is_built_here(built):
     declared, exercised = _declared(), set(built)
     missing = sorted(c.__qualname__ for c in declared - exercised)
-    assert not missing, (f"public result classes not built by this test: {missing}; add a "
-                         "call of the public function that returns them to built()")
+    assert not missing, (
+        f"public result classes not built by this test: {missing}; add a "
+        "call of the public function that returns them to built()"
+    )
     assert exercised <= declared | {Result}
     assert len(declared) >= 25  # the walk itself works
 
@@ -132,12 +137,13 @@ def test_public_exceptions_from_the_package():
 
 
 def test_import_analysis_is_cheap():
-    code = ("import sys, analysis; "
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('numpy', 'pandas', 'scipy', 'sklearn', 'factor_analyzer', 'survey', 'flask')); "
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, analysis; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'pandas', 'scipy', 'sklearn', 'factor_analyzer', 'survey', 'flask')); "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
@@ -148,8 +154,9 @@ def _all_chart_kinds(point):
     return [
         svg.line_chart(["Q1", "Q2"], {"A": [point, None]}, title="line"),
         svg.bar_chart(["x", "y"], [point, None], title="bars", x_range=(0, 1)),
-        svg.heatmap(["r"], ["c1", "c2"], [[None if point is None else point[0], None]],
-                    title="heat"),
+        svg.heatmap(
+            ["r"], ["c1", "c2"], [[None if point is None else point[0], None]], title="heat"
+        ),
         svg.dot_compare_chart(["x"], {"a": [point], "b": [None]}, title="dots"),
     ]
 
@@ -177,7 +184,8 @@ def test_charts_are_objects_that_know_whether_they_have_data(point):
         assert root.find(f"{ns}desc").text == c.description and c.description
         # renderers place the object as it is
         assert str(Markup(c)) == c.svg == str(c)
-        assert env.from_string("<figure>{{ c }}</figure>").render(c=c) == \
-            f"<figure>{c.svg}</figure>"
+        assert (
+            env.from_string("<figure>{{ c }}</figure>").render(c=c) == f"<figure>{c.svg}</figure>"
+        )
         with pytest.raises(dataclasses.FrozenInstanceError):
             c.has_data = not c.has_data

@@ -83,13 +83,22 @@ def test_fornell_larcker_table(case):
         for g in model:
             if g != f:
                 _close(fl["table"][f][g], r["factor_correlations"][f][g], 1e-4)
-                expect = (r["sqrt_ave"][f] > abs(r["factor_correlations"][f][g])
-                          and r["sqrt_ave"][g] > abs(r["factor_correlations"][f][g]))
+                expect = r["sqrt_ave"][f] > abs(r["factor_correlations"][f][g]) and r["sqrt_ave"][
+                    g
+                ] > abs(r["factor_correlations"][f][g])
                 assert fl["holds"][f][g] == expect
 
 
-FIT_KEYS = [("chisq", "chisq"), ("cfi", "cfi"), ("tli", "tli"), ("rmsea", "rmsea"),
-            ("srmr", "srmr"), ("aic", "aic"), ("bic", "bic"), ("loglik", "logl")]
+FIT_KEYS = [
+    ("chisq", "chisq"),
+    ("cfi", "cfi"),
+    ("tli", "tli"),
+    ("rmsea", "rmsea"),
+    ("srmr", "srmr"),
+    ("aic", "aic"),
+    ("bic", "bic"),
+    ("loglik", "logl"),
+]
 
 
 def test_second_order_fit_matches_lavaan(case):
@@ -170,8 +179,7 @@ def test_validity_verdicts():
     assert any("HTMT is at most .85" in s for s in v.verdicts)
     out = v.to_dict()
     assert set(out["htmt"]) == set(model)
-    assert out["fornell_larcker"]["table"]["A"]["A"] == pytest.approx(r["sqrt_ave"]["A"],
-                                                                      rel=1e-4)
+    assert out["fornell_larcker"]["table"]["A"]["A"] == pytest.approx(r["sqrt_ave"]["A"], rel=1e-4)
 
 
 def test_htmt_verdict_for_indistinct_dimensions():
@@ -203,10 +211,13 @@ def test_improper_solution_flagged():
     assert any("improper" in s for s in v.verdicts)
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ({"A": ["x1", "nope", "x3"], "B": ["x4", "x5", "x6"]}, "not in the data"),
-    ({"A": ["x1"], "B": ["x4", "x5", "x6"]}, "at least 2 items"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ({"A": ["x1", "nope", "x3"], "B": ["x4", "x5", "x6"]}, "not in the data"),
+        ({"A": ["x1"], "B": ["x4", "x5", "x6"]}, "at least 2 items"),
+    ],
+)
 def test_bad_input_is_a_clear_error(bad, msg):
     d = pd.read_csv(REF_DIR / "data" / "holzinger_swineford.csv")
     with pytest.raises(AnalysisError, match=msg):
@@ -223,10 +234,18 @@ def test_second_order_needs_three_dimensions():
 
 def test_single_index_compares_ml_with_ml():
     from types import SimpleNamespace
+
     r, d, model, items = _case("trust")
     # a WLSMV (or FIML, or other-rows) CFA is not comparable: the ML fit is redone
-    wlsmv = SimpleNamespace(cfi=0.5, estimator="wlsmv", missing="listwise", n=r["n"],
-                            std_loadings={}, warnings=(), converged=True)
+    wlsmv = SimpleNamespace(
+        cfi=0.5,
+        estimator="wlsmv",
+        missing="listwise",
+        n=r["n"],
+        std_loadings={},
+        warnings=(),
+        converged=True,
+    )
     res = single_index(d, model, cfa_result=wlsmv)
     assert res.correlated_cfi == pytest.approx(r["cfa_fit"]["cfi"], rel=1e-6)
     ml = cfa(d[items], model)

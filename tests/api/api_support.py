@@ -41,9 +41,16 @@ class Reply:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def call(method: str, url: str, token: str | None = None, body: Any = None, *,
-         raw: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 60) -> Reply:
+def call(
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Reply:
     """One HTTP request with urllib; never raises for an HTTP status."""
     h = dict(headers or {})
     data = raw
@@ -80,8 +87,9 @@ def check_against_spec(doc: dict, method: str, template: str, reply: Reply) -> N
 
 
 # ----- responses -------------------------------------------------------------------------------
-def complete_responses(db_path, slug: str, n: int, *, seed: int = 0,
-                       params: list[dict] | None = None) -> list[int]:
+def complete_responses(
+    db_path, slug: str, n: int, *, seed: int = 0, params: list[dict] | None = None
+) -> list[int]:
     """Complete ``n`` responses of ``slug`` with random valid answers, through the same
     storage calls as the respondent pages (start, save a page, complete)."""
     rng = random.Random(seed)
@@ -90,8 +98,14 @@ def complete_responses(db_path, slug: str, n: int, *, seed: int = 0,
         c = store.get_campaign(db, slug)
         inst = store.campaign_instrument(db, c)
         for k in range(n):
-            rid = store.start_response(db, c, language="en", direction="ltr",
-                                       params=(params[k] if params else None), item_order=None)
+            rid = store.start_response(
+                db,
+                c,
+                language="en",
+                direction="ltr",
+                params=(params[k] if params else None),
+                item_order=None,
+            )
             answers = {}
             for item in inst.item_ids:
                 scale = inst.scale_for(item)
@@ -131,8 +145,9 @@ class Receiver:
                 with outer.lock:
                     key = self.headers.get("Idempotency-Key")
                     seen = sum(1 for r in outer.received if r["key"] == key)
-                    outer.received.append({"key": key, "headers": dict(self.headers),
-                                           "body": body, "at": time.time()})
+                    outer.received.append(
+                        {"key": key, "headers": dict(self.headers), "body": body, "at": time.time()}
+                    )
                 if outer.delay_s:
                     time.sleep(outer.delay_s)
                 status = 500 if seen < outer.fail_first else 200

@@ -50,10 +50,18 @@ class WorkerProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from survey.worker import run_forever; "
-                 "run_forever(sys.argv[1])", str(self.db_path)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from survey.worker import run_forever; run_forever(sys.argv[1])",
+                    str(self.db_path),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def kill9(self) -> None:
         if self.proc is not None:
@@ -81,8 +89,9 @@ def site(tmp_path_factory):
     trustmeter("demo", "--db", str(db_path), "--slug", "acme", "--n", "200", "--seed", "7")
     toks = {}
     with open_db(db_path) as db:
-        store.create_campaign(db, slug="beta", instrument="customer-trust", period="2026-Q4",
-                              params=["segment"])
+        store.create_campaign(
+            db, slug="beta", instrument="customer-trust", period="2026-Q4", params=["segment"]
+        )
         for role in ("viewer", "researcher", "admin"):
             toks[role], _ = tokens.create_token(db, role, role)
         toks["scoped"], _ = tokens.create_token(db, "scoped", "researcher", ["beta"])
@@ -90,14 +99,19 @@ def site(tmp_path_factory):
         tokens.revoke_token(db, "gone")
         for who in ("researcher", "admin", "scoped"):  # campaigns each role may close
             for slug in (f"close-{who}", f"close2-{who}"):
-                store.create_campaign(db, slug=slug, instrument="customer-trust",
-                                      period="2026-Q4")
+                store.create_campaign(db, slug=slug, instrument="customer-trust", period="2026-Q4")
     server = LiveServer(db_path, tmp / "server.log", workers=2)
     server.start()
     doc = call("GET", server.base + "/api/v1/openapi.json").json
     try:
-        yield {"db": db_path, "base": server.base + "/api/v1", "tokens": toks, "doc": doc,
-               "tmp": tmp, "server": server}
+        yield {
+            "db": db_path,
+            "base": server.base + "/api/v1",
+            "tokens": toks,
+            "doc": doc,
+            "tmp": tmp,
+            "server": server,
+        }
     finally:
         server.kill()
 
@@ -109,8 +123,7 @@ def test_openapi_document_is_valid_31(site):
     ops = {(p, m) for p, v in doc["paths"].items() for m in v}
     assert ("/api/v1/campaigns/{slug}/responses", "get") in ops
     assert ("/api/v1/campaigns/{slug}/invitations", "post") in ops
-    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http",
-                                                              "scheme": "bearer"}
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
 
 
 # ----- every endpoint, every role -----------------------------------------------------------------
@@ -122,28 +135,80 @@ def _endpoints(who: str):
     with side effects get a slug of their own per token."""
     return [
         ("GET", "/api/v1/campaigns", "/campaigns?limit=2", None, "viewer", 200),
-        ("POST", "/api/v1/campaigns", "/campaigns",
-         {"slug": f"new-{who}", "period": "2026-Q4", "params": ["segment"]}, "researcher", 201),
+        (
+            "POST",
+            "/api/v1/campaigns",
+            "/campaigns",
+            {"slug": f"new-{who}", "period": "2026-Q4", "params": ["segment"]},
+            "researcher",
+            201,
+        ),
         ("GET", "/api/v1/campaigns/{slug}", "/campaigns/acme", None, "viewer", 200),
-        ("POST", "/api/v1/campaigns/{slug}/close", f"/campaigns/close-{who}/close", None,
-         "researcher", 200),
-        ("POST", "/api/v1/campaigns/{slug}/invitations", "/campaigns/acme/invitations",
-         {"count": 2, "params": {"segment": "vip"}}, "researcher", 201),
-        ("GET", "/api/v1/campaigns/{slug}/responses", "/campaigns/acme/responses?limit=5",
-         None, "researcher", 200),
-        ("GET", "/api/v1/campaigns/{slug}/export", "/campaigns/acme/export?format=csv", None,
-         "researcher", 200),
-        ("GET", "/api/v1/campaigns/{slug}/report", "/campaigns/acme/report", None, "viewer",
-         200),
-        ("GET", "/api/v1/campaigns/{slug}/webhooks", "/campaigns/acme/webhooks", None,
-         "researcher", 200),
-        ("POST", "/api/v1/campaigns/{slug}/webhooks", "/campaigns/acme/webhooks",
-         {"url": "http://127.0.0.1:9/nobody", "events": ["campaign.closed"]}, "researcher",
-         201),
-        ("GET", "/api/v1/campaigns/{slug}/webhooks/deliveries",
-         "/campaigns/acme/webhooks/deliveries", None, "researcher", 200),
-        ("DELETE", "/api/v1/campaigns/{slug}/webhooks/{webhook_id}",
-         "/campaigns/acme/webhooks/999999", None, "researcher", 404),  # no such webhook
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/close",
+            f"/campaigns/close-{who}/close",
+            None,
+            "researcher",
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/invitations",
+            "/campaigns/acme/invitations",
+            {"count": 2, "params": {"segment": "vip"}},
+            "researcher",
+            201,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/responses",
+            "/campaigns/acme/responses?limit=5",
+            None,
+            "researcher",
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/export",
+            "/campaigns/acme/export?format=csv",
+            None,
+            "researcher",
+            200,
+        ),
+        ("GET", "/api/v1/campaigns/{slug}/report", "/campaigns/acme/report", None, "viewer", 200),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/webhooks",
+            "/campaigns/acme/webhooks",
+            None,
+            "researcher",
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/webhooks",
+            "/campaigns/acme/webhooks",
+            {"url": "http://127.0.0.1:9/nobody", "events": ["campaign.closed"]},
+            "researcher",
+            201,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/webhooks/deliveries",
+            "/campaigns/acme/webhooks/deliveries",
+            None,
+            "researcher",
+            200,
+        ),
+        (
+            "DELETE",
+            "/api/v1/campaigns/{slug}/webhooks/{webhook_id}",
+            "/campaigns/acme/webhooks/999999",
+            None,
+            "researcher",
+            404,
+        ),  # no such webhook
     ]
 
 
@@ -196,18 +261,28 @@ def test_every_endpoint_for_every_kind_of_token(site, who):
             assert r.content_type == "application/x-ndjson"
             rows = [json.loads(line) for line in r.body.decode().splitlines()]
             assert [x["row"] for x in rows] == [1, 2, 3, 4, 5]
-            assert r.headers["trustmeter-count"] == "5" and "rel=\"next\"" in r.headers["link"]
+            assert r.headers["trustmeter-count"] == "5" and 'rel="next"' in r.headers["link"]
         elif template.endswith("/export"):
             z = zipfile.ZipFile(io.BytesIO(r.body))
-            assert sorted(z.namelist()) == ["acme.csv", "acme.csv.codebook.json",
-                                            "acme.csv.codebook.md", "acme.csv.manifest.json"]
+            assert sorted(z.namelist()) == [
+                "acme.csv",
+                "acme.csv.codebook.json",
+                "acme.csv.codebook.md",
+                "acme.csv.manifest.json",
+            ]
             manifest = json.loads(z.read("acme.csv.manifest.json"))
             assert manifest["rows"] == 200
             with open_db(site["db"]) as db:  # audited like the web export: rows and sha256
-                (e,) = [e for e in audit.entries(db, user=f"token:{who}")
-                        if e["details"].get("endpoint") == "api.export"][:1]
-            assert e["details"]["export"] == {"format": "csv", "rows": 200,
-                                              "sha256": manifest["sha256"]}
+                (e,) = [
+                    e
+                    for e in audit.entries(db, user=f"token:{who}")
+                    if e["details"].get("endpoint") == "api.export"
+                ][:1]
+            assert e["details"]["export"] == {
+                "format": "csv",
+                "rows": 200,
+                "sha256": manifest["sha256"],
+            }
         elif template.endswith("/report"):
             assert r.json["campaigns"] == ["acme"] and r.json["focus"]
         elif template.endswith("/webhooks") and method == "POST":
@@ -217,13 +292,15 @@ def test_every_endpoint_for_every_kind_of_token(site, who):
             assert all("secret" not in w for w in listed)
             gone = call("DELETE", f"{site['base']}{path}/{r.json['id']}", token)
             assert gone.status == 204
-            check_against_spec(site["doc"], "DELETE",
-                               "/api/v1/campaigns/{slug}/webhooks/{webhook_id}", gone)
+            check_against_spec(
+                site["doc"], "DELETE", "/api/v1/campaigns/{slug}/webhooks/{webhook_id}", gone
+            )
             again = call("DELETE", f"{site['base']}{path}/{r.json['id']}", token)
             assert again.status == 404
     with open_db(site["db"]) as db:  # every authenticated call is in the audit log
-        rows = db.execute("SELECT COUNT(*) FROM audit_log WHERE user = ?",
-                          [f"token:{who}"]).fetchone()[0]
+        rows = db.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE user = ?", [f"token:{who}"]
+        ).fetchone()[0]
     assert rows >= (len(_endpoints(who)) if who in ("viewer", "researcher", "admin") else 0)
 
 
@@ -232,34 +309,72 @@ def test_problems_for_bad_requests(site):
     cases = [
         ("POST", "/api/v1/campaigns", "/campaigns", {"slug": 5}, 422),
         ("POST", "/api/v1/campaigns", "/campaigns", {"slug": "acme", "period": "2026-Q4"}, 409),
-        ("POST", "/api/v1/campaigns", "/campaigns",
-         {"slug": "Bad Slug", "period": "2026-Q4"}, 422),
-        ("POST", "/api/v1/campaigns/{slug}/invitations", "/campaigns/acme/invitations",
-         {"count": 0}, 422),
-        ("POST", "/api/v1/campaigns/{slug}/invitations", "/campaigns/acme/invitations",
-         {"count": 1, "params": {"undeclared": "x"}}, 422),
+        ("POST", "/api/v1/campaigns", "/campaigns", {"slug": "Bad Slug", "period": "2026-Q4"}, 422),
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/invitations",
+            "/campaigns/acme/invitations",
+            {"count": 0},
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/invitations",
+            "/campaigns/acme/invitations",
+            {"count": 1, "params": {"undeclared": "x"}},
+            422,
+        ),
         ("GET", "/api/v1/campaigns/{slug}", "/campaigns/nope", None, 404),
-        ("GET", "/api/v1/campaigns/{slug}/responses", "/campaigns/acme/responses?since=xyz",
-         None, 400),
-        ("GET", "/api/v1/campaigns/{slug}/responses", "/campaigns/acme/responses?limit=0",
-         None, 422),
-        ("GET", "/api/v1/campaigns/{slug}/export", "/campaigns/acme/export?format=pdf", None,
-         422),
-        ("GET", "/api/v1/campaigns/{slug}/report", "/campaigns/acme/report?period=1999-Q1",
-         None, 422),
-        ("POST", "/api/v1/campaigns/{slug}/webhooks", "/campaigns/acme/webhooks",
-         {"url": "ftp://example.com/x"}, 422),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/responses",
+            "/campaigns/acme/responses?since=xyz",
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/responses",
+            "/campaigns/acme/responses?limit=0",
+            None,
+            422,
+        ),
+        ("GET", "/api/v1/campaigns/{slug}/export", "/campaigns/acme/export?format=pdf", None, 422),
+        (
+            "GET",
+            "/api/v1/campaigns/{slug}/report",
+            "/campaigns/acme/report?period=1999-Q1",
+            None,
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/campaigns/{slug}/webhooks",
+            "/campaigns/acme/webhooks",
+            {"url": "ftp://example.com/x"},
+            422,
+        ),
     ]
     for method, template, path, body, status in cases:
         r = call(method, base + path, tok, body)
         assert r.status == status, (path, body, r.status, r.body[:300])
         assert r.content_type == "application/problem+json"
         check_against_spec(doc, method, template, r)
-    r = call("POST", base + "/campaigns", tok, raw=b"{not json",
-             headers={"Content-Type": "application/json"})
+    r = call(
+        "POST",
+        base + "/campaigns",
+        tok,
+        raw=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status == 400 and r.json["type"].endswith("/bad-request")
-    r = call("POST", base + "/campaigns", tok, raw=b"slug=x",
-             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = call(
+        "POST",
+        base + "/campaigns",
+        tok,
+        raw=b"slug=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status == 400
     big = {"slug": "big", "period": "2026-Q4", "title": "x" * 300_000}
     r = call("POST", base + "/campaigns", tok, big)
@@ -276,9 +391,18 @@ def test_contact_invitations_with_send_queue_one_email_each(site):
     the outbox (the same kind ``trustmeter send`` queues); a third call with one of them
     again skips it."""
     base, tok = site["base"], site["tokens"]["researcher"]
-    body = {"contacts": [{"email": "ana@example.com", "name": "Ana", "language": "en",
-                          "params": {"segment": "phone"}},
-                         {"email": "oleg@example.com", "language": "ru"}], "send": True}
+    body = {
+        "contacts": [
+            {
+                "email": "ana@example.com",
+                "name": "Ana",
+                "language": "en",
+                "params": {"segment": "phone"},
+            },
+            {"email": "oleg@example.com", "language": "ru"},
+        ],
+        "send": True,
+    }
     r = call("POST", base + "/campaigns/beta/invitations", site["tokens"]["scoped"], body)
     assert r.status == 201, r.body
     check_against_spec(site["doc"], "POST", "/api/v1/campaigns/{slug}/invitations", r)
@@ -288,11 +412,19 @@ def test_contact_invitations_with_send_queue_one_email_each(site):
         rows = {row["id"]: row for row in outbox.rows(db, kind="email")}
     assert {q["message"] for q in queued} <= set(rows)
     assert all(rows[q["message"]]["payload"]["purpose"] == "invitation" for q in queued)
-    again = call("POST", base + "/campaigns/beta/invitations", site["tokens"]["scoped"],
-                 {"contacts": [{"email": "ana@example.com"}]})
+    again = call(
+        "POST",
+        base + "/campaigns/beta/invitations",
+        site["tokens"]["scoped"],
+        {"contacts": [{"email": "ana@example.com"}]},
+    )
     assert again.status == 201 and again.json["count"] == 0 and len(again.json["skipped"]) == 1
-    bad = call("POST", base + "/campaigns/beta/invitations", tok,
-               {"contacts": [{"email": "not-an-address"}], "send": True})
+    bad = call(
+        "POST",
+        base + "/campaigns/beta/invitations",
+        tok,
+        {"contacts": [{"email": "not-an-address"}], "send": True},
+    )
     assert bad.status == 422 and bad.content_type == "application/problem+json"
 
 
@@ -301,8 +433,9 @@ def test_cookies_never_authenticate_and_csrf_does_not_apply(site):
     # a session cookie (even a forged one) is not a credential; a POST needs no CSRF token
     r = call("GET", base + "/campaigns", headers={"Cookie": "session=anything"})
     assert r.status == 401
-    r = call("POST", base + "/campaigns/acme/invitations", site["tokens"]["researcher"],
-             {"count": 1})
+    r = call(
+        "POST", base + "/campaigns/acme/invitations", site["tokens"]["researcher"], {"count": 1}
+    )
     assert r.status == 201
     r = call("GET", base + "/campaigns", headers={"Authorization": "Basic YWRtaW46eA=="})
     assert r.status == 401
@@ -319,7 +452,7 @@ def test_since_pulls_return_every_response_exactly_once_while_responses_arrive(s
     def writer():
         try:
             for k in range(0, n_new, 3):  # in small bursts, while the puller pulls
-                complete_responses(site["db"], "beta", 3, seed=k, params=marks[k:k + 3])
+                complete_responses(site["db"], "beta", 3, seed=k, params=marks[k : k + 3])
                 time.sleep(0.05)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -354,22 +487,36 @@ def test_since_pulls_return_every_response_exactly_once_while_responses_arrive(s
     assert [x["row"] for x in seen] == list(range(1, n_new + 1))  # completion order
     assert pulls > n_new / 4  # pulled while they arrived
     for x in seen:  # the export's columns: no identifiers
-        assert not {"response_id", "invitation_id", "started_at", "completed_at", "token",
-                    "ip"} & set(x)
+        assert not {
+            "response_id",
+            "invitation_id",
+            "started_at",
+            "completed_at",
+            "token",
+            "ip",
+        } & set(x)
         assert x["campaign"] == "beta" and 0 <= x["trust_index"] <= 100
 
 
 # ----- webhooks ----------------------------------------------------------------------
 def _add_hook(site, slug: str, url: str, events=("response.completed",)) -> str:
-    r = call("POST", f"{site['base']}/campaigns/{slug}/webhooks", site["tokens"]["admin"],
-             {"url": url, "events": list(events)})
+    r = call(
+        "POST",
+        f"{site['base']}/campaigns/{slug}/webhooks",
+        site["tokens"]["admin"],
+        {"url": url, "events": list(events)},
+    )
     assert r.status == 201, r.body
     return r.json["secret"]
 
 
 def _new_campaign(site, slug: str) -> None:
-    r = call("POST", site["base"] + "/campaigns", site["tokens"]["admin"],
-             {"slug": slug, "period": "2026-Q4", "params": ["segment"]})
+    r = call(
+        "POST",
+        site["base"] + "/campaigns",
+        site["tokens"]["admin"],
+        {"slug": slug, "period": "2026-Q4", "params": ["segment"]},
+    )
     assert r.status == 201, r.body
 
 
@@ -385,8 +532,9 @@ def hooks(tmp_path_factory):
 
 def _hook_campaign(hooks, slug: str, url: str, events=("response.completed",)) -> str:
     with open_db(hooks["db"]) as db:
-        store.create_campaign(db, slug=slug, instrument="customer-trust", period="2026-Q4",
-                              params=["segment"])
+        store.create_campaign(
+            db, slug=slug, instrument="customer-trust", period="2026-Q4", params=["segment"]
+        )
         secret, _ = webhooks.add_webhook(db, slug, url, events)
     return secret
 
@@ -394,12 +542,12 @@ def _hook_campaign(hooks, slug: str, url: str, events=("response.completed",)) -
 def test_one_signed_delivery_per_completed_response(hooks):
     worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker1.log")
     with Receiver() as rx:
-        secret = _hook_campaign(hooks, "hooked", rx.url, ("response.completed",
-                                                          "campaign.closed"))
+        secret = _hook_campaign(hooks, "hooked", rx.url, ("response.completed", "campaign.closed"))
         worker.start()
         try:
-            complete_responses(hooks["db"], "hooked", 5, seed=1,
-                               params=[{"segment": f"s{k}"} for k in range(5)])
+            complete_responses(
+                hooks["db"], "hooked", 5, seed=1, params=[{"segment": f"s{k}"} for k in range(5)]
+            )
             assert rx.wait_for(lambda got: len(got) >= 5), rx.keys()
             trustmeter("campaign", "close", "--db", str(hooks["db"]), "hooked")
             assert rx.wait_for(lambda got: len(got) >= 6), rx.keys()
@@ -419,8 +567,15 @@ def test_one_signed_delivery_per_completed_response(hooks):
     completed = [e["data"] for e in events if e["type"] == "response.completed"]
     assert sorted(d["params"]["segment"] for d in completed) == [f"s{k}" for k in range(5)]
     for d in completed:
-        assert set(d) == {"campaign", "period", "params", "language", "dimension_scores",
-                          "trust_index", "trust_breach"}
+        assert set(d) == {
+            "campaign",
+            "period",
+            "params",
+            "language",
+            "dimension_scores",
+            "trust_index",
+            "trust_breach",
+        }
         assert d["campaign"] == "hooked" and d["period"] == "2026-Q4" and d["language"] == "en"
         assert set(d["dimension_scores"]) == {"REL", "HON", "COM", "EMP", "CON"}
         assert 0 <= d["trust_index"] <= 100
@@ -435,8 +590,9 @@ def test_one_signed_delivery_per_completed_response(hooks):
 
 
 def test_a_receiver_that_fails_three_times_gets_the_event_once_it_recovers(hooks):
-    worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker2.log",
-                           env={outbox.BACKOFF_ENV: "0.2"})
+    worker = WorkerProcess(
+        hooks["db"], hooks["tmp"] / "worker2.log", env={outbox.BACKOFF_ENV: "0.2"}
+    )
     with Receiver(fail_first=3) as rx:
         secret = _hook_campaign(hooks, "flaky", rx.url)
         worker.start()
@@ -465,8 +621,11 @@ def test_kill_9_of_the_worker_during_deliveries_loses_no_event(hooks):
         _hook_campaign(hooks, "crashy", rx.url)
         complete_responses(hooks["db"], "crashy", n, seed=3)
         with open_db(hooks["db"]) as db:
-            expected = {r["idempotency_key"] for r in outbox.rows(db, kind="webhook")
-                        if r["campaign_id"] == store.get_campaign(db, "crashy")["id"]}
+            expected = {
+                r["idempotency_key"]
+                for r in outbox.rows(db, kind="webhook")
+                if r["campaign_id"] == store.get_campaign(db, "crashy")["id"]
+            }
         assert len(expected) == n
         kills = 0
         for round_ in range(3):
@@ -480,8 +639,9 @@ def test_kill_9_of_the_worker_during_deliveries_loses_no_event(hooks):
         worker = WorkerProcess(hooks["db"], hooks["tmp"] / "worker3-final.log")
         worker.start()
         try:
-            assert rx.wait_for(lambda got: {g["key"] for g in got} >= expected, timeout=90), \
-                sorted(expected - set(rx.keys()))
+            assert rx.wait_for(lambda got: {g["key"] for g in got} >= expected, timeout=90), sorted(
+                expected - set(rx.keys())
+            )
         finally:
             worker.stop()
     assert kills == 3
@@ -513,8 +673,10 @@ def test_thank_you_page_does_not_wait_for_a_slow_webhook(site):
             if any(i.name == "consent" for i in page.inputs):
                 page = person.post(page, {"consent": "y"})
                 continue
-            chosen = {name: Respondent.random_choice(name, values, rng)
-                      for name, values in page.radio_groups.items()}
+            chosen = {
+                name: Respondent.random_choice(name, values, rng)
+                for name, values in page.radio_groups.items()
+            }
             started = time.monotonic()
             page = person.post(page, chosen)
             elapsed = time.monotonic() - started

@@ -138,8 +138,9 @@ def _wait_until_serving(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"trustmeter serve exited with {server.process.returncode}:\n"
-                               f"{server.log_tail()}")
+            raise RuntimeError(
+                f"trustmeter serve exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
         try:
             urllib.request.urlopen(f"{server.base_url}/s/not-a-campaign", timeout=2)
         except urllib.error.HTTPError as e:
@@ -158,17 +159,35 @@ def server(tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("server")
     db_path = home / "browser.db"
     cli("init", "--db", str(db_path))
-    env = {**os.environ, "TRUSTMETER_SECRET_KEY": "browser-tests-secret",
-           "TRUSTMETER_DB": str(db_path)}
+    env = {
+        **os.environ,
+        "TRUSTMETER_SECRET_KEY": "browser-tests-secret",
+        "TRUSTMETER_DB": str(db_path),
+    }
     for attempt in range(3):  # the free port may be taken between choosing and binding
         port = _free_port()
         log_path = home / f"serve-{attempt}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [*_trustmeter_command(), "serve", "--db", str(db_path), "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", "2"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=home, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                [
+                    *_trustmeter_command(),
+                    "serve",
+                    "--db",
+                    str(db_path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=home,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         srv = Server(f"http://127.0.0.1:{port}", db_path, log_path, process)
         try:
             _wait_until_serving(srv)
@@ -216,20 +235,40 @@ _slugs = itertools.count(1)
 @pytest.fixture
 def survey(server) -> Callable[..., Survey]:
     """A factory: ``survey(invitations=2)`` -> a new campaign of customer-trust."""
+
     def make(invitations: int = 1, *, params: tuple[str, ...] = ("segment",)) -> Survey:
         slug = f"b{next(_slugs)}"
-        args = ["campaign", "create", "--db", str(server.db_path), "--instrument",
-                "customer-trust", "--slug", slug, "--period", "2026-Q4"]
+        args = [
+            "campaign",
+            "create",
+            "--db",
+            str(server.db_path),
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            slug,
+            "--period",
+            "2026-Q4",
+        ]
         for p in params:
             args += ["--param", p]
         cli(*args)
         s = Survey(slug, server.base_url)
         if invitations:
-            out = cli("invite", "--db", str(server.db_path), slug, "--count", str(invitations),
-                      "--base-url", server.base_url)
+            out = cli(
+                "invite",
+                "--db",
+                str(server.db_path),
+                slug,
+                "--count",
+                str(invitations),
+                "--base-url",
+                server.base_url,
+            )
             s.invitations = [row["url"] for row in csv.DictReader(io.StringIO(out))]
             assert len(s.invitations) == invitations
         return s
+
     return make
 
 

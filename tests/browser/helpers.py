@@ -34,7 +34,8 @@ def has_questions(driver: WebDriver) -> bool:
 
 def wait_loaded(driver: WebDriver) -> None:
     WebDriverWait(driver, 20).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def navigating(driver: WebDriver, action) -> None:
@@ -46,9 +47,11 @@ def navigating(driver: WebDriver, action) -> None:
     def next_page_loaded(d: WebDriver) -> bool:
         try:
             return d.execute_script(
-                "return !window.__trustmeterOldPage && document.readyState === 'complete'")
+                "return !window.__trustmeterOldPage && document.readyState === 'complete'"
+            )
         except WebDriverException:  # mid-navigation
             return False
+
     WebDriverWait(driver, 20).until(next_page_loaded)
 
 
@@ -77,13 +80,15 @@ def questions(driver: WebDriver) -> list[str]:
     """Item ids of the questions on this page, in the order shown."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('fieldset.question'),"
-        " f => f.id.replace(/^q-/, ''))")
+        " f => f.id.replace(/^q-/, ''))"
+    )
 
 
 def option_values(driver: WebDriver, item: str) -> list[str]:
     """Form values of an item's radios, in document order (codes, then ``na``)."""
     return driver.execute_script(
-        "return Array.from(document.getElementsByName(arguments[0]), r => r.value)", item)
+        "return Array.from(document.getElementsByName(arguments[0]), r => r.value)", item
+    )
 
 
 def checked(driver: WebDriver) -> dict[str, str]:
@@ -102,7 +107,9 @@ def label(driver: WebDriver, item: str, value: str) -> WebElement:
 def rect(driver: WebDriver, element: WebElement) -> dict:
     return driver.execute_script(
         "const r = arguments[0].getBoundingClientRect();"
-        "return {x: r.x, y: r.y, width: r.width, height: r.height};", element)
+        "return {x: r.x, y: r.y, width: r.width, height: r.height};",
+        element,
+    )
 
 
 def click(driver: WebDriver, element: WebElement) -> None:
@@ -129,8 +136,9 @@ def consent_by_clicking(driver: WebDriver) -> None:
     navigating(driver, lambda: click(driver, submit_button(driver)))
 
 
-def answer_by_clicking(driver: WebDriver, rng: random.Random,
-                       items: list[str] | None = None) -> dict[str, str]:
+def answer_by_clicking(
+    driver: WebDriver, rng: random.Random, items: list[str] | None = None
+) -> dict[str, str]:
     """Click a label for each question (or the given ones); return what was chosen."""
     chosen = {}
     for item in questions(driver) if items is None else items:
@@ -166,18 +174,26 @@ def stored_as_chosen(saved: dict, chosen: dict[str, str]) -> dict[str, str]:
 
 
 # ----- screenshots -------------------------------------------------------------------------
-def screenshot(driver: WebDriver, path: Path, *, width: int, height: int, mobile: bool = False,
-               full_page: bool = True, scale: float = 1) -> Path:
+def screenshot(
+    driver: WebDriver,
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    mobile: bool = False,
+    full_page: bool = True,
+    scale: float = 1,
+) -> Path:
     """A PNG of the page at a viewport of ``width`` x ``height`` CSS pixels (a phone's with
     ``mobile``: its viewport meta tag applies), the whole page with ``full_page``."""
     metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     try:
         if full_page:
-            full = driver.execute_script(
-                "return Math.ceil(document.documentElement.scrollHeight)")
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {**metrics, "height": max(height, full)})
+            full = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride", {**metrics, "height": max(height, full)}
+            )
         data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -210,8 +226,10 @@ def describe(violations: list[dict], where: str) -> list[str]:
         if v.get("impact") in BLOCKING:
             targets = [json.dumps(n.get("target")) for n in v.get("nodes", [])][:5]
             summary = (v.get("nodes") or [{}])[0].get("failureSummary", "").replace("\n", " ")
-            lines.append(f"{where}: [{v['impact']}] {v['id']}: {v.get('help')} "
-                         f"on {', '.join(targets)} -- {summary}")
+            lines.append(
+                f"{where}: [{v['impact']}] {v['id']}: {v.get('help')} "
+                f"on {', '.join(targets)} -- {summary}"
+            )
     return lines
 
 
@@ -223,8 +241,9 @@ def fonts_used(driver: WebDriver, selector: str) -> dict[str, int]:
     driver.execute_cdp_cmd("CSS.enable", {})
     try:
         root = driver.execute_cdp_cmd("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
-        node = driver.execute_cdp_cmd("DOM.querySelector",
-                                      {"nodeId": root, "selector": selector})["nodeId"]
+        node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": selector})[
+            "nodeId"
+        ]
         fonts = driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
     finally:
         driver.execute_cdp_cmd("CSS.disable", {})
@@ -237,6 +256,7 @@ def persian_font_families() -> set[str] | None:
     fc_list = shutil.which("fc-list")
     if fc_list is None:
         return None
-    out = subprocess.run([fc_list, ":lang=fa", "family"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [fc_list, ":lang=fa", "family"], capture_output=True, text=True, check=True
+    ).stdout
     return {name.strip() for line in out.splitlines() for name in line.split(",") if name.strip()}

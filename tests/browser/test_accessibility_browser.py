@@ -57,21 +57,22 @@ ERROR_PREFIX = {"en": "Error: ", "fa": "خطا: "}
 
 def shoot(driver, name: str) -> None:
     screenshot(driver, ARTIFACTS / f"{name}-desktop.png", width=DESKTOP[0], height=DESKTOP[1])
-    screenshot(driver, ARTIFACTS / f"{name}-mobile.png", width=MOBILE[0], height=MOBILE[1],
-               mobile=True)
+    screenshot(
+        driver, ARTIFACTS / f"{name}-mobile.png", width=MOBILE[0], height=MOBILE[1], mobile=True
+    )
 
 
 def check(driver, axe_source, where: str, findings: list[str], seen: list[str]) -> None:
     violations = run_axe(driver, axe_source)
     findings += describe(violations, where)
-    minor = sorted(f"{v['id']} ({v.get('impact')})" for v in violations
-                   if v.get("impact") not in BLOCKING)
+    minor = sorted(
+        f"{v['id']} ({v.get('impact')})" for v in violations if v.get("impact") not in BLOCKING
+    )
     seen.append(where + (f" -- not blocking: {', '.join(minor)}" if minor else ""))
 
 
 @pytest.mark.parametrize("lang", ["en", "fa"])
-def test_every_respondent_page_has_no_serious_violations(server, survey, driver, axe_source,
-                                                         lang):
+def test_every_respondent_page_has_no_serious_violations(server, survey, driver, axe_source, lang):
     s = survey(invitations=1)
     [link] = s.invitations
     closed = survey(invitations=0)
@@ -83,12 +84,14 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
         assert doc_lang(driver) == lang and doc_dir(driver) == ("rtl" if lang == "fa" else "ltr")
         check(driver, axe_source, f"{lang} {where} {path_of(driver)}", findings, seen)
         if mobile_too:  # the same page laid out for a phone (the scale becomes a list)
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": MOBILE[0], "height": MOBILE[1], "deviceScaleFactor": 1,
-                "mobile": True})
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": MOBILE[0], "height": MOBILE[1], "deviceScaleFactor": 1, "mobile": True},
+            )
             try:
-                check(driver, axe_source, f"{lang} {where} (phone) {path_of(driver)}",
-                      findings, seen)
+                check(
+                    driver, axe_source, f"{lang} {where} (phone) {path_of(driver)}", findings, seen
+                )
             finally:
                 driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
@@ -100,8 +103,9 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
     # the title says so first: it is what a screen reader announces after the reload
     assert driver.title.startswith(ERROR_PREFIX[lang]), driver.title
     page_check("intro with an error")
-    screenshot(driver, ARTIFACTS / f"{lang}-0-intro-error-desktop.png",
-               width=DESKTOP[0], height=DESKTOP[1])
+    screenshot(
+        driver, ARTIFACTS / f"{lang}-0-intro-error-desktop.png", width=DESKTOP[0], height=DESKTOP[1]
+    )
     consent_by_clicking(driver)
 
     rng = random.Random(f"axe-{lang}")
@@ -118,8 +122,12 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
             assert len(driver.find_elements(By.CSS_SELECTOR, "fieldset.has-error")) == 2
             assert driver.title.startswith(ERROR_PREFIX[lang]), driver.title
             page_check("page 1 with errors", mobile_too=True)
-            screenshot(driver, ARTIFACTS / f"{lang}-1-page-errors-desktop.png",
-                       width=DESKTOP[0], height=DESKTOP[1])
+            screenshot(
+                driver,
+                ARTIFACTS / f"{lang}-1-page-errors-desktop.png",
+                width=DESKTOP[0],
+                height=DESKTOP[1],
+            )
         answers.update(answer_by_clicking(driver, rng))
         submit(driver)
     assert number == pages_expected(answers)
@@ -145,8 +153,17 @@ def test_every_respondent_page_has_no_serious_violations(server, survey, driver,
 def test_researcher_pages_have_no_serious_violations(server, survey, driver, axe_source):
     s = survey(invitations=0)
     password = "a11y-Passw0rd-for-tests"
-    cli("user", "add", "--db", str(server.db_path), "--role", "admin", "--password-stdin",
-        f"a11y{s.slug}", input=password + "\n")
+    cli(
+        "user",
+        "add",
+        "--db",
+        str(server.db_path),
+        "--role",
+        "admin",
+        "--password-stdin",
+        f"a11y{s.slug}",
+        input=password + "\n",
+    )
     findings: list[str] = []
     seen: list[str] = []
     open_url(driver, f"{server.base_url}/admin/login")
@@ -167,17 +184,23 @@ def test_researcher_pages_have_no_serious_violations(server, survey, driver, axe
         open_url(driver, server.base_url + path.format(slug=s.slug))
         assert "/login" not in path_of(driver), f"{name}: sent to the sign-in page"
         check(driver, axe_source, f"{name} {path_of(driver)} ({h1(driver)})", findings, seen)
-        screenshot(driver, ARTIFACTS / f"admin-{name.replace(' ', '-')}-desktop.png",
-                   width=DESKTOP[0], height=DESKTOP[1])
+        screenshot(
+            driver,
+            ARTIFACTS / f"admin-{name.replace(' ', '-')}-desktop.png",
+            width=DESKTOP[0],
+            height=DESKTOP[1],
+        )
     print(f"axe-core checked {len(seen)} pages:", *seen, sep="\n  ")
     assert not findings, "serious or critical accessibility violations:\n" + "\n".join(findings)
 
 
 def test_axe_finds_what_it_should(server, driver, axe_source):
     """The check can fail: a page with an unlabelled radio and low-contrast text fails."""
-    driver.get("data:text/html;charset=utf-8,<!doctype html><html lang=en><title>t</title>"
-               "<body><main><input type=radio name=x>"
-               "<p style='color:%23ccc;background:%23fff'>faint</p></main></body></html>")
+    driver.get(
+        "data:text/html;charset=utf-8,<!doctype html><html lang=en><title>t</title>"
+        "<body><main><input type=radio name=x>"
+        "<p style='color:%23ccc;background:%23fff'>faint</p></main></body></html>"
+    )
     findings = describe(run_axe(driver, axe_source), "bad page")
     ids = " ".join(findings)
     assert "label" in ids and "color-contrast" in ids, findings

@@ -17,9 +17,13 @@ from .helpers import describe, open_url, path_of, run_axe, screenshot, submit  #
 pytestmark = pytest.mark.browser
 
 PHONE = (390, 844)
-PAGES = [("dashboard", "/admin/"), ("campaign", "/admin/campaigns/{slug}"),
-         ("report", "/admin/reports/{slug}"), ("users", "/admin/users"),
-         ("audit log", "/admin/audit")]
+PAGES = [
+    ("dashboard", "/admin/"),
+    ("campaign", "/admin/campaigns/{slug}"),
+    ("report", "/admin/reports/{slug}"),
+    ("users", "/admin/users"),
+    ("audit log", "/admin/audit"),
+]
 
 #: elements wider than the viewport that are not inside a scrolling region of their own
 OVERFLOW = """
@@ -56,24 +60,42 @@ def test_researcher_pages_fit_a_phone(server, survey, driver):
     s = survey(invitations=0)
     cli("demo", "--db", str(server.db_path), "--slug", s.slug, "--n", "400", "--seed", "4")
     password = "phone-Passw0rd-for-tests"
-    cli("user", "add", "--db", str(server.db_path), "--role", "admin", "--password-stdin",
-        f"phone{s.slug}", input=password + "\n")
+    cli(
+        "user",
+        "add",
+        "--db",
+        str(server.db_path),
+        "--role",
+        "admin",
+        "--password-stdin",
+        f"phone{s.slug}",
+        input=password + "\n",
+    )
     _sign_in(driver, server.base_url, f"phone{s.slug}", password)
     problems, shots = [], {}
     for name, path in PAGES:
         open_url(driver, server.base_url + path.format(slug=s.slug))
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1,
-                                "mobile": True})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True},
+        )
         try:
             page_width, viewport, bad = driver.execute_script(OVERFLOW)
         finally:
             driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         if page_width > viewport + 1 or bad:
-            problems.append(f"{name}: page {page_width}px on a {viewport}px screen; "
-                            f"outside any scroll region: {bad}")
-        shots[name] = screenshot(driver, ARTIFACTS / f"admin-{name.replace(' ', '-')}-phone.png",
-                                 width=PHONE[0], height=PHONE[1], mobile=True, scale=2)
+            problems.append(
+                f"{name}: page {page_width}px on a {viewport}px screen; "
+                f"outside any scroll region: {bad}"
+            )
+        shots[name] = screenshot(
+            driver,
+            ARTIFACTS / f"admin-{name.replace(' ', '-')}-phone.png",
+            width=PHONE[0],
+            height=PHONE[1],
+            mobile=True,
+            scale=2,
+        )
     assert not problems, "\n".join(problems)
     if os.environ.get("TRUSTMETER_UPDATE_SCREENSHOTS") == "1":
         from .test_readme_screenshots import _shrink
@@ -87,12 +109,32 @@ def test_standalone_reports_pass_axe(server, survey, driver, axe_source, tmp_pat
     s = survey(invitations=0)
     cli("demo", "--db", str(server.db_path), "--slug", s.slug, "--n", "500", "--seed", "5")
     report = tmp_path / "report.html"
-    cli("report", "--db", str(server.db_path), "--campaign", s.slug, "--segment", "segment",
-        "--html", str(report))
+    cli(
+        "report",
+        "--db",
+        str(server.db_path),
+        "--campaign",
+        s.slug,
+        "--segment",
+        "segment",
+        "--html",
+        str(report),
+    )
     analyze = tmp_path / "analyze.html"
-    cli("analyze", str(ROOT / "tests/reference/trust_synthetic.csv"), "--instrument",
-        str(ROOT / "tests/reference/trust_synthetic.yaml"), "--group", "language",
-        "--segment", "segment", "--period", "period", "--html", str(analyze))
+    cli(
+        "analyze",
+        str(ROOT / "tests/reference/trust_synthetic.csv"),
+        "--instrument",
+        str(ROOT / "tests/reference/trust_synthetic.yaml"),
+        "--group",
+        "language",
+        "--segment",
+        "segment",
+        "--period",
+        "period",
+        "--html",
+        str(analyze),
+    )
     findings = []
     for path in (report, analyze):
         driver.get(path.as_uri())

@@ -72,8 +72,11 @@ def _phone_shot(driver, name: str) -> None:
         driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
         path = ARTIFACTS / "readme" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(
-            driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]))
+        path.write_bytes(
+            base64.b64decode(
+                driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
+            )
+        )
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     _shrink(path, max_width=720)

@@ -34,8 +34,20 @@ pytestmark = pytest.mark.browser
 
 DOCS = ROOT / "docs" / "screenshots"
 PASSWORD = "funnel-Passw0rd-for-tests"
-NAMES = ["Ana Müller", "Борис Петров", "سارا احمدی", "Dan Smith", "Eva Novak", "Фёдор Ким",
-         "مریم رضایی", "Li Wei", "Olga Sokolova", "Rahim Karimi", "Tom Berg", "Zoë Adams"]
+NAMES = [
+    "Ana Müller",
+    "Борис Петров",
+    "سارا احمدی",
+    "Dan Smith",
+    "Eva Novak",
+    "Фёдор Ким",
+    "مریم رضایی",
+    "Li Wei",
+    "Olga Sokolova",
+    "Rahim Karimi",
+    "Tom Berg",
+    "Zoë Adams",
+]
 
 
 def _wait(predicate, timeout: float = 60, what: str = "") -> None:
@@ -55,19 +67,58 @@ def _pending(dbpath) -> int:
 def test_campaign_funnel_screenshot(tmp_path, driver):
     dbpath = tmp_path / "funnel.db"
     cli("init", "--db", str(dbpath))
-    cli("campaign", "create", "--db", str(dbpath), "--instrument", "customer-trust", "--slug",
-        "acme-2026q4", "--period", "2026-Q4", "--param", "segment", "--title",
-        "Acme retail customers, Q4 2026", "--closes", "2099-12-31")
-    cli("user", "add", "--db", str(dbpath), "--role", "researcher", "--password-stdin", "ana",
-        input=PASSWORD + "\n")
-    rows = [{"line": i + 2, "email": f"customer{i}@example.org", "name": NAMES[i % len(NAMES)],
-             "language": ("en", "ru", "fa")[i % 3], "params": {"segment": ("loyal", "new")[i % 2]}}
-            for i in range(40)]
+    cli(
+        "campaign",
+        "create",
+        "--db",
+        str(dbpath),
+        "--instrument",
+        "customer-trust",
+        "--slug",
+        "acme-2026q4",
+        "--period",
+        "2026-Q4",
+        "--param",
+        "segment",
+        "--title",
+        "Acme retail customers, Q4 2026",
+        "--closes",
+        "2099-12-31",
+    )
+    cli(
+        "user",
+        "add",
+        "--db",
+        str(dbpath),
+        "--role",
+        "researcher",
+        "--password-stdin",
+        "ana",
+        input=PASSWORD + "\n",
+    )
+    rows = [
+        {
+            "line": i + 2,
+            "email": f"customer{i}@example.org",
+            "name": NAMES[i % len(NAMES)],
+            "language": ("en", "ru", "fa")[i % 3],
+            "params": {"segment": ("loyal", "new")[i % 2]},
+        }
+        for i in range(40)
+    ]
     smtp = SmtpServer().start()
     smtp.inbox.refuse = {"customer7@example.org", "customer23@example.org"}
-    live = LiveServer(dbpath, tmp_path / "serve.log", workers=1, env={
-        "TRUSTMETER_SMTP_URL": smtp.url, "TRUSTMETER_MAIL_FROM": "Acme <survey@example.org>",
-        "TRUSTMETER_MAIL_RATE": "100000", "TRUSTMETER_OUTBOX_BACKOFF_S": "0.1"})
+    live = LiveServer(
+        dbpath,
+        tmp_path / "serve.log",
+        workers=1,
+        env={
+            "TRUSTMETER_SMTP_URL": smtp.url,
+            "TRUSTMETER_MAIL_FROM": "Acme <survey@example.org>",
+            "TRUSTMETER_MAIL_RATE": "100000",
+            "TRUSTMETER_OUTBOX_BACKOFF_S": "0.1",
+        },
+    )
     live.env["TRUSTMETER_BASE_URL"] = live.base
     try:
         live.start()
@@ -84,8 +135,7 @@ def test_campaign_funnel_screenshot(tmp_path, driver):
             if msg is None or i % 5 == 4:
                 continue
             text = msg.get_body(("plain",)).get_content()
-            path = urllib.parse.urlsplit(
-                next(w for w in text.split() if "/i/" in w)).path
+            path = urllib.parse.urlsplit(next(w for w in text.split() if "/i/" in w)).path
             person = Respondent(app.test_client(), seed=i)
             if i % 3 == 0:
                 person.consent(path)  # started, not finished
@@ -97,8 +147,7 @@ def test_campaign_funnel_screenshot(tmp_path, driver):
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200
         with open_db(dbpath) as db:
-            contacts.queue_reminders(db, "acme-2026q4", after=__import__("datetime")
-                                     .timedelta(0))
+            contacts.queue_reminders(db, "acme-2026q4", after=__import__("datetime").timedelta(0))
         _wait(lambda: _pending(dbpath) == 0, what="the reminders")
         with open_db(dbpath) as db:
             funnel = contacts.campaign_funnel(db, "acme-2026q4")
@@ -115,12 +164,15 @@ def test_campaign_funnel_screenshot(tmp_path, driver):
         section = driver.find_element(By.ID, "mail")
         cells = section.find_elements(By.CSS_SELECTOR, "table.funnel td.num")
         assert [int(c.text) for c in cells] == [funnel[k] for k in contacts.FUNNEL_KEYS]
-        driver.execute_script("arguments[0].scrollIntoView(); document.activeElement.blur()",
-                              section)
+        driver.execute_script(
+            "arguments[0].scrollIntoView(); document.activeElement.blur()", section
+        )
         out = ARTIFACTS / "readme" / "campaign-funnel.png"
         out.parent.mkdir(parents=True, exist_ok=True)
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 1024, "height": 1600, "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1024, "height": 1600, "deviceScaleFactor": 1, "mobile": False},
+        )
         try:
             out.write_bytes(section.screenshot_as_png)  # the e-mail panel only
         finally:
@@ -133,4 +185,3 @@ def test_campaign_funnel_screenshot(tmp_path, driver):
         if live.proc is not None:
             live.kill()
         smtp.stop()
-

@@ -71,12 +71,15 @@ def test_readme_screenshots(server, survey, driver):
     # shuffled per response and recorded with it), so the two pictures match.
     with server.db() as db:
         response = store.response_for_invitation(
-            db, store.find_invitation(db, fa_link.rsplit("/", 1)[1]))
+            db, store.find_invitation(db, fa_link.rsplit("/", 1)[1])
+        )
         recorded = response["item_order"]
         assert sorted(recorded[0]) == sorted(order)
         recorded[0] = order
-        db.execute("UPDATE responses SET item_order = ? WHERE id = ?",
-                   [json.dumps(recorded), response["id"]])
+        db.execute(
+            "UPDATE responses SET item_order = ? WHERE id = ?",
+            [json.dumps(recorded), response["id"]],
+        )
         db.conn.commit()
 
     out = ARTIFACTS / "readme"
@@ -90,13 +93,21 @@ def test_readme_screenshots(server, survey, driver):
         driver.execute_script("window.scrollTo(0, 0); document.activeElement.blur()")
         # the pointer rests on the header, so no tile shows its hover border
         ActionChains(driver).move_to_element(
-            driver.find_element(By.CSS_SELECTOR, ".site-header")).perform()
+            driver.find_element(By.CSS_SELECTOR, ".site-header")
+        ).perform()
         shots[f"survey-{lang}.png"] = screenshot(
-            driver, out / f"survey-{lang}.png", width=1024, height=860, full_page=False)
+            driver, out / f"survey-{lang}.png", width=1024, height=860, full_page=False
+        )
         if lang == "fa":
             shots["survey-fa-mobile.png"] = screenshot(
-                driver, out / "survey-fa-mobile.png", width=390, height=844, mobile=True,
-                full_page=False, scale=2)
+                driver,
+                out / "survey-fa-mobile.png",
+                width=390,
+                height=844,
+                mobile=True,
+                full_page=False,
+                scale=2,
+            )
     assert driver.find_elements(By.CSS_SELECTOR, "input[type=radio]:checked")
 
     for name, path in shots.items():

@@ -73,8 +73,9 @@ def all_item_ids(server, slug: str) -> list[str]:
 def shoot(driver, name: str) -> None:
     """Every page, as a test artifact: desktop and phone."""
     screenshot(driver, ARTIFACTS / f"{name}-desktop.png", width=DESKTOP[0], height=DESKTOP[1])
-    screenshot(driver, ARTIFACTS / f"{name}-mobile.png", width=MOBILE[0], height=MOBILE[1],
-               mobile=True)
+    screenshot(
+        driver, ARTIFACTS / f"{name}-mobile.png", width=MOBILE[0], height=MOBILE[1], mobile=True
+    )
 
 
 # ----- the whole survey by mouse, in English and in Persian ---------------------------------
@@ -137,13 +138,16 @@ def test_persian_layout_is_mirrored_and_stores_the_same_codes(server, survey, dr
         open_url(driver, f"{link}?lang={lang}")
         consent_by_clicking(driver)
         assert doc_dir(driver) == DIRECTION[lang]
-        assert driver.execute_script("return getComputedStyle(document.body).direction") \
+        assert (
+            driver.execute_script("return getComputedStyle(document.body).direction")
             == DIRECTION[lang]
+        )
         items = questions(driver)
         for item in items:
             one, seven = label(driver, item, "1"), label(driver, item, "7")
-            assert abs(rect(driver, one)["y"] - rect(driver, seven)["y"]) < 1, \
+            assert abs(rect(driver, one)["y"] - rect(driver, seven)["y"]) < 1, (
                 "the 7-point scale is not one row at desktop width"
+            )
             x1, x7 = centre_x(driver, one), centre_x(driver, seven)
             if lang == "fa":
                 assert x1 > x7, f"{item}: code 1 is not right of code 7 in Persian"
@@ -161,7 +165,8 @@ def test_persian_layout_is_mirrored_and_stores_the_same_codes(server, survey, dr
                     main_font = max(used, key=used.get)
                     assert main_font in persian_fonts, (
                         f"{selector} drawn mainly with {main_font} ({used}); fonts with "
-                        f"Persian: {sorted(persian_fonts) or 'none: install fonts-noto-core'}")
+                        f"Persian: {sorted(persian_fonts) or 'none: install fonts-noto-core'}"
+                    )
         progress = driver.find_element(By.ID, "progress-label").text
         seen[lang] = progress
         if lang == "fa":
@@ -191,8 +196,10 @@ def test_persian_layout_is_mirrored_and_stores_the_same_codes(server, survey, dr
                     break
                 answer_by_clicking(driver, rng)
                 submit(driver)
-            numbers = [label(driver, "NPS", str(c)).find_element(By.CLASS_NAME, "number")
-                       for c in range(11)]
+            numbers = [
+                label(driver, "NPS", str(c)).find_element(By.CLASS_NAME, "number")
+                for c in range(11)
+            ]
             assert all(n.is_displayed() for n in numbers)
             assert [n.text for n in numbers] == list(PERSIAN_DIGITS) + ["۱۰"]
             assert centre_x(driver, numbers[0]) > centre_x(driver, numbers[10])
@@ -218,8 +225,9 @@ def tab_to(driver, predicate, *, limit: int = 12, back: bool = False) -> dict:
     """Press Tab (Shift+Tab with ``back``) until the focused element satisfies ``predicate``."""
     for _ in range(limit):
         if back:
-            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT) \
-                .perform()
+            ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
+                Keys.SHIFT
+            ).perform()
         else:
             press(driver, Keys.TAB)
         a = active(driver)
@@ -233,7 +241,8 @@ def focus_ring(driver, element_id: str) -> str:
     return driver.execute_script(
         "const l = document.querySelector(`label[for='${arguments[0]}']`);"
         "const s = getComputedStyle(l); return s.outlineStyle + ' ' + s.outlineWidth;",
-        element_id)
+        element_id,
+    )
 
 
 def test_complete_survey_by_keyboard_only(server, survey, driver):

@@ -54,7 +54,8 @@ def _to_nps_page(driver, rng) -> str:
 
 
 def _layout(driver, item: str) -> dict:
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const f = document.getElementById('q-' + arguments[0]);
         const box = e => { const r = e.getBoundingClientRect();
           return {left: r.left, right: r.right, top: r.top, bottom: r.bottom,
@@ -65,7 +66,9 @@ def _layout(driver, item: str) -> dict:
         return {points: Array.from(f.querySelectorAll('.scale .point label'), box),
                 ends: ends, viewport: document.documentElement.clientWidth,
                 scroll: document.documentElement.scrollWidth};
-    """, item)
+    """,
+        item,
+    )
 
 
 def _check_nps_layout(layout: dict, rtl: bool, width: int) -> str:
@@ -76,9 +79,11 @@ def _check_nps_layout(layout: dict, rtl: bool, width: int) -> str:
         assert p["left"] >= 0 and p["right"] <= layout["viewport"] + 0.5, (width, p)
         assert p["width"] >= 24 and p["height"] >= 24, (width, p)  # WCAG 2.5.8 target size
     tops = [round(p["top"]) for p in points]
+
     # reading order: left to right in ltr, right to left in rtl
     def before(a, b):
         return a["right"] <= b["left"] + 0.5 if not rtl else a["left"] >= b["right"] - 0.5
+
     if len(set(tops)) == 1:
         assert all(before(points[i], points[i + 1]) for i in range(10)), width
         return "one line"
@@ -105,8 +110,10 @@ def test_nps_on_phones(server, survey, browser, lang):
     assert doc_dir(driver) == ("rtl" if lang == "fa" else "ltr")
     seen = {}
     for width in (320, 360, 390, 430, 600, 800, 1024):
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600},
+        )
         try:
             seen[width] = _check_nps_layout(_layout(driver, item), lang == "fa", width)
         finally:
@@ -122,11 +129,16 @@ def test_nps_on_phones(server, survey, browser, lang):
         driver.execute_script(
             "document.activeElement.blur();"
             "window.scrollTo(0, document.getElementById('q-' + arguments[0])"
-            ".getBoundingClientRect().top + window.scrollY - 16)", item)
+            ".getBoundingClientRect().top + window.scrollY - 16)",
+            item,
+        )
         path = ARTIFACTS / "readme" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(
-            driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]))
+        path.write_bytes(
+            base64.b64decode(
+                driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
+            )
+        )
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     _shrink(path, max_width=720)

@@ -41,8 +41,9 @@ def stored_user(db_path, name):
 
 
 def test_user_add_with_password_stdin(db_path):
-    r = run(db_path, "user", "add", "alice", "--role", "admin", "--password-stdin",
-            input=GOOD + "\n")
+    r = run(
+        db_path, "user", "add", "alice", "--role", "admin", "--password-stdin", input=GOOD + "\n"
+    )
     assert "created user alice (admin)" in r.output
     u = stored_user(db_path, "alice")
     assert u["role"] == "admin" and u["password_hash"].startswith("scrypt:")
@@ -60,8 +61,15 @@ def test_user_add_prompts_twice(db_path):
 
 
 def test_user_add_prompt_mismatch_asks_again(db_path):
-    r = run(db_path, "user", "add", "bob", "--role", "viewer",
-            input=f"{GOOD}\nsomething-else-1\n{GOOD}\n{GOOD}\n")
+    r = run(
+        db_path,
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "viewer",
+        input=f"{GOOD}\nsomething-else-1\n{GOOD}\n{GOOD}\n",
+    )
     assert "do not match" in r.output
     assert stored_user(db_path, "bob") is not None
 
@@ -72,17 +80,29 @@ def test_password_is_never_an_argument(db_path):
     assert stored_user(db_path, "eve") is None
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (["user", "add", "carol", "--role", "admin", "--password-stdin"], "short\n",
-     "at least 10 characters"),
-    (["user", "add", "carol", "--role", "admin", "--password-stdin"], "\n",
-     "at least 10 characters"),
-    (["user", "add", "no spaces", "--role", "admin", "--password-stdin"], GOOD + "\n",
-     "must be 2-64 letters"),
-    (["user", "set-role", "nobody", "viewer"], None, "unknown user 'nobody'"),
-    (["user", "disable", "nobody"], None, "unknown user 'nobody'"),
-    (["user", "passwd", "nobody", "--password-stdin"], GOOD + "\n", "unknown user 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (
+            ["user", "add", "carol", "--role", "admin", "--password-stdin"],
+            "short\n",
+            "at least 10 characters",
+        ),
+        (
+            ["user", "add", "carol", "--role", "admin", "--password-stdin"],
+            "\n",
+            "at least 10 characters",
+        ),
+        (
+            ["user", "add", "no spaces", "--role", "admin", "--password-stdin"],
+            GOOD + "\n",
+            "must be 2-64 letters",
+        ),
+        (["user", "set-role", "nobody", "viewer"], None, "unknown user 'nobody'"),
+        (["user", "disable", "nobody"], None, "unknown user 'nobody'"),
+        (["user", "passwd", "nobody", "--password-stdin"], GOOD + "\n", "unknown user 'nobody'"),
+    ],
+)
 def test_user_errors(db_path, args, stdin, message):
     r = run(db_path, *args, input=stdin, code=1)
     assert "Error:" in r.output and message in r.output and "Traceback" not in r.output
@@ -95,8 +115,9 @@ def test_role_must_be_known(db_path):
 
 def test_duplicate_user(db_path):
     run(db_path, "user", "add", "alice", "--role", "admin", "--password-stdin", input=GOOD)
-    r = run(db_path, "user", "add", "ALICE", "--role", "viewer", "--password-stdin",
-            input=GOOD, code=1)
+    r = run(
+        db_path, "user", "add", "ALICE", "--role", "viewer", "--password-stdin", input=GOOD, code=1
+    )
     assert "already exists" in r.output
 
 
@@ -104,10 +125,12 @@ def test_list_set_role_disable_passwd(db_path):
     run(db_path, "user", "add", "alice", "--role", "admin", "--password-stdin", input=GOOD)
     run(db_path, "user", "add", "bob", "--role", "viewer", "--password-stdin", input=GOOD)
     r = run(db_path, "user", "list")
-    assert r.output.splitlines() == ["username\trole\tstatus\tlast_login",
-                                     "alice\tadmin\tactive\tnever", "bob\tviewer\tactive\tnever"]
-    assert "bob is now researcher" in run(db_path, "user", "set-role", "bob",
-                                          "researcher").output
+    assert r.output.splitlines() == [
+        "username\trole\tstatus\tlast_login",
+        "alice\tadmin\tactive\tnever",
+        "bob\tviewer\tactive\tnever",
+    ]
+    assert "bob is now researcher" in run(db_path, "user", "set-role", "bob", "researcher").output
     assert "bob is disabled" in run(db_path, "user", "disable", "bob").output
     assert "bob\tresearcher\tdisabled\tnever" in run(db_path, "user", "list").output
     assert "bob is enabled" in run(db_path, "user", "disable", "bob", "--enable").output
@@ -115,8 +138,14 @@ def test_list_set_role_disable_passwd(db_path):
     h = stored_user(db_path, "bob")["password_hash"]
     assert users.verify_password(h, "another-password-2") and not users.verify_password(h, GOOD)
     actions = [(e["action"], e["target"]) for e in entries(db_path)][::-1]
-    assert actions == [("user.add", "alice"), ("user.add", "bob"), ("user.role", "bob"),
-                       ("user.disable", "bob"), ("user.enable", "bob"), ("user.passwd", "bob")]
+    assert actions == [
+        ("user.add", "alice"),
+        ("user.add", "bob"),
+        ("user.role", "bob"),
+        ("user.disable", "bob"),
+        ("user.enable", "bob"),
+        ("user.passwd", "bob"),
+    ]
     assert all(e["user"].startswith("cli:") for e in entries(db_path))
     dump = json.dumps(entries(db_path))
     assert GOOD not in dump and "another-password-2" not in dump
@@ -138,8 +167,19 @@ def test_user_commands_need_a_database(tmp_path):
 
 
 def test_data_changing_commands_are_audited(db_path, tmp_path):
-    run(db_path, "campaign", "create", "--instrument", "customer-trust", "--slug", "acme",
-        "--period", "2026-Q4", "--param", "segment")
+    run(
+        db_path,
+        "campaign",
+        "create",
+        "--instrument",
+        "customer-trust",
+        "--slug",
+        "acme",
+        "--period",
+        "2026-Q4",
+        "--param",
+        "segment",
+    )
     r = run(db_path, "invite", "acme", "--count", "3", "--param", "segment=loyal")
     tokens = [line.split(",")[0] for line in r.output.splitlines()[1:]]
     out = tmp_path / "acme.csv"
@@ -147,8 +187,11 @@ def test_data_changing_commands_are_audited(db_path, tmp_path):
     run(db_path, "campaign", "close", "acme")
     log = entries(db_path)[::-1]
     assert [(e["action"], e["target"]) for e in log] == [
-        ("campaign.create", "acme"), ("invitations.create", "acme"), ("export", "acme"),
-        ("campaign.close", "acme")]
+        ("campaign.create", "acme"),
+        ("invitations.create", "acme"),
+        ("export", "acme"),
+        ("campaign.close", "acme"),
+    ]
     assert all(e["user"].startswith("cli:") for e in log)
     assert log[0]["details"]["period"] == "2026-Q4"
     assert log[1]["details"] == {"count": 3, "params": ["segment"]}

@@ -26,9 +26,26 @@ def _run(tmp: Path, *extra: str):
     --keep-careless --json out.json --html out.html"""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp)
-        res = CliRunner().invoke(main, ["analyze", CSV, "--instrument", YAML, "--group",
-                                        "language", "--segment", "segment", "--period", "period",
-                                        *extra, "--json", "out.json", "--html", "out.html"])
+        res = CliRunner().invoke(
+            main,
+            [
+                "analyze",
+                CSV,
+                "--instrument",
+                YAML,
+                "--group",
+                "language",
+                "--segment",
+                "segment",
+                "--period",
+                "period",
+                *extra,
+                "--json",
+                "out.json",
+                "--html",
+                "out.html",
+            ],
+        )
     assert res.exit_code == 0, res.output
     return res, json.loads((tmp / "out.json").read_text()), (tmp / "out.html").read_text()
 
@@ -50,15 +67,32 @@ def ref():
 
 def test_json_has_the_documented_keys(kept):
     _, out, _ = kept
-    for k in ("n_responses", "n_excluded", "reliability", "kmo", "bartlett", "parallel_analysis",
-              "efa", "cfa", "invariance", "trust_index"):
+    for k in (
+        "n_responses",
+        "n_excluded",
+        "reliability",
+        "kmo",
+        "bartlett",
+        "parallel_analysis",
+        "efa",
+        "cfa",
+        "invariance",
+        "trust_index",
+    ):
         assert k in out, k
     assert out["n_responses"] == 3000 and out["n_excluded"] == 0
     assert out["careless"]["n_careless"] == len(out["careless"]["flagged_ids"]) > 0
     for d in DIMS:
         r = out["reliability"][d]
-        assert {"n", "alpha", "alpha_ci95", "std_alpha", "omega_total", "average_r",
-                "items"} <= set(r)
+        assert {
+            "n",
+            "alpha",
+            "alpha_ci95",
+            "std_alpha",
+            "omega_total",
+            "average_r",
+            "items",
+        } <= set(r)
         assert {"id", "r_drop", "alpha_if_deleted"} <= set(r["items"][0])
     assert {"overall", "items"} <= set(out["kmo"])
     assert {"chisq", "df", "p"} <= set(out["bartlett"])
@@ -69,8 +103,19 @@ def test_json_has_the_documented_keys(kept):
     pa = out["parallel_analysis"]
     assert out["efa"]["n_factors"] == pa["n_factors"] == 6 and pa["n_components"] == 5
     assert len(out["efa"]["loadings"]["REL1"]) == pa["n_factors"]
-    assert {"chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci90", "srmr", "aic", "bic",
-            "std_loadings"} <= set(out["cfa"])
+    assert {
+        "chisq",
+        "df",
+        "p",
+        "cfi",
+        "tli",
+        "rmsea",
+        "rmsea_ci90",
+        "srmr",
+        "aic",
+        "bic",
+        "std_loadings",
+    } <= set(out["cfa"])
     inv = out["invariance"]
     assert inv["group"] == "language" and "verdict" in inv
     for lv in ("configural", "metric", "scalar"):
@@ -85,21 +130,26 @@ def test_json_numbers_match_r(kept, ref):
         r, R = out["reliability"][d], ref["reliability"][d]
         assert r["n"] == R["n_complete"]
         # R: psych::alpha(cc, check.keys = FALSE)$total$raw_alpha, std.alpha, average_r
-        assert_allclose([r["alpha"], r["std_alpha"], r["average_r"]],
-                        [R["raw_alpha"], R["std_alpha"], R["average_r"]], rtol=1e-6)
+        assert_allclose(
+            [r["alpha"], r["std_alpha"], r["average_r"]],
+            [R["raw_alpha"], R["std_alpha"], R["average_r"]],
+            rtol=1e-6,
+        )
         # R: alpha.ci(a$total$raw_alpha, nrow(cc), n.var = 4, digits = 8)[c(1, 3)]
         assert_allclose(r["alpha_ci95"], R["feldt_ci95"], rtol=1e-6)
         # R: a$item.stats$r.drop; a$alpha.drop$raw_alpha
         assert_allclose([i["r_drop"] for i in r["items"]], R["r_drop"], rtol=1e-6)
-        assert_allclose([i["alpha_if_deleted"] for i in r["items"]], R["alpha_if_deleted"],
-                        rtol=1e-6)
+        assert_allclose(
+            [i["alpha_if_deleted"] for i in r["items"]], R["alpha_if_deleted"], rtol=1e-6
+        )
         # R: f1 <- fa(cc, nfactors = 1, fm = "ml"); sum(l)^2 / (sum(l)^2 + sum(u))
         assert_allclose(r["omega_total"], R["omega_total"], rtol=1e-3)
     # R: KMO(cc)$MSA, $MSAi
     assert_allclose(out["kmo"]["overall"], ref["kmo"]["overall"], rtol=1e-6)
     items = list(ref["kmo"]["items"])
-    assert_allclose([out["kmo"]["items"][i] for i in items],
-                    [ref["kmo"]["items"][i] for i in items], rtol=1e-6)
+    assert_allclose(
+        [out["kmo"]["items"][i] for i in items], [ref["kmo"]["items"][i] for i in items], rtol=1e-6
+    )
     # R: cortest.bartlett(cor(cc), n = nrow(cc))
     assert_allclose(out["bartlett"]["chisq"], ref["bartlett"]["chisq"], rtol=1e-6)
     assert out["bartlett"]["df"] == ref["bartlett"]["df"]
@@ -107,10 +157,30 @@ def test_json_numbers_match_r(kept, ref):
     #    "rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "srmr", "aic", "bic"))
     c, R = out["cfa"], ref["cfa"]
     assert c["df"] == R["df"]
-    assert_allclose([c["chisq"], c["cfi"], c["tli"], c["rmsea"], *c["rmsea_ci90"], c["srmr"],
-                     c["aic"], c["bic"]],
-                    [R["chisq"], R["cfi"], R["tli"], R["rmsea"], R["rmsea.ci.lower"],
-                     R["rmsea.ci.upper"], R["srmr"], R["aic"], R["bic"]], rtol=1e-3)
+    assert_allclose(
+        [
+            c["chisq"],
+            c["cfi"],
+            c["tli"],
+            c["rmsea"],
+            *c["rmsea_ci90"],
+            c["srmr"],
+            c["aic"],
+            c["bic"],
+        ],
+        [
+            R["chisq"],
+            R["cfi"],
+            R["tli"],
+            R["rmsea"],
+            R["rmsea.ci.lower"],
+            R["rmsea.ci.upper"],
+            R["srmr"],
+            R["aic"],
+            R["bic"],
+        ],
+        rtol=1e-3,
+    )
     # R: st <- standardizedSolution(fit); st[st$op == "=~", "est.std"]
     ids = [f"{d}{j}" for d in DIMS for j in range(1, 5)]
     assert_allclose([c["std_loadings"][i] for i in ids], ref["cfa_std_loadings"], rtol=1e-3)
@@ -119,8 +189,11 @@ def test_json_numbers_match_r(kept, ref):
     for lv in ("configural", "metric", "scalar"):
         got, want = out["invariance"][lv], ref["invariance_language"][lv]
         assert got["df"] == want["df"]
-        assert_allclose([got[k] for k in ("chisq", "cfi", "tli", "rmsea", "srmr")],
-                        [want[k] for k in ("chisq", "cfi", "tli", "rmsea", "srmr")], rtol=1e-3)
+        assert_allclose(
+            [got[k] for k in ("chisq", "cfi", "tli", "rmsea", "srmr")],
+            [want[k] for k in ("chisq", "cfi", "tli", "rmsea", "srmr")],
+            rtol=1e-3,
+        )
     # R: lapply(split(ti, d$period), function(v) t.test(v[!is.na(v)]) ...)
     for p, R in ref["trust_index_by_period"].items():
         g = out["trust_index"]["by_period"][p]
@@ -138,8 +211,14 @@ def test_html_is_one_self_contained_file(kept):
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     assert "<link" not in html.lower()
-    for text in ("Trust Index by period", "EFA loadings", "Dimension scores", "Verdicts",
-                 "REL1", "invariance"):
+    for text in (
+        "Trust Index by period",
+        "EFA loadings",
+        "Dimension scores",
+        "Verdicts",
+        "REL1",
+        "invariance",
+    ):
         assert text in html
 
 
@@ -179,21 +258,31 @@ def small():
     return pd.read_csv(CSV, nrows=400)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.drop(columns=["HON1", "HON2"]), r"HON1, HON2 \(dimension HON\)"),
-    (lambda d: d.drop(columns=[c for c in d.columns if c[:3] in ("REL", "HON", "COM", "EMP",
-                                                                "CON")]),
-     "none of the items of instrument trust-synthetic@1.0.0"),
-    (lambda d: d.head(5), "too few"),
-    (lambda d: d.assign(REL2=4), "REL2"),
-    (lambda d: d.assign(REL2=d["REL2"].astype(object).where(d.index != 7, "abc")),
-     r"column REL2: 1 value\(s\) are not numbers, e.g. 'abc' in row 9 of the file "
-     r"\(response_id 8\)"),
-    (lambda d: d.assign(COM3=d["COM3"].where(d.index != 3, 9)),
-     r"column COM3: 1 value\(s\) outside the scale 1..7, e.g. 9 in row 5 "
-     r"of the file \(response_id 4\)"),
-    (lambda d: d.assign(CON2=d["CON1"]), "singular"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.drop(columns=["HON1", "HON2"]), r"HON1, HON2 \(dimension HON\)"),
+        (
+            lambda d: d.drop(
+                columns=[c for c in d.columns if c[:3] in ("REL", "HON", "COM", "EMP", "CON")]
+            ),
+            "none of the items of instrument trust-synthetic@1.0.0",
+        ),
+        (lambda d: d.head(5), "too few"),
+        (lambda d: d.assign(REL2=4), "REL2"),
+        (
+            lambda d: d.assign(REL2=d["REL2"].astype(object).where(d.index != 7, "abc")),
+            r"column REL2: 1 value\(s\) are not numbers, e.g. 'abc' in row 9 of the file "
+            r"\(response_id 8\)",
+        ),
+        (
+            lambda d: d.assign(COM3=d["COM3"].where(d.index != 3, 9)),
+            r"column COM3: 1 value\(s\) outside the scale 1..7, e.g. 9 in row 5 "
+            r"of the file \(response_id 4\)",
+        ),
+        (lambda d: d.assign(CON2=d["CON1"]), "singular"),
+    ],
+)
 def test_cli_errors_are_clear(tmp_path, small, mutate, message):
     path = _write(tmp_path, mutate(small.copy()))
     res = CliRunner().invoke(main, ["analyze", path, "--instrument", YAML])
@@ -204,12 +293,15 @@ def test_cli_errors_are_clear(tmp_path, small, mutate, message):
     assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope.csv", "--instrument", YAML], "no such file"),
-    ([CSV], "--instrument"),
-    ([CSV, "--instrument", YAML, "--segment", "nosuch"], "--segment column 'nosuch'"),
-    (["some-campaign", "--db", "/nonexistent/x.db"], "no database"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope.csv", "--instrument", YAML], "no such file"),
+        ([CSV], "--instrument"),
+        ([CSV, "--instrument", YAML, "--segment", "nosuch"], "--segment column 'nosuch'"),
+        (["some-campaign", "--db", "/nonexistent/x.db"], "no database"),
+    ],
+)
 def test_cli_argument_errors(args, message):
     res = CliRunner().invoke(main, ["analyze", *args])
     assert res.exit_code != 0
@@ -221,8 +313,9 @@ def test_non_integer_values_are_noted(tmp_path, small):
     d["REL1"] = d["REL1"].astype(float)
     d.loc[2, "REL1"] = 4.5
     path = _write(tmp_path, d)
-    res = CliRunner().invoke(main, ["analyze", path, "--instrument", YAML, "--json",
-                                    str(tmp_path / "o.json")])
+    res = CliRunner().invoke(
+        main, ["analyze", path, "--instrument", YAML, "--json", str(tmp_path / "o.json")]
+    )
     assert res.exit_code == 0, res.output
     assert "note: column REL1: non-integer values accepted (1 values)" in res.output
 
@@ -230,13 +323,27 @@ def test_non_integer_values_are_noted(tmp_path, small):
 def test_campaign_from_the_database(tmp_path, monkeypatch):
     """DATA as a campaign slug: the frame and instrument come from survey.storage.store."""
     db = tmp_path / "t.db"
-    res = CliRunner().invoke(main, ["demo", "--db", str(db), "--slug", "wave1", "--n", "300",
-                                    "--seed", "3"])
+    res = CliRunner().invoke(
+        main, ["demo", "--db", str(db), "--slug", "wave1", "--n", "300", "--seed", "3"]
+    )
     assert res.exit_code == 0, res.output
     monkeypatch.setenv("TRUSTMETER_DB", str(db))
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(main, ["analyze", "wave1", "--period", "period", "--json", "o.json",
-                                    "--efa-extraction", "ml", "--efa-rotation", "promax"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            "wave1",
+            "--period",
+            "period",
+            "--json",
+            "o.json",
+            "--efa-extraction",
+            "ml",
+            "--efa-rotation",
+            "promax",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "o.json").read_text())
     assert out["instrument"].startswith("customer-trust@")

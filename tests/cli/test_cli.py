@@ -71,10 +71,35 @@ def test_commands_need_an_initialized_db(runner, tmp_path):
 
 
 def test_campaign_create_list_close(runner, dbfile):
-    r = ok(runner, ["campaign", "create", "--db", dbfile, "--instrument", "customer-trust",
-                    "--slug", "q4", "--period", "2026-Q4", "--param", "segment",
-                    "--param", "channel", "--language", "en", "--language", "fa",
-                    "--opens", "2026-10-01", "--closes", "2026-12-31", "--min-segment-n", "50"])
+    r = ok(
+        runner,
+        [
+            "campaign",
+            "create",
+            "--db",
+            dbfile,
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "q4",
+            "--period",
+            "2026-Q4",
+            "--param",
+            "segment",
+            "--param",
+            "channel",
+            "--language",
+            "en",
+            "--language",
+            "fa",
+            "--opens",
+            "2026-10-01",
+            "--closes",
+            "2026-12-31",
+            "--min-segment-n",
+            "50",
+        ],
+    )
     assert "created campaign q4" in r.output and "/s/q4" in r.output
     with open_db(dbfile) as db:
         c = store.get_campaign(db, "q4")
@@ -83,13 +108,38 @@ def test_campaign_create_list_close(runner, dbfile):
     lines = ok(runner, ["campaign", "list", "--db", dbfile]).output.splitlines()
     assert lines[0].split("\t")[:4] == ["slug", "status", "instrument", "period"]
     assert lines[1].split("\t")[:4] == ["q4", "open", "customer-trust@1.1.0", "2026-Q4"]
-    assert lines[0].split("\t")[6:] == ["started", "completed", "completion_rate",
-                                        "excluded_careless", "headline_period", "trust_index",
-                                        "trust_index_n", "contacts", "invited", "reminded",
-                                        "contacts_started", "contacts_completed", "bounced",
-                                        "opted_out"]
-    assert lines[1].split("\t")[6:] == ["0", "0", "", "", "", "", "",  # no responses yet
-                                        "0", "0", "0", "0", "0", "0", "0"]  # nor contacts
+    assert lines[0].split("\t")[6:] == [
+        "started",
+        "completed",
+        "completion_rate",
+        "excluded_careless",
+        "headline_period",
+        "trust_index",
+        "trust_index_n",
+        "contacts",
+        "invited",
+        "reminded",
+        "contacts_started",
+        "contacts_completed",
+        "bounced",
+        "opted_out",
+    ]
+    assert lines[1].split("\t")[6:] == [
+        "0",
+        "0",
+        "",
+        "",
+        "",
+        "",
+        "",  # no responses yet
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]  # nor contacts
     ok(runner, ["campaign", "close", "q4", "--db", dbfile])
     assert "\tclosed\t" in ok(runner, ["campaign", "list", "--db", dbfile]).output
 
@@ -110,25 +160,54 @@ def test_campaign_list_shows_the_dashboards_live_counts(runner, dbfile):
 
 def test_campaign_from_instrument_file(runner, dbfile, tmp_path):
     inst = small_instrument(tmp_path)
-    ok(runner, ["campaign", "create", "--db", dbfile, "--instrument", inst.source,
-                "--slug", "mini", "--period", "P1"])
+    ok(
+        runner,
+        [
+            "campaign",
+            "create",
+            "--db",
+            dbfile,
+            "--instrument",
+            inst.source,
+            "--slug",
+            "mini",
+            "--period",
+            "P1",
+        ],
+    )
     with open_db(dbfile) as db:
         assert store.get_campaign(db, "mini")["instrument_id"] == "mini-trust"
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--instrument", "nope"], "unknown instrument 'nope'"),
-    (["--slug", "q4"], "a campaign with slug 'q4' already exists"),
-    (["--slug", "Not OK"], "campaign slug 'Not OK'"),
-    (["--language", "de"], "languages ['de']"),
-    (["--param", "Bad-Name"], "param name 'Bad-Name'"),
-    (["--opens", "tomorrow"], "opens_at: 'tomorrow' is not a date"),
-    (["--min-segment-n", "0"], "min_segment_n must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--instrument", "nope"], "unknown instrument 'nope'"),
+        (["--slug", "q4"], "a campaign with slug 'q4' already exists"),
+        (["--slug", "Not OK"], "campaign slug 'Not OK'"),
+        (["--language", "de"], "languages ['de']"),
+        (["--param", "Bad-Name"], "param name 'Bad-Name'"),
+        (["--opens", "tomorrow"], "opens_at: 'tomorrow' is not a date"),
+        (["--min-segment-n", "0"], "min_segment_n must be a positive integer"),
+    ],
+)
 def test_campaign_create_errors(runner, dbfile, extra, message):
     base = {"--instrument": "customer-trust", "--slug": "q5", "--period": "2026-Q4"}
-    ok(runner, ["campaign", "create", "--db", dbfile, "--instrument", "customer-trust",
-                "--slug", "q4", "--period", "2026-Q4"])
+    ok(
+        runner,
+        [
+            "campaign",
+            "create",
+            "--db",
+            dbfile,
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "q4",
+            "--period",
+            "2026-Q4",
+        ],
+    )
     args = ["campaign", "create", "--db", dbfile, *extra]
     for k, v in base.items():
         if k not in extra:
@@ -141,10 +220,38 @@ def test_campaign_close_unknown(runner, dbfile):
 
 
 def test_invite_prints_csv_and_stores_hashes(runner, dbfile):
-    ok(runner, ["campaign", "create", "--db", dbfile, "--instrument", "customer-trust",
-                "--slug", "q4", "--period", "2026-Q4", "--param", "segment"])
-    out = ok(runner, ["invite", "q4", "--db", dbfile, "--count", "3", "--param",
-                      "segment=loyal", "--base-url", "https://survey.example.org/"]).stdout
+    ok(
+        runner,
+        [
+            "campaign",
+            "create",
+            "--db",
+            dbfile,
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "q4",
+            "--period",
+            "2026-Q4",
+            "--param",
+            "segment",
+        ],
+    )
+    out = ok(
+        runner,
+        [
+            "invite",
+            "q4",
+            "--db",
+            dbfile,
+            "--count",
+            "3",
+            "--param",
+            "segment=loyal",
+            "--base-url",
+            "https://survey.example.org/",
+        ],
+    ).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 3 and list(rows[0]) == ["token", "url"]
     for r in rows:
@@ -158,16 +265,34 @@ def test_invite_prints_csv_and_stores_hashes(runner, dbfile):
     assert "http://127.0.0.1:5000/i/" in default
 
 
-@pytest.mark.parametrize("args, message, code", [
-    (["--count", "0"], "'--count': must be a positive number, got 0", 2),
-    (["--count", "-2"], "'--count': must be a positive number", 2),
-    (["--count", "2", "--param", "segment"], "'segment' is not NAME=VALUE", 2),
-    (["--count", "2", "--param", "=x"], "is not NAME=VALUE", 2),
-    (["--count", "2", "--param", "region=north"], "does not declare the param(s) region", 1),
-])
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["--count", "0"], "'--count': must be a positive number, got 0", 2),
+        (["--count", "-2"], "'--count': must be a positive number", 2),
+        (["--count", "2", "--param", "segment"], "'segment' is not NAME=VALUE", 2),
+        (["--count", "2", "--param", "=x"], "is not NAME=VALUE", 2),
+        (["--count", "2", "--param", "region=north"], "does not declare the param(s) region", 1),
+    ],
+)
 def test_invite_errors(runner, dbfile, args, message, code):
-    ok(runner, ["campaign", "create", "--db", dbfile, "--instrument", "customer-trust",
-                "--slug", "q4", "--period", "2026-Q4", "--param", "segment"])
+    ok(
+        runner,
+        [
+            "campaign",
+            "create",
+            "--db",
+            dbfile,
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "q4",
+            "--period",
+            "2026-Q4",
+            "--param",
+            "segment",
+        ],
+    )
     fails(runner, ["invite", "q4", "--db", dbfile, *args], message, code=code)
 
 
@@ -184,8 +309,12 @@ def test_demo_command(runner, tmp_path):
         assert store.campaign_counts(db, "demo")["completed"] == 400
         assert store.campaign_counts(db, "demo2")["completed"] == 100
     fails(runner, ["demo", "--db", path, "--n", "0"], "'--n'", code=2)
-    fails(runner, ["demo", "--db", path, "--slug", "other", "--instrument", "nope"],
-          "unknown instrument 'nope'", code=1)
+    fails(
+        runner,
+        ["demo", "--db", path, "--slug", "other", "--instrument", "nope"],
+        "unknown instrument 'nope'",
+        code=1,
+    )
 
 
 def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
@@ -211,11 +340,12 @@ def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
 def test_serve_passes_options(runner, dbfile, monkeypatch):
     calls = []
     monkeypatch.setattr(server, "_serve", lambda *a, **kw: calls.append((a, kw)))
-    ok(runner, ["serve", "--db", dbfile, "--host", "0.0.0.0", "--port", "8080",
-                "--workers", "4"])
+    ok(runner, ["serve", "--db", dbfile, "--host", "0.0.0.0", "--port", "8080", "--workers", "4"])
     ok(runner, ["serve", "--db", dbfile, "--no-worker"])
-    assert calls == [((dbfile, "0.0.0.0", 8080, 4), {"outbox_worker": True}),
-                     ((dbfile, "127.0.0.1", 5000, 2), {"outbox_worker": False})]
+    assert calls == [
+        ((dbfile, "0.0.0.0", 8080, 4), {"outbox_worker": True}),
+        ((dbfile, "127.0.0.1", 5000, 2), {"outbox_worker": False}),
+    ]
     fails(runner, ["serve", "--db", dbfile, "--workers", "0"], "'--workers'", code=2)
 
 
@@ -226,6 +356,7 @@ def test_app_factory_uses_the_db_path(dbfile):
     except (ImportError, AttributeError) as e:  # the web app is developed in parallel
         pytest.skip(f"survey.create_app not available: {e}")
     import os
+
     assert app.config["DATABASE"] == os.path.abspath(dbfile)
 
 

@@ -26,23 +26,79 @@ from survey.cli import main
 from survey.storage import store
 from survey.storage.db import open_db
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-INJECTION = ["'; DROP TABLE campaigns; --", '"; DROP TABLE responses; --', "1 OR 1=1",
-             "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}",
-             "$(touch pwned)", "`touch pwned`", "%s%n", "\u202eacme", "\u200facme", "acme\x00",
-             "\x00", "\udcff\udcfe", "a\udc80b", "💥", "٣", "-", "--", "--help", "-h", " ",
-             "", "a" * 5000, "NaN", "inf", "-1", "0", "1e309", "99999999999999999999"]
+INJECTION = [
+    "'; DROP TABLE campaigns; --",
+    '"; DROP TABLE responses; --',
+    "1 OR 1=1",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "{{7*7}}",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "%s%n",
+    "\u202eacme",
+    "\u200facme",
+    "acme\x00",
+    "\x00",
+    "\udcff\udcfe",
+    "a\udc80b",
+    "💥",
+    "٣",
+    "-",
+    "--",
+    "--help",
+    "-h",
+    " ",
+    "",
+    "a" * 5000,
+    "NaN",
+    "inf",
+    "-1",
+    "0",
+    "1e309",
+    "99999999999999999999",
+]
 word = st.one_of(st.sampled_from(INJECTION), st.text(max_size=30))
-PATHS = ["out.csv", "out.html", "out.json", "nosuchdir/out.csv", "..", ".", "", " ",
-         "a\x00b", "\udcff.csv", "dir-exists", "readonly/x.csv", "x" * 300]
-path = st.one_of(st.sampled_from(PATHS), st.text(
-    alphabet=st.characters(exclude_characters="/\\"), min_size=1, max_size=20))
-YAMLS = ["", "{", "[" * 2000, "a: &a [*a]", "- " * 3000 + "x", "id: x\nversion: 1",
-         "\x00\x01", "!!python/object/apply:os.system ['echo pwned']",
-         "x: " + "1" * 10000, "\ufeffid: t\n", "a: b\n" * 2000]
+PATHS = [
+    "out.csv",
+    "out.html",
+    "out.json",
+    "nosuchdir/out.csv",
+    "..",
+    ".",
+    "",
+    " ",
+    "a\x00b",
+    "\udcff.csv",
+    "dir-exists",
+    "readonly/x.csv",
+    "x" * 300,
+]
+path = st.one_of(
+    st.sampled_from(PATHS),
+    st.text(alphabet=st.characters(exclude_characters="/\\"), min_size=1, max_size=20),
+)
+YAMLS = [
+    "",
+    "{",
+    "[" * 2000,
+    "a: &a [*a]",
+    "- " * 3000 + "x",
+    "id: x\nversion: 1",
+    "\x00\x01",
+    "!!python/object/apply:os.system ['echo pwned']",
+    "x: " + "1" * 10000,
+    "\ufeffid: t\n",
+    "a: b\n" * 2000,
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +107,24 @@ def workdir(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzzcli")
     db = base / "t.db"
     runner = CliRunner()
-    for args in (["init", "--db", str(db)],
-                 ["campaign", "create", "--db", str(db), "--instrument", "customer-trust",
-                  "--slug", "acme", "--period", "2026-Q4", "--param", "segment"],
-                 ["demo", "--db", str(db), "--slug", "demo", "--n", "60", "--seed", "1"]):
+    for args in (
+        ["init", "--db", str(db)],
+        [
+            "campaign",
+            "create",
+            "--db",
+            str(db),
+            "--instrument",
+            "customer-trust",
+            "--slug",
+            "acme",
+            "--period",
+            "2026-Q4",
+            "--param",
+            "segment",
+        ],
+        ["demo", "--db", str(db), "--slug", "demo", "--n", "60", "--seed", "1"],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, result.output
     (base / "dir-exists").mkdir()
@@ -123,46 +193,86 @@ def quick_commands(draw, db: str):
     if which == "init":
         args = ["init", "--db", draw(st.one_of(path, st.just(db)))]
     elif which == "campaign":
-        args = ["campaign", "create", "--db", db] + options(draw, {
-            "--instrument": st.one_of(st.sampled_from(["customer-trust", "customer-trust@1.0.0",
-                                                       "customer-trust@9", "inst.yaml"]), word),
-            "--slug": st.one_of(st.sampled_from(["acme", "new-one", "Bad Slug", "a" * 70]),
-                                word),
-            "--period": st.one_of(st.sampled_from(["2026-Q4", "2026", "x\ny"]), word),
-            "--param": st.one_of(st.sampled_from(["segment", "lang", "status", "a-b", "_x"]),
-                                 word),
-            "--language": st.one_of(st.sampled_from(["en", "fa", "de", "EN"]), word),
-            "--opens": st.one_of(st.sampled_from(["2026-01-01", "2026-13-45", "yesterday",
-                                                  "2026-01-01T00:00:00+99:00"]), word),
-            "--closes": st.one_of(st.sampled_from(["2025-01-01", "2099-12-31"]), word),
-            "--min-segment-n": st.one_of(st.sampled_from(["0", "-5", "30", "1e3"]), word),
-            "--title": word,
-        })
+        args = ["campaign", "create", "--db", db] + options(
+            draw,
+            {
+                "--instrument": st.one_of(
+                    st.sampled_from(
+                        ["customer-trust", "customer-trust@1.0.0", "customer-trust@9", "inst.yaml"]
+                    ),
+                    word,
+                ),
+                "--slug": st.one_of(
+                    st.sampled_from(["acme", "new-one", "Bad Slug", "a" * 70]), word
+                ),
+                "--period": st.one_of(st.sampled_from(["2026-Q4", "2026", "x\ny"]), word),
+                "--param": st.one_of(
+                    st.sampled_from(["segment", "lang", "status", "a-b", "_x"]), word
+                ),
+                "--language": st.one_of(st.sampled_from(["en", "fa", "de", "EN"]), word),
+                "--opens": st.one_of(
+                    st.sampled_from(
+                        ["2026-01-01", "2026-13-45", "yesterday", "2026-01-01T00:00:00+99:00"]
+                    ),
+                    word,
+                ),
+                "--closes": st.one_of(st.sampled_from(["2025-01-01", "2099-12-31"]), word),
+                "--min-segment-n": st.one_of(st.sampled_from(["0", "-5", "30", "1e3"]), word),
+                "--title": word,
+            },
+        )
         files["inst.yaml"] = draw(st.sampled_from(YAMLS))
     elif which == "invite":
         args = ["invite", "--db", db, draw(st.one_of(st.sampled_from(["acme", "demo"]), word))]
-        args += ["--count", draw(st.one_of(st.integers(-3, 5).map(str),
-                                           st.sampled_from(["abc", "1.5", "", "٣"])))]
-        args += options(draw, {"--param": st.one_of(st.sampled_from(
-            ["segment=loyal", "segment=", "=x", "other=1", "segment=<b>", "segment"]), word),
-            "--base-url": word})
+        args += [
+            "--count",
+            draw(st.one_of(st.integers(-3, 5).map(str), st.sampled_from(["abc", "1.5", "", "٣"]))),
+        ]
+        args += options(
+            draw,
+            {
+                "--param": st.one_of(
+                    st.sampled_from(
+                        ["segment=loyal", "segment=", "=x", "other=1", "segment=<b>", "segment"]
+                    ),
+                    word,
+                ),
+                "--base-url": word,
+            },
+        )
     elif which == "validate":
-        names = draw(st.lists(st.sampled_from(["a.yaml", "b.yaml", "missing.yaml", "dir-exists",
-                                               "\udcff.yaml"]), min_size=1, max_size=3))
+        names = draw(
+            st.lists(
+                st.sampled_from(["a.yaml", "b.yaml", "missing.yaml", "dir-exists", "\udcff.yaml"]),
+                min_size=1,
+                max_size=3,
+            )
+        )
         for name in names:
             if name in ("a.yaml", "b.yaml"):
                 files[name] = draw(st.one_of(st.sampled_from(YAMLS), st.text(max_size=200)))
         args = ["instrument", "validate", *names]
     else:
-        args = ["export", *draw(st.lists(st.one_of(st.sampled_from(["demo", "acme"]), word),
-                                         min_size=0, max_size=2)), "--db", db]
-        args += options(draw, {
-            "--format": st.one_of(st.sampled_from(["csv", "xlsx", "sav", "dta", "parquet",
-                                                   "json", "CSV", "exe"]), word),
-            "-o": path,
-            "--period": st.one_of(st.sampled_from(["2026-Q4", "nope"]), word),
-            "--language": st.one_of(st.sampled_from(["en", "ru", "fa", "xx"]), word),
-        })
+        args = [
+            "export",
+            *draw(
+                st.lists(st.one_of(st.sampled_from(["demo", "acme"]), word), min_size=0, max_size=2)
+            ),
+            "--db",
+            db,
+        ]
+        args += options(
+            draw,
+            {
+                "--format": st.one_of(
+                    st.sampled_from(["csv", "xlsx", "sav", "dta", "parquet", "json", "CSV", "exe"]),
+                    word,
+                ),
+                "-o": path,
+                "--period": st.one_of(st.sampled_from(["2026-Q4", "nope"]), word),
+                "--language": st.one_of(st.sampled_from(["en", "ru", "fa", "xx"]), word),
+            },
+        )
     return args, files
 
 
@@ -177,20 +287,29 @@ def test_fuzzed_quick_commands(workdir, data):
 @given(data=st.data())
 @settings(SETTINGS, max_examples=15)
 def test_fuzzed_demo(workdir, data):
-    args = ["demo", "--db", str(workdir / "t.db")] + options(data.draw, {
-        "--slug": st.one_of(st.sampled_from(["demo", "demo2", "acme", "Bad!"]), word),
-        "--n": st.one_of(st.integers(-2, 12).map(str), st.sampled_from(["abc", "", "1.5"])),
-        "--seed": st.one_of(st.integers().map(str), word),
-        "--instrument": st.one_of(st.sampled_from(["customer-trust", "nope"]), word),
-    })
+    args = ["demo", "--db", str(workdir / "t.db")] + options(
+        data.draw,
+        {
+            "--slug": st.one_of(st.sampled_from(["demo", "demo2", "acme", "Bad!"]), word),
+            "--n": st.one_of(st.integers(-2, 12).map(str), st.sampled_from(["abc", "", "1.5"])),
+            "--seed": st.one_of(st.integers().map(str), word),
+            "--instrument": st.one_of(st.sampled_from(["customer-trust", "nope"]), word),
+        },
+    )
     if "--n" not in args:
         args += ["--n", "5"]  # keep it quick (the default is 3000)
     run(workdir, args)
 
 
 # ----- analyze and report ----------------------------------------------------------------
-CSVS = ["", "a,b\n1,2\n", "\x00\x00", "HON1,HON2\n<script>,x\n", "response_id\n" + "1\n" * 5,
-        "HON1\n" + "9\n" * 50]
+CSVS = [
+    "",
+    "a,b\n1,2\n",
+    "\x00\x00",
+    "HON1,HON2\n<script>,x\n",
+    "response_id\n" + "1\n" * 5,
+    "HON1\n" + "9\n" * 50,
+]
 
 
 @given(data=st.data())
@@ -199,24 +318,39 @@ def test_fuzzed_analyze_and_report(workdir, data):
     db = str(workdir / "t.db")
     files: dict[str, str] = {}
     if data.draw(st.booleans()):
-        target = data.draw(st.one_of(st.sampled_from(["acme", "data.csv", "missing.csv",
-                                                      "dir-exists", "demo"]), word))
+        target = data.draw(
+            st.one_of(
+                st.sampled_from(["acme", "data.csv", "missing.csv", "dir-exists", "demo"]), word
+            )
+        )
         files["data.csv"] = data.draw(st.sampled_from(CSVS))
-        args = ["analyze", target, "--db", db] + options(data.draw, {
-            "--instrument": st.one_of(st.sampled_from(["customer-trust", "inst.yaml"]), word),
-            "--group": word, "--segment": word, "--period": word,
-            "--json": path, "--html": path,
-            "--efa-extraction": st.sampled_from(["minres", "ml", "pca"]),
-            "--n-factors": st.one_of(st.integers(-1, 50).map(str), word),
-            "--min-segment-n": st.integers(-1, 10**6).map(str),
-            "--min-items": st.one_of(st.integers(-1, 60).map(str), word),
-            "--seed": st.one_of(st.integers().map(str), word)})
+        args = ["analyze", target, "--db", db] + options(
+            data.draw,
+            {
+                "--instrument": st.one_of(st.sampled_from(["customer-trust", "inst.yaml"]), word),
+                "--group": word,
+                "--segment": word,
+                "--period": word,
+                "--json": path,
+                "--html": path,
+                "--efa-extraction": st.sampled_from(["minres", "ml", "pca"]),
+                "--n-factors": st.one_of(st.integers(-1, 50).map(str), word),
+                "--min-segment-n": st.integers(-1, 10**6).map(str),
+                "--min-items": st.one_of(st.integers(-1, 60).map(str), word),
+                "--seed": st.one_of(st.integers().map(str), word),
+            },
+        )
         files["inst.yaml"] = data.draw(st.sampled_from(YAMLS))
     else:
-        args = ["report", "--db", db] + options(data.draw, {
-            "--campaign": st.one_of(st.sampled_from(["acme", "nope"]), word),
-            "--period": st.one_of(st.sampled_from(["2026-Q4", "2025-Q1"]), word),
-            "--segment": st.one_of(st.sampled_from(["segment", "language", "lang"]), word),
-            "--html": path, "--json": path,
-            "--min-segment-n": st.one_of(st.integers(-1, 10**6).map(str), word)})
+        args = ["report", "--db", db] + options(
+            data.draw,
+            {
+                "--campaign": st.one_of(st.sampled_from(["acme", "nope"]), word),
+                "--period": st.one_of(st.sampled_from(["2026-Q4", "2025-Q1"]), word),
+                "--segment": st.one_of(st.sampled_from(["segment", "language", "lang"]), word),
+                "--html": path,
+                "--json": path,
+                "--min-segment-n": st.one_of(st.integers(-1, 10**6).map(str), word),
+            },
+        )
     run(workdir, args, files)

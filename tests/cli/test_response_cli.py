@@ -20,17 +20,25 @@ def answered(tmp_path):
     path = str(tmp_path / "r.db")
     assert CliRunner().invoke(cli.main, ["init", "--db", path]).exit_code == 0
     with open_db(path) as db:
-        c = store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
-                                  params=("segment",))
+        c = store.create_campaign(
+            db, slug="acme", instrument="customer-trust", period="2026-Q4", params=("segment",)
+        )
         [inv] = store.create_invitations(db, "acme", 1)
         inst = store.campaign_instrument(db, c)
-        rid = store.start_response(db, c, language="en", direction="ltr",
-                                   params={"segment": "loyal"}, item_order=None,
-                                   invitation=inv)
+        rid = store.start_response(
+            db,
+            c,
+            language="en",
+            direction="ltr",
+            params={"segment": "loyal"},
+            item_order=None,
+            invitation=inv,
+        )
         for k in range(5):  # the pages before the follow-up and the open text
             ids = [i for i in inst.page_item_ids(inst.pages[k]) if i in inst.item_ids]
-            store.save_page(db, rid, k, {i: inst.scale_for(i).min if inst.scale_for(i)
-                                         else 0 for i in ids})
+            store.save_page(
+                db, rid, k, {i: inst.scale_for(i).min if inst.scale_for(i) else 0 for i in ids}
+            )
         item_states.set_not_shown(db, rid, ["REC_RESOLVED", "REC_HANDLING"])
         item_states.save_texts(db, rid, {"OPEN_REASON": "fair prices"})
         assert store.complete_response(db, rid)
@@ -61,22 +69,26 @@ def test_delete(answered):
     run("response", "delete", str(rid), "--db", path, code=2)  # --reason is required
     bad = run("response", "delete", str(rid), "--reason", "   ", "--db", path, code=2)
     assert "give a reason" in bad.output
-    out = run("response", "delete", str(rid), "--reason", "erasure request #12",
-              "--db", path).output
+    out = run(
+        "response", "delete", str(rid), "--reason", "erasure request #12", "--db", path
+    ).output
     assert f"response {rid} of campaign acme erased" in out
     with open_db(path) as db:
         for table in ("responses", "text_answers", "item_states", "response_completions"):
             col = "id" if table == "responses" else "response_id"
-            assert db.execute(f"SELECT count(*) FROM {table} WHERE {col} = ?",
-                              [rid]).fetchone()[0] == 0, table
+            assert (
+                db.execute(f"SELECT count(*) FROM {table} WHERE {col} = ?", [rid]).fetchone()[0]
+                == 0
+            ), table
         inst = store.campaign_instrument(db, store.get_campaign(db, "acme"))
         table = store.answers_table(db, inst)
         assert db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == 0
         inv = store.find_invitation(db, token)
         assert inv["response_id"] is None and inv["used_at"] is not None
         [entry] = audit.entries(db, action="response.delete")
-        assert entry["user"].startswith("cli:") and entry["details"]["reason"] == \
-            "erasure request #12"
+        assert (
+            entry["user"].startswith("cli:") and entry["details"]["reason"] == "erasure request #12"
+        )
     missing = run("response", "delete", str(rid), "--reason", "again", "--db", path, code=1)
     assert f"no response {rid}" in missing.output and "Traceback" not in missing.output
     gone = run("response", "show", str(rid), "--db", path, code=1)

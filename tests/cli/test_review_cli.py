@@ -37,14 +37,17 @@ def fails(runner, args, message):
 CREATE = ["campaign", "create", "--instrument", "customer-trust", "--period", "2026-Q4"]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--slug", "a", "--closes", "9999-12-31"], "between 2000 and 2200"),
-    (["--slug", "a", "--opens", "9999-12-31"], "between 2000 and 2200"),
-    (["--slug", "a", "--opens", "1970-01-01"], "between 2000 and 2200"),
-    (["--slug", "new"], "reserved"),
-    (["--slug", "x\n"], "campaign slug"),
-    (["--slug", "a", "--param", "seg\n"], "param name"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--slug", "a", "--closes", "9999-12-31"], "between 2000 and 2200"),
+        (["--slug", "a", "--opens", "9999-12-31"], "between 2000 and 2200"),
+        (["--slug", "a", "--opens", "1970-01-01"], "between 2000 and 2200"),
+        (["--slug", "new"], "reserved"),
+        (["--slug", "x\n"], "campaign slug"),
+        (["--slug", "a", "--param", "seg\n"], "param name"),
+    ],
+)
 def test_campaign_create_refuses_cleanly(runner, dbfile, extra, message):
     fails(runner, [*CREATE, "--db", dbfile, *extra], message)
 
@@ -57,8 +60,11 @@ def test_cli_create_records_the_creator_and_grants(runner, dbfile):
         users.create_user(db, "alice", "alice-password-1", "researcher")
     r = runner.invoke(cli.main, [*CREATE, "--db", dbfile, "--slug", "a"])
     assert r.exit_code == 0, r.output
-    fails(runner, [*CREATE, "--db", dbfile, "--slug", "b", "--grant", "nobody"],
-          "unknown user 'nobody'")
+    fails(
+        runner,
+        [*CREATE, "--db", dbfile, "--slug", "b", "--grant", "nobody"],
+        "unknown user 'nobody'",
+    )
     r = runner.invoke(cli.main, [*CREATE, "--db", dbfile, "--slug", "c", "--grant", "alice"])
     assert r.exit_code == 0, r.output
     with open_db(dbfile) as db:
@@ -66,8 +72,9 @@ def test_cli_create_records_the_creator_and_grants(runner, dbfile):
         assert access.grantees(db, "a") == []
         assert access.grantees(db, "c") == ["alice"]
         alice = users.get_user(db, "alice")
-        assert access.visible_ids(db, alice) == {db.execute(
-            "SELECT id FROM campaigns WHERE slug = 'c'").fetchone()[0]}
+        assert access.visible_ids(db, alice) == {
+            db.execute("SELECT id FROM campaigns WHERE slug = 'c'").fetchone()[0]
+        }
     r = runner.invoke(cli.main, ["campaign", "grant", "--db", dbfile, "a", "alice"])
     assert r.exit_code == 0 and "alice may now see a" in r.output, r.output
     r = runner.invoke(cli.main, ["campaign", "access", "--db", dbfile, "a"])

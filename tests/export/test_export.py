@@ -39,10 +39,15 @@ def _fill(db, campaign, inst, rng, n, *, invitations=(), periods=(None,), partia
         if "channel" in campaign["params"] and rng.random() < 0.7:
             params["channel"] = rng.choice(["web", "store"])
         rid = store.start_response(
-            db, campaign, language=lang, direction="rtl" if lang == "fa" else "ltr",
-            params=params, item_order=None,
+            db,
+            campaign,
+            language=lang,
+            direction="rtl" if lang == "fa" else "ltr",
+            params=params,
+            item_order=None,
             invitation=invitations[k] if k < len(invitations) else None,
-            period=periods[k % len(periods)])
+            period=periods[k % len(periods)],
+        )
         answers, na = {}, []
         for iid in inst.item_ids:
             scale = inst.scale_for(iid)
@@ -70,32 +75,50 @@ def data(tmp_path_factory):
     rng = random.Random(20261122)
     with open_db(path) as db:
         init_db(db)
-        ct = store.create_campaign(db, slug="ct", instrument="customer-trust", period="2026-Q4",
-                                   params=["segment", "channel"])
-        q1 = store.create_campaign(db, slug="ct-q1", instrument="customer-trust",
-                                   period="2027-Q1", params=["segment"])
-        mini = store.create_campaign(db, slug="mini", instrument=small_instrument(d),
-                                     period="2026-Q4", params=["segment"])
+        ct = store.create_campaign(
+            db,
+            slug="ct",
+            instrument="customer-trust",
+            period="2026-Q4",
+            params=["segment", "channel"],
+        )
+        q1 = store.create_campaign(
+            db, slug="ct-q1", instrument="customer-trust", period="2027-Q1", params=["segment"]
+        )
+        mini = store.create_campaign(
+            db, slug="mini", instrument=small_instrument(d), period="2026-Q4", params=["segment"]
+        )
         # a placeholder invitation and response make later ids distinctive 7-digit numbers
-        db.execute("INSERT INTO invitations (id, campaign_id, token_sha256, created_at) "
-                   "VALUES (?, ?, 'placeholder', '2026-01-01')",
-                   [FIRST_INVITATION_ID - 1, ct["id"]])
-        db.execute("INSERT INTO responses (id, campaign_id, period, language, started_at) "
-                   "VALUES (?, ?, '2026-Q4', 'en', '2026-01-01')",
-                   [FIRST_RESPONSE_ID - 1, q1["id"]])
+        db.execute(
+            "INSERT INTO invitations (id, campaign_id, token_sha256, created_at) "
+            "VALUES (?, ?, 'placeholder', '2026-01-01')",
+            [FIRST_INVITATION_ID - 1, ct["id"]],
+        )
+        db.execute(
+            "INSERT INTO responses (id, campaign_id, period, language, started_at) "
+            "VALUES (?, ?, '2026-Q4', 'en', '2026-01-01')",
+            [FIRST_RESPONSE_ID - 1, q1["id"]],
+        )
         db.conn.commit()
         invs = store.create_invitations(db, "ct", 6, {"channel": "email"})
         inst = store.campaign_instrument(db, ct)
-        ct_ids = _fill(db, ct, inst, rng, 30, invitations=invs, periods=(None, "2026-Q3"),
-                       partial=4)
+        ct_ids = _fill(
+            db, ct, inst, rng, 30, invitations=invs, periods=(None, "2026-Q3"), partial=4
+        )
         q1_ids = _fill(db, q1, inst, rng, 8)
         _fill(db, mini, store.campaign_instrument(db, mini), rng, 5)
-        times = [v for r in db.execute("SELECT started_at, completed_at FROM responses")
-                 for v in r if v]
-    return {"path": path, "tokens": [i["token"] for i in invs],
-            "hashes": [store.hash_token(i["token"]) for i in invs],
-            "invitation_ids": [i["id"] for i in invs], "ct_ids": ct_ids, "q1_ids": q1_ids,
-            "times": times}
+        times = [
+            v for r in db.execute("SELECT started_at, completed_at FROM responses") for v in r if v
+        ]
+    return {
+        "path": path,
+        "tokens": [i["token"] for i in invs],
+        "hashes": [store.hash_token(i["token"]) for i in invs],
+        "invitation_ids": [i["id"] for i in invs],
+        "ct_ids": ct_ids,
+        "q1_ids": q1_ids,
+        "times": times,
+    }
 
 
 @pytest.fixture
@@ -111,9 +134,12 @@ def sha256(path: Path) -> str:
 
 def read_back(path: Path, fmt: str) -> pd.DataFrame:
     if fmt == "csv":
-        return pd.read_csv(path, keep_default_na=False, na_values=[""],
-                           dtype={"quality_flags": str, "na_items": str, "segment": str,
-                                  "channel": str})
+        return pd.read_csv(
+            path,
+            keep_default_na=False,
+            na_values=[""],
+            dtype={"quality_flags": str, "na_items": str, "segment": str, "channel": str},
+        )
     if fmt == "json":
         return pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
     if fmt == "parquet":
@@ -141,27 +167,38 @@ def check_round_trip(got: pd.DataFrame, exp: pd.DataFrame, inst, columns) -> Non
     n = len(exp)
     assert len(got) == n
     assert got["row"].astype(int).tolist() == list(range(1, n + 1))
-    for c in ("campaign", "period", "language", "direction", "segment", "channel",
-              "quality_flags",
-              "na_items"):
+    for c in (
+        "campaign",
+        "period",
+        "language",
+        "direction",
+        "segment",
+        "channel",
+        "quality_flags",
+        "na_items",
+    ):
         if c in got.columns:
             assert text(got[c]) == text(exp[c]), c
     np.testing.assert_allclose(got["duration_s"].astype(float), exp["duration_s"], rtol=1e-12)
     np.testing.assert_allclose(pd.to_numeric(got["irv"]).astype(float), exp["irv"], rtol=1e-12)
-    assert pd.to_numeric(got["longstring"]).astype(float).tolist() == \
-        exp["longstring"].astype(float).tolist()
+    assert (
+        pd.to_numeric(got["longstring"]).astype(float).tolist()
+        == exp["longstring"].astype(float).tolist()
+    )
     att = exp["attention_passed"].astype("Float64").astype(float)
     np.testing.assert_array_equal(pd.to_numeric(got["attention_passed"]).astype(float), att)
-    assert pd.to_numeric(got["flagged"]).astype(int).tolist() == \
-        (exp["quality_flags"] != "").astype(int).tolist()
+    assert (
+        pd.to_numeric(got["flagged"]).astype(int).tolist()
+        == (exp["quality_flags"] != "").astype(int).tolist()
+    )
     for iid in inst.item_ids:  # raw codes; N/A and unanswered both missing here
-        np.testing.assert_array_equal(pd.to_numeric(got[iid]).astype(float).to_numpy(),
-                                      exp[iid].to_numpy(), err_msg=iid)
+        np.testing.assert_array_equal(
+            pd.to_numeric(got[iid]).astype(float).to_numpy(), exp[iid].to_numpy(), err_msg=iid
+        )
     ref = score(exp, inst).frame
     for b in inst.dimensions:
         np.testing.assert_allclose(got[f"{b.id}_score"].astype(float), ref[b.id], rtol=1e-12)
-    np.testing.assert_allclose(got["trust_index"].astype(float), ref["trust_index"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(got["trust_index"].astype(float), ref["trust_index"], rtol=1e-12)
 
 
 # ----- every format ----------------------------------------------------------------
@@ -169,8 +206,9 @@ def check_round_trip(got: pd.DataFrame, exp: pd.DataFrame, inst, columns) -> Non
 def exports(data, tmp_path_factory):
     """Every format of campaign ``ct`` (English labels), chunked in 7-row pieces."""
     out = tmp_path_factory.mktemp("exports")
-    results = {f: ex.export_campaign(data["path"], "ct", f, out / f"ct.{f}", chunk_rows=7)
-               for f in FORMATS}
+    results = {
+        f: ex.export_campaign(data["path"], "ct", f, out / f"ct.{f}", chunk_rows=7) for f in FORMATS
+    }
     return out, results
 
 
@@ -209,8 +247,8 @@ def test_every_format_round_trips_with_codebook_and_manifest(fmt, exports, db):
         assert f"| `{c}` |" in md
     # nothing else left in the directory: no temporary files
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(f"ct.{fmt}")) == sorted(
-        [f"ct.{fmt}", f"ct.{fmt}.codebook.md", f"ct.{fmt}.codebook.json",
-         f"ct.{fmt}.manifest.json"])
+        [f"ct.{fmt}", f"ct.{fmt}.codebook.md", f"ct.{fmt}.codebook.json", f"ct.{fmt}.manifest.json"]
+    )
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
 
 
@@ -247,13 +285,17 @@ def test_sav_and_dta_carry_variable_and_value_labels(data, db, tmp_path, lang):
         labels = meta.column_names_to_labels
         vl = meta.variable_value_labels
         assert labels["REL1"] == inst.item("REL1").text[lang]
-        assert labels["trust_index"] == {"ru": "Индекс доверия (0–100)",
-                                         "fa": "شاخص اعتماد (۰ تا ۱۰۰)"}[lang]
-        assert {int(k): v for k, v in vl["REL1"].items() if not isinstance(k, str)
-                and k >= 1} == scale
+        assert (
+            labels["trust_index"]
+            == {"ru": "Индекс доверия (0–100)", "fa": "شاخص اعتماد (۰ تا ۱۰۰)"}[lang]
+        )
+        assert {
+            int(k): v for k, v in vl["REL1"].items() if not isinstance(k, str) and k >= 1
+        } == scale
         assert {int(k): v for k, v in vl["BR_FEE"].items()} == yes_no  # checklist yes/no
         assert {int(k): v for k, v in vl["NPS"].items()} == {
-            c: nps.label(lang, c) for c in (0, 10)}  # NPS end labels
+            c: nps.label(lang, c) for c in (0, 10)
+        }  # NPS end labels
         assert {int(k): v for k, v in vl["attention_passed"].items()} == yes_no
         # N/A answers: SPSS user-missing -9, Stata extended missing .a, both labelled
         na_code = ex.NA_CODE if res.format == "sav" else "a"
@@ -278,8 +320,7 @@ def test_sav_and_dta_carry_variable_and_value_labels(data, db, tmp_path, lang):
     assert set(meta.variable_to_label) == set(meta.variable_to_label.values())
 
 
-def test_stata_labels_are_cut_to_80_characters_and_kept_whole_in_the_codebook(data, db,
-                                                                            tmp_path):
+def test_stata_labels_are_cut_to_80_characters_and_kept_whole_in_the_codebook(data, db, tmp_path):
     inst = store.campaign_instrument(db, store.get_campaign(db, "ct"))
     res = ex.export_campaign(data["path"], "ct", "dta", tmp_path / "x.dta", language="en")
     long = [i for i in inst.iter_items() if len(i.text["en"]) > 80]
@@ -299,8 +340,10 @@ def test_xlsx_and_parquet_carry_labels(data, exports):
 
     out, results = exports
     schema = pq.read_schema(results["parquet"].path)
-    assert schema.field("REL1").metadata[b"label"].decode() == \
-        "This company keeps the promises it makes to me."
+    assert (
+        schema.field("REL1").metadata[b"label"].decode()
+        == "This company keeps the promises it makes to me."
+    )
     assert schema.field("REL1").type == "int16"
     var = pd.read_excel(results["xlsx"].path, sheet_name="variables")
     assert var["variable"].tolist() == list(results["xlsx"].columns)
@@ -310,8 +353,7 @@ def test_xlsx_and_parquet_carry_labels(data, exports):
 def test_period_filter(data, db, tmp_path):
     exp, inst = expected(db, "ct", ["2026-Q3"])
     assert 0 < len(exp) < 30
-    res = ex.export_campaign(data["path"], "ct", "csv", tmp_path / "q3.csv",
-                             periods=["2026-Q3"])
+    res = ex.export_campaign(data["path"], "ct", "csv", tmp_path / "q3.csv", periods=["2026-Q3"])
     got = read_back(res.path, "csv")
     check_round_trip(got, exp, inst, res.columns)
     assert set(got["period"]) == {"2026-Q3"}
@@ -329,9 +371,12 @@ def test_several_campaigns_of_one_instrument(data, db, tmp_path):
 
 
 def test_started_responses_are_not_exported(data, db, tmp_path):
-    statuses = dict(db.execute(
-        "SELECT r.status, COUNT(*) FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
-        "WHERE c.slug = 'ct' GROUP BY r.status").fetchall())
+    statuses = dict(
+        db.execute(
+            "SELECT r.status, COUNT(*) FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
+            "WHERE c.slug = 'ct' GROUP BY r.status"
+        ).fetchall()
+    )
     assert statuses == {"complete": 30, "started": 4}
     res = ex.export_campaign(data["path"], "ct", "json", tmp_path / "x.json")
     assert res.rows == 30 == len(json.loads(res.path.read_text("utf-8")))
@@ -355,12 +400,16 @@ def test_no_identifier_leaves(data, db, exports, tmp_path):
     rows = db.execute("SELECT id, invitation_id FROM responses").fetchall()
     response_ids = {r[0] for r in rows}
     invitation_ids = set(data["invitation_ids"]) | {r[1] for r in rows if r[1]}
-    assert min(response_ids) >= FIRST_RESPONSE_ID - 1 and min(invitation_ids) >= \
-        FIRST_INVITATION_ID
+    assert min(response_ids) >= FIRST_RESPONSE_ID - 1 and min(invitation_ids) >= FIRST_INVITATION_ID
     used = [r for r in rows if r[1] in set(data["invitation_ids"])]
     assert len(used) == 6  # the fixture really has responses bound to invitations
-    secrets = [*data["hashes"], *data["tokens"], *data["times"],
-               *map(str, response_ids), *map(str, invitation_ids)]
+    secrets = [
+        *data["hashes"],
+        *data["tokens"],
+        *data["times"],
+        *map(str, response_ids),
+        *map(str, invitation_ids),
+    ]
     assert len(secrets) > 100
     files = [p for p in out.iterdir()]
     assert len(files) == 4 * len(FORMATS)
@@ -375,9 +424,22 @@ def test_no_identifier_leaves(data, db, exports, tmp_path):
     numeric_ids = response_ids | invitation_ids
     for fmt, r in results.items():
         got = read_back(r.path, fmt)
-        bad = [c for c in got.columns
-               if any(w in c.lower() for w in ("token", "invitation", "response_id", "ip",
-                                               "agent", "started", "completed"))]
+        bad = [
+            c
+            for c in got.columns
+            if any(
+                w in c.lower()
+                for w in (
+                    "token",
+                    "invitation",
+                    "response_id",
+                    "ip",
+                    "agent",
+                    "started",
+                    "completed",
+                )
+            )
+        ]
         assert bad == []
         for c in got.columns:
             vals = set(pd.to_numeric(got[c], errors="coerce").dropna().tolist())
@@ -405,17 +467,20 @@ def test_a_failed_export_leaves_no_file_and_keeps_the_old_one(data, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["nope", "-o", "{d}/x.csv"], 1, "unknown campaign 'nope'"),
-    (["ct", "-o", "{d}/x.pdf"], 2, "cannot tell the format"),
-    (["ct", "--format", "pdf", "-o", "{d}/x.csv"], 2, "Invalid value for '--format'"),
-    (["ct", "--period", "1999-Q1", "-o", "{d}/x.csv"], 1, "unknown period(s) '1999-Q1'"),
-    (["ct", "-o", "{d}/missing-dir/x.csv"], 1, "does not exist"),
-    (["ct", "--format", "csv", "-o", "{d}"], 1, "is a directory"),
-    (["ct", "--language", "de", "-o", "{d}/x.csv"], 1, "language 'de'"),
-    (["ct", "mini", "-o", "{d}/x.csv"], 1, "different instrument versions"),
-    (["ct", "-o", "{d}/x.csv", "--db", "{d}/no.db"], 1, "database"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["nope", "-o", "{d}/x.csv"], 1, "unknown campaign 'nope'"),
+        (["ct", "-o", "{d}/x.pdf"], 2, "cannot tell the format"),
+        (["ct", "--format", "pdf", "-o", "{d}/x.csv"], 2, "Invalid value for '--format'"),
+        (["ct", "--period", "1999-Q1", "-o", "{d}/x.csv"], 1, "unknown period(s) '1999-Q1'"),
+        (["ct", "-o", "{d}/missing-dir/x.csv"], 1, "does not exist"),
+        (["ct", "--format", "csv", "-o", "{d}"], 1, "is a directory"),
+        (["ct", "--language", "de", "-o", "{d}/x.csv"], 1, "language 'de'"),
+        (["ct", "mini", "-o", "{d}/x.csv"], 1, "different instrument versions"),
+        (["ct", "-o", "{d}/x.csv", "--db", "{d}/no.db"], 1, "database"),
+    ],
+)
 def test_cli_errors(data, tmp_path, args, code, message):
     args = [a.format(d=tmp_path) for a in args]
     if "--db" not in args:
@@ -431,8 +496,9 @@ def test_cli_errors(data, tmp_path, args, code, message):
 def test_cli_export_with_env_db_progress_and_inferred_format(data, tmp_path, monkeypatch):
     monkeypatch.setenv("TRUSTMETER_DB", str(data["path"]))
     out = tmp_path / "x.sav"
-    r = CliRunner().invoke(main, ["export", "ct", "--period", "2026-Q4", "-o", str(out),
-                                  "--language", "fa"])
+    r = CliRunner().invoke(
+        main, ["export", "ct", "--period", "2026-Q4", "-o", str(out), "--language", "fa"]
+    )
     assert r.exit_code == 0, r.output
     assert "Exported" in r.stdout and "complete responses" in r.stdout
     assert "not streamed" in r.stdout  # sav is built in memory, and says so
@@ -446,8 +512,14 @@ def test_cli_export_with_env_db_progress_and_inferred_format(data, tmp_path, mon
 
 def test_progress_reports_rows(data, tmp_path):
     seen = []
-    ex.export_campaign(data["path"], "ct", "csv", tmp_path / "x.csv", chunk_rows=8,
-                       progress=lambda done, total: seen.append((done, total)))
+    ex.export_campaign(
+        data["path"],
+        "ct",
+        "csv",
+        tmp_path / "x.csv",
+        chunk_rows=8,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(8, 30), (16, 30), (24, 30), (30, 30)]
 
 
@@ -481,8 +553,12 @@ def test_sav_and_dta_open_in_r_haven(data, db, tmp_path):
     dta = ex.export_campaign(data["path"], "ct", "dta", tmp_path / "x.dta", language="ru")
     script = tmp_path / "check.R"
     script.write_text(HAVEN_SCRIPT, encoding="utf-8")
-    r = subprocess.run(["Rscript", str(script), str(sav.path), str(dta.path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["Rscript", str(script), str(sav.path), str(dta.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     n_na = int(exp["na_items"].str.split(",").apply(lambda s: "REL1" in s).sum())
@@ -498,10 +574,17 @@ def test_xlsx_never_stores_respondent_text_as_a_formula(data, tmp_path):
 
     evil = '=HYPERLINK("http://example.invalid","x")'
     with open_db(data["path"]) as conn:
-        c = store.create_campaign(conn, slug="inj", instrument="customer-trust", period="P1",
-                                  params=["segment"])
-        rid = store.start_response(conn, c, language="en", direction="ltr",
-                                   params={"segment": evil + "\x01"}, item_order=None)
+        c = store.create_campaign(
+            conn, slug="inj", instrument="customer-trust", period="P1", params=["segment"]
+        )
+        rid = store.start_response(
+            conn,
+            c,
+            language="en",
+            direction="ltr",
+            params={"segment": evil + "\x01"},
+            item_order=None,
+        )
         store.save_page(conn, rid, 0, {"REL1": 3})
         store.complete_response(conn, rid)
     res = ex.export_campaign(data["path"], "inj", "xlsx", tmp_path / "x.xlsx")
@@ -535,15 +618,18 @@ def test_library_errors_name_the_problem_and_write_nothing(data, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_export_progress_off_a_terminal_is_a_line_every_ten_percent(data, tmp_path,
-                                                                         monkeypatch):
+def test_cli_export_progress_off_a_terminal_is_a_line_every_ten_percent(
+    data, tmp_path, monkeypatch
+):
     import survey.cli.data as cli_data
 
     real = cli_data.export_campaign
-    monkeypatch.setattr(cli_data, "export_campaign",
-                        lambda *a, **kw: real(*a, **kw, chunk_rows=3))  # 10 chunks of 30
-    r = CliRunner().invoke(main, ["export", "ct", "--db", str(data["path"]), "-o",
-                                  str(tmp_path / "x.csv")])
+    monkeypatch.setattr(
+        cli_data, "export_campaign", lambda *a, **kw: real(*a, **kw, chunk_rows=3)
+    )  # 10 chunks of 30
+    r = CliRunner().invoke(
+        main, ["export", "ct", "--db", str(data["path"]), "-o", str(tmp_path / "x.csv")]
+    )
     assert r.exit_code == 0, r.output
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("Exporting csv:")]
     assert lines == [f"Exporting csv: {10 * k}% ({3 * k:,} of 30 rows)" for k in range(1, 11)]

@@ -26,6 +26,7 @@ def _answer(app, inst, breach_yes: bool, why: str, seed: int) -> None:
         if name in inst.checklist.item_ids:
             return "1" if breach_yes and name == inst.checklist.item_ids[0] else "0"
         return rng.choice([v for v in values if v != "na"])
+
     person = Respondent(app.test_client(), seed=seed, choose=choose)
     page = person.consent("/s/acme")
     while "<textarea" not in page.html:
@@ -45,8 +46,7 @@ def flow(app, campaign, db):
 
 def test_not_shown_and_open_text_in_every_format(flow, tmp_path):
     path, inst = flow
-    out = {fmt: ex.export_campaign(path, "acme", fmt, tmp_path / f"x.{fmt}")
-           for fmt in ex.FORMATS}
+    out = {fmt: ex.export_campaign(path, "acme", fmt, tmp_path / f"x.{fmt}") for fmt in ex.FORMATS}
     csv = pd.read_csv(out["csv"].path, keep_default_na=False)
     assert len(csv) == 3
     shown = csv["not_shown_items"] == ""
@@ -85,8 +85,9 @@ def test_not_shown_and_open_text_in_every_format(flow, tmp_path):
         assert meta.variable_value_labels[iid]["b"] == "Not shown"
     assert df["OPEN_REASON"].tolist() == [WHY["yes"], WHY["no"], WHY["plain"]]
     # the codebook documents both
-    cb = {v["name"]: v for v in json.loads(out["csv"].codebook_json.read_text("utf-8"))
-          ["variables"]}
+    cb = {
+        v["name"]: v for v in json.loads(out["csv"].codebook_json.read_text("utf-8"))["variables"]
+    }
     assert cb["OPEN_REASON"]["type"] == "string" and cb["OPEN_REASON"]["kind"] == "text"
     assert "not_shown_items" in cb
 

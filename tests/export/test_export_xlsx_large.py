@@ -32,8 +32,14 @@ def big(tmp_path_factory):
 def test_20k_row_xlsx_reads_back_in_read_only_mode(big, tmp_path):
     seen = []
     t = time.perf_counter()
-    res = ex.export_campaign(big, "big", "xlsx", tmp_path / "big.xlsx", chunk_rows=5_000,
-                             progress=lambda done, total: seen.append((done, total)))
+    res = ex.export_campaign(
+        big,
+        "big",
+        "xlsx",
+        tmp_path / "big.xlsx",
+        chunk_rows=5_000,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     elapsed = time.perf_counter() - t
     assert res.rows == N and res.constant_memory
     assert seen == [(5_000, N), (10_000, N), (15_000, N), (20_000, N)]  # chunk by chunk
@@ -65,8 +71,9 @@ def test_20k_row_xlsx_reads_back_in_read_only_mode(big, tmp_path):
         sheet = next(n for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
         with z.open(sheet) as f:
             head = f.read(65536).decode("utf-8")
-    assert re.search(r'<pane [^>]*topLeftCell="A2"[^>]*state="frozen"', head) or \
-        re.search(r'<pane [^>]*state="frozen"[^>]*topLeftCell="A2"', head), head[:500]
+    assert re.search(r'<pane [^>]*topLeftCell="A2"[^>]*state="frozen"', head) or re.search(
+        r'<pane [^>]*state="frozen"[^>]*topLeftCell="A2"', head
+    ), head[:500]
     widths = {}
     for tag in re.findall(r"<col [^>]*>", head):
         attrs = dict(re.findall(r'(\w+)="([^"]*)"', tag))

@@ -17,8 +17,15 @@ from survey.storage.db import init_db, open_db
 
 # URL parameters are stripped of surrounding white space when stored, so tab and CR at
 # the start are covered by the unit test of neutralise() below.
-EVIL = ['=HYPERLINK("http://example.invalid","x")', "+cmd|' /C calc'!A0", "@SUM(A1:A9)",
-        "-2+3", "plain", "a=b", "x-1"]
+EVIL = [
+    '=HYPERLINK("http://example.invalid","x")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(A1:A9)",
+    "-2+3",
+    "plain",
+    "a=b",
+    "x-1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +33,13 @@ def dbpath(tmp_path_factory):
     path = tmp_path_factory.mktemp("formula") / "t.db"
     with open_db(path) as db:
         init_db(db)
-        c = store.create_campaign(db, slug="inj", instrument="customer-trust", period="P1",
-                                  params=["segment"])
+        c = store.create_campaign(
+            db, slug="inj", instrument="customer-trust", period="P1", params=["segment"]
+        )
         for value in EVIL:
-            rid = store.start_response(db, c, language="en", direction="ltr",
-                                       params={"segment": value}, item_order=None)
+            rid = store.start_response(
+                db, c, language="en", direction="ltr", params={"segment": value}, item_order=None
+            )
             store.save_page(db, rid, 0, {"REL1": 3})
             assert store.complete_response(db, rid)
     return path
@@ -59,10 +68,22 @@ def xlsx_column(path, name):
         wb.close()
 
 
-@pytest.mark.parametrize("value, out", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"),
-                                        ("@A1", "'@A1"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
-                                        ("1-1", "1-1"), ("", ""), (None, None), (3, 3),
-                                        (" =1", " =1")])
+@pytest.mark.parametrize(
+    "value, out",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("1-1", "1-1"),
+        ("", ""),
+        (None, None),
+        (3, 3),
+        (" =1", " =1"),
+    ],
+)
 def test_neutralise_one_value(value, out):
     from survey.export.neutralise import neutralise
 
@@ -87,8 +108,7 @@ def test_xlsx_neutralises_formula_looking_text(dbpath, tmp_path):
 def test_raw_formulas_keep_the_values_verbatim(dbpath, tmp_path):
     res = ex.export_campaign(dbpath, "inj", "csv", tmp_path / "r.csv", raw_formulas=True)
     assert csv_column(res.path, "segment") == EVIL
-    assert "--raw-formulas" in json.loads(res.codebook_json.read_text(encoding="utf-8"))[
-        "formulas"]
+    assert "--raw-formulas" in json.loads(res.codebook_json.read_text(encoding="utf-8"))["formulas"]
     assert json.loads(res.manifest.read_text(encoding="utf-8"))["formulas_neutralised"] is False
     res = ex.export_campaign(dbpath, "inj", "xlsx", tmp_path / "r.xlsx", raw_formulas=True)
     assert xlsx_column(res.path, "segment") == EVIL  # still text cells, not formulas
@@ -108,7 +128,8 @@ def test_cli_raw_formulas_option(dbpath, tmp_path, monkeypatch):
     r = runner.invoke(main, ["export", "inj", "--db", str(dbpath), "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert csv_column(out, "segment") == [expected(v) for v in EVIL]
-    r = runner.invoke(main, ["export", "inj", "--db", str(dbpath), "-o", str(out),
-                             "--raw-formulas"])
+    r = runner.invoke(
+        main, ["export", "inj", "--db", str(dbpath), "-o", str(out), "--raw-formulas"]
+    )
     assert r.exit_code == 0, r.output
     assert csv_column(out, "segment") == EVIL

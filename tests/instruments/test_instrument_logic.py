@@ -37,15 +37,22 @@ def errors_of(data: dict) -> list[str]:
 # ----- {brand} ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang, brand, a1, a2", [
-    ("en", None, "This company keeps its promises.", "I trust this company."),
-    ("en", "eBay", "eBay keeps its promises.", "I trust eBay."),
-    ("ru", None, "Эта компания выполняет свои обещания.", "Я доверяю этой компании."),
-    ("ru", "Ромашка", "Компания Ромашка выполняет свои обещания.",
-     "Я доверяю компании Ромашка."),
-    ("fa", None, "این شرکت به وعده‌هایش عمل می‌کند.", "به این شرکت اعتماد دارم."),
-    ("fa", "دیجی‌کالا", "دیجی‌کالا به وعده‌هایش عمل می‌کند.", "به دیجی‌کالا اعتماد دارم."),
-])
+@pytest.mark.parametrize(
+    "lang, brand, a1, a2",
+    [
+        ("en", None, "This company keeps its promises.", "I trust this company."),
+        ("en", "eBay", "eBay keeps its promises.", "I trust eBay."),
+        ("ru", None, "Эта компания выполняет свои обещания.", "Я доверяю этой компании."),
+        (
+            "ru",
+            "Ромашка",
+            "Компания Ромашка выполняет свои обещания.",
+            "Я доверяю компании Ромашка.",
+        ),
+        ("fa", None, "این شرکت به وعده‌هایش عمل می‌کند.", "به این شرکت اعتماد دارم."),
+        ("fa", "دیجی‌کالا", "دیجی‌کالا به وعده‌هایش عمل می‌کند.", "به دیجی‌کالا اعتماد دارم."),
+    ],
+)
 def test_brand_rendering(bf, lang, brand, a1, a2):
     assert bf.brand_aware
     assert bf.item_text("A1", lang, brand) == a1
@@ -66,8 +73,11 @@ def test_plain_text_is_the_neutral_wording(bf):
     gets the neutral wording, never a raw {brand}."""
     assert bf.item("A1").text["en"] == "This company keeps its promises."
     assert bf.item("A2").text["ru"] == "Я доверяю этой компании."
-    assert dict(bf.title) == {"en": "Trust in this company", "ru": "Доверие к этой компании",
-                              "fa": "اعتماد به این شرکت"}
+    assert dict(bf.title) == {
+        "en": "Trust in this company",
+        "ru": "Доверие к этой компании",
+        "fa": "اعتماد به این شرکت",
+    }
     assert templates_of(bf.item("A1").text)["en"] == "{brand} keeps its promises."
     assert templates_of(bf.item("FIXED").text) == bf.item("FIXED").text  # no placeholder
     for item in bf.iter_all_items():
@@ -107,26 +117,33 @@ BRAND_ERRORS = {
     "placeholder without a brand section": (
         lambda d: d.pop("brand"),
         "bf.yaml: dimensions[0][A].items[0][A1].text.en: uses {brand} but the instrument has no "
-        "brand: section"),
+        "brand: section",
+    ),
     "unknown placeholder": (
         lambda d: _set(d, (*A1_TEXT, "en"), "{company} keeps its promises."),
-        "bf.yaml: dimensions[0][A].items[0][A1].text.en: '{company}' is not a placeholder"),
+        "bf.yaml: dimensions[0][A].items[0][A1].text.en: '{company}' is not a placeholder",
+    ),
     "unknown case": (
         lambda d: _set(d, (*A1_TEXT, "ru"), "{brand:abl} выполняет."),
-        "bf.yaml: dimensions[0][A].items[0][A1].text.ru: {brand:abl}: unknown case"),
+        "bf.yaml: dimensions[0][A].items[0][A1].text.ru: {brand:abl}: unknown case",
+    ),
     "case not declared for the language": (
         lambda d: d["brand"]["neutral"]["ru"].pop("dat"),
         "bf.yaml: dimensions[0][A].items[1][A2].text.ru: {brand:dat} but brand.neutral.ru has no "
-        "'dat' form"),
+        "'dat' form",
+    ),
     "neutral missing for a language": (
         lambda d: d["brand"]["neutral"].pop("fa"),
-        "bf.yaml: brand.neutral.fa: missing translation"),
+        "bf.yaml: brand.neutral.fa: missing translation",
+    ),
     "named form without {name}": (
         lambda d: _set(d, ("brand", "named", "ru", "gen"), "компании"),
-        "bf.yaml: brand.named.ru.gen: must contain {name}"),
+        "bf.yaml: brand.named.ru.gen: must contain {name}",
+    ),
     "case forms without nom": (
         lambda d: d["brand"]["neutral"]["ru"].pop("nom"),
-        "bf.yaml: brand.neutral.ru.nom: is required"),
+        "bf.yaml: brand.neutral.ru.nom: is required",
+    ),
 }
 
 
@@ -148,11 +165,14 @@ def test_condition_evaluation():
     assert yes.evaluate({"CL1": 1.0}) and yes.evaluate({"CL1": "1"}) and yes.evaluate({"CL1": True})
     assert not yes.evaluate({"CL1": float("nan")}) and not yes.evaluate({"CL1": "na"})
     assert Leaf("X", "in", (1, 3)).evaluate({"X": 3}) and not Leaf("X", "in", (1, 3)).evaluate(
-        {"X": 2})
+        {"X": 2}
+    )
     assert Leaf("X", "at_least", 5).evaluate({"X": 5}) and not Leaf("X", "at_least", 5).evaluate(
-        {"X": 4})
+        {"X": 4}
+    )
     assert Leaf("X", "at_most", 2).evaluate({"X": 2}) and not Leaf("X", "at_most", 2).evaluate(
-        {"X": 3})
+        {"X": 3}
+    )
     both = AllOf((yes, Leaf("X", "at_most", 2)))
     assert both.evaluate({"CL1": 1, "X": 1}) and not both.evaluate({"CL1": 1, "X": 3})
     either = AnyOf((yes, Leaf("X", "at_most", 2)))
@@ -193,78 +213,119 @@ def _show_if(cond):
 
 SHOW_IF_ERRORS = {
     "unknown item": (
-        _show_if({"item": "NOPE", "equals": 1}), FIXED_PATH + "refers to unknown item 'NOPE'"),
+        _show_if({"item": "NOPE", "equals": 1}),
+        FIXED_PATH + "refers to unknown item 'NOPE'",
+    ),
     "block id instead of an item": (
         _show_if({"item": "A", "equals": 1}),
-        FIXED_PATH + "refers to unknown item 'A' (a block id; name one of its items: A1, A2)"),
+        FIXED_PATH + "refers to unknown item 'A' (a block id; name one of its items: A1, A2)",
+    ),
     "later item": (
         lambda d: _set(d, ("dimensions", 0, "show_if"), {"item": "CL1", "equals": 1}),
         "bf.yaml: dimensions[0][A].show_if: refers to 'CL1', a later item (page 2; this question "
-        "is on page 1)"),
+        "is on page 1)",
+    ),
     "same page": (
         lambda d: _set(d, ("dimensions", 0, "items", 1, "show_if"), {"item": "A1", "equals": 1}),
-        "bf.yaml: dimensions[0][A].items[1][A2].show_if: refers to 'A1' on the same page (1)"),
+        "bf.yaml: dimensions[0][A].items[1][A2].show_if: refers to 'A1' on the same page (1)",
+    ),
     "open-text item": (
-        lambda d: (d["pages"].insert(4, ["FIXED"]), d["pages"].pop(2),
-                   _set(d, (*FIXED, "show_if"), {"item": "WHY", "equals": 1})),
-        FIXED_PATH + "refers to 'WHY', an open-text item"),
+        lambda d: (
+            d["pages"].insert(4, ["FIXED"]),
+            d["pages"].pop(2),
+            _set(d, (*FIXED, "show_if"), {"item": "WHY", "equals": 1}),
+        ),
+        FIXED_PATH + "refers to 'WHY', an open-text item",
+    ),
     "cycle": (
-        lambda d: (_set(d, ("dimensions", 0, "items", 0, "show_if"),
-                        {"item": "FIXED", "at_least": 1}),),
-        "bf.yaml: dimensions[0][A].items[0][A1].show_if: show_if forms a cycle: A1 -> FIXED -> A1"),
+        lambda d: (
+            _set(d, ("dimensions", 0, "items", 0, "show_if"), {"item": "FIXED", "at_least": 1}),
+        ),
+        "bf.yaml: dimensions[0][A].items[0][A1].show_if: show_if forms a cycle: A1 -> FIXED -> A1",
+    ),
     "self reference": (
         _show_if({"item": "FIXED", "equals": 1}),
-        FIXED_PATH + "show_if forms a cycle: FIXED -> FIXED"),
+        FIXED_PATH + "show_if forms a cycle: FIXED -> FIXED",
+    ),
     "equals a code outside the scale": (
         _show_if({"item": "A1", "equals": 9}),
-        FIXED_PATH + "A1 equals 9: can never be true, A1 is answered on 1..5"),
+        FIXED_PATH + "A1 equals 9: can never be true, A1 is answered on 1..5",
+    ),
     "checklist equals 2": (
         lambda d: _set(d, ("pages", 2, "show_if"), {"item": "CL1", "equals": 2}),
-        PAGE2 + "CL1 equals 2: can never be true, CL1 is coded 0 = no, 1 = yes"),
+        PAGE2 + "CL1 equals 2: can never be true, CL1 is coded 0 = no, 1 = yes",
+    ),
     "in with a code outside the scale": (
         _show_if({"item": "A1", "in": [1, 6, 7]}),
-        FIXED_PATH + "A1 in [1, 6, 7]: 6, 7 can never be an answer"),
+        FIXED_PATH + "A1 in [1, 6, 7]: 6, 7 can never be an answer",
+    ),
     "at_least above the maximum": (
         _show_if({"item": "A1", "at_least": 6}),
-        FIXED_PATH + "A1 at_least 6: can never be true, A1 is answered on 1..5"),
+        FIXED_PATH + "A1 at_least 6: can never be true, A1 is answered on 1..5",
+    ),
     "at_most below the minimum": (
         _show_if({"item": "A1", "at_most": 0}),
-        FIXED_PATH + "A1 at_most 0: can never be true"),
+        FIXED_PATH + "A1 at_most 0: can never be true",
+    ),
     "contradictory leaves on one item": (
         _show_if({"all": [{"item": "A1", "at_least": 4}, {"item": "A1", "at_most": 2}]}),
         FIXED_PATH + "can never be true: no combination of answers satisfies it "
-                     "((A1 at_least 4 and A1 at_most 2))"),
+        "((A1 at_least 4 and A1 at_most 2))",
+    ),
     "contradiction through not": (
         _show_if({"all": [{"item": "CL1", "equals": 1}, {"not": {"item": "CL1", "in": [1]}}]}),
-        FIXED_PATH + "can never be true"),
+        FIXED_PATH + "can never be true",
+    ),
     "two operators in a leaf": (
         _show_if({"item": "A1", "equals": 1, "at_least": 1}),
-        FIXED_PATH + "needs exactly one of equals, in, at_least, at_most (got equals, "
-                     "at_least)"),
+        FIXED_PATH + "needs exactly one of equals, in, at_least, at_most (got equals, at_least)",
+    ),
     "no operator": (_show_if({"item": "A1"}), FIXED_PATH + "needs exactly one of"),
-    "no item": (_show_if({"equals": 1}),
-                "bf.yaml: single_items[0][FIXED].show_if.item: is required"),
+    "no item": (
+        _show_if({"equals": 1}),
+        "bf.yaml: single_items[0][FIXED].show_if.item: is required",
+    ),
     "unknown key": (_show_if({"item": "A1", "eq": 1}), FIXED_PATH + "unknown field(s) eq"),
     "combinator with other keys": (
         _show_if({"all": [{"item": "A1", "equals": 1}], "item": "A1"}),
-        FIXED_PATH + "all / item: a combinator"),
-    "empty all": (_show_if({"all": []}), "bf.yaml: single_items[0][FIXED].show_if.all: must be a "
-                                         "non-empty list of conditions, got an empty list"),
+        FIXED_PATH + "all / item: a combinator",
+    ),
+    "empty all": (
+        _show_if({"all": []}),
+        "bf.yaml: single_items[0][FIXED].show_if.all: must be a "
+        "non-empty list of conditions, got an empty list",
+    ),
     "yes instead of 1": (
         lambda d: _set(d, ("pages", 2, "show_if"), {"item": "CL1", "equals": True}),
         "bf.yaml: pages[2].show_if.equals: must be an integer answer code, got True "
-        "(checklist answers are 1 = yes, 0 = no)"),
+        "(checklist answers are 1 = yes, 0 = no)",
+    ),
     "expression string": (
         _show_if("A1 > 3"),
-        FIXED_PATH + "must be a mapping such as {item: BR_FEE, equals: 1}"),
+        FIXED_PATH + "must be a mapping such as {item: BR_FEE, equals: 1}",
+    ),
     "nested leaf error has its path": (
         _show_if({"any": [{"item": "A1", "equals": 1}, {"not": {"item": "A1", "in": "1"}}]}),
-        "bf.yaml: single_items[0][FIXED].show_if.any[1].not.in: must be a non-empty list"),
+        "bf.yaml: single_items[0][FIXED].show_if.any[1].not.in: must be a non-empty list",
+    ),
     "too deep": (
         _show_if(
-            {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"not": {
-                "item": "A1", "equals": 1}}}}}}}}}}),
-        "bf.yaml: single_items[0][FIXED].show_if.not.not.not.not.not.not.not.not.not: is nested"),
+            {
+                "not": {
+                    "not": {
+                        "not": {
+                            "not": {
+                                "not": {
+                                    "not": {"not": {"not": {"not": {"item": "A1", "equals": 1}}}}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        ),
+        "bf.yaml: single_items[0][FIXED].show_if.not.not.not.not.not.not.not.not.not: is nested",
+    ),
 }
 
 
@@ -278,9 +339,16 @@ def test_show_if_errors(mutate, want):
 
 def test_valid_conditions_load():
     data = fixture_dict()
-    _set(data, (*FIXED, "show_if"), {"any": [
-        {"all": [{"item": "A1", "at_least": 2}, {"item": "A2", "in": [1, 2]}]},
-        {"not": {"item": "A2", "equals": 5}}]})
+    _set(
+        data,
+        (*FIXED, "show_if"),
+        {
+            "any": [
+                {"all": [{"item": "A1", "at_least": 2}, {"item": "A2", "in": [1, 2]}]},
+                {"not": {"item": "A2", "equals": 5}},
+            ]
+        },
+    )
     inst = instrument_from_dict(copy.deepcopy(data), source="bf.yaml")
     cond = inst.item("FIXED").show_if
     assert cond.evaluate({"A1": 3, "A2": 2}) and cond.evaluate({"A2": 4})
@@ -305,12 +373,18 @@ def test_text_items_are_kept_out_of_numeric_paths(bf):
 
 
 TEXT_ERRORS = {
-    "max_length zero": (("max_length", 0),
-                        "bf.yaml: single_items[1][WHY].max_length: must be between 1 and 10000"),
-    "max_length a string": (("max_length", "long"),
-                            "bf.yaml: single_items[1][WHY].max_length: must be an integer"),
-    "scale on a text item": (("scale", {"min": 1, "max": 2}),
-                             "bf.yaml: single_items[1].scale: unknown field"),
+    "max_length zero": (
+        ("max_length", 0),
+        "bf.yaml: single_items[1][WHY].max_length: must be between 1 and 10000",
+    ),
+    "max_length a string": (
+        ("max_length", "long"),
+        "bf.yaml: single_items[1][WHY].max_length: must be an integer",
+    ),
+    "scale on a text item": (
+        ("scale", {"min": 1, "max": 2}),
+        "bf.yaml: single_items[1].scale: unknown field",
+    ),
     "unknown type": (("type", "essay"), "bf.yaml: single_items[1][WHY].type: must be choice"),
 }
 
@@ -331,21 +405,24 @@ def test_default_page_layout_puts_text_items_last():
     assert sorted(inst.all_item_ids) == sorted((*inst.item_ids, "WHY"))
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("  fine  ", "fine"),
-    ("a\r\nb\rc", "a\nb\nc"),
-    ("tab\there", "tab\there"),
-    ("bell\x07 and nul\x00 and esc\x1b[31m", "bell and nul and esc[31m"),
-    ("del\x7f c1\x9b", "del c1"),
-    ("\u202eevil\u202c txt", "evil txt"),  # right-to-left override and pop
-    ("\u2066a\u2069 \u2067b\u2069 \u2068c\u2069 \u202ad\u202b", "a b c d"),
-    ("می\u200cکنم", "می\u200cکنم"),  # Persian zero-width non-joiner kept
-    ("\u200fمتن\u200e", "\u200fمتن\u200e"),  # RLM and LRM kept
-    ("e\u0301", "\u00e9"),  # NFC
-    ("line\u2028sep", "line\nsep"),
-    ("=1+1", "=1+1"),  # formulas are neutralised by the exports, not here
-    ("\x00\u202e  ", ""),
-])
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("  fine  ", "fine"),
+        ("a\r\nb\rc", "a\nb\nc"),
+        ("tab\there", "tab\there"),
+        ("bell\x07 and nul\x00 and esc\x1b[31m", "bell and nul and esc[31m"),
+        ("del\x7f c1\x9b", "del c1"),
+        ("\u202eevil\u202c txt", "evil txt"),  # right-to-left override and pop
+        ("\u2066a\u2069 \u2067b\u2069 \u2068c\u2069 \u202ad\u202b", "a b c d"),
+        ("می\u200cکنم", "می\u200cکنم"),  # Persian zero-width non-joiner kept
+        ("\u200fمتن\u200e", "\u200fمتن\u200e"),  # RLM and LRM kept
+        ("e\u0301", "\u00e9"),  # NFC
+        ("line\u2028sep", "line\nsep"),
+        ("=1+1", "=1+1"),  # formulas are neutralised by the exports, not here
+        ("\x00\u202e  ", ""),
+    ],
+)
 def test_clean_text(raw, clean):
     assert clean_text(raw) == clean
 
@@ -372,12 +449,14 @@ BREACH_IDS = ("BR_PROMISE", "BR_FEE", "BR_COMPLAINT", "BR_TERMS", "BR_ADS", "BR_
 @pytest.fixture(scope="module")
 def ct():
     from instruments.loader import get_instrument
+
     return get_instrument("customer-trust")
 
 
 @pytest.fixture(scope="module")
 def ct_old():
     from instruments.loader import get_instrument
+
     return get_instrument("customer-trust@1.0.0")
 
 
@@ -386,7 +465,8 @@ def test_default_instrument_is_brand_aware_without_literal_company(ct, ct_old):
     literal = {"en": "this company", "ru": "эт(а|ой|у) компани", "fa": "این شرکت"}
     n_placeholders = 0
     texts = [("intro", templates_of(ct.intro)), ("prompt", templates_of(ct.checklist.prompt))] + [
-        (i.id, templates_of(i.text)) for i in ct.iter_all_items()]
+        (i.id, templates_of(i.text)) for i in ct.iter_all_items()
+    ]
     for where, text in texts:
         for lang in ct.languages:
             assert not re.search(literal[lang], text[lang].lower()), (where, lang)
@@ -399,26 +479,48 @@ def test_default_instrument_is_brand_aware_without_literal_company(ct, ct_old):
     assert n_placeholders >= 3 * 30
 
 
-@pytest.mark.parametrize("lang, brand, item, shown", [
-    ("en", None, "REL1", "This company keeps the promises it makes to me."),
-    ("en", "Acme", "REL3", "The quality of the products or services of Acme matches what I "
-                           "expect."),
-    ("ru", None, "REL1", "Эта компания выполняет обещания, которые она мне даёт."),
-    ("ru", "Ромашка", "HON4", "Компания Ромашка честна со мной, даже когда правда мне "
-                              "неприятна."),
-    ("ru", None, "TRUST_OVERALL", "В целом я доверяю этой компании."),
-    ("ru", "Ромашка", "TRUST_OVERALL", "В целом я доверяю компании Ромашка."),
-    ("ru", "Ромашка", "LOY2", "Я бы порекомендовал(-а) компанию Ромашка друзьям или "
-                              "родственникам."),
-    ("ru", None, "RISK1", "Иметь дело с этой компанией, по-моему, рискованно."),
-    ("ru", "Ромашка", "REC_RESOLVED", "Вспомните самую серьёзную из этих проблем. Компания "
-                                      "Ромашка её решила?"),
-    ("ru", None, "REC_RESOLVED", "Вспомните самую серьёзную из этих проблем. Эта компания её "
-                                 "решила?"),
-    ("fa", None, "TRUST_OVERALL", "در مجموع، به این شرکت اعتماد دارم."),
-    ("fa", "دیجی‌کالا", "NPS", "چقدر احتمال دارد دیجی‌کالا را به یک دوست یا همکار توصیه "
-                               "کنید؟"),
-])
+@pytest.mark.parametrize(
+    "lang, brand, item, shown",
+    [
+        ("en", None, "REL1", "This company keeps the promises it makes to me."),
+        (
+            "en",
+            "Acme",
+            "REL3",
+            "The quality of the products or services of Acme matches what I expect.",
+        ),
+        ("ru", None, "REL1", "Эта компания выполняет обещания, которые она мне даёт."),
+        (
+            "ru",
+            "Ромашка",
+            "HON4",
+            "Компания Ромашка честна со мной, даже когда правда мне неприятна.",
+        ),
+        ("ru", None, "TRUST_OVERALL", "В целом я доверяю этой компании."),
+        ("ru", "Ромашка", "TRUST_OVERALL", "В целом я доверяю компании Ромашка."),
+        (
+            "ru",
+            "Ромашка",
+            "LOY2",
+            "Я бы порекомендовал(-а) компанию Ромашка друзьям или родственникам.",
+        ),
+        ("ru", None, "RISK1", "Иметь дело с этой компанией, по-моему, рискованно."),
+        (
+            "ru",
+            "Ромашка",
+            "REC_RESOLVED",
+            "Вспомните самую серьёзную из этих проблем. Компания Ромашка её решила?",
+        ),
+        (
+            "ru",
+            None,
+            "REC_RESOLVED",
+            "Вспомните самую серьёзную из этих проблем. Эта компания её решила?",
+        ),
+        ("fa", None, "TRUST_OVERALL", "در مجموع، به این شرکت اعتماد دارم."),
+        ("fa", "دیجی‌کالا", "NPS", "چقدر احتمال دارد دیجی‌کالا را به یک دوست یا همکار توصیه کنید؟"),
+    ],
+)
 def test_default_instrument_brand_rendering(ct, lang, brand, item, shown):
     assert ct.item_text(item, lang, brand) == shown
 
@@ -475,23 +577,28 @@ def test_demo_data_respect_show_if_and_skip_text_items(ct):
 def test_readme_worked_example():
     """The worked example in instruments/README.md loads and behaves as it says."""
     readme = (Path(__file__).resolve().parents[2] / "instruments" / "README.md").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     section = readme.split("## Worked example", 1)[1].split("\n## ", 1)[0]
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     inst = instrument_from_dict(yaml.safe_load(block), source="example.yaml")
     assert (inst.item_text("A1", "ru", None), inst.item_text("A2", "ru", "Ромашка")) == (
-        "Эта компания выполняет свои обещания.", "Я доверяю компании Ромашка.")
+        "Эта компания выполняет свои обещания.",
+        "Я доверяю компании Ромашка.",
+    )
     assert inst.shown_item_ids(2, {"CL1": 1, "A1": 2}) == ("FIXED",)
     assert inst.shown_item_ids(2, {"CL1": 0, "CL2": 0}) == ()
     assert (inst.item_ids, inst.text_item_ids) == (("A1", "A2", "FIXED", "CL1", "CL2"), ("WHY",))
     data = yaml.safe_load(block)
-    data["single_items"][0]["show_if"] = {"all": [{"item": "A1", "at_least": 4},
-                                                  {"item": "A1", "at_most": 3}]}
+    data["single_items"][0]["show_if"] = {
+        "all": [{"item": "A1", "at_least": 4}, {"item": "A1", "at_most": 3}]
+    }
     with pytest.raises(InstrumentError) as excinfo:
         instrument_from_dict(data, source="FILE")
     assert excinfo.value.errors == [
         "FILE: single_items[0][FIXED].show_if: can never be true: no combination of answers "
-        "satisfies it ((A1 at_least 4 and A1 at_most 3))"]
+        "satisfies it ((A1 at_least 4 and A1 at_most 3))"
+    ]
 
 
 def test_analysis_ignores_and_refuses_open_text(ct):

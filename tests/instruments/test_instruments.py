@@ -181,14 +181,21 @@ def test_customer_trust_outcomes_covariates_and_extras(ct):
     (why,) = ct.text_items
     assert why.id == "OPEN_REASON" and why.is_text and not why.required
     assert why.max_length == 1000 and why.text["en"] == (
-        "What is the main reason for your trust rating?")
+        "What is the main reason for your trust rating?"
+    )
     assert (nps.scale.min, nps.scale.max) == (0, 10)
     assert nps.scale.labels["en"] == {0: "Not at all likely", 10: "Extremely likely"}
     assert ct.scale_for("NPS") is nps.scale and ct.scale_for("REL1") is ct.scale
 
     assert ct.checklist.id == "BREACH"
     assert ct.checklist.item_ids == (
-        "BR_PROMISE", "BR_FEE", "BR_COMPLAINT", "BR_TERMS", "BR_ADS", "BR_QUALITY")
+        "BR_PROMISE",
+        "BR_FEE",
+        "BR_COMPLAINT",
+        "BR_TERMS",
+        "BR_ADS",
+        "BR_QUALITY",
+    )
     assert ct.scale_for("BR_FEE") is None
 
 
@@ -260,9 +267,14 @@ def test_customer_trust_wordings_are_distinct(ct):
 
 def test_customer_trust_pages_are_short_and_complete(ct):
     assert ct.pages == (
-        ("REL", "HON"), ("COM", "EMP", "ATT1"), ("CON", "PROP"),
-        ("TRUST", "LOY", "RISK", "NPS"), ("BREACH",), ("REC_RESOLVED", "REC_HANDLING"),
-        ("OPEN_REASON",))
+        ("REL", "HON"),
+        ("COM", "EMP", "ATT1"),
+        ("CON", "PROP"),
+        ("TRUST", "LOY", "RISK", "NPS"),
+        ("BREACH",),
+        ("REC_RESOLVED", "REC_HANDLING"),
+        ("OPEN_REASON",),
+    )
     for page in ct.pages:
         assert len(ct.page_item_ids(page)) <= 10
     # The attention check sits among items on the same 7-point scale.
@@ -285,6 +297,7 @@ def _del(*path):
         for k in path[:-1]:
             obj = obj[k]
         del obj[path[-1]]
+
     return mutate
 
 
@@ -296,12 +309,14 @@ def _set(*path_and_value):
         for k in path[:-1]:
             obj = obj[k]
         obj[path[-1]] = copy.deepcopy(value)
+
     return mutate
 
 
 def _append_item(section, block, item):
     def mutate(d):
         d[section][block]["items"].append(copy.deepcopy(item))
+
     return mutate
 
 
@@ -312,112 +327,173 @@ BROKEN = {
     "missing required field": (_del("version"), ["version: is required"]),
     "missing scale": (_del("scale"), ["scale: is required"]),
     "wrong type (string for integer)": (
-        _set("scale", "min", "1"), ["scale.min: must be an integer, got the string '1'"]),
+        _set("scale", "min", "1"),
+        ["scale.min: must be an integer, got the string '1'"],
+    ),
     "wrong type (string for mapping)": (
         _set(*A1, "text", "First item."),
-        ["dimensions[0][A].items[0][A1].text: must be a mapping, got the string 'First item.'"]),
+        ["dimensions[0][A].items[0][A1].text: must be a mapping, got the string 'First item.'"],
+    ),
     "wrong type (reverse)": (
         _set(*A1, "reverse", "yes"),
-        ["dimensions[0][A].items[0][A1].reverse: must be true or false, got the string 'yes'"]),
+        ["dimensions[0][A].items[0][A1].reverse: must be true or false, got the string 'yes'"],
+    ),
     "missing translation": (
-        _del(*A1, "text", "ru"), ["dimensions[0][A].items[0][A1].text.ru: missing translation"]),
+        _del(*A1, "text", "ru"),
+        ["dimensions[0][A].items[0][A1].text.ru: missing translation"],
+    ),
     "missing translation of a label": (
-        _del("scale", "labels", "ru"), ["scale.labels.ru: missing translation"]),
+        _del("scale", "labels", "ru"),
+        ["scale.labels.ru: missing translation"],
+    ),
     "unknown language in a text": (
         _set(*A1, "text", "de", "Erstes."),
-        ["dimensions[0][A].items[0][A1].text.de: language 'de' is not in the instrument's "
-         "languages ['en', 'ru']"]),
+        [
+            "dimensions[0][A].items[0][A1].text.de: language 'de' is not in the instrument's "
+            "languages ['en', 'ru']"
+        ],
+    ),
     "invalid language code": (
         _set("languages", ["en", "Russian"]),
-        ["languages[1]: 'Russian' is not a language code such as en, ru or fa"]),
+        ["languages[1]: 'Russian' is not a language code such as en, ru or fa"],
+    ),
     "language listed twice": (
-        _set("languages", ["en", "ru", "en"]), ["languages: lists a language twice"]),
+        _set("languages", ["en", "ru", "en"]),
+        ["languages: lists a language twice"],
+    ),
     "duplicate item id": (
         _append_item("dimensions", 1, ITEM_A3_DUP),
-        ["dimensions[1][B].items[2].id: duplicate id 'A1' (first used at "
-         "dimensions[0][A].items[0].id)"]),
+        [
+            "dimensions[1][B].items[2].id: duplicate id 'A1' (first used at "
+            "dimensions[0][A].items[0].id)"
+        ],
+    ),
     "item id equal to a block id": (
-        _set(*A1, "id", "B"), ["dimensions[1].id: duplicate id 'B' (first used at "
-                               "dimensions[0][A].items[0].id)"]),
+        _set(*A1, "id", "B"),
+        ["dimensions[1].id: duplicate id 'B' (first used at dimensions[0][A].items[0].id)"],
+    ),
     "invalid item id": (
         _set(*A1, "id", "1st"),
-        ["dimensions[0][A].items[0].id: '1st' is not a valid id (a letter, then letters, "
-         "digits or _"]),
+        [
+            "dimensions[0][A].items[0].id: '1st' is not a valid id (a letter, then letters, "
+            "digits or _"
+        ],
+    ),
     "item id with a dash": (
-        _set(*A1, "id", "A-1"), ["dimensions[0][A].items[0].id: 'A-1' is not a valid id"]),
+        _set(*A1, "id", "A-1"),
+        ["dimensions[0][A].items[0].id: 'A-1' is not a valid id"],
+    ),
     "id with a trailing newline": (
-        _set(*A1, "id", "A1\n"), ["dimensions[0][A].items[0].id: 'A1\\n' is not a valid id"]),
+        _set(*A1, "id", "A1\n"),
+        ["dimensions[0][A].items[0].id: 'A1\\n' is not a valid id"],
+    ),
     "SPSS reserved word as id": (
         _set(*A1, "id", "to"),
-        ["dimensions[0][A].items[0].id: 'to' is a reserved word in SPSS, Stata or R and cannot "
-         "be a variable name"]),
+        [
+            "dimensions[0][A].items[0].id: 'to' is a reserved word in SPSS, Stata or R and cannot "
+            "be a variable name"
+        ],
+    ),
     "R reserved word as id": (
-        _set("dimensions", 1, "id", "NA"), ["dimensions[1].id: 'NA' is a reserved word"]),
+        _set("dimensions", 1, "id", "NA"),
+        ["dimensions[1].id: 'NA' is a reserved word"],
+    ),
     "language code with a trailing newline": (
         _set("languages", ["en", "ru\n"]),
-        ["languages[1]: 'ru\\n' is not a language code such as en, ru or fa"]),
+        ["languages[1]: 'ru\\n' is not a language code such as en, ru or fa"],
+    ),
     "invalid instrument id": (
         _set("id", "Minimal Test"),
-        ["id: 'Minimal Test' must be lower-case letters, digits, '-' or '_'"]),
+        ["id: 'Minimal Test' must be lower-case letters, digits, '-' or '_'"],
+    ),
     "scale max equal to min": (
-        _set("scale", "max", 1), ["scale.max: must be greater than min (1), got 1"]),
+        _set("scale", "max", 1),
+        ["scale.max: must be greater than min (1), got 1"],
+    ),
     "scale max below min": (
-        _set("scale", "max", 0), ["scale.max: must be greater than min (1), got 0"]),
+        _set("scale", "max", 0),
+        ["scale.max: must be greater than min (1), got 0"],
+    ),
     "wrong number of labels": (
         _set("scale", "labels", "en", ["One", "Two", "Three", "Four"]),
-        ["scale.labels.en: has 4 labels but the scale 1..5 has 5 points"]),
+        ["scale.labels.en: has 4 labels but the scale 1..5 has 5 points"],
+    ),
     "main scale not fully labelled": (
         _set("scale", "labels", "en", {1: "One", 5: "Five"}),
-        ["scale.labels.en: must label every point 1..5 (a fully labelled scale)"]),
+        ["scale.labels.en: must label every point 1..5 (a fully labelled scale)"],
+    ),
     "label for a code outside the scale": (
         _set("single_items", 0, "scale", "labels", "en", {0: "Never", 11: "Surely"}),
-        ["single_items[0][NPS].scale.labels.en.11: label key must be a scale code 0..10"]),
+        ["single_items[0][NPS].scale.labels.en.11: label key must be a scale code 0..10"],
+    ),
     "not applicable without its label": (
         _del("scale", "not_applicable_label"),
-        ["scale.not_applicable_label: is required when not_applicable is true"]),
+        ["scale.not_applicable_label: is required when not_applicable is true"],
+    ),
     "attention check expected outside the scale": (
         _set("attention_checks", 0, "expected", 9),
-        ["attention_checks[0][ATT1].expected: 9 is outside the scale 1..5"]),
+        ["attention_checks[0][ATT1].expected: 9 is outside the scale 1..5"],
+    ),
     "attention check without expected": (
         _del("attention_checks", 0, "expected"),
-        ["attention_checks[0][ATT1].expected: is required (the instructed answer)"]),
+        ["attention_checks[0][ATT1].expected: is required (the instructed answer)"],
+    ),
     "unknown page reference": (
         _set("pages", 0, ["A", "ATT1", "NOPE"]),
-        ["pages[0][2]: 'NOPE' is not a dimension, outcome, covariate, single item, "
-         "attention check or checklist id of this instrument"]),
+        [
+            "pages[0][2]: 'NOPE' is not a dimension, outcome, covariate, single item, "
+            "attention check or checklist id of this instrument"
+        ],
+    ),
     "block on two pages": (
-        _set("pages", 2, ["NPS", "CL", "A"]), ["pages[2][2]: 'A' is already on pages[0]"]),
+        _set("pages", 2, ["NPS", "CL", "A"]),
+        ["pages[2][2]: 'A' is already on pages[0]"],
+    ),
     "item on no page": (_set("pages", 2, ["CL"]), ["pages: 'NPS' is on no page"]),
     "unknown field (typo in an item)": (
         _set(*A1, "revrese", True),
-        ["dimensions[0][A].items[0].revrese: unknown field (allowed: construct, id, rationale, "
-         "reverse, show_if, text)"]),
+        [
+            "dimensions[0][A].items[0].revrese: unknown field (allowed: construct, id, rationale, "
+            "reverse, show_if, text)"
+        ],
+    ),
     "unknown field (typo at top level)": (
         lambda d: d.__setitem__("dimension", d.pop("dimensions")),
-        ["dimension: unknown field (allowed: ", "dimensions: is required"]),
+        ["dimension: unknown field (allowed: ", "dimensions: is required"],
+    ),
     "construct not a string": (
         _set(*A1, "construct", 42),
-        ["dimensions[0][A].items[0][A1].construct: must be a non-empty string, got the number 42"]),
+        ["dimensions[0][A].items[0][A1].construct: must be a non-empty string, got the number 42"],
+    ),
     "version given as a number": (
         _set("version", 1.0),
-        ['version: must be a quoted string such as "1.0.0", got the number 1.0']),
+        ['version: must be a quoted string such as "1.0.0", got the number 1.0'],
+    ),
     "version given as an integer": (
-        _set("version", 2), ['version: must be a quoted string such as "1.0.0", got the number 2']),
+        _set("version", 2),
+        ['version: must be a quoted string such as "1.0.0", got the number 2'],
+    ),
     "version left empty": (_set("version", None), ["version: must be a quoted string"]),
     "version an empty string": (_set("version", ""), ["version: must not be empty"]),
     "id left empty": (
-        _set("id", None), ["id: must be a string such as customer-trust, got nothing"]),
+        _set("id", None),
+        ["id: must be a string such as customer-trust, got nothing"],
+    ),
     "description not a string": (
-        _set("description", ["a"]), ["description: must be a string, got a list"]),
+        _set("description", ["a"]),
+        ["description: must be a string, got a list"],
+    ),
     "empty dimensions": (_set("dimensions", []), ["dimensions: must not be empty"]),
     "dimension with one item": (
         _set("dimensions", 0, "items", [{"id": "A1", "text": {"en": "x", "ru": "х"}}]),
-        ["dimensions[0][A].items: a dimension needs at least 2 items to be scored and checked"]),
+        ["dimensions[0][A].items: a dimension needs at least 2 items to be scored and checked"],
+    ),
     "block without a name": (_del("dimensions", 0, "name"), ["dimensions[0][A].name: is required"]),
     "item without a text": (_del(*A1, "text"), ["dimensions[0][A].items[0][A1].text: is required"]),
     "empty text": (
         _set(*A1, "text", "en", "  "),
-        ["dimensions[0][A].items[0][A1].text.en: must be a non-empty string, got the string '  '"]),
+        ["dimensions[0][A].items[0][A1].text.en: must be a non-empty string, got the string '  '"],
+    ),
     "checklist without a prompt": (_del("checklist", "prompt"), ["checklist.prompt: is required"]),
 }
 
@@ -456,7 +532,8 @@ def test_version_as_unquoted_yaml_number():
     with pytest.raises(InstrumentError) as excinfo:
         instrument_from_yaml(text, source="v.yaml")
     assert excinfo.value.errors == [
-        'v.yaml: version: must be a quoted string such as "1.0.0", got the number 1.0']
+        'v.yaml: version: must be a quoted string such as "1.0.0", got the number 1.0'
+    ]
 
 
 def test_invalid_yaml_syntax_names_the_line():
@@ -471,40 +548,53 @@ def test_invalid_yaml_syntax_names_the_line():
 def test_unquoted_comma_in_flow_mapping_is_caught():
     # `{en: I like art, music}` is YAML for {"en": "I like art", "music": None}.
     text = MINIMAL.read_text(encoding="utf-8").replace(
-        "{en: First item., ru: Первый пункт.}", "{en: First, second item., ru: Первый пункт.}")
+        "{en: First item., ru: Первый пункт.}", "{en: First, second item., ru: Первый пункт.}"
+    )
     with pytest.raises(InstrumentError) as excinfo:
         instrument_from_yaml(text, source="c.yaml")
     assert excinfo.value.errors == [
         "c.yaml: dimensions[0][A].items[0][A1].text.second item.: language 'second item.' is "
-        "not in the instrument's languages ['en', 'ru']"]
+        "not in the instrument's languages ['en', 'ru']"
+    ]
 
 
 def test_duplicate_yaml_key_is_an_error():
     text = MINIMAL.read_text(encoding="utf-8").replace(
-        "        rationale: First.\n",
-        "        rationale: First.\n        construct: integrity\n")
+        "        rationale: First.\n", "        rationale: First.\n        construct: integrity\n"
+    )
     with pytest.raises(InstrumentError) as excinfo:
         instrument_from_yaml(text, source="d.yaml")
     (msg,) = excinfo.value.errors
-    assert re.fullmatch(r"d\.yaml: line \d+, column 9: invalid YAML: duplicate key 'construct' "
-                        r"\(first given on line \d+\)", msg), msg
+    assert re.fullmatch(
+        r"d\.yaml: line \d+, column 9: invalid YAML: duplicate key 'construct' "
+        r"\(first given on line \d+\)",
+        msg,
+    ), msg
 
 
 def test_yaml_merge_keys_may_still_override():
-    text = MINIMAL.read_text(encoding="utf-8").replace(
-        "title: {en: Minimal, ru: Минимальный}",
-        "title: &t {en: Minimal, ru: Минимальный}\nintro:\n  <<: *t\n  en: Hi.").replace(
-        "intro: {en: Hello., ru: Здравствуйте.}\n", "")
+    text = (
+        MINIMAL.read_text(encoding="utf-8")
+        .replace(
+            "title: {en: Minimal, ru: Минимальный}",
+            "title: &t {en: Minimal, ru: Минимальный}\nintro:\n  <<: *t\n  en: Hi.",
+        )
+        .replace("intro: {en: Hello., ru: Здравствуйте.}\n", "")
+    )
     inst = instrument_from_yaml(text, source="m.yaml")
     assert inst.intro == {"en": "Hi.", "ru": "Минимальный"}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("- id: x\n- version: '1'\n", "t.yaml: must be a mapping, got a list"),
-    ("just a string\n", "t.yaml: must be a mapping, got the string 'just a string'"),
-    ("", "t.yaml: must be a mapping, got nothing"),
-    ("# only a comment\n", "t.yaml: must be a mapping, got nothing"),
-], ids=["list", "scalar", "empty", "comment-only"])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("- id: x\n- version: '1'\n", "t.yaml: must be a mapping, got a list"),
+        ("just a string\n", "t.yaml: must be a mapping, got the string 'just a string'"),
+        ("", "t.yaml: must be a mapping, got nothing"),
+        ("# only a comment\n", "t.yaml: must be a mapping, got nothing"),
+    ],
+    ids=["list", "scalar", "empty", "comment-only"],
+)
 def test_top_level_must_be_a_mapping(text, expected):
     with pytest.raises(InstrumentError) as excinfo:
         instrument_from_yaml(text, source="t.yaml")
@@ -549,8 +639,10 @@ def test_cli_validate_ok():
     path = str(INSTRUMENTS_DIR / "customer-trust.yaml")
     result = _run("instrument", "validate", path, str(EXAMPLE_PATHS[0]))
     assert result.exit_code == 0, result.output
-    assert (f"{path}: ok: customer-trust 1.1.0, 5 dimensions, 20 dimension items, 40 items in "
-            "all and 1 open-text item, languages en, ru, fa, brand-aware") in result.stdout
+    assert (
+        f"{path}: ok: customer-trust 1.1.0, 5 dimensions, 20 dimension items, 40 items in "
+        "all and 1 open-text item, languages en, ru, fa, brand-aware"
+    ) in result.stdout
     assert "ok: big-five-demo 0.1.0" in result.stdout
     assert result.stderr == ""
 
@@ -580,10 +672,14 @@ def test_cli_list_builtin():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == len(builtin_paths())
-    assert ("customer-trust\t1.1.0\ten,ru,fa\t40 items\tdimensions: REL, HON, COM, EMP, CON\t"
-            "customer-trust.yaml") in lines
-    assert ("customer-trust\t1.0.0\ten,ru,fa\t38 items\tdimensions: REL, HON, COM, EMP, CON\t"
-            "customer-trust-1.0.0.yaml") in lines
+    assert (
+        "customer-trust\t1.1.0\ten,ru,fa\t40 items\tdimensions: REL, HON, COM, EMP, CON\t"
+        "customer-trust.yaml"
+    ) in lines
+    assert (
+        "customer-trust\t1.0.0\ten,ru,fa\t38 items\tdimensions: REL, HON, COM, EMP, CON\t"
+        "customer-trust-1.0.0.yaml"
+    ) in lines
     assert result.stderr == ""
 
 
@@ -599,23 +695,38 @@ def test_cli_list_dir_with_an_invalid_file(tmp_path):
 def test_cli_list_examples():
     result = _run("instrument", "list", "--dir", str(EXAMPLES_DIR))
     assert result.exit_code == 0
-    assert any(line.startswith("big-five-demo\t0.1.0\ten\t21 items\tdimensions: EXT, AGR, "
-                               "CSC, NEU, OPN") for line in result.stdout.splitlines())
+    assert any(
+        line.startswith("big-five-demo\t0.1.0\ten\t21 items\tdimensions: EXT, AGR, CSC, NEU, OPN")
+        for line in result.stdout.splitlines()
+    )
 
 
 # ----- property: a mutated instrument is valid or gives InstrumentError, nothing else ----
 
 ATOMS = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True),
-    st.text(max_size=6), st.sampled_from(["A", "A1", "B", "en", "ru", "fa", "1.0", "NPS",
-                                          "ATT1", "CL", "de", "", "ability", "x y"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=True),
+    st.text(max_size=6),
+    st.sampled_from(
+        ["A", "A1", "B", "en", "ru", "fa", "1.0", "NPS", "ATT1", "CL", "de", "", "ability", "x y"]
+    ),
 )
 VALUES = st.recursive(
     ATOMS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.one_of(st.text(max_size=4), st.integers(-1, 11), st.sampled_from(
-            ["id", "text", "en", "ru", "items", "min", "max", "labels"])), inner, max_size=3)),
+        st.dictionaries(
+            st.one_of(
+                st.text(max_size=4),
+                st.integers(-1, 11),
+                st.sampled_from(["id", "text", "en", "ru", "items", "min", "max", "labels"]),
+            ),
+            inner,
+            max_size=3,
+        ),
+    ),
     max_leaves=6,
 )
 

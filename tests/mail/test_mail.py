@@ -27,8 +27,11 @@ PEOPLE = [  # email, name, language, segment
     ("sara@example.org", "سارا احمدی", "fa", "loyal"),
     ("dan@example.org", "", "en", ""),
 ]
-SUBJECTS = {"en": "How much do you trust us?", "ru": "Насколько вы нам доверяете?",
-            "fa": "چقدر به ما اعتماد دارید؟"}
+SUBJECTS = {
+    "en": "How much do you trust us?",
+    "ru": "Насколько вы нам доверяете?",
+    "fa": "چقدر به ما اعتماد دارید؟",
+}
 
 
 @pytest.fixture
@@ -51,9 +54,15 @@ def mail_env(monkeypatch, smtp_server):
 @pytest.fixture
 def dbpath(app):
     with open_db(app.config["DATABASE"]) as db:
-        store.create_campaign(db, slug="acme", instrument="customer-trust", period="2026-Q4",
-                              params=["segment"], title="Acme Q4 trust",
-                              closes_at="2099-12-31")
+        store.create_campaign(
+            db,
+            slug="acme",
+            instrument="customer-trust",
+            period="2026-Q4",
+            params=["segment"],
+            title="Acme Q4 trust",
+            closes_at="2099-12-31",
+        )
     return app.config["DATABASE"]
 
 
@@ -129,8 +138,15 @@ def test_send_invitations_in_three_languages(mail_env, dbpath, tmp_path, app):
         assert page.status_code == 200
         assert f'<html lang="{lang}"' in page.get_data(as_text=True)
     assert len(links) == 4
-    assert funnel(dbpath) == {"contacts": 4, "invited": 4, "reminded": 0, "started": 0,
-                              "completed": 0, "bounced": 0, "opted_out": 0}
+    assert funnel(dbpath) == {
+        "contacts": 4,
+        "invited": 4,
+        "reminded": 0,
+        "started": 0,
+        "completed": 0,
+        "bounced": 0,
+        "opted_out": 0,
+    }
     # a second send sends nothing
     out = cli("send", "acme", "--db", dbpath)
     assert "queued 0" in out
@@ -147,11 +163,16 @@ def test_remind_reaches_only_contacts_who_have_not_completed(mail_env, dbpath, t
     cli("contacts", "import", "acme", write_csv(tmp_path, PEOPLE[:3]), "--db", dbpath)
     cli("send", "acme", "--db", dbpath)
     # Ana completes the survey through her link, Boris only starts it
-    final = Respondent(app.test_client()).walk(urlsplit(link_of(inbox.to(PEOPLE[0][0])[0]
-                                                                .message)).path)
+    final = Respondent(app.test_client()).walk(
+        urlsplit(link_of(inbox.to(PEOPLE[0][0])[0].message)).path
+    )
     assert final.status == 200
-    assert Respondent(app.test_client()).consent(
-        urlsplit(link_of(inbox.to(PEOPLE[1][0])[0].message)).path).status == 200
+    assert (
+        Respondent(app.test_client())
+        .consent(urlsplit(link_of(inbox.to(PEOPLE[1][0])[0].message)).path)
+        .status
+        == 200
+    )
     # too early: the last message is younger than a day
     out = cli("remind", "acme", "--after", "1d", "--db", dbpath)
     assert "queued 0" in out
@@ -166,17 +187,32 @@ def test_remind_reaches_only_contacts_who_have_not_completed(mail_env, dbpath, t
     out = cli("remind", "acme", "--after", "0s", "--max", "2", "--db", dbpath)
     assert "queued 0" in out  # at most 2 reminders
     assert [len(inbox.to(p[0])) for p in PEOPLE[:3]] == [1, 3, 3]
-    assert funnel(dbpath) == {"contacts": 3, "invited": 3, "reminded": 2, "started": 2,
-                              "completed": 1, "bounced": 0, "opted_out": 0}
+    assert funnel(dbpath) == {
+        "contacts": 3,
+        "invited": 3,
+        "reminded": 2,
+        "started": 2,
+        "completed": 1,
+        "bounced": 0,
+        "opted_out": 0,
+    }
     header, row = cli("campaign", "list", "--db", dbpath).splitlines()[:2]
     listed = dict(zip(header.split("\t"), row.split("\t"), strict=True))
-    assert [listed[k] for k in ("contacts", "invited", "reminded", "contacts_started",
-                                "contacts_completed", "bounced", "opted_out")] == \
-        ["3", "3", "2", "2", "1", "0", "0"]
+    assert [
+        listed[k]
+        for k in (
+            "contacts",
+            "invited",
+            "reminded",
+            "contacts_started",
+            "contacts_completed",
+            "bounced",
+            "opted_out",
+        )
+    ] == ["3", "3", "2", "2", "1", "0", "0"]
 
 
-def test_refused_recipients_are_marked_bounced_and_the_batch_goes_on(mail_env, dbpath,
-                                                                      tmp_path):
+def test_refused_recipients_are_marked_bounced_and_the_batch_goes_on(mail_env, dbpath, tmp_path):
     inbox = mail_env.inbox
     rows = [(f"p{i}@example.org", f"P {i}", "en", "") for i in range(8)]
     inbox.refuse = {"p2@example.org", "p5@example.org"}
@@ -184,7 +220,8 @@ def test_refused_recipients_are_marked_bounced_and_the_batch_goes_on(mail_env, d
     out = cli("send", "acme", "--db", dbpath)
     assert "sent 6, bounced 2" in out
     assert sorted(r for m in inbox.messages for r in m.rcpt_tos) == sorted(
-        a for a, *_ in rows if a not in inbox.refuse)
+        a for a, *_ in rows if a not in inbox.refuse
+    )
     with open_db(dbpath) as db:
         bounced = {c["email"] for c in contacts.list_contacts(db, "acme") if c["bounced_at"]}
         failed = outbox.rows(db, state="failed")
@@ -201,8 +238,7 @@ def test_refused_recipients_are_marked_bounced_and_the_batch_goes_on(mail_env, d
     assert all(len(inbox.to(a)) == 0 for a in ("p2@example.org", "p5@example.org"))
 
 
-def test_a_dropped_connection_and_greylisting_are_resumed_without_loss(mail_env, dbpath,
-                                                                       tmp_path):
+def test_a_dropped_connection_and_greylisting_are_resumed_without_loss(mail_env, dbpath, tmp_path):
     inbox = mail_env.inbox
     rows = [(f"p{i}@example.org", "", "en", "") for i in range(10)]
     inbox.drop_at = 4
@@ -234,8 +270,9 @@ def test_unreachable_server_is_retried_later_not_lost(mail_env, dbpath, tmp_path
     assert "sent 2" in out and len(mail_env.inbox.messages) == 2
 
 
-def test_opt_out_get_then_one_click_post_stops_reminders_and_suppresses(mail_env, dbpath,
-                                                                        tmp_path, app):
+def test_opt_out_get_then_one_click_post_stops_reminders_and_suppresses(
+    mail_env, dbpath, tmp_path, app
+):
     inbox = mail_env.inbox
     cli("contacts", "import", "acme", write_csv(tmp_path, PEOPLE[:2]), "--db", dbpath)
     cli("send", "acme", "--db", dbpath)
@@ -258,11 +295,19 @@ def test_opt_out_get_then_one_click_post_stops_reminders_and_suppresses(mail_env
     assert len(inbox.to(PEOPLE[1][0])) == 1 and len(inbox.to(PEOPLE[0][0])) == 2
     # a later import of the same address, even in another campaign, is suppressed
     with open_db(dbpath) as db:
-        store.create_campaign(db, slug="acme2", instrument="customer-trust",
-                              period="2027-Q1", params=["segment"])
-    out = cli("contacts", "import", "acme2",
-              write_csv(tmp_path, [("BORIS@example.org", "B", "ru", "x"),
-                                   ("new@example.org", "", "en", "")]), "--db", dbpath)
+        store.create_campaign(
+            db, slug="acme2", instrument="customer-trust", period="2027-Q1", params=["segment"]
+        )
+    out = cli(
+        "contacts",
+        "import",
+        "acme2",
+        write_csv(
+            tmp_path, [("BORIS@example.org", "B", "ru", "x"), ("new@example.org", "", "en", "")]
+        ),
+        "--db",
+        dbpath,
+    )
     assert "imported 1 contacts" in out and "line 2: this address opted out earlier" in out
     assert "boris" not in out.lower()
     # an unknown opt-out token is a plain 404 page, not an error
@@ -270,33 +315,54 @@ def test_opt_out_get_then_one_click_post_stops_reminders_and_suppresses(mail_env
 
 
 def test_import_rejects_a_bad_file_whole_and_reports_each_row(mail_env, dbpath, tmp_path):
-    rows = [("ok@example.org", "Ok", "en", "a"),
-            ("not-an-address", "X", "en", "a"),
-            ("b@example.org", "Y", "de", "a"),
-            ('"c@example.org"', '"Evil\r\nBcc: x@evil.test"', "en", "a"),
-            ("ok@example.org", "dup", "en", "a")]
+    rows = [
+        ("ok@example.org", "Ok", "en", "a"),
+        ("not-an-address", "X", "en", "a"),
+        ("b@example.org", "Y", "de", "a"),
+        ('"c@example.org"', '"Evil\r\nBcc: x@evil.test"', "en", "a"),
+        ("ok@example.org", "dup", "en", "a"),
+    ]
     out = cli("contacts", "import", "acme", write_csv(tmp_path, rows), "--db", dbpath, ok=False)
     assert "line 3: email is not a valid address" in out
     assert "line 4: language 'de' is not one of the campaign's" in out
     assert "line 5: name contains a line break" in out
     assert "evil" not in out.lower()
     assert funnel(dbpath)["contacts"] == 0
-    out = cli("contacts", "import", "acme",
-              write_csv(tmp_path, [("a@example.org", "A", "en", "x")],
-                        header="email,name,language,region"), "--db", dbpath, ok=False)
+    out = cli(
+        "contacts",
+        "import",
+        "acme",
+        write_csv(
+            tmp_path, [("a@example.org", "A", "en", "x")], header="email,name,language,region"
+        ),
+        "--db",
+        dbpath,
+        ok=False,
+    )
     assert "column 'region' is not email, name, language or a declared parameter" in out
     # duplicates within the file and against existing contacts are skipped, not errors
     cli("contacts", "import", "acme", write_csv(tmp_path, rows[:1]), "--db", dbpath)
-    out = cli("contacts", "import", "acme",
-              write_csv(tmp_path, [("OK@example.org", "", "en", ""), ("n@example.org", "", "", ""),
-                                   ("n@example.org", "", "", "")]), "--db", dbpath)
+    out = cli(
+        "contacts",
+        "import",
+        "acme",
+        write_csv(
+            tmp_path,
+            [
+                ("OK@example.org", "", "en", ""),
+                ("n@example.org", "", "", ""),
+                ("n@example.org", "", "", ""),
+            ],
+        ),
+        "--db",
+        dbpath,
+    )
     assert "line 2: already a contact of this campaign; skipped" in out
     assert "line 4: the same address as line 3; skipped" in out
     assert funnel(dbpath)["contacts"] == 2
 
 
-def test_purge_deletes_personal_data_keeps_counts_and_cancels_pending(mail_env, dbpath,
-                                                                      tmp_path):
+def test_purge_deletes_personal_data_keeps_counts_and_cancels_pending(mail_env, dbpath, tmp_path):
     cli("contacts", "import", "acme", write_csv(tmp_path, PEOPLE), "--db", dbpath)
     cli("send", "acme", "--db", dbpath)
     with open_db(dbpath) as db:
@@ -305,8 +371,11 @@ def test_purge_deletes_personal_data_keeps_counts_and_cancels_pending(mail_env, 
     assert "purged the personal data of 4 contacts" in out
     conn = sqlite3.connect(dbpath)
     try:
-        raw = "\n".join(str(r) for t in ("contacts", "outbox", "audit_log")
-                        for r in conn.execute(f"SELECT * FROM {t}"))
+        raw = "\n".join(
+            str(r)
+            for t in ("contacts", "outbox", "audit_log")
+            for r in conn.execute(f"SELECT * FROM {t}")
+        )
     finally:
         conn.close()
     for addr, name, *_ in PEOPLE:
@@ -323,8 +392,11 @@ def test_automatic_purge_after_close(dbpath, tmp_path):
 
     with open_db(dbpath) as db:
         c = store.get_campaign(db, "acme")
-        contacts.import_contacts(db, c, [{"line": 2, "email": "a@example.org", "name": "A",
-                                          "language": "en", "params": {}}])
+        contacts.import_contacts(
+            db,
+            c,
+            [{"line": 2, "email": "a@example.org", "name": "A", "language": "en", "params": {}}],
+        )
     cli("contacts", "purge", "acme", "--after-close", "3", "--db", dbpath)
     cli("campaign", "close", "acme", "--db", dbpath)
     with open_db(dbpath) as db:
@@ -350,11 +422,18 @@ def test_campaign_template_override_from_files(mail_env, dbpath, tmp_path):
     d.mkdir()
     (d / "subject.txt").write_text("Hi {{ name }}", encoding="utf-8")
     (d / "body.txt").write_text("Go: {{ link }} / stop: {{ optout_link }}", encoding="utf-8")
-    (d / "body.html").write_text("<p>{{ name }} <a href='{{ optout_link }}'>x</a></p>",
-                                 encoding="utf-8")
+    (d / "body.html").write_text(
+        "<p>{{ name }} <a href='{{ optout_link }}'>x</a></p>", encoding="utf-8"
+    )
     cli("mail-template", "set", "acme", "en", str(d), "--db", dbpath)
-    cli("contacts", "import", "acme",
-        write_csv(tmp_path, [("x@example.org", "<b>Tom & Jerry</b>", "en", "")]), "--db", dbpath)
+    cli(
+        "contacts",
+        "import",
+        "acme",
+        write_csv(tmp_path, [("x@example.org", "<b>Tom & Jerry</b>", "en", "")]),
+        "--db",
+        dbpath,
+    )
     cli("send", "acme", "--db", dbpath)
     (rec,) = mail_env.inbox.messages
     assert rec.message["Subject"] == "Hi <b>Tom & Jerry</b>"  # plain text: not escaped
@@ -368,12 +447,15 @@ def test_campaign_template_override_from_files(mail_env, dbpath, tmp_path):
     assert "'nmae' is undefined" in out
 
 
-@pytest.mark.parametrize("url, problem", [
-    (None, "TRUSTMETER_SMTP_URL is not set"),
-    ("http://x:25", "must start with smtp:// or smtps://"),
-    ("smtp://x:25?tls=1", "unknown option(s) tls"),
-    ("smtp://x:notaport", "not a valid URL"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        (None, "TRUSTMETER_SMTP_URL is not set"),
+        ("http://x:25", "must start with smtp:// or smtps://"),
+        ("smtp://x:25?tls=1", "unknown option(s) tls"),
+        ("smtp://x:notaport", "not a valid URL"),
+    ],
+)
 def test_bad_smtp_configuration_is_a_clear_error(mail_env, dbpath, monkeypatch, url, problem):
     if url is None:
         monkeypatch.delenv("TRUSTMETER_SMTP_URL")
@@ -395,8 +477,13 @@ def test_smtp_url_parsing():
     from survey.mail.smtp import parse_url
 
     c = parse_url("smtps://us%40er:p%3Ass@mail.example.org")
-    assert (c.host, c.port, c.tls, c.user, c.password) == ("mail.example.org", 465, True,
-                                                          "us@er", "p:ss")
+    assert (c.host, c.port, c.tls, c.user, c.password) == (
+        "mail.example.org",
+        465,
+        True,
+        "us@er",
+        "p:ss",
+    )
     assert "p:ss" not in c.display
     c = parse_url("smtp://localhost:2525?starttls=1&timeout=5")
     assert (c.port, c.starttls, c.timeout) == (2525, True, 5.0)
@@ -422,9 +509,17 @@ def test_message_headers_never_carry_line_breaks():
 
     from survey.mail import message
 
-    kw = dict(sender=Address("T", "t", "example.org"), to_email="a@example.org", to_name="A",
-              subject="S", text="t", html="<p>h</p>", language="en",
-              optout_link="http://x/optout/t", msg_id="<1@example.org>")
+    kw = dict(
+        sender=Address("T", "t", "example.org"),
+        to_email="a@example.org",
+        to_name="A",
+        subject="S",
+        text="t",
+        html="<p>h</p>",
+        language="en",
+        optout_link="http://x/optout/t",
+        msg_id="<1@example.org>",
+    )
     raw = message.build(**kw).as_bytes(policy=email.policy.SMTP)
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
     for field in ("subject", "to_name"):

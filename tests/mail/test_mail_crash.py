@@ -24,20 +24,34 @@ def test_kill_9_during_send_then_rerun_reaches_everyone_at_most_one_duplicate(tm
     dbpath = tmp_path / "crash.db"
     with open_db(dbpath) as db:
         init_db(db)
-        c = store.create_campaign(db, slug="acme", instrument="customer-trust",
-                                  period="2026-Q4", params=["segment"])
-        rows = [{"line": i + 2, "email": f"c{i}@example.org", "name": f"Contact {i}",
-                 "language": ("en", "ru", "fa")[i % 3], "params": {}} for i in range(N)]
+        c = store.create_campaign(
+            db, slug="acme", instrument="customer-trust", period="2026-Q4", params=["segment"]
+        )
+        rows = [
+            {
+                "line": i + 2,
+                "email": f"c{i}@example.org",
+                "name": f"Contact {i}",
+                "language": ("en", "ru", "fa")[i % 3],
+                "params": {},
+            }
+            for i in range(N)
+        ]
         assert contacts.import_contacts(db, c, rows)["imported"] == N
     server = SmtpServer().start()
-    env = {**os.environ, "TRUSTMETER_SMTP_URL": server.url,
-           "TRUSTMETER_MAIL_FROM": "Survey <survey@example.org>",
-           "TRUSTMETER_BASE_URL": "http://survey.test", "TRUSTMETER_MAIL_RATE": "100000",
-           outbox.BACKOFF_ENV: "0.05"}
+    env = {
+        **os.environ,
+        "TRUSTMETER_SMTP_URL": server.url,
+        "TRUSTMETER_MAIL_FROM": "Survey <survey@example.org>",
+        "TRUSTMETER_BASE_URL": "http://survey.test",
+        "TRUSTMETER_MAIL_RATE": "100000",
+        outbox.BACKOFF_ENV: "0.05",
+    }
     cmd = [*TRUSTMETER, "send", "acme", "--db", str(dbpath)]
     try:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             server.inbox.wait_for(N // 3, timeout=120)
         finally:
@@ -51,8 +65,7 @@ def test_kill_9_during_send_then_rerun_reaches_everyone_at_most_one_duplicate(tm
             states = outbox.counts(db)
         assert states["sent"] + states["sending"] + states["queued"] == N
         assert states["sending"] <= 1  # one message in flight at most
-        rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=300)
+        rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
         assert "queued 0" in rerun.stdout  # nothing new: it continues the same rows
         got = collections.Counter(r for m in server.inbox.messages for r in m.rcpt_tos)

@@ -47,15 +47,35 @@ def test_serve_sends_queued_mail_and_stops_its_worker(tmp_path):
     dbpath = tmp_path / "serve.db"
     with open_db(dbpath) as db:
         init_db(db)
-        c = store.create_campaign(db, slug="acme", instrument="customer-trust",
-                                  period="2026-Q4", params=[])
-        contacts.import_contacts(db, c, [{"line": i + 2, "email": f"s{i}@example.org",
-                                          "name": None, "language": "en", "params": {}}
-                                         for i in range(5)])
+        c = store.create_campaign(
+            db, slug="acme", instrument="customer-trust", period="2026-Q4", params=[]
+        )
+        contacts.import_contacts(
+            db,
+            c,
+            [
+                {
+                    "line": i + 2,
+                    "email": f"s{i}@example.org",
+                    "name": None,
+                    "language": "en",
+                    "params": {},
+                }
+                for i in range(5)
+            ],
+        )
     smtp = SmtpServer().start()
-    server = LiveServer(dbpath, tmp_path / "serve.log", workers=1, env={
-        "TRUSTMETER_SMTP_URL": smtp.url, "TRUSTMETER_MAIL_FROM": "survey@example.org",
-        "TRUSTMETER_BASE_URL": "http://survey.test", "TRUSTMETER_MAIL_RATE": "100000"})
+    server = LiveServer(
+        dbpath,
+        tmp_path / "serve.log",
+        workers=1,
+        env={
+            "TRUSTMETER_SMTP_URL": smtp.url,
+            "TRUSTMETER_MAIL_FROM": "survey@example.org",
+            "TRUSTMETER_BASE_URL": "http://survey.test",
+            "TRUSTMETER_MAIL_RATE": "100000",
+        },
+    )
     try:
         server.start()
         pid = _worker_pid(tmp_path / "serve.log")
@@ -66,12 +86,14 @@ def test_serve_sends_queued_mail_and_stops_its_worker(tmp_path):
         msg = smtp.inbox.messages[0].message
         # the mail client's RFC 8058 one-click POST, over HTTP: no cookie, no CSRF token
         path = urllib.parse.urlsplit(msg["List-Unsubscribe"].strip().strip("<>")).path
-        req = urllib.request.Request(server.base + path, data=b"List-Unsubscribe=One-Click",
-                                     method="POST")
+        req = urllib.request.Request(
+            server.base + path, data=b"List-Unsubscribe=One-Click", method="POST"
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200
-        link = re.search(r"http://survey\.test(/i/[^?\s]+)",
-                         msg.get_body(("plain",)).get_content()).group(1)
+        link = re.search(
+            r"http://survey\.test(/i/[^?\s]+)", msg.get_body(("plain",)).get_content()
+        ).group(1)
         with urllib.request.urlopen(server.base + link, timeout=10) as r:
             assert r.status == 200
         with open_db(dbpath) as db:
@@ -107,8 +129,9 @@ def test_serve_sends_queued_mail_and_stops_its_worker(tmp_path):
 def _worker_pid_after(log_path, old: int) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        pids = [int(p) for p in re.findall(r"outbox worker started \(pid (\d+)\)",
-                                           log_path.read_text())]
+        pids = [
+            int(p) for p in re.findall(r"outbox worker started \(pid (\d+)\)", log_path.read_text())
+        ]
         if pids and pids[-1] != old:
             return pids[-1]
         time.sleep(0.05)

@@ -12,7 +12,7 @@ from smtp_support import SmtpServer
 from survey.mail import smtp
 from survey.worker import PermanentFailure, TemporaryFailure
 
-MESSAGE = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\n\r\nhello\r\n")
+MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\n\r\nhello\r\n"
 
 
 def _auth(server, session, envelope, mechanism, data):
@@ -28,8 +28,9 @@ def auth_server():
 
 
 def test_login_with_credentials_from_the_url(auth_server):
-    sender = smtp.SmtpSender(smtp.parse_url(
-        f"smtp://u%40x:p%3Aw@127.0.0.1:{auth_server.port}?timeout=5"))
+    sender = smtp.SmtpSender(
+        smtp.parse_url(f"smtp://u%40x:p%3Aw@127.0.0.1:{auth_server.port}?timeout=5")
+    )
     try:
         reply = sender.send("a@example.org", "b@example.org", MESSAGE)
     finally:
@@ -39,8 +40,9 @@ def test_login_with_credentials_from_the_url(auth_server):
 
 
 def test_wrong_password_is_a_temporary_failure_without_the_password(auth_server):
-    sender = smtp.SmtpSender(smtp.parse_url(
-        f"smtp://u%40x:secret-pw@127.0.0.1:{auth_server.port}?timeout=2"))
+    sender = smtp.SmtpSender(
+        smtp.parse_url(f"smtp://u%40x:secret-pw@127.0.0.1:{auth_server.port}?timeout=2")
+    )
     with pytest.raises(TemporaryFailure) as e:
         sender.send("a@example.org", "b@example.org", MESSAGE)
     # (aiosmtpd answers a wrong password slowly: a 535 or our timeout, both temporary)

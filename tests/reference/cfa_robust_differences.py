@@ -14,8 +14,7 @@ import numpy as np
 sys.path.insert(0, ".")
 import tests.analysis.test_cfa_robust as T  # noqa: E402
 
-GROUP = {"ml": "ML listwise", "mlr": "MLR listwise", "fiml": "FIML ML",
-         "fiml_mlr": "FIML MLR"}
+GROUP = {"ml": "ML listwise", "mlr": "MLR listwise", "fiml": "FIML ML", "fiml_mlr": "FIML MLR"}
 worst: dict[str, tuple[float, str]] = {}
 
 
@@ -33,18 +32,32 @@ def main() -> None:
         for mode in T.MODES:
             res, r = T.fitted(case, mode), T.R[case][mode]
             w, grp, fit = f"{case}/{mode}", GROUP[mode], r["fit"]
-            for k in ("chisq", "cfi", "tli", "rmsea", "loglik", "unrestricted_loglik", "aic",
-                      "bic", "baseline_chisq"):
-                upd(f"{grp}: chisq/cfi/tli/rmsea/logl/aic/bic", rel(getattr(res, k),
-                                                                    fit[T.FIT[k]]), w)
+            for k in (
+                "chisq",
+                "cfi",
+                "tli",
+                "rmsea",
+                "loglik",
+                "unrestricted_loglik",
+                "aic",
+                "bic",
+                "baseline_chisq",
+            ):
+                upd(
+                    f"{grp}: chisq/cfi/tli/rmsea/logl/aic/bic",
+                    rel(getattr(res, k), fit[T.FIT[k]]),
+                    w,
+                )
             upd(f"{grp}: srmr", rel(res.srmr, fit["srmr"]), w)
             if res.estimator == "mlr":
                 for k in ("chisq_scaled", "scaling_factor", "baseline_chisq_scaled"):
-                    upd(f"{grp}: scaled chisq, scaling factor",
-                        rel(getattr(res, k), fit[T.SCALED[k]]), w)
+                    upd(
+                        f"{grp}: scaled chisq, scaling factor",
+                        rel(getattr(res, k), fit[T.SCALED[k]]),
+                        w,
+                    )
                 for k in ("cfi_scaled", "tli_scaled", "rmsea_scaled"):
-                    upd(f"{grp}: cfi/tli/rmsea scaled", rel(getattr(res, k), fit[T.SCALED[k]]),
-                        w)
+                    upd(f"{grp}: cfi/tli/rmsea scaled", rel(getattr(res, k), fit[T.SCALED[k]]), w)
 
             if mode != "ml":
                 for k, rk in T.ROBUST.items():

@@ -49,8 +49,7 @@ def test_the_same_headline_on_dashboard_list_api_and_report(demo_db, tmp_path):
     assert float(row["trust_index"]) == pytest.approx(dash["mean"], abs=5e-4)
 
     app = create_app({"TESTING": True, "DATABASE": str(demo_db), "SECRET_KEY": "k"})
-    r = app.test_client().get("/api/v1/campaigns/demo",
-                              headers={"Authorization": f"Bearer {raw}"})
+    r = app.test_client().get("/api/v1/campaigns/demo", headers={"Authorization": f"Bearer {raw}"})
     assert r.status_code == 200, r.get_data(as_text=True)
     api = r.get_json()["trust_index"]
     assert api["period"] == dash["period"] and api["n"] == dash["n"]

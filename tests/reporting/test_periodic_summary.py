@@ -36,8 +36,9 @@ def _two_periods(df, inst, shift: float) -> pd.DataFrame:
     return pd.concat([q3, q4], ignore_index=True)
 
 
-@pytest.mark.parametrize("shift, words", [(0.6, "Trust rose"), (-0.6, "Trust fell"),
-                                          (0.0, "no significant change")])
+@pytest.mark.parametrize(
+    "shift, words", [(0.6, "Trust rose"), (-0.6, "Trust fell"), (0.0, "no significant change")]
+)
 def test_first_sentence_rise_fall_no_change(base, shift, words):
     df, inst = base
     r = periodic_report(_two_periods(df, inst, shift), inst, n_boot=20)
@@ -102,7 +103,8 @@ def test_priority_matrix_from_the_numbers(base):
         assert (row["quadrant"] == "fix first") == (important and weak)
     assert pr["fix_first"] == sorted(
         [k for k in pr["dimensions"] if pr["dimensions"][k]["quadrant"] == "fix first"],
-        key=lambda k: -pr["dimensions"][k]["importance_pct"])
+        key=lambda k: -pr["dimensions"][k]["importance_pct"],
+    )
 
 
 def test_fix_first_called_out(base):
@@ -116,14 +118,13 @@ def test_fix_first_called_out(base):
         df.loc[q4, iid] = np.clip(hon + rng.integers(-1, 2, len(hon)), 1, 7)
     df.loc[q4, "HON3"] = 8 - df.loc[q4, "HON1"]  # reverse-keyed
     for iid in ("LOY1", "LOY2", "LOY3"):
-        df.loc[q4, iid] = np.clip(np.round(hon + 1 + rng.normal(0, .5, len(hon))), 1, 7)
+        df.loc[q4, iid] = np.clip(np.round(hon + 1 + rng.normal(0, 0.5, len(hon))), 1, 7)
     r = periodic_report(df, inst, n_boot=20)
     pr = r.priority
     assert pr["outcome"] == "LOY" and pr["most_important"] == "HON" == pr["lowest"]
     assert pr["fix_first"][0] == "HON"
     name = pr["dimensions"]["HON"]["name"]
-    assert any(f"{name} drives loyalty most" in s and "fix it first" in s
-               for s in r.key_findings)
+    assert any(f"{name} drives loyalty most" in s and "fix it first" in s for s in r.key_findings)
     html = render_html(r)
     assert str(escape(f"Fix first: {name}")) in html
 
@@ -135,6 +136,7 @@ def test_drivers_in_report_json_equal_the_drivers_of_the_focus_period(base):
     assert set(out["drivers"]) == {b.id for b in inst.outcomes}
     # the focus period's analysed rows: complete, careless excluded per period
     from analysis.careless import careless
+
     q4 = df[df["period"] == r.focus].reset_index(drop=True)
     q4 = q4[~careless(q4, inst).excluded.to_numpy()]
     alone = drivers(q4, inst, segment="segment", n_boot=30, seed=4).to_dict()
@@ -156,8 +158,9 @@ def branded(base):
     df["respondent"] = "p" + (df.index // 2).astype(str)
     q4 = np.flatnonzero((df["period"] == "2026-Q4").to_numpy())
     df.loc[q4[:12], "brand"] = "tiny"
-    r = periodic_report(df, inst, segment="brand", respondent_column="respondent",
-                        n_boot=100, seed=2)
+    r = periodic_report(
+        df, inst, segment="brand", respondent_column="respondent", n_boot=100, seed=2
+    )
     return df, inst, r
 
 
@@ -172,11 +175,13 @@ def test_brand_benchmark_uses_cluster_robust_ses(branded):
     assert len(b["pairwise"]) == len(shown) * (len(shown) - 1) // 2
     p = [q["p"] for q in b["pairwise"]]
     from analysis.compare import holm
+
     assert [q["p_holm"] for q in b["pairwise"]] == pytest.approx(list(holm(p)))
     seg = r.segments["focus"]
     for q in b["pairwise"]:
-        assert q["diff"] == pytest.approx(seg[q["b"]]["trust_index"]["mean"]
-                                          - seg[q["a"]]["trust_index"]["mean"])
+        assert q["diff"] == pytest.approx(
+            seg[q["b"]]["trust_index"]["mean"] - seg[q["a"]]["trust_index"]["mean"]
+        )
     ranks = sorted(shown, key=lambda s: -seg[s]["trust_index"]["mean"])
     assert [b["rank"][s]["rank"] for s in ranks] == list(range(1, len(shown) + 1))
     for s in shown:
@@ -203,12 +208,14 @@ def test_benchmark_figures_match_the_direct_computation(branded):
     b = r.benchmark
     from analysis.careless import careless
     from analysis.scores import score
+
     q4 = df[df["period"] == r.focus].reset_index(drop=True)
     q4 = q4[~careless(q4, inst).excluded.to_numpy()].reset_index(drop=True)
     ti = score(q4, inst).frame["trust_index"]
     keep = q4["brand"].isin(b["brands"]).to_numpy()
-    direct = cluster_robust_pairwise(ti[keep], q4["brand"][keep], q4["respondent"][keep],
-                                     b["brands"])
+    direct = cluster_robust_pairwise(
+        ti[keep], q4["brand"][keep], q4["respondent"][keep], b["brands"]
+    )
     for g, e in zip(b["pairwise"], direct["pairs"], strict=True):
         assert g["se"] == pytest.approx(e["se"], rel=1e-12)
 
@@ -229,13 +236,20 @@ def test_level_axes_start_at_the_scale_minimum(base):
     """Trust Index and % trusting from 0, NPS from -100, dimension scores from the
     scale's minimum: small changes are not drawn as large ones."""
     from analysis.periodic import charts
+
     df, inst = base
     r = periodic_report(df, inst, segment="segment", n_boot=0)
     ch = charts(r)
 
     def ticks(svg: str) -> list[float]:
-        return [float(t) for t in re.findall(r"text-anchor='(?:end|middle)' fill='#555'>"
-                                             r"(-?[\d.]+)</text>", svg)]
+        return [
+            float(t)
+            for t in re.findall(
+                r"text-anchor='(?:end|middle)' fill='#555'>"
+                r"(-?[\d.]+)</text>",
+                svg,
+            )
+        ]
 
     assert min(ticks(ch["trend"].svg)) == 0 and max(ticks(ch["trend"].svg)) == 100
     assert min(ticks(ch["trusting"].svg)) == 0
@@ -254,6 +268,7 @@ def test_level_axes_start_at_the_scale_minimum(base):
 def test_analyze_period_chart_starts_at_zero():
     from analysis.html import charts
     from analysis.report import analyze
+
     df, inst = raw_data(), instrument()
     rep = analyze(df, inst, period="period", n_iter=5, n_boot=0)
     svg = charts(rep)["period"].svg
@@ -264,15 +279,24 @@ def test_incident_sentence_from_the_rates():
     from analysis.findings import _incident_sentence
 
     def inc(prev: float, cur: float, other=(10.0, 10.5)):
-        r = {"BR_FEE": {"Q3": {"pct": prev}, "Q4": {"pct": cur}},
-             "BR_ADS": {"Q3": {"pct": other[0]}, "Q4": {"pct": other[1]}}}
-        return {"items": ["BR_FEE", "BR_ADS"], "rates": r,
-                "labels": {"BR_FEE": "A hidden fee or an unexpected charge",
-                           "BR_ADS": "Misleading advertising"}}
+        r = {
+            "BR_FEE": {"Q3": {"pct": prev}, "Q4": {"pct": cur}},
+            "BR_ADS": {"Q3": {"pct": other[0]}, "Q4": {"pct": other[1]}},
+        }
+        return {
+            "items": ["BR_FEE", "BR_ADS"],
+            "rates": r,
+            "labels": {
+                "BR_FEE": "A hidden fee or an unexpected charge",
+                "BR_ADS": "Misleading advertising",
+            },
+        }
 
     s = _incident_sentence(inc(8.0, 16.1), "Q4", "Q3")
-    assert s == ("Reports of \u201ca hidden fee or an unexpected charge\u201d doubled since Q3 "
-                 "(8.0% to 16.1% of customers).")
+    assert s == (
+        "Reports of \u201ca hidden fee or an unexpected charge\u201d doubled since Q3 "
+        "(8.0% to 16.1% of customers)."
+    )
     assert "rose 3.0-fold" in _incident_sentence(inc(5.0, 15.0), "Q4", "Q3")
     assert "halved" in _incident_sentence(inc(16.0, 8.0), "Q4", "Q3")
     s = _incident_sentence(inc(8.0, 9.0, other=(20.0, 14.0)), "Q4", "Q3")
@@ -283,5 +307,7 @@ def test_incident_sentence_from_the_rates():
     assert "hidden fee" not in _incident_sentence(x, "Q4", "Q3")
     assert _incident_sentence(None, "Q4", "Q3") is None
     # no previous period: the most reported incident
-    assert "most reported incident in Q4 is \u201cmisleading advertising\u201d" in \
-        _incident_sentence(inc(8.0, 9.0), "Q4", None)
+    assert (
+        "most reported incident in Q4 is \u201cmisleading advertising\u201d"
+        in _incident_sentence(inc(8.0, 9.0), "Q4", None)
+    )

@@ -45,12 +45,20 @@ def _add_vip(db, n: int, seed: int) -> None:
     # numeric items only: open-text items (customer-trust 1.1.0's OPEN_REASON) have no column
     pages = [[i for i in inst.page_item_ids(p) if i in items] for p in inst.pages]
     for r in rows:
-        rid = store.start_response(db, camp, language="en", direction="ltr",
-                                   params={"segment": "vip", "channel": "web"},
-                                   item_order=[list(p) for p in pages])
+        rid = store.start_response(
+            db,
+            camp,
+            language="en",
+            direction="ltr",
+            params={"segment": "vip", "channel": "web"},
+            item_order=[list(p) for p in pages],
+        )
         for k, page in enumerate(pages):
-            answers = {i: int(sim["values"][r, items.index(i)]) for i in page
-                       if not np.isnan(sim["values"][r, items.index(i)])}
+            answers = {
+                i: int(sim["values"][r, items.index(i)])
+                for i in page
+                if not np.isnan(sim["values"][r, items.index(i)])
+            }
             store.save_page(db, rid, k, answers)
         assert store.complete_response(db, rid, quality=response_quality)
 
@@ -77,15 +85,21 @@ def frame(dbfile):
 def _invoke(dbfile: Path, *args: str, env: dict | None = None):
     """``trustmeter report`` on campaign demo (unless ``args`` choose the campaigns)."""
     chosen = "--campaign" in args or "--all-campaigns" in args
-    return CliRunner().invoke(main, ["report", "--db", str(dbfile),
-                                     *([] if chosen else ["--campaign", "demo"]), *args], env=env)
+    return CliRunner().invoke(
+        main,
+        ["report", "--db", str(dbfile), *([] if chosen else ["--campaign", "demo"]), *args],
+        env=env,
+    )
 
 
 def _run(dbfile: Path, out: Path, *args: str):
     res = _invoke(dbfile, *args, "--json", str(out / "r.json"), "--html", str(out / "r.html"))
     assert res.exit_code == 0, res.output
-    return (res, json.loads((out / "r.json").read_text(encoding="utf-8")),
-            (out / "r.html").read_text(encoding="utf-8"))
+    return (
+        res,
+        json.loads((out / "r.json").read_text(encoding="utf-8")),
+        (out / "r.html").read_text(encoding="utf-8"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +127,26 @@ def test_index_per_period_matches_analysis(default, frame):
         got = out["index"][p]
         ti = sc.trust_index
         assert got["trust_index"]["n"] == ti.n
-        assert_allclose([got["trust_index"]["mean"], *got["trust_index"]["ci95"]],
-                        [ti.mean, *ti.ci95], rtol=1e-12)
+        assert_allclose(
+            [got["trust_index"]["mean"], *got["trust_index"]["ci95"]],
+            [ti.mean, *ti.ci95],
+            rtol=1e-12,
+        )
         for d in DIMS:
             g = sc.dimensions[d]
             assert got["dimensions"][d]["n"] == g.n
-            assert_allclose([got["dimensions"][d]["mean"], *got["dimensions"][d]["ci95"]],
-                            [g.mean, *g.ci95], rtol=1e-12)
+            assert_allclose(
+                [got["dimensions"][d]["mean"], *got["dimensions"][d]["ci95"]],
+                [g.mean, *g.ci95],
+                rtol=1e-12,
+            )
         pt = pct_trusting(sc)
         assert got["pct_trusting"]["n"] == pt.n
-        assert_allclose([got["pct_trusting"]["pct"], *got["pct_trusting"]["ci95"]],
-                        [pt.pct, *pt.ci95], rtol=1e-12)
+        assert_allclose(
+            [got["pct_trusting"]["pct"], *got["pct_trusting"]["ci95"]],
+            [pt.pct, *pt.ci95],
+            rtol=1e-12,
+        )
         n = nps(kept["NPS"].dropna())
         assert got["nps"]["n"] == n.n
         assert_allclose([got["nps"]["nps"], *got["nps"]["ci95"]], [n.nps, *n.ci95], rtol=1e-12)
@@ -145,14 +168,20 @@ def test_change_versus_previous_period_matches_welch_and_holm(default, frame):
     c = pairwise_welch(sc["trust_index"], per, min_n=30).comparisons[0]  # focus - previous
     assert (c.a, c.b) == (prev, focus)
     got = ch["trust_index"]
-    assert_allclose([got["diff"], *got["ci95"], got["t"], got["df"], got["p"], got["hedges_g"]],
-                    [c.diff, *c.ci95, c.t, c.df, c.p, c.hedges_g], rtol=1e-10)
+    assert_allclose(
+        [got["diff"], *got["ci95"], got["t"], got["df"], got["p"], got["hedges_g"]],
+        [c.diff, *c.ci95, c.t, c.df, c.p, c.hedges_g],
+        rtol=1e-10,
+    )
     raw = [pairwise_welch(sc[d], per, min_n=30).comparisons[0] for d in DIMS]
     adj = holm([r.p for r in raw])
     for d, r, pa in zip(DIMS, raw, adj, strict=True):
         g = ch["dimensions"][d]
-        assert_allclose([g["diff"], g["p"], g["p_holm"], g["hedges_g"]],
-                        [r.diff, r.p, pa, r.hedges_g], rtol=1e-10)
+        assert_allclose(
+            [g["diff"], g["p"], g["p_holm"], g["hedges_g"]],
+            [r.diff, r.p, pa, r.hedges_g],
+            rtol=1e-10,
+        )
     assert any(g["p_holm"] > g["p"] for g in ch["dimensions"].values())
 
 
@@ -172,8 +201,10 @@ def test_incident_rates_and_gap_match_analysis(default, frame):
     kept, _ = _kept(frame, out["focus"])
     ti = score(kept, inst).frame["trust_index"]
     x = kept[ids]
-    grp = pd.Series(np.where((x == 1).any(axis=1), "yes",
-                             np.where((x == 0).all(axis=1), "no", None)), index=kept.index)
+    grp = pd.Series(
+        np.where((x == 1).any(axis=1), "yes", np.where((x == 0).all(axis=1), "no", None)),
+        index=kept.index,
+    )
     c = pairwise_welch(ti, grp, min_n=30).comparisons[0]
     g = inc["gap"]["comparison"]
     assert (g["a"], g["b"]) == ("no", "yes")
@@ -203,6 +234,7 @@ def test_levels_warning_when_scalar_invariance_fails(frame):
     """A language shift on several items of one period breaks scalar invariance; the
     report then says that levels should not be compared across languages."""
     from analysis.periodic import periodic_report, render_html
+
     df, inst = frame
     df = df.copy()
     fa = df["language"] == "fa"
@@ -230,8 +262,7 @@ def test_small_segment_is_suppressed_everywhere(default, frame):
     blob = json.dumps(out)
     # names list, focus key, trend key, and one suppressed drivers cell per outcome
     assert blob.count('"vip"') == 1 + 2 + len(out["drivers"])
-    assert all(v["by_segment"]["vip"] == {"suppressed": True}
-               for v in out["drivers"].values())
+    assert all(v["by_segment"]["vip"] == {"suppressed": True} for v in out["drivers"].values())
     # HTML: every table row of vip says suppressed, and no chart carries a vip value
     rows = re.findall(r"<tr><td class=\"l\">vip</td>(.*?)</tr>", html, flags=re.S)
     # segment table, segment-by-period table, drivers-by-segment table of each outcome
@@ -257,9 +288,12 @@ def test_complementary_suppression_hides_the_smallest_other_segment(default, fra
     shown = {s: g for s, g in cells.items() if "n" in g}
     hidden = [s for s in cells if s not in shown]
     assert len(hidden) == 2 and len(shown) == 2
-    smallest = min((s for s in cells if s != "vip"),
-                   key=lambda s: int(((frame[0]["segment"] == s)
-                                      & (frame[0]["period"] == out["focus"])).sum()))
+    smallest = min(
+        (s for s in cells if s != "vip"),
+        key=lambda s: int(
+            ((frame[0]["segment"] == s) & (frame[0]["period"] == out["focus"])).sum()
+        ),
+    )
     assert cells[smallest] == {"suppressed": True, "complementary": True}
     assert focus["n"] - sum(g["n"] for g in shown.values()) >= 30  # only a combined figure
     assert "suppressed (protects a smaller group)" in html
@@ -273,17 +307,22 @@ def test_complementary_suppression_hides_the_smallest_other_segment(default, fra
 
 def test_protect_rule():
     from analysis.periodic import _protect
+
     assert _protect({"a": 5, "b": 40, "c": 50}, 30) == {"a": "n", "b": "complementary"}
     assert _protect({"a": 5, "b": 6, "c": 100, "d": 200}, 30) == {
-        "a": "n", "b": "n", "c": "complementary"}
+        "a": "n",
+        "b": "n",
+        "c": "complementary",
+    }
     assert _protect({"a": 0, "b": 40, "c": 50}, 30) == {"a": "n"}
     assert _protect({"a": 40, "b": 50}, 30) == {}
     assert _protect({"a": 10, "b": 50}, 30) == {"a": "n", "b": "complementary"}
 
 
 def test_min_segment_n_lowers_the_threshold(dbfile, frame, tmp_path):
-    res, out, html = _run(dbfile, tmp_path, "--segment", "segment", "--min-segment-n", "5",
-                          "--keep-careless")
+    res, out, html = _run(
+        dbfile, tmp_path, "--segment", "segment", "--min-segment-n", "5", "--keep-careless"
+    )
     df, inst = frame
     vip = df[(df["segment"] == "vip") & (df["period"] == out["focus"])]
     ti = score(vip, inst).trust_index
@@ -330,12 +369,15 @@ def test_without_output_files_prints_the_text_summary(dbfile):
     assert "Trust Index report for" in res.output and "Change" in res.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--campaign", "nope"], "unknown campaign 'nope'"),
-    (["--period", "1999-Q1"], "unknown period '1999-Q1'"),
-    (["--segment", "colour"], "segment 'colour' is not a param declared"),
-    (["--html", "/nonexistent-dir/r.html"], "cannot write /nonexistent-dir/r.html"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--campaign", "nope"], "unknown campaign 'nope'"),
+        (["--period", "1999-Q1"], "unknown period '1999-Q1'"),
+        (["--segment", "colour"], "segment 'colour' is not a param declared"),
+        (["--html", "/nonexistent-dir/r.html"], "cannot write /nonexistent-dir/r.html"),
+    ],
+)
 def test_bad_input_is_an_error_not_a_traceback(dbfile, args, message):
     res = _invoke(dbfile, *args)
     assert res.exit_code == 1, res.output
@@ -353,10 +395,10 @@ def test_missing_database_and_no_complete_responses(tmp_path):
     path = tmp_path / "empty.db"
     with open_db(path) as db:
         init_db(db)
-        camp = store.create_campaign(db, slug="empty", instrument="customer-trust",
-                                     period="2026-Q4")
-        store.start_response(db, camp, language="en", direction="ltr", params=None,
-                             item_order=None)
+        camp = store.create_campaign(
+            db, slug="empty", instrument="customer-trust", period="2026-Q4"
+        )
+        store.start_response(db, camp, language="en", direction="ltr", params=None, item_order=None)
     res = _invoke(path, "--campaign", "empty")
     assert res.exit_code == 1 and "Error: there are no complete responses" in res.output
     assert "Traceback" not in res.output
@@ -392,11 +434,11 @@ def test_default_campaigns_share_the_newest_instrument(tmp_path):
         demo.fill_demo(db, "wave1", 200, seed=3)
         store.create_campaign(db, slug="wave2", instrument="customer-trust", period="2027-Q1")
         assert [c["slug"] for c in resolve_campaigns(db)] == ["wave1", "wave2"]
-        store.create_campaign(db, slug="mini", instrument=small_instrument(tmp_path),
-                              period="2027-Q1")
+        store.create_campaign(
+            db, slug="mini", instrument=small_instrument(tmp_path), period="2027-Q1"
+        )
         assert [c["slug"] for c in resolve_campaigns(db)] == ["mini"]
-        assert [c["slug"] for c in resolve_campaigns(db, ["wave2", "wave1"])] == ["wave2",
-                                                                                  "wave1"]
+        assert [c["slug"] for c in resolve_campaigns(db, ["wave2", "wave1"])] == ["wave2", "wave1"]
         with pytest.raises(ValueError, match="different instrument versions"):
             build_report(db, ["wave1", "mini"])
         rep = build_report(db, ["wave1", "wave2"], segment="language")
@@ -423,9 +465,12 @@ def test_everything_suppressed_still_renders(dbfile):
 def test_dot_compare_chart_marks_missing_points_and_escapes():
     from analysis.svg import dot_compare_chart
 
-    out = dot_compare_chart(["A&B", "C"], {"2026-Q3": [(5.0, 4.8, 5.2), None],
-                                           "<Q4>": [(5.1, 4.9, 5.3), (4.0, 3.5, 4.5)]},
-                            title="t", note_missing="suppressed (n < 30)").svg
+    out = dot_compare_chart(
+        ["A&B", "C"],
+        {"2026-Q3": [(5.0, 4.8, 5.2), None], "<Q4>": [(5.1, 4.9, 5.3), (4.0, 3.5, 4.5)]},
+        title="t",
+        note_missing="suppressed (n < 30)",
+    ).svg
     assert out.startswith("<svg") and out.endswith("</svg>")
     assert "A&amp;B" in out and "&lt;Q4&gt;" in out and "<Q4>" not in out
     assert out.count("<circle") == 3 + 2  # three points, two legend dots
@@ -438,19 +483,25 @@ def test_without_campaign_it_is_a_usage_error_listing_the_campaigns(tmp_path):
     with open_db(path) as db:
         init_db(db)
         demo.fill_demo(db, "trust", 120, seed=3, periods=["2026-Q4"])
-        store.create_campaign(db, slug="bigfive", period="2026-Q4",
-                              instrument=str(ROOT / "instruments/examples/big-five-demo.yaml"))
+        store.create_campaign(
+            db,
+            slug="bigfive",
+            period="2026-Q4",
+            instrument=str(ROOT / "instruments/examples/big-five-demo.yaml"),
+        )
     res = CliRunner().invoke(main, ["report", "--db", str(path)])
     assert res.exit_code == 2, res.output
     assert "--campaign SLUG" in res.output and "--all-campaigns" in res.output
     assert "trust\tcustomer-trust@" in res.output and "bigfive\tbig-five-demo@" in res.output
     res = CliRunner().invoke(main, ["report", "--db", str(path), "--all-campaigns"])
     assert res.exit_code == 2 and "would mix instrument versions" in res.output, res.output
-    res = CliRunner().invoke(main, ["report", "--db", str(path), "--campaign", "trust",
-                                    "--all-campaigns"])
+    res = CliRunner().invoke(
+        main, ["report", "--db", str(path), "--campaign", "trust", "--all-campaigns"]
+    )
     assert res.exit_code == 2 and "not both" in res.output
-    res = CliRunner().invoke(main, ["report", "--db", str(path), "--campaign", "trust",
-                                    "--min-segment-n", "5"])
+    res = CliRunner().invoke(
+        main, ["report", "--db", str(path), "--campaign", "trust", "--min-segment-n", "5"]
+    )
     assert res.exit_code == 0, res.output
 
 

@@ -17,7 +17,7 @@ def _contrast(hex_colour: str) -> float:
     h = hex_colour.lstrip("#")
     if len(h) == 3:
         h = "".join(c * 2 for c in h)
-    rgb = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    rgb = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
     lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     return 1.05 / (lum + 0.05)
@@ -40,6 +40,7 @@ def _check_common(html: str) -> None:
 @pytest.fixture(scope="module")
 def periodic_html():
     from analysis.periodic import periodic_report, render_html
+
     df, inst = raw_data(), instrument()
     return render_html(periodic_report(df, inst, segment="segment", n_boot=20))
 
@@ -48,9 +49,9 @@ def periodic_html():
 def analyze_html():
     from analysis.html import render_html
     from analysis.report import analyze
+
     df, inst = raw_data(), instrument()
-    return render_html(analyze(df, inst, segment="segment", period="period", n_iter=5,
-                               n_boot=20))
+    return render_html(analyze(df, inst, segment="segment", period="period", n_iter=5, n_boot=20))
 
 
 def test_periodic_html(periodic_html):

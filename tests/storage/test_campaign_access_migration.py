@@ -17,13 +17,20 @@ def test_existing_campaigns_go_to_their_creator_or_all_researchers(tmp_path):
         db.execute("DELETE FROM _sqlite_migrations WHERE name = '0006_campaign_access'")
         db.conn.commit()
         assert migrations.pending(db) == ["0006_campaign_access"]
-        for name, role in [("ann", "researcher"), ("bob", "researcher"), ("vic", "viewer"),
-                           ("ada", "admin")]:
+        for name, role in [
+            ("ann", "researcher"),
+            ("bob", "researcher"),
+            ("vic", "viewer"),
+            ("ada", "admin"),
+        ]:
             users.create_user(db, name, f"{name}-password-1", role)
         for slug in ("by-ann", "by-gone", "unknown"):
-            db.execute("INSERT INTO campaigns (slug, instrument_id, instrument_version, "
-                       "period, languages, created_at) SELECT ?, id, version, 'P', '[\"en\"]', "
-                       "'2026-01-01T00:00:00.000+00:00' FROM instruments LIMIT 1", [slug])
+            db.execute(
+                "INSERT INTO campaigns (slug, instrument_id, instrument_version, "
+                "period, languages, created_at) SELECT ?, id, version, 'P', '[\"en\"]', "
+                "'2026-01-01T00:00:00.000+00:00' FROM instruments LIMIT 1",
+                [slug],
+            )
         db.conn.commit()
         audit.log(db, "campaign.create", user="ann", target="by-ann")
         audit.log(db, "campaign.create", user="gone", target="by-gone")  # deleted user

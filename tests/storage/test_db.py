@@ -79,8 +79,10 @@ def test_foreign_keys_are_enforced(tmp_path):
     with dbmod.open_db(tmp_path / "x.db") as db:
         migrations.apply(db)
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-            db.execute("INSERT INTO responses (campaign_id, period, language, started_at) "
-                       "VALUES (999, 'p', 'en', 'now')")
+            db.execute(
+                "INSERT INTO responses (campaign_id, period, language, started_at) "
+                "VALUES (999, 'p', 'en', 'now')"
+            )
 
 
 def test_write_transaction_commits_or_rolls_back_everything(tmp_path):
@@ -142,6 +144,7 @@ def test_flask_get_db_keeps_one_connection_per_thread(tmp_path):
             with app.app_context():
                 other.append(dbmod.get_db())
             dbmod.close_thread_connection()
+
         t = threading.Thread(target=in_thread)
         t.start()
         t.join()

@@ -34,8 +34,7 @@ def test_enqueue_is_idempotent_and_joins_the_callers_transaction(db):
         outbox.enqueue(db, "webhook", {"x": 1}, key="webhook:b")
         raise RuntimeError("the caller's change failed")
     assert outbox.get_by_key(db, "webhook:b") is None
-    assert outbox.counts(db) == {"queued": 1, "sending": 0, "sent": 0, "retrying": 0,
-                                 "failed": 0}
+    assert outbox.counts(db) == {"queued": 1, "sending": 0, "sent": 0, "retrying": 0, "failed": 0}
 
 
 @pytest.mark.parametrize("bad", [{"kind": ""}, {"key": ""}, {"max_attempts": 0}])
@@ -105,8 +104,9 @@ def test_retry_backs_off_exponentially_then_fails(db):
         state = outbox.mark_retry(db, job, "421 try later", base=10)
         row = outbox.get(db, job.id)
         if state == "retrying":
-            delays.append((outbox.parse_iso(row["next_attempt_at"]) - outbox.now_utc())
-                          .total_seconds())
+            delays.append(
+                (outbox.parse_iso(row["next_attempt_at"]) - outbox.now_utc()).total_seconds()
+            )
             t = outbox.parse_iso(row["next_attempt_at"])
     assert state == "failed"
     assert row["state"] == "failed" and "gave up after 3 attempts" in row["last_error"]
@@ -185,6 +185,7 @@ def test_two_workers_never_share_a_row(tmp_path):
     def run(i):
         with open_db(path) as d:
             worker.Worker(d, handlers={"test": lambda: Recorder(logs[i])}).run(until_idle=True)
+
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()

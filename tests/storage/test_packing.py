@@ -17,11 +17,17 @@ def tables(draw):
     """Columns with random code ranges, rows with codes in range or NULL, and row ids."""
     k = draw(st.integers(0, 6))
     lows = draw(st.lists(st.integers(-1000, 1000), min_size=k, max_size=k))
-    spans = draw(st.lists(st.one_of(st.integers(0, 125), st.integers(126, 70_000)),
-                          min_size=k, max_size=k))
+    spans = draw(
+        st.lists(st.one_of(st.integers(0, 125), st.integers(126, 70_000)), min_size=k, max_size=k)
+    )
     n = draw(st.integers(0, 20))
-    rows = [[draw(st.one_of(st.none(), st.integers(lo, lo + span)))
-             for lo, span in zip(lows, spans, strict=True)] for _ in range(n)]
+    rows = [
+        [
+            draw(st.one_of(st.none(), st.integers(lo, lo + span)))
+            for lo, span in zip(lows, spans, strict=True)
+        ]
+        for _ in range(n)
+    ]
     ids = draw(st.lists(st.integers(0, packing.MAX_ID), min_size=n, max_size=n, unique=True))
     return lows, rows, ids
 
@@ -29,10 +35,13 @@ def tables(draw):
 def _round_trip(lows, rows, ids, *, with_ids):
     con = sqlite3.connect(":memory:")
     cols = [f"c{j}" for j in range(len(lows))]
-    con.execute("CREATE TABLE a (rid INTEGER PRIMARY KEY" + "".join(f", {c} INTEGER" for c in cols)
-                + ")")
-    con.executemany(f"INSERT INTO a VALUES ({', '.join('?' * (len(cols) + 1))})",
-                    [[i, *r] for i, r in zip(ids, rows, strict=True)])
+    con.execute(
+        "CREATE TABLE a (rid INTEGER PRIMARY KEY" + "".join(f", {c} INTEGER" for c in cols) + ")"
+    )
+    con.executemany(
+        f"INSERT INTO a VALUES ({', '.join('?' * (len(cols) + 1))})",
+        [[i, *r] for i, r in zip(ids, rows, strict=True)],
+    )
     expr = packing.pack_sql(cols, lows, row_id="a.rid" if with_ids else None)
     text = "".join(r[0] for r in con.execute(f"SELECT {expr} FROM a ORDER BY rid"))
     return packing.unpack(text, lows, with_ids=with_ids), sorted(zip(ids, rows, strict=True))

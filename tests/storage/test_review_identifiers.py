@@ -55,16 +55,24 @@ def test_token_name_with_trailing_newline_is_refused(db):
         tokens.create_token(db, "ci\n", "viewer")
 
 
-@pytest.mark.parametrize("slug", sorted(store.RESERVED_SLUGS)
-                         if hasattr(store, "RESERVED_SLUGS") else ["new"])
+@pytest.mark.parametrize(
+    "slug", sorted(store.RESERVED_SLUGS) if hasattr(store, "RESERVED_SLUGS") else ["new"]
+)
 def test_reserved_slugs_are_refused(db, inst, slug):
     with pytest.raises(ValueError, match="reserved"):
         create(db, inst, slug=slug)
 
 
-@pytest.mark.parametrize("kw", [{"opens_at": "9999-12-31"}, {"closes_at": "9999-12-31"},
-                                {"opens_at": "1999-12-31"}, {"closes_at": "2201-01-01"},
-                                {"opens_at": "0001-01-01T00:00:00"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"opens_at": "9999-12-31"},
+        {"closes_at": "9999-12-31"},
+        {"opens_at": "1999-12-31"},
+        {"closes_at": "2201-01-01"},
+        {"opens_at": "0001-01-01T00:00:00"},
+    ],
+)
 def test_dates_outside_2000_2200_are_refused(db, inst, kw):
     with pytest.raises(ValueError, match="between 2000 and 2200"):
         create(db, inst, **kw)

@@ -40,8 +40,9 @@ def db(db_path):
 
 @pytest.fixture
 def campaign(db, inst):
-    return store.create_campaign(db, slug="c1", instrument=inst, period="2026-Q4",
-                                 params=["segment", "channel"])
+    return store.create_campaign(
+        db, slug="c1", instrument=inst, period="2026-Q4", params=["segment", "channel"]
+    )
 
 
 def same(a, b):
@@ -55,8 +56,20 @@ def start(db, campaign, **kw):
     return store.start_response(db, campaign, **args)
 
 
-FULL = {"REL1": 4, "REL2": 5, "REL3": 2, "HON1": 4, "HON2": 3, "HON3": 2, "LOY1": 5,
-        "LOY2": 4, "NPS": 9, "ATT1": 4, "BR1": 0, "BR2": 1}
+FULL = {
+    "REL1": 4,
+    "REL2": 5,
+    "REL3": 2,
+    "HON1": 4,
+    "HON2": 3,
+    "HON3": 2,
+    "LOY1": 5,
+    "LOY2": 4,
+    "NPS": 9,
+    "ATT1": 4,
+    "BR1": 0,
+    "BR2": 1,
+}
 
 
 # ----- instruments ---------------------------------------------------------------
@@ -68,6 +81,7 @@ def test_register_instrument_is_idempotent_and_stores_yaml(db, inst):
     assert rows[0]["answers_table"] == "answers_mini_trust_v1_0_0"
     text, digest = db.execute("SELECT yaml, sha256 FROM instruments").fetchone()
     import hashlib
+
     assert hashlib.sha256(text.encode()).hexdigest() == digest
     assert "mini-trust" in text
     cols = [c.name for c in db["answers_mini_trust_v1_0_0"].columns]
@@ -112,20 +126,23 @@ def test_create_and_get_campaign(db, campaign, inst):
     assert [x["slug"] for x in store.list_campaigns(db)] == ["c1"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"slug": "Bad Slug"}, "campaign slug 'Bad Slug'"),
-    ({"slug": "c1"}, "already exists"),
-    ({"period": ""}, "period"),
-    ({"period": "2026\x1fQ4"}, "printable"),
-    ({"params": ["Segment"]}, "param name 'Segment'"),
-    ({"params": ["status"]}, "reserved"),
-    ({"params": ["rel1"]}, "reserved"),
-    ({"params": ["a", "a"]}, "twice"),
-    ({"languages": ["de"]}, "offers en, fa"),
-    ({"min_segment_n": 0}, "min_segment_n"),
-    ({"opens_at": "2026-13-01"}, "opens_at"),
-    ({"opens_at": "2026-10-02", "closes_at": "2026-10-01"}, "must be after"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"slug": "Bad Slug"}, "campaign slug 'Bad Slug'"),
+        ({"slug": "c1"}, "already exists"),
+        ({"period": ""}, "period"),
+        ({"period": "2026\x1fQ4"}, "printable"),
+        ({"params": ["Segment"]}, "param name 'Segment'"),
+        ({"params": ["status"]}, "reserved"),
+        ({"params": ["rel1"]}, "reserved"),
+        ({"params": ["a", "a"]}, "twice"),
+        ({"languages": ["de"]}, "offers en, fa"),
+        ({"min_segment_n": 0}, "min_segment_n"),
+        ({"opens_at": "2026-13-01"}, "opens_at"),
+        ({"opens_at": "2026-10-02", "closes_at": "2026-10-01"}, "must be after"),
+    ],
+)
 def test_create_campaign_errors(db, campaign, inst, kwargs, message):
     args = {"slug": "c2", "instrument": inst, "period": "2026-Q4", **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -133,8 +150,9 @@ def test_create_campaign_errors(db, campaign, inst, kwargs, message):
 
 
 def test_is_open_and_close(db, inst):
-    c = store.create_campaign(db, slug="w", instrument=inst, period="P",
-                              opens_at="2026-10-01", closes_at="2026-12-31")
+    c = store.create_campaign(
+        db, slug="w", instrument=inst, period="P", opens_at="2026-10-01", closes_at="2026-12-31"
+    )
     assert c["opens_at"].startswith("2026-10-01T00:00:00")
     assert c["closes_at"].startswith("2027-01-01T00:00:00")  # closes date is inclusive
     assert not store.is_open(c, datetime(2026, 9, 30, 23, 59, tzinfo=UTC))
@@ -178,17 +196,24 @@ def test_starting_an_invitation_twice_resumes_the_first_session(db, campaign):
     first = start(db, campaign, invitation=invitation)
     again = start(db, campaign, invitation=invitation)
     assert again == first
-    assert db.execute("SELECT COUNT(*) FROM responses WHERE invitation_id = ?",
-                      [inv["id"]]).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM responses WHERE invitation_id = ?", [inv["id"]]
+        ).fetchone()[0]
+        == 1
+    )
     assert store.campaign_counts(db, "c1")["started"] == 1
 
 
-@pytest.mark.parametrize("slug, count, params, exc, message", [
-    ("c1", 0, None, ValueError, "count must be a positive integer"),
-    ("c1", -3, None, ValueError, "count must be a positive integer"),
-    ("c1", 2, {"region": "x"}, ValueError, "does not declare the param"),
-    ("zz", 2, None, LookupError, "unknown campaign 'zz'"),
-])
+@pytest.mark.parametrize(
+    "slug, count, params, exc, message",
+    [
+        ("c1", 0, None, ValueError, "count must be a positive integer"),
+        ("c1", -3, None, ValueError, "count must be a positive integer"),
+        ("c1", 2, {"region": "x"}, ValueError, "does not declare the param"),
+        ("zz", 2, None, LookupError, "unknown campaign 'zz'"),
+    ],
+)
 def test_create_invitations_errors(db, campaign, slug, count, params, exc, message):
     with pytest.raises(exc, match=message):
         store.create_invitations(db, slug, count, params)
@@ -199,9 +224,15 @@ def test_response_lifecycle(db, campaign):
     (raw,) = store.create_invitations(db, "c1", 1, {"segment": "loyal"})
     inv = store.find_invitation(db, raw["token"])
     assert store.response_for_invitation(db, inv) is None
-    rid = start(db, campaign, language="fa", direction="rtl",
-                params={"segment": "new", "channel": "web"},
-                item_order=[["REL2", "REL1", "REL3"]], invitation=inv)
+    rid = start(
+        db,
+        campaign,
+        language="fa",
+        direction="rtl",
+        params={"segment": "new", "channel": "web"},
+        item_order=[["REL2", "REL1", "REL3"]],
+        invitation=inv,
+    )
     r = store.get_response(db, rid)
     assert r["status"] == "started" and r["current_page"] == 0 and r["answers"] == {}
     assert r["params"] == {"segment": "loyal", "channel": "web"}  # invitation wins
@@ -219,8 +250,9 @@ def test_response_lifecycle(db, campaign):
     assert r["na"] == ["HON2"] and r["current_page"] == 2
 
     t0 = datetime.fromisoformat(r["started_at"])
-    assert store.complete_response(db, rid, quality=response_quality,
-                                  finished_at=t0 + timedelta(seconds=300))
+    assert store.complete_response(
+        db, rid, quality=response_quality, finished_at=t0 + timedelta(seconds=300)
+    )
     r = store.get_response(db, rid)
     assert r["status"] == "complete" and r["duration_s"] == 300
     assert r["attention_passed"] is True and r["flags"] == []
@@ -243,18 +275,21 @@ def test_na_is_recorded_distinctly_and_cleared_by_answering(db, campaign):
     assert r["na"] == ["REL2"] and r["answers"] == {"REL1": 3, "HON1": 2}
 
 
-@pytest.mark.parametrize("answers, na, message", [
-    ({"XX1": 3}, (), "has no item 'XX1'"),
-    ({"REL1": 6}, (), r"REL1: 6 is not a code 1..5"),
-    ({"REL1": 0}, (), r"REL1: 0 is not a code 1..5"),
-    ({"NPS": 11}, (), r"NPS: 11 is not a code 0..10"),
-    ({"BR1": 2}, (), r"BR1: 2 is not a code 0..1"),
-    ({"REL1": "3"}, (), "REL1: '3' is not a code"),
-    ({"REL1": True}, (), "REL1: True is not a code"),
-    ({}, ("NPS",), "no 'not applicable' option"),
-    ({}, ("BR1",), "no 'not applicable' option"),
-    ({"REL1": 3}, ("REL1",), "both answered and marked not applicable"),
-])
+@pytest.mark.parametrize(
+    "answers, na, message",
+    [
+        ({"XX1": 3}, (), "has no item 'XX1'"),
+        ({"REL1": 6}, (), r"REL1: 6 is not a code 1..5"),
+        ({"REL1": 0}, (), r"REL1: 0 is not a code 1..5"),
+        ({"NPS": 11}, (), r"NPS: 11 is not a code 0..10"),
+        ({"BR1": 2}, (), r"BR1: 2 is not a code 0..1"),
+        ({"REL1": "3"}, (), "REL1: '3' is not a code"),
+        ({"REL1": True}, (), "REL1: True is not a code"),
+        ({}, ("NPS",), "no 'not applicable' option"),
+        ({}, ("BR1",), "no 'not applicable' option"),
+        ({"REL1": 3}, ("REL1",), "both answered and marked not applicable"),
+    ],
+)
 def test_save_page_errors(db, campaign, answers, na, message):
     rid = start(db, campaign)
     with pytest.raises(ValueError, match=message):
@@ -292,8 +327,9 @@ def test_quality_flags_on_completion(db, campaign):
     straight = {k: (3 if k not in ("NPS", "BR1", "BR2") else 0) for k in FULL}
     store.save_page(db, rid, 0, straight)
     t0 = datetime.fromisoformat(store.get_response(db, rid)["started_at"])
-    assert store.complete_response(db, rid, quality=response_quality,
-                                  finished_at=t0 + timedelta(seconds=10))
+    assert store.complete_response(
+        db, rid, quality=response_quality, finished_at=t0 + timedelta(seconds=10)
+    )
     r = store.get_response(db, rid)
     assert r["longstring"] == 8 and r["irv"] == 0.0 and r["attention_passed"] is False
     assert r["flags"] == ["straightline", "longstring", "attention_failed", "speeder"]
@@ -302,16 +338,18 @@ def test_quality_flags_on_completion(db, campaign):
 def test_quality_flags_vectorised():
     nan = np.nan
     x = np.array([[1, 1, nan, 1, 2, 2, 3, 4], [1, 2, 3, 4, 5, 1, 2, 3], [nan] * 8, [5] * 8])
-    q = quality_flags(x, np.array([[4], [3], [nan], [4]]), [4],
-                      np.array([100, 100, 5, 5]), np.array([8, 8, 0, 8]))
+    q = quality_flags(
+        x, np.array([[4], [3], [nan], [4]]), [4], np.array([100, 100, 5, 5]), np.array([8, 8, 0, 8])
+    )
     assert q["longstring"].tolist() == [3, 1, 0, 8]  # missing answers are skipped
-    np.testing.assert_allclose(q["irv"][:2], [np.std([1, 1, 1, 2, 2, 3, 4], ddof=1),
-                                              np.std([1, 2, 3, 4, 5, 1, 2, 3], ddof=1)])
+    np.testing.assert_allclose(
+        q["irv"][:2],
+        [np.std([1, 1, 1, 2, 2, 3, 4], ddof=1), np.std([1, 2, 3, 4, 5, 1, 2, 3], ddof=1)],
+    )
     assert np.isnan(q["irv"][2]) and q["irv"][3] == 0
     assert q["attention_passed"][[0, 1, 3]].tolist() == [1.0, 0.0, 1.0]
     assert np.isnan(q["attention_passed"][2])  # an unanswered check is not a failure
-    assert q["flags"] == [[], ["attention_failed"], [],
-                          ["straightline", "longstring", "speeder"]]
+    assert q["flags"] == [[], ["attention_failed"], [], ["straightline", "longstring", "speeder"]]
 
 
 # ----- transactions and concurrency ------------------------------------------------
@@ -319,8 +357,10 @@ def test_failure_mid_save_page_leaves_nothing_half_written(db, campaign):
     rid = start(db, campaign)
     store.save_page(db, rid, 0, {"REL1": 2})
     # a trigger makes the second write of save_page (the responses update) fail
-    db.execute("CREATE TRIGGER boom BEFORE UPDATE OF na_items ON responses "
-               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    db.execute(
+        "CREATE TRIGGER boom BEFORE UPDATE OF na_items ON responses "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
         store.save_page(db, rid, 1, {"REL1": 5, "REL2": 5}, na_items=["HON1"])
     r = store.get_response(db, rid)
@@ -333,8 +373,10 @@ def test_failure_mid_completion_leaves_nothing_half_written(db, campaign):
     inv = store.find_invitation(db, raw["token"])
     rid = start(db, campaign, invitation=inv)
     store.save_page(db, rid, 0, FULL)
-    db.execute("CREATE TRIGGER boom BEFORE UPDATE ON invitations "
-               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    db.execute(
+        "CREATE TRIGGER boom BEFORE UPDATE ON invitations "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
         store.complete_response(db, rid)
     r = store.get_response(db, rid)
@@ -389,8 +431,11 @@ def test_concurrent_completion_of_one_response_counts_once(db_path, db, campaign
 
 def test_concurrent_page_saves_do_not_fail(db_path, db, campaign):
     rids = [start(db, campaign) for _ in range(4)]
-    _race(db_path, lambda d, rid: [store.save_page(d, rid, p, FULL) for p in range(10)],
-          [(rid,) for rid in rids])
+    _race(
+        db_path,
+        lambda d, rid: [store.save_page(d, rid, p, FULL) for p in range(10)],
+        [(rid,) for rid in rids],
+    )
     assert all(store.get_response(db, rid)["current_page"] == 10 for rid in rids)
 
 
@@ -399,8 +444,12 @@ def _fill(db, campaign, n, seed=1):
     rng = np.random.default_rng(seed)
     ids = []
     for k in range(n):
-        rid = start(db, campaign, language=["en", "fa"][k % 2],
-                    params={"segment": ["new", "loyal"][k % 2]} if k % 3 else {})
+        rid = start(
+            db,
+            campaign,
+            language=["en", "fa"][k % 2],
+            params={"segment": ["new", "loyal"][k % 2]} if k % 3 else {},
+        )
         ans = {i: int(rng.integers(1, 6)) for i in FULL}
         ans.update(NPS=int(rng.integers(0, 11)), BR1=k % 2, BR2=0)
         if k % 4 == 0:
@@ -419,8 +468,13 @@ def test_load_campaign_frame_shape_and_types(db, campaign, inst):
     df, got = store.load_campaign_frame(db, "c1")
     assert same(got, inst)
     assert len(df) == 30 - 5  # every 7th is left unfinished
-    assert list(df.columns) == [*store.FRAME_META[:1], *store.FRAME_META[2:],
-                                "segment", "channel", *inst.item_ids]
+    assert list(df.columns) == [
+        *store.FRAME_META[:1],
+        *store.FRAME_META[2:],
+        "segment",
+        "channel",
+        *inst.item_ids,
+    ]
     assert df["response_id"].dtype == np.int64 and df["response_id"].is_monotonic_increasing
     assert all(df[i].dtype == np.float64 for i in inst.item_ids)
     assert isinstance(df["started_at"].dtype, pd.DatetimeTZDtype)
@@ -449,14 +503,13 @@ def test_load_campaign_frame_shape_and_types(db, campaign, inst):
 
 def test_load_campaign_frame_empty(db, campaign, inst):
     df, _ = store.load_campaign_frame(db, "c1")
-    assert len(df) == 0 and list(df.columns)[-len(inst.item_ids):] == list(inst.item_ids)
+    assert len(df) == 0 and list(df.columns)[-len(inst.item_ids) :] == list(inst.item_ids)
     with pytest.raises(LookupError, match="unknown campaign"):
         store.load_campaign_frame(db, "zz")
 
 
 def test_load_frame_of_several_campaigns(db, campaign, inst):
-    c2 = store.create_campaign(db, slug="c2", instrument=inst, period="2027-Q1",
-                               params=["segment"])
+    c2 = store.create_campaign(db, slug="c2", instrument=inst, period="2027-Q1", params=["segment"])
     _fill(db, campaign, 7)
     _fill(db, c2, 7)
     df, _ = store.load_campaign_frame(db, ["c1", "c2"])
@@ -464,11 +517,19 @@ def test_load_frame_of_several_campaigns(db, campaign, inst):
 
 
 def test_campaign_counts(db, campaign):
-    assert store.campaign_counts(db, "c1") == {"started": 0, "completed": 0,
-                                               "in_progress": 0, "completion_rate": None}
+    assert store.campaign_counts(db, "c1") == {
+        "started": 0,
+        "completed": 0,
+        "in_progress": 0,
+        "completion_rate": None,
+    }
     _fill(db, campaign, 14)
-    assert store.campaign_counts(db, "c1") == {"started": 14, "completed": 12,
-                                               "in_progress": 2, "completion_rate": 12 / 14}
+    assert store.campaign_counts(db, "c1") == {
+        "started": 14,
+        "completed": 12,
+        "in_progress": 2,
+        "completion_rate": 12 / 14,
+    }
 
 
 @pytest.mark.slow

@@ -42,8 +42,9 @@ def test_password_hash_is_scrypt_with_parameters_and_salt():
     # a fresh random salt per hash: same password, different strings
     assert users.hash_password("correct horse battery") != h
     # the digest is scrypt(password, salt, n, r, p), as the format says
-    want = hashlib.scrypt(b"correct horse battery", salt=salt.encode(), n=2**15, r=8, p=1,
-                          maxmem=132 * 2**15 * 8)
+    want = hashlib.scrypt(
+        b"correct horse battery", salt=salt.encode(), n=2**15, r=8, p=1, maxmem=132 * 2**15 * 8
+    )
     assert digest == want.hex()
     assert not users.needs_rehash(h)
 
@@ -51,8 +52,9 @@ def test_password_hash_is_scrypt_with_parameters_and_salt():
 def _legacy_hash(password: str, n: int = 2**15) -> str:
     """A hash as trustmeter 0.1 stored it: scrypt$n$r$p$salt$hash (URL-safe base64)."""
     salt = b"0123456789abcdef"
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32,
-                            maxmem=64 * 1024 * 1024)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=8, p=1, dklen=32, maxmem=64 * 1024 * 1024
+    )
     b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
     return f"scrypt${n}$8$1${b64(salt)}${b64(digest)}"
 
@@ -74,10 +76,19 @@ def test_hashes_of_the_previous_format_verify_and_are_upgraded_on_login(app, fas
     assert users.verify_password(stored, "old-password-1")
 
 
-@pytest.mark.parametrize("stored", ["", "plain-text-password", "scrypt$3$8$1$c2FsdA$aGFzaA",
-                                    "pbkdf2$1$1$1$x$y", "scrypt$32768$8$1$%%%$%%%",
-                                    "scrypt:3:8:1$salt$00", "scrypt:x$salt$00",
-                                    "pbkdf2:sha256:1$salt$00"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "plain-text-password",
+        "scrypt$3$8$1$c2FsdA$aGFzaA",
+        "pbkdf2$1$1$1$x$y",
+        "scrypt$32768$8$1$%%%$%%%",
+        "scrypt:3:8:1$salt$00",
+        "scrypt:x$salt$00",
+        "pbkdf2:sha256:1$salt$00",
+    ],
+)
 def test_malformed_hashes_never_verify(stored):
     assert not users.verify_password(stored, "plain-text-password")
 
@@ -121,24 +132,34 @@ def test_login_page_and_successful_login(app, admin_client, accounts):
 def test_login_follows_next_but_only_to_admin_pages(admin_client, accounts):
     r = admin_client.get("/admin/users")
     assert r.status_code == 302 and r.headers["Location"].startswith("/admin/login?next=")
-    r = admin_client.post("/admin/login?next=/admin/audit",
-                          {"username": "admin", "password": PASSWORDS["admin"]})
+    r = admin_client.post(
+        "/admin/login?next=/admin/audit", {"username": "admin", "password": PASSWORDS["admin"]}
+    )
     assert r.headers["Location"] == "/admin/audit"
     admin_client.logout()
-    for evil in ("https://evil.example/admin", "//evil.example/admin", "/s/acme",
-                 "/admin\\@evil.example"):
-        r = admin_client.post(f"/admin/login?next={evil}",
-                              {"username": "admin", "password": PASSWORDS["admin"]},
-                              token_from="/admin/login")
+    for evil in (
+        "https://evil.example/admin",
+        "//evil.example/admin",
+        "/s/acme",
+        "/admin\\@evil.example",
+    ):
+        r = admin_client.post(
+            f"/admin/login?next={evil}",
+            {"username": "admin", "password": PASSWORDS["admin"]},
+            token_from="/admin/login",
+        )
         assert r.headers["Location"] == "/admin/", evil
         admin_client.logout()
 
 
-@pytest.mark.parametrize("username, password", [
-    ("researcher", "wrong-password"),
-    ("Researcher", "RESEARCHER-PASSWORD-1"),
-    ("nobody", "researcher-password-1"),
-])
+@pytest.mark.parametrize(
+    "username, password",
+    [
+        ("researcher", "wrong-password"),
+        ("Researcher", "RESEARCHER-PASSWORD-1"),
+        ("nobody", "researcher-password-1"),
+    ],
+)
 def test_wrong_password_or_unknown_user(app, admin_client, accounts, username, password):
     r = admin_client.login(username, password)
     assert r.status_code == 401
@@ -184,8 +205,7 @@ def test_session_rotates_on_login_and_old_cookie_dies_on_logout(app, client, acc
     signed_in = _session_cookie(client)
     assert signed_in != before
     # the CSRF token of the anonymous session no longer exists after login (cleared)
-    assert "csrf_token" not in app.session_interface.get_signing_serializer(app).loads(
-        signed_in)
+    assert "csrf_token" not in app.session_interface.get_signing_serializer(app).loads(signed_in)
     ac.logout()
     # replaying the signed-in cookie after logout: the server-side session is gone
     client.set_cookie("session", signed_in)
@@ -197,8 +217,11 @@ def test_second_login_replaces_the_first_session(app, client, accounts):
     ac = AdminClient(client)
     ac.login("admin")
     first = _session_cookie(client)
-    ac.post("/admin/login", {"username": "viewer", "password": PASSWORDS["viewer"]},
-            token_from="/admin/")
+    ac.post(
+        "/admin/login",
+        {"username": "viewer", "password": PASSWORDS["viewer"]},
+        token_from="/admin/",
+    )
     assert "viewer (viewer)" in ac.page("/admin/").text
     with open_db(app.config["DATABASE"]) as db:
         assert db.execute("SELECT COUNT(*) FROM user_sessions").fetchone()[0] == 1
@@ -241,15 +264,18 @@ def test_cookie_flags_over_http(client, accounts):
 def test_cookie_is_secure_over_https(app, accounts):
     client = app.test_client()
     page = client.get("/admin/login", base_url="https://survey.example")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                      page.get_data(as_text=True)).group(1)
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    ).group(1)
     # pages of the researcher side let the browser send a same-origin Referer, which
     # Flask-WTF's CSRF check requires over HTTPS
     assert page.headers["Referrer-Policy"] == "same-origin"
-    r = client.post("/admin/login", base_url="https://survey.example",
-                    headers={"Referer": "https://survey.example/admin/login"},
-                    data={"csrf_token": token, "username": "viewer",
-                          "password": PASSWORDS["viewer"]})
+    r = client.post(
+        "/admin/login",
+        base_url="https://survey.example",
+        headers={"Referer": "https://survey.example/admin/login"},
+        data={"csrf_token": token, "username": "viewer", "password": PASSWORDS["viewer"]},
+    )
     assert r.status_code == 302
     cookie = _set_cookie(r)
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -257,8 +283,7 @@ def test_cookie_is_secure_over_https(app, accounts):
 
 def test_secure_cookies_forced_by_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(auth.ENV_SECURE, "1")
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.db"),
-                      "SECRET_KEY": "k"})
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.db"), "SECRET_KEY": "k"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     r = app.test_client().get("/admin/login")  # plain http, e.g. behind a TLS proxy
     assert "Secure" in _set_cookie(r)
@@ -276,8 +301,11 @@ def test_rate_limit_after_five_failures_per_user_and_ip(app, client, accounts, c
     assert "Too many failed attempts. Please wait 15 minutes" in blocked.get_data(as_text=True)
     assert ac.get("/admin/").status_code == 302  # not signed in
     # logged: app logger and audit log
-    failures = [r for r in caplog.records if "failed login for 'researcher' from 203.0.113.7"
-                in r.getMessage()]
+    failures = [
+        r
+        for r in caplog.records
+        if "failed login for 'researcher' from 203.0.113.7" in r.getMessage()
+    ]
     assert len(failures) == auth.MAX_FAILURES
     assert any("login refused" in r.getMessage() for r in caplog.records)
     assert len(audit_rows(app, "login.failed")) == auth.MAX_FAILURES
@@ -310,8 +338,9 @@ def test_rate_limit_window_passes_and_success_resets(app, client, accounts):
 
 def test_rate_limit_is_shared_between_app_instances(app, accounts):
     """Two app objects (two gunicorn workers) on one database share the count."""
-    other = create_app({"TESTING": True, "DATABASE": app.config["DATABASE"],
-                        "SECRET_KEY": "test-secret-key"})
+    other = create_app(
+        {"TESTING": True, "DATABASE": app.config["DATABASE"], "SECRET_KEY": "test-secret-key"}
+    )
     for i in range(auth.MAX_FAILURES):
         worker = app if i % 2 else other
         AdminClient(worker.test_client()).login("admin", "wrong-password")
@@ -329,8 +358,13 @@ def test_parallel_attempts_let_exactly_five_failures_through(app, accounts):
         ac = AdminClient(app.test_client(), ip="192.0.2.9")
         token = ac.token()  # the CSRF token first, then all post at once
         barrier.wait()
-        codes.append(ac.post("/admin/login", {"username": "admin", "password": "wrong-password",
-                                              "csrf_token": token}, csrf=False).status_code)
+        codes.append(
+            ac.post(
+                "/admin/login",
+                {"username": "admin", "password": "wrong-password", "csrf_token": token},
+                csrf=False,
+            ).status_code
+        )
 
     threads = [threading.Thread(target=attempt) for _ in range(16)]
     for t in threads:

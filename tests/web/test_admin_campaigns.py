@@ -39,9 +39,17 @@ def get_campaign(app, slug):
         return store.get_campaign(db, slug)
 
 
-VALID = {"slug": "q4", "title": "Retail Q4", "instrument": None, "period": "2026-Q4",
-         "params": "segment, channel", "languages": ["en", "fa"], "opens": "2026-10-01",
-         "closes": "2026-12-31", "min_segment_n": "25"}
+VALID = {
+    "slug": "q4",
+    "title": "Retail Q4",
+    "instrument": None,
+    "period": "2026-Q4",
+    "params": "segment, channel",
+    "languages": ["en", "fa"],
+    "opens": "2026-10-01",
+    "closes": "2026-12-31",
+    "min_segment_n": "25",
+}
 
 
 def new_campaign_form(ac):
@@ -54,7 +62,7 @@ def valid_data(page, **changes):
     data = dict(VALID)
     html = page.html  # the first option of the instrument select
     start = html.index('name="instrument"')
-    data["instrument"] = html[html.index('value="', start) + 7:].split('"', 1)[0]
+    data["instrument"] = html[html.index('value="', start) + 7 :].split('"', 1)[0]
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -62,8 +70,16 @@ def valid_data(page, **changes):
 # ----- create ------------------------------------------------------------------------------
 def test_new_campaign_form_is_accessible(researcher):
     page = new_campaign_form(researcher)
-    for field in ("slug", "title", "instrument", "period", "params", "opens", "closes",
-                  "min_segment_n"):
+    for field in (
+        "slug",
+        "title",
+        "instrument",
+        "period",
+        "params",
+        "opens",
+        "closes",
+        "min_segment_n",
+    ):
         assert field in page.labels, field
     assert "Languages" in page.legends  # checkboxes in a fieldset with a legend
     assert {i.value for i in page.inputs if i.name == "languages"} == {"en", "ru", "fa"}
@@ -78,7 +94,12 @@ def test_create_campaign_via_the_web(app, researcher):
     assert r.status_code == 302 and r.headers["Location"] == "/admin/campaigns/q4"
     c = get_campaign(app, "q4")
     assert (c["title"], c["period"], c["params"], c["languages"], c["min_segment_n"]) == (
-        "Retail Q4", "2026-Q4", ["segment", "channel"], ["en", "fa"], 25)
+        "Retail Q4",
+        "2026-Q4",
+        ["segment", "channel"],
+        ["en", "fa"],
+        25,
+    )
     assert c["instrument_id"] == "customer-trust"
     assert c["opens_at"].startswith("2026-10-01T00:00")
     assert c["closes_at"].startswith("2027-01-01T00:00")  # inclusive closing day
@@ -90,22 +111,27 @@ def test_create_campaign_via_the_web(app, researcher):
     assert entry["details"]["params"] == ["segment", "channel"]
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"slug": "acme"}, "A campaign with this slug already exists."),
-    ({"opens": "2026-12-01", "closes": "2026-11-30"},
-     "The closing date must not be before the opening date."),
-    ({"slug": "Bad Slug!"}, "Use 1-64 lower-case letters, digits or '-'"),
-    ({"slug": ""}, "This field is required."),
-    ({"period": ""}, "This field is required."),
-    ({"languages": None}, "Choose at least one language."),
-    ({"languages": ["en", "xx"]}, "'xx' is not a valid choice"),
-    ({"params": "segment, Bad-Name"}, "param name 'Bad-Name' must be a lower-case letter"),
-    ({"params": "segment, segment"}, "name a parameter twice"),
-    ({"params": "period"}, "param name 'period' is reserved"),
-    ({"min_segment_n": "0"}, "Number must be between 2 and 100000."),
-    ({"opens": "31.12.2026"}, "Not a valid date value."),
-    ({"instrument": "nope@9"}, "Not a valid choice"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"slug": "acme"}, "A campaign with this slug already exists."),
+        (
+            {"opens": "2026-12-01", "closes": "2026-11-30"},
+            "The closing date must not be before the opening date.",
+        ),
+        ({"slug": "Bad Slug!"}, "Use 1-64 lower-case letters, digits or '-'"),
+        ({"slug": ""}, "This field is required."),
+        ({"period": ""}, "This field is required."),
+        ({"languages": None}, "Choose at least one language."),
+        ({"languages": ["en", "xx"]}, "'xx' is not a valid choice"),
+        ({"params": "segment, Bad-Name"}, "param name 'Bad-Name' must be a lower-case letter"),
+        ({"params": "segment, segment"}, "name a parameter twice"),
+        ({"params": "period"}, "param name 'period' is reserved"),
+        ({"min_segment_n": "0"}, "Number must be between 2 and 100000."),
+        ({"opens": "31.12.2026"}, "Not a valid date value."),
+        ({"instrument": "nope@9"}, "Not a valid choice"),
+    ],
+)
 def test_create_campaign_validation_errors(app, researcher, campaign, changes, message):
     campaign("acme")
     page = new_campaign_form(researcher)
@@ -130,9 +156,11 @@ def test_invitation_links_csv(app, researcher, campaign):
     campaign("acme", params=("segment", "channel"))
     page = researcher.page("/admin/campaigns/acme")
     assert "param_segment" in page.labels and "count" in page.labels
-    r = researcher.post("/admin/campaigns/acme/invitations",
-                        {"count": "5", "param_segment": "loyal", "param_channel": ""},
-                        token_from="/admin/campaigns/acme")
+    r = researcher.post(
+        "/admin/campaigns/acme/invitations",
+        {"count": "5", "param_segment": "loyal", "param_channel": ""},
+        token_from="/admin/campaigns/acme",
+    )
     assert r.status_code == 200 and r.mimetype == "text/csv"
     assert r.headers["Content-Disposition"].startswith('attachment; filename="invitations-acme-')
     assert r.headers["Cache-Control"] == "no-store"
@@ -163,31 +191,36 @@ def test_invitation_links_csv(app, researcher, campaign):
 
 def test_invitation_links_with_a_base_url(researcher, campaign):
     campaign("acme")
-    r = researcher.post("/admin/campaigns/acme/invitations",
-                        {"count": "2", "base_url": "https://survey.example.com/"},
-                        token_from="/admin/campaigns/acme")
+    r = researcher.post(
+        "/admin/campaigns/acme/invitations",
+        {"count": "2", "base_url": "https://survey.example.com/"},
+        token_from="/admin/campaigns/acme",
+    )
     rows = list(csv.reader(io.StringIO(r.get_data(as_text=True))))[1:]
     assert [url for _, url in rows] == [f"https://survey.example.com/i/{t}" for t, _ in rows]
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"count": "0"}, "Number must be between 1 and 10000."),
-    ({"count": "10001"}, "Number must be between 1 and 10000."),
-    ({"count": "many"}, "Not a valid integer value."),
-    ({"count": "2", "base_url": "javascript:alert(1)"}, "Start with http:// or https://."),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"count": "0"}, "Number must be between 1 and 10000."),
+        ({"count": "10001"}, "Number must be between 1 and 10000."),
+        ({"count": "many"}, "Not a valid integer value."),
+        ({"count": "2", "base_url": "javascript:alert(1)"}, "Start with http:// or https://."),
+    ],
+)
 def test_invitation_errors(app, researcher, campaign, data, message):
     campaign("acme")
-    r = researcher.post("/admin/campaigns/acme/invitations", data,
-                        token_from="/admin/campaigns/acme")
+    r = researcher.post(
+        "/admin/campaigns/acme/invitations", data, token_from="/admin/campaigns/acme"
+    )
     assert r.status_code == 400 and message in error_text(r)
     with open_db(app.config["DATABASE"]) as db:
         assert db.execute("SELECT COUNT(*) FROM invitations").fetchone()[0] == 0
 
 
 # ----- close ---------------------------------------------------------------------------------
-def test_close_needs_confirmation_then_links_show_closed(app, researcher, campaign,
-                                                        invitations):
+def test_close_needs_confirmation_then_links_show_closed(app, researcher, campaign, invitations):
     campaign("acme")
     (token,) = invitations("acme", 1)
     started = Respondent(app.test_client(), seed=1)
@@ -198,8 +231,9 @@ def test_close_needs_confirmation_then_links_show_closed(app, researcher, campai
     r = researcher.post("/admin/campaigns/acme/close", {}, token_from="/admin/campaigns/acme")
     assert r.status_code == 400 and "Tick the box to confirm." in error_text(r)
     assert get_campaign(app, "acme")["status"] == "open"
-    r = researcher.post("/admin/campaigns/acme/close", {"confirm": "y"},
-                        token_from="/admin/campaigns/acme")
+    r = researcher.post(
+        "/admin/campaigns/acme/close", {"confirm": "y"}, token_from="/admin/campaigns/acme"
+    )
     assert r.status_code == 302 and r.headers["Location"] == "/admin/campaigns/acme"
     assert get_campaign(app, "acme")["status"] == "closed"
     (entry,) = audit_rows(app, "campaign.close")
@@ -216,8 +250,9 @@ def test_close_needs_confirmation_then_links_show_closed(app, researcher, campai
     with open_db(app.config["DATABASE"]) as db:
         assert store.campaign_counts(db, "acme")["completed"] == 0
     # closing again: nothing to do
-    r = researcher.post("/admin/campaigns/acme/close", {"confirm": "y"},
-                        token_from="/admin/campaigns/acme")
+    r = researcher.post(
+        "/admin/campaigns/acme/close", {"confirm": "y"}, token_from="/admin/campaigns/acme"
+    )
     assert r.status_code == 302 and len(audit_rows(app, "campaign.close")) == 1
 
 
@@ -237,18 +272,21 @@ def test_live_counts_and_trust_index_for_viewers(app, accounts):
     assert f"Started {counts['started']} " in text
     assert f"Completed {counts['completed']} " in text
     assert f"Completion rate {100 * counts['completion_rate']:.1f}%" in text
-    assert ("Excluded as careless (2 or more indicators, screened per period; all periods) "
-            f"{int(excluded.sum())} ") in text
+    assert (
+        "Excluded as careless (2 or more indicators, screened per period; all periods) "
+        f"{int(excluded.sum())} "
+    ) in text
     assert "Latest period 2026-Q4 " in text  # one period: the headline is over all of it
-    assert ("Analysed in the latest period (complete, not careless) "
-            f"{int((~excluded).sum())} ") in text
+    assert (
+        f"Analysed in the latest period (complete, not careless) {int((~excluded).sum())} "
+    ) in text
     assert f"{ti.mean:.1f} ({ti.ci95[0]:.1f}–{ti.ci95[1]:.1f}), n = {ti.n}" in text
     # viewers see figures, not the researcher forms
     assert "Invitation links" not in text and "Export the data" not in text
     assert page.csrf_token  # the sign-out form only
     dash = viewer.page("/admin/")
     assert dash.status == 200 and f"{ti.mean:.1f}" in dash.text and "demo" in dash.text
-    assert "<th scope=\"col\"" in dash.html and "<th scope=\"row\"" in dash.html
+    assert '<th scope="col"' in dash.html and '<th scope="row"' in dash.html
 
 
 def test_small_campaign_trust_index_is_suppressed(app, researcher):

@@ -36,8 +36,12 @@ def filled(app, invitations):
     two unused invitations (whose tokens must never appear in an export)."""
     with open_db(app.config["DATABASE"]) as db:
         demo.fill_demo(db, "demo", 120, seed=7, periods=PERIODS)
-        counts = {p: db.execute("SELECT COUNT(*) FROM responses WHERE period = ? AND "
-                                "status = 'complete'", [p]).fetchone()[0] for p in PERIODS}
+        counts = {
+            p: db.execute(
+                "SELECT COUNT(*) FROM responses WHERE period = ? AND status = 'complete'", [p]
+            ).fetchone()[0]
+            for p in PERIODS
+        }
     return {"counts": counts, "tokens": invitations("demo", 2)}
 
 
@@ -101,8 +105,12 @@ def test_csv_export_zip(app, researcher, filled, monkeypatch, tmp_path):
     assert r.headers["Cache-Control"] == "no-store"
     files = unzip(r)
     r.close()
-    assert set(files) == {"demo.csv", "demo.csv.codebook.md", "demo.csv.codebook.json",
-                          "demo.csv.manifest.json"}
+    assert set(files) == {
+        "demo.csv",
+        "demo.csv.codebook.md",
+        "demo.csv.codebook.json",
+        "demo.csv.manifest.json",
+    }
     rows = list(csv.DictReader(io.StringIO(files["demo.csv"].decode("utf-8"))))
     total = sum(filled["counts"].values())
     assert len(rows) == total == 120
@@ -114,8 +122,15 @@ def test_csv_export_zip(app, researcher, filled, monkeypatch, tmp_path):
     assert codebook and b"# " in files["demo.csv.codebook.md"]
     # no identifiers: no response ids, timestamps, tokens or their hashes
     header = set(rows[0])
-    assert not header & {"response_id", "id", "started_at", "completed_at", "invitation_id",
-                         "token", "token_sha256"}
+    assert not header & {
+        "response_id",
+        "id",
+        "started_at",
+        "completed_at",
+        "invitation_id",
+        "token",
+        "token_sha256",
+    }
     assert {"row", "period", "trust_index"} <= header
     blob = b"".join(files.values())
     for token in filled["tokens"]:
@@ -125,9 +140,15 @@ def test_csv_export_zip(app, researcher, filled, monkeypatch, tmp_path):
     assert list(work.iterdir()) == []
     (entry,) = audit_rows(app, "export")
     assert entry["user"] == "researcher" and entry["target"] == "demo"
-    assert entry["details"] == {"job": 1, "format": "csv", "periods": "all", "language": "en",
-                                "rows": total, "sha256": manifest["sha256"],
-                                "raw_formulas": False}
+    assert entry["details"] == {
+        "job": 1,
+        "format": "csv",
+        "periods": "all",
+        "language": "en",
+        "rows": total,
+        "sha256": manifest["sha256"],
+        "raw_formulas": False,
+    }
 
 
 def test_export_one_period_in_spss_with_russian_labels(app, researcher, filled):
@@ -163,11 +184,14 @@ def test_every_format_is_a_zip_with_a_matching_manifest(researcher, filled, fmt)
     assert manifest["sha256"] == hashlib.sha256(files[name]).hexdigest()
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"format": "exe", "period": "", "language": "en"}, "Not a valid choice"),
-    ({"format": "csv", "period": "1999-Q1", "language": "en"}, "Not a valid choice"),
-    ({"format": "csv", "period": "", "language": "de"}, "Not a valid choice"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"format": "exe", "period": "", "language": "en"}, "Not a valid choice"),
+        ({"format": "csv", "period": "1999-Q1", "language": "en"}, "Not a valid choice"),
+        ({"format": "csv", "period": "", "language": "de"}, "Not a valid choice"),
+    ],
+)
 def test_export_errors(app, researcher, filled, data, message):
     r = export(researcher, **data)
     assert r.status_code == 400 and message in error_text(r)
@@ -177,8 +201,9 @@ def test_export_errors(app, researcher, filled, data, message):
 def test_viewer_cannot_export(app, accounts, filled):
     viewer = AdminClient(app.test_client())
     viewer.login("viewer")
-    r = viewer.post("/admin/campaigns/demo/export", {"format": "csv", "language": "en"},
-                    token_from="/admin/")
+    r = viewer.post(
+        "/admin/campaigns/demo/export", {"format": "csv", "language": "en"}, token_from="/admin/"
+    )
     assert r.status_code == 403 and audit_rows(app, "export") == []
 
 
@@ -193,19 +218,22 @@ def test_report_page_and_downloads_for_a_viewer(app, accounts, filled):
     assert rep.headline() in page.text
     assert page.html.count("<svg") >= 3
     assert not re.search(r"\sstyle\s*=", page.html)  # the CSP allows no inline style
-    assert "<th scope=\"row\">2026-Q4</th>" in page.html
+    assert '<th scope="row">2026-Q4</th>' in page.html
     r = viewer.get("/admin/reports/demo/report.json")
     assert r.status_code == 200 and r.mimetype == "application/json"
     assert "attachment" in r.headers["Content-Disposition"]
     assert json.loads(r.data) == json.loads(json.dumps(rep.to_dict()))
     r = viewer.get("/admin/reports/demo/report.html")
     assert r.status_code == 200 and r.mimetype == "text/html"
-    assert r.headers["Content-Disposition"] == \
-        'attachment; filename="trust-report-demo-2026-Q4.html"'
+    assert (
+        r.headers["Content-Disposition"] == 'attachment; filename="trust-report-demo-2026-Q4.html"'
+    )
     assert r.get_data(as_text=True) == periodic.render_html(rep)
     entries = audit_rows(app, "report.download")
     assert [(e["user"], e["details"]["format"]) for e in entries] == [
-        ("viewer", "html"), ("viewer", "json")]
+        ("viewer", "html"),
+        ("viewer", "json"),
+    ]
 
 
 def test_small_segments_are_never_shown(app, accounts):
@@ -239,9 +267,11 @@ def test_export_job_page_progress_expiry_and_cleanup(app, researcher, filled, mo
     from survey.export import jobs
     from survey.storage import export_jobs
 
-    r = researcher.post("/admin/campaigns/demo/export",
-                        {"format": "csv", "period": "", "language": "en"},
-                        token_from="/admin/campaigns/demo")
+    r = researcher.post(
+        "/admin/campaigns/demo/export",
+        {"format": "csv", "period": "", "language": "en"},
+        token_from="/admin/campaigns/demo",
+    )
     assert r.status_code == 303
     job_url = r.headers["Location"]
     page = researcher.get(job_url)
@@ -249,8 +279,7 @@ def test_export_job_page_progress_expiry_and_cleanup(app, researcher, filled, mo
     assert '<meta http-equiv="refresh" content="2">' in page.text
     assert "<script" not in page.text and "style=" not in page.text
     # the campaign page lists it
-    assert re.search(r'href="[^"]*/exports/1">#1</a>', researcher.get(
-        "/admin/campaigns/demo").text)
+    assert re.search(r'href="[^"]*/exports/1">#1</a>', researcher.get("/admin/campaigns/demo").text)
     db_path = app.config["DATABASE"]
     with open_db(db_path) as db:
         export_jobs.start(db, 1)
@@ -273,8 +302,9 @@ def test_export_job_page_progress_expiry_and_cleanup(app, researcher, filled, mo
     with open_db(db_path) as db:
         assert jobs.delete_expired(db) == 0  # not yet
         later = datetime.now(UTC) + timedelta(days=2)
-        monkeypatch.setattr(export_jobs, "datetime", type("T", (), {
-            "now": staticmethod(lambda tz=None: later)}))
+        monkeypatch.setattr(
+            export_jobs, "datetime", type("T", (), {"now": staticmethod(lambda tz=None: later)})
+        )
         assert jobs.delete_expired(db) == 1
         assert export_jobs.get(db, 1)["state"] == "expired"
     assert not path.exists()
@@ -283,9 +313,11 @@ def test_export_job_page_progress_expiry_and_cleanup(app, researcher, filled, mo
 
 
 def test_viewer_cannot_see_export_jobs(app, accounts, researcher, filled):
-    r = researcher.post("/admin/campaigns/demo/export",
-                        {"format": "csv", "period": "", "language": "en"},
-                        token_from="/admin/campaigns/demo")
+    r = researcher.post(
+        "/admin/campaigns/demo/export",
+        {"format": "csv", "period": "", "language": "en"},
+        token_from="/admin/campaigns/demo",
+    )
     viewer = AdminClient(app.test_client())
     viewer.login("viewer")
     assert viewer.get(r.headers["Location"]).status_code == 403
@@ -297,10 +329,13 @@ def test_failed_export_job_says_why(app, researcher, filled, monkeypatch):
 
     def broken(*a, **kw):
         raise OSError("disk full")
+
     monkeypatch.setattr(jobs, "export_campaign", broken)
-    r = researcher.post("/admin/campaigns/demo/export",
-                        {"format": "csv", "period": "", "language": "en"},
-                        token_from="/admin/campaigns/demo")
+    r = researcher.post(
+        "/admin/campaigns/demo/export",
+        {"format": "csv", "period": "", "language": "en"},
+        token_from="/admin/campaigns/demo",
+    )
     with open_db(app.config["DATABASE"]) as db:
         Worker(db, kinds=["export"]).run(until_idle=True, wait_retries=False)
     page = researcher.get(r.headers["Location"])

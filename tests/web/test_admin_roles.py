@@ -16,8 +16,16 @@ from survey.storage import export_jobs, store, users
 from survey.storage.db import open_db
 from survey.web import admin
 
-SAMPLE_VALUES = {"slug": "acme", "username": "viewer", "fmt": "json", "name": "ci",
-                 "webhook_id": 1, "language": "en", "response_id": 1, "job_id": 1}
+SAMPLE_VALUES = {
+    "slug": "acme",
+    "username": "viewer",
+    "fmt": "json",
+    "name": "ci",
+    "webhook_id": 1,
+    "language": "en",
+    "response_id": 1,
+    "job_id": 1,
+}
 ROLES = (None, *users.ROLES)  # None = anonymous
 
 
@@ -66,11 +74,23 @@ def test_every_route_as(app, campaign, accounts, role):
     from survey.storage.db import open_db as _open_db
 
     with _open_db(app.config["DATABASE"]) as db:  # response 1 (started), for its pages
-        _store.start_response(db, _store.get_campaign(db, "acme"), language="en",
-                              direction="ltr", params={}, item_order=None)
+        _store.start_response(
+            db,
+            _store.get_campaign(db, "acme"),
+            language="en",
+            direction="ltr",
+            params={},
+            item_order=None,
+        )
     with open_db(app.config["DATABASE"]) as db:  # export job 1 (queued: no file yet)
-        export_jobs.create(db, store.get_campaign(db, "acme"), "csv", period=None,
-                           language="en", requested_by="researcher")
+        export_jobs.create(
+            db,
+            store.get_campaign(db, "acme"),
+            "csv",
+            period=None,
+            language="en",
+            requested_by="researcher",
+        )
     ac = AdminClient(app.test_client())
     if role is not None:
         assert ac.login(role).status_code == 302
@@ -97,8 +117,10 @@ def test_every_route_as(app, campaign, accounts, role):
                 ok = r.status_code == 404
             want = "allowed"
         if not ok:
-            problems.append(f"{method} {url} as {role or 'anonymous'}: {r.status_code} "
-                            f"{location} (expected {want}; minimum role {minimum})")
+            problems.append(
+                f"{method} {url} as {role or 'anonymous'}: {r.status_code} "
+                f"{location} (expected {want}; minimum role {minimum})"
+            )
     assert checked >= len(admin.ROUTE_ROLES)
     assert not problems, "\n".join(problems)
 
@@ -118,12 +140,13 @@ def test_nothing_changed_by_refused_posts(app, campaign, accounts):
     campaign("acme")
     ac = AdminClient(app.test_client())
     ac.login("viewer")
-    r = ac.post("/admin/campaigns/acme/close", {"confirm": "y"},
-                token_from="/admin/")
+    r = ac.post("/admin/campaigns/acme/close", {"confirm": "y"}, token_from="/admin/")
     assert r.status_code == 403
-    r = ac.post("/admin/users", {"username": "mallory", "role": "admin",
-                                 "password": "p" * 12, "confirm": "p" * 12},
-                token_from="/admin/")
+    r = ac.post(
+        "/admin/users",
+        {"username": "mallory", "role": "admin", "password": "p" * 12, "confirm": "p" * 12},
+        token_from="/admin/",
+    )
     assert r.status_code == 403
     from survey.storage.db import open_db
     from survey.storage.store import get_campaign

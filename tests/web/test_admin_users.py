@@ -42,9 +42,15 @@ def test_users_page_lists_users(admin):
 
 
 def test_add_user_via_the_web(app, admin):
-    r = admin.post("/admin/users", {"username": "dana", "role": "researcher",
-                                    "password": "dana-password-1",
-                                    "confirm": "dana-password-1"})
+    r = admin.post(
+        "/admin/users",
+        {
+            "username": "dana",
+            "role": "researcher",
+            "password": "dana-password-1",
+            "confirm": "dana-password-1",
+        },
+    )
     assert r.status_code == 302 and r.headers["Location"] == "/admin/users"
     assert user(app, "dana")["role"] == "researcher"
     (e,) = audit_rows(app, "user.add")
@@ -53,18 +59,51 @@ def test_add_user_via_the_web(app, admin):
     assert dana.login("dana", "dana-password-1").status_code == 302
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"username": "dana", "role": "viewer", "password": "dana-password-1",
-      "confirm": "dana-password-2"}, "The passwords do not match."),
-    ({"username": "dana", "role": "viewer", "password": "short", "confirm": "short"},
-     "Field must be between 10 and 1024 characters long."),
-    ({"username": "VIEWER", "role": "viewer", "password": "dana-password-1",
-      "confirm": "dana-password-1"}, "a user named 'VIEWER' already exists"),
-    ({"username": "x y", "role": "viewer", "password": "dana-password-1",
-      "confirm": "dana-password-1"}, "2-64 letters, digits"),
-    ({"username": "dana", "role": "root", "password": "dana-password-1",
-      "confirm": "dana-password-1"}, "Not a valid choice"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            {
+                "username": "dana",
+                "role": "viewer",
+                "password": "dana-password-1",
+                "confirm": "dana-password-2",
+            },
+            "The passwords do not match.",
+        ),
+        (
+            {"username": "dana", "role": "viewer", "password": "short", "confirm": "short"},
+            "Field must be between 10 and 1024 characters long.",
+        ),
+        (
+            {
+                "username": "VIEWER",
+                "role": "viewer",
+                "password": "dana-password-1",
+                "confirm": "dana-password-1",
+            },
+            "a user named 'VIEWER' already exists",
+        ),
+        (
+            {
+                "username": "x y",
+                "role": "viewer",
+                "password": "dana-password-1",
+                "confirm": "dana-password-1",
+            },
+            "2-64 letters, digits",
+        ),
+        (
+            {
+                "username": "dana",
+                "role": "root",
+                "password": "dana-password-1",
+                "confirm": "dana-password-1",
+            },
+            "Not a valid choice",
+        ),
+    ],
+)
 def test_add_user_errors(app, admin, data, message):
     r = admin.post("/admin/users", data)
     assert r.status_code == 400 and message in error_text(r)
@@ -84,10 +123,14 @@ def test_change_role_and_disable(app, admin):
     assert viewer.get("/admin/").status_code == 302  # signed out at once
     admin.post("/admin/users/viewer/disable", {"disabled": "0"}, token_from="/admin/users")
     assert not user(app, "viewer")["disabled"]
-    actions = [(e["action"], e["target"]) for e in audit_rows(app)
-               if e["action"].startswith("user.")][::-1]
-    assert actions == [("user.role", "viewer"), ("user.disable", "viewer"),
-                       ("user.enable", "viewer")]
+    actions = [
+        (e["action"], e["target"]) for e in audit_rows(app) if e["action"].startswith("user.")
+    ][::-1]
+    assert actions == [
+        ("user.role", "viewer"),
+        ("user.disable", "viewer"),
+        ("user.enable", "viewer"),
+    ]
 
 
 def test_admin_cannot_lock_themselves_out(app, admin):
@@ -108,8 +151,9 @@ def test_unknown_user_is_404(admin):
 def test_audit_page_newest_first_and_paginated(app, admin):
     with open_db(app.config["DATABASE"]) as db:
         for i in range(60):
-            audit.log(db, "test.action", user="cli:tester", target=f"t{i:02d}",
-                      details={"n": i}, ip=None)
+            audit.log(
+                db, "test.action", user="cli:tester", target=f"t{i:02d}", details={"n": i}, ip=None
+            )
     page = admin.page("/admin/audit")
     assert page.status == 200
     total = len(audit_rows(app))
@@ -127,18 +171,35 @@ def test_every_audited_web_action(app, admin, campaign):
     campaign("acme")
     failed = AdminClient(app.test_client())
     failed.login("viewer", "wrong-password")
-    admin.post("/admin/users", {"username": "erin", "role": "viewer",
-                                "password": "erin-password-1", "confirm": "erin-password-1"})
-    admin.post("/admin/campaigns/acme/invitations", {"count": "2"},
-               token_from="/admin/campaigns/acme")
-    admin.post("/admin/campaigns/acme/export", {"format": "json", "language": "en"},
-               token_from="/admin/campaigns/acme").close()
-    admin.post("/admin/campaigns/acme/close", {"confirm": "y"},
-               token_from="/admin/campaigns/acme")
+    admin.post(
+        "/admin/users",
+        {
+            "username": "erin",
+            "role": "viewer",
+            "password": "erin-password-1",
+            "confirm": "erin-password-1",
+        },
+    )
+    admin.post(
+        "/admin/campaigns/acme/invitations", {"count": "2"}, token_from="/admin/campaigns/acme"
+    )
+    admin.post(
+        "/admin/campaigns/acme/export",
+        {"format": "json", "language": "en"},
+        token_from="/admin/campaigns/acme",
+    ).close()
+    admin.post("/admin/campaigns/acme/close", {"confirm": "y"}, token_from="/admin/campaigns/acme")
     admin.logout()
     log = {e["action"]: e for e in audit_rows(app)}
-    assert set(log) >= {"login", "login.failed", "user.add", "invitations.create", "export",
-                        "campaign.close", "logout"}
+    assert set(log) >= {
+        "login",
+        "login.failed",
+        "user.add",
+        "invitations.create",
+        "export",
+        "campaign.close",
+        "logout",
+    }
     assert log["login.failed"]["target"] == "viewer" and log["login.failed"]["ip"]
     assert log["invitations.create"]["details"]["count"] == 2
     assert log["export"]["details"]["rows"] == 0

@@ -23,8 +23,12 @@ def clients(app, accounts):
     with open_db(app.config["DATABASE"]) as db:
         users.create_user(db, "other", OTHER, "researcher")
     out = {}
-    for name, password in [("researcher", None), ("other", OTHER), ("viewer", None),
-                           ("admin", None)]:
+    for name, password in [
+        ("researcher", None),
+        ("other", OTHER),
+        ("viewer", None),
+        ("admin", None),
+    ]:
         ac = AdminClient(app.test_client())
         assert ac.login(name, password).status_code == 302
         out[name] = ac
@@ -35,15 +39,26 @@ def create_on_the_web(ac, slug="mine"):
     page = ac.page("/admin/campaigns/new")
     html = page.html
     start = html.index('name="instrument"')
-    instrument = html[html.index('value="', start) + 7:].split('"', 1)[0]
-    r = ac.post("/admin/campaigns/new", {"slug": slug, "instrument": instrument,
-                                         "period": "2026-Q4", "languages": ["en"],
-                                         "min_segment_n": "30"})
+    instrument = html[html.index('value="', start) + 7 :].split('"', 1)[0]
+    r = ac.post(
+        "/admin/campaigns/new",
+        {
+            "slug": slug,
+            "instrument": instrument,
+            "period": "2026-Q4",
+            "languages": ["en"],
+            "min_segment_n": "30",
+        },
+    )
     assert r.status_code == 302, error_text(r)
 
 
-PAGES = ["/admin/campaigns/{s}", "/admin/reports/{s}", "/admin/reports/{s}/report.json",
-         "/admin/campaigns/{s}/close"]
+PAGES = [
+    "/admin/campaigns/{s}",
+    "/admin/reports/{s}",
+    "/admin/reports/{s}/report.json",
+    "/admin/campaigns/{s}/close",
+]
 
 
 def test_creator_sees_others_do_not_admin_does(app, clients):
@@ -51,8 +66,12 @@ def test_creator_sees_others_do_not_admin_does(app, clients):
     with open_db(app.config["DATABASE"]) as db:
         assert access.creator(db, "mine") == "researcher"
         assert access.grantees(db, "mine") == ["researcher"]
-    for who, visible in [("researcher", True), ("admin", True), ("other", False),
-                         ("viewer", False)]:
+    for who, visible in [
+        ("researcher", True),
+        ("admin", True),
+        ("other", False),
+        ("viewer", False),
+    ]:
         dash = clients[who].page("/admin/")
         assert ('href="/admin/campaigns/mine"' in dash.html) is visible, who
         for url in PAGES:
@@ -62,22 +81,29 @@ def test_creator_sees_others_do_not_admin_does(app, clients):
             assert (status != 404) is visible, (who, url, status)
             assert status < 500
     # the forbidden campaign looks exactly like one that does not exist
-    assert clients["other"].get("/admin/campaigns/mine").status_code == \
-        clients["other"].get("/admin/campaigns/nosuch").status_code == 404
+    assert (
+        clients["other"].get("/admin/campaigns/mine").status_code
+        == clients["other"].get("/admin/campaigns/nosuch").status_code
+        == 404
+    )
 
 
 def test_export_of_a_campaign_not_granted_is_refused(app, clients):
     create_on_the_web(clients["researcher"])
-    r = clients["other"].post("/admin/campaigns/mine/export",
-                              {"format": "csv", "period": "", "language": "en"},
-                              token_from="/admin/")
+    r = clients["other"].post(
+        "/admin/campaigns/mine/export",
+        {"format": "csv", "period": "", "language": "en"},
+        token_from="/admin/",
+    )
     assert r.status_code == 404
     with open_db(app.config["DATABASE"]) as db:
         assert audit.entries(db, limit=10, action="export.queued") == []
         assert audit.entries(db, limit=10, action="export") == []
-    r = clients["researcher"].post("/admin/campaigns/mine/export",
-                                   {"format": "csv", "period": "", "language": "en"},
-                                   token_from="/admin/campaigns/mine")
+    r = clients["researcher"].post(
+        "/admin/campaigns/mine/export",
+        {"format": "csv", "period": "", "language": "en"},
+        token_from="/admin/campaigns/mine",
+    )
     assert r.status_code in (200, 303)
 
 
@@ -120,8 +146,9 @@ def test_viewer_sees_granted_campaigns_only(app, clients):
 
 def test_cli_created_campaign_is_hidden_until_granted(app, clients):
     with open_db(app.config["DATABASE"]) as db:
-        store.create_campaign(db, slug="cli", instrument="customer-trust", period="P",
-                              created_by="cli:alice")
+        store.create_campaign(
+            db, slug="cli", instrument="customer-trust", period="P", created_by="cli:alice"
+        )
     assert clients["researcher"].get("/admin/campaigns/cli").status_code == 404
     assert clients["admin"].get("/admin/campaigns/cli").status_code == 200
     with open_db(app.config["DATABASE"]) as db:

@@ -79,8 +79,9 @@ def _is_already(page) -> bool:
     return page.status in (200, 409) and "You have already answered" in page.html
 
 
-def walk_once(person: HttpRespondent, url: str, walk: Walk, rng: random.Random,
-              server_errors: list) -> str:
+def walk_once(
+    person: HttpRespondent, url: str, walk: Walk, rng: random.Random, server_errors: list
+) -> str:
     """Open ``url`` and answer until the thank-you (or "already answered") page."""
     page = person.request(url)
     for _ in range(30):
@@ -94,8 +95,10 @@ def walk_once(person: HttpRespondent, url: str, walk: Walk, rng: random.Random,
         if any(i.name == "consent" for i in page.inputs):
             page = person.post(page, {"consent": "y"})
         elif page.has_questions:  # the open-text page (customer-trust 1.1.0) is optional
-            chosen = {name: Respondent.random_choice(name, values, rng)
-                      for name, values in page.radio_groups.items()}
+            chosen = {
+                name: Respondent.random_choice(name, values, rng)
+                for name, values in page.radio_groups.items()
+            }
             walk.answers.update(chosen)  # sent: stored if this POST commits
             page = person.post(page, chosen)
         else:
@@ -103,8 +106,15 @@ def walk_once(person: HttpRespondent, url: str, walk: Walk, rng: random.Random,
     raise Stop("the questionnaire did not end")
 
 
-def respondent_thread(base: str, tokens: queue.Queue, stop: threading.Event, seed: int,
-                      walks: list, server_errors: list, lock: threading.Lock) -> None:
+def respondent_thread(
+    base: str,
+    tokens: queue.Queue,
+    stop: threading.Event,
+    seed: int,
+    walks: list,
+    server_errors: list,
+    lock: threading.Lock,
+) -> None:
     rng = random.Random(seed)
     while not stop.is_set():
         token = None
@@ -135,8 +145,20 @@ def respondent_thread(base: str, tokens: queue.Queue, stop: threading.Event, see
 def test_answers_survive_kill_9_of_the_server(tmp_path):
     db_path = tmp_path / "durable.db"
     trustmeter("init", "--db", str(db_path))
-    trustmeter("campaign", "create", "--db", str(db_path), "--instrument", "customer-trust",
-               "--slug", "dur", "--period", "2026-Q4", "--param", "store")
+    trustmeter(
+        "campaign",
+        "create",
+        "--db",
+        str(db_path),
+        "--instrument",
+        "customer-trust",
+        "--slug",
+        "dur",
+        "--period",
+        "2026-Q4",
+        "--param",
+        "store",
+    )
     out = trustmeter("invite", "--db", str(db_path), "dur", "--count", str(INVITATIONS))
     all_tokens = [line.split(",")[0] for line in out.splitlines()[1:]]
     tokens: queue.Queue = queue.Queue()
@@ -144,16 +166,21 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
         tokens.put(t)
 
     # The rate limiter stays on (it too lives through the kills), far above this load.
-    server = LiveServer(db_path, tmp_path / "server.log", workers=3,
-                        env={"TRUSTMETER_RATELIMIT_POSTS": "1000000"})
+    server = LiveServer(
+        db_path, tmp_path / "server.log", workers=3, env={"TRUSTMETER_RATELIMIT_POSTS": "1000000"}
+    )
     walks: list[Walk] = []
     server_errors: list = []
     lock = threading.Lock()
     stop = threading.Event()
-    threads = [threading.Thread(target=respondent_thread, daemon=True,
-                                args=(server.base, tokens, stop, 1000 + n, walks,
-                                      server_errors, lock))
-               for n in range(THREADS)]
+    threads = [
+        threading.Thread(
+            target=respondent_thread,
+            daemon=True,
+            args=(server.base, tokens, stop, 1000 + n, walks, server_errors, lock),
+        )
+        for n in range(THREADS)
+    ]
     started = time.monotonic()
     kills = []
     reuse: list[tuple[str, int, bool]] = []
@@ -163,8 +190,10 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
             t.start()
         for _ in range(CYCLES):
             cycle_end = time.monotonic() + CYCLE_MAX_S
-            while time.monotonic() < cycle_end and \
-                    complete_count(db_path) < (kills[-1] if kills else 0) + COMPLETIONS_PER_CYCLE:
+            while (
+                time.monotonic() < cycle_end
+                and complete_count(db_path) < (kills[-1] if kills else 0) + COMPLETIONS_PER_CYCLE
+            ):
                 time.sleep(0.2)
             kills.append(complete_count(db_path))  # how far the load got before the crash
             server.kill()
@@ -184,10 +213,12 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
                 reuse.append((url, page.status, _is_already(page)))
             # re-submitting the consent, with a valid CSRF token of this browser
             form = person.request("/s/dur?lang=en")
-            page = person.request(f"/i/{token}?lang=en",
-                                  {"consent": "y", "csrf_token": form.csrf_token})
-            reuse.append((f"POST /i/{token}", page.status,
-                          page.status == 409 and _is_already(page)))
+            page = person.request(
+                f"/i/{token}?lang=en", {"consent": "y", "csrf_token": form.csrf_token}
+            )
+            reuse.append(
+                (f"POST /i/{token}", page.status, page.status == 409 and _is_already(page))
+            )
     finally:
         stop.set()
         server.kill()  # the last stop is a crash too
@@ -196,15 +227,19 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
     assert server_errors == [], server_errors
     confirmed = [w for w in walks if w.outcome == "thanks"]
     n_already = sum(w.outcome == "already" for w in walks)  # completed, page lost in a crash
-    print(f"\n{len(walks)} walks, {len(confirmed)} thank-you pages, "
-          f"{n_already} 'already', "
-          f"{sum(w.outcome is None for w in walks)} given up, "
-          f"{sum(w.interruptions > 0 for w in confirmed)} thanked after a crash; complete at "
-          f"each kill: {kills}; {elapsed:.1f} s")
-    print("interruptions:", Counter(e.split(":")[0] for w in walks for e in w.errors),
-          Counter(e for w in walks for e in w.errors if e.startswith("Stop")))
-    print("'already' after:", Counter(w.errors[-1][:70] for w in walks
-                                      if w.outcome == "already"))
+    print(
+        f"\n{len(walks)} walks, {len(confirmed)} thank-you pages, "
+        f"{n_already} 'already', "
+        f"{sum(w.outcome is None for w in walks)} given up, "
+        f"{sum(w.interruptions > 0 for w in confirmed)} thanked after a crash; complete at "
+        f"each kill: {kills}; {elapsed:.1f} s"
+    )
+    print(
+        "interruptions:",
+        Counter(e.split(":")[0] for w in walks for e in w.errors),
+        Counter(e for w in walks for e in w.errors if e.startswith("Stop")),
+    )
+    print("'already' after:", Counter(w.errors[-1][:70] for w in walks if w.outcome == "already"))
     check_database(db_path, walks, all_tokens)
     assert used and all(ok for *_, ok in reuse), [r for r in reuse if not r[2]]
     # ... and it was not vacuous: enough answers, and the kills hit a server under load
@@ -215,8 +250,7 @@ def test_answers_survive_kill_9_of_the_server(tmp_path):
 
 def complete_count(db_path) -> int:
     with open_db(db_path) as db:
-        return db.execute("SELECT count(*) FROM responses WHERE status = 'complete'"
-                          ).fetchone()[0]
+        return db.execute("SELECT count(*) FROM responses WHERE status = 'complete'").fetchone()[0]
 
 
 def check_database(db_path, walks: list[Walk], all_tokens: list[str]) -> None:
@@ -234,8 +268,12 @@ def check_database(db_path, walks: list[Walk], all_tokens: list[str]) -> None:
         for (rid,) in db.execute("SELECT id FROM responses").fetchall():
             r = store.get_response(db, rid)
             by_marker.setdefault(r["params"].get("store"), []).append(r)
-        inv_ids = {t: db.execute("SELECT id FROM invitations WHERE token_sha256 = ?",
-                                 [store.hash_token(t)]).fetchone()[0] for t in all_tokens}
+        inv_ids = {
+            t: db.execute(
+                "SELECT id FROM invitations WHERE token_sha256 = ?", [store.hash_token(t)]
+            ).fetchone()[0]
+            for t in all_tokens
+        }
 
         # 1. Every thank-you page (and every "already answered") is a stored response
         #    with exactly the answers sent.
@@ -255,27 +293,45 @@ def check_database(db_path, walks: list[Walk], all_tokens: list[str]) -> None:
                     assert r["answers"].get(item_id) == int(value), (w.marker, item_id)
 
         # 2. Nothing half-written: complete responses are whole, with their flags.
-        rows = db.execute("SELECT id, completed_at, duration_s, longstring, flags, "
-                          "invitation_id FROM responses WHERE status = 'complete'").fetchall()
+        rows = db.execute(
+            "SELECT id, completed_at, duration_s, longstring, flags, "
+            "invitation_id FROM responses WHERE status = 'complete'"
+        ).fetchall()
         for rid, completed_at, duration, longstring, flags, _ in rows:
             r = store.get_response(db, rid)
             shown = {i for i in inst.item_ids if inst.is_shown(i, r["answers"])}  # show_if
             assert set(r["answers"]) | set(r["na"]) == shown, rid
             assert completed_at and duration is not None and longstring is not None, rid
             assert isinstance(json.loads(flags), list), rid
-        orphans = db.execute(f"SELECT count(*) FROM {store._q(table)} a LEFT JOIN responses r "
-                             "ON r.id = a.response_id WHERE r.id IS NULL").fetchone()[0]
+        orphans = db.execute(
+            f"SELECT count(*) FROM {store._q(table)} a LEFT JOIN responses r "
+            "ON r.id = a.response_id WHERE r.id IS NULL"
+        ).fetchone()[0]
         assert orphans == 0
 
         # 3. Invitations are single-use: one complete response each, and it is the one
         #    the invitation records.
-        assert db.execute("SELECT invitation_id FROM responses WHERE status = 'complete' AND "
-                          "invitation_id IS NOT NULL GROUP BY invitation_id "
-                          "HAVING count(*) > 1").fetchall() == []
+        assert (
+            db.execute(
+                "SELECT invitation_id FROM responses WHERE status = 'complete' AND "
+                "invitation_id IS NOT NULL GROUP BY invitation_id "
+                "HAVING count(*) > 1"
+            ).fetchall()
+            == []
+        )
         for rid, *_, inv in rows:
             if inv is not None:
-                assert db.execute("SELECT response_id FROM invitations WHERE id = ?",
-                                  [inv]).fetchone()[0] == rid
-        assert db.execute("SELECT count(*) FROM invitations i JOIN responses r ON "
-                          "r.id = i.response_id WHERE r.status != 'complete' OR "
-                          "r.invitation_id != i.id").fetchone()[0] == 0
+                assert (
+                    db.execute(
+                        "SELECT response_id FROM invitations WHERE id = ?", [inv]
+                    ).fetchone()[0]
+                    == rid
+                )
+        assert (
+            db.execute(
+                "SELECT count(*) FROM invitations i JOIN responses r ON "
+                "r.id = i.response_id WHERE r.status != 'complete' OR "
+                "r.invitation_id != i.id"
+            ).fetchone()[0]
+            == 0
+        )

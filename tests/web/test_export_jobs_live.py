@@ -41,9 +41,15 @@ def test_two_exports_in_the_background_keep_respondent_pages_fast(tmp_path):
         assert campaign.status == 200
         jobs = []
         for _ in range(2):
-            job = ana.request("/admin/campaigns/big/export",
-                              {"format": "xlsx", "period": "", "language": "en",
-                               "csrf_token": campaign.csrf_token})
+            job = ana.request(
+                "/admin/campaigns/big/export",
+                {
+                    "format": "xlsx",
+                    "period": "",
+                    "language": "en",
+                    "csrf_token": campaign.csrf_token,
+                },
+            )
             assert job.status == 200 and re.search(r"/exports/\d+$", job.url), job.url
             assert 'http-equiv="refresh"' in job.html
             jobs.append(job.url)
@@ -58,8 +64,12 @@ def test_two_exports_in_the_background_keep_respondent_pages_fast(tmp_path):
             assert intro.status == 200
             pages = [ana.request(u) for u in jobs]
             for p in pages:
-                for state in ("Waiting for the background worker", "Exporting:", "Finished:",
-                              "failed"):
+                for state in (
+                    "Waiting for the background worker",
+                    "Exporting:",
+                    "Finished:",
+                    "failed",
+                ):
                     if state in p.html:
                         states.add(state)
             assert not any("The export failed" in p.html for p in pages)

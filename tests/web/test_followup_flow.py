@@ -20,6 +20,7 @@ def chooser(breach: dict[str, str]):
             return breach[name]
         codes = [v for v in values if v != "na"]
         return rng.choice(codes)
+
     return choose
 
 
@@ -63,8 +64,9 @@ def test_follow_up_absent_after_all_no_and_stored_as_not_shown(client, campaign,
     # a GET of the hidden page moves on; a POST to a hidden question is refused
     assert client.get(f"/s/acme/{len(inst.pages) - 1}").status_code == 302
     for data in ({"REC_RESOLVED": "2", "REC_HANDLING": "5"}, {"REC_HANDLING": "1"}):
-        r = client.post(f"/s/acme/{len(inst.pages) - 1}",
-                        data={"csrf_token": page.csrf_token, **data})
+        r = client.post(
+            f"/s/acme/{len(inst.pages) - 1}", data={"csrf_token": page.csrf_token, **data}
+        )
         assert r.status_code == 400
     assert all(store.get_response(db, rid)["answers"].get(i) is None for i in FOLLOW_UP)
     # finishing: "why" left empty is fine (optional), the response is complete

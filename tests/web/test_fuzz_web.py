@@ -22,15 +22,37 @@ from werkzeug.datastructures import MultiDict
 from survey.storage import store
 from survey.storage.db import get_db, open_db
 
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-PAYLOADS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>',
-            "'\"><svg/onload=alert(1)>", "javascript:alert(1)",
-            "'; DROP TABLE responses; --", "1 OR 1=1", "1); DELETE FROM invitations; --",
-            "\u202egnp.exe", "\u200f\u200e", "\x00", "a\x00b", "\ufeff", "💥" * 50,
-            "١٢٣", "۳", "%00", "%s%s%n", "{{7*7}}", "${7*7}", "../../etc/passwd", "\r\nX: y"]
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'\"><svg/onload=alert(1)>",
+    "javascript:alert(1)",
+    "'; DROP TABLE responses; --",
+    "1 OR 1=1",
+    "1); DELETE FROM invitations; --",
+    "\u202egnp.exe",
+    "\u200f\u200e",
+    "\x00",
+    "a\x00b",
+    "\ufeff",
+    "💥" * 50,
+    "١٢٣",
+    "۳",
+    "%00",
+    "%s%s%n",
+    "{{7*7}}",
+    "${7*7}",
+    "../../etc/passwd",
+    "\r\nX: y",
+]
 RAW_PAYLOADS = [p for p in PAYLOADS if any(c in p for c in "<>\"'")]
 nasty = st.one_of(
     st.sampled_from(PAYLOADS),
@@ -86,9 +108,14 @@ def assert_database_valid(app, inst) -> None:
                 assert 0 < len(value) <= 100 and value == value.strip(), value
                 assert not any(unicodedata.category(c).startswith("C") for c in value)
             assert r["language"] in inst.languages
-        assert db.execute("SELECT count(*) FROM (SELECT invitation_id FROM responses WHERE "
-                          "status = 'complete' AND invitation_id IS NOT NULL GROUP BY "
-                          "invitation_id HAVING count(*) > 1)").fetchone()[0] == 0
+        assert (
+            db.execute(
+                "SELECT count(*) FROM (SELECT invitation_id FROM responses WHERE "
+                "status = 'complete' AND invitation_id IS NOT NULL GROUP BY "
+                "invitation_id HAVING count(*) > 1)"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def assert_safe(response, sent) -> None:
@@ -105,10 +132,12 @@ def assert_safe(response, sent) -> None:
 
 
 # ----- the consent form -------------------------------------------------------------------
-@given(consent=st.one_of(st.none(), form_value, st.sampled_from(["y", "false", "", "on", "0"])),
-       csrf=st.sampled_from(["valid", "missing", "forged", "other-session", "empty"]),
-       extra=st.lists(st.tuples(form_value, form_value), max_size=4),
-       link=st.sampled_from(["public", "invitation"]))
+@given(
+    consent=st.one_of(st.none(), form_value, st.sampled_from(["y", "false", "", "on", "0"])),
+    csrf=st.sampled_from(["valid", "missing", "forged", "other-session", "empty"]),
+    extra=st.lists(st.tuples(form_value, form_value), max_size=4),
+    link=st.sampled_from(["public", "invitation"]),
+)
 @SETTINGS
 def test_fuzzed_consent(fuzz_app, consent, csrf, extra, link):
     app, inst = fuzz_app
@@ -119,9 +148,13 @@ def test_fuzzed_consent(fuzz_app, consent, csrf, extra, link):
             url = "/i/" + store.create_invitations(get_db(), "acme", 1)[0]["token"]
     client = app.test_client()
     intro = parse_page(client.get(url))
-    tokens = {"valid": intro.csrf_token, "missing": None, "empty": "",
-              "forged": "IjEyMzQ1Njc4OTAi.ZzAAAA.forged-signature",
-              "other-session": parse_page(app.test_client().get("/s/acme")).csrf_token}
+    tokens = {
+        "valid": intro.csrf_token,
+        "missing": None,
+        "empty": "",
+        "forged": "IjEyMzQ1Njc4OTAi.ZzAAAA.forged-signature",
+        "other-session": parse_page(app.test_client().get("/s/acme")).csrf_token,
+    }
     data = [(k, v) for k, v in extra if k not in ("csrf_token", "consent")]
     if consent is not None:
         data.append(("consent", consent))
@@ -134,8 +167,11 @@ def test_fuzzed_consent(fuzz_app, consent, csrf, extra, link):
     assert_safe(r, [v for pair in data for v in pair])
     with open_db(app.config["DATABASE"]) as db:
         started = db.execute("SELECT count(*) FROM responses").fetchone()[0] - before
-    valid = csrf == "valid" and consent not in (None, "", "false") \
+    valid = (
+        csrf == "valid"
+        and consent not in (None, "", "false")
         and sum(len(k) + len(v) for k, v in data) < 200_000
+    )
     if started:  # only a real consent with the session's own CSRF token starts one
         assert csrf == "valid" and consent not in (None, "", "false")
         assert r.status_code == 302 and r.headers["Location"].endswith("/1")
@@ -192,11 +228,17 @@ def test_fuzzed_question_pages(fuzz_app, page_states, number, data):
         elif how == "twice":
             pairs += [(item_id, values[0]), (item_id, values[-1])]
     other_items = [i for i in inst.item_ids if i not in groups]
-    pairs += data.draw(st.lists(st.tuples(
-        st.one_of(form_value, st.sampled_from(other_items)), form_value),
-        max_size=0 if mode == "valid" else 3))
-    csrf = "valid" if mode == "valid" else data.draw(
-        st.sampled_from(["valid", "valid", "missing", "forged"]))
+    pairs += data.draw(
+        st.lists(
+            st.tuples(st.one_of(form_value, st.sampled_from(other_items)), form_value),
+            max_size=0 if mode == "valid" else 3,
+        )
+    )
+    csrf = (
+        "valid"
+        if mode == "valid"
+        else data.draw(st.sampled_from(["valid", "valid", "missing", "forged"]))
+    )
     if csrf != "missing":
         pairs.append(("csrf_token", page.csrf_token if csrf == "valid" else "forged.token"))
     r = state.person.client.post(page.url, data=MultiDict(pairs))
@@ -210,15 +252,33 @@ def test_fuzzed_question_pages(fuzz_app, page_states, number, data):
 
 
 # ----- raw bodies: not UTF-8, not urlencoded ------------------------------------------
-@given(body=st.one_of(st.binary(max_size=2000),
-                      st.sampled_from([b"consent=%ff%fe", b"csrf_token=%ED%A0%80&consent=y",
-                                       b"\xff\xfe\x00", b"a=" + b"%" * 5000, b"&&&==&=",
-                                       b"consent=y&" * 3000])),
-       content_type=st.sampled_from(["application/x-www-form-urlencoded",
-                                     "multipart/form-data; boundary=xx", "multipart/form-data",
-                                     "text/plain", "application/json", ""]),
-       path=st.sampled_from(["/s/acme", "/s/acme/1", "/s/acme/5", "/i/nope", "/s/acme/thanks"]),
-       with_csrf=st.booleans())
+@given(
+    body=st.one_of(
+        st.binary(max_size=2000),
+        st.sampled_from(
+            [
+                b"consent=%ff%fe",
+                b"csrf_token=%ED%A0%80&consent=y",
+                b"\xff\xfe\x00",
+                b"a=" + b"%" * 5000,
+                b"&&&==&=",
+                b"consent=y&" * 3000,
+            ]
+        ),
+    ),
+    content_type=st.sampled_from(
+        [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=xx",
+            "multipart/form-data",
+            "text/plain",
+            "application/json",
+            "",
+        ]
+    ),
+    path=st.sampled_from(["/s/acme", "/s/acme/1", "/s/acme/5", "/i/nope", "/s/acme/thanks"]),
+    with_csrf=st.booleans(),
+)
 @SETTINGS
 def test_fuzzed_raw_bodies(fuzz_app, body, content_type, path, with_csrf):
     app, inst = fuzz_app
@@ -234,24 +294,50 @@ def test_fuzzed_raw_bodies(fuzz_app, body, content_type, path, with_csrf):
 
 # ----- URLs: params, lang, slugs, tokens, page numbers ---------------------------------
 RAW_SEGMENTS = ["acme%00", "%2e%2e", "%ED%A0%80", "%FF", "%2F"]  # sent as they are
-segments = st.one_of(form_value, st.sampled_from(
-    ["acme", "ACME", "acme ", "..", "-1", "0", "99999999999999999999999", "1e3", "٣",
-     "thanks", "a" * 300, *RAW_SEGMENTS]))
+segments = st.one_of(
+    form_value,
+    st.sampled_from(
+        [
+            "acme",
+            "ACME",
+            "acme ",
+            "..",
+            "-1",
+            "0",
+            "99999999999999999999999",
+            "1e3",
+            "٣",
+            "thanks",
+            "a" * 300,
+            *RAW_SEGMENTS,
+        ]
+    ),
+)
 
 
 def encode(segment: str) -> str:
     return segment if segment in RAW_SEGMENTS else quote(segment, safe="")
 
 
-@given(kind=st.sampled_from(["s", "s", "i", "x"]),
-       key=st.one_of(st.just("acme"), st.just("acme"), segments),
-       number=st.one_of(st.none(), st.sampled_from(["1", "2", "5", "6", "0", "thanks"]),
-                        segments, st.integers().map(str)),
-       params=st.lists(st.tuples(st.sampled_from(["segment", "channel", "lang", "other",
-                                                  "csrf_token", "store"]), nasty), max_size=4),
-       payload=st.sampled_from(RAW_PAYLOADS),
-       where=st.sampled_from(["segment", "channel", "other", "lang", "key", "number"]),
-       method=st.sampled_from(["GET", "GET", "POST", "HEAD", "PUT"]))
+@given(
+    kind=st.sampled_from(["s", "s", "i", "x"]),
+    key=st.one_of(st.just("acme"), st.just("acme"), segments),
+    number=st.one_of(
+        st.none(),
+        st.sampled_from(["1", "2", "5", "6", "0", "thanks"]),
+        segments,
+        st.integers().map(str),
+    ),
+    params=st.lists(
+        st.tuples(
+            st.sampled_from(["segment", "channel", "lang", "other", "csrf_token", "store"]), nasty
+        ),
+        max_size=4,
+    ),
+    payload=st.sampled_from(RAW_PAYLOADS),
+    where=st.sampled_from(["segment", "channel", "other", "lang", "key", "number"]),
+    method=st.sampled_from(["GET", "GET", "POST", "HEAD", "PUT"]),
+)
 @settings(SETTINGS, max_examples=40)
 def test_fuzzed_urls(fuzz_app, kind, key, number, params, payload, where, method):
     """Markup in any part of the URL (path segments, declared and undeclared params,
@@ -266,8 +352,9 @@ def test_fuzzed_urls(fuzz_app, kind, key, number, params, payload, where, method
     path = f"/{kind}/{encode(key)}" + ("" if number is None else f"/{encode(number)}")
     qs = "&".join(f"{k}={quote(no_surrogates(v)[:3000])}" for k, v in params)
     client = app.test_client()
-    r = client.open(f"{path}?{qs}", method=method, data={"consent": "y"} if method == "POST"
-                    else None)
+    r = client.open(
+        f"{path}?{qs}", method=method, data={"consent": "y"} if method == "POST" else None
+    )
     event(f"{method} HTTP {r.status_code}")
     assert_safe(r, [key, number, payload, *(v for _, v in params)])
     if r.status_code == 200 and r.mimetype == "text/html":
@@ -282,9 +369,10 @@ def test_fuzzed_urls(fuzz_app, kind, key, number, params, payload, where, method
 
 
 # ----- invitation tokens: forged, altered, replayed ---------------------------------------
-@given(change=st.sampled_from(["upper", "prefix", "suffix", "flip", "space", "encode",
-                               "double"]),
-       then=st.sampled_from(["intro", "page", "post-consent", "post-page"]))
+@given(
+    change=st.sampled_from(["upper", "prefix", "suffix", "flip", "space", "encode", "double"]),
+    then=st.sampled_from(["intro", "page", "post-consent", "post-page"]),
+)
 @SETTINGS
 def test_forged_and_replayed_invitation_tokens(fuzz_app, change, then):
     app, inst = fuzz_app
@@ -293,9 +381,15 @@ def test_forged_and_replayed_invitation_tokens(fuzz_app, change, then):
     person = Respondent(app.test_client())
     final = person.walk(f"/i/{token}")
     assert final.url == f"/i/{token}/thanks"
-    forged = {"upper": token.upper(), "prefix": token[:-1], "suffix": token + "A",
-              "flip": token[::-1], "space": f" {token}", "encode": quote(token + "/", safe=""),
-              "double": token + token}[change]
+    forged = {
+        "upper": token.upper(),
+        "prefix": token[:-1],
+        "suffix": token + "A",
+        "flip": token[::-1],
+        "space": f" {token}",
+        "encode": quote(token + "/", safe=""),
+        "double": token + token,
+    }[change]
     client = app.test_client()
     assert client.get(f"/i/{quote(forged, safe='%')}").status_code in (404, 308)
     # replay the real, used token from a fresh browser and from the old one
@@ -316,8 +410,9 @@ def test_forged_and_replayed_invitation_tokens(fuzz_app, change, then):
         assert "You have already answered" in r.get_data(as_text=True)
     with open_db(app.config["DATABASE"]) as db:
         inv = store.find_invitation(db, token)
-        rows = db.execute("SELECT status FROM responses WHERE invitation_id = ?",
-                          [inv["id"]]).fetchall()
+        rows = db.execute(
+            "SELECT status FROM responses WHERE invitation_id = ?", [inv["id"]]
+        ).fetchall()
     assert rows == [("complete",)]  # nothing new started or stored for a used token
     assert_database_valid(app, inst)
 

@@ -15,14 +15,17 @@ from survey.web.accesslog import RedactingLogger, redact
 SECRET = "Zq3xSECRETtoken9"
 
 
-@pytest.mark.parametrize("text, expected", [
-    (f"GET /i/{SECRET} HTTP/1.1", "GET /i/<token> HTTP/1.1"),
-    (f"/optout/{SECRET}?x=1", "/optout/<token>?x=1"),
-    (f"GET /s/acme?token={SECRET}&segment=a", "GET /s/acme?token=<token>&segment=a"),
-    (f"access_token={SECRET}", "access_token=<token>"),
-    (f"Authorization: Bearer tm_{SECRET}", "Authorization: Bearer <token>"),
-    ("GET /s/acme?segment=a", "GET /s/acme?segment=a"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (f"GET /i/{SECRET} HTTP/1.1", "GET /i/<token> HTTP/1.1"),
+        (f"/optout/{SECRET}?x=1", "/optout/<token>?x=1"),
+        (f"GET /s/acme?token={SECRET}&segment=a", "GET /s/acme?token=<token>&segment=a"),
+        (f"access_token={SECRET}", "access_token=<token>"),
+        (f"Authorization: Bearer tm_{SECRET}", "Authorization: Bearer <token>"),
+        ("GET /s/acme?segment=a", "GET /s/acme?segment=a"),
+    ],
+)
 def test_redact(text, expected):
     assert redact(text) == expected
 

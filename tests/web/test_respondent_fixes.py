@@ -135,7 +135,10 @@ def test_nps_shows_its_end_labels_for_the_wrapped_narrow_layout(client, campaign
     while page.radio_groups and "kind-numeric" not in page.html:
         page = person.answer_page(page)
     assert "points-11" in page.html
-    ends = re.findall(r'<p class="scale-end (start|end)" aria-hidden="true">'
-                      r'<span class="number">([^<]+)</span>\s*([^<]+)</p>', page.html)
+    ends = re.findall(
+        r'<p class="scale-end (start|end)" aria-hidden="true">'
+        r'<span class="number">([^<]+)</span>\s*([^<]+)</p>',
+        page.html,
+    )
     assert [(where, number) for where, number, _ in ends] == [("start", "۰"), ("end", "۱۰")]
     assert all(label.strip() for _, _, label in ends)

@@ -31,8 +31,19 @@ EMAIL = "erase.me@example.org"
 def answered(app, campaign, db):
     """(response id, token, contact) of a completed response through a contact's link."""
     campaign()
-    contacts.import_contacts(db, "acme", [{"line": 2, "email": EMAIL, "name": "Erase Me",
-                                           "language": "en", "params": {"segment": "loyal"}}])
+    contacts.import_contacts(
+        db,
+        "acme",
+        [
+            {
+                "line": 2,
+                "email": EMAIL,
+                "name": "Erase Me",
+                "language": "en",
+                "params": {"segment": "loyal"},
+            }
+        ],
+    )
     webhooks.add_webhook(db, "acme", "https://hooks.example.org/trust")
     db.conn.commit()
     [contact] = contacts.list_contacts(db, "acme")
@@ -51,13 +62,16 @@ def traces(db, rid: int) -> dict[str, int]:
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
         cols = {r[1] for r in db.execute(f"PRAGMA table_info({quote(name)})").fetchall()}
         if "response_id" in cols:
-            out[name] = db.execute(f"SELECT count(*) FROM {quote(name)} WHERE response_id = ?",
-                                   [rid]).fetchone()[0]
-    out["responses"] = db.execute("SELECT count(*) FROM responses WHERE id = ?",
-                                  [rid]).fetchone()[0]
+            out[name] = db.execute(
+                f"SELECT count(*) FROM {quote(name)} WHERE response_id = ?", [rid]
+            ).fetchone()[0]
+    out["responses"] = db.execute("SELECT count(*) FROM responses WHERE id = ?", [rid]).fetchone()[
+        0
+    ]
     out["outbox response.completed"] = db.execute(
         "SELECT count(*) FROM outbox WHERE kind = 'webhook' AND idempotency_key LIKE "
-        "'evt\\_response.completed:%' ESCAPE '\\'").fetchone()[0]
+        "'evt\\_response.completed:%' ESCAPE '\\'"
+    ).fetchone()[0]
     return out
 
 
@@ -80,14 +94,17 @@ def test_view_and_erase_one_response(app, accounts, answered, db):
     page = ac.page(f"/admin/campaigns/acme/responses/{rid}")
     assert page.status == 200
     for item_id in inst.item_ids:  # every item, with its code where answered
-        assert f"<th scope=\"row\">{item_id}</th>" in page.html
+        assert f'<th scope="row">{item_id}</th>' in page.html
     some = next(i for i in inst.item_ids if saved["answers"].get(i) is not None)
     assert inst.item(some).text["en"] in page.text
     assert "loyal" in page.text and "invitation" in page.text
     assert token not in page.html and EMAIL not in page.html and "Erase Me" not in page.html
     assert ac.page("/admin/campaigns/acme/responses?id=abc").status == 200
-    assert ac.get(f"/admin/campaigns/acme/responses?id={rid}").headers["Location"].endswith(
-        f"/responses/{rid}")
+    assert (
+        ac.get(f"/admin/campaigns/acme/responses?id={rid}")
+        .headers["Location"]
+        .endswith(f"/responses/{rid}")
+    )
     assert ac.get("/admin/campaigns/acme/responses/999999").status_code == 404
 
     url = f"/admin/campaigns/acme/responses/{rid}/delete"
@@ -98,20 +115,29 @@ def test_view_and_erase_one_response(app, accounts, answered, db):
     assert r.status_code == 400
     assert traces(db, rid)["responses"] == 1
 
-    r = ac.post(url, {"reason": "erasure  request\n2026-12-01", "confirm": "y"},
-                token_from=url.rsplit("/", 1)[0])
+    r = ac.post(
+        url,
+        {"reason": "erasure  request\n2026-12-01", "confirm": "y"},
+        token_from=url.rsplit("/", 1)[0],
+    )
     assert r.status_code == 302
     assert r.headers["Location"].endswith("/admin/campaigns/acme/responses")
 
     after = traces(db, rid)
     assert all(n == 0 for n in after.values()), after
-    inv = db.execute("SELECT response_id, used_at FROM invitations WHERE id = ?",
-                     [contact["invitation_id"]]).fetchone()
+    inv = db.execute(
+        "SELECT response_id, used_at FROM invitations WHERE id = ?", [contact["invitation_id"]]
+    ).fetchone()
     assert inv[0] is None and inv[1] is not None  # unlinked, still used
     # the contact is not linked to any response any more
-    assert db.execute("SELECT count(*) FROM contacts k JOIN invitations i "
-                      "ON i.id = k.invitation_id JOIN responses r ON r.invitation_id = i.id "
-                      "OR r.id = i.response_id").fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM contacts k JOIN invitations i "
+            "ON i.id = k.invitation_id JOIN responses r ON r.invitation_id = i.id "
+            "OR r.id = i.response_id"
+        ).fetchone()[0]
+        == 0
+    )
     assert db.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
 
     [entry] = audit.entries(db, action="response.delete")
@@ -129,8 +155,10 @@ def test_view_and_erase_one_response(app, accounts, answered, db):
     assert posted.status in (400, 409)
     assert db.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
     # and the contact is never reminded
-    db.execute("UPDATE contacts SET invited_at = '2026-01-01T00:00:00+00:00', "
-               "last_sent_at = '2026-01-01T00:00:00+00:00'")
+    db.execute(
+        "UPDATE contacts SET invited_at = '2026-01-01T00:00:00+00:00', "
+        "last_sent_at = '2026-01-01T00:00:00+00:00'"
+    )
     db.conn.commit()
     assert contacts.queue_reminders(db, "acme", after=timedelta(0)) == 0
     assert contacts.contact_completed(db, contacts.get_contact(db, contact["id"]))
@@ -143,9 +171,11 @@ def test_only_admins_erase_and_researchers_view(app, accounts, answered, db):
         ac = AdminClient(app.test_client())
         ac.login(role)
         assert ac.get(url).status_code == view, role
-        r = ac.client.post(url + "/delete", data={"csrf_token": ac.token("/admin/login"),
-                                                  "reason": "x", "confirm": "y"},
-                           environ_base=ac.environ)
+        r = ac.client.post(
+            url + "/delete",
+            data={"csrf_token": ac.token("/admin/login"), "reason": "x", "confirm": "y"},
+            environ_base=ac.environ,
+        )
         assert r.status_code == erase, role
     assert traces(db, rid)["responses"] == 1
     ac = AdminClient(app.test_client())
@@ -159,7 +189,9 @@ def test_a_response_of_another_campaign_is_not_found(app, accounts, answered, ca
     ac = AdminClient(app.test_client())
     ac.login("admin")
     assert ac.get(f"/admin/campaigns/other/responses/{rid}").status_code == 404
-    r = ac.client.post(f"/admin/campaigns/other/responses/{rid}/delete",
-                       data={"csrf_token": ac.token("/admin/login"), "reason": "x",
-                             "confirm": "y"}, environ_base=ac.environ)
+    r = ac.client.post(
+        f"/admin/campaigns/other/responses/{rid}/delete",
+        data={"csrf_token": ac.token("/admin/login"), "reason": "x", "confirm": "y"},
+        environ_base=ac.environ,
+    )
     assert r.status_code == 404

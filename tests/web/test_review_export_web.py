@@ -27,11 +27,13 @@ def researcher(app, accounts):
     ac = AdminClient(app.test_client())
     assert ac.login("researcher").status_code == 302
     with open_db(app.config["DATABASE"]) as db:
-        c = store.create_campaign(db, slug="inj", instrument="customer-trust", period="P1",
-                                  params=["segment"])
+        c = store.create_campaign(
+            db, slug="inj", instrument="customer-trust", period="P1", params=["segment"]
+        )
         for value in (EVIL, "@SUM(A1)", "plain"):
-            rid = store.start_response(db, c, language="en", direction="ltr",
-                                       params={"segment": value}, item_order=None)
+            rid = store.start_response(
+                db, c, language="en", direction="ltr", params={"segment": value}, item_order=None
+            )
             store.save_page(db, rid, 0, {"REL1": 3})
             assert store.complete_response(db, rid)
     return ac

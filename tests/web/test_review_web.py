@@ -14,9 +14,17 @@ from admin_support import (  # noqa: F401 (fixtures)
 from survey.storage import store
 from survey.storage.db import open_db
 
-VALID = {"slug": "q4", "title": "Retail Q4", "instrument": None, "period": "2026-Q4",
-         "params": "segment", "languages": ["en"], "opens": "2026-10-01",
-         "closes": "2026-12-31", "min_segment_n": "25"}
+VALID = {
+    "slug": "q4",
+    "title": "Retail Q4",
+    "instrument": None,
+    "period": "2026-Q4",
+    "params": "segment",
+    "languages": ["en"],
+    "opens": "2026-10-01",
+    "closes": "2026-12-31",
+    "min_segment_n": "25",
+}
 
 
 @pytest.fixture
@@ -29,7 +37,7 @@ def researcher(app, accounts):
 def form_data(ac, **changes):
     html = ac.page("/admin/campaigns/new").html
     start = html.index('name="instrument"')
-    data = dict(VALID, instrument=html[html.index('value="', start) + 7:].split('"', 1)[0])
+    data = dict(VALID, instrument=html[html.index('value="', start) + 7 :].split('"', 1)[0])
     data.update(changes)
     return data
 
@@ -39,9 +47,15 @@ def slugs(app):
         return [c["slug"] for c in store.list_campaigns(db)]
 
 
-@pytest.mark.parametrize("changes", [{"opens": "9999-12-31", "closes": ""},
-                                     {"closes": "9999-12-31"}, {"opens": "1999-12-31"},
-                                     {"opens": "2201-01-01", "closes": "2201-02-01"}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"opens": "9999-12-31", "closes": ""},
+        {"closes": "9999-12-31"},
+        {"opens": "1999-12-31"},
+        {"opens": "2201-01-01", "closes": "2201-02-01"},
+    ],
+)
 def test_dates_outside_2000_2200_are_a_form_error(app, researcher, changes):
     r = researcher.post("/admin/campaigns/new", form_data(researcher, **changes))
     assert r.status_code == 400
@@ -57,13 +71,20 @@ def test_reserved_or_newline_slug_is_a_form_error(app, researcher, slug):
     assert slugs(app) == []
 
 
-@pytest.mark.parametrize("nxt", ["/admin/%0D%0ALocation:%20https://evil.example",
-                                 "/admin/audit%0d%0aSet-Cookie:%20x=1", "/admin%0A",
-                                 "/admin/\r\n"])
+@pytest.mark.parametrize(
+    "nxt",
+    [
+        "/admin/%0D%0ALocation:%20https://evil.example",
+        "/admin/audit%0d%0aSet-Cookie:%20x=1",
+        "/admin%0A",
+        "/admin/\r\n",
+    ],
+)
 def test_crlf_in_login_next_is_refused_without_a_500(app, researcher, accounts, nxt):
     fresh = AdminClient(app.test_client())
-    r = fresh.post(f"/admin/login?next={nxt}", {"username": "researcher",
-                                                  "password": accounts["researcher"]})
+    r = fresh.post(
+        f"/admin/login?next={nxt}", {"username": "researcher", "password": accounts["researcher"]}
+    )
     assert r.status_code == 302
     assert r.headers["Location"] == "/admin/"
     # already signed in: the GET redirects too, to the dashboard

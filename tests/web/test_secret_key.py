@@ -52,8 +52,9 @@ def test_serve_refuses_several_workers_when_the_key_cannot_be_stored(tmp_path, m
     blocker.write_text("x")  # the key's folder is a file: mkdir fails, even as root
 
     real = survey.load_or_create_key
-    monkeypatch.setattr(survey, "load_or_create_key",
-                        lambda path: real(blocker / "instance" / "secret_key"))
+    monkeypatch.setattr(
+        survey, "load_or_create_key", lambda path: real(blocker / "instance" / "secret_key")
+    )
     assert "cannot store the secret key" in survey.secret_key_problem()
     from survey.cli import server
 
@@ -61,12 +62,10 @@ def test_serve_refuses_several_workers_when_the_key_cannot_be_stored(tmp_path, m
     monkeypatch.setattr(server, "_serve_web", lambda *a, **k: started.append(a))
     db = tmp_path / "t.db"
     assert CliRunner().invoke(cli.main, ["init", "--db", str(db)]).exit_code == 0
-    r = CliRunner().invoke(cli.main, ["serve", "--db", str(db), "--workers", "2",
-                                      "--no-worker"])
+    r = CliRunner().invoke(cli.main, ["serve", "--db", str(db), "--workers", "2", "--no-worker"])
     assert r.exit_code != 0 and "cannot store the secret key" in r.output, r.output
     assert "Traceback" not in r.output and started == []
-    r = CliRunner().invoke(cli.main, ["serve", "--db", str(db), "--workers", "1",
-                                      "--no-worker"])
+    r = CliRunner().invoke(cli.main, ["serve", "--db", str(db), "--workers", "1", "--no-worker"])
     assert r.exit_code == 0, r.output
     assert len(started) == 1
     monkeypatch.setenv("TRUSTMETER_SECRET_KEY", "k" * 40)  # a shared key from outside

@@ -46,10 +46,16 @@ def test_headers_on_every_respondent_page(client, campaign, invitations):
     person = Respondent(client)
     final = person.walk("/s/acme?lang=fa")
     assert final.url == "/s/acme/thanks"
-    responses = [client.get("/s/acme"), client.get("/s/acme/1"), client.get("/s/acme/thanks"),
-                 client.get(f"/i/{token}"), client.get("/no/such/page"),
-                 client.delete("/s/acme"), client.get("/static/survey.css"),
-                 client.post("/s/acme", data={"consent": "y"})]  # no CSRF token: 400
+    responses = [
+        client.get("/s/acme"),
+        client.get("/s/acme/1"),
+        client.get("/s/acme/thanks"),
+        client.get(f"/i/{token}"),
+        client.get("/no/such/page"),
+        client.delete("/s/acme"),
+        client.get("/static/survey.css"),
+        client.post("/s/acme", data={"consent": "y"}),
+    ]  # no CSRF token: 400
     assert [r.status_code for r in responses] == [200, 200, 200, 200, 404, 405, 200, 400]
     for r in responses:
         assert_security_headers(r)
@@ -79,8 +85,9 @@ def assert_no_inline_code(html: str, where: str = "page") -> None:
         assert match is None, f"{where}: {what} (blocked by the CSP): {match.group(0)!r}"
 
 
-@pytest.mark.parametrize("path", sorted(TEMPLATES.rglob("*.html")),
-                         ids=lambda p: str(p.relative_to(TEMPLATES)))
+@pytest.mark.parametrize(
+    "path", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: str(p.relative_to(TEMPLATES))
+)
 def test_templates_have_no_inline_script_or_style(path):
     """The CSP blocks inline code: a template using it would break in browsers."""
     assert_no_inline_code(path.read_text(encoding="utf-8"), str(path.relative_to(TEMPLATES)))
@@ -100,14 +107,18 @@ def test_request_size_limit_gives_the_413_page(app, client, campaign, db):
     page = person.consent("/s/acme?lang=ru")
     limit = app.config["MAX_CONTENT_LENGTH"]
     assert limit == 256 * 1024
-    big = parse_page(client.post("/s/acme/1", data={"csrf_token": page.csrf_token,
-                                                     "x": "7" * limit}))
+    big = parse_page(
+        client.post("/s/acme/1", data={"csrf_token": page.csrf_token, "x": "7" * limit})
+    )
     assert big.status == 413 and "Слишком много данных" in big.text and big.lang == "ru"
     assert "Traceback" not in big.html
     # the same with a body that claims no length (chunked): still refused, not stored
-    chunked = client.post("/s/acme/1", input_stream=io.BytesIO(b"x=" + b"7" * (limit + 10)),
-                          content_type="application/x-www-form-urlencoded",
-                          headers={"Transfer-Encoding": "chunked"})
+    chunked = client.post(
+        "/s/acme/1",
+        input_stream=io.BytesIO(b"x=" + b"7" * (limit + 10)),
+        content_type="application/x-www-form-urlencoded",
+        headers={"Transfer-Encoding": "chunked"},
+    )
     assert chunked.status_code in (400, 413)
     # a normal page still goes through afterwards
     assert person.answer_page(page).status == 200
@@ -118,15 +129,23 @@ def test_request_size_limit_gives_the_413_page(app, client, campaign, db):
 # ----- rate limiting ----------------------------------------------------------------------
 @pytest.fixture
 def limited_app(tmp_path):
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.db"),
-                      "SECRET_KEY": "k", "RATELIMIT_ENABLED": True, "RATELIMIT_POSTS": 5,
-                      "RATELIMIT_WINDOW": 60})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "t.db"),
+            "SECRET_KEY": "k",
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_POSTS": 5,
+            "RATELIMIT_WINDOW": 60,
+        }
+    )
     with app.app_context():
         db = get_db()
         init_db(db)
         for slug in ("acme", "beta"):
-            store.create_campaign(db, slug=slug, instrument="customer-trust",
-                                  period="2026-Q4", params=["segment"])
+            store.create_campaign(
+                db, slug=slug, instrument="customer-trust", period="2026-Q4", params=["segment"]
+            )
     return app
 
 
@@ -155,11 +174,13 @@ def test_public_link_posts_are_limited_per_address_and_link(limited_app):
     assert client.get("/s/acme/1").status_code == 200
     assert client.post("/s/beta", data={}).status_code == 400  # CSRF, not 429
     other = limited_app.test_client()
-    assert other.post("/s/acme", data={}, environ_base={"REMOTE_ADDR": "10.0.0.2"}
-                      ).status_code == 400
+    assert (
+        other.post("/s/acme", data={}, environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 400
+    )
     # a spoofed X-Forwarded-For does not escape the limit (no trusted proxy configured)
-    assert client.post("/s/acme", data={}, headers={"X-Forwarded-For": "1.2.3.4"}
-                       ).status_code == 429
+    assert (
+        client.post("/s/acme", data={}, headers={"X-Forwarded-For": "1.2.3.4"}).status_code == 429
+    )
     # ... and nothing more was stored than the one response
     with open_db(limited_app.config["DATABASE"]) as db:
         assert db.execute("SELECT count(*) FROM responses").fetchone()[0] == 1
@@ -183,10 +204,12 @@ def test_trusted_proxy_address(limited_app):
         assert r.status_code == 400  # each respondent behind the proxy counts alone
     for _ in range(5):
         client.post("/s/acme", data={}, headers={"X-Forwarded-For": "10.0.0.7"})
-    assert client.post("/s/acme", data={}, headers={"X-Forwarded-For": "10.0.0.7"}
-                       ).status_code == 429
-    assert client.post("/s/acme", data={}, headers={"X-Forwarded-For": "10.0.0.8"}
-                       ).status_code == 400
+    assert (
+        client.post("/s/acme", data={}, headers={"X-Forwarded-For": "10.0.0.7"}).status_code == 429
+    )
+    assert (
+        client.post("/s/acme", data={}, headers={"X-Forwarded-For": "10.0.0.8"}).status_code == 400
+    )
 
 
 def test_rate_limit_settings_from_the_environment(tmp_path, monkeypatch):
@@ -297,14 +320,27 @@ def test_rate_limit_is_shared_by_gunicorn_workers(tmp_path):
 
     db_path = tmp_path / "served.db"
     trustmeter("init", "--db", str(db_path))
-    trustmeter("campaign", "create", "--db", str(db_path), "--instrument", "customer-trust",
-               "--slug", "acme", "--period", "2026-Q4")
-    server = LiveServer(db_path, tmp_path / "server.log", workers=3,
-                        env={"TRUSTMETER_RATELIMIT_POSTS": "10"})
+    trustmeter(
+        "campaign",
+        "create",
+        "--db",
+        str(db_path),
+        "--instrument",
+        "customer-trust",
+        "--slug",
+        "acme",
+        "--period",
+        "2026-Q4",
+    )
+    server = LiveServer(
+        db_path, tmp_path / "server.log", workers=3, env={"TRUSTMETER_RATELIMIT_POSTS": "10"}
+    )
     try:
         server.start()
-        codes = [HttpRespondent(server.base).request("/s/acme?lang=ru", {"consent": "y"}).status
-                 for _ in range(30)]
+        codes = [
+            HttpRespondent(server.base).request("/s/acme?lang=ru", {"consent": "y"}).status
+            for _ in range(30)
+        ]
         page = HttpRespondent(server.base).request("/s/acme?lang=ru", {"consent": "y"})
     finally:
         server.kill()
@@ -324,15 +360,30 @@ except ModuleNotFoundError as e:  # only while the researcher side does not exis
 
 ROLE_ORDER = ("viewer", "researcher", "admin")
 WHO = ("anonymous", *ROLE_ORDER)
-SAMPLE_ARGS = {"slug": "acme", "username": "viewer", "fmt": "html", "webhook_id": 1,
-               "job_id": 1, "response_id": 1}
+SAMPLE_ARGS = {
+    "slug": "acme",
+    "username": "viewer",
+    "fmt": "html",
+    "webhook_id": 1,
+    "job_id": 1,
+    "response_id": 1,
+}
 
 if ROUTE_ROLES is None:
-    ROLE_CASES = [pytest.param(None, None, None, marks=pytest.mark.skip(
-        reason="survey.web.admin (the researcher side) does not exist yet"))]
+    ROLE_CASES = [
+        pytest.param(
+            None,
+            None,
+            None,
+            marks=pytest.mark.skip(
+                reason="survey.web.admin (the researcher side) does not exist yet"
+            ),
+        )
+    ]
 else:
-    ROLE_CASES = [(endpoint, minimum, who) for endpoint, minimum in sorted(ROUTE_ROLES.items())
-                  for who in WHO]
+    ROLE_CASES = [
+        (endpoint, minimum, who) for endpoint, minimum in sorted(ROUTE_ROLES.items()) for who in WHO
+    ]
 
 
 @pytest.fixture
@@ -358,8 +409,10 @@ def test_researcher_routes_by_role(app, client, campaign, accounts, endpoint, mi
     assert rules, f"{endpoint} is in ROUTE_ROLES but has no route"
     if who != "anonymous":
         login = parse_page(client.get("/admin/login"))
-        r = client.post("/admin/login", data={"username": who, "password": f"{who}-password-1",
-                                               "csrf_token": login.csrf_token})
+        r = client.post(
+            "/admin/login",
+            data={"username": who, "password": f"{who}-password-1", "csrf_token": login.csrf_token},
+        )
         assert r.status_code == 302, parse_page(r).text[:300]
     token = parse_page(client.get("/admin/login", follow_redirects=True)).csrf_token
     for rule in rules:

@@ -51,15 +51,27 @@ def _timed_get(url: str) -> tuple[float, int]:
 def test_fifty_slow_connections_do_not_stall_pages(tmp_path):
     db = tmp_path / "slow.db"
     trustmeter("init", "--db", str(db))
-    trustmeter("campaign", "create", "--db", str(db), "--instrument", "customer-trust",
-               "--slug", "demo", "--period", "2026-Q4")
+    trustmeter(
+        "campaign",
+        "create",
+        "--db",
+        str(db),
+        "--instrument",
+        "customer-trust",
+        "--slug",
+        "demo",
+        "--period",
+        "2026-Q4",
+    )
     server = LiveServer(db, tmp_path / "server.log", workers=2)
     server.start()
     stop = threading.Event()
     opened: list[socket.socket] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=_trickle, args=(server.port, stop, opened, lock),
-                                daemon=True) for _ in range(SLOW // 2)]
+    threads = [
+        threading.Thread(target=_trickle, args=(server.port, stop, opened, lock), daemon=True)
+        for _ in range(SLOW // 2)
+    ]
     try:
         _timed_get(server.base + "/s/demo")  # warm up: workers loaded, templates compiled
         for t in threads:
@@ -72,8 +84,14 @@ def test_fifty_slow_connections_do_not_stall_pages(tmp_path):
         assert len(opened) == SLOW
         time.sleep(0.5)  # the trickling connections are now inside the server
         times = []
-        for path in ("/s/demo", "/static/survey.css", "/s/demo", "/s/demo?lang=fa",
-                     "/s/demo?lang=ru", "/s/demo"):
+        for path in (
+            "/s/demo",
+            "/static/survey.css",
+            "/s/demo",
+            "/s/demo?lang=fa",
+            "/s/demo?lang=ru",
+            "/s/demo",
+        ):
             elapsed, status = _timed_get(server.base + path)
             assert status == 200
             times.append(elapsed)

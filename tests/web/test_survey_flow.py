@@ -58,8 +58,11 @@ def test_walk_through_in_each_language(app, client, campaign, db, lang):
     # page chrome is translated: progress "Page 2 of 5" in the locale's words and digits
     second = question_pages[1].text
     n = str(len(inst.pages))
-    expected = {"en": f"Page 2 of {n}", "ru": f"Страница 2 из {n}",
-                "fa": "صفحهٔ ۲ از " + n.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))}[lang]
+    expected = {
+        "en": f"Page 2 of {n}",
+        "ru": f"Страница 2 из {n}",
+        "fa": "صفحهٔ ۲ از " + n.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")),
+    }[lang]
     assert expected in second
     assert {"en": "Thank you!", "ru": "Спасибо!", "fa": "سپاسگزاریم!"}[lang] in final.text
 
@@ -84,8 +87,10 @@ def test_last_page_and_completion_commit_together(client, campaign, db):
         page = person.answer_page(page)
     assert page.has_questions and re.search(r"Page (\d+) of \1\b", page.text)
     [rid] = response_ids(db)
-    db.execute("CREATE TRIGGER boom BEFORE UPDATE OF status ON responses "
-               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    db.execute(
+        "CREATE TRIGGER boom BEFORE UPDATE OF status ON responses "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
     chosen = person.fill(page)
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
         person.post(page, chosen)
@@ -189,8 +194,12 @@ def test_consent_over_https_with_same_origin_referer(client, campaign, db):
     token = parse_page(intro).csrf_token
     refused = client.post("/s/acme", base_url=base, data={"csrf_token": token, "consent": "y"})
     assert refused.status_code == 400  # no Referer at all: refused over HTTPS
-    r = client.post("/s/acme", base_url=base, headers={"Referer": f"{base}/s/acme"},
-                    data={"csrf_token": token, "consent": "y"})
+    r = client.post(
+        "/s/acme",
+        base_url=base,
+        headers={"Referer": f"{base}/s/acme"},
+        data={"csrf_token": token, "consent": "y"},
+    )
     assert r.status_code == 302 and "/s/acme/1" in r.headers["Location"]
     assert len(response_ids(db)) == 1
 
@@ -201,13 +210,17 @@ def started(client, url="/s/acme"):
     return person, person.consent(url)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("missing", "Please answer this question."),
-    ("out_of_range", "Please choose one of the answers shown."),
-    ("forged", "Please choose one of the answers shown."),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("missing", "Please answer this question."),
+        ("out_of_range", "Please choose one of the answers shown."),
+        ("forged", "Please choose one of the answers shown."),
+    ],
+)
 def test_invalid_answer_rerenders_page_with_message_and_keeps_answers(
-        client, campaign, db, change, message):
+    client, campaign, db, change, message
+):
     campaign()
     person, page = started(client)
     data = person.fill(page)
@@ -245,7 +258,11 @@ def test_extra_fields_are_ignored_and_never_stored(client, campaign, db):
     [rid] = response_ids(db)
     saved = store.get_response(db, rid)
     assert set(saved["answers"]) | set(saved["na"]) == set(data) - {
-        "evil", other_item, "status", "language"}
+        "evil",
+        other_item,
+        "status",
+        "language",
+    }
     assert saved["status"] == "started" and saved["language"] == "en"
 
 
@@ -328,8 +345,7 @@ def test_public_link_resumes_after_reload(client, campaign, db):
     back = person.get("/s/acme")
     assert back.url == "/s/acme/3"
     earlier = person.get("/s/acme/1")
-    assert earlier.checked == {k: v for k, v in person.answers.items()
-                               if k in earlier.radio_groups}
+    assert earlier.checked == {k: v for k, v in person.answers.items() if k in earlier.radio_groups}
     page = person.get("/s/acme/3")
     while page.has_questions:
         page = person.answer_page(page)
@@ -377,8 +393,9 @@ def test_unknown_invitation_token_is_not_found(client, campaign):
     assert client.get("/s/no-such-campaign").status_code == 404
 
 
-def test_two_concurrent_submissions_with_one_token_store_one_response(app, campaign,
-                                                                       invitations, db):
+def test_two_concurrent_submissions_with_one_token_store_one_response(
+    app, campaign, invitations, db
+):
     campaign()
     [token] = invitations("acme", 1)
     last = f"/i/{token}/{len(store.campaign_instrument(db, store.get_campaign(db, 'acme')).pages)}"
@@ -416,8 +433,11 @@ def test_two_concurrent_submissions_with_one_token_store_one_response(app, campa
 def test_declared_url_params_are_recorded_and_undeclared_ignored(client, campaign, db):
     campaign(params=("segment", "channel"))
     long = "x" * 5000
-    url = ("/s/acme?segment=%20loyal%00%1b[31m%E2%80%AE&channel=" + long
-           + "&utm_source=mail&password=secret")
+    url = (
+        "/s/acme?segment=%20loyal%00%1b[31m%E2%80%AE&channel="
+        + long
+        + "&utm_source=mail&password=secret"
+    )
     Respondent(client).consent(url)
     [rid] = response_ids(db)
     params = store.get_response(db, rid)["params"]
@@ -470,8 +490,13 @@ def test_pages_are_not_cached_nor_leak_the_token(client, campaign, invitations):
 def test_server_error_page_is_friendly_and_translated(tmp_path):
     from survey import create_app
 
-    app = create_app({"DATABASE": str(tmp_path / "missing-dir" / "x.db"),
-                      "SECRET_KEY": "x", "PROPAGATE_EXCEPTIONS": False})
+    app = create_app(
+        {
+            "DATABASE": str(tmp_path / "missing-dir" / "x.db"),
+            "SECRET_KEY": "x",
+            "PROPAGATE_EXCEPTIONS": False,
+        }
+    )
     # The error is logged; keep the test output quiet. app.logger is the process-wide
     # "survey" logger, so re-enable it: other tests read its records.
     app.logger.disabled = True

@@ -17,9 +17,9 @@ from survey.web.respondent.forms import (
 )
 
 INST = get_instrument("customer-trust")
-SCALE_ITEM = INST.dimensions[0].items[0].id          # 7-point agreement scale with N/A
+SCALE_ITEM = INST.dimensions[0].items[0].id  # 7-point agreement scale with N/A
 NPS = next(i.id for i in INST.single_items if i.scale is not None)  # 0-10, no N/A
-BREACH = INST.checklist.items[0].id                   # yes/no
+BREACH = INST.checklist.items[0].id  # yes/no
 IDS = (SCALE_ITEM, NPS, BREACH)
 
 
@@ -54,8 +54,9 @@ def test_labels_come_from_the_instrument_in_the_language():
     form = make_form(lang="fa")
     field = fields_by_item(form)[SCALE_ITEM]
     assert field.label.text == INST.item_text(SCALE_ITEM, "fa")  # {brand}: neutral wording
-    assert [o.label for o in field.scale_options] == [INST.scale.label("fa", c)
-                                                      for c in INST.scale.codes]
+    assert [o.label for o in field.scale_options] == [
+        INST.scale.label("fa", c) for c in INST.scale.codes
+    ]
     assert field.na_option.label == INST.scale.not_applicable_label["fa"]
 
 
@@ -72,22 +73,25 @@ def test_not_applicable_is_none_plus_na_item():
     assert answers[SCALE_ITEM] is None and na == [SCALE_ITEM]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    (SCALE_ITEM, None, "Please answer this question."),
-    (SCALE_ITEM, "", "Please answer this question."),
-    (SCALE_ITEM, "0", "Please choose one of the answers shown."),
-    (SCALE_ITEM, "8", "Please choose one of the answers shown."),
-    (SCALE_ITEM, "-1", "Please choose one of the answers shown."),
-    (SCALE_ITEM, "3.0", "Please choose one of the answers shown."),
-    (SCALE_ITEM, " 3", "Please choose one of the answers shown."),
-    (SCALE_ITEM, "٣", "Please choose one of the answers shown."),   # int() would accept it
-    (SCALE_ITEM, "<b>3</b>", "Please choose one of the answers shown."),
-    (SCALE_ITEM, "9" * 5000, "Please choose one of the answers shown."),
-    (NPS, "11", "Please choose one of the answers shown."),
-    (NPS, NA, "Please choose one of the answers shown."),          # NPS offers no N/A
-    (BREACH, "2", "Please choose one of the answers shown."),
-    (BREACH, "yes", "Please choose one of the answers shown."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (SCALE_ITEM, None, "Please answer this question."),
+        (SCALE_ITEM, "", "Please answer this question."),
+        (SCALE_ITEM, "0", "Please choose one of the answers shown."),
+        (SCALE_ITEM, "8", "Please choose one of the answers shown."),
+        (SCALE_ITEM, "-1", "Please choose one of the answers shown."),
+        (SCALE_ITEM, "3.0", "Please choose one of the answers shown."),
+        (SCALE_ITEM, " 3", "Please choose one of the answers shown."),
+        (SCALE_ITEM, "٣", "Please choose one of the answers shown."),  # int() would accept it
+        (SCALE_ITEM, "<b>3</b>", "Please choose one of the answers shown."),
+        (SCALE_ITEM, "9" * 5000, "Please choose one of the answers shown."),
+        (NPS, "11", "Please choose one of the answers shown."),
+        (NPS, NA, "Please choose one of the answers shown."),  # NPS offers no N/A
+        (BREACH, "2", "Please choose one of the answers shown."),
+        (BREACH, "yes", "Please choose one of the answers shown."),
+    ],
+)
 def test_invalid_answers_are_refused_at_the_item(field, value, message):
     data = dict(VALID)
     if value is None:
@@ -125,8 +129,8 @@ def test_prefill_from_a_saved_response_keeps_only_valid_values():
     form = page_form_class(INST, IDS, "en", base=Form)(data=data)
     fields = fields_by_item(form)
     assert fields[SCALE_ITEM].value == "4"
-    assert fields[NPS].value is None          # out of range: not shown as chosen
-    assert fields[BREACH].value is None       # checklist has no N/A
+    assert fields[NPS].value is None  # out of range: not shown as chosen
+    assert fields[BREACH].value is None  # checklist has no N/A
 
 
 def test_item_ids_cannot_shadow_the_form_api():

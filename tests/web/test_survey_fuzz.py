@@ -21,8 +21,13 @@ from survey.storage import store
 from survey.storage.db import open_db
 
 # derandomize: the same examples on every run, so CI results are reproducible
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +49,25 @@ def started(fuzz_app):
 
 text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
 huge = st.integers(1_000, 300_000).map(lambda n: "9" * n)
-markup = st.sampled_from(['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>',
-                          "<b>7</b>", "'; DROP TABLE responses; --"])
+markup = st.sampled_from(
+    [
+        "<script>alert(1)</script>",
+        '"><img src=x onerror=alert(1)>',
+        "<b>7</b>",
+        "'; DROP TABLE responses; --",
+    ]
+)
 
 
 def values_for(inst):
-    codes = st.sampled_from([str(c) for c in range(-2, 12)] + ["na", "NA", "", " 1", "1.0",
-                                                                "٣", "۳", "0x1", "1e1"])
+    codes = st.sampled_from(
+        [str(c) for c in range(-2, 12)] + ["na", "NA", "", " 1", "1.0", "٣", "۳", "0x1", "1e1"]
+    )
     return st.one_of(codes, st.integers().map(str), text, markup, huge)
 
 
 def names_for(inst):
-    return st.one_of(st.sampled_from(list(inst.item_ids) + ["csrf_token", "consent"]), text,
-                     markup)
+    return st.one_of(st.sampled_from(list(inst.item_ids) + ["csrf_token", "consent"]), text, markup)
 
 
 @given(data=st.data())
@@ -101,14 +112,19 @@ def test_fuzzed_page_posts_never_fail_nor_store_invalid_answers(fuzz_app, starte
 printable = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300)
 
 
-@given(segment=printable, channel=printable, other=printable,
-       lang=st.one_of(st.sampled_from(["en", "ru", "fa", "de", ""]), printable))
+@given(
+    segment=printable,
+    channel=printable,
+    other=printable,
+    lang=st.one_of(st.sampled_from(["en", "ru", "fa", "de", ""]), printable),
+)
 @settings(SETTINGS, max_examples=30)
-def test_fuzzed_url_params_are_stored_clean_or_not_at_all(fuzz_app, segment, channel, other,
-                                                          lang):
+def test_fuzzed_url_params_are_stored_clean_or_not_at_all(fuzz_app, segment, channel, other, lang):
     app, inst = fuzz_app
-    qs = "&".join(f"{k}={quote(v)}" for k, v in
-                  (("segment", segment), ("channel", channel), ("other", other), ("lang", lang)))
+    qs = "&".join(
+        f"{k}={quote(v)}"
+        for k, v in (("segment", segment), ("channel", channel), ("other", other), ("lang", lang))
+    )
     person = Respondent(app.test_client())
     intro = person.get(f"/s/acme?{qs}")
     assert intro.status == 200

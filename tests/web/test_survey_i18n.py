@@ -29,15 +29,18 @@ def test_direction_and_names():
     assert language_name("fa") == "فارسی" and language_name("ru") == "Русский"
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("fa-IR,fa;q=0.9,en;q=0.5", "fa"),
-    ("ru-RU", "ru"),
-    ("de-DE,de;q=0.9,ru;q=0.5,en;q=0.3", "ru"),
-    ("en-GB,en;q=0.8", "en"),
-    ("de, fr", "en"),           # no match: the instrument's first language
-    ("", "en"),
-    ("*", "en"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("fa-IR,fa;q=0.9,en;q=0.5", "fa"),
+        ("ru-RU", "ru"),
+        ("de-DE,de;q=0.9,ru;q=0.5,en;q=0.3", "ru"),
+        ("en-GB,en;q=0.8", "en"),
+        ("de, fr", "en"),  # no match: the instrument's first language
+        ("", "en"),
+        ("*", "en"),
+    ],
+)
 def test_accept_language_negotiation(client, campaign, header, expected):
     campaign()
     page = parse_page(client.get("/s/acme", headers={"Accept-Language": header}))
@@ -69,11 +72,14 @@ def test_language_switcher_marks_the_current_language(client, campaign):
         assert f'href="/s/acme?lang={code}"' in page.html
 
 
-@pytest.mark.parametrize(("lang", "start", "summary"), [
-    ("en", "Start the survey", "8 questions need your attention."),
-    ("ru", "Начать опрос", "8 вопросов требуют Вашего внимания."),
-    ("fa", "شروع نظرسنجی", "۸ پرسش نیاز به توجه شما دارد."),
-])
+@pytest.mark.parametrize(
+    ("lang", "start", "summary"),
+    [
+        ("en", "Start the survey", "8 questions need your attention."),
+        ("ru", "Начать опрос", "8 вопросов требуют Вашего внимания."),
+        ("fa", "شروع نظرسنجی", "۸ پرسش نیاز به توجه شما دارد."),
+    ],
+)
 def test_chrome_is_translated(client, campaign, lang, start, summary):
     campaign()
     person = Respondent(client)
@@ -97,8 +103,10 @@ def test_russian_plural_forms(client, campaign):
     assert "2 вопроса требуют Вашего внимания." in two.text
 
 
-@pytest.mark.parametrize(("lang", "title"), [
-    ("en", "Page not found"), ("ru", "Страница не найдена"), ("fa", "صفحه پیدا نشد")])
+@pytest.mark.parametrize(
+    ("lang", "title"),
+    [("en", "Page not found"), ("ru", "Страница не найдена"), ("fa", "صفحه پیدا نشد")],
+)
 def test_error_pages_are_translated_without_details(client, lang, title):
     page = parse_page(client.get("/no/such/page", headers={"Accept-Language": lang}))
     assert page.status == 404 and page.lang == lang and title in page.text
@@ -129,8 +137,9 @@ def _catalog(path: Path, locale: str | None = None):
 def test_template_is_in_sync_with_the_sources():
     keywords = {**DEFAULT_KEYWORDS, "_l": None}
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    found = {msg for _, _, msg, _, _ in extract_from_dir(str(SURVEY), method_map,
-                                                         keywords=keywords)}
+    found = {
+        msg for _, _, msg, _, _ in extract_from_dir(str(SURVEY), method_map, keywords=keywords)
+    }
     pot = {m.id for m in _catalog(TRANSLATIONS / "messages.pot") if m.id}
     assert found == pot, "run: cd survey && pybabel extract ... (see survey/babel.cfg)"
 

@@ -32,10 +32,17 @@ class _Checkboxes(SelectMultipleField):
 
 
 class TokenForm(FlaskForm):
-    name = StringField(_lt("Name"), validators=[
-        DataRequired(), Regexp(tokens.NAME_RE, message=_lt(
-            "Use 1-64 letters, digits or _.@-, starting with a letter or digit."))],
-        description=_lt("Who or what uses it, e.g. crm-prod."))
+    name = StringField(
+        _lt("Name"),
+        validators=[
+            DataRequired(),
+            Regexp(
+                tokens.NAME_RE,
+                message=_lt("Use 1-64 letters, digits or _.@-, starting with a letter or digit."),
+            ),
+        ],
+        description=_lt("Who or what uses it, e.g. crm-prod."),
+    )
     role = SelectField(_lt("Role"), choices=choices(ROLES), default="viewer")
     campaigns = _Checkboxes(_lt("Limited to these campaigns (none ticked: all campaigns)"))
 
@@ -45,10 +52,14 @@ class RevokeForm(FlaskForm):
 
 
 class WebhookForm(FlaskForm):
-    url = StringField(_lt("URL"), validators=[DataRequired(), Length(max=2000)],
-                      description=_lt("Receives a signed POST for each event."))
-    events = _Checkboxes(_lt("Events"), choices=choices(webhooks.EVENTS),
-                         default=["response.completed"])
+    url = StringField(
+        _lt("URL"),
+        validators=[DataRequired(), Length(max=2000)],
+        description=_lt("Receives a signed POST for each event."),
+    )
+    events = _Checkboxes(
+        _lt("Events"), choices=choices(webhooks.EVENTS), default=["response.completed"]
+    )
 
 
 def _campaign_or_404(slug: str) -> dict:
@@ -67,23 +78,34 @@ def tokens_page():
     if form.is_submitted():
         if form.validate():
             try:
-                raw, t = tokens.create_token(db, form.name.data, form.role.data,
-                                             form.campaigns.data or None,
-                                             created_by=current_username())
+                raw, t = tokens.create_token(
+                    db,
+                    form.name.data,
+                    form.role.data,
+                    form.campaigns.data or None,
+                    created_by=current_username(),
+                )
             except (ValueError, LookupError) as e:
                 form.name.errors.append(str(e))
                 status = 400
             else:
-                audit_log("token.create", target=t["name"],
-                          details={"role": t["role"], "campaigns": t["campaigns"]})
+                audit_log(
+                    "token.create",
+                    target=t["name"],
+                    details={"role": t["role"], "campaigns": t["campaigns"]},
+                )
                 created = {"token": raw, **t}
                 form = TokenForm(formdata=None)
                 form.campaigns.choices = choices([c["slug"] for c in store.list_campaigns(db)])
         else:
             status = 400
-    return render_template("admin/tokens.html", form=form, created=created,
-                           tokens=tokens.list_tokens(db), revoke_form=RevokeForm(formdata=None)
-                           ), status
+    return render_template(
+        "admin/tokens.html",
+        form=form,
+        created=created,
+        tokens=tokens.list_tokens(db),
+        revoke_form=RevokeForm(formdata=None),
+    ), status
 
 
 def token_revoke(name: str):
@@ -108,22 +130,34 @@ def webhooks_page(slug: str):
     if form.is_submitted():
         if form.validate():
             try:
-                secret, w = webhooks.add_webhook(db, slug, form.url.data, form.events.data,
-                                                 created_by=current_username())
+                secret, w = webhooks.add_webhook(
+                    db, slug, form.url.data, form.events.data, created_by=current_username()
+                )
             except (ValueError, LookupError) as e:
                 form.url.errors.append(str(e))
                 status = 400
             else:
-                audit_log("webhook.add", target=slug,
-                          details={"id": w["id"], "url": webhooks.url_origin(w["url"]),
-                           "events": w["events"]})
+                audit_log(
+                    "webhook.add",
+                    target=slug,
+                    details={
+                        "id": w["id"],
+                        "url": webhooks.url_origin(w["url"]),
+                        "events": w["events"],
+                    },
+                )
                 form = WebhookForm(formdata=None)
         else:
             status = 400
-    return render_template("admin/webhooks.html", c=c, form=form, secret=secret,
-                           hooks=webhooks.list_webhooks(db, slug),
-                           attempts=webhooks.attempts(db, slug, limit=100),
-                           remove_form=RevokeForm(formdata=None)), status
+    return render_template(
+        "admin/webhooks.html",
+        c=c,
+        form=form,
+        secret=secret,
+        hooks=webhooks.list_webhooks(db, slug),
+        attempts=webhooks.attempts(db, slug, limit=100),
+        remove_form=RevokeForm(formdata=None),
+    ), status
 
 
 def webhook_remove(slug: str, webhook_id: int):
@@ -143,18 +177,29 @@ def webhook_remove(slug: str, webhook_id: int):
 def delivery_summary(campaign: dict) -> dict:
     """For the campaign page: its webhooks and latest delivery attempts."""
     db = get_db()
-    return {"hooks": webhooks.list_webhooks(db, campaign["slug"]),
-            "attempts": webhooks.attempts(db, campaign["slug"], limit=DELIVERY_LOG_ROWS)}
+    return {
+        "hooks": webhooks.list_webhooks(db, campaign["slug"]),
+        "attempts": webhooks.attempts(db, campaign["slug"], limit=DELIVERY_LOG_ROWS),
+    }
 
 
 # Added to the admin blueprint when this module is imported (survey.web.admin imports
 # it), i.e. before any app registers the blueprint.
 bp.add_url_rule("/tokens", "tokens", tokens_page, methods=["GET", "POST"])
 bp.add_url_rule("/tokens/<name>/revoke", "token_revoke", token_revoke, methods=["POST"])
-bp.add_url_rule("/campaigns/<slug>/webhooks", "webhooks", webhooks_page,
-                methods=["GET", "POST"])
-bp.add_url_rule("/campaigns/<slug>/webhooks/<int:webhook_id>/remove", "webhook_remove",
-                webhook_remove, methods=["POST"])
+bp.add_url_rule("/campaigns/<slug>/webhooks", "webhooks", webhooks_page, methods=["GET", "POST"])
+bp.add_url_rule(
+    "/campaigns/<slug>/webhooks/<int:webhook_id>/remove",
+    "webhook_remove",
+    webhook_remove,
+    methods=["POST"],
+)
 bp.add_app_template_global(delivery_summary, "webhook_deliveries")
-ROUTE_ROLES.update({"admin.tokens": "admin", "admin.token_revoke": "admin",
-                    "admin.webhooks": "researcher", "admin.webhook_remove": "researcher"})
+ROUTE_ROLES.update(
+    {
+        "admin.tokens": "admin",
+        "admin.token_revoke": "admin",
+        "admin.webhooks": "researcher",
+        "admin.webhook_remove": "researcher",
+    }
+)

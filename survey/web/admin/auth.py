@@ -101,8 +101,9 @@ class SessionInterface(SecureCookieSessionInterface):
 
 class LoginForm(FlaskForm):
     username = StringField(_lt("Username"), validators=[DataRequired(), Length(max=64)])
-    password = PasswordField(_lt("Password"),
-                             validators=[DataRequired(), Length(max=users.MAX_PASSWORD_LENGTH)])
+    password = PasswordField(
+        _lt("Password"), validators=[DataRequired(), Length(max=users.MAX_PASSWORD_LENGTH)]
+    )
 
 
 class LogoutForm(FlaskForm):
@@ -127,8 +128,11 @@ def load_logged_in_user() -> None:
     found = sessions.find_session(db, _sid_hash(sid))
     now = _now()
     cfg = current_app.config
-    if found is None or now - found[1] > timedelta(seconds=cfg["ADMIN_SESSION_MAX"]) \
-            or now - found[2] > timedelta(seconds=cfg["ADMIN_SESSION_IDLE"]):
+    if (
+        found is None
+        or now - found[1] > timedelta(seconds=cfg["ADMIN_SESSION_MAX"])
+        or now - found[2] > timedelta(seconds=cfg["ADMIN_SESSION_IDLE"])
+    ):
         if found is not None:
             sessions.delete_session(db, _sid_hash(sid))
         session.pop(SESSION_KEY, None)
@@ -154,11 +158,18 @@ def check_role(minimum: str):
     return None
 
 
-def audit_log(action: str, *, target: str | None = None, details: dict | None = None,
-              user: str | None = None) -> None:
+def audit_log(
+    action: str, *, target: str | None = None, details: dict | None = None, user: str | None = None
+) -> None:
     """Audit an action of the current request's user, with the client IP."""
-    audit.log(get_db(), action, user=user or current_username(), target=target,
-              details=details, ip=client_ip())
+    audit.log(
+        get_db(),
+        action,
+        user=user or current_username(),
+        target=target,
+        details=details,
+        ip=client_ip(),
+    )
 
 
 # ----- login throttling ---------------------------------------------------------------
@@ -167,8 +178,9 @@ def _take_login_strikes(username: str, ip: str) -> int:
     password is checked (so parallel attempts cannot all pass); 0, or the seconds to
     wait when either budget is spent."""
     window = FAILURE_WINDOW.total_seconds()
-    pair_ok, pair_wait = ratelimit.strike("login", f"{username.casefold()}|{ip}",
-                                          MAX_FAILURES, window)
+    pair_ok, pair_wait = ratelimit.strike(
+        "login", f"{username.casefold()}|{ip}", MAX_FAILURES, window
+    )
     if not pair_ok:
         return pair_wait
     ip_ok, ip_wait = ratelimit.strike("login-address", ip, MAX_FAILURES_PER_ADDRESS, window)
@@ -189,8 +201,13 @@ def _safe_next(target: str | None) -> str:
     if target:
         parts = urlsplit(target)
         # no control characters: CR/LF would break the Location header (a 500)
-        if not parts.scheme and not parts.netloc and target.startswith("/admin") \
-                and "\\" not in target and target.isprintable():
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/admin")
+            and "\\" not in target
+            and target.isprintable()
+        ):
             return target
     return url_for("admin.dashboard")
 
@@ -205,16 +222,21 @@ def error_page(e: HTTPException):
     """Errors of the researcher pages (login included), in their own layout."""
     code = e.code or 500
     if isinstance(e, CSRFError):
-        title, message = _t("This page has expired"), _t(
-            "The form could not be accepted. Reload the page and try again.")
+        title, message = (
+            _t("This page has expired"),
+            _t("The form could not be accepted. Reload the page and try again."),
+        )
     else:
         title, message = {
             403: (_t("Not allowed"), _t("Your role does not allow this page.")),
             404: (_t("Not found"), _t("There is no such page, campaign or user.")),
         }.get(code, (e.name, e.description))
     g.lang = "en"
-    return render_template("admin/error.html", code=code, title=title, message=message), \
-        code, e.get_headers()
+    return (
+        render_template("admin/error.html", code=code, title=title, message=message),
+        code,
+        e.get_headers(),
+    )
 
 
 bp.register_error_handler(HTTPException, error_page)
@@ -226,26 +248,36 @@ def login():
     if g.get("user") is not None and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))
     if not form.validate_on_submit():
-        return render_template("admin/login.html", form=form), \
-            400 if request.method == "POST" else 200
+        return render_template(
+            "admin/login.html", form=form
+        ), 400 if request.method == "POST" else 200
     username = form.username.data.strip()
     ip = client_ip()
     wait = _take_login_strikes(username, ip)
     if wait:
-        current_app.logger.warning("login refused for %r from %s: too many failures",
-                                   username, ip)
+        current_app.logger.warning("login refused for %r from %s: too many failures", username, ip)
         audit_log("login.blocked", target=username, user=None)
         minutes = max(1, -(-wait // 60))
-        return render_template(
-            "admin/login.html", form=form, blocked=True,
-            error=_lt("Too many failed attempts. Please wait %(minutes)s minutes and try "
-                     "again.", minutes=minutes)), 429, {"Retry-After": str(wait)}
+        return (
+            render_template(
+                "admin/login.html",
+                form=form,
+                blocked=True,
+                error=_lt(
+                    "Too many failed attempts. Please wait %(minutes)s minutes and try again.",
+                    minutes=minutes,
+                ),
+            ),
+            429,
+            {"Retry-After": str(wait)},
+        )
     user = users.authenticate(get_db(), username, form.password.data)
     if user is None:
         current_app.logger.warning("failed login for %r from %s", username, ip)
         audit_log("login.failed", target=username, user=None)
-        return render_template("admin/login.html", form=form,
-                               error=_lt("Wrong username or password.")), 401
+        return render_template(
+            "admin/login.html", form=form, error=_lt("Wrong username or password.")
+        ), 401
     _login_succeeded(username, ip)
     _start_session(user)
     audit_log("login", target=user["username"], user=user["username"])

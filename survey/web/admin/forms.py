@@ -55,29 +55,51 @@ class MultiCheckboxField(SelectMultipleField):
 
 def _check_year(field) -> None:
     if field.data and not MIN_YEAR <= field.data.year <= MAX_YEAR:
-        raise ValidationError(_lt("Choose a date between %(low)s and %(high)s.",
-                                  low=MIN_YEAR, high=MAX_YEAR))
+        raise ValidationError(
+            _lt("Choose a date between %(low)s and %(high)s.", low=MIN_YEAR, high=MAX_YEAR)
+        )
 
 
 class CampaignForm(FlaskForm):
-    slug = StringField(_lt("Short name (slug)"), validators=[
-        DataRequired(), Regexp(SLUG_RE, message=_lt(
-            "Use 1-64 lower-case letters, digits or '-', starting with a letter or digit."))],
-        description=_lt("The public link becomes /s/<slug>."))
+    slug = StringField(
+        _lt("Short name (slug)"),
+        validators=[
+            DataRequired(),
+            Regexp(
+                SLUG_RE,
+                message=_lt(
+                    "Use 1-64 lower-case letters, digits or '-', starting with a letter or digit."
+                ),
+            ),
+        ],
+        description=_lt("The public link becomes /s/<slug>."),
+    )
     title = StringField(_lt("Title"), validators=[Optional(), Length(max=200)])
     instrument = SelectField(_lt("Instrument and version"), validators=[DataRequired()])
-    period = StringField(_lt("Period"), validators=[DataRequired(), Length(max=32)],
-                         description=_lt("A label such as 2026-Q4."))
-    params = StringField(_lt("URL parameters"), validators=[Optional(), Length(max=400)],
-                         description=_lt("Comma-separated names, e.g. segment, channel."))
-    languages = MultiCheckboxField(_lt("Languages"), validators=[DataRequired(
-        message=_lt("Choose at least one language."))])
+    period = StringField(
+        _lt("Period"),
+        validators=[DataRequired(), Length(max=32)],
+        description=_lt("A label such as 2026-Q4."),
+    )
+    params = StringField(
+        _lt("URL parameters"),
+        validators=[Optional(), Length(max=400)],
+        description=_lt("Comma-separated names, e.g. segment, channel."),
+    )
+    languages = MultiCheckboxField(
+        _lt("Languages"), validators=[DataRequired(message=_lt("Choose at least one language."))]
+    )
     opens = DateField(_lt("Opens on"), validators=[Optional()])
-    closes = DateField(_lt("Closes after"), validators=[Optional()],
-                       description=_lt("Inclusive: the campaign closes at the end of this day "
-                                      "(UTC)."))
-    min_segment_n = IntegerField(_lt("Minimum segment size in reports"), default=30,
-                                 validators=[InputRequired(), NumberRange(min=2, max=100_000)])
+    closes = DateField(
+        _lt("Closes after"),
+        validators=[Optional()],
+        description=_lt("Inclusive: the campaign closes at the end of this day (UTC)."),
+    )
+    min_segment_n = IntegerField(
+        _lt("Minimum segment size in reports"),
+        default=30,
+        validators=[InputRequired(), NumberRange(min=2, max=100_000)],
+    )
 
     def validate_opens(self, field) -> None:
         _check_year(field)
@@ -92,50 +114,84 @@ class CampaignForm(FlaskForm):
 
 
 class InvitationsForm(FlaskForm):
-    count = IntegerField(_lt("Number of links"), default=10,
-                         validators=[InputRequired(), NumberRange(min=1, max=MAX_INVITATIONS)])
-    base_url = StringField(_lt("Public address of the survey"),
-                           validators=[Optional(), Length(max=200),
-                                       Regexp(r"^https?://[^\s]+\Z",
-                                              message=_lt("Start with http:// or https://."))])
+    count = IntegerField(
+        _lt("Number of links"),
+        default=10,
+        validators=[InputRequired(), NumberRange(min=1, max=MAX_INVITATIONS)],
+    )
+    base_url = StringField(
+        _lt("Public address of the survey"),
+        validators=[
+            Optional(),
+            Length(max=200),
+            Regexp(r"^https?://[^\s]+\Z", message=_lt("Start with http:// or https://.")),
+        ],
+    )
 
 
 class ExportForm(FlaskForm):
     format = SelectField(_lt("Format"), choices=choices(FORMATS), default="csv")
     period = SelectField(_lt("Period"), default="")
     language = SelectField(_lt("Label language"))
-    raw_formulas = BooleanField(_lt(
-        "Keep formula-looking text raw (csv, xlsx): for R or SPSS, not for spreadsheets"),
-        description=_lt("By default text starting with =, +, -, @, tab or CR gets a leading ' "
-                        "so that spreadsheets do not run it."))
+    raw_formulas = BooleanField(
+        _lt("Keep formula-looking text raw (csv, xlsx): for R or SPSS, not for spreadsheets"),
+        description=_lt(
+            "By default text starting with =, +, -, @, tab or CR gets a leading ' "
+            "so that spreadsheets do not run it."
+        ),
+    )
 
 
 class AccessForm(FlaskForm):
     """Grant or revoke one user's access to a campaign (admins)."""
 
-    username = StringField(_lt("Username"), validators=[
-        DataRequired(), Regexp(USERNAME_RE, message=_lt(
-            "2-64 letters, digits or . _ @ -, starting with a letter or digit."))])
-    action = SelectField(_lt("Action"), choices=choices([("grant", _lt("Grant access")),
-                                                         ("revoke", _lt("Revoke access"))]),
-                         default="grant")
+    username = StringField(
+        _lt("Username"),
+        validators=[
+            DataRequired(),
+            Regexp(
+                USERNAME_RE,
+                message=_lt("2-64 letters, digits or . _ @ -, starting with a letter or digit."),
+            ),
+        ],
+    )
+    action = SelectField(
+        _lt("Action"),
+        choices=choices([("grant", _lt("Grant access")), ("revoke", _lt("Revoke access"))]),
+        default="grant",
+    )
 
 
 class CloseForm(FlaskForm):
-    confirm = BooleanField(_lt("Yes, close this campaign: its links will accept no more "
-                              "answers."),
-                           validators=[DataRequired(message=_lt("Tick the box to confirm."))])
+    confirm = BooleanField(
+        _lt("Yes, close this campaign: its links will accept no more answers."),
+        validators=[DataRequired(message=_lt("Tick the box to confirm."))],
+    )
 
 
 class UserForm(FlaskForm):
-    username = StringField(_lt("Username"), validators=[
-        DataRequired(), Regexp(USERNAME_RE, message=_lt(
-            "2-64 letters, digits or . _ @ -, starting with a letter or digit."))])
+    username = StringField(
+        _lt("Username"),
+        validators=[
+            DataRequired(),
+            Regexp(
+                USERNAME_RE,
+                message=_lt("2-64 letters, digits or . _ @ -, starting with a letter or digit."),
+            ),
+        ],
+    )
     role = SelectField(_lt("Role"), choices=choices(ROLES), default="viewer")
-    password = PasswordField(_lt("Password"), validators=[
-        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)])
-    confirm = PasswordField(_lt("Repeat the password"), validators=[
-        DataRequired(), EqualTo("password", message=_lt("The passwords do not match."))])
+    password = PasswordField(
+        _lt("Password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+    )
+    confirm = PasswordField(
+        _lt("Repeat the password"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=_lt("The passwords do not match.")),
+        ],
+    )
 
 
 class RoleForm(FlaskForm):

@@ -30,9 +30,14 @@ MAX_ERRORS_FLASHED = 20
 
 
 class ContactsForm(FlaskForm):
-    file = FileField(_lt("Contacts CSV"), validators=[FileRequired()], description=_lt(
-        "Columns: email, optional name and language, and one per URL parameter of the "
-        "campaign. A file with any bad row is not imported at all."))
+    file = FileField(
+        _lt("Contacts CSV"),
+        validators=[FileRequired()],
+        description=_lt(
+            "Columns: email, optional name and language, and one per URL parameter of the "
+            "campaign. A file with any bad row is not imported at all."
+        ),
+    )
 
 
 class SendForm(FlaskForm):
@@ -40,19 +45,30 @@ class SendForm(FlaskForm):
 
 
 class RemindForm(FlaskForm):
-    after = StringField(_lt("Only when the last message is at least this old"),
-                        default="3d", validators=[DataRequired(), Length(max=20)],
-                        description=_lt("e.g. 0s, 90m, 12h, 3d"))
-    max = IntegerField(_lt("At most this many reminders per contact"), default=1,
-                       validators=[InputRequired(), NumberRange(min=1, max=20)])
+    after = StringField(
+        _lt("Only when the last message is at least this old"),
+        default="3d",
+        validators=[DataRequired(), Length(max=20)],
+        description=_lt("e.g. 0s, 90m, 12h, 3d"),
+    )
+    max = IntegerField(
+        _lt("At most this many reminders per contact"),
+        default=1,
+        validators=[InputRequired(), NumberRange(min=1, max=20)],
+    )
 
 
 class PurgeForm(FlaskForm):
-    confirm = BooleanField(_lt("I understand that the e-mail addresses and names of this "
-                               "campaign's contacts will be deleted"))
-    after_close = IntegerField(_lt("Or purge automatically this many days after the "
-                                   "campaign closes"), validators=[Optional(),
-                                                                   NumberRange(min=0)])
+    confirm = BooleanField(
+        _lt(
+            "I understand that the e-mail addresses and names of this "
+            "campaign's contacts will be deleted"
+        )
+    )
+    after_close = IntegerField(
+        _lt("Or purge automatically this many days after the campaign closes"),
+        validators=[Optional(), NumberRange(min=0)],
+    )
 
 
 class TemplateForm(FlaskForm):
@@ -83,13 +99,19 @@ def mail_panel(c: dict) -> dict:
         config_error = None
     except ValueError as e:
         config_error = str(e)
-    return {"funnel": contacts.campaign_funnel(db, c), "progress": progress,
-            "pending": progress["queued"] + progress["sending"] + progress["retrying"],
-            "settings": contacts.mail_settings(db, c),
-            "overrides": sorted(contacts.get_templates(db, c)),
-            "config_error": config_error, "contacts_form": ContactsForm(prefix="contacts"),
-            "send_form": SendForm(prefix="send"), "remind_form": RemindForm(prefix="remind"),
-            "purge_form": PurgeForm(prefix="purge"), "refresh_s": REFRESH_S}
+    return {
+        "funnel": contacts.campaign_funnel(db, c),
+        "progress": progress,
+        "pending": progress["queued"] + progress["sending"] + progress["retrying"],
+        "settings": contacts.mail_settings(db, c),
+        "overrides": sorted(contacts.get_templates(db, c)),
+        "config_error": config_error,
+        "contacts_form": ContactsForm(prefix="contacts"),
+        "send_form": SendForm(prefix="send"),
+        "remind_form": RemindForm(prefix="remind"),
+        "purge_form": PurgeForm(prefix="purge"),
+        "refresh_s": REFRESH_S,
+    }
 
 
 def _raise_upload_limit() -> None:
@@ -111,8 +133,7 @@ def contacts_upload(slug: str):
         rows = parse_csv(data, c)
         result = contacts.import_contacts(db, c, rows)
     except ContactsFileError as e:
-        flash(_t("The contacts file was not imported (%(n)s problems):", n=len(e.errors)),
-              "error")
+        flash(_t("The contacts file was not imported (%(n)s problems):", n=len(e.errors)), "error")
         for message in e.errors[:MAX_ERRORS_FLASHED]:
             flash(message, "error")
         if len(e.errors) > MAX_ERRORS_FLASHED:
@@ -121,8 +142,11 @@ def contacts_upload(slug: str):
     except (ValueError, LookupError) as e:
         flash(_t("The contacts file was not imported: %(error)s", error=str(e)), "error")
         return _back(slug)
-    audit_log("contacts.import", target=slug, details={"imported": result["imported"],
-                                                      "skipped": len(result["skipped"])})
+    audit_log(
+        "contacts.import",
+        target=slug,
+        details={"imported": result["imported"], "skipped": len(result["skipped"])},
+    )
     flash(_t("Imported %(n)s contacts.", n=result["imported"]), "success")
     for message in result["skipped"][:MAX_ERRORS_FLASHED]:
         flash(message, "info")
@@ -139,9 +163,12 @@ def mail_send(slug: str):
         flash(str(e), "error")
         return _back(slug)
     audit_log("mail.send", target=slug, details={"queued": n})
-    flash(_t("%(n)s invitations queued; the outbox worker is sending them.", n=n)
-          if n else _t("Every contact has been invited already; nothing was queued."),
-          "success" if n else "info")
+    flash(
+        _t("%(n)s invitations queued; the outbox worker is sending them.", n=n)
+        if n
+        else _t("Every contact has been invited already; nothing was queued."),
+        "success" if n else "info",
+    )
     return _back(slug)
 
 
@@ -149,9 +176,18 @@ def mail_remind(slug: str):
     c = _campaign_or_404(slug)
     form = RemindForm(prefix="remind")
     if not form.validate_on_submit():
-        flash(_t("Reminders not queued: %(errors)s",
-                 errors="; ".join(f"{form[k].label.text}: {v[0]}" for k, v in form.errors.items()
-                                  if k != "csrf_token") or _t("the form has expired")), "error")
+        flash(
+            _t(
+                "Reminders not queued: %(errors)s",
+                errors="; ".join(
+                    f"{form[k].label.text}: {v[0]}"
+                    for k, v in form.errors.items()
+                    if k != "csrf_token"
+                )
+                or _t("the form has expired"),
+            ),
+            "error",
+        )
         return _back(slug)
     try:
         after = parse_duration(form.after.data)
@@ -159,8 +195,11 @@ def mail_remind(slug: str):
     except (ValueError, LookupError) as e:
         flash(_t("Reminders not queued: %(errors)s", errors=str(e)), "error")
         return _back(slug)
-    audit_log("mail.remind", target=slug, details={"queued": n, "after_s":
-                                                   after.total_seconds(), "max": form.max.data})
+    audit_log(
+        "mail.remind",
+        target=slug,
+        details={"queued": n, "after_s": after.total_seconds(), "max": form.max.data},
+    )
     flash(_t("%(n)s reminders queued.", n=n), "success" if n else "info")
     return _back(slug)
 
@@ -175,8 +214,13 @@ def contacts_purge(slug: str):
     if form.after_close.data is not None:
         contacts.set_purge_after(db, c, form.after_close.data)
         audit_log("contacts.purge", target=slug, details={"after_close": form.after_close.data})
-        flash(_t("The contacts will be purged %(n)s days after the campaign closes.",
-                 n=form.after_close.data), "success")
+        flash(
+            _t(
+                "The contacts will be purged %(n)s days after the campaign closes.",
+                n=form.after_close.data,
+            ),
+            "success",
+        )
         return _back(slug)
     if not form.confirm.data:
         flash(_t("Nothing purged: tick the box to confirm."), "error")
@@ -199,17 +243,23 @@ def mail_template(slug: str, language: str):
     if request.method == "POST":
         if request.form.get("reset"):  # (CSRF is checked app-wide for every POST)
             contacts.delete_template(db, c, language)
-            audit_log("mail.template", target=slug, details={"language": language,
-                                                            "reset": True})
-            flash(_t("The %(lang)s messages use the default templates again.", lang=language),
-                  "success")
+            audit_log("mail.template", target=slug, details={"language": language, "reset": True})
+            flash(
+                _t("The %(lang)s messages use the default templates again.", lang=language),
+                "success",
+            )
             return redirect(url_for("admin.mail_template", slug=slug, language=language))
         if form.validate_on_submit():
             try:
-                mail_templates.check_templates(form.subject.data, form.text.data,
-                                               form.html.data)
-                contacts.set_template(db, c, language, subject=form.subject.data,
-                                      text=form.text.data, html=form.html.data)
+                mail_templates.check_templates(form.subject.data, form.text.data, form.html.data)
+                contacts.set_template(
+                    db,
+                    c,
+                    language,
+                    subject=form.subject.data,
+                    text=form.text.data,
+                    html=form.html.data,
+                )
             except ValueError as e:
                 form.text.errors = [*form.text.errors, str(e)]
                 status = 400
@@ -219,23 +269,38 @@ def mail_template(slug: str, language: str):
                 return redirect(url_for("admin.mail_template", slug=slug, language=language))
         else:
             status = 400
-    return render_template("admin/mail_template.html", c=c, language=language, form=form,
-                           is_override=is_override,
-                           placeholders=("name", "link", "title", "closes", "optout_link",
-                                         "reminder")), status
+    return render_template(
+        "admin/mail_template.html",
+        c=c,
+        language=language,
+        form=form,
+        is_override=is_override,
+        placeholders=("name", "link", "title", "closes", "optout_link", "reminder"),
+    ), status
 
 
-bp.add_url_rule("/campaigns/<slug>/contacts", "contacts_upload", contacts_upload,
-                methods=["POST"])
+bp.add_url_rule("/campaigns/<slug>/contacts", "contacts_upload", contacts_upload, methods=["POST"])
 bp.add_url_rule("/campaigns/<slug>/mail/send", "mail_send", mail_send, methods=["POST"])
 bp.add_url_rule("/campaigns/<slug>/mail/remind", "mail_remind", mail_remind, methods=["POST"])
-bp.add_url_rule("/campaigns/<slug>/contacts/purge", "contacts_purge", contacts_purge,
-                methods=["POST"])
-bp.add_url_rule("/campaigns/<slug>/mail/templates/<language>", "mail_template", mail_template,
-                methods=["GET", "POST"])
+bp.add_url_rule(
+    "/campaigns/<slug>/contacts/purge", "contacts_purge", contacts_purge, methods=["POST"]
+)
+bp.add_url_rule(
+    "/campaigns/<slug>/mail/templates/<language>",
+    "mail_template",
+    mail_template,
+    methods=["GET", "POST"],
+)
 bp.add_app_template_global(mail_panel, "mail_panel")
-bp.record_once(lambda state: state.app.before_request_funcs.setdefault(None, [])
-               .insert(0, _raise_upload_limit))
-ROUTE_ROLES.update({"admin.contacts_upload": "researcher", "admin.mail_send": "researcher",
-                    "admin.mail_remind": "researcher", "admin.contacts_purge": "researcher",
-                    "admin.mail_template": "researcher"})
+bp.record_once(
+    lambda state: state.app.before_request_funcs.setdefault(None, []).insert(0, _raise_upload_limit)
+)
+ROUTE_ROLES.update(
+    {
+        "admin.contacts_upload": "researcher",
+        "admin.mail_send": "researcher",
+        "admin.mail_remind": "researcher",
+        "admin.contacts_purge": "researcher",
+        "admin.mail_template": "researcher",
+    }
+)

@@ -21,21 +21,28 @@ from survey.web.admin.views import ROUTE_ROLES, bp
 
 PAGE_SIZE = 50
 
-ROUTE_ROLES.update({
-    "admin.responses": "researcher",
-    "admin.response": "researcher",
-    "admin.response_delete": "admin",
-})
+ROUTE_ROLES.update(
+    {
+        "admin.responses": "researcher",
+        "admin.response": "researcher",
+        "admin.response_delete": "admin",
+    }
+)
 
 
 class DeleteResponseForm(FlaskForm):
     reason = TextAreaField(
         _lt("Reason (written to the audit log)"),
         validators=[DataRequired(), Length(max=MAX_REASON)],
-        description=_lt("For example “erasure request received 2026-12-01”. "
-                        "Do not enter names or e-mail addresses."))
-    confirm = BooleanField(_lt("I understand that this response's answers are deleted "
-                               "for good"), validators=[DataRequired()])
+        description=_lt(
+            "For example “erasure request received 2026-12-01”. "
+            "Do not enter names or e-mail addresses."
+        ),
+    )
+    confirm = BooleanField(
+        _lt("I understand that this response's answers are deleted for good"),
+        validators=[DataRequired()],
+    )
 
 
 def _campaign_or_404(slug: str) -> dict:
@@ -73,12 +80,19 @@ def responses_page(slug: str):
 @bp.route("/campaigns/<slug>/responses/<int:response_id>", endpoint="response")
 def response_page(slug: str, response_id: int):
     c = _campaign_or_404(slug)
-    return render_template("admin/response.html", c=c, r=_view_or_404(c, response_id),
-                           form=DeleteResponseForm(formdata=None))
+    return render_template(
+        "admin/response.html",
+        c=c,
+        r=_view_or_404(c, response_id),
+        form=DeleteResponseForm(formdata=None),
+    )
 
 
-@bp.route("/campaigns/<slug>/responses/<int:response_id>/delete", methods=["POST"],
-          endpoint="response_delete")
+@bp.route(
+    "/campaigns/<slug>/responses/<int:response_id>/delete",
+    methods=["POST"],
+    endpoint="response_delete",
+)
 def response_delete(slug: str, response_id: int):
     c = _campaign_or_404(slug)
     view = _view_or_404(c, response_id)
@@ -88,6 +102,11 @@ def response_delete(slug: str, response_id: int):
     reason = " ".join(form.reason.data.split())
     done = erasure.delete_response(get_db(), response_id)
     audit_log("response.delete", target=slug, details=audit_details(done, reason))
-    flash(_t("Response %(id)s is erased. Its invitation link, if any, now says "
-             "“already answered”.", id=response_id), "success")
+    flash(
+        _t(
+            "Response %(id)s is erased. Its invitation link, if any, now says “already answered”.",
+            id=response_id,
+        ),
+        "success",
+    )
     return redirect(url_for(".responses", slug=slug))

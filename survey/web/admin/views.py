@@ -108,8 +108,11 @@ def _require_role():
 @bp.app_context_processor
 def _admin_context() -> dict:
     user = g.get("user")
-    return {"current_user": user, "logout_form": LogoutForm,
-            "can": lambda role: user is not None and users.role_at_least(user["role"], role)}
+    return {
+        "current_user": user,
+        "logout_form": LogoutForm,
+        "can": lambda role: user is not None and users.role_at_least(user["role"], role),
+    }
 
 
 @bp.app_template_filter("fixed")
@@ -136,8 +139,11 @@ def _campaign_or_404(slug: str) -> dict:
 def dashboard():
     db = get_db()
     visible = access.visible_ids(db, g.user)
-    rows = [(c, live.campaign_stats(db, c)) for c in store.list_campaigns(db)
-            if visible is None or c["id"] in visible]
+    rows = [
+        (c, live.campaign_stats(db, c))
+        for c in store.list_campaigns(db)
+        if visible is None or c["id"] in visible
+    ]
     return render_template("admin/dashboard.html", rows=rows)
 
 
@@ -154,11 +160,16 @@ def campaign(slug: str):
     db = get_db()
     c = _campaign_or_404(slug)
     return render_template(
-        "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
-        is_open=store.is_open(c), invitations_form=InvitationsForm(),
-        export_form=_export_form(db, c), invitation_counts=store.invitation_counts(db, c),
+        "admin/campaign.html",
+        c=c,
+        stats=live.campaign_stats(db, c),
+        is_open=store.is_open(c),
+        invitations_form=InvitationsForm(),
+        export_form=_export_form(db, c),
+        invitation_counts=store.invitation_counts(db, c),
         export_jobs=export_jobs.for_campaign(db, c["id"]),
-        public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}")
+        public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}",
+    )
 
 
 def _instrument_choices(db) -> tuple[list[tuple[str, str]], list[str]]:
@@ -186,19 +197,34 @@ def campaign_new():
         else:
             try:
                 c = store.create_campaign(
-                    db, slug=form.slug.data, instrument=form.instrument.data,
-                    period=form.period.data, params=form.param_names(),
-                    languages=form.languages.data, title=form.title.data or None,
-                    opens_at=form.opens.data, closes_at=form.closes.data,
-                    min_segment_n=form.min_segment_n.data, created_by=current_username())
+                    db,
+                    slug=form.slug.data,
+                    instrument=form.instrument.data,
+                    period=form.period.data,
+                    params=form.param_names(),
+                    languages=form.languages.data,
+                    title=form.title.data or None,
+                    opens_at=form.opens.data,
+                    closes_at=form.closes.data,
+                    min_segment_n=form.min_segment_n.data,
+                    created_by=current_username(),
+                )
             except (ValueError, LookupError) as e:
                 form.form_errors.append(str(e))
             else:
-                audit_log("campaign.create", target=c["slug"], details={
-                    "instrument": f"{c['instrument_id']}@{c['instrument_version']}",
-                    "period": c["period"], "params": c["params"], "languages": c["languages"],
-                    "opens_at": c["opens_at"], "closes_at": c["closes_at"],
-                    "min_segment_n": c["min_segment_n"]})
+                audit_log(
+                    "campaign.create",
+                    target=c["slug"],
+                    details={
+                        "instrument": f"{c['instrument_id']}@{c['instrument_version']}",
+                        "period": c["period"],
+                        "params": c["params"],
+                        "languages": c["languages"],
+                        "opens_at": c["opens_at"],
+                        "closes_at": c["closes_at"],
+                        "min_segment_n": c["min_segment_n"],
+                    },
+                )
                 flash(_t("Campaign %(slug)s created.", slug=c["slug"]), "success")
                 return redirect(url_for(".campaign", slug=c["slug"]))
     status = 400 if request.method == "POST" else 200
@@ -220,23 +246,35 @@ def invitations(slug: str):
         form.form_errors.append(str(e))
         return _campaign_page_with_errors(c, invitations_form=form)
     base = (form.base_url.data or request.url_root).rstrip("/")
-    audit_log("invitations.create", target=slug,
-              details={"count": len(created), "params": values, "base_url": base})
+    audit_log(
+        "invitations.create",
+        target=slug,
+        details={"count": len(created), "params": values, "base_url": base},
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Response(invitations_csv(created, base), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="invitations-{slug}-{stamp}.csv"',
-        "Cache-Control": "no-store"})
+    return Response(
+        invitations_csv(created, base),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="invitations-{slug}-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _campaign_page_with_errors(c: dict, **forms):
     db = get_db()
     return render_template(
-        "admin/campaign.html", c=c, stats=live.campaign_stats(db, c),
-        is_open=store.is_open(c), invitations_form=forms.get("invitations_form")
-        or InvitationsForm(formdata=None), export_form=forms.get("export_form")
-        or _export_form(db, c), invitation_counts=store.invitation_counts(db, c),
+        "admin/campaign.html",
+        c=c,
+        stats=live.campaign_stats(db, c),
+        is_open=store.is_open(c),
+        invitations_form=forms.get("invitations_form") or InvitationsForm(formdata=None),
+        export_form=forms.get("export_form") or _export_form(db, c),
+        invitation_counts=store.invitation_counts(db, c),
         export_jobs=export_jobs.for_campaign(db, c["id"]),
-        public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}"), 400
+        public_url=request.url_root.rstrip("/") + f"/s/{c['slug']}",
+    ), 400
 
 
 @bp.route("/campaigns/<slug>/close", methods=["GET", "POST"])
@@ -250,11 +288,14 @@ def close(slug: str):
     if form.validate_on_submit():
         store.close_campaign(db, slug)
         audit_log("campaign.close", target=slug)
-        flash(_t("Campaign %(slug)s is closed; its links accept no more answers.", slug=slug),
-              "success")
+        flash(
+            _t("Campaign %(slug)s is closed; its links accept no more answers.", slug=slug),
+            "success",
+        )
         return redirect(url_for(".campaign", slug=slug))
-    return render_template("admin/close.html", c=c, form=form), \
-        400 if request.method == "POST" else 200
+    return render_template(
+        "admin/close.html", c=c, form=form
+    ), 400 if request.method == "POST" else 200
 
 
 @bp.route("/campaigns/<slug>/access", methods=["GET", "POST"])
@@ -266,20 +307,33 @@ def campaign_access(slug: str):
     if form.validate_on_submit():
         username, action = form.username.data, form.action.data
         try:
-            changed = (access.grant(db, slug, username, by=current_username())
-                       if action == "grant" else access.revoke(db, slug, username))
+            changed = (
+                access.grant(db, slug, username, by=current_username())
+                if action == "grant"
+                else access.revoke(db, slug, username)
+            )
         except LookupError as e:
             form.username.errors.append(str(e).strip("'\""))
         else:
             if changed:
                 audit_log(f"campaign.{action}", target=slug, details={"username": username})
-            flash(_t("Access of %(user)s to %(slug)s: %(what)s.", user=username, slug=slug,
-                     what=_t("granted") if action == "grant" else _t("revoked")), "success")
+            flash(
+                _t(
+                    "Access of %(user)s to %(slug)s: %(what)s.",
+                    user=username,
+                    slug=slug,
+                    what=_t("granted") if action == "grant" else _t("revoked"),
+                ),
+                "success",
+            )
             return redirect(url_for(".campaign_access", slug=slug))
-    return render_template("admin/campaign_access.html", c=c, form=form,
-                           grantees=access.grantees(db, slug),
-                           creator=access.creator(db, slug)), \
-        400 if request.method == "POST" else 200
+    return render_template(
+        "admin/campaign_access.html",
+        c=c,
+        form=form,
+        grantees=access.grantees(db, slug),
+        creator=access.creator(db, slug),
+    ), 400 if request.method == "POST" else 200
 
 
 # ----- exports -------------------------------------------------------------------------
@@ -294,11 +348,26 @@ def export(slug: str):
     fmt, language = form.format.data, form.language.data
     period = form.period.data or None
     raw = bool(getattr(form, "raw_formulas", None) is not None and form.raw_formulas.data)
-    job = export_jobs.create(db, c, fmt, period=period, language=language,
-                             requested_by=current_username(), raw_formulas=raw)
-    audit_log("export.queued", target=slug, details={
-        "job": job["id"], "format": fmt, "periods": [period] if period else "all",
-        "language": language, "raw_formulas": raw})
+    job = export_jobs.create(
+        db,
+        c,
+        fmt,
+        period=period,
+        language=language,
+        requested_by=current_username(),
+        raw_formulas=raw,
+    )
+    audit_log(
+        "export.queued",
+        target=slug,
+        details={
+            "job": job["id"],
+            "format": fmt,
+            "periods": [period] if period else "all",
+            "language": language,
+            "raw_formulas": raw,
+        },
+    )
     return redirect(url_for(".export_job", slug=slug, job_id=job["id"]), 303)
 
 
@@ -323,9 +392,15 @@ def export_job(slug: str, job_id: int):
     if job["rows_total"]:
         percent = min(100, int(100 * job["rows_done"] / job["rows_total"]))
     available = job["state"] == "done" and export_file(get_db(), job) is not None
-    return render_template("admin/export_job.html", c=c, job=job, pending=pending,
-                           percent=percent, available=available,
-                           refresh_s=EXPORT_REFRESH_S)
+    return render_template(
+        "admin/export_job.html",
+        c=c,
+        job=job,
+        pending=pending,
+        percent=percent,
+        available=available,
+        refresh_s=EXPORT_REFRESH_S,
+    )
 
 
 @bp.route("/campaigns/<slug>/exports/<int:job_id>/download")
@@ -336,13 +411,26 @@ def export_download(slug: str, job_id: int):
     path = export_file(db, job)
     if path is None:
         abort(404)
-    audit_log("export", target=slug, details={
-        "job": job["id"], "format": job["format"],
-        "periods": [job["period"]] if job["period"] else "all",
-        "language": job["language"], "rows": job["rows_done"], "sha256": job["sha256"],
-        "raw_formulas": bool(job["raw_formulas"])})
-    response = send_file(path, mimetype="application/zip", as_attachment=True,
-                         download_name=job["download_name"], max_age=0)
+    audit_log(
+        "export",
+        target=slug,
+        details={
+            "job": job["id"],
+            "format": job["format"],
+            "periods": [job["period"]] if job["period"] else "all",
+            "language": job["language"],
+            "rows": job["rows_done"],
+            "sha256": job["sha256"],
+            "raw_formulas": bool(job["raw_formulas"]),
+        },
+    )
+    response = send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=job["download_name"],
+        max_age=0,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -354,10 +442,13 @@ def _report_filters(c: dict) -> dict:
     are ignored rather than an error page."""
     args = request.args
     periods = store.response_periods(get_db(), c)
-    out = {"period": args.get("period") if args.get("period") in periods else None,
-           "segment": args.get("segment") if args.get("segment") in (*c["params"], "language")
-           else None,
-           "language": args.get("language") if args.get("language") in c["languages"] else None}
+    out = {
+        "period": args.get("period") if args.get("period") in periods else None,
+        "segment": args.get("segment")
+        if args.get("segment") in (*c["params"], "language")
+        else None,
+        "language": args.get("language") if args.get("language") in c["languages"] else None,
+    }
     return out
 
 
@@ -373,6 +464,7 @@ def _report(slug: str, filters: dict | None = None):
             return periodic.build_report(db, [slug], **f), None
         except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
             return None, str(e)
+
     key = ("report", f["period"], f["segment"], f["language"], *store.data_version(db, c))
     return c, live.cached(key, build)
 
@@ -385,12 +477,19 @@ def report(slug: str):
     c = _campaign_or_404(slug)
     filters = _report_filters(c)
     c, (rep, error) = _report(slug, filters)
-    return render_template("admin/report.html", c=c, rep=rep, d=rep.to_dict() if rep else None,
-                           error=error, charts=charts(rep) if rep is not None else {},
-                           suppressed=is_suppressed, filters=filters,
-                           active_filters={k: v for k, v in filters.items() if v},
-                           fix_first=fix_first_text(rep.priority) if rep is not None else "",
-                           periods=store.response_periods(get_db(), c))
+    return render_template(
+        "admin/report.html",
+        c=c,
+        rep=rep,
+        d=rep.to_dict() if rep else None,
+        error=error,
+        charts=charts(rep) if rep is not None else {},
+        suppressed=is_suppressed,
+        filters=filters,
+        active_filters={k: v for k, v in filters.items() if v},
+        fix_first=fix_first_text(rep.priority) if rep is not None else "",
+        periods=store.response_periods(get_db(), c),
+    )
 
 
 @bp.route("/reports/<slug>/report.<any(html, json):fmt>")
@@ -405,12 +504,18 @@ def report_download(slug: str, fmt: str):
     else:
         body = json.dumps(rep.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
         mimetype = "application/json"
-    audit_log("report.download", target=slug, details={"format": fmt, "focus": rep.focus,
-                                                       **filters})
+    audit_log(
+        "report.download", target=slug, details={"format": fmt, "focus": rep.focus, **filters}
+    )
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"trust-report-{slug}-{rep.focus}")
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
-        "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # ----- users -------------------------------------------------------------------------------
@@ -422,8 +527,7 @@ def users_page():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                u = users.create_user(db, form.username.data, form.password.data,
-                                      form.role.data)
+                u = users.create_user(db, form.username.data, form.password.data, form.role.data)
             except ValueError as e:
                 form.username.errors.append(str(e))
             else:
@@ -431,10 +535,14 @@ def users_page():
                 flash(_t("User %(name)s created.", name=u["username"]), "success")
                 return redirect(url_for(".users"))
         status = 400
-    return render_template("admin/users.html", form=form, users=users.list_users(db),
-                           roles=users.ROLES,
-                           role_form=RoleForm(formdata=None),
-                           disable_form=DisableForm(formdata=None)), status
+    return render_template(
+        "admin/users.html",
+        form=form,
+        users=users.list_users(db),
+        roles=users.ROLES,
+        role_form=RoleForm(formdata=None),
+        disable_form=DisableForm(formdata=None),
+    ), status
 
 
 def _user_or_404(username: str) -> dict:
@@ -454,10 +562,12 @@ def user_role(username: str):
         except ValueError as e:
             flash(str(e), "error")
         else:
-            audit_log("user.role", target=u["username"],
-                      details={"from": u["role"], "to": form.role.data})
-            flash(_t("%(name)s is now %(role)s.", name=u["username"], role=form.role.data),
-                  "success")
+            audit_log(
+                "user.role", target=u["username"], details={"from": u["role"], "to": form.role.data}
+            )
+            flash(
+                _t("%(name)s is now %(role)s.", name=u["username"], role=form.role.data), "success"
+            )
     else:
         flash(_t("The role was not changed: %(errors)s", errors=form.errors), "error")
     return redirect(url_for(".users"))
@@ -478,8 +588,12 @@ def user_disable(username: str):
             flash(str(e), "error")
         else:
             audit_log("user.disable" if disabled else "user.enable", target=u["username"])
-            flash(_t("%(name)s is disabled.", name=u["username"]) if disabled
-                  else _t("%(name)s is enabled.", name=u["username"]), "success")
+            flash(
+                _t("%(name)s is disabled.", name=u["username"])
+                if disabled
+                else _t("%(name)s is enabled.", name=u["username"]),
+                "success",
+            )
     return redirect(url_for(".users"))
 
 
@@ -492,11 +606,9 @@ def audit_page():
     pages = max(1, math.ceil(total / AUDIT_PAGE_SIZE))
     page = min(max(page, 1), pages)
     entries = audit.entries(db, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE)
-    return render_template("admin/audit.html", entries=entries, page=page, pages=pages,
-                           total=total)
+    return render_template("admin/audit.html", entries=entries, page=page, pages=pages, total=total)
 
 
 def init_app(app) -> None:
     """Register the blueprint (the login views are in :mod:`survey.web.admin.auth`)."""
     app.register_blueprint(bp)
-

@@ -42,9 +42,9 @@ class PageQuery(_Strict):
 
 
 class FeedQuery(_Strict):
-    since: str | None = Field(None, max_length=200,
-                              description="The cursor of the previous pull (omit for the "
-                                          "first).")
+    since: str | None = Field(
+        None, max_length=200, description="The cursor of the previous pull (omit for the first)."
+    )
     limit: int = Field(1000, ge=1, le=MAX_FEED_PAGE)
 
 
@@ -71,8 +71,9 @@ class Report(BaseModel):
 # ----- campaigns -------------------------------------------------------------------------
 class CampaignCreate(_Strict):
     slug: str = Field(max_length=64)
-    instrument: str = Field("customer-trust", max_length=200,
-                            description="Instrument id or id@version")
+    instrument: str = Field(
+        "customer-trust", max_length=200, description="Instrument id or id@version"
+    )
     period: str = Field(max_length=32)
     params: list[Text] = Field(default_factory=list, max_length=32)
     languages: list[Text] | None = Field(None, max_length=32)
@@ -127,8 +128,9 @@ class LiveStats(BaseModel):
 class CampaignDetail(Campaign):
     stats: LiveStats
     trust_index: TrustIndex | None
-    funnel: dict[str, Any] | None = Field(description="The invitation e-mail funnel "
-                                                      "(null without e-mail contacts support)")
+    funnel: dict[str, Any] | None = Field(
+        description="The invitation e-mail funnel (null without e-mail contacts support)"
+    )
 
 
 # ----- invitations -----------------------------------------------------------------------
@@ -144,9 +146,9 @@ class InvitationsCreate(_Strict):
     params: dict[str, str] = Field(default_factory=dict, max_length=32)
     contacts: list[Contact] | None = Field(None, min_length=1, max_length=MAX_CONTACTS)
     send: bool = False
-    base_url: str | None = Field(None, max_length=500,
-                                 description="Public address of the survey (default: this "
-                                             "server's)")
+    base_url: str | None = Field(
+        None, max_length=500, description="Public address of the survey (default: this server's)"
+    )
 
 
 class Invitation(BaseModel):
@@ -162,8 +164,9 @@ class Queued(BaseModel):
 
 class InvitationsCreated(BaseModel):
     count: int
-    skipped: list[str] = Field(default_factory=list,
-                               description="Contacts not added, by position (never address)")
+    skipped: list[str] = Field(
+        default_factory=list, description="Contacts not added, by position (never address)"
+    )
     invitations: list[Invitation] = Field(default_factory=list)
     queued: list[Queued] = Field(default_factory=list)
 
@@ -172,7 +175,8 @@ class InvitationsCreated(BaseModel):
 class WebhookCreate(_Strict):
     url: str = Field(max_length=2000)
     events: list[Literal["response.completed", "campaign.closed"]] = Field(
-        default_factory=lambda: ["response.completed"], min_length=1, max_length=2)
+        default_factory=lambda: ["response.completed"], min_length=1, max_length=2
+    )
 
 
 class Webhook(BaseModel):

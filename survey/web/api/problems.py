@@ -20,12 +20,20 @@ MIMETYPE = "application/problem+json"
 TYPE_BASE = "https://trustmeter.invalid/problems/"
 
 
-def problem_response(status: int, detail: str | None = None, *, type_: str | None = None,
-                     title: str | None = None, headers: dict[str, str] | None = None,
-                     **extra: Any) -> Response:
-    body: dict[str, Any] = {"type": TYPE_BASE + type_ if type_ else "about:blank",
-                            "title": title or HTTP_STATUS_CODES.get(status, "Error"),
-                            "status": status}
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    type_: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + type_ if type_ else "about:blank",
+        "title": title or HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     body.update(extra)

@@ -65,33 +65,49 @@ class _Plugin(FlaskPlugin):
     def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
         if isinstance(resp, flask.Response) and (resp.is_streamed or resp.direct_passthrough):
             return resp, None
-        return super().validate_response(resp, resp_model, skip_validation,
-                                         force_resp_serialize)
+        return super().validate_response(resp, resp_model, skip_validation, force_resp_serialize)
 
 
 def _validation_failed(req, resp, error, instance, adapter) -> None:
     """spectree's hook: a request that fails its model is a 422 problem."""
     if error is None:
         return
-    errors = [{"loc": ".".join(str(p) for p in e.get("loc", ())),
-               "msg": str(e.get("msg", "invalid"))} for e in error.errors()]
+    errors = [
+        {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": str(e.get("msg", "invalid"))}
+        for e in error.errors()
+    ]
     where = "query" if request.method == "GET" else "body"
     for e in errors:
         e["loc"] = f"{where}.{e['loc']}" if e["loc"] else where
-    abort_problem(422, "the request does not match the schema", type_="validation",
-                  title="Invalid request", errors=errors[:50])
+    abort_problem(
+        422,
+        "the request does not match the schema",
+        type_="validation",
+        title="Invalid request",
+        errors=errors[:50],
+    )
 
 
 spec = SpecTree(
-    "flask", backend=_Plugin, mode="strict", annotations=False, path="api/v1/_spectree",
-    page_templates={}, title="trustmeter API", version="1",
+    "flask",
+    backend=_Plugin,
+    mode="strict",
+    annotations=False,
+    path="api/v1/_spectree",
+    page_templates={},
+    title="trustmeter API",
+    version="1",
     description="Campaigns, invitations, responses, exports, reports and webhooks of a "
-                "trustmeter server. Authenticate with `Authorization: Bearer <token>` "
-                "(`trustmeter token create`). Errors are RFC 9457 problem details.",
-    before=_validation_failed, validation_error_status=422, validation_error_model=m.Problem,
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http",
-                                                                        scheme="bearer"))],
-    security={"bearer": []})
+    "trustmeter server. Authenticate with `Authorization: Bearer <token>` "
+    "(`trustmeter token create`). Errors are RFC 9457 problem details.",
+    before=_validation_failed,
+    validation_error_status=422,
+    validation_error_model=m.Problem,
+    security_schemes=[
+        SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))
+    ],
+    security={"bearer": []},
+)
 
 
 # ----- authentication, authorisation, rate limit, audit ----------------------------------
@@ -105,8 +121,9 @@ def _bearer() -> str | None:
 
 def _unauthorized(detail: str) -> None:
     ratelimit.check("api-auth", ratelimit.client_ip(), limit=60, window=60)
-    abort_problem(401, detail, type_="unauthorized",
-                  headers={"WWW-Authenticate": 'Bearer realm="trustmeter"'})
+    abort_problem(
+        401, detail, type_="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="trustmeter"'}
+    )
 
 
 @bp.before_request
@@ -126,11 +143,18 @@ def _authenticate():
         _unauthorized("the token is unknown or has been revoked")
     g.api_token = token
     cfg = current_app.config
-    ratelimit.check("api", f"token:{token['id']}", limit=cfg.get("API_RATELIMIT", 600),
-                    window=cfg.get("API_RATELIMIT_WINDOW", 60))
+    ratelimit.check(
+        "api",
+        f"token:{token['id']}",
+        limit=cfg.get("API_RATELIMIT", 600),
+        window=cfg.get("API_RATELIMIT_WINDOW", 60),
+    )
     if not users.role_at_least(token["role"], minimum):
-        abort_problem(403, f"this call needs the {minimum} role; the token has "
-                           f"{token['role']}", type_="forbidden")
+        abort_problem(
+            403,
+            f"this call needs the {minimum} role; the token has {token['role']}",
+            type_="forbidden",
+        )
     slug = (request.view_args or {}).get("slug")
     if slug is not None and not tokens.allows_campaign(token, slug):
         abort_problem(403, f"the token is not valid for campaign {slug!r}", type_="forbidden")
@@ -142,12 +166,19 @@ def _audit(response):
     token = g.get("api_token")
     if token is not None:
         try:
-            audit.log(get_db(), "api.call", user=f"token:{token['name']}",
-                      target=(request.view_args or {}).get("slug"),
-                      details={"method": request.method, "endpoint": request.endpoint,
-                               "status": response.status_code,
-                               **({"export": g.api_export} if "api_export" in g else {})},
-                      ip=ratelimit.client_ip())
+            audit.log(
+                get_db(),
+                "api.call",
+                user=f"token:{token['name']}",
+                target=(request.view_args or {}).get("slug"),
+                details={
+                    "method": request.method,
+                    "endpoint": request.endpoint,
+                    "status": response.status_code,
+                    **({"export": g.api_export} if "api_export" in g else {}),
+                },
+                ip=ratelimit.client_ip(),
+            )
         except Exception:  # noqa: BLE001 - the call happened; say so in the log
             log.exception("could not write the audit log for an API call")
     response.headers.setdefault("Cache-Control", "no-store")
@@ -195,8 +226,9 @@ def not_found(rest: str):
 def _json_body() -> Any:
     """The request's JSON, or a 400 problem (a 413 one when too large)."""
     if not request.is_json:
-        abort_problem(400, "the body must be JSON (Content-Type: application/json)",
-                      type_="bad-request")
+        abort_problem(
+            400, "the body must be JSON (Content-Type: application/json)", type_="bad-request"
+        )
     try:
         return json.loads(request.get_data(cache=True) or b"null")
     except (ValueError, UnicodeDecodeError) as e:
@@ -205,8 +237,12 @@ def _json_body() -> Any:
 
 @bp.before_request
 def _check_json():
-    if request.method in ("POST", "PUT", "PATCH") and request.endpoint in ROUTE_ROLES \
-            and request.content_length != 0 and (request.content_length or request.data):
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and request.endpoint in ROUTE_ROLES
+        and request.content_length != 0
+        and (request.content_length or request.data)
+    ):
         _json_body()
 
 
@@ -218,13 +254,21 @@ def _campaign(slug: str) -> dict:
 
 
 def _campaign_json(c: dict) -> dict:
-    return {"slug": c["slug"], "title": c["title"],
-            "instrument": f"{c['instrument_id']}@{c['instrument_version']}",
-            "period": c["period"], "params": c["params"], "languages": c["languages"],
-            "status": c["status"], "accepting_responses": store.is_open(c),
-            "opens_at": c["opens_at"], "closes_at": c["closes_at"],
-            "min_segment_n": c["min_segment_n"], "created_at": c["created_at"],
-            "public_url": request.url_root.rstrip("/") + f"/s/{c['slug']}"}
+    return {
+        "slug": c["slug"],
+        "title": c["title"],
+        "instrument": f"{c['instrument_id']}@{c['instrument_version']}",
+        "period": c["period"],
+        "params": c["params"],
+        "languages": c["languages"],
+        "status": c["status"],
+        "accepting_responses": store.is_open(c),
+        "opens_at": c["opens_at"],
+        "closes_at": c["closes_at"],
+        "min_segment_n": c["min_segment_n"],
+        "created_at": c["created_at"],
+        "public_url": request.url_root.rstrip("/") + f"/s/{c['slug']}",
+    }
 
 
 def _finite(v: Any) -> float | None:
@@ -249,11 +293,16 @@ def openapi():
     """The OpenAPI 3.1 document of this API (generated by spectree)."""
     doc = json.loads(json.dumps(spec.spec))
     doc["servers"] = [{"url": request.url_root.rstrip("/")}]
-    media = {"api.pull_responses": (JSONL, {"type": "string",
-                                            "description": "JSON Lines: one object per "
-                                                           "complete response"}),
-             "api.export": ("application/zip", {"type": "string",
-                                                "contentMediaType": "application/zip"})}
+    media = {
+        "api.pull_responses": (
+            JSONL,
+            {"type": "string", "description": "JSON Lines: one object per complete response"},
+        ),
+        "api.export": (
+            "application/zip",
+            {"type": "string", "contentMediaType": "application/zip"},
+        ),
+    }
     for ops in doc.get("paths", {}).values():
         for op in ops.values():
             for code, r in op.get("responses", {}).items():
@@ -262,43 +311,62 @@ def openapi():
                     content["application/problem+json"] = content.pop("application/json")
             for endpoint, (mime, schema) in media.items():
                 if op.get("operationId") == endpoint.split(".", 1)[1]:
-                    op["responses"]["200"] = {"description": "OK",
-                                              "content": {mime: {"schema": schema}}}
+                    op["responses"]["200"] = {
+                        "description": "OK",
+                        "content": {mime: {"schema": schema}},
+                    }
     return doc
 
 
 # ----- campaigns -------------------------------------------------------------------------------
 @bp.get("/campaigns")
-@spec.validate(query=m.PageQuery, resp=Resp(HTTP_200=m.CampaignPage, **_ERRORS),
-               operation_id="list_campaigns")
+@spec.validate(
+    query=m.PageQuery, resp=Resp(HTTP_200=m.CampaignPage, **_ERRORS), operation_id="list_campaigns"
+)
 def list_campaigns():
     """List campaigns (newest first), paginated; a scoped token sees its campaigns only."""
     q = request.context.query
-    cs = [c for c in store.list_campaigns(get_db()) if tokens.allows_campaign(g.api_token,
-                                                                               c["slug"])]
-    page = cs[q.offset:q.offset + q.limit]
+    cs = [
+        c for c in store.list_campaigns(get_db()) if tokens.allows_campaign(g.api_token, c["slug"])
+    ]
+    page = cs[q.offset : q.offset + q.limit]
     nxt = q.offset + q.limit if q.offset + q.limit < len(cs) else None
-    return {"items": [_campaign_json(c) for c in page], "total": len(cs), "limit": q.limit,
-            "offset": q.offset, "next_offset": nxt}
+    return {
+        "items": [_campaign_json(c) for c in page],
+        "total": len(cs),
+        "limit": q.limit,
+        "offset": q.offset,
+        "next_offset": nxt,
+    }
 
 
 @bp.post("/campaigns")
-@spec.validate(json=m.CampaignCreate, resp=Resp(HTTP_201=m.Campaign, **_ERRORS),
-               operation_id="create_campaign")
+@spec.validate(
+    json=m.CampaignCreate, resp=Resp(HTTP_201=m.Campaign, **_ERRORS), operation_id="create_campaign"
+)
 def create_campaign():
     """Create a campaign (researcher; tokens limited to campaigns cannot)."""
     if g.api_token["campaigns"] is not None:
-        abort_problem(403, "a token limited to some campaigns cannot create campaigns",
-                      type_="forbidden")
+        abort_problem(
+            403, "a token limited to some campaigns cannot create campaigns", type_="forbidden"
+        )
     b = request.context.json
     db = get_db()
     if store.get_campaign(db, b.slug) is not None:
         abort_problem(409, f"a campaign with slug {b.slug!r} already exists", type_="conflict")
     try:
-        c = store.create_campaign(db, slug=b.slug, instrument=b.instrument, period=b.period,
-                                  params=b.params, languages=b.languages, title=b.title,
-                                  opens_at=b.opens, closes_at=b.closes,
-                                  min_segment_n=b.min_segment_n)
+        c = store.create_campaign(
+            db,
+            slug=b.slug,
+            instrument=b.instrument,
+            period=b.period,
+            params=b.params,
+            languages=b.languages,
+            title=b.title,
+            opens_at=b.opens,
+            closes_at=b.closes,
+            min_segment_n=b.min_segment_n,
+        )
     except (ValueError, LookupError) as e:
         if "already exists" in str(e):
             abort_problem(409, str(e), type_="conflict")
@@ -315,12 +383,21 @@ def get_campaign(slug: str):
     s = live.campaign_stats(db, c)
     ti = s.get("trust_index")
     if isinstance(ti, dict):
-        ti = {"suppressed": True, "period": ti.get("period")} if ti.get("suppressed") else {
-            "period": ti.get("period"), "n": ti.get("n"), "mean": _finite(ti.get("mean")),
-            "ci95": [_finite(x) for x in ti.get("ci95") or []], "suppressed": False}
+        ti = (
+            {"suppressed": True, "period": ti.get("period")}
+            if ti.get("suppressed")
+            else {
+                "period": ti.get("period"),
+                "n": ti.get("n"),
+                "mean": _finite(ti.get("mean")),
+                "ci95": [_finite(x) for x in ti.get("ci95") or []],
+                "suppressed": False,
+            }
+        )
     out = _campaign_json(c)
-    out["stats"] = {k: s.get(k) for k in ("started", "completed", "in_progress", "careless",
-                                          "analysed", "note")}
+    out["stats"] = {
+        k: s.get(k) for k in ("started", "completed", "in_progress", "careless", "analysed", "note")
+    }
     out["stats"]["completion_rate"] = _finite(s.get("completion_rate"))
     out["trust_index"] = ti
     out["funnel"] = _funnel(db, c)
@@ -341,8 +418,11 @@ def close_campaign(slug: str):
 
 # ----- invitations -------------------------------------------------------------------------------
 @bp.post("/campaigns/<slug>/invitations")
-@spec.validate(json=m.InvitationsCreate, resp=Resp(HTTP_201=m.InvitationsCreated, **_ERRORS),
-               operation_id="create_invitations")
+@spec.validate(
+    json=m.InvitationsCreate,
+    resp=Resp(HTTP_201=m.InvitationsCreated, **_ERRORS),
+    operation_id="create_invitations",
+)
 def create_invitations(slug: str):
     """Create invitation links: ``{"count": n, "params": {...}}`` returns the links;
     ``{"contacts": [...], "send": true}`` also queues a personal invitation e-mail to
@@ -352,8 +432,9 @@ def create_invitations(slug: str):
     if not store.is_open(c) and c["status"] == "closed":
         abort_problem(409, f"campaign {slug!r} is closed", type_="conflict")
     if (b.count is None) == (b.contacts is None):
-        abort_problem(422, "give either count (links) or contacts (e-mail invitations)",
-                      type_="invalid")
+        abort_problem(
+            422, "give either count (links) or contacts (e-mail invitations)", type_="invalid"
+        )
     base = (b.base_url or request.url_root).rstrip("/")
     if not base.startswith(("http://", "https://")):
         abort_problem(422, "base_url must start with http:// or https://", type_="invalid")
@@ -366,9 +447,10 @@ def create_invitations(slug: str):
         created = store.create_invitations(db, slug, b.count, b.params)
     except ValueError as e:
         abort_problem(422, str(e), type_="invalid")
-    return {"count": len(created),
-            "invitations": [{"token": i["token"], "url": f"{base}/i/{i['token']}"}
-                            for i in created]}, 201
+    return {
+        "count": len(created),
+        "invitations": [{"token": i["token"], "url": f"{base}/i/{i['token']}"} for i in created],
+    }, 201
 
 
 def _contact_invitations(db, c: dict, b: m.InvitationsCreate, base: str):
@@ -385,8 +467,15 @@ def _contact_invitations(db, c: dict, b: m.InvitationsCreate, base: str):
         if not valid_email(x.email):
             abort_problem(422, f"contacts[{k - 1}]: not an e-mail address", type_="invalid")
         lang = x.language or c["languages"][0]
-        rows.append({"line": k, "email": x.email.strip(), "name": x.name, "language": lang,
-                     "params": x.params})
+        rows.append(
+            {
+                "line": k,
+                "email": x.email.strip(),
+                "name": x.name,
+                "language": lang,
+                "params": x.params,
+            }
+        )
     try:
         with write_transaction(db):
             before = {k["id"] for k in contacts.list_contacts(db, c)}
@@ -407,8 +496,10 @@ def _contact_invitations(db, c: dict, b: m.InvitationsCreate, base: str):
             queued.append({"contact": k["id"], "message": row["id"] if row else None})
         out["queued"] = queued
     else:
-        out["invitations"] = [{"contact": k["id"], "url": f"{base}/i/"
-                               f"{contacts.invitation_token(key, k['id'])}"} for k in new]
+        out["invitations"] = [
+            {"contact": k["id"], "url": f"{base}/i/{contacts.invitation_token(key, k['id'])}"}
+            for k in new
+        ]
     return out, 201
 
 
@@ -423,8 +514,9 @@ def _decode_cursor(cursor: str | None) -> int:
             raise ValueError
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        abort_problem(400, f"since={cursor!r} is not a cursor returned by this API",
-                      type_="bad-cursor")
+        abort_problem(
+            400, f"since={cursor!r} is not a cursor returned by this API", type_="bad-cursor"
+        )
 
 
 def encode_cursor(seq: int) -> str:
@@ -432,8 +524,7 @@ def encode_cursor(seq: int) -> str:
 
 
 @bp.get("/campaigns/<slug>/responses")
-@spec.validate(query=m.FeedQuery, resp=Resp("HTTP_200", **_ERRORS),
-               operation_id="pull_responses")
+@spec.validate(query=m.FeedQuery, resp=Resp("HTTP_200", **_ERRORS), operation_id="pull_responses")
 def pull_responses(slug: str):
     """Complete responses completed after the cursor ``since``, as JSON Lines (streamed),
     with the export's columns (no identifiers). The response's ``Trustmeter-Cursor``
@@ -454,19 +545,20 @@ def pull_responses(slug: str):
         with open_db(path) as conn:
             done = 0
             for k in range(0, len(ids), FEED_CHUNK):
-                frame, _ = response_rows(conn, slug, ids[k:k + FEED_CHUNK],
-                                         first_row=first_row + done)
+                frame, _ = response_rows(
+                    conn, slug, ids[k : k + FEED_CHUNK], first_row=first_row + done
+                )
                 done += len(frame)
-                text = frame.to_json(orient="records", lines=True, force_ascii=False,
-                                     double_precision=15)
+                text = frame.to_json(
+                    orient="records", lines=True, force_ascii=False, double_precision=15
+                )
                 yield text if text.endswith("\n") else text + "\n"
 
     resp = flask.Response(lines(), mimetype=JSONL)
     resp.headers["Trustmeter-Cursor"] = cursor
     resp.headers["Trustmeter-Count"] = str(len(ids))
     if len(ids) == q.limit:
-        resp.headers["Link"] = (f'<{request.base_url}?since={cursor}&limit={q.limit}>; '
-                                'rel="next"')
+        resp.headers["Link"] = f'<{request.base_url}?since={cursor}&limit={q.limit}>; rel="next"'
     return resp
 
 
@@ -478,19 +570,22 @@ def export(slug: str):
     q = request.context.query
     _campaign(slug)
     try:
-        archive, result, name = export_zip(get_db(), slug, q.format, period=q.period,
-                                           language=q.language)
+        archive, result, name = export_zip(
+            get_db(), slug, q.format, period=q.period, language=q.language
+        )
     except (ValueError, LookupError) as e:
         abort_problem(422, str(e), type_="invalid")
     g.api_export = {"format": q.format, "rows": result.rows, "sha256": result.sha256}
-    resp = send_file(archive, mimetype="application/zip", as_attachment=True,
-                     download_name=name, max_age=0)
+    resp = send_file(
+        archive, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0
+    )
     return resp
 
 
 @bp.get("/campaigns/<slug>/report")
-@spec.validate(query=m.ReportQuery, resp=Resp(HTTP_200=m.Report, **_ERRORS),
-               operation_id="get_report")
+@spec.validate(
+    query=m.ReportQuery, resp=Resp(HTTP_200=m.Report, **_ERRORS), operation_id="get_report"
+)
 def get_report(slug: str):
     """The periodic report's JSON (as ``trustmeter report --json``) for this campaign."""
     q = request.context.query
@@ -503,8 +598,10 @@ def get_report(slug: str):
             return json.loads(json.dumps(rep.to_dict(), allow_nan=False, default=str)), None
         except (AnalysisError, ValueError, LookupError, np.linalg.LinAlgError) as e:
             return None, str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+
     body, error = live.cached(
-        ("api-report", q.period, q.segment, *store.data_version(db, c)), build)
+        ("api-report", q.period, q.segment, *store.data_version(db, c)), build
+    )
     if body is None:
         abort_problem(422, error, type_="no-report")
     return body
@@ -512,8 +609,13 @@ def get_report(slug: str):
 
 # ----- webhooks ----------------------------------------------------------------------------------
 def _webhook_json(w: dict) -> dict:
-    return {"id": w["id"], "campaign": w["campaign"], "url": w["url"], "events": w["events"],
-            "created_at": w["created_at"]}
+    return {
+        "id": w["id"],
+        "campaign": w["campaign"],
+        "url": w["url"],
+        "events": w["events"],
+        "created_at": w["created_at"],
+    }
 
 
 @bp.get("/campaigns/<slug>/webhooks")
@@ -525,15 +627,19 @@ def list_webhooks(slug: str):
 
 
 @bp.post("/campaigns/<slug>/webhooks")
-@spec.validate(json=m.WebhookCreate, resp=Resp(HTTP_201=m.WebhookCreated, **_ERRORS),
-               operation_id="add_webhook")
+@spec.validate(
+    json=m.WebhookCreate,
+    resp=Resp(HTTP_201=m.WebhookCreated, **_ERRORS),
+    operation_id="add_webhook",
+)
 def add_webhook(slug: str):
     """Add a webhook; the answer holds its signing secret, shown only this once."""
     b = request.context.json
     _campaign(slug)
     try:
-        secret, w = webhooks.add_webhook(get_db(), slug, b.url, b.events,
-                                         created_by=f"token:{g.api_token['name']}")
+        secret, w = webhooks.add_webhook(
+            get_db(), slug, b.url, b.events, created_by=f"token:{g.api_token['name']}"
+        )
     except ValueError as e:
         abort_problem(422, str(e), type_="invalid")
     return {**_webhook_json(w), "secret": secret}, 201
@@ -552,8 +658,11 @@ def remove_webhook(slug: str, webhook_id: int):
 
 
 @bp.get("/campaigns/<slug>/webhooks/deliveries")
-@spec.validate(query=m.PageQuery, resp=Resp(HTTP_200=m.DeliveryPage, **_ERRORS),
-               operation_id="webhook_deliveries")
+@spec.validate(
+    query=m.PageQuery,
+    resp=Resp(HTTP_200=m.DeliveryPage, **_ERRORS),
+    operation_id="webhook_deliveries",
+)
 def webhook_deliveries(slug: str):
     """The delivery log: one entry per attempt, newest first."""
     q = request.context.query

@@ -50,8 +50,10 @@ def _checked_value(form, field) -> None:
 class ConsentForm(BaseForm):
     consent = BooleanField(
         _l("I have read the above and agree to take part."),
-        validators=[InputRequired(message=_l("Please tick the box to agree before you start.")),
-                    _checked_value],
+        validators=[
+            InputRequired(message=_l("Please tick the box to agree before you start.")),
+            _checked_value,
+        ],
     )
 
 
@@ -72,8 +74,16 @@ class AnswerField(Field):
     at the item; nothing invalid ever reaches ``data``.
     """
 
-    def __init__(self, label=None, validators=None, *, item: Item, kind: str,
-                 options: Sequence[Option] = (), **kwargs):
+    def __init__(
+        self,
+        label=None,
+        validators=None,
+        *,
+        item: Item,
+        kind: str,
+        options: Sequence[Option] = (),
+        **kwargs,
+    ):
         super().__init__(label, validators, **kwargs)
         self.item = item
         self.kind = kind  # "scale" | "numeric" | "checklist"
@@ -155,14 +165,16 @@ class TextAnswerField(Field):
         if len(raw) > 1:
             raise StopValidation(_l("Please give one answer."))
         try:
-            self.data = check_text(raw[0] if raw else "", self.max_length,
-                                   required=self.required, item_id=self.name)
+            self.data = check_text(
+                raw[0] if raw else "", self.max_length, required=self.required, item_id=self.name
+            )
         except TextAnswerError:
             self.data = None
             if self.required and not (raw and raw[0].strip()):
                 raise StopValidation(_l("Please answer this question.")) from None
-            raise StopValidation(_l("Please keep your answer to %(n)s characters.",
-                                    n=self.max_length)) from None
+            raise StopValidation(
+                _l("Please keep your answer to %(n)s characters.", n=self.max_length)
+            ) from None
 
 
 def instrument_text(text, lang: str) -> str:
@@ -179,8 +191,11 @@ def item_options(instrument: Instrument, item: Item, lang: str) -> tuple[str, li
     kind = "scale" if len(scale.labels.get(lang, {})) == scale.n_points else "numeric"
     options = [Option(str(c), c, scale.label(lang, c) or str(c)) for c in scale.codes]
     if scale.not_applicable:
-        options.append(Option(NA, None, instrument_text(scale.not_applicable_label, lang)
-                              or _l("Not applicable")))
+        options.append(
+            Option(
+                NA, None, instrument_text(scale.not_applicable_label, lang) or _l("Not applicable")
+            )
+        )
     return kind, options
 
 
@@ -202,8 +217,13 @@ def rendered_text(instrument: Instrument, text, lang: str, brand: str | None = N
     return instrument_text(text, lang)
 
 
-def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
-                    base: type[Form] = BaseForm, brand: str | None = None) -> type[Form]:
+def page_form_class(
+    instrument: Instrument,
+    item_ids: Sequence[str],
+    lang: str,
+    base: type[Form] = BaseForm,
+    brand: str | None = None,
+) -> type[Form]:
     """Generate the form class of one questionnaire page: a field per item, in order."""
     attrs = {}
     for item_id in item_ids:
@@ -216,7 +236,8 @@ def page_form_class(instrument: Instrument, item_ids: Sequence[str], lang: str,
             continue
         kind, options = item_options(instrument, item, lang)
         attrs[FIELD_PREFIX + item_id] = AnswerField(
-            label, name=item_id, item=item, kind=kind, options=options)
+            label, name=item_id, item=item, kind=kind, options=options
+        )
     return type(f"Page_{instrument.id}", (base,), attrs)
 
 
@@ -227,8 +248,11 @@ def fields_by_item(form: Form) -> dict[str, AnswerField]:
 
 def texts_of(form: Form, *, valid_only: bool = False) -> dict[str, str | None]:
     """A page form's open-text answers by item id (``None``: left empty)."""
-    return {f.name: f.data for f in form if isinstance(f, TextAnswerField)
-            and not (valid_only and f.errors)}
+    return {
+        f.name: f.data
+        for f in form
+        if isinstance(f, TextAnswerField) and not (valid_only and f.errors)
+    }
 
 
 def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
@@ -264,8 +288,9 @@ def valid_answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     return answers, na_items
 
 
-def saved_values(item_ids: Sequence[str], response: dict,
-                 texts: dict[str, str] | None = None) -> dict[str, int | str]:
+def saved_values(
+    item_ids: Sequence[str], response: dict, texts: dict[str, str] | None = None
+) -> dict[str, int | str]:
     """Prefill ``data`` for a page form from a saved response (keyed by field attribute)."""
     na = set(response.get("na") or ())
     saved = response.get("answers") or {}

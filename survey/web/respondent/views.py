@@ -158,8 +158,9 @@ def _missing(entry: Entry, item_id: str, response: dict) -> bool:
     item = entry.instrument.item(item_id)
     if item.is_text:
         return bool(item.required) and not _texts(response).get(item_id)
-    return (response.get("answers") or {}).get(item_id) is None and \
-        item_id not in set(response.get("na") or ())
+    return (response.get("answers") or {}).get(item_id) is None and item_id not in set(
+        response.get("na") or ()
+    )
 
 
 def _resume_index(entry: Entry, response: dict) -> int:
@@ -195,8 +196,12 @@ def _reconcile(entry: Entry, response_id: int) -> dict:
     db = get_db()
     saved = store.get_response(db, response_id)
     answers = saved["answers"]
-    hidden = [i for k in range(len(entry.pages))
-              for i in entry.pages[k] if i not in _shown(entry, k, saved)]
+    hidden = [
+        i
+        for k in range(len(entry.pages))
+        for i in entry.pages[k]
+        if i not in _shown(entry, k, saved)
+    ]
     numeric = set(entry.instrument.item_ids)
     clear = {i: None for i in hidden if i in numeric and (answers.get(i) is not None)}
     if clear:
@@ -218,8 +223,11 @@ def _item_order(entry: Entry) -> list[list[str]]:
 
     def fixed(item_ids) -> bool:
         return any(inst.item(i).is_text or inst.conditions_for(i) for i in item_ids)
-    return [list(item_ids) if fixed(item_ids) else rng.sample(item_ids, len(item_ids))
-            for item_ids in entry.pages]
+
+    return [
+        list(item_ids) if fixed(item_ids) else rng.sample(item_ids, len(item_ids))
+        for item_ids in entry.pages
+    ]
 
 
 def _ordered(entry: Entry, index: int, response: dict) -> list[str]:
@@ -247,8 +255,11 @@ def _closed(entry: Entry):
         return None
     _set_language(entry)
     opens_at = entry.campaign.get("opens_at")
-    not_yet = entry.campaign.get("status") == "open" and bool(opens_at) and \
-        datetime.fromisoformat(opens_at) > datetime.now(UTC)
+    not_yet = (
+        entry.campaign.get("status") == "open"
+        and bool(opens_at)
+        and datetime.fromisoformat(opens_at) > datetime.now(UTC)
+    )
     return render_template("closed.html", entry=entry, not_yet=not_yet), 403 if not_yet else 410
 
 
@@ -298,9 +309,14 @@ def intro(kind: str, key: str):
 
     try:  # the store adds an invitation's own params, which win over the URL's
         response_id = store.start_response(
-            get_db(), entry.campaign, language=lang, direction=direction(lang),
-            params=url_params(entry.campaign, request.args), item_order=_item_order(entry),
-            invitation=entry.invitation)
+            get_db(),
+            entry.campaign,
+            language=lang,
+            direction=direction(lang),
+            params=url_params(entry.campaign, request.args),
+            item_order=_item_order(entry),
+            invitation=entry.invitation,
+        )
     except ValueError:  # the invitation was used meanwhile (another tab)
         return _already(entry, 409)
     _remember(entry, response_id)
@@ -343,9 +359,14 @@ def page(kind: str, key: str, number: int):
         return _back(entry, response, form, number)
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
-        return render_template("page.html", entry=entry, form=form, number=number,
-                               total=len(entry.pages), checklist=_checklist_on(entry, item_ids),
-                               ), status
+        return render_template(
+            "page.html",
+            entry=entry,
+            form=form,
+            number=number,
+            total=len(entry.pages),
+            checklist=_checklist_on(entry, item_ids),
+        ), status
 
     db = get_db()
     answers, na_items = answers_of(form)
@@ -370,7 +391,7 @@ def page(kind: str, key: str, number: int):
 
 
 def _back(entry: Entry, response: dict, form, number: int):
-    """"Back": save what was answered on this page (nothing is required), then go back."""
+    """ "Back": save what was answered on this page (nothing is required), then go back."""
     form.validate()
     if form.meta.csrf and "csrf_token" in form.errors:
         abort(400, description=form.errors["csrf_token"][0])
