@@ -55,6 +55,7 @@ bench: $(STAMP) translations
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check survey instruments analysis tests benchmarks
+	$(VENV)/bin/ruff format --check survey instruments analysis tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info
