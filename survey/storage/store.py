@@ -1164,25 +1164,9 @@ def data_version(db: Database, campaign: Mapping) -> tuple:
     )
 
 
-#: the columns of :func:`insert_responses`' rows, in order
-BULK_RESPONSE_COLUMNS = (
-    "campaign_id",
-    "period",
-    "status",
-    "language",
-    "direction",
-    "started_at",
-    "completed_at",
-    "duration_s",
-    "current_page",
-    "params",
-    "item_order",
-    "na_items",
-    "longstring",
-    "irv",
-    "attention_passed",
-    "flags",
-)
+#: the columns of :func:`insert_responses`' rows, in order (a response's columns but its
+#: id, which the insert assigns, and the invitation, which bulk rows do not have)
+BULK_RESPONSE_COLUMNS = tuple(c for c in _RESPONSE_COLS if c not in ("id", "invitation_id"))
 
 
 def insert_responses(
