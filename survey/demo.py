@@ -144,7 +144,9 @@ def simulate(
     np.fill_diagonal(phi, 1.0)
     eta = rng.standard_normal((n, d)) @ np.linalg.cholesky(phi).T + shift[:, None]
     trust = eta.mean(axis=1)
-    trust_z = (trust - trust.mean()) / trust.std()
+    sd = trust.std()
+    # one simulated respondent (demo --n 1) has no spread to standardize by
+    trust_z = (trust - trust.mean()) / sd if sd > 0 else np.zeros_like(trust)
 
     def fill_block(block, factor, lam_range, skew=(3.0, 1.8)):
         for j, item in enumerate(block.items):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from admin_support import (  # noqa: F401 (fixtures)
     PASSWORDS,
@@ -13,6 +15,7 @@ from admin_support import (  # noqa: F401 (fixtures)
 
 from survey.storage import audit, users
 from survey.storage.db import open_db
+from survey.worker import Worker
 
 
 @pytest.fixture
@@ -183,11 +186,18 @@ def test_every_audited_web_action(app, admin, campaign):
     admin.post(
         "/admin/campaigns/acme/invitations", {"count": "2"}, token_from="/admin/campaigns/acme"
     )
-    admin.post(
+    queued = admin.post(
         "/admin/campaigns/acme/export",
         {"format": "json", "language": "en"},
         token_from="/admin/campaigns/acme",
-    ).close()
+    )
+    assert queued.status_code == 303  # the export is a background job: run it, download it
+    job_url = queued.headers["Location"]
+    with open_db(app.config["DATABASE"]) as db:
+        Worker(db, kinds=["export"]).run(until_idle=True, wait_retries=False)
+    download = re.search(r'href="([^"]+/download)"', admin.get(job_url).get_data(as_text=True))
+    assert download, "no download link once the job ran"
+    admin.get(download.group(1)).close()
     admin.post("/admin/campaigns/acme/close", {"confirm": "y"}, token_from="/admin/campaigns/acme")
     admin.logout()
     log = {e["action"]: e for e in audit_rows(app)}
