@@ -96,6 +96,8 @@ def test_campaign_funnel_screenshot(tmp_path, driver):
         "ana",
         input=PASSWORD + "\n",
     )
+    # a campaign made on the command line is admins' only until granted (issue 14)
+    cli("campaign", "grant", "--db", str(dbpath), "acme-2026q4", "ana")
     rows = [
         {
             "line": i + 2,
