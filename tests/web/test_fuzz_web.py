@@ -167,13 +167,10 @@ def test_fuzzed_consent(fuzz_app, consent, csrf, extra, link):
     assert_safe(r, [v for pair in data for v in pair])
     with open_db(app.config["DATABASE"]) as db:
         started = db.execute("SELECT count(*) FROM responses").fetchone()[0] - before
-    valid = (
-        csrf == "valid"
-        and consent not in (None, "", "false")
-        and sum(len(k) + len(v) for k, v in data) < 200_000
-    )
+    # consent is exactly the checkbox's value "y" (issue 11: consent=no must not count)
+    valid = csrf == "valid" and consent == "y" and sum(len(k) + len(v) for k, v in data) < 200_000
     if started:  # only a real consent with the session's own CSRF token starts one
-        assert csrf == "valid" and consent not in (None, "", "false")
+        assert csrf == "valid" and consent == "y"
         assert r.status_code == 302 and r.headers["Location"].endswith("/1")
     elif valid and r.status_code != 413:
         raise AssertionError(f"a valid consent did not start a response: {r.status_code}")
