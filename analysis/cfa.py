@@ -614,28 +614,9 @@ def _modification_indices(spec, mats, cov, ds, assign, factors, items, n):
     information, complete data), sorted largest first: ``mi = N g² / v``, ``epc = −g/v``
     with ``g`` the derivative of lavaan's ``F/2`` for the added parameter and ``v`` its
     information conditional on the free parameters (Sörbom 1989)."""
-    p = len(items)
-    a_mat = mats.lam @ mats.phi
-    cands: list[tuple[str, str, str]] = []
-    dsc = []
-    for f, fac in enumerate(factors):
-        for i, it in enumerate(items):
-            if assign[i] == f:
-                continue
-            d = np.zeros((p, p))
-            d[i, :] += a_mat[:, f]
-            d[:, i] += a_mat[:, f]
-            cands.append((fac, "=~", it))
-            dsc.append(d)
-    for i in range(p):
-        for j in range(i + 1, p):
-            d = np.zeros((p, p))
-            d[i, j] = d[j, i] = 1.0
-            cands.append((items[i], "~~", items[j]))
-            dsc.append(d)
+    cands, dsc = _candidates(mats, assign, factors, items)
     if not cands:
         return ()
-    dsc = np.array(dsc)
     si = np.linalg.inv(mats.sigma)
     si = (si + si.T) / 2.0
     mres = si - si @ cov @ si
