@@ -306,6 +306,41 @@ def m0009_export_jobs(db: Database) -> None:
     apply_schema(db)
 
 
+SCHEMA_0010 = [
+    # A campaign's brands: JSON [{"slug": ..., "names": {lang: display name}}], in the
+    # order the brand-selection page lists them; "brand" is then a declared param.
+    "ALTER TABLE campaigns ADD COLUMN brands TEXT NOT NULL DEFAULT '[]'",
+    # K: how many of the ticked brands one respondent rates (NULL: all ticked).
+    "ALTER TABLE campaigns ADD COLUMN brands_per_respondent INTEGER "
+    "CHECK (brands_per_respondent IS NULL OR brands_per_respondent >= 1)",
+    # An anonymous key that groups one person's brand ratings (one response row per
+    # brand rated); random, never derived from the response id or a token.
+    "ALTER TABLE responses ADD COLUMN respondent TEXT",
+    # 1-based place of this rating in the person's recorded random brand order.
+    "ALTER TABLE responses ADD COLUMN brand_position INTEGER",
+    "UPDATE responses SET respondent = lower(hex(randomblob(8))) WHERE respondent IS NULL",
+    "CREATE INDEX idx_responses_respondent ON responses (respondent)",
+    # What a respondent ticked on the brand-selection page, and the up-to-K brands
+    # drawn from them in random order (the order they rate them in).
+    """
+    CREATE TABLE brand_choices (
+        respondent TEXT PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+        ticked TEXT NOT NULL,
+        rated TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+]
+
+
+@migrations(name="0010_brands")
+def m0010_brands(db: Database) -> None:
+    """Per-campaign brands, the anonymous respondent key and brand choices."""
+    for sql in SCHEMA_0010:
+        db.execute(sql)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

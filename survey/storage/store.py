@@ -343,6 +343,8 @@ _CAMPAIGN_COLS = (
     "closes_at",
     "min_segment_n",
     "created_at",
+    "brands",
+    "brands_per_respondent",
 )
 
 
@@ -350,6 +352,7 @@ def _campaign_row(row: Sequence) -> dict:
     c = dict(zip(_CAMPAIGN_COLS, row, strict=True))
     c["params"] = _json_list(c["params"])
     c["languages"] = _json_list(c["languages"])
+    c["brands"] = _json_list(c["brands"])
     return c
 
 
@@ -664,8 +667,8 @@ def start_response(
             inv_id = inv["id"]
         cur = db.execute(
             "INSERT INTO responses (campaign_id, invitation_id, period, status, language, "
-            "direction, started_at, current_page, params, item_order) "
-            "VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?)",
+            "direction, started_at, current_page, params, item_order, respondent) "
+            "VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?, lower(hex(randomblob(8))))",
             [
                 c["id"],
                 inv_id,
