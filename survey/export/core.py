@@ -17,13 +17,23 @@ Columns, in order
     is *not* exported: with the database it leads to the invitation and its token
     hash, i.e. to the person invited. ``row`` lets researchers refer to a case
     without that link.
+``respondent``
+    An anonymous random key (16 hex digits) shared by the rows of one person: with
+    brands, each brand a person rates is one row, and their rows share this key. It is
+    drawn at random when the person starts, never derived from the response id, the
+    invitation or a token.
 ``campaign``, ``period``, ``language``, ``direction``, ``duration_s``
     Metadata. Start/completion timestamps are not exported either: exact times are
     quasi-identifiers (they match invitation use times and mail or web logs);
     ``period`` gives the wave and ``duration_s`` the time taken.
 declared URL parameters
     One text column each, named by the parameter (``param_<name>`` if the name
-    clashes with an export column).
+    clashes with an export column). In a campaign with brands, ``brand`` is one of
+    them: the rated brand's slug (its display names are the value labels in sav, and
+    the codebook's ``values`` in every format).
+``brand_position``
+    The rating's place (1, 2, ...) in the person's random brand order; empty when the
+    brand came from the link or invitation (or the campaign has no brands).
 ``longstring``, ``irv``, ``attention_passed``, ``quality_flags``, ``flagged``, ``na_items``
     Quality indicators computed when the response was completed
     (:func:`survey.storage.store.quality_flags`; named as in
@@ -100,7 +110,7 @@ from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.export import labels as texts
 from survey.export.neutralise import NOTE_NEUTRALISED, NOTE_RAW, neutralise_frame
-from survey.storage import exports, item_states, packing, store
+from survey.storage import careless_cache, exports, item_states, packing
 from survey.storage.db import open_db
 from survey.storage.files import private_mode
 
@@ -163,7 +173,7 @@ class Column:
     kind: str  # meta | param | quality | item | score
     type: str  # integer | number | string
     label: Mapping[str, str]
-    values: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    values: Mapping[int | str, Mapping[str, str]] = field(default_factory=dict)
     allowed: tuple[int, int] | None = None
     na: bool = False  # "not applicable" is a possible answer
     construct: str | None = None
@@ -178,7 +188,7 @@ class Column:
     def label_in(self, lang: str) -> str:
         return _tr(self.label, lang)
 
-    def value_labels(self, lang: str) -> dict[int, str]:
+    def value_labels(self, lang: str) -> dict[int | str, str]:
         return {code: _tr(lab, lang) for code, lab in self.values.items()}
 
 
@@ -195,12 +205,35 @@ def _meta_label(name: str, langs: Sequence[str]) -> dict[str, str]:
     return texts.in_languages(texts.META[name], langs)
 
 
-def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
-    """The export's variables, in file order, for an instrument and declared params."""
+def brand_values(campaigns: Sequence[Mapping]) -> dict[str, dict[str, str]]:
+    """``{slug: {lang: display name}}`` of the campaigns' brands, in declaration order."""
+    out: dict[str, dict[str, str]] = {}
+    for c in campaigns:
+        for b in c.get("brands") or ():
+            out.setdefault(b["slug"], {}).update(
+                {lang: n for lang, n in b.get("names", {}).items() if n}
+            )
+    return out
+
+
+def build_columns(
+    inst: Instrument,
+    params: Sequence[str],
+    brands: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Column]:
+    """The export's variables, in file order, for an instrument and declared params;
+    ``brands`` (:func:`brand_values`) label the values of the ``brand`` param."""
     langs = list(inst.languages)
     yn = texts.yes_no(langs)
     cols = [
         Column("row", "meta", "integer", _meta_label("row", langs)),
+        Column(
+            "respondent",
+            "meta",
+            "string",
+            _meta_label("respondent", langs),
+            note="anonymous random key; the rows of one person (one per brand rated) share it",
+        ),
         Column("campaign", "meta", "string", _meta_label("campaign", langs)),
         Column("period", "meta", "string", _meta_label("period", langs)),
         Column("language", "meta", "string", _meta_label("language", langs)),
@@ -215,6 +248,7 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
         "flagged",
         "na_items",
         "not_shown_items",
+        "brand_position",
         "excluded_careless",
         "trust_index",
     }
@@ -223,12 +257,33 @@ def build_columns(inst: Instrument, params: Sequence[str]) -> list[Column]:
     }
     for p in params:
         name = p if p.lower() not in taken else f"param_{p}"
+        if p == "brand" and brands:
+            cols.append(
+                Column(
+                    name,
+                    "param",
+                    "string",
+                    texts.in_languages(texts.PARAM, langs, name=p),
+                    values={slug: dict(names) for slug, names in brands.items()},
+                    source=p,
+                    note="the rated brand's slug; its display names are the value labels",
+                )
+            )
+            continue
         cols.append(
             Column(
                 name, "param", "string", texts.in_languages(texts.PARAM, langs, name=p), source=p
             )
         )
     cols += [
+        Column(
+            "brand_position",
+            "meta",
+            "integer",
+            _meta_label("brand_position", langs),
+            note="1-based place of this rating in the respondent's random brand order; "
+            "empty when the brand came from the link or invitation",
+        ),
         Column("longstring", "quality", "integer", _meta_label("longstring", langs)),
         Column("irv", "quality", "number", _meta_label("irv", langs)),
         Column(
@@ -409,7 +464,7 @@ def response_rows(
     For the API's JSON Lines pulls: the same columns and the same absence of
     identifiers as a file export."""
     sel = exports.select(db, [slug], None)
-    columns = build_columns(sel.inst, sel.params)
+    columns = build_columns(sel.inst, sel.params, brand_values(sel.campaigns))
     rows = exports.rows_of(db, sel, response_ids)
     if not rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
@@ -426,10 +481,22 @@ def _states(db: Database, rows: Sequence[tuple]) -> tuple[dict, dict]:
 
 def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
     """Ids of the selected campaigns' complete responses excluded as careless (the
-    dashboard's rule: :func:`analysis.headline.careless_exclusions`)."""
-    frame, inst = store.load_campaign_frame(db, [c["slug"] for c in sel.campaigns])
-    excluded = careless_exclusions(frame, inst)
-    return frozenset(frame["response_id"].to_numpy()[excluded].tolist())
+    dashboard's rule: :func:`analysis.headline.careless_exclusions`).
+
+    Cached by data version (:mod:`survey.storage.careless_cache`): computed once per
+    change of the campaigns' responses, one period at a time (the rule screens within a
+    period, so only one period's items are in memory at once). Stored only when called
+    outside a transaction; :func:`export_campaign` calls it before its read snapshot."""
+    selection, version = careless_cache.key(db, sel.campaigns)
+    cached = careless_cache.get(db, selection, version)
+    if cached is not None:
+        return frozenset(cached.tolist())
+    excluded: list[int] = []
+    for frame in careless_cache.period_frames(db, sel.campaigns, sel.inst, sel.table):
+        mask = careless_exclusions(frame, sel.inst)
+        excluded += frame["response_id"].to_numpy()[mask].tolist()
+    careless_cache.put(db, selection, version, excluded)
+    return frozenset(excluded)
 
 
 def _json_text(values: Sequence[str | None]) -> pd.Series:
@@ -460,12 +527,15 @@ def _chunk_frame(
     n = len(rows)
     ids, *cols = list(zip(*rows, strict=True))
     out: dict[str, Any] = {"row": np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)}
+    out["respondent"] = pd.array(cols[10], dtype="str")
     for k, name in enumerate(("campaign", "period", "language", "direction")):
         out[name] = _str_array(cols[k])
     out["duration_s"] = np.array(cols[4], dtype=float)
     pcols = [c for c in columns if c.kind == "param"]
+    first_param = len(exports.ROW_FIELDS) - 1  # the fields after the response id
     for k, c in enumerate(pcols):
-        out[c.name] = _str_array(cols[10 + k])
+        out[c.name] = _str_array(cols[first_param + k])
+    out["brand_position"] = pd.array(cols[11], dtype="Int16")
     out["longstring"] = pd.array(cols[5], dtype="Int16")
     out["irv"] = np.array(cols[6], dtype=float)  # None -> NaN
     out["attention_passed"] = pd.array(cols[7], dtype="Int8")
@@ -835,7 +905,9 @@ class _DtaWriter(_InMemoryWriter):
         for i in self.hidden_items:
             extra.setdefault(i, {})[NOT_SHOWN_STATA] = ns_label
             user.setdefault(i, []).append(NOT_SHOWN_STATA)
-        vlabels = self.value_labels(extra)
+        strings = {c.name for c in self.columns if c.type == "string"}
+        # Stata labels numbers only: the brand names stay in the codebook
+        vlabels = {k: v for k, v in self.value_labels(extra).items() if k not in strings}
         pyreadstat.write_dta(
             df,
             str(self.path),
@@ -1150,6 +1222,9 @@ def export_campaign(
     out = Path(out_path).absolute()
     _check_output(out)
     slugs = [slug] if isinstance(slug, str) else list(slug)
+    if not db.conn.in_transaction:  # fill the careless cache (a write) before the snapshot
+        with contextlib.suppress(LookupError, ValueError):  # raised again below
+            careless_ids(db, exports.select(db, slugs, periods))
     with exports.snapshot(db):
         sel = exports.select(db, slugs, periods)
         inst = sel.inst
@@ -1158,7 +1233,7 @@ def export_campaign(
                 f"language {language!r}: the instrument {inst.key} offers "
                 f"{', '.join(inst.languages)}"
             )
-        columns = build_columns(inst, sel.params)
+        columns = build_columns(inst, sel.params, brand_values(sel.campaigns))
         na_code = _na_code(inst)
         total = exports.count(db, sel)
         careless = careless_ids(db, sel)

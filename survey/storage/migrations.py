@@ -341,6 +341,14 @@ def m0010_brands(db: Database) -> None:
         db.execute(sql)
 
 
+@migrations(name="0013_careless_cache")
+def m0013_careless_cache(db: Database) -> None:
+    """Exports' careless exclusions by data version (:mod:`survey.storage.careless_cache`)."""
+    from survey.storage.careless_cache import apply_schema
+
+    apply_schema(db)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]
