@@ -26,6 +26,8 @@ def N_(msgid: str) -> str:  # noqa: N802 (gettext's marker for pybabel extract)
 
 META = {
     "row": N_("Row number in this export"),
+    "respondent": N_("Respondent (anonymous key grouping one person's brand ratings)"),
+    "brand_position": N_("Place of the brand in the respondent's random order"),
     "campaign": N_("Campaign"),
     "period": N_("Period"),
     "language": N_("Language of the questionnaire"),

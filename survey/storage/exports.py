@@ -32,6 +32,8 @@ ROW_FIELDS = (
     "attention_passed",
     "flags",
     "na_items",
+    "respondent",  # the anonymous key grouping one person's brand ratings (migration 0010)
+    "brand_position",  # the rating's place in the person's random brand order, or NULL
 )
 
 
@@ -121,7 +123,7 @@ def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, 
         args += [int(i) for i in ids]
     sql = (
         "SELECT r.id, c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
-        "r.irv, r.attention_passed, r.flags, r.na_items, "
+        "r.irv, r.attention_passed, r.flags, r.na_items, r.respondent, r.brand_position, "
         + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
         + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
         f"LEFT JOIN {packing.quote(sel.table)} a ON a.response_id = r.id WHERE {where} "

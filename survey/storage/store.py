@@ -1177,22 +1177,38 @@ def insert_responses(
     inst: Instrument,
     rows: Iterable[Sequence],
     answers: Sequence[Sequence[int | None]],
+    *,
+    respondents: Sequence[str | None] | None = None,
+    brand_positions: Sequence[int | None] | None = None,
 ) -> list[int]:
     """Insert many finished or abandoned responses at once (synthetic data, imports),
     in one transaction: ``rows`` hold :data:`BULK_RESPONSE_COLUMNS`, ``answers`` one
-    code (or ``None``) per instrument item, in instrument order. Returns the new ids."""
+    code (or ``None``) per instrument item, in instrument order. Returns the new ids.
+
+    ``respondents`` (one per row) are the anonymous keys that group one person's brand
+    ratings; a missing one (``None``, or no list) gets a fresh random key, as
+    :func:`start_response` gives. ``brand_positions`` (one per row, ``None`` = not from a
+    brand selection) are the ratings' places in the person's random brand order."""
     table = answers_table(db, inst)
     items = list(inst.item_ids)
     rows = list(rows)
     if len(rows) != len(answers):
         raise ValueError(f"{len(rows)} responses but {len(answers)} answer rows")
+    n = len(rows)
+    keys = [None] * n if respondents is None else list(respondents)
+    places = [None] * n if brand_positions is None else list(brand_positions)
+    if len(keys) != n or len(places) != n:
+        raise ValueError(
+            f"{n} responses but {len(keys)} respondents and {len(places)} brand positions"
+        )
     with write_transaction(db):
         first = db.execute("SELECT COALESCE(MAX(id), 0) FROM responses").fetchone()[0] + 1
         ids = list(range(first, first + len(rows)))
         db.conn.executemany(
-            f"INSERT INTO responses (id, {', '.join(BULK_RESPONSE_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * (len(BULK_RESPONSE_COLUMNS) + 1))})",
-            ((i, *r) for i, r in zip(ids, rows, strict=True)),
+            f"INSERT INTO responses (id, {', '.join(BULK_RESPONSE_COLUMNS)}, respondent, "
+            f"brand_position) VALUES ({', '.join('?' * (len(BULK_RESPONSE_COLUMNS) + 1))}, "
+            "COALESCE(?, lower(hex(randomblob(8)))), ?)",
+            ((i, *r, k, b) for i, r, k, b in zip(ids, rows, keys, places, strict=True)),
         )
         db.conn.executemany(
             f"INSERT INTO {_q(table)} (response_id, {', '.join(map(_q, items))}) "
