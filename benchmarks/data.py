@@ -93,6 +93,12 @@ def db_path(n: int) -> Path:
                 Path(str(tmp) + suffix).unlink(missing_ok=True)
 
         _atomic(p, build)
+    else:  # built by an older checkout: bring its schema up to date (no-op when it is)
+        from survey.storage import migrations
+        from survey.storage.db import open_db
+
+        with open_db(p) as db:
+            migrations.apply(db)
     return p
 
 

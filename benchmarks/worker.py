@@ -1,7 +1,9 @@
 """One measurement in a fresh process: ``python -m benchmarks.worker TASK N [--memory]``.
 
 Prints one JSON line: ``wall`` and ``cpu`` seconds of the measured call only (the
-input is loaded first and not timed), ``maxrss_mb`` (peak RSS of the process) and,
+input is loaded first and not timed), ``maxrss_mb`` (peak RSS of the process),
+``peak_growth_mb`` (the peak RSS during the call less the RSS at its start, Linux's
+VmHWM reset just before the call) and,
 with ``--memory``, ``peak_mb``: the peak of memory *allocated during the call*
 (tracemalloc, which numpy and pandas report to), run apart from the timed runs
 because tracing slows Python code down.
@@ -220,12 +222,25 @@ def _load_parquet(n: int):
 
 
 # ----- export --------------------------------------------------------------------
+def _warm_careless(path) -> None:
+    """Fill the careless-exclusions cache (not timed): an export computes the screening
+    only when the campaign's data changed since the last one (:mod:`survey.storage.
+    careless_cache`); ``export.careless`` measures that computation on its own."""
+    from survey.export.core import careless_ids
+    from survey.storage import exports
+    from survey.storage.db import open_db
+
+    with open_db(path) as db:
+        careless_ids(db, exports.select(db, [data.SLUG], None))
+
+
 def _export(fmt: str):
     def make(n: int):
         from survey.export import export_campaign
 
         path = data.db_path(n)
         out = data.cache_dir() / f"export-{n}.{fmt}"
+        _warm_careless(path)
 
         def run():
             r = export_campaign(path, data.SLUG, fmt, out)
@@ -238,6 +253,53 @@ def _export(fmt: str):
 
 for _fmt in ("csv", "sav", "dta", "xlsx", "parquet", "json"):
     TASKS[f"export.{_fmt}"] = _export(_fmt)
+
+
+@task("export.careless")
+def _careless(n: int):
+    """The careless screening of an export when the cache is stale (first export after
+    new responses): packed answers read once, screened one period at a time."""
+    from analysis.headline import careless_exclusions
+    from survey.storage import careless_cache, exports
+    from survey.storage.db import open_db
+
+    path = data.db_path(n)
+
+    def run():
+        with open_db(path) as db:
+            sel = exports.select(db, [data.SLUG], None)
+            n_excluded = 0
+            for frame in careless_cache.period_frames(db, sel.campaigns, sel.inst, sel.table):
+                n_excluded += int(careless_exclusions(frame, sel.inst).sum())
+        return {"excluded": n_excluded}
+
+    return run
+
+
+@task("export.chunk")
+def _chunk(n: int):
+    """The memory baseline of the exports: reading one chunk of rows (``CHUNK_ROWS``)
+    and building its export frame, as every export does for each chunk."""
+    from survey.export import core
+    from survey.storage import exports
+    from survey.storage.db import open_db
+
+    path = data.db_path(n)
+    _warm_careless(path)
+
+    def run():
+        with open_db(path) as db:
+            sel = exports.select(db, [data.SLUG], None)
+            columns = core.build_columns(sel.inst, sel.params)
+            careless = core.careless_ids(db, sel)
+            rows = next(exports.iter_rows(db, sel, core.CHUNK_ROWS))
+            frame = core._chunk_frame(rows, 0, sel, columns, careless, core._states(db, rows))
+            return {
+                "rows": len(frame),
+                "frame_mb": float(frame.memory_usage(deep=True).sum()) / 2**20,
+            }
+
+    return run
 
 
 @task("export.xlsx_readback")
@@ -302,10 +364,31 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process (Linux >= 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def measure(name: str, n: int, memory: bool = False) -> dict:
     run = TASKS[name](n)
     if memory:
         tracemalloc.start()
+    rss0 = _proc_status_mb("VmRSS")
+    reset = _reset_peak_rss()
     cpu0, child0 = time.process_time(), _children_cpu()
     t0 = time.perf_counter()
     extra = run()
@@ -318,6 +401,13 @@ def measure(name: str, n: int, memory: bool = False) -> dict:
         "cpu": cpu,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    hwm = _proc_status_mb("VmHWM")
+    if reset and rss0 is not None and hwm is not None:
+        # peak RSS during the call (the mark was reset just before it) less the RSS at
+        # its start: what the call itself needed, without imports and input preparation
+        out["rss_before_mb"] = rss0
+        out["peak_rss_mb"] = hwm
+        out["peak_growth_mb"] = max(hwm - rss0, 0.0)
     if memory:
         out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()

@@ -65,3 +65,35 @@ def test_matrix_loader_matches_frame(bench_env, monkeypatch):
     np.testing.assert_array_equal(x, df[items].to_numpy(dtype=float))
     np.testing.assert_array_equal(sub, df[items[3:1:-1]].to_numpy(dtype=float))
     assert len(every_ids) > len(ids) and np.isnan(x).any()
+
+
+def test_export_and_load_sections_tiny(bench_env, tmp_path):
+    """Every export format is timed and its peak RSS growth compared with one chunk's;
+    the xlsx is read back whole with openpyxl read-only."""
+    import shutil
+
+    if not shutil.which("sqlite3"):
+        pytest.skip("the sqlite3 command is not installed (the export baseline)")
+    out = tmp_path / "results.json"
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "load,export"}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["load"]["tasks"]["load.matrix"]["ratio_to_baseline"] > 0
+    tasks = res["export"]["tasks"]
+    n = res["export"]["n"]
+    for fmt in ("csv", "sav", "dta", "parquet", "json", "xlsx"):
+        t = tasks[f"export.{fmt}"]
+        assert t["extra"]["rows"] == n, fmt
+        assert t["peak_growth_mb"] >= 0 and t["peak_vs_chunk"] >= 0, fmt
+    assert tasks["export.xlsx_readback"]["extra"]["rows"] == n
+    assert tasks["export.chunk"]["extra"]["rows"] == n  # tiny: one chunk holds every row
+    assert tasks["export.careless"]["extra"]["excluded"] > 0
+    assert "peak RSS growth" in res["table"] and "export xlsx" in res["table"]
