@@ -13,6 +13,7 @@ file are reported together, so a researcher can fix an instrument in one pass::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -586,7 +587,8 @@ def instrument_from_dict(data: Any, source: str = "<instrument>") -> Instrument:
     pages, page_show_if = _pages(c, m.get("pages"), inst)
     if c.errors:
         raise InstrumentError(c.errors)
-    inst = Instrument(**{**inst.__dict__, "pages": pages, "page_show_if": page_show_if})
+    # a new object: lookups cached on the page-less one are not carried over
+    inst = dataclasses.replace(inst, pages=pages, page_show_if=page_show_if)
     _check_conditions(c, inst)
     if c.errors:
         raise InstrumentError(c.errors)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .brands import BrandWording, render, templates_of
@@ -184,7 +185,7 @@ class Instrument:
         if self.checklist is not None:
             yield from self.checklist.items
 
-    @property
+    @cached_property
     def item_ids(self) -> tuple[str, ...]:
         return tuple(i.id for i in self.iter_items())
 
@@ -203,24 +204,50 @@ class Instrument:
         """Every question id (numeric and open-text) in page order."""
         return tuple(i.id for i in self.iter_all_items())
 
+    # The lookups below run on every respondent request (show_if is evaluated for
+    # every item of every page): they use tables built once per instrument. The
+    # instrument is immutable, so the tables never go stale; ``cached_property``
+    # stores them in the instance's ``__dict__``, which a frozen dataclass allows
+    # and which equality and ``repr`` ignore.
+    @cached_property
+    def _items_by_id(self) -> dict[str, Item]:
+        out: dict[str, Item] = {}
+        for i in (*self.iter_items(), *self.text_items):
+            out.setdefault(i.id, i)
+        return out
+
+    @cached_property
+    def _blocks_by_id(self) -> dict[str, Block]:
+        out: dict[str, Block] = {}
+        for b in self.blocks:
+            out.setdefault(b.id, b)
+        return out
+
+    @cached_property
+    def _block_by_item(self) -> dict[str, Block]:
+        out: dict[str, Block] = {}
+        for b in self.blocks:
+            for i in b.items:
+                out.setdefault(i.id, b)
+        return out
+
     def item(self, item_id: str) -> Item:
         """Any item by id, open-text items included."""
-        for i in (*self.iter_items(), *self.text_items):
-            if i.id == item_id:
-                return i
-        raise KeyError(f"instrument {self.id!r} has no item {item_id!r}")
+        try:
+            return self._items_by_id[item_id]
+        except (KeyError, TypeError):
+            raise KeyError(f"instrument {self.id!r} has no item {item_id!r}") from None
 
     def block(self, block_id: str) -> Block:
-        for b in self.blocks:
-            if b.id == block_id:
-                return b
-        raise KeyError(f"instrument {self.id!r} has no dimension/outcome/covariate {block_id!r}")
+        try:
+            return self._blocks_by_id[block_id]
+        except (KeyError, TypeError):
+            raise KeyError(
+                f"instrument {self.id!r} has no dimension/outcome/covariate {block_id!r}"
+            ) from None
 
     def block_of(self, item_id: str) -> Block | None:
-        for b in self.blocks:
-            if item_id in b.item_ids:
-                return b
-        return None
+        return self._block_by_item.get(item_id)
 
     @property
     def reversed_item_ids(self) -> tuple[str, ...]:
@@ -228,6 +255,23 @@ class Instrument:
 
     def page_item_ids(self, page: tuple[str, ...]) -> tuple[str, ...]:
         """Expand a page (a tuple of block/item ids) into item ids."""
+        cache = self._page_items_cache
+        try:
+            return cache[page]
+        except (KeyError, TypeError):
+            pass
+        out = self._expand_page(page)
+        try:
+            cache[page] = out
+        except TypeError:  # an unhashable page (a list): not cached
+            pass
+        return out
+
+    @cached_property
+    def _page_items_cache(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        return {}
+
+    def _expand_page(self, page: tuple[str, ...]) -> tuple[str, ...]:
         out: list[str] = []
         for ref in page:
             if self.checklist is not None and ref == self.checklist.id:
@@ -262,16 +306,34 @@ class Instrument:
         return self.render(self.item(item_id).text, lang, brand)
 
     # ----- show_if -----------------------------------------------------------------
+    @cached_property
+    def _page_by_item(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for k, page in enumerate(self.pages):
+            for i in self.page_item_ids(page):
+                out.setdefault(i, k)
+        return out
+
     def page_of(self, item_id: str) -> int:
         """The index in ``pages`` of the page an item is on."""
-        for k, page in enumerate(self.pages):
-            if item_id in self.page_item_ids(page):
-                return k
-        raise KeyError(f"instrument {self.id!r} has no item {item_id!r} on a page")
+        try:
+            return self._page_by_item[item_id]
+        except (KeyError, TypeError):
+            raise KeyError(f"instrument {self.id!r} has no item {item_id!r} on a page") from None
+
+    @cached_property
+    def _conditions_cache(self) -> dict[str, tuple[Condition, ...]]:
+        return {}
 
     def conditions_for(self, item_id: str) -> tuple[Condition, ...]:
         """Every condition an item is shown under: its page's, its block's or the
         checklist's, and its own (all must hold)."""
+        cache = self._conditions_cache
+        if item_id not in cache:
+            cache[item_id] = self._conditions_of(item_id)
+        return cache[item_id]
+
+    def _conditions_of(self, item_id: str) -> tuple[Condition, ...]:
         out: list[Condition | None] = []
         if self.page_show_if:
             out.append(self.page_show_if[self.page_of(item_id)])

@@ -629,3 +629,43 @@ def test_brand_text_survives_copy_and_pickle(bf):
         assert clone == text and templates_of(clone) == templates_of(text)
         assert bf.render(clone, "ru", "X") == "Я доверяю компании X."
     assert copy.deepcopy(bf) == bf
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        Path(__file__).parent / "brands-followup.yaml",
+        Path(__file__).parents[2] / "instruments" / "customer-trust.yaml",
+        Path(__file__).parents[2] / "instruments" / "customer-trust-1.0.0.yaml",
+    ],
+    ids=lambda p: p.name,
+)
+def test_cached_lookups_agree_with_a_scan_of_the_model(path):
+    """item/block/block_of/page_of/conditions_for use tables built once per instrument
+    (they run for every item on every respondent request); they must give what a plain
+    scan of the immutable model gives, and unknown ids stay KeyErrors."""
+    inst = load_instrument(path)
+    items = [*inst.iter_items(), *inst.text_items]
+    for item in items:
+        assert inst.item(item.id) is next(i for i in items if i.id == item.id)
+        owner = next((b for b in inst.blocks if item in b.items), None)
+        assert inst.block_of(item.id) is owner
+    for b in inst.blocks:
+        assert inst.block(b.id) is b
+    for page in inst.pages:
+        expanded = inst._expand_page(page)
+        assert inst.page_item_ids(page) == expanded
+        for iid in expanded:
+            assert inst.page_of(iid) == next(
+                j for j, p in enumerate(inst.pages) if iid in inst._expand_page(p)
+            )
+            assert inst.conditions_for(iid) == inst._conditions_of(iid)
+            assert inst.conditions_for(iid) == inst.conditions_for(iid)  # cached copy
+    for bad in ("NOPE", None, ["REL1"]):
+        with pytest.raises(KeyError):
+            inst.item(bad)
+        with pytest.raises(KeyError):
+            inst.block(bad)
+    with pytest.raises(KeyError):
+        inst.page_of("NOPE")
+    assert inst.item_ids == tuple(i.id for i in inst.iter_items())

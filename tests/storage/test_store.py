@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -93,7 +94,7 @@ def test_register_changed_content_same_version_is_refused(db, inst, tmp_path):
     store.register_instrument(db, inst)
     (tmp_path / "x").mkdir()
     changed = small_instrument(tmp_path / "x")
-    changed = type(changed)(**{**changed.__dict__, "raw": {**changed.raw, "description": "v"}})
+    changed = dataclasses.replace(changed, raw={**changed.raw, "description": "v"})
     with pytest.raises(ValueError, match="already registered with different content"):
         store.register_instrument(db, changed)
 
@@ -544,5 +545,6 @@ def test_load_campaign_frame_is_fast(tmp_path):
         df, inst = store.load_campaign_frame(db, "big")
         cpu = time.process_time() - t0
 
-    assert df.shape == (50_000, 13 + 2 + len(inst.item_ids))
+    meta = len(store.FRAME_META) - 1  # no status column
+    assert df.shape == (50_000, meta + 2 + len(inst.item_ids) + len(inst.text_item_ids))
     assert cpu < 8
