@@ -179,3 +179,42 @@ def test_flask_init_db_command(tmp_path):
     assert "Initialized" in result.output
     with dbmod.open_db(tmp_path / "x.db") as db:
         assert not migrations.pending(db)
+
+
+def test_writers_of_different_processes_queue_on_the_write_lock_file(tmp_path):
+    """A writer waits on ``<db>-writelock`` (an exclusive flock, as another process's
+    writer holds it) instead of SQLite's sleeping busy handler, and goes on as soon as
+    the lock is released."""
+    import fcntl
+    import os
+    import time
+
+    path = str(tmp_path / "t.db")
+    db = dbmod.connect(path)
+    db.execute("CREATE TABLE t (x INTEGER)")
+    done = threading.Event()
+
+    def writer():
+        own = dbmod.connect(path)
+        with dbmod.write_transaction(own):
+            own.execute("INSERT INTO t VALUES (1)")
+        own.close()
+        done.set()
+
+    # another open file description of the lock file conflicts like another process
+    fd = os.open(path + "-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t = threading.Thread(target=writer)
+        t.start()
+        assert not done.wait(0.5), "the writer did not wait for the held write lock"
+        released = time.monotonic()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert done.wait(5)
+        assert time.monotonic() - released < 0.5
+        t.join()
+    finally:
+        os.close(fd)
+    assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+    assert oct(os.stat(path + "-writelock").st_mode & 0o777) == "0o600"
+    db.close()
