@@ -62,6 +62,8 @@ keys = st.sampled_from(
         "email",
         "name",
         "language",
+        "format",
+        "raw_formulas",
     ]
 )
 bodies = (
@@ -90,6 +92,7 @@ POSTS = [
     "/api/v1/campaigns/acme/invitations",
     "/api/v1/campaigns/acme/webhooks",
     "/api/v1/campaigns/acme/close",
+    "/api/v1/campaigns/acme/exports",
 ]
 
 
@@ -291,3 +294,27 @@ def test_deliveries_give_up_after_24_hours(tmp_path):
         assert outcomes[old].state == "failed" and "24 hours" in outcomes[old].detail
         log = webhooks.attempts(db, "acme")
         assert len(log) == 2 and all(e["status"] is None and e["error"] for e in log)
+
+
+def test_the_synchronous_export_refuses_large_campaigns(tmp_path):
+    """``GET .../export`` builds the ZIP during the request: kept for existing clients up
+    to a number of rows, above which it answers a 422 that points to the background
+    exports (``POST .../exports``)."""
+    from survey import demo
+
+    app, _ = campaign_app(tmp_path / "sync.db", "sync-secret")
+    with app.app_context():
+        demo.fill_demo(get_db(), "acme", 30, seed=1)
+        raw, _ = tokens.create_token(get_db(), "r", "researcher")
+    headers = {"Authorization": f"Bearer {raw}"}
+    client = app.test_client()
+    with client.get("/api/v1/campaigns/acme/export?format=csv", headers=headers) as r:
+        assert r.status_code == 200 and r.mimetype == "application/zip"
+    app.config["TRUSTMETER_API_SYNC_EXPORT_MAX_ROWS"] = 29
+    r = client.get("/api/v1/campaigns/acme/export?format=csv", headers=headers)
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    assert r.json["type"].endswith("/export-too-large")
+    assert "30 complete responses" in r.json["detail"]
+    assert "POST /api/v1/campaigns/acme/exports" in r.json["detail"]
+    r = client.post("/api/v1/campaigns/acme/exports", json={"format": "csv"}, headers=headers)
+    assert r.status_code == 202 and r.headers["Location"] == r.json["status_url"]

@@ -54,6 +54,43 @@ class ExportQuery(_Strict):
     language: str = Field("en", max_length=16)
 
 
+class ExportCreate(_Strict):
+    """An export to run in the background (``POST /campaigns/{slug}/exports``)."""
+
+    format: Literal["csv", "sav", "dta", "parquet", "xlsx", "json"] = "csv"
+    period: str | None = Field(None, max_length=32, description="Only this period (omit: all)")
+    language: str = Field("en", max_length=16, description="Language of the labels")
+    raw_formulas: bool = Field(
+        False,
+        description="csv/xlsx: keep text starting with =, +, -, @, tab or CR as it is "
+        "(by default it is prefixed with ' against formula injection)",
+    )
+
+
+class ExportJob(BaseModel):
+    """A background export: poll ``status_url`` until ``state`` is ``done``, then GET
+    ``file_url`` (a ZIP: data file, codebooks, manifest)."""
+
+    id: int
+    campaign: str
+    format: str
+    period: str | None
+    language: str
+    raw_formulas: bool
+    state: Literal["queued", "running", "done", "failed", "expired"]
+    rows_done: int
+    rows_total: int | None = Field(description="Known once the export has started")
+    size_bytes: int | None = Field(description="Of the ZIP, when done")
+    sha256: str | None = Field(description="Of the data file (as in its manifest), when done")
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str | None = Field(description="When the finished file is deleted")
+    status_url: str
+    file_url: str | None = Field(description="Present while the finished file can be downloaded")
+
+
 class ReportQuery(_Strict):
     period: str | None = Field(None, max_length=32)
     segment: str | None = Field(None, max_length=64)

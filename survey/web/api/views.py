@@ -7,6 +7,7 @@ import binascii
 import json
 import logging
 import math
+import os
 from typing import Any
 
 import flask
@@ -26,8 +27,19 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from analysis import AnalysisError
 from survey.export.archive import export_zip
 from survey.export.core import response_rows
+from survey.export.jobs import file_path as export_file_path
 from survey.reporting import live, periodic
-from survey.storage import audit, feed, outbox, store, tokens, users, webhooks
+from survey.storage import (
+    audit,
+    export_jobs,
+    exports,
+    feed,
+    outbox,
+    store,
+    tokens,
+    users,
+    webhooks,
+)
 from survey.storage.db import get_db, open_db, write_transaction
 from survey.web import ratelimit
 from survey.web.api import models as m
@@ -48,6 +60,9 @@ ROUTE_ROLES: dict[str, str | None] = {
     "api.create_invitations": "researcher",
     "api.pull_responses": "researcher",
     "api.export": "researcher",
+    "api.create_export": "researcher",
+    "api.get_export": "researcher",
+    "api.export_file": "researcher",
     "api.list_webhooks": "researcher",
     "api.add_webhook": "researcher",
     "api.remove_webhook": "researcher",
@@ -299,6 +314,10 @@ def openapi():
             {"type": "string", "description": "JSON Lines: one object per complete response"},
         ),
         "api.export": (
+            "application/zip",
+            {"type": "string", "contentMediaType": "application/zip"},
+        ),
+        "api.export_file": (
             "application/zip",
             {"type": "string", "contentMediaType": "application/zip"},
         ),
@@ -562,13 +581,43 @@ def pull_responses(slug: str):
     return resp
 
 
+#: rows above which the synchronous ``GET .../export`` refuses and points to the jobs
+SYNC_EXPORT_MAX_ROWS_ENV = "TRUSTMETER_API_SYNC_EXPORT_MAX_ROWS"
+SYNC_EXPORT_MAX_ROWS = 50_000
+#: seconds a client is asked to wait between polls of a running export
+EXPORT_POLL_S = 2
+
+
+def _sync_export_max_rows() -> int:
+    raw = current_app.config.get(SYNC_EXPORT_MAX_ROWS_ENV) or os.environ.get(
+        SYNC_EXPORT_MAX_ROWS_ENV
+    )
+    try:
+        return int(raw) if raw else SYNC_EXPORT_MAX_ROWS
+    except ValueError:
+        return SYNC_EXPORT_MAX_ROWS
+
+
 @bp.get("/campaigns/<slug>/export")
 @spec.validate(query=m.ExportQuery, resp=Resp("HTTP_200", **_ERRORS), operation_id="export")
 def export(slug: str):
-    """The campaign's export as a ZIP (data, codebooks, manifest): the same archive as the
-    campaign page's export button."""
+    """The campaign's export as a ZIP (data, codebooks, manifest), built during the
+    request: kept for existing clients, for campaigns of up to 50,000 complete responses
+    (``$TRUSTMETER_API_SYNC_EXPORT_MAX_ROWS``; larger ones are refused with a 422 that
+    points to ``POST /campaigns/{slug}/exports``). Prefer the background exports, which
+    run in the worker process instead of a web worker."""
     q = request.context.query
-    _campaign(slug)
+    c = _campaign(slug)
+    limit = _sync_export_max_rows()
+    completed = store.campaign_counts(get_db(), c["slug"])["completed"]
+    if completed > limit:
+        abort_problem(
+            422,
+            f"campaign {slug!r} has {completed:,} complete responses, more than the "
+            f"{limit:,} exported during a request; POST /api/v1/campaigns/{slug}/exports "
+            "to export it in the background",
+            type_="export-too-large",
+        )
     try:
         archive, result, name = export_zip(
             get_db(), slug, q.format, period=q.period, language=q.language
@@ -580,6 +629,124 @@ def export(slug: str):
         archive, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0
     )
     return resp
+
+
+def _job_json(c: dict, job: dict) -> dict:
+    base = request.url_root.rstrip("/") + f"/api/v1/campaigns/{c['slug']}/exports/{job['id']}"
+    available = job["state"] == "done" and export_file_path(get_db(), job) is not None
+    return {
+        "id": job["id"],
+        "campaign": c["slug"],
+        "format": job["format"],
+        "period": job["period"],
+        "language": job["language"],
+        "raw_formulas": bool(job["raw_formulas"]),
+        "state": job["state"],
+        "rows_done": job["rows_done"],
+        "rows_total": job["rows_total"],
+        "size_bytes": job["size_bytes"],
+        "sha256": job["sha256"],
+        "error": job["error"],
+        "created_at": job["created_at"],
+        "started_at": job["started_at"],
+        "finished_at": job["finished_at"],
+        "expires_at": job["expires_at"],
+        "status_url": base,
+        "file_url": base + "/file" if available else None,
+    }
+
+
+def _export_job(c: dict, job_id: int) -> dict:
+    job = export_jobs.get(get_db(), job_id)
+    if job is None or job["campaign_id"] != c["id"]:
+        abort_problem(404, f"no export {job_id} of campaign {c['slug']!r}", type_="not-found")
+    return job
+
+
+@bp.post("/campaigns/<slug>/exports")
+@spec.validate(
+    json=m.ExportCreate,
+    resp=Resp(HTTP_202=m.ExportJob, **_ERRORS),
+    operation_id="create_export",
+)
+def create_export(slug: str):
+    """Queue an export (run by the outbox worker process, as the campaign page's export
+    button does). Answers 202 with the job and a ``Location`` header: poll it until
+    ``state`` is ``done``, then download ``file_url``."""
+    body = request.context.json
+    c = _campaign(slug)
+    db = get_db()
+    try:  # unknown period or language: refused now, not as a failed job later
+        sel = exports.select(db, [c["slug"]], [body.period] if body.period else None)
+    except (ValueError, LookupError) as e:
+        abort_problem(422, str(e), type_="invalid")
+    if body.language not in sel.inst.languages:
+        abort_problem(
+            422,
+            f"language {body.language!r}: the instrument {sel.inst.key} offers "
+            f"{', '.join(sel.inst.languages)}",
+            type_="invalid",
+        )
+    token = g.get("api_token") or {}
+    job = export_jobs.create(
+        db,
+        c,
+        body.format,
+        period=body.period,
+        language=body.language,
+        requested_by=f"token:{token.get('name')}",
+        raw_formulas=body.raw_formulas,
+    )
+    g.api_export = {"job": job["id"], "format": body.format, "state": "queued"}
+    out = _job_json(c, job)
+    return out, 202, {"Location": out["status_url"], "Retry-After": str(EXPORT_POLL_S)}
+
+
+@bp.get("/campaigns/<slug>/exports/<int:job_id>")
+@spec.validate(resp=Resp(HTTP_200=m.ExportJob, **_ERRORS), operation_id="get_export")
+def get_export(slug: str, job_id: int):
+    """An export's state and progress (``rows_done`` of ``rows_total``); ``file_url``
+    once the file can be downloaded. A ``Retry-After`` header while it is queued or
+    running."""
+    c = _campaign(slug)
+    job = _export_job(c, job_id)
+    headers = {"Retry-After": str(EXPORT_POLL_S)} if job["state"] in ("queued", "running") else {}
+    return _job_json(c, job), 200, headers
+
+
+@bp.get("/campaigns/<slug>/exports/<int:job_id>/file")
+@spec.validate(resp=Resp("HTTP_200", **_ERRORS), operation_id="export_file")
+def export_file(slug: str, job_id: int):
+    """The finished export's ZIP (data, codebooks, manifest). 409 while it is queued or
+    running, or when it failed; 404 once its file was deleted (expired)."""
+    c = _campaign(slug)
+    job = _export_job(c, job_id)
+    if job["state"] in ("queued", "running"):
+        abort_problem(
+            409,
+            f"export {job_id} is {job['state']} ({job['rows_done']} of "
+            f"{job['rows_total'] if job['rows_total'] is not None else '?'} rows); "
+            "poll its status_url",
+            type_="not-ready",
+        )
+    if job["state"] == "failed":
+        abort_problem(409, f"export {job_id} failed: {job['error']}", type_="export-failed")
+    path = export_file_path(get_db(), job)
+    if path is None:
+        abort_problem(404, f"the file of export {job_id} was deleted (expired)", type_="expired")
+    g.api_export = {
+        "job": job["id"],
+        "format": job["format"],
+        "rows": job["rows_done"],
+        "sha256": job["sha256"],
+    }
+    return send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=job["download_name"],
+        max_age=0,
+    )
 
 
 @bp.get("/campaigns/<slug>/report")
