@@ -9,6 +9,8 @@ Erasing a response deletes, in one transaction:
 * the copies of its answers queued or kept for webhooks (the ``response.completed``
   outbox rows of its completion number);
 * the ``responses`` row itself (timings, flags, URL parameters, language);
+* the person's brand choices (``brand_choices``: what they ticked and the order drawn)
+  once no other rating of theirs (same ``respondent`` key) is left;
 * the link from its invitation (and so from the e-mail contact holding that
   invitation) to it: ``invitations.response_id`` is cleared.
 
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
+from survey.storage import brands
 from survey.storage.db import write_transaction
 from survey.storage.packing import quote
 
@@ -94,11 +97,12 @@ def delete_response(db: Database, response_id: int) -> dict:
         raise ValueError(f"a response id is a whole number, got {response_id!r}")
     with write_transaction(db):
         row = db.execute(
-            "SELECT campaign_id, invitation_id, status FROM responses WHERE id = ?", [response_id]
+            "SELECT campaign_id, invitation_id, status, respondent FROM responses WHERE id = ?",
+            [response_id],
         ).fetchone()
         if row is None:
             raise LookupError(f"no response {response_id}")
-        campaign_id, invitation_id, status = row
+        campaign_id, invitation_id, status, respondent = row
         seq = (
             db.execute(
                 "SELECT seq FROM response_completions WHERE response_id = ?", [response_id]
@@ -126,6 +130,9 @@ def delete_response(db: Database, response_id: int) -> dict:
         kept_used = cur.rowcount > 0
         db.execute("DELETE FROM responses WHERE id = ?", [response_id])
         removed["responses"] = 1
+        # the person's brand choices go with their last rating (survey.storage.brands)
+        if brands.forget_if_unused(db, respondent):
+            removed["brand_choices"] = 1
     return {
         "response_id": response_id,
         "campaign_id": campaign_id,

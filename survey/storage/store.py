@@ -38,6 +38,7 @@ from sqlite_utils import Database
 
 from instruments.loader import get_instrument, instrument_from_yaml
 from instruments.model import Instrument
+from survey.brands import check_brands
 from survey.storage import packing
 from survey.storage.db import write_transaction
 
@@ -369,6 +370,8 @@ def create_campaign(
     closes_at: str | date | datetime | None = None,
     min_segment_n: int = 30,
     created_by: str | None = None,
+    brands: Sequence[Mapping | str] | None = None,
+    brands_per_respondent: int | None = None,
 ) -> dict:
     """Create a campaign: one instrument version, one period, a public link ``/s/<slug>``.
 
@@ -378,6 +381,11 @@ def create_campaign(
     ``instrument`` is an :class:`Instrument`, or an id (``customer-trust``, latest
     registered or built-in version) or ``"id@version"``. ``created_by`` is recorded; when
     it names a user, that user is granted the campaign (:mod:`survey.storage.access`).
+    ``brands`` (issue 11): ``[{"slug", "names": {lang: display name}}]`` or declarations
+    ``"acme: en=Acme | ru=Акме"`` (checked by :func:`survey.brands.check_brands`), in the
+    order the brand page lists them; ``brands_per_respondent`` is K, how many of the
+    ticked brands one respondent rates (``None``: all). With brands, ``brand`` becomes
+    a declared param and the instrument must be brand-aware.
     Returns :func:`get_campaign`.
     """
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
@@ -414,6 +422,16 @@ def create_campaign(
             )
         if len(set(langs)) != len(langs):
             raise ValueError(f"languages {langs} list a language twice")
+    brand_list, k = check_brands(brands, langs, brands_per_respondent)
+    if brand_list:
+        if not inst.brand_aware:
+            raise ValueError(
+                f"instrument {inst.key} is not brand-aware (its texts have no {{brand}}), "
+                "so a campaign with brands cannot use it; choose a brand-aware instrument "
+                "(e.g. customer-trust 1.1.0 or later)"
+            )
+        if "brand" not in params:
+            params.append("brand")
     if isinstance(min_segment_n, bool) or not isinstance(min_segment_n, int) or min_segment_n < 1:
         raise ValueError(f"min_segment_n must be a positive integer, got {min_segment_n!r}")
     opens = _parse_time(opens_at, "opens_at")
@@ -426,7 +444,8 @@ def create_campaign(
         db.execute(
             "INSERT INTO campaigns (slug, title, instrument_id, instrument_version, period, "
             "params, languages, status, opens_at, closes_at, min_segment_n, created_at, "
-            "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+            "created_by, brands, brands_per_respondent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)",
             [
                 slug,
                 title,
@@ -440,6 +459,8 @@ def create_campaign(
                 min_segment_n,
                 _iso(_now()),
                 created_by,
+                json.dumps(brand_list, ensure_ascii=False),
+                k,
             ],
         )
         if created_by:  # a web user who creates a campaign may see it (survey.storage.access)
@@ -545,6 +566,12 @@ def _check_params(campaign: Mapping, params: Mapping[str, Any] | None) -> dict[s
             raise ValueError(f"param {k}: value longer than {MAX_PARAM_VALUE} characters")
         if v:
             out[k] = v
+    slugs = [b["slug"] for b in campaign.get("brands") or ()]
+    if slugs and "brand" in out and out["brand"] not in slugs:
+        raise ValueError(
+            f"param brand: {out['brand']!r} is not a brand of campaign "
+            f"{campaign['slug']!r} (its brands: {', '.join(slugs)})"
+        )
     return out
 
 
@@ -617,6 +644,8 @@ def start_response(
     item_order: Any,
     invitation: Mapping | None = None,
     period: str | None = None,
+    respondent: str | None = None,
+    brand_position: int | None = None,
 ) -> int:
     """Start a respondent session; return its id (status ``started``).
 
@@ -627,6 +656,13 @@ def start_response(
     campaign's (set it only when importing earlier waves). For an invitation that
     already has a started session, that session's id is returned and nothing is
     written.
+
+    Brands (issue 11): a new response gets a fresh random ``respondent`` key. The next
+    brand rating of the same person passes that person's ``respondent`` key and its
+    ``brand_position`` (1-based place in the person's recorded order); it may carry
+    the invitation whose first rating is already complete (the invitation stays bound
+    to that first rating). If the person already has a rating at that position, its
+    id is returned and nothing is written (a reload never duplicates a rating).
     """
     c = _require_campaign(db, campaign)
     if not is_open(c):
@@ -644,15 +680,40 @@ def start_response(
         order = json.dumps(item_order, ensure_ascii=False)
     except (TypeError, ValueError) as e:
         raise ValueError(f"item_order must be JSON-serialisable: {e}") from None
+    if respondent is not None and (
+        not isinstance(respondent, str) or not re.fullmatch(r"[0-9a-f]{16}", respondent)
+    ):
+        raise ValueError("respondent must be a key of 16 hex digits")
+    if brand_position is not None and (
+        isinstance(brand_position, bool)
+        or not isinstance(brand_position, int)
+        or brand_position < 1
+    ):
+        raise ValueError(f"brand_position must be a whole number ≥ 1, got {brand_position!r}")
     with write_transaction(db):
         inv_id = None
+        if respondent is not None:
+            row = db.execute(
+                "SELECT id, campaign_id FROM responses WHERE respondent = ? AND "
+                "brand_position IS ? ORDER BY id LIMIT 1",
+                [respondent, brand_position],
+            ).fetchone()
+            if row is not None:
+                if row[1] != c["id"]:
+                    raise ValueError("the respondent key belongs to another campaign")
+                return row[0]
         if invitation is not None:
             inv = _get_invitation(db, invitation["id"])
             if inv is None:
                 raise LookupError(f"unknown invitation {invitation['id']!r}")
             if inv["campaign_id"] != c["id"]:
                 raise ValueError("the invitation belongs to another campaign")
-            if inv["response_id"] is not None:
+            if respondent is not None and _invitation_respondents(db, inv["id"]) not in (
+                set(),
+                {respondent},
+            ):
+                raise ValueError("the invitation belongs to another respondent")
+            if inv["response_id"] is not None and respondent is None:
                 raise ValueError("the invitation has already been used")
             # One session per invitation: a double-click on "start" or a second tab
             # resumes the session already started instead of opening an orphan one.
@@ -661,14 +722,15 @@ def start_response(
                 "status = 'started' ORDER BY id LIMIT 1",
                 [inv["id"]],
             ).fetchone()
-            if row is not None:
+            if row is not None and respondent is None:
                 return row[0]
             p.update(inv["params"])
             inv_id = inv["id"]
         cur = db.execute(
             "INSERT INTO responses (campaign_id, invitation_id, period, status, language, "
-            "direction, started_at, current_page, params, item_order, respondent) "
-            "VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?, lower(hex(randomblob(8))))",
+            "direction, started_at, current_page, params, item_order, respondent, "
+            "brand_position) VALUES (?, ?, ?, 'started', ?, ?, ?, 0, ?, ?, "
+            "coalesce(?, lower(hex(randomblob(8)))), ?)",
             [
                 c["id"],
                 inv_id,
@@ -678,9 +740,19 @@ def start_response(
                 _iso(_now()),
                 json.dumps(p, ensure_ascii=False, sort_keys=True),
                 order,
+                respondent,
+                brand_position,
             ],
         )
         return cur.lastrowid
+
+
+def _invitation_respondents(db: Database, invitation_id: int) -> set[str]:
+    """The respondent keys of the responses started through an invitation."""
+    rows = db.execute(
+        "SELECT DISTINCT respondent FROM responses WHERE invitation_id = ?", [invitation_id]
+    ).fetchall()
+    return {r[0] for r in rows if r[0] is not None}
 
 
 _RESPONSE_COLS = (
@@ -708,7 +780,7 @@ _RESPONSE_COLS = (
 def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Instrument]:
     row = db.execute(
         f"SELECT {', '.join('r.' + c for c in _RESPONSE_COLS)}, c.slug, c.instrument_id, "
-        "c.instrument_version, i.answers_table FROM responses r "
+        "c.instrument_version, i.answers_table, r.respondent, r.brand_position FROM responses r "
         "JOIN campaigns c ON c.id = r.campaign_id "
         "JOIN instruments i ON i.id = c.instrument_id AND i.version = c.instrument_version "
         "WHERE r.id = ?",
@@ -719,6 +791,7 @@ def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Inst
     n = len(_RESPONSE_COLS)
     r = dict(zip(_RESPONSE_COLS, row[:n], strict=True))
     r["campaign"] = row[n]
+    r["respondent"], r["brand_position"] = row[n + 4], row[n + 5]
     r["params"] = _json_dict(r["params"])
     r["item_order"] = json.loads(r["item_order"]) if r["item_order"] else None
     r["na"] = _json_list(r.pop("na_items"))
@@ -744,7 +817,8 @@ def get_response(db: Database, response_id: int) -> dict:
     Keys: id, campaign (slug), campaign_id, invitation_id, period, status, language,
     direction, started_at, completed_at, duration_s, current_page, params,
     item_order, answers ``{item_id: code}`` (answered items only), na (item ids
-    answered "not applicable"), longstring, irv, attention_passed, flags.
+    answered "not applicable"), longstring, irv, attention_passed, flags, respondent
+    (the person's anonymous key) and brand_position.
     """
     r, table, inst = _response_and_table(db, response_id)
     r["answers"] = _answers(db, table, inst, response_id)
@@ -882,7 +956,7 @@ def _complete(db: Database, response_id: int, finished: datetime, quality: Quali
     )
     if cur.rowcount != 1:
         raise _Conflict
-    if r["invitation_id"] is not None:
+    if r["invitation_id"] is not None and not _later_rating(db, r):
         cur = db.execute(
             "UPDATE invitations SET response_id = ?, used_at = ? "
             "WHERE id = ? AND response_id IS NULL",
@@ -895,6 +969,19 @@ def _complete(db: Database, response_id: int, finished: datetime, quality: Quali
 
     webhooks.on_response_completed(db, r, inst, answers)
     return True
+
+
+def _later_rating(db: Database, r: Mapping) -> bool:
+    """Whether a response is a later brand rating of a person whose invitation is
+    already bound to another of their ratings (the first; it stays bound to it)."""
+    if not r.get("respondent") or not r.get("brand_position"):
+        return False
+    row = db.execute(
+        "SELECT x.respondent FROM invitations i JOIN responses x ON x.id = i.response_id "
+        "WHERE i.id = ?",
+        [r["invitation_id"]],
+    ).fetchone()
+    return row is not None and row[0] == r["respondent"]
 
 
 def response_for_invitation(db: Database, invitation: Mapping) -> dict | None:

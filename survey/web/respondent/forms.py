@@ -57,6 +57,35 @@ class ConsentForm(BaseForm):
     )
 
 
+class BrandsField(Field):
+    """The brand page's checkboxes (issue 11): the slugs ticked, in the order the
+    campaign lists its brands. ``options`` (one :class:`Option` per brand, value = slug)
+    are set by the view. A slug that is not offered never reaches here: the view
+    refuses the request first (400)."""
+
+    kind = "brands"
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.options: tuple[Option, ...] = ()
+
+    def process_formdata(self, valuelist):
+        self.data = [v for v in valuelist if isinstance(v, str)]
+
+    def process_data(self, value):
+        self.data = list(value or [])
+
+    def pre_validate(self, form):
+        offered = [o.value for o in self.options]
+        self.data = [v for v in offered if v in set(self.data or ())]
+        if not self.data:
+            raise StopValidation(_l("Please tick at least one company."))
+
+
+class BrandsForm(BaseForm):
+    brand = BrandsField(_l("Which of these companies are you a customer of?"))
+
+
 @dataclass(frozen=True)
 class Option:
     """One answer option of an item: its form value, stored code and visible label."""

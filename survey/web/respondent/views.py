@@ -12,6 +12,20 @@ page to resume at is derived from the saved answers (the first page with an
 unanswered item), so a reload, a second tab or a re-POST of a saved page never
 moves a respondent past a page they have not answered. Only the last page's POST
 completes the response, through ``store.complete_response``, which is race-safe.
+
+Brands (issue 11, item 1). A campaign may declare brands; every text's ``{brand}``
+is then the display name of the brand being rated, in the page language. The brand
+comes from the invitation's or the link's ``brand`` parameter (one rating), or from
+the brand page ``/<kind>/<key>/brands`` shown after consent: the respondent ticks the
+brands they are a customer of, up to K of them are drawn in random order
+(``secrets.SystemRandom``) and recorded (``brand_choices``), and the whole
+questionnaire is answered once per brand, one ``responses`` row per rating, all with
+the person's anonymous ``respondent`` key. The response a link resolves to is the
+person's *current rating*: the first one, in their recorded order, not complete yet.
+Completing a rating's last page starts the next planned rating in the same
+transaction, so a reload, a second tab or the back button can neither skip nor
+duplicate a rating; a page's form carries its rating's position, and a POST made for
+another rating (a stale tab) saves nothing.
 """
 
 from __future__ import annotations
@@ -32,14 +46,19 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from instruments.model import Instrument
+from survey.brands import brand_name, brand_slugs
 from survey.quality import response_quality
+from survey.storage import brands as brand_store
 from survey.storage import item_states, store
 from survey.storage.db import get_db, write_transaction
 from survey.web.i18n import choose_language, current_language, direction, use_language
 from survey.web.respondent.forms import (
+    BrandsForm,
     ConsentForm,
+    Option,
     answers_of,
     instrument_text,
     page_form_class,
@@ -64,6 +83,20 @@ class Entry:
     campaign: dict
     instrument: Instrument
     invitation: dict | None = None
+    #: the brand of the rating shown (slug; None: no brand, neutral wording)
+    brand: str | None = None
+    #: the rating's place in the person's brand order, and how many they rate
+    position: int | None = None
+    planned: int | None = None
+
+    @property
+    def has_brands(self) -> bool:
+        return bool(self.campaign.get("brands"))
+
+    @property
+    def brand_name(self) -> str | None:
+        """The brand's display name in the page's language."""
+        return brand_name(self.campaign, self.brand, current_language())
 
     @property
     def languages(self) -> list[str]:
@@ -76,8 +109,9 @@ class Entry:
         return tuple(self.instrument.page_item_ids(p) for p in self.instrument.pages)
 
     def text(self, text) -> str:
-        """An instrument text in the page's language, ``{brand}`` in neutral wording."""
-        return rendered_text(self.instrument, text, current_language())
+        """An instrument text in the page's language, ``{brand}`` filled in with the
+        brand being rated (neutral wording without one)."""
+        return rendered_text(self.instrument, text, current_language(), self.brand_name)
 
     def url(self, endpoint: str = ".intro", **values) -> str:
         return url_for(endpoint, kind=self.kind, key=self.key, **values)
@@ -119,27 +153,93 @@ def _load_entry(kind: str, key: str) -> Entry:
 
 
 def _response(entry: Entry) -> dict | None:
-    """The response this respondent started, if any (complete or not)."""
+    """The response this respondent is at, if any (complete or not): with brands, the
+    person's current rating (see the module docstring), and ``entry`` learns its brand."""
+    response = _first_response(entry)
+    if response is not None and entry.has_brands:
+        response = _current_rating(response)
+    _bind(entry, response)
+    return response
+
+
+def _first_response(entry: Entry) -> dict | None:
+    """The response the invitation or the session points to."""
     db = get_db()
     if entry.invitation is not None:
         return store.response_for_invitation(db, entry.invitation)
-    rid = session.get("responses", {}).get(str(entry.campaign["id"]))
-    if not isinstance(rid, int):
-        return None
-    try:
-        response = store.get_response(db, rid)
-    except LookupError:  # e.g. the database was reset
-        return None
-    return response if response["campaign_id"] == entry.campaign["id"] else None
+    cid = str(entry.campaign["id"])
+    rid = session.get("responses", {}).get(cid)
+    response = None
+    if isinstance(rid, int):
+        try:
+            response = store.get_response(db, rid)
+        except LookupError:  # e.g. the database was reset, or the rating erased
+            response = None
+    if response is None:  # the person's other ratings, by their respondent key
+        key = session.get("respondents", {}).get(cid)
+        rows = brand_store.ratings(db, key) if isinstance(key, str) else []
+        response = store.get_response(db, rows[0]["id"]) if rows else None
+    return response if response and response["campaign_id"] == entry.campaign["id"] else None
 
 
-def _remember(entry: Entry, response_id: int) -> None:
-    """Public link: keep the response id in the signed session cookie, for resuming."""
+def _current_rating(response: dict) -> dict:
+    """The person's first rating (in their recorded order) not complete yet; when all
+    are complete, their last one."""
+    rows = brand_store.ratings(get_db(), response["respondent"]) if response["respondent"] else []
+    current = next((r for r in rows if r["status"] == "started"), rows[-1] if rows else None)
+    if current is None or current["id"] == response["id"]:
+        return response
+    return store.get_response(get_db(), current["id"])
+
+
+def _bind(entry: Entry, response: dict | None) -> None:
+    """Tell ``entry`` which brand the response rates: its ``brand`` param, its place in
+    the person's order and how many they rate (``None`` without brands)."""
+    if response is None or not entry.has_brands:
+        return
+    slug = (response.get("params") or {}).get("brand")
+    entry.brand = slug if slug in brand_slugs(entry.campaign) else None
+    entry.position = entry.planned = None
+    if entry.brand is not None and response.get("brand_position"):
+        choices = brand_store.get_choices(get_db(), response["respondent"])
+        entry.position = response["brand_position"]
+        entry.planned = len(choices["rated"]) if choices else None
+
+
+def _needs_brands(entry: Entry, response: dict) -> bool:
+    """A started response of a campaign with brands that has no brand yet: the brand
+    page comes next."""
+    return (
+        entry.has_brands
+        and response["status"] == "started"
+        and not (response.get("params") or {}).get("brand")
+    )
+
+
+def _remember(entry: Entry, response: dict) -> None:
+    """Public link: keep the response id and the person's respondent key in the signed
+    session cookie, for resuming (their later ratings are found by the key)."""
     if entry.invitation is None:
+        cid = str(entry.campaign["id"])
         responses = dict(session.get("responses", {}))
-        responses[str(entry.campaign["id"])] = response_id
+        responses[cid] = response["id"]
         session["responses"] = responses
+        if response.get("respondent"):
+            keys = dict(session.get("respondents", {}))
+            keys[cid] = response["respondent"]
+            session["respondents"] = keys
         session.permanent = True
+
+
+def _resume(entry: Entry, response: dict):
+    """Redirect a started response to where it continues: the brand page, or a page."""
+    if _needs_brands(entry, response):
+        return redirect(entry.url(".brands"))
+    return entry.redirect_page(_resume_number(entry, response))
+
+
+def _bad_request(title: str, message: str):
+    return render_template("error.html", code=400, title=title, message=message), 400
 
 
 def _texts(response: dict) -> dict[str, str]:
@@ -296,9 +396,19 @@ def intro(kind: str, key: str):
         _set_language(entry, response)
         if response["status"] == "complete":
             return _already(entry, 409 if request.method == "POST" else 200)
-        return entry.redirect_page(_resume_number(entry, response))
+        return _resume(entry, response)
 
     lang = _set_language(entry)
+    params = url_params(entry.campaign, request.args)
+    if entry.has_brands:
+        slugs = brand_slugs(entry.campaign)
+        if params.get("brand") and params["brand"] not in slugs:
+            return _bad_request(
+                _("This link names an unknown company"),
+                _("Please check the link you were sent, or open it without the brand part."),
+            )
+        brand = (entry.invitation or {}).get("params", {}).get("brand") or params.get("brand")
+        entry.brand = brand if brand in slugs else None
     if entry.invitation is not None and entry.invitation.get("used_at"):
         # used, and its response erased since (survey.storage.erasure): answered once
         return _already(entry, 409 if request.method == "POST" else 200)
@@ -313,14 +423,55 @@ def intro(kind: str, key: str):
             entry.campaign,
             language=lang,
             direction=direction(lang),
-            params=url_params(entry.campaign, request.args),
+            params=params,
             item_order=_item_order(entry),
             invitation=entry.invitation,
         )
     except ValueError:  # the invitation was used meanwhile (another tab)
         return _already(entry, 409)
-    _remember(entry, response_id)
-    return entry.redirect_page(1)
+    response = store.get_response(get_db(), response_id)
+    _remember(entry, response)
+    return _resume(entry, response)
+
+
+@bp.route(f"/<{KINDS}:kind>/<key>/brands", methods=["GET", "POST"])
+def brands(kind: str, key: str):
+    """The brand page: tick the brands you are a customer of; up to K of them are drawn
+    in random order and recorded, and the first rating begins."""
+    entry = _load_entry(kind, key)
+    if (closed := _closed(entry)) is not None:
+        return closed
+    response = _response(entry)
+    if response is None:
+        return entry.redirect()
+    _set_language(entry, response)
+    if response["status"] == "complete":
+        return _already(entry, 409 if request.method == "POST" else 200)
+    if not _needs_brands(entry, response):
+        return _resume(entry, response)
+    offered = brand_slugs(entry.campaign)
+    form = BrandsForm()
+    form.brand.options = tuple(
+        Option(slug, None, brand_name(entry.campaign, slug, g.lang) or slug) for slug in offered
+    )
+    if request.method == "POST":
+        sent = request.form.getlist("brand")
+        if any(v not in offered for v in sent) or len(set(sent)) != len(sent):
+            return _bad_request(
+                _("Something went wrong with your answers"),
+                _("Please choose only among the companies shown."),
+            )
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("brands.html", entry=entry, form=form), status
+    ticked = form.brand.data  # in the campaign's order
+    k = min(entry.campaign.get("brands_per_respondent") or len(ticked), len(ticked))
+    rated = secrets.SystemRandom().sample(ticked, k)
+    try:
+        brand_store.record_choices(get_db(), response["id"], ticked, rated)
+    except ValueError:  # chosen meanwhile, in another tab: keep that choice
+        pass
+    return _resume(entry, _response(entry))
 
 
 @bp.route(f"/<{KINDS}:kind>/<key>/<int:number>", methods=["GET", "POST"])
@@ -337,6 +488,10 @@ def page(kind: str, key: str, number: int):
         abort(404)
     if response["status"] == "complete":
         return _already(entry, 409 if request.method == "POST" else 200)
+    if _needs_brands(entry, response):
+        return redirect(entry.url(".brands"))
+    if request.method == "POST" and _stale_rating(entry):
+        return _resume(entry, response)  # posted for another rating: save nothing
     resume = _resume_index(entry, response)
     if number - 1 > resume:  # no skipping ahead of an unanswered page
         return entry.redirect_page(resume + 1)
@@ -353,7 +508,7 @@ def page(kind: str, key: str, number: int):
             target = max(_next_shown(entry, index, response, -1), 0)
         return entry.redirect_page(target + 1)
     item_ids = [i for i in _ordered(entry, index, response) if i in shown]
-    form_class = page_form_class(entry.instrument, item_ids, g.lang)
+    form_class = page_form_class(entry.instrument, item_ids, g.lang, brand=entry.brand_name)
     form = form_class(data=saved_values(item_ids, response, _texts(response)))
     if request.method == "POST" and request.form.get("action") == "back":
         return _back(entry, response, form, number)
@@ -383,11 +538,49 @@ def page(kind: str, key: str, number: int):
             if (missing := _resume_index(entry, saved)) < len(entry.pages):
                 return entry.redirect_page(missing + 1)  # another tab left a gap
             completed = store.complete_response(db, response["id"], quality=response_quality)
+            following = _start_next_rating(entry, response) if completed else None
     except ValueError:  # completed meanwhile, in another tab
         return _already(entry, 409)
     if not completed:
         return _already(entry, 409)
+    if following is not None:
+        return entry.redirect_page(1)
     return redirect(entry.url(".thanks"))
+
+
+def _stale_rating(entry: Entry) -> bool:
+    """Whether a POSTed page form was made for another of the person's ratings (its
+    ``rating`` field holds the position it was shown for)."""
+    sent = request.form.get("rating")
+    if sent is None or entry.position is None:
+        return False
+    return sent != str(entry.position)
+
+
+def _start_next_rating(entry: Entry, response: dict) -> int | None:
+    """After a rating completes: start the person's next planned brand (same respondent
+    key, invitation, language and params but the brand, a fresh item order); ``None``
+    after the last. Runs inside the completing transaction."""
+    if not entry.has_brands or not response.get("brand_position"):
+        return None
+    db = get_db()
+    choices = brand_store.get_choices(db, response["respondent"])
+    position = response["brand_position"]
+    if choices is None or position >= len(choices["rated"]):
+        return None
+    params = dict(response["params"])
+    params["brand"] = choices["rated"][position]
+    return store.start_response(
+        db,
+        entry.campaign,
+        language=response["language"],
+        direction=response["direction"],
+        params=params,
+        item_order=_item_order(entry),
+        invitation=entry.invitation,
+        respondent=response["respondent"],
+        brand_position=position + 1,
+    )
 
 
 def _back(entry: Entry, response: dict, form, number: int):
@@ -425,5 +618,5 @@ def thanks(kind: str, key: str):
         return entry.redirect()
     _set_language(entry, response)
     if response["status"] != "complete":
-        return entry.redirect_page(_resume_number(entry, response))
+        return _resume(entry, response)
     return render_template("thanks.html", entry=entry)
