@@ -39,6 +39,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Public-link respondents resume through the signed session cookie.
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Sign and send the session cookie only when the session changed (a response
+        # started, a login): re-signing it on every request cost about a tenth of a
+        # respondent request's server time. A permanent session then lasts
+        # PERMANENT_SESSION_LIFETIME (31 days) from its last change; researchers'
+        # sign-ins expire on the server anyway (survey.web.admin.auth).
+        SESSION_REFRESH_EACH_REQUEST=False,
         # A respondent may leave a page open for a long time before answering it.
         WTF_CSRF_TIME_LIMIT=24 * 3600,
         MAX_CONTENT_LENGTH=256 * 1024,  # a page of answers is a few hundred bytes

@@ -155,3 +155,18 @@ dimensions:
     bad = page_form_class(inst, ids, "en", base=Form)(MultiDict({"data": "9"}))
     assert not bad.validate()
     assert set(errors(bad)) == set(ids)
+
+
+def test_page_form_classes_are_built_once_per_page_language_and_brand():
+    """Building a page's form class costs more than rendering the page: it is cached by
+    instrument, items, language, base and brand, and a different key gets its own."""
+    a = page_form_class(INST, IDS, "en", base=Form)
+    assert page_form_class(INST, IDS, "en", base=Form) is a
+    assert page_form_class(INST, IDS, "ru", base=Form) is not a
+    assert page_form_class(INST, IDS[:2], "en", base=Form) is not a
+    acme = page_form_class(INST, IDS, "en", base=Form, brand="Acme")
+    assert acme is not a
+    assert page_form_class(INST, IDS, "en", base=Form, brand="Acme") is acme
+    label = fields_by_item(acme(formdata=MultiDict()))[SCALE_ITEM].label.text
+    assert "Acme" in label
+    assert "Acme" not in fields_by_item(a(formdata=MultiDict()))[SCALE_ITEM].label.text

@@ -228,7 +228,7 @@ def item_options(instrument: Instrument, item: Item, lang: str) -> tuple[str, li
     return kind, options
 
 
-#: Generated page form classes, by (instrument identity, item ids, language, base).
+#: Generated page form classes, by (instrument identity, item ids, language, base, brand).
 #: Building one costs more than rendering its page, and they never change: stored
 #: instruments are parsed once and cached (``store.load_instrument``), so the same
 #: object comes back for the same version. The instrument itself is kept in the value,
@@ -253,7 +253,27 @@ def page_form_class(
     base: type[Form] = BaseForm,
     brand: str | None = None,
 ) -> type[Form]:
-    """Generate the form class of one questionnaire page: a field per item, in order."""
+    """The form class of one questionnaire page: a field per item, in order (cached,
+    see :data:`_FORM_CLASSES`)."""
+    key = (id(instrument), tuple(item_ids), lang, base, brand)
+    hit = _FORM_CLASSES.get(key)
+    if hit is not None and hit[0] is instrument:
+        return hit[1]
+    cls = _build_page_form_class(instrument, item_ids, lang, base, brand)
+    with _form_classes_lock:
+        if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
+            _FORM_CLASSES.clear()  # e.g. many brands x languages: start again
+        _FORM_CLASSES[key] = (instrument, cls)
+    return cls
+
+
+def _build_page_form_class(
+    instrument: Instrument,
+    item_ids: Sequence[str],
+    lang: str,
+    base: type[Form],
+    brand: str | None,
+) -> type[Form]:
     attrs = {}
     for item_id in item_ids:
         item = instrument.item(item_id)
