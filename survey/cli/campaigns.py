@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from survey.brands import describe
 from survey.cli.common import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -55,6 +56,23 @@ def campaign_group() -> None:
 )
 @click.option("--title", help="A title for researchers.")
 @click.option(
+    "--brand",
+    "brands",
+    multiple=True,
+    metavar="'SLUG: Name' | 'SLUG: en=Name | ru=Имя'",
+    help="A brand the campaign asks about (repeatable, in the order the brand page lists "
+    "them): its slug and display name, one for every language or one per language "
+    "(others fall back to the first language's). Texts' {brand} become its name; "
+    "'brand' becomes a declared param.",
+)
+@click.option(
+    "--brands-per-respondent",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="How many of the brands a respondent ticks they rate, in random order "
+    "(default: all ticked).",
+)
+@click.option(
     "--grant",
     "grants",
     multiple=True,
@@ -72,6 +90,8 @@ def campaign_group() -> None:
             "params": list(kw["params"]),
             "languages": list(kw["languages"]),
             "granted": list(kw["grants"]),
+            "brands": [b.partition(":")[0].strip() for b in kw["brands"]],
+            "brands_per_respondent": kw["brands_per_respondent"],
         },
     ),
 )
@@ -86,13 +106,25 @@ def campaign_create(
     closes: str | None,
     min_segment_n: int,
     title: str | None,
+    brands: tuple[str, ...],
+    brands_per_respondent: int | None,
     grants: tuple[str, ...],
 ) -> None:
     """Create a campaign: one instrument version for one period. Its creator is recorded
     as cli:$USER, no web user: only admins see it on the researcher pages unless --grant
     names users (or 'trustmeter campaign grant' later)."""
+    from survey.brands import parse_brands
     from survey.storage import access, store, users
 
+    try:
+        declared = parse_brands(brands)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--brand'") from None
+    if brands_per_respondent is not None and brands_per_respondent > len(declared):
+        raise click.BadParameter(
+            f"{brands_per_respondent} but {len(declared)} brand(s) declared with --brand",
+            param_hint="'--brands-per-respondent'",
+        )
     with open_database(db_path) as db:
         for name in grants:
             if users.get_user(db, name) is None:
@@ -109,6 +141,8 @@ def campaign_create(
             closes_at=closes,
             min_segment_n=min_segment_n,
             created_by=cli_user(),
+            brands=declared,
+            brands_per_respondent=brands_per_respondent,
         )
         for name in grants:
             access.grant(db, slug, name, by=cli_user())
@@ -117,6 +151,12 @@ def campaign_create(
         f"period {c['period']}, languages {', '.join(c['languages'])}, params "
         f"{', '.join(c['params']) or 'none'}; public link /s/{c['slug']}"
     )
+    if c["brands"]:
+        k = c["brands_per_respondent"]
+        click.echo(
+            f"brands ({'each respondent rates up to ' + str(k) if k else 'all ticked rated'}): "
+            + describe(c["brands"])
+        )
 
 
 @campaign_group.command("list")
@@ -127,7 +167,8 @@ def campaign_list(db_path: str) -> None:
     (flagged by at least 2 indicators within their period, the rule of the report), and
     the headline Trust Index: its latest period, mean and n (empty when suppressed); then
     the e-mail funnel: contacts, invited, reminded, contacts_started, contacts_completed
-    (of the e-mailed contacts), bounced, opted_out."""
+    (of the e-mailed contacts), bounced, opted_out; then the brands' slugs and
+    brands_per_respondent (K, empty: all ticked)."""
     from survey.reporting.live import campaign_stats
     from survey.storage import contacts, store
 
@@ -136,7 +177,7 @@ def campaign_list(db_path: str) -> None:
             "slug\tstatus\tinstrument\tperiod\tlanguages\tparams\tstarted\tcompleted"
             "\tcompletion_rate\texcluded_careless\theadline_period\ttrust_index"
             "\ttrust_index_n\tcontacts\tinvited\treminded\tcontacts_started"
-            "\tcontacts_completed\tbounced\topted_out"
+            "\tcontacts_completed\tbounced\topted_out\tbrands\tbrands_per_respondent"
         )
         for c in store.list_campaigns(db):
             k = campaign_stats(db, c)
@@ -163,6 +204,8 @@ def campaign_list(db_path: str) -> None:
                         mean,
                         n,
                         *(str(funnel[key]) for key in contacts.FUNNEL_KEYS),
+                        ",".join(b["slug"] for b in c["brands"]),
+                        str(c["brands_per_respondent"] or ""),
                     ]
                 )
             )

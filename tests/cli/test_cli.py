@@ -123,6 +123,8 @@ def test_campaign_create_list_close(runner, dbfile):
         "contacts_completed",
         "bounced",
         "opted_out",
+        "brands",
+        "brands_per_respondent",
     ]
     assert lines[1].split("\t")[6:] == [
         "0",
@@ -139,7 +141,9 @@ def test_campaign_create_list_close(runner, dbfile):
         "0",
         "0",
         "0",
-    ]  # nor contacts
+        "",
+        "",
+    ]  # nor contacts, nor brands
     ok(runner, ["campaign", "close", "q4", "--db", dbfile])
     assert "\tclosed\t" in ok(runner, ["campaign", "list", "--db", dbfile]).output
 

@@ -12,6 +12,7 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
     widgets,
 )
 from wtforms.validators import (
@@ -30,6 +31,7 @@ try:  # wtforms 3.3 deprecates (value, label) tuples
 except ImportError:  # pragma: no cover - wtforms < 3.3
     SelectChoice = None
 
+from survey.brands import MAX_BRANDS, parse_brands
 from survey.export import FORMATS
 from survey.storage.store import MAX_YEAR, MIN_YEAR, SLUG_RE
 from survey.storage.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, ROLES, USERNAME_RE
@@ -100,6 +102,47 @@ class CampaignForm(FlaskForm):
         default=30,
         validators=[InputRequired(), NumberRange(min=2, max=100_000)],
     )
+    brands = TextAreaField(
+        _lt("Brands"),
+        validators=[Optional(), Length(max=20_000)],
+        description=_lt(
+            "Optional. One per line, in the order respondents see them: 'acme: Acme' (one "
+            "name) or 'acme: en=Acme | ru=Акме | fa=آکمه'. The questionnaire is then answered "
+            "once per brand; its texts name the brand."
+        ),
+    )
+    brands_per_respondent = IntegerField(
+        _lt("Brands per respondent"),
+        validators=[Optional(), NumberRange(min=1, max=MAX_BRANDS)],
+        description=_lt(
+            "How many of the brands they are a customer of each respondent rates, "
+            "in random order. Empty: all of them."
+        ),
+    )
+
+    def validate_brands(self, field) -> None:
+        try:
+            parse_brands(field.data or "")
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+
+    def validate_brands_per_respondent(self, field) -> None:
+        if field.data is None or self.brands.errors:
+            return
+        n = len(self.brand_list())
+        if field.data > n:
+            raise ValidationError(
+                _lt("It cannot be more than the number of brands declared above (%(n)s).", n=n)
+                if n
+                else _lt("Declare the brands above first.")
+            )
+
+    def brand_list(self) -> list[dict]:
+        """The declared brands (call after validation)."""
+        try:
+            return parse_brands(self.brands.data or "")
+        except ValueError:
+            return []
 
     def validate_opens(self, field) -> None:
         _check_year(field)

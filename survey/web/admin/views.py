@@ -208,9 +208,12 @@ def campaign_new():
                     closes_at=form.closes.data,
                     min_segment_n=form.min_segment_n.data,
                     created_by=current_username(),
+                    brands=form.brand_list(),
+                    brands_per_respondent=form.brands_per_respondent.data,
                 )
             except (ValueError, LookupError) as e:
-                form.form_errors.append(str(e))
+                about_brands = str(e).startswith("brand") or "brand-aware" in str(e)
+                (form.brands.errors if about_brands else form.form_errors).append(str(e))
             else:
                 audit_log(
                     "campaign.create",
@@ -223,6 +226,8 @@ def campaign_new():
                         "opens_at": c["opens_at"],
                         "closes_at": c["closes_at"],
                         "min_segment_n": c["min_segment_n"],
+                        "brands": [b["slug"] for b in c["brands"]],
+                        "brands_per_respondent": c["brands_per_respondent"],
                     },
                 )
                 flash(_t("Campaign %(slug)s created.", slug=c["slug"]), "success")

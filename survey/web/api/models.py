@@ -120,6 +120,11 @@ class CampaignCreate(_Strict):
     min_segment_n: int = Field(30, ge=1, le=10**6)
 
 
+class Brand(BaseModel):
+    slug: str
+    names: dict[str, str] = Field(description="Display name by language")
+
+
 class Campaign(BaseModel):
     slug: str
     title: str | None
@@ -134,6 +139,14 @@ class Campaign(BaseModel):
     min_segment_n: int
     created_at: str
     public_url: str
+    brands: list[Brand] = Field(
+        default_factory=list,
+        description="The brands respondents rate (issue 11), in the order the brand page "
+        "lists them; empty: none",
+    )
+    brands_per_respondent: int | None = Field(
+        None, description="K: how many of the brands they tick one respondent rates (null: all)"
+    )
 
 
 class CampaignPage(BaseModel):

@@ -283,6 +283,8 @@ def _campaign_json(c: dict) -> dict:
         "min_segment_n": c["min_segment_n"],
         "created_at": c["created_at"],
         "public_url": request.url_root.rstrip("/") + f"/s/{c['slug']}",
+        "brands": [{"slug": b["slug"], "names": dict(b["names"])} for b in c["brands"]],
+        "brands_per_respondent": c["brands_per_respondent"],
     }
 
 
