@@ -71,6 +71,9 @@ FRAME_META = (
     "attention_passed",
     "quality_flags",
     "na_items",
+    "not_shown_items",
+    "respondent",
+    "brand_position",
 )
 MAX_PARAM_VALUE = 200
 FRAME_CHUNK_ROWS = 65_536  # rows fetched at a time by load_campaign_frame
@@ -1035,15 +1038,25 @@ def load_campaign_frame(
     ``attention_passed`` (boolean, NA without checks), ``quality_flags``
     (``responses.flags`` as comma-separated names, ``""`` if none; not ``flags``,
     which would hide pandas' ``DataFrame.flags``), ``na_items`` (comma-separated ids answered N/A),
-    then one column per declared param (text, NA when absent), then one float64
-    column per item in instrument order (NaN = no answer or N/A). With
-    ``complete_only=False`` started responses are included and a ``status``
-    column follows ``response_id``. ``slug`` may be a list of campaigns that share
-    an instrument version (e.g. waves of a tracker). Rows are ordered by id.
+    ``not_shown_items`` (comma-separated ids, sorted, whose ``show_if`` was false: never
+    asked, NaN in their column like an unanswered item; ``""`` if none),
+    ``respondent`` (text: the anonymous random key that groups one person's brand
+    ratings, one row per brand rated; never derived from the response id or a token),
+    ``brand_position`` (Int64: the rating's place 1, 2, ... in the person's random brand
+    order; NA when the brand came from the link or invitation, or without brands),
+    then one column per declared param (text, NA when absent; ``brand`` in a campaign
+    with brands), then one float64 column per item in instrument order (NaN = no answer,
+    N/A or not shown), then, only when the instrument has open-text items, one text
+    column per open-text item (NA when unanswered; never numbers: :func:`analysis.data.
+    check_items` refuses them). With ``complete_only=False`` started responses are
+    included and a ``status`` column follows ``response_id``. ``slug`` may be a list of
+    campaigns that share an instrument version (e.g. waves of a tracker). Rows are
+    ordered by id.
     """
     cs, inst, table = _campaigns_and_instrument(db, slug)
     params = list(dict.fromkeys(p for c in cs for p in c["params"]))
     items = list(inst.item_ids)
+    text_items = list(inst.text_item_ids)
     # Speed (1M rows x 30 items in seconds) comes from creating few Python objects:
     # - a row's answers travel as one string (survey.storage.packing), which numpy
     #   decodes for all rows at once;
@@ -1063,7 +1076,15 @@ def load_campaign_frame(
             "r.direction",
             "r.flags",
             "r.params",
+            # the items not shown (item_states, via its primary key; few distinct sets)
+            "COALESCE((SELECT group_concat(s.item_id, ',') FROM item_states s "
+            "WHERE s.response_id = r.id AND s.state = 'not_shown'), '')",
         ]
+    )
+    # open texts (text_answers, via its primary key): one column each, only if any
+    texts_sql = "".join(
+        ", (SELECT t.value FROM text_answers t WHERE t.response_id = r.id AND t.item_id = ?)"
+        for _ in text_items
     )
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
@@ -1071,26 +1092,35 @@ def load_campaign_frame(
     sql = (
         f"SELECT r.id, r.duration_s, {epoch_ms.format('started_at')}, "
         f"{epoch_ms.format('completed_at')}, r.longstring, r.irv, r.attention_passed, "
-        f"r.na_items, {key}, {packed} "
+        f"r.brand_position, r.na_items, r.respondent, {key}, {packed}{texts_sql} "
         f"FROM responses r LEFT JOIN {_q(table)} a ON a.response_id = r.id "
         f"WHERE {where} ORDER BY r.id"
     )
-    numbers, na_items, keys, packs = [], [], [], []
-    cur = db.execute(sql, [c["id"] for c in cs])
+    n_num, width = 8, 12 + len(text_items)  # numeric fields first; then text fields
+    numbers, na_items, respondents, keys, packs = [], [], [], [], []
+    texts: list[list[np.ndarray]] = [[] for _ in text_items]
+    cur = db.execute(sql, [*text_items, *(c["id"] for c in cs)])
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of new objects would trigger many useless collections
     try:  # in chunks, so that the Python objects of only one chunk exist at a time
         while chunk := cur.fetchmany(FRAME_CHUNK_ROWS):
-            a = np.array(chunk, dtype=object).reshape(len(chunk), 10)
-            numbers.append(a[:, :7].astype(float))  # None -> NaN
-            na_items.append(a[:, 7])
-            keys.append(a[:, 8])
-            packs.append("".join(a[:, 9].tolist()))
+            a = np.array(chunk, dtype=object).reshape(len(chunk), width)
+            numbers.append(a[:, :n_num].astype(float))  # None -> NaN
+            na_items.append(a[:, n_num])
+            respondents.append(a[:, n_num + 1])
+            keys.append(a[:, n_num + 2])
+            packs.append("".join(a[:, n_num + 3].tolist()))
+            for j, t in enumerate(texts):
+                t.append(a[:, n_num + 4 + j])
             del chunk, a
     finally:
         if gc_was_enabled:
             gc.enable()
-    num = np.concatenate(numbers) if numbers else np.empty((0, 7))
+    num = np.concatenate(numbers) if numbers else np.empty((0, n_num))
+
+    def objects(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.array([], object)
+
     slugs = {str(c["id"]): c["slug"] for c in cs}
     key_codes, key_uniques = pd.factorize(np.concatenate(keys) if keys else np.array([], object))
     keys = [k.split("\x1f") for k in key_uniques]
@@ -1113,16 +1143,28 @@ def load_campaign_frame(
     meta["irv"] = num[:, 5]
     meta["attention_passed"] = pd.array(num[:, 6], dtype="boolean")
     meta["quality_flags"] = from_key(5, lambda v: ",".join(_json_list(v)))
-    meta["na_items"] = _text(
-        np.concatenate(na_items) if na_items else np.array([], object),
-        lambda v: ",".join(_json_list(v)),
-    )
+    meta["na_items"] = _text(objects(na_items), lambda v: ",".join(_json_list(v)))
+    meta["not_shown_items"] = from_key(7, lambda v: ",".join(sorted(v.split(","))) if v else v)
+    # random keys, distinct per person: no repetition for a factorize to exploit
+    meta["respondent"] = pd.array(objects(respondents), dtype="str")
+    meta["brand_position"] = pd.array(num[:, 7], dtype="Int64")
     for p in params:
         meta[p] = from_key(6, lambda v, p=p: _json_dict(v).get(p))
     df = pd.DataFrame(meta)
     codes, missing, _ = packing.unpack("".join(packs), lows)
     answers = pd.DataFrame(packing.as_float(codes, missing), columns=items, index=df.index)
-    return pd.concat([df, answers], axis=1), inst
+    parts = [df, answers]
+    if text_items:
+        parts.append(
+            pd.DataFrame(
+                {
+                    t: pd.array(objects(v), dtype="str")
+                    for t, v in zip(text_items, texts, strict=True)
+                },
+                index=df.index,
+            )
+        )
+    return pd.concat(parts, axis=1), inst
 
 
 MATRIX_CHUNK_IDS = 4_000_000  # response ids per query of load_campaign_matrix
