@@ -249,8 +249,15 @@ def _texts(response: dict) -> dict[str, str]:
 
 
 def _shown(entry: Entry, index: int, response: dict) -> tuple[str, ...]:
-    """Page ``index``'s items that are shown, given the answers so far (``show_if``)."""
-    return entry.instrument.shown_item_ids(index, response.get("answers") or {})
+    """Page ``index``'s items that are shown, given the answers so far (``show_if``).
+
+    Remembered in the response dict (a request asks for each page several times); a
+    save returns a new dict from the store, so the memo never outlives its answers."""
+    memo = response.setdefault("_shown", {})
+    key = (id(entry.instrument), index)
+    if key not in memo:
+        memo[key] = entry.instrument.shown_item_ids(index, response.get("answers") or {})
+    return memo[key]
 
 
 def _missing(entry: Entry, item_id: str, response: dict) -> bool:
