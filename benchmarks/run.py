@@ -273,11 +273,16 @@ def bench_web(cfg: dict) -> dict:
                     "trivial": t,
                     "survey": v,
                     "ratio_requests": v["requests_per_s"] / t["requests_per_s"],
+                    # other work on the machine inflates both; recorded with each round
+                    "loadavg_after": os.getloadavg(),
                 }
             )
             print(
                 f"  trivial {t['requests_per_s']:.0f} req/s, survey {v['requests_per_s']:.0f} "
-                f"req/s ({v['completed_per_s']:.1f} responses/s), p99 {v['p99_ms']:.0f} ms",
+                f"req/s ({v['completed_per_s']:.1f} responses/s), p99 {v['p99_ms']:.0f} ms, "
+                f"server CPU {v['server_cpu_ms_per_request']:.2f} / "
+                f"{t['server_cpu_ms_per_request']:.2f} ms per request, "
+                f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
         storage = web.storage_ceiling(s.db)
@@ -534,6 +539,7 @@ def main() -> dict:
         if old.get("scale") == scale:
             res = {**old, "targets": TARGETS}
             res.setdefault("reruns", []).append({"sections": only, **machine()})
+    start_load = os.getloadavg()
     t0 = time.perf_counter()
     for name, fn in (
         ("analysis", bench_analysis),
@@ -549,7 +555,8 @@ def main() -> dict:
     out_path.write_text(json.dumps(res, indent=2, default=str) + "\n", encoding="utf-8")
     print()
     print(res["table"])
-    print(f"\nload average at start {res['machine']['loadavg_start']}; written {out_path}")
+    # this run's own start (a BENCH_ONLY rerun keeps the first run's machine record)
+    print(f"\nload average at start {start_load}; written {out_path}")
     return res
 
 
