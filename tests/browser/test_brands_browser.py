@@ -2,7 +2,8 @@
 page asks which companies the respondent is a customer of; the respondent ticks 3 of
 4 brands (K = 2) by clicking their labels, walks both ratings (every page names its
 brand and says "k of 2"; the second begins with "Now about ..."), and the stored
-ratings follow the recorded random order. Writes ``artifacts/screenshots/readme/
+ratings follow the recorded random order; axe-core finds no serious or critical
+violation on the brand page (with and without its error) or a rating's first page. Writes ``artifacts/screenshots/readme/
 brands-en.png`` (desktop), ``brands-fa-mobile.png`` (390 px phone) and the second
 rating's first page, ``brands-next-en.png``; with
 ``TRUSTMETER_UPDATE_SCREENSHOTS=1`` also ``docs/screenshots/``."""
@@ -28,10 +29,12 @@ from .helpers import (  # noqa: E402
     answer_by_clicking,
     click,
     consent_by_clicking,
+    describe,
     doc_dir,
     open_url,
     path_of,
     questions,
+    run_axe,
     screenshot,
     submit,
 )
@@ -113,7 +116,7 @@ def _walk_rating(driver, rng) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["en", "fa"])
-def test_brand_page_two_ratings_in_the_recorded_order(server, browser, lang):
+def test_brand_page_two_ratings_in_the_recorded_order(server, browser, axe_source, lang):
     driver = browser()
     texts = TEXTS[lang]
     slug, link = _campaign(server)
@@ -131,8 +134,10 @@ def test_brand_page_two_ratings_in_the_recorded_order(server, browser, lang):
     assert texts["none"] in summary.text
     link_to = summary.find_element(By.CSS_SELECTOR, "a").get_attribute("href")
     assert link_to.endswith("#brand-acme")
+    assert describe(run_axe(driver, axe_source), f"{lang} brand page, error") == []
     open_url(driver, driver.current_url)  # the page afresh (GET): no error shown
     assert not driver.find_elements(By.CSS_SELECTOR, ".error-summary")
+    assert describe(run_axe(driver, axe_source), f"{lang} brand page") == []
     for b in TICKED:
         click(driver, driver.find_element(By.CSS_SELECTOR, f'label[for="brand-{b}"]'))
         assert driver.find_element(By.ID, f"brand-{b}").is_selected()
@@ -168,6 +173,7 @@ def test_brand_page_two_ratings_in_the_recorded_order(server, browser, lang):
         shown.append(name)
         expected = texts["about" if k == 1 else "next"].format(name=name)
         assert first_line == expected
+        assert describe(run_axe(driver, axe_source), f"{lang} rating {k}") == []
         if k == 2 and lang == "en":
             driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
             _shot(driver, "brands-next-en.png", width=1000, height=560, full_page=False)

@@ -5,9 +5,14 @@ rating, and erasure removing the brand choices with the person's last rating."""
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from survey.brands import check_brands, parse_brand, parse_brands
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from instruments.text import BIDI_CONTROLS
+from survey.brands import BRAND_SLUG_RE, check_brands, parse_brand, parse_brands
 from survey.storage import brands, erasure, store
 from survey.storage.db import connect, init_db, open_db
 
@@ -46,6 +51,8 @@ def test_parse_the_human_syntax():
     assert parse_brand("x-1: A: B = C")["names"] == {"*": "A: B = C"}
     # control and bidi override characters are removed from names
     assert parse_brand("evil: Ev\u202eil\x07 Corp")["names"] == {"*": "Evil Corp"}
+    # Persian spelling keeps its zero-width non-joiner
+    assert parse_brand("digikala: fa=دیجی\u200cکالا")["names"] == {"fa": "دیجی\u200cکالا"}
     for bad, words in [
         ("acme Acme", "no ':'"),
         ("Acme: Acme", "slug 'Acme'"),
@@ -158,3 +165,35 @@ def test_record_choices_refuses_a_response_with_a_brand(db):
         brands.record_choices(db, rid, ["acme"], ["acme"])
     with pytest.raises(ValueError, match="ticked"):
         brands.record_choices(db, start(db, c), ["acme"], ["globex"])
+
+
+def test_a_contacts_brand_must_be_a_declared_brand(db):
+    from survey.storage import contacts
+
+    make(db)
+    row = {"line": 2, "email": "a@example.org", "name": None, "language": "en"}
+    with pytest.raises(ValueError, match=r"'hooli' is not a brand"):
+        contacts.import_contacts(db, "multi", [{**row, "params": {"brand": "hooli"}}])
+    assert contacts.list_contacts(db, "multi") == []
+    out = contacts.import_contacts(db, "multi", [{**row, "params": {"brand": "acme"}}])
+    assert out["imported"] == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_declaration_text_is_parsed_or_refused_with_a_value_error(text):
+    try:
+        parsed = parse_brands(text)
+    except ValueError as e:
+        assert str(e)
+        return
+    for b in parsed:
+        assert BRAND_SLUG_RE.fullmatch(b["slug"])
+        for name in b["names"].values():
+            assert name and len(name) <= 80 and name == name.strip()
+            assert not any(unicodedata.category(ch) == "Cc" for ch in name)
+            assert not set(name) & BIDI_CONTROLS
+    try:
+        check_brands(parsed, ["en", "ru", "fa"])
+    except ValueError as e:  # e.g. a language the campaign does not offer
+        assert str(e)
