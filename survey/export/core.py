@@ -544,15 +544,29 @@ def _chunk_frame(
     out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
     out["na_items"] = _json_text(cols[9]).array
     texts_by_id, hidden_by_id = states
-    out["not_shown_items"] = _str_array([",".join(sorted(hidden_by_id.get(i, ()))) for i in ids])
+    if hidden_by_id:
+        out["not_shown_items"] = _str_array(
+            [",".join(sorted(hidden_by_id.get(i, ()))) for i in ids]
+        )
+    else:  # the common case: nothing hidden in this chunk
+        out["not_shown_items"] = _str_array([""] * n)
     for c in columns:
         if c.kind == "text":
-            out[c.name] = _str_array([texts_by_id.get(i, {}).get(c.name) for i in ids])
-    out["excluded_careless"] = pd.array([int(i in careless) for i in ids], dtype="Int8")
+            out[c.name] = _str_array(
+                [texts_by_id.get(i, {}).get(c.name) for i in ids] if texts_by_id else [None] * n
+            )
+    id_array = np.fromiter(ids, dtype=np.int64, count=n)
+    excluded = np.fromiter(careless, dtype=np.int64, count=len(careless))
+    out["excluded_careless"] = pd.arrays.IntegerArray(
+        np.isin(id_array, excluded).astype(np.int8), np.zeros(n, dtype=bool)
+    )
     items = list(inst.item_ids)
     values, missing, _ = packing.unpack("".join(cols[-1]), sel.lows)
+    # one conversion for all items, columns contiguous (each item's array a row of these)
+    codes_t = np.ascontiguousarray(values.T, dtype=np.int16)
+    missing_t = np.ascontiguousarray(missing.T)
     for j, iid in enumerate(items):
-        out[iid] = pd.arrays.IntegerArray(values[:, j].astype(np.int16), missing[:, j].copy())
+        out[iid] = pd.arrays.IntegerArray(codes_t[j], missing_t[j])
     frame = pd.DataFrame(out)
     floats = pd.DataFrame(np.where(missing, np.nan, values).astype(float), columns=items)
     scores = dimension_scores(floats, inst)
@@ -671,14 +685,22 @@ class _JsonWriter(_Writer):
         self.fh.write("[")
         self.first = True
 
+    #: rows per ``to_json`` call: the text of a whole chunk (with its copies) would
+    #: take several times the chunk's own memory
+    PIECE_ROWS = 5_000
+
     def write(self, frame: pd.DataFrame) -> None:
-        text = frame.to_json(
-            orient="records", lines=True, force_ascii=False, double_precision=15
-        ).rstrip("\n")
-        if not text:
-            return
-        self.fh.write(("\n" if self.first else ",\n") + text.replace("\n", ",\n"))
-        self.first = False
+        for start in range(0, len(frame), self.PIECE_ROWS):
+            text = (
+                frame.iloc[start : start + self.PIECE_ROWS]
+                .to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
+                .rstrip("\n")
+            )
+            if not text:
+                continue
+            self.fh.write("\n" if self.first else ",\n")
+            self.fh.write(text.replace("\n", ",\n"))
+            self.first = False
 
     def close(self) -> None:
         if not self.fh.closed:
@@ -1250,13 +1272,16 @@ def export_campaign(
             writer.raw_formulas = bool(raw_formulas)
             done = 0
             try:
-                for rows in exports.iter_rows(db, sel, chunk_rows):
-                    writer.write(
-                        _chunk_frame(rows, done, sel, columns, careless, _states(db, rows))
-                    )
-                    done += len(rows)
-                    if progress is not None:
-                        progress(done, total)
+                # closed here, while the connection is open, also when a chunk fails
+                with contextlib.closing(exports.iter_rows(db, sel, chunk_rows)) as chunks:
+                    for rows in chunks:
+                        writer.write(
+                            _chunk_frame(rows, done, sel, columns, careless, _states(db, rows))
+                        )
+                        done += len(rows)
+                        del rows  # before the next chunk is read: one chunk at a time
+                        if progress is not None:
+                            progress(done, total)
             except BaseException:
                 writer.abort()
                 raise
