@@ -255,5 +255,8 @@ def brand_benchmark(
             "supported": supported,
             "statement": statement,
             "error": err,
+            # rows the check used: one rating per respondent when ratings are nested
+            "n": inv.get("n"),
+            "one_rating_per_respondent": inv.get("one_rating_per_respondent"),
         },
     }

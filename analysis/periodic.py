@@ -77,6 +77,7 @@ from .compare import (
 )
 from .data import check_items, dimension_model, reverse_key
 from .moments import Moments
+from .nesting import one_per_respondent
 from .reliability import reliability_by_dimension
 from .scores import nps, nps_item, pct_trusting, proportion, score
 
@@ -208,6 +209,22 @@ class PeriodicReport(Result):
                         else f"n = {ti['n']}, {fmt(ti['mean'], 1)} "
                         f"[{fmt(ti['ci95'][0], 1)}, {fmt(ti['ci95'][1], 1)}]"
                     )
+                )
+        if self.benchmark:
+            b = self.benchmark
+            lines.append(
+                f"\n{b['column'].capitalize()} benchmark in {self.focus} (Trust Index; "
+                f"ranking {', '.join(b['ranking'])})"
+            )
+            lines.append(
+                f"  {b['n']} ratings from {b['clusters']} respondents"
+                + (", ratings nested in respondents" if b["clusters"] < b["n"] else "")
+                + f"; standard errors {b['method']} (G = {b['clusters']} clusters)"
+            )
+            for q in b["pairwise"]:
+                lines.append(
+                    f"  {q['b']} vs {q['a']}: {q['diff']:+.1f} (SE {fmt(q['se'], 2)}, "
+                    f"p {fmt_p(q['p'])}, p_holm {fmt_p(q['p_holm'])})"
                 )
         if self.incidents and self.incidents.get("gap"):
             g = self.incidents["gap"]
@@ -445,6 +462,7 @@ def periodic_report(
     seed: int | None = 0,
     respondent_column: str | None = None,
     key_outcome: str | None = None,
+    position_column: str | None = None,
 ) -> PeriodicReport:
     """The periodic Trust Index report of ``frame`` (see the module docstring).
 
@@ -464,8 +482,15 @@ def periodic_report(
     campaigns : names of the campaigns, for the report's heading.
     n_boot, seed : bootstrap resamples (driver-share CIs, brand rank intervals) and seed.
     respondent_column : a respondent key (one person may rate several brands): brand
-        comparisons then use CR1 cluster-robust SEs and resample whole respondents. It is
-        used for clustering only and never appears in the output.
+        comparisons then use CR1 cluster-robust SEs and resample whole respondents; when
+        some respondent has several ratings in the focus period, the tests that need
+        independent rows (reliability, CFA, the invariance checks, Welch's ANOVA across
+        the segment) use one rating per respondent (:mod:`analysis.nesting`) and say how
+        many were used and left out. The key is used for clustering only and never
+        appears in the output.
+    position_column : the rating's place in the respondent's random brand order: the
+        one rating per respondent kept is the one at the lowest place (default: the
+        respondent's first row).
     key_outcome : the outcome block of the priority matrix and the findings (default:
         the instrument's first outcome block with drivers).
 
@@ -485,6 +510,7 @@ def periodic_report(
         (period_column, "period"),
         (segment, "segment"),
         (respondent_column, "respondent key"),
+        (position_column, "brand position"),
     ):
         if col is not None and col not in frame.columns:
             raise AnalysisError(f"the {what} column {col!r} is not in the data")
@@ -583,6 +609,15 @@ def periodic_report(
     fmask = (per_s == focus).to_numpy()
     focus_data = data.loc[fmask]
     focus_scores = scores.loc[fmask]
+    # ratings nested in respondents: tests that need independent rows use one each
+    nest = (
+        None
+        if respondent_column is None
+        else one_per_respondent(focus_data, respondent_column, position_column)
+    )
+    nested = nest is not None and nest.nested
+    one = nest.mask if nested else np.ones(len(focus_data), dtype=bool)
+    focus_one = focus_data.loc[one] if nested else focus_data
 
     # segments: every figure protected by primary and complementary suppression
     segments = None
@@ -626,9 +661,19 @@ def periodic_report(
         shown = [s for s in names if s not in ti_hidden]
         anova = None
         if len(shown) >= 2:
-            keep_s = seg_f.isin(shown).to_numpy()
-            a = welch_anova(ti_f[keep_s], seg_f[keep_s], min_n=min_n)
-            anova = {"F": a.F, "df": list(a.df), "p": a.p, "groups": shown}
+            keep_s = seg_f.isin(shown).to_numpy() & one
+            try:
+                a = welch_anova(ti_f[keep_s], seg_f[keep_s], min_n=min_n)
+                anova = {
+                    "F": a.F,
+                    "df": list(a.df),
+                    "p": a.p,
+                    "groups": [g for g in shown if g in a.means],
+                    "n": int(sum(a.n.values())),
+                    "one_rating_per_respondent": nested,
+                }
+            except AnalysisError as e:
+                notes.append(f"no Welch's ANOVA across {segment}: {e}")
         trend: dict[str, Any] = {s: {} for s in names}
         ti_all = scores["trust_index"]
         for p in periods:
@@ -708,8 +753,9 @@ def periodic_report(
             },
         }
 
-    psych = _psychometrics(focus_data, inst, group, min_n)
+    psych = _psychometrics(focus_one, inst, group, min_n)
     psych["period"] = focus
+    psych["one_rating_per_respondent"] = nest.to_dict() if nested else None
     if psych["statement"] and not psych["levels_comparable"] and segment == group:
         notes.append(
             f"the {segment} comparison compares levels across {group}, which the "
@@ -761,7 +807,8 @@ def periodic_report(
     bench = None
     if segment is not None:
         shown_b = [s for s in names if s not in ti_hidden]
-        inv_b = psych if group == segment else _psychometrics(focus_data, inst, segment, min_n)
+        inv_b = psych if group == segment else _psychometrics(focus_one, inst, segment, min_n)
+        inv_b["one_rating_per_respondent"] = nest.to_dict() if nested else None
         try:
             bench = brand_benchmark(
                 focus_scores["trust_index"],
@@ -776,12 +823,22 @@ def periodic_report(
             )
         except AnalysisError as e:
             notes.append(f"no {segment} benchmark: {e}")
-        if bench is not None and respondent_column is not None:
-            notes.append(
-                f"the invariance check across {segment} treats the ratings as "
-                f"independent groups; respondents who rate several {segment} values "
-                "make it approximate"
+    if nested:
+        assert nest is not None
+        notes.append(
+            f"ratings are nested in respondents ({nest.n_ratings} ratings from "
+            f"{nest.n_respondents} respondents in {focus})"
+            + (
+                f": {segment} differences use CR1 cluster-robust standard errors "
+                f"({bench['clusters']} clusters)"
+                if bench is not None
+                else ""
             )
+            + "; reliability, the CFA, the invariance checks"
+            + (f" and Welch's ANOVA across {segment}" if segment is not None else "")
+            + f" use one rating per respondent ({nest.n_used} used, {nest.n_dropped} "
+            "left out: the first in each respondent's random brand order)"
+        )
 
     settings = {
         "period_column": period_column,
@@ -792,6 +849,8 @@ def periodic_report(
         "driver_bootstrap": n_boot,
         "seed": seed,
         "respondent_column": respondent_column,
+        "position_column": position_column,
+        "nesting": None if nest is None else nest.to_dict(),
         "careless_screening": "per period, >= 2 indicators (analysis.careless)",
         "min_segment_n": min_n,
         "min_items": dict(sc.min_items),

@@ -34,6 +34,7 @@ from .drivers import DriversResult, drivers_from_scores, outcome_scores
 from .efa import EFAResult, efa
 from .factorability import BartlettResult, KMOResult, bartlett_sphericity, checked_corr, kmo
 from .moments import Moments
+from .nesting import one_per_respondent
 from .parallel import ParallelAnalysisResult, parallel_analysis
 from .reliability import DimensionReliability, reliability_by_dimension
 from .scores import (
@@ -500,6 +501,8 @@ def analyze(
     min_group_n: int = 30,
     estimator: str = "ml",
     missing: str = "listwise",
+    respondent_column: str | None = None,
+    position_column: str | None = None,
 ) -> AnalysisReport:
     """Run the full psychometric and Trust Index analysis of ``df`` against ``inst``.
 
@@ -531,6 +534,15 @@ def analyze(
         The report warns when listwise deletion drops more than 10% of the rows.
     n_boot : bootstrap resamples for the CIs of the driver shares (:mod:`analysis.drivers`;
         ``seed`` seeds them; 0: no CIs; groups above 50,000 rows get none).
+    respondent_column : a respondent key column (one person may rate several brands,
+        one row each). When some respondent has several rows among those analysed, the
+        tests across groups, which need independent rows -- the invariance test across
+        ``group``, Welch's ANOVA and the pairwise Welch tests across ``segment`` -- use
+        one rating per respondent (:mod:`analysis.nesting`; the report's notes and
+        ``settings["nesting"]`` give n used and left out), and the driver bootstrap
+        resamples whole respondents.
+    position_column : the rating's place in the respondent's random brand order: the
+        rating kept is the one at the lowest place (default: the respondent's first row).
 
     Returns
     -------
@@ -554,7 +566,12 @@ def analyze(
             "--missing fiml works with the ml and mlr estimators, not wlsmv "
             "(WLSMV uses the rows complete on all items)"
         )
-    for col, what in ((group, "--group"), (segment, "--segment"), (period, "--period")):
+    for col, what in (
+        (group, "--group"),
+        (segment, "--segment"),
+        (period, "--period"),
+        (respondent_column, "--respondent-column"),
+    ):
         if col is not None and col not in df.columns:
             raise AnalysisError(
                 f"{what} column {col!r} is not in the data (columns: "
@@ -579,8 +596,37 @@ def analyze(
         **_main_figures(_rows(checked.frame, other), None, inst, min_items),
     }
     # only the grouping columns of the rows kept (the items are in ``values``)
-    meta = list(dict.fromkeys(c for c in (group, segment, period) if c is not None))
+    if position_column is not None and position_column not in df.columns:
+        position_column = None
+    meta = list(
+        dict.fromkeys(
+            c for c in (group, segment, period, respondent_column, position_column) if c is not None
+        )
+    )
     data = _rows(df[meta], keep)
+    # ratings nested in respondents: tests across groups use one rating per respondent
+    nest = (
+        None
+        if respondent_column is None
+        else one_per_respondent(data, respondent_column, position_column)
+    )
+    one = nest.mask if nest is not None and nest.nested else None
+    if one is not None and (group is not None or segment is not None):
+        assert nest is not None
+        across = " and ".join(
+            t
+            for t in (
+                f"the invariance test across {group}" if group is not None else "",
+                f"the tests across {segment}" if segment is not None else "",
+            )
+            if t
+        )
+        notes.append(
+            f"ratings are nested in respondents ({nest.n_ratings} ratings from "
+            f"{nest.n_respondents} respondents): {across} use one rating per respondent "
+            f"({nest.n_used} used, {nest.n_dropped} left out: the first in each "
+            "respondent's random brand order)"
+        )
     del checked
     if not keep.all():  # drop the excluded rows in place, a column at a time (no copy)
         m = int(keep.sum())
@@ -623,6 +669,8 @@ def analyze(
         from .invariance import measurement_invariance
 
         gframe = scored[dim_items].assign(**{group: data[group].to_numpy()})
+        if one is not None:
+            gframe = gframe.loc[one].reset_index(drop=True)
         try:
             # MLR: robust (Satorra-Bentler 2001) chi-square differences between steps
             inv_est = "mlr" if str(estimator).lower() == "mlr" else "ml"
@@ -650,8 +698,9 @@ def analyze(
         seg = data[segment].rename(segment)
         by_segment = group_table(ti, seg, min_n=min_segment_n, variable="trust_index")
         if len(by_segment.shown) >= 2:
-            anova = _welch_anova(ti, seg, min_n=min_segment_n)
-            pairwise = pairwise_welch(ti, seg, min_n=min_segment_n)
+            ti_t, seg_t = (ti, seg) if one is None else (ti[one], seg[one])
+            anova = _welch_anova(ti_t, seg_t, min_n=min_segment_n)
+            pairwise = pairwise_welch(ti_t, seg_t, min_n=min_segment_n)
         else:
             ti_notes.append(
                 f"fewer than 2 {segment} groups with n >= {min_segment_n}: no segment tests"
@@ -695,6 +744,8 @@ def analyze(
             list(outs.columns),
             dims,
             segment=None if segment is None else data[segment].rename(segment),
+            # nested ratings: resample whole respondents (else each row is its own)
+            cluster=None if one is None else data[respondent_column],
             n_boot=n_boot,
             seed=seed,
             min_n=min_segment_n,
@@ -720,6 +771,8 @@ def analyze(
         "driver_bootstrap": n_boot,
         "estimator": est_l,
         "missing": missing,
+        "respondent_column": respondent_column,
+        "nesting": None if nest is None else nest.to_dict(),
     }
     return AnalysisReport(
         instrument=inst.key,

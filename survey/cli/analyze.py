@@ -26,7 +26,8 @@ def _load(data: str, instrument: str | None, db: str):
                 "FILE.yaml (or a built-in instrument id)"
             )
         try:
-            df = pd.read_csv(path)
+            # the respondent key is text (16 hex digits could read as a number)
+            df = pd.read_csv(path, dtype={"respondent": str})
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise AnalysisError(f"cannot read {data} as CSV: {e}") from None
         return df, get_instrument(instrument)
@@ -61,6 +62,13 @@ def _load(data: str, instrument: str | None, db: str):
 @click.option("--group", help="Column to test measurement invariance across (e.g. language).")
 @click.option("--segment", help="Column of segments: table, Welch ANOVA, pairwise tests.")
 @click.option("--period", help="Column of periods: table and change versus previous period.")
+@click.option(
+    "--respondent-column",
+    metavar="COLUMN",
+    help="Column of the anonymous respondent key that groups one person's brand ratings "
+    "(default: 'respondent' when the data have it). With several ratings per person, the "
+    "tests across --group and --segment use one rating per respondent.",
+)
 @click.option(
     "--keep-careless",
     is_flag=True,
@@ -133,6 +141,7 @@ def analyze(
     group,
     segment,
     period,
+    respondent_column,
     keep_careless,
     json_out,
     html_out,
@@ -152,13 +161,19 @@ def analyze(
     Reports reliability, KMO, Bartlett, parallel analysis, EFA, CFA, measurement
     invariance, dimension scores, the Trust Index by period and segment, and the
     drivers of each outcome (LMG shares of R², overall and per --segment).
-    Careless respondents are excluded unless --keep-careless is given.
+    Careless respondents are excluded unless --keep-careless is given. Brand ratings
+    (one row per brand a person rates, sharing the respondent key) are nested in
+    respondents: the invariance test across --group and the Welch tests across
+    --segment (e.g. --segment brand) then use one rating per respondent (the first in
+    the person's random brand order), and the driver bootstrap resamples respondents.
     """
     from analysis.report import analyze as run
     from instruments.loader import InstrumentError
 
     try:
         df, inst = _load(data, instrument, db_path)
+        if respondent_column is None and "respondent" in df.columns:
+            respondent_column = "respondent"
         report = run(
             df,
             inst,
@@ -175,6 +190,8 @@ def analyze(
             n_boot=n_boot,
             estimator=estimator.lower(),
             missing=missing.lower(),
+            respondent_column=respondent_column,
+            position_column="brand_position" if "brand_position" in df.columns else None,
         )
         out = report.to_dict()
         html = None

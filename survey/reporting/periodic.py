@@ -80,12 +80,21 @@ def build_report(
     """The periodic report of campaigns ``slugs`` (default: see :func:`resolve_campaigns`).
 
     ``period`` is the focus period (default: the latest), ``segment`` a param the
-    campaigns declare (or ``language``), ``language`` keeps only the responses given in
-    that language. Raises ``LookupError``/``ValueError``/
-    :class:`~analysis.AnalysisError` with a message for the researcher.
+    campaigns declare (or ``language``; default: ``brand`` when a campaign declares
+    brands), ``language`` keeps only the responses given in that language. Raises
+    ``LookupError``/``ValueError``/:class:`~analysis.AnalysisError` with a message for
+    the researcher.
+
+    Brand ratings are nested in respondents (one response row per brand a person
+    rates, sharing ``respondent``): the report gets ``respondent_column="respondent"``
+    (CR1 cluster-robust brand comparisons, cluster bootstrap) and
+    ``position_column="brand_position"`` (tests that need independent rows use each
+    person's first rating in their random brand order).
     """
     cs = resolve_campaigns(db, slugs)
     names = [c["slug"] for c in cs]
+    if segment is None and any(c.get("brands") for c in cs):
+        segment = "brand"
     if segment is not None:
         declared = list(dict.fromkeys(p for c in cs for p in c["params"]))
         if segment not in declared and segment != "language":
@@ -111,6 +120,8 @@ def build_report(
         keep_careless=keep_careless,
         min_segment_n=min_segment_n,
         campaigns=names,
+        respondent_column="respondent",
+        position_column="brand_position",
     )
 
 

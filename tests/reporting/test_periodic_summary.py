@@ -227,7 +227,11 @@ def test_brand_section_in_html(branded):
     assert r.benchmark["invariance"]["statement"] in html
     w = r.benchmark["wald"]
     assert f"F({w['df'][0]}, {w['df'][1]}) = {w['F']:.2f}" in html
-    assert "rely on the cluster-robust" in html  # the Welch ANOVA's caveat
+    # the Welch ANOVA needs independent groups: one rating per respondent, said so
+    a, nest = r.segments["welch_anova"], r.settings["nesting"]
+    assert a["one_rating_per_respondent"] and a["n"] <= nest["n_used"] < nest["n_ratings"]
+    assert "this test needs independent groups" in html
+    assert f"{nest['n_dropped']} of\n{nest['n_ratings']} ratings left out" in html
     for q in r.benchmark["pairwise"]:
         assert f"{q['b']} vs {q['a']}" in html
 
