@@ -197,6 +197,8 @@ def test_analyze_cli_uses_one_rating_per_respondent_across_brands(brand_db, tmp_
             "0",
             "--json",
             str(out),
+            "--html",
+            str(tmp_path / "a.html"),
         ],
     )
     assert res.exit_code == 0, res.output
@@ -210,3 +212,8 @@ def test_analyze_cli_uses_one_rating_per_respondent_across_brands(brand_db, tmp_
     assert sum(anova["n"].values()) == PEOPLE
     # the segment table still describes every rating
     assert sum(g["n"] for g in rep["trust_index"]["by_segment"].values()) == len(frame)
+    html = (tmp_path / "a.html").read_text(encoding="utf-8")
+    left = len(frame) - PEOPLE
+    assert "this test uses one rating per respondent (the first in each" in html
+    assert f"n = {PEOPLE}, {left} left out." in html
+    assert f"use one rating per respondent\n(n = {PEOPLE}, {left} left out)" in html
