@@ -816,8 +816,18 @@ class _InMemoryWriter(_Writer):
         return frame
 
     def frame(self) -> pd.DataFrame:
+        """All chunks as one DataFrame, joined a column at a time: each column's chunk
+        pieces are dropped once joined, so the rows exist about once (not twice, as a
+        whole-frame ``concat`` of the kept chunks would need)."""
         if self.chunks:
-            df = pd.concat(self.chunks, ignore_index=True)
+            chunks, self.chunks = self.chunks, []
+            joined: dict[str, pd.Series] = {}
+            for name in list(chunks[0].columns):
+                joined[name] = pd.concat([c[name] for c in chunks], ignore_index=True)
+                for c in chunks:
+                    del c[name]
+            del chunks
+            df = pd.DataFrame(joined, copy=False)
         else:
             df = pd.DataFrame(
                 {
