@@ -3,9 +3,9 @@ page asks which companies the respondent is a customer of; the respondent ticks 
 4 brands (K = 2) by clicking their labels, walks both ratings (every page names its
 brand and says "k of 2"; the second begins with "Now about ..."), and the stored
 ratings follow the recorded random order; axe-core finds no serious or critical
-violation on the brand page (with and without its error) or a rating's first page. Writes ``artifacts/screenshots/readme/
-brands-en.png`` (desktop), ``brands-fa-mobile.png`` (390 px phone) and the second
-rating's first page, ``brands-next-en.png``; with
+violation on the brand page (with and without its error) or a rating's first page.
+Writes ``artifacts/screenshots/readme/brands-en.png`` (desktop), ``brands-fa-mobile.png``
+(390 px phone) and the second rating's first page, ``brands-next-en.png``; with
 ``TRUSTMETER_UPDATE_SCREENSHOTS=1`` also ``docs/screenshots/``."""
 
 from __future__ import annotations
