@@ -267,17 +267,34 @@ def _parse_instrument(text: str, source: str) -> Instrument:
     return instrument_from_yaml(text, source=source)
 
 
+#: Parsed stored instruments by (id, version, sha256 of the YAML). A registered version's
+#: content never changes (register_instrument refuses that), and the respondent pages
+#: load the campaign's instrument several times per request: only the short digest is
+#: read then, not the whole YAML text.
+_BY_DIGEST: dict[tuple[str, str, str], Instrument] = {}
+
+
 def load_instrument(db: Database, instrument_id: str, version: str) -> Instrument:
     """The stored instrument ``instrument_id`` at ``version`` (parsed once, then cached)."""
     row = db.execute(
-        "SELECT yaml FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
+        "SELECT sha256 FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
     ).fetchone()
     if row is None:
         raise LookupError(
             f"instrument {instrument_id} version {version} is not registered "
             "(run 'trustmeter init')"
         )
-    return _parse_instrument(row[0], f"db:{instrument_id}@{version}")
+    key = (instrument_id, version, row[0])
+    inst = _BY_DIGEST.get(key)
+    if inst is None:
+        (text,) = db.execute(
+            "SELECT yaml FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
+        ).fetchone()
+        inst = _parse_instrument(text, f"db:{instrument_id}@{version}")
+        if len(_BY_DIGEST) >= 256:
+            _BY_DIGEST.clear()
+        _BY_DIGEST[key] = inst
+    return inst
 
 
 def list_instruments(db: Database) -> list[dict]:
