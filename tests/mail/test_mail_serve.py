@@ -99,7 +99,13 @@ def test_serve_sends_queued_mail_and_stops_its_worker(tmp_path):
         with open_db(dbpath) as db:
             assert contacts.campaign_funnel(db, "acme")["opted_out"] == 1
             assert outbox.counts(db)["sent"] == 5
-        log = (tmp_path / "serve.log").read_text()
+        # gunicorn writes a request's access-log line after sending the response
+        deadline = time.monotonic() + 10
+        while True:
+            log = (tmp_path / "serve.log").read_text()
+            if "GET /i/<token>" in log or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert "POST /optout/<token> " in log and "GET /i/<token>" in log
         for secret in (path.rsplit("/", 1)[1], link.rsplit("/", 1)[1]):
             assert secret not in log  # tokens never reach the access log
