@@ -289,3 +289,25 @@ def test_public_link_resumes_through_the_session(client, multi, db):
         [key] = s["respondents"].values()
     assert {r["respondent"] for r in rows(db, multi["id"])} == {key}
     assert len(rows(db, multi["id"])) == 2
+
+
+def test_a_next_rating_that_cannot_start_keeps_the_completed_one(client, multi, db, monkeypatch):
+    """If the next rating cannot start (e.g. the campaign closed between the page check
+    and the insert), the rating just answered is still complete."""
+    person = Respondent(client, seed=9)
+    page = person.post(to_brand_page(person, "/s/multi"), {"brand": ["acme", "globex"]})
+    real = store.start_response
+
+    def refuse_later_ratings(*args, **kw):
+        if kw.get("brand_position"):
+            raise ValueError("campaign 'multi' is not open")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(store, "start_response", refuse_later_ratings)
+    for _ in range(20):
+        if page.url.endswith("/thanks"):
+            break
+        page = person.answer_page(page)
+    assert page.url == "/s/multi/thanks"
+    [r] = rows(db, multi["id"])
+    assert (r["position"], r["status"]) == (1, "complete")

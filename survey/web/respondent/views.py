@@ -577,17 +577,20 @@ def _start_next_rating(entry: Entry, response: dict) -> int | None:
         return None
     params = dict(response["params"])
     params["brand"] = choices["rated"][position]
-    return store.start_response(
-        db,
-        entry.campaign,
-        language=response["language"],
-        direction=response["direction"],
-        params=params,
-        item_order=_item_order(entry),
-        invitation=entry.invitation,
-        respondent=response["respondent"],
-        brand_position=position + 1,
-    )
+    try:
+        return store.start_response(
+            db,
+            entry.campaign,
+            language=response["language"],
+            direction=response["direction"],
+            params=params,
+            item_order=_item_order(entry),
+            invitation=entry.invitation,
+            respondent=response["respondent"],
+            brand_position=position + 1,
+        )
+    except ValueError:  # e.g. the campaign closed meanwhile: the rating just completed
+        return None  # is kept (start_response checks before it writes)
 
 
 def _back(entry: Entry, response: dict, form, number: int):
