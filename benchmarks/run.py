@@ -5,7 +5,8 @@ half an hour on 2 cores), ``small`` or ``tiny`` (the smoke test). ``BENCH_ONLY``
 (comma-separated: ``analysis,load,export,web``) runs a subset and updates those
 sections in an existing results file of the same scale; ``BENCH_OUT`` sets the JSON
 path; ``BENCH_CACHE`` the folder of the generated inputs (default
-``$TMPDIR/trustmeter-bench``, about 1.5 GB at full scale).
+``$TMPDIR/trustmeter-bench``, about 1.5 GB at full scale); ``BENCH_EXPORT_ONCE``
+(e.g. ``chunk,sav``) limits the export formats measured once after the csv rounds.
 
 Every measurement runs in a fresh subprocess (:mod:`benchmarks.worker`). A task and
 its baseline are interleaved (A, B, A, B, ...) and repeated; the table shows
@@ -216,7 +217,11 @@ def bench_export(cfg: dict) -> dict:
     # peak RSS growth during the call (peak_growth_mb) against that of reading and
     # building one chunk of rows (export.chunk), the baseline of the 2x target
     base = tasks["export.sqlite3_cli"]
-    for t in EXPORT_ONCE:
+    once = EXPORT_ONCE
+    if "BENCH_EXPORT_ONCE" in os.environ:  # e.g. "chunk": a quick rerun of the csv rounds
+        wanted = {f"export.{x.strip()}" for x in os.environ["BENCH_EXPORT_ONCE"].split(",")}
+        once = tuple(t for t in EXPORT_ONCE if t in wanted)
+    for t in once:
         if t == "export.xlsx_readback" and "wall_median" not in tasks.get("export.xlsx", {}):
             tasks[t] = {"error": "export.xlsx failed"}
             continue
@@ -428,7 +433,9 @@ def table(res: dict) -> str:
             ("export.xlsx_readback", "xlsx read back (openpyxl read-only)"),
         ):
             r = ex["tasks"].get(t, {})
-            if "error" in r or not r:
+            if not r:  # not measured in this run (BENCH_EXPORT_ONCE)
+                continue
+            if "error" in r:
                 add(label, ex["n"], "error", "", "", "")
                 continue
             ratio = r["ratio_to_baseline"]

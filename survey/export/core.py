@@ -60,17 +60,22 @@ files the extended missing value ``.a`` (labelled); "no answer" is system missin
 
 Memory
 ------
-csv, json, parquet and xlsx are written while the rows are read, in chunks of
-:data:`CHUNK_ROWS`, so memory does not grow with the number of responses. SPSS and
-Stata files are written by pyreadstat from one DataFrame: those two formats hold
-all rows in memory (compact dtypes until pyreadstat converts them) and are *not*
-constant-memory.
+csv, json, parquet and xlsx are written while the rows are read, one chunk of
+:data:`CHUNK_ROWS` at a time (a chunk's rows are released before the next is read),
+so memory does not grow with the number of responses. SPSS and Stata files are
+written by pyreadstat from one DataFrame: those two formats hold all rows in memory
+(the kept chunks are joined a column at a time) and are *not* constant-memory; no
+maintained, permissively licensed library appends rows to a .sav or .dta (see
+``benchmarks/README.md``). The ``excluded_careless`` column comes from a cache kept
+by data version (:mod:`survey.storage.careless_cache`); when the data changed since
+it was filled, the screening runs first, one period at a time.
 
-Measured on 2 cores with 1,000,000 complete responses to the built-in
-customer-trust instrument (59 columns; peak RSS of the whole process, which is
-175 MiB after imports): csv 18 s / 346 MiB (250,000 rows: 331 MiB), parquet
-17 s / 369 MiB, json 37 s / 515 MiB, sav 94 s / 763 MiB, dta 105 s / 1,052 MiB;
-xlsx (openpyxl, cell by cell) 197 s / 349 MiB for 250,000 rows.
+Measured with 1,000,000 complete responses (59 columns; ``make bench``, 2026-12-02,
+2-core machine under load; the peak RSS an export adds, against 127 MiB for reading
+and framing one 50,000-row chunk): csv 34 s / 160 MiB (2.7-3.0x ``sqlite3 -csv``),
+parquet 26 s / 179 MiB, json 34 s / 147 MiB, xlsx (openpyxl write-only) 739 s /
+183 MiB, sav 112 s / 486 MiB, dta 76 s / 487 MiB; the careless screening, when
+stale, 39 s / 426 MiB.
 
 csv is UTF-8 without a byte-order mark, text quoted, missing values empty. Its
 cells are written verbatim (a URL parameter value such as ``=1+1`` stays as
