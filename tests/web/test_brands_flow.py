@@ -148,7 +148,7 @@ def test_brand_names_in_russian_and_persian(client, multi, db, lang, expected):
     person = Respondent(client, seed=1)
     page = to_brand_page(person, f"/s/multi?lang={lang}")
     assert page.lang == lang and page.dir == ("rtl" if lang == "fa" else "ltr")
-    legend = {"ru": "Клиентом каких из этих компаний вы являетесь?", "fa": "مشتری کدام"}[lang]
+    legend = {"ru": "Клиентом каких из этих компаний Вы являетесь?", "fa": "مشتری کدام"}[lang]
     assert page.legends[0].startswith(legend)
     first = person.post(page, {"brand": ["acme"]})  # one ticked: one rating, 1 of 1
     for words in expected:
@@ -311,3 +311,43 @@ def test_a_next_rating_that_cannot_start_keeps_the_completed_one(client, multi, 
     assert page.url == "/s/multi/thanks"
     [r] = rows(db, multi["id"])
     assert (r["position"], r["status"]) == (1, "complete")
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "fa"])
+def test_a_customer_of_none_of_the_brands_is_thanked_and_nothing_is_kept(
+    client, multi, invitations, db, lang
+):
+    """ "I am not a customer of any of these" ends the visit with a thank-you page: the
+    response started at consent (no answers yet) is erased, no brand choice is kept,
+    and an invitation stays used (its link then says it was answered)."""
+    [token] = invitations("multi", 1)
+    person = Respondent(client, seed=8)
+    page = to_brand_page(person, f"/i/{token}?lang={lang}")
+    button = {
+        "en": "I am not a customer of any of these",
+        "ru": "Я не являюсь клиентом ни одной из этих компаний",
+        "fa": "مشتری هیچ‌یک از این شرکت‌ها نیستم",
+    }[lang]
+    assert button in page.text
+    assert len(rows(db, multi["id"])) == 1  # started at consent
+    # without the CSRF token: refused, nothing erased
+    assert client.post(f"/i/{token}/brands", data={"action": "none"}).status_code == 400
+    assert len(rows(db, multi["id"])) == 1
+    done = person.post(page, {"action": "none", "brand": ["acme"]})  # ticks are ignored
+    assert done.status == 200
+    thanks = {"en": "we have no questions for you", "ru": "у нас нет к Вам вопросов"}
+    assert thanks.get(lang, "پرسشی برای شما نداریم") in done.text
+    assert rows(db, multi["id"]) == []
+    assert db.execute("SELECT count(*) FROM brand_choices").fetchone()[0] == 0
+    used = db.execute("SELECT used_at, response_id FROM invitations").fetchone()
+    assert used[0] is not None and used[1] is None
+    again = person.get(f"/i/{token}")  # the "already answered" page, no consent form
+    assert again.status == 200 and 'name="consent"' not in again.html
+    if lang == "en":
+        assert "already" in again.text.lower()
+    # a public-link visitor who screens out may open the link again and start afresh
+    other = Respondent(fresh_client(client), seed=9)
+    page = to_brand_page(other, "/s/multi")
+    assert other.post(page, {"action": "none"}).status == 200
+    assert rows(db, multi["id"]) == []
+    assert to_brand_page(other, "/s/multi").status == 200

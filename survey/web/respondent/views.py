@@ -52,7 +52,7 @@ from instruments.model import Instrument
 from survey.brands import brand_name, brand_slugs
 from survey.quality import response_quality
 from survey.storage import brands as brand_store
-from survey.storage import item_states, store
+from survey.storage import erasure, item_states, store
 from survey.storage.db import get_db, write_transaction
 from survey.web.i18n import choose_language, current_language, direction, use_language
 from survey.web.respondent.forms import (
@@ -461,6 +461,8 @@ def brands(kind: str, key: str):
     form.brand.options = tuple(
         Option(slug, None, brand_name(entry.campaign, slug, g.lang) or slug) for slug in offered
     )
+    if request.method == "POST" and request.form.get("action") == "none":
+        return _screen_out(entry, response, form)
     if request.method == "POST":
         sent = request.form.getlist("brand")
         if any(v not in offered for v in sent) or len(set(sent)) != len(sent):
@@ -479,6 +481,21 @@ def brands(kind: str, key: str):
     except ValueError:  # chosen meanwhile, in another tab: keep that choice
         pass
     return _resume(entry, _response(entry))
+
+
+def _screen_out(entry: Entry, response: dict, form):
+    """ "I am not a customer of any of these": there is nothing to ask. The response
+    started at consent holds no answer yet (the brands come first); it is erased like
+    any response (survey.storage.erasure), so nothing of the visit is kept, and an
+    invitation stays used: its link then says it was answered."""
+    form.validate()  # only the CSRF token matters here
+    if form.meta.csrf and "csrf_token" in form.errors:
+        abort(400, description=form.errors["csrf_token"][0])
+    try:
+        erasure.delete_response(get_db(), response["id"])
+    except LookupError:  # gone meanwhile (a second tab)
+        pass
+    return render_template("screened_out.html", entry=entry)
 
 
 @bp.route(f"/<{KINDS}:kind>/<key>/<int:number>", methods=["GET", "POST"])
