@@ -53,6 +53,16 @@ SKIP_RATE = 0.015  # answers left blank, per main-scale item
 NA_RATE = 0.01  # "not applicable", per block item when the scale offers it
 
 
+#: The brands of the empty ``brands-demo`` campaign that ``trustmeter run`` creates, for
+#: trying the brand page (issue 11): declared as on the command line.
+DEMO_BRANDS = (
+    "acme: en=Acme | ru=Акме | fa=آکمه",
+    "globex: en=Globex | ru=Глобекс | fa=گلوبکس",
+    "initech: en=Initech | ru=Инитек | fa=اینیتک",
+)
+DEMO_BRANDS_SLUG = "brands-demo"
+
+
 def current_quarter(now: datetime | None = None) -> str:
     """The quarter label of ``now`` (default: today, UTC), e.g. ``2026-Q4``."""
     t = now or datetime.now(UTC)

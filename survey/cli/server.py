@@ -231,8 +231,9 @@ def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool
 
     Creates the database if needed, with the ``customer-trust`` instrument and a demo
     campaign (slug ``demo``, this quarter, params segment and channel) filled with
-    synthetic respondents if it has none; prints the public link and one invitation
-    link; then serves on http://127.0.0.1:5000 with gunicorn (2 workers).
+    synthetic respondents if it has none, and an empty campaign with three brands
+    (``brands-demo``, K = 2); prints the public links and one invitation link; then
+    serves on http://127.0.0.1:5000 with gunicorn (2 workers).
     """
     from survey import demo
     from survey.storage import store
@@ -246,9 +247,21 @@ def run(db_path: str, host: str, port: int, workers: int, n: int, no_serve: bool
                 f"({', '.join(summary['periods'])}) in {summary['seconds']} s"
             )
         (inv,) = store.create_invitations(db, "demo", 1, {"segment": "returning"})
+        if store.get_campaign(db, demo.DEMO_BRANDS_SLUG) is None:  # empty: try the brand page
+            store.create_campaign(
+                db,
+                slug=demo.DEMO_BRANDS_SLUG,
+                instrument="customer-trust",
+                period=demo.current_quarter(),
+                brands=demo.DEMO_BRANDS,
+                brands_per_respondent=2,
+            )
     base = base_url(host, port)
     click.echo(f"respondent link:  {base}/s/demo")
     click.echo(f"invitation link:  {base}/i/{inv['token']}  (single use)")
+    click.echo(
+        f"brands link:      {base}/s/{demo.DEMO_BRANDS_SLUG}  (tick brands, then rate up to 2)"
+    )
     click.echo(f"database:         {db_path}")
     if not no_serve:
         _serve(db_path, host, port, workers)

@@ -328,6 +328,7 @@ def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
     r = ok(runner, ["run", "--db", path, "--n", "200"])
     assert "respondent link:  http://127.0.0.1:5000/s/demo" in r.output
     assert "invitation link:  http://127.0.0.1:5000/i/" in r.output
+    assert "brands link:      http://127.0.0.1:5000/s/brands-demo" in r.output
     assert "filled with 200 synthetic respondents" in r.output
     assert calls == [(path, "127.0.0.1", 5000, 2)]
     token = r.output.split("/i/")[1].split()[0]
@@ -339,6 +340,10 @@ def test_run_prepares_demo_and_serves(runner, tmp_path, monkeypatch):
     assert "filled" not in r.output and len(calls) == 1
     with open_db(path) as db:
         assert store.campaign_counts(db, "demo")["completed"] == 200
+        brands = store.get_campaign(db, "brands-demo")
+        assert [b["slug"] for b in brands["brands"]] == ["acme", "globex", "initech"]
+        assert brands["brands_per_respondent"] == 2 and "brand" in brands["params"]
+        assert store.campaign_counts(db, "brands-demo")["completed"] == 0
 
 
 def test_serve_passes_options(runner, dbfile, monkeypatch):
