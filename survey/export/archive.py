@@ -16,6 +16,15 @@ from sqlite_utils import Database
 from survey.export.core import ExportResult, export_campaign
 
 
+def write_archive(result: ExportResult, target: str | Path | IO[bytes]) -> None:
+    """Write an export's files into a ZIP at ``target`` (a path or a binary file), under
+    the names the manifest refers to: FILE, FILE.codebook.md, FILE.codebook.json and
+    the manifest."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in (result.path, result.codebook_md, result.codebook_json, result.manifest):
+            z.write(path, path.name)
+
+
 def export_zip(
     db: Database,
     slug: str,
@@ -48,15 +57,7 @@ def export_zip(
         )
         archive = tempfile.TemporaryFile(prefix="trustmeter-export-", suffix=".zip")
         try:
-            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                # the names the manifest refers to: FILE, FILE.codebook.md, ...
-                for path in (
-                    result.path,
-                    result.codebook_md,
-                    result.codebook_json,
-                    result.manifest,
-                ):
-                    z.write(path, path.name)
+            write_archive(result, archive)
             archive.seek(0)
         except BaseException:
             archive.close()

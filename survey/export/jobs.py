@@ -27,12 +27,12 @@ import secrets
 import shutil
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from survey import worker
+from survey.export.archive import write_archive
 from survey.export.core import ExportResult, export_campaign
 from survey.storage import export_jobs, outbox
 from survey.storage.db import connect
@@ -106,14 +106,7 @@ def build_archive(db: Database, job: dict, out: Path, progress=None) -> ExportRe
         )
         tmp = out.with_name(f".{out.name}.part")
         try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                for path in (
-                    result.path,
-                    result.codebook_md,
-                    result.codebook_json,
-                    result.manifest,
-                ):
-                    z.write(path, path.name)
+            write_archive(result, tmp)
             os.chmod(tmp, 0o600)
             os.replace(tmp, out)
         finally:

@@ -213,19 +213,30 @@ def release_dead(db: Database) -> int:
     return n
 
 
-def _due_clause(kinds: Iterable[str] | None, campaign_id: int | None) -> tuple[str, list]:
-    where = [
-        "((state IN ('queued', 'retrying') AND next_attempt_at <= ?) "
-        "OR (state = 'sending' AND lease_until <= ?))"
-    ]
+def _filters(
+    where: list[str], kinds: Iterable[str] | None, campaign_id: int | None
+) -> tuple[list[str], list]:
+    """``where`` plus the optional kind and campaign conditions, and their arguments."""
     args: list[Any] = []
     if kinds is not None:
         kinds = list(kinds)
-        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        where = [*where, f"kind IN ({', '.join('?' * len(kinds))})"]
         args.extend(kinds)
     if campaign_id is not None:
-        where.append("campaign_id = ?")
+        where = [*where, "campaign_id = ?"]
         args.append(campaign_id)
+    return where, args
+
+
+def _due_clause(kinds: Iterable[str] | None, campaign_id: int | None) -> tuple[str, list]:
+    where, args = _filters(
+        [
+            "((state IN ('queued', 'retrying') AND next_attempt_at <= ?) "
+            "OR (state = 'sending' AND lease_until <= ?))"
+        ],
+        kinds,
+        campaign_id,
+    )
     return " AND ".join(where), args
 
 
@@ -398,14 +409,7 @@ def next_due(
 ) -> datetime | None:
     """When the next pending row becomes due (its retry time or lease expiry), or None
     when nothing is pending."""
-    where, args = ["state IN ('queued', 'sending', 'retrying')"], []
-    if kinds is not None:
-        kinds = list(kinds)
-        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-        args.extend(kinds)
-    if campaign_id is not None:
-        where.append("campaign_id = ?")
-        args.append(campaign_id)
+    where, args = _filters(["state IN ('queued', 'sending', 'retrying')"], kinds, campaign_id)
     row = db.execute(
         "SELECT min(CASE WHEN state = 'sending' THEN lease_until "
         f"ELSE next_attempt_at END) FROM outbox WHERE {' AND '.join(where)}",

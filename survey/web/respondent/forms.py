@@ -306,9 +306,15 @@ def texts_of(form: Form, *, valid_only: bool = False) -> dict[str, str | None]:
 
 def answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     """A validated page form's answers for ``store.save_page``: codes and N/A item ids."""
+    return _split_na(fields_by_item(form).items())
+
+
+def _split_na(fields) -> tuple[dict[str, int | None], list[str]]:
+    """``(item id, field)`` pairs as ``store.save_page`` takes them: codes (N/A as
+    ``None``) and the ids answered N/A."""
     answers: dict[str, int | None] = {}
     na_items: list[str] = []
-    for item_id, field in fields_by_item(form).items():
+    for item_id, field in fields:
         if field.data == NA:
             answers[item_id] = None
             na_items.append(item_id)
@@ -324,17 +330,11 @@ def valid_answers_of(form: Form) -> tuple[dict[str, int | None], list[str]]:
     ``form.validate()``; a field with an error (unanswered, forged) is left out, so
     it neither clears nor changes a saved answer.
     """
-    answers: dict[str, int | None] = {}
-    na_items: list[str] = []
-    for item_id, field in fields_by_item(form).items():
-        if field.errors or field.data is None:
-            continue
-        if field.data == NA:
-            answers[item_id] = None
-            na_items.append(item_id)
-        else:
-            answers[item_id] = field.data
-    return answers, na_items
+    return _split_na(
+        (item_id, field)
+        for item_id, field in fields_by_item(form).items()
+        if not field.errors and field.data is not None
+    )
 
 
 def saved_values(
