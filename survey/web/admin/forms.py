@@ -185,10 +185,9 @@ class ExportForm(FlaskForm):
     )
 
 
-class AccessForm(FlaskForm):
-    """Grant or revoke one user's access to a campaign (admins)."""
-
-    username = StringField(
+def _username_field() -> StringField:
+    """A new user's or a grantee's username, checked like ``survey.storage.users``."""
+    return StringField(
         _lt("Username"),
         validators=[
             DataRequired(),
@@ -198,6 +197,12 @@ class AccessForm(FlaskForm):
             ),
         ],
     )
+
+
+class AccessForm(FlaskForm):
+    """Grant or revoke one user's access to a campaign (admins)."""
+
+    username = _username_field()
     action = SelectField(
         _lt("Action"),
         choices=choices([("grant", _lt("Grant access")), ("revoke", _lt("Revoke access"))]),
@@ -213,16 +218,7 @@ class CloseForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    username = StringField(
-        _lt("Username"),
-        validators=[
-            DataRequired(),
-            Regexp(
-                USERNAME_RE,
-                message=_lt("2-64 letters, digits or . _ @ -, starting with a letter or digit."),
-            ),
-        ],
-    )
+    username = _username_field()
     role = SelectField(_lt("Role"), choices=choices(ROLES), default="viewer")
     password = PasswordField(
         _lt("Password"),
