@@ -15,6 +15,7 @@ deletes their rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 
 from sqlite_utils import Database
@@ -51,6 +52,8 @@ def apply_schema(db: Database) -> None:
 def save_texts(db: Database, response_id: int, texts: Mapping[str, str | None]) -> None:
     """Store open-text answers (already cleaned and length-checked by the caller);
     ``None`` or ``""`` deletes the item's answer."""
+    if not texts:
+        return
     with write_transaction(db):
         for item_id, value in texts.items():
             if value:
@@ -82,10 +85,11 @@ def set_not_shown(db: Database, response_id: int, item_ids: Iterable[str]) -> No
         db.execute(
             "DELETE FROM item_states WHERE response_id = ? AND state = ?", [response_id, NOT_SHOWN]
         )
-        for item_id in dict.fromkeys(item_ids):
+        if ids := list(dict.fromkeys(item_ids)):  # one statement for all of them
             db.execute(
-                "INSERT INTO item_states (response_id, item_id, state) VALUES (?, ?, ?)",
-                [response_id, item_id, NOT_SHOWN],
+                "INSERT INTO item_states (response_id, item_id, state) "
+                "SELECT ?, value, ? FROM json_each(?)",
+                [response_id, NOT_SHOWN, json.dumps(ids)],
             )
 
 

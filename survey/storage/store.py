@@ -274,17 +274,25 @@ def _parse_instrument(text: str, source: str) -> Instrument:
 _BY_DIGEST: dict[tuple[str, str, str], Instrument] = {}
 
 
-def load_instrument(db: Database, instrument_id: str, version: str) -> Instrument:
-    """The stored instrument ``instrument_id`` at ``version`` (parsed once, then cached)."""
-    row = db.execute(
-        "SELECT sha256 FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
-    ).fetchone()
-    if row is None:
-        raise LookupError(
-            f"instrument {instrument_id} version {version} is not registered "
-            "(run 'trustmeter init')"
-        )
-    key = (instrument_id, version, row[0])
+def load_instrument(
+    db: Database, instrument_id: str, version: str, sha256: str | None = None
+) -> Instrument:
+    """The stored instrument ``instrument_id`` at ``version`` (parsed once, then cached).
+
+    ``sha256``: the stored digest, when the caller's query already read it (the cache
+    is keyed by it, so a database holding other content under the same id and version
+    never gets this one's parse)."""
+    if sha256 is None:
+        row = db.execute(
+            "SELECT sha256 FROM instruments WHERE id = ? AND version = ?", [instrument_id, version]
+        ).fetchone()
+        if row is None:
+            raise LookupError(
+                f"instrument {instrument_id} version {version} is not registered "
+                "(run 'trustmeter init')"
+            )
+        sha256 = row[0]
+    key = (instrument_id, version, sha256)
     inst = _BY_DIGEST.get(key)
     if inst is None:
         (text,) = db.execute(
@@ -499,6 +507,24 @@ def get_campaign(db: Database, slug: str) -> dict | None:
         f"SELECT {', '.join(_CAMPAIGN_COLS)} FROM campaigns WHERE slug = ?", [slug]
     ).fetchone()
     return None if row is None else _campaign_row(row)
+
+
+def get_campaign_and_instrument(db: Database, slug: str) -> tuple[dict, Instrument] | None:
+    """:func:`get_campaign` and :func:`campaign_instrument` in one query (the
+    respondent pages ask for both on every request), or ``None``."""
+    row = db.execute(
+        f"SELECT {', '.join('c.' + col for col in _CAMPAIGN_COLS)}, i.sha256 FROM campaigns c "
+        "LEFT JOIN instruments i ON i.id = c.instrument_id AND i.version = c.instrument_version "
+        "WHERE c.slug = ?",
+        [slug],
+    ).fetchone()
+    if row is None:
+        return None
+    campaign = _campaign_row(row[:-1])
+    if row[-1] is None:  # not registered: load_instrument's own error
+        return campaign, campaign_instrument(db, campaign)
+    inst = load_instrument(db, campaign["instrument_id"], campaign["instrument_version"], row[-1])
+    return campaign, inst
 
 
 def _require_campaign(db: Database, campaign: Mapping | str) -> dict:
@@ -800,7 +826,8 @@ _RESPONSE_COLS = (
 def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Instrument]:
     row = db.execute(
         f"SELECT {', '.join('r.' + c for c in _RESPONSE_COLS)}, c.slug, c.instrument_id, "
-        "c.instrument_version, i.answers_table, r.respondent, r.brand_position FROM responses r "
+        "c.instrument_version, i.answers_table, r.respondent, r.brand_position, i.sha256 "
+        "FROM responses r "
         "JOIN campaigns c ON c.id = r.campaign_id "
         "JOIN instruments i ON i.id = c.instrument_id AND i.version = c.instrument_version "
         "WHERE r.id = ?",
@@ -818,7 +845,7 @@ def _response_and_table(db: Database, response_id: int) -> tuple[dict, str, Inst
     r["flags"] = _json_list(r["flags"])
     if r["attention_passed"] is not None:
         r["attention_passed"] = bool(r["attention_passed"])
-    return r, row[n + 3], load_instrument(db, row[n + 1], row[n + 2])
+    return r, row[n + 3], load_instrument(db, row[n + 1], row[n + 2], row[n + 6])
 
 
 def _answers(db: Database, table: str, inst: Instrument, response_id: int) -> dict[str, int]:

@@ -144,12 +144,13 @@ def _load_entry(kind: str, key: str) -> Entry:
     if kind == "i":
         if len(key) > MAX_TOKEN_LENGTH or (invitation := store.find_invitation(db, key)) is None:
             abort(404)
-        campaign = store.get_campaign(db, invitation["campaign"])
+        found = store.get_campaign_and_instrument(db, invitation["campaign"])
     else:
-        campaign = store.get_campaign(db, key)
-    if campaign is None:
+        found = store.get_campaign_and_instrument(db, key)
+    if found is None:
         abort(404)
-    return Entry(kind, key, campaign, store.campaign_instrument(db, campaign), invitation)
+    campaign, instrument = found
+    return Entry(kind, key, campaign, instrument, invitation)
 
 
 def _response(entry: Entry) -> dict | None:
