@@ -1,0 +1,476 @@
+"""SPSS (.sav) and Stata (.dta) exports written at constant memory (issue 14, item 4).
+
+pyreadstat writes a .sav or .dta from one whole DataFrame and cannot append rows, so
+:class:`survey.export.core._SavWriter` and ``_DtaWriter`` keep every row until the end.
+The writers here keep one chunk at a time and still let pyreadstat do all the encoding:
+
+1. ``write()`` marks a chunk's "not applicable" and "not shown" cells as the in-memory
+   writers do (``mark_na``), notes what pyreadstat infers from the values (the largest
+   UTF-8 byte length of every text column, the Python type of the values of object
+   columns) and appends the chunk to a private spool file beside the output (pickle:
+   it keeps every dtype as it was, including object columns that mix numbers with
+   Stata's ``"a"``/``"b"`` codes, which Arrow cannot hold). The spool is 0600, written
+   and read back by the same call, and deleted when the file is finished or fails.
+2. ``close()`` reads the chunks back one at a time and has the parent class write each
+   to a temporary *piece* file, with exactly the arguments of the in-memory export
+   (labels, value labels, missing codes, measure levels, formats, file label). Each
+   piece starts with a *template row* whose text cells have their column's largest byte
+   width over all chunks (and whose object cells carry a value of the type seen in the
+   whole data), so every piece gets the same variable types and string widths, i.e.
+   the same dictionary and the same fixed row width as the file written from all rows
+   at once. The template row's bytes are dropped and the pieces' data rows are joined:
+
+   * **sav** (uncompressed, as pyreadstat writes it): the dictionary records (parsed
+     here: types 2, 3/4, 6, 7 and the 999 terminator; the PSPP "System File Format"
+     documentation) are followed by the data, ``rows x slots x 8`` bytes, where the
+     slots are the type-2 records (very long strings, > 255 bytes, are several
+     segments, each with its records and slots, so they splice like any string). The
+     case count is patched in the header (int32 at offset 80) and in the extension
+     record 7/16 (int64).
+   * **dta** (release 118, as pyreadstat writes ``version=14``): ``<data>`` holds
+     fixed-width rows; ``<N>`` and the ``<map>`` offsets of the sections after the data
+     (``<strls>``, ``<value_labels>``, ``</stata_dta>``, end of file) are patched.
+
+   Every piece's dictionary is compared with the first one (bytes equal apart from the
+   case count and the creation time); a difference raises instead of writing a file
+   that is wrong.
+
+The result is byte for byte the file the in-memory writer makes from the same chunks,
+except the creation timestamp (``tests/export/test_statfiles.py``).
+
+Not streamed (the in-memory writer is used, ``constant_memory`` is False for that
+export and so says the manifest): a dta export in which some text reaches 2,045 UTF-8
+bytes (Stata then stores it as a strL, kept in a section after the data and referenced
+by row numbers, which would need renumbering), and frames that pyreadstat would type
+differently chunk by chunk (object columns mixing value types, categoricals, chunks
+whose dtypes differ); the export frames of :mod:`survey.export.core` have none of these.
+
+Wiring (``survey/export/core.py``)::
+
+    def _streamed(fmt):  # lazy: statfiles imports core
+        from survey.export import statfiles
+        return {"sav": statfiles.StreamedSavWriter, "dta": statfiles.StreamedDtaWriter}[fmt]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import re
+import struct
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from survey.export import core
+
+#: pyreadstat stores a dta text of this many UTF-8 bytes or more as a strL
+DTA_STRL_BYTES = 2045
+_COPY_BLOCK = 1 << 20
+
+
+class SpliceError(RuntimeError):
+    """A piece written by pyreadstat does not have the layout the splicing relies on."""
+
+
+# ----- what pyreadstat infers from the values ---------------------------------------
+class _Profile:
+    """What pyreadstat's type inference (``get_narwhals_column_types``) depends on,
+    gathered chunk by chunk: per text column the largest UTF-8 byte length, per object
+    column the types of its values (nulls and user-missing codes left out, as pyreadstat
+    leaves them out)."""
+
+    def __init__(self, user_missing: dict[str, list[str]]):
+        self.user_missing = user_missing
+        self.dtypes: tuple | None = None
+        self.text_bytes: dict[str, int] = {}  # -1: no value seen yet
+        self.object_types: dict[str, dict[type, Any]] = {}
+        self.reason: str | None = None  # why this export cannot be streamed
+
+    def observe(self, frame: pd.DataFrame) -> None:
+        dtypes = tuple(str(t) for t in frame.dtypes)
+        if self.dtypes is None:
+            self.dtypes = dtypes
+        elif dtypes != self.dtypes and self.reason is None:
+            self.reason = "the chunks' column types differ"
+        for name in frame.columns:
+            s = frame[name]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                self.reason = self.reason or f"column {name!r} is categorical"
+            elif s.dtype == object:
+                self._observe_object(name, s)
+            elif pd.api.types.is_string_dtype(s.dtype):
+                self.text_bytes[name] = max(self.text_bytes.get(name, -1), _max_bytes(s))
+
+    def _observe_object(self, name: str, s: pd.Series) -> None:
+        values = s[s.notna()]
+        missing = self.user_missing.get(name)
+        if missing:
+            values = values[~values.isin(missing)]
+        seen = self.object_types.setdefault(name, {})
+        arr = values.to_numpy()
+        for t in set(map(type, arr)) - set(seen):
+            seen[t] = next(v for v in arr if type(v) is t)
+        if len(seen) > 1:
+            self.reason = self.reason or f"column {name!r} mixes {sorted(t.__name__ for t in seen)}"
+        elif str in seen:
+            self.text_bytes[name] = max(self.text_bytes.get(name, -1), _max_bytes(values))
+        elif seen and not {int, float, bool} & set(seen):
+            self.reason = self.reason or f"column {name!r} holds {next(iter(seen)).__name__}"
+
+    def template(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """A one-row frame, the dtypes of ``chunk``, whose values make pyreadstat infer
+        for (template + any chunk) the types and widths it infers for all rows."""
+        row = chunk.iloc[[0]].reset_index(drop=True)
+        for name, width in self.text_bytes.items():
+            row[name] = pd.Series(["x" * width if width > 0 else None], dtype=row[name].dtype)
+        for name, seen in self.object_types.items():
+            if str in seen or not seen:
+                continue  # text (above) or only missing values: the chunk decides alike
+            value = next(iter(seen.values()))
+            row[name] = pd.Series([value], dtype=object)
+        for name, seen in self.object_types.items():
+            if not seen:  # only nulls and user-missing codes in the whole data
+                row[name] = pd.Series([np.nan], dtype=object)
+        return row
+
+
+def _max_bytes(s: pd.Series) -> int:
+    """The largest UTF-8 byte length of a text column's values (-1 when all missing)."""
+    values = s[s.notna()]
+    if not len(values):
+        return -1
+    if values.dtype != object:  # a pandas string dtype: count bytes in Arrow
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return int(pc.max(pc.binary_length(pa.array(values.array))).as_py())
+    return max(len(str(v).encode("utf-8")) for v in values)
+
+
+# ----- the writers -------------------------------------------------------------------
+class _Streamed:
+    """Mixin over :class:`core._SavWriter` / :class:`core._DtaWriter`: spool the chunks,
+    have the parent write each as a piece, splice the pieces (see the module docstring)."""
+
+    constant_memory = True
+    fallback_reason: str | None = None
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.profile = _Profile(self._user_missing_of())
+        self.rows = 0
+        self.chunk_count = 0
+        self._pending: pd.DataFrame | None = None
+        self._spool = core._temp(self.path, ".spool")
+        self._piece = core._temp(self.path, ".piece")
+        self._spool_fh: BinaryIO | None = open(self._spool, "wb")  # noqa: SIM115 - closed in close/abort
+
+    def _user_missing_of(self) -> dict[str, list[str]]:
+        return {}
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if not len(frame):
+            return
+        frame = self.mark_na(frame)
+        self.profile.observe(frame)
+        pickle.dump(frame, self._spool_fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.rows += len(frame)
+        self.chunk_count += 1
+
+    def frame(self) -> pd.DataFrame:
+        if self._pending is not None:
+            df, self._pending = self._pending, None
+            return df
+        return super().frame()
+
+    def _chunks(self):
+        with open(self._spool, "rb") as f:
+            for _ in range(self.chunk_count):
+                yield pickle.load(f)  # noqa: S301 - our own private spool, written above
+
+    def close(self) -> None:
+        if self._spool_fh is None:
+            return
+        self._spool_fh.close()
+        self._spool_fh = None
+        try:
+            reason = self.profile.reason or self._not_streamable()
+            if self.rows == 0:
+                super().close()  # the empty file, as the in-memory writer writes it
+            elif reason is not None:
+                self.constant_memory = False
+                self.fallback_reason = reason
+                self.chunks = list(self._chunks())
+                super().close()
+            else:
+                self._write_streamed()
+        finally:
+            self._remove_temps()
+
+    def abort(self) -> None:
+        if self._spool_fh is not None:
+            self._spool_fh.close()
+            self._spool_fh = None
+        self._remove_temps()
+
+    def _remove_temps(self) -> None:
+        for p in (self._spool, self._piece):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+    def _not_streamable(self) -> str | None:
+        return None
+
+    def _write_piece(self, chunk: pd.DataFrame, template: pd.DataFrame) -> None:
+        """The parent's ``close()`` writes template + chunk to the piece file."""
+        self._pending = pd.concat([template, chunk], ignore_index=True)
+        final, self.path = self.path, self._piece
+        try:
+            super().close()
+        finally:
+            self.path, self._pending = final, None
+
+    def _write_streamed(self) -> None:
+        template = None
+        first: _Layout | None = None
+        with open(self.path, "wb") as out:
+            for chunk in self._chunks():
+                if template is None:
+                    template = self.profile.template(chunk)
+                n = len(chunk)
+                self._write_piece(chunk, template)
+                del chunk
+                with open(self._piece, "rb") as piece:
+                    layout = self._layout(piece, n + 1)
+                    if first is None:
+                        first = layout
+                        out.write(layout.head)
+                    else:
+                        first.check_same(layout)
+                    piece.seek(layout.data_start + layout.row_bytes)
+                    _copy(piece, out, n * layout.row_bytes)
+            assert first is not None
+            out.write(first.tail)
+            self._patch(out, first, self.rows)
+
+    # format-specific
+    def _layout(self, f: BinaryIO, rows: int) -> _Layout:
+        raise NotImplementedError
+
+    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        raise NotImplementedError
+
+
+def _copy(src: BinaryIO, dst: BinaryIO, n: int) -> None:
+    while n > 0:
+        block = src.read(min(n, _COPY_BLOCK))
+        if not block:
+            raise SpliceError("a piece file ended before its data")
+        dst.write(block)
+        n -= len(block)
+
+
+class _Layout:
+    """A piece file: everything before its data (``head``), the data's place and row
+    width, everything after it (``tail``), and the byte ranges of ``head`` that
+    legitimately differ between pieces (case counts, creation time)."""
+
+    def __init__(
+        self,
+        head: bytes,
+        data_start: int,
+        row_bytes: int,
+        tail: bytes,
+        volatile: Sequence[tuple[int, int]],
+        fields: dict[str, int],
+    ):
+        self.head, self.data_start, self.row_bytes, self.tail = head, data_start, row_bytes, tail
+        self.volatile, self.fields = list(volatile), fields
+
+    def _masked(self) -> bytes:
+        b = bytearray(self.head)
+        for start, end in self.volatile:
+            b[start:end] = bytes(end - start)
+        return bytes(b)
+
+    def check_same(self, other: _Layout) -> None:
+        if (
+            other.row_bytes != self.row_bytes
+            or other.data_start != self.data_start
+            or other.tail != self.tail
+            or other._masked() != self._masked()
+        ):
+            raise SpliceError(
+                "pyreadstat wrote a chunk with another dictionary than the first chunk's "
+                "(variable types or widths differ); cannot join them"
+            )
+
+
+class StreamedSavWriter(_Streamed, core._SavWriter):
+    """SPSS .sav, uncompressed, one chunk in memory at a time."""
+
+    def _layout(self, f: BinaryIO, rows: int) -> _Layout:
+        return _sav_layout(f, rows)
+
+    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        o = first.fields["order"]
+        out.seek(80)
+        out.write(struct.pack(o + "i", rows if rows <= 2**31 - 1 else -1))
+        if "ncases64" in first.fields:
+            out.seek(first.fields["ncases64"])
+            out.write(struct.pack(o + "q", rows))
+
+
+class StreamedDtaWriter(_Streamed, core._DtaWriter):
+    """Stata .dta (118), one chunk in memory at a time; texts of 2,045 bytes or more
+    (strL) are written by the in-memory writer."""
+
+    def _user_missing_of(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {i: [core.NA_STATA] for i in self.na_items}
+        for i in self.hidden_items:
+            out.setdefault(i, []).append(core.NOT_SHOWN_STATA)
+        return out
+
+    def _not_streamable(self) -> str | None:
+        long = [n for n, b in self.profile.text_bytes.items() if b >= DTA_STRL_BYTES]
+        if long:
+            return (
+                f"text of {DTA_STRL_BYTES} bytes or more in {', '.join(long)} "
+                "(Stata strL): written in memory"
+            )
+        return None
+
+    def _layout(self, f: BinaryIO, rows: int) -> _Layout:
+        return _dta_layout(f, rows)
+
+    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        o, shift = first.fields["order"], (rows - first.fields["rows"]) * first.row_bytes
+        out.seek(first.fields["n_pos"])
+        out.write(struct.pack(o + "Q", rows))
+        mp = first.fields["map_pos"]
+        out.seek(mp)
+        offsets = list(struct.unpack(o + "14Q", first.head[mp : mp + 14 * 8]))
+        for k in range(10, 14):  # <strls>, <value_labels>, </stata_dta>, end of file
+            offsets[k] += shift
+        out.write(struct.pack(o + "14Q", *offsets))
+        out.seek(0, 2)
+        if out.tell() != offsets[13]:
+            raise SpliceError(f"dta file ends at {out.tell()}, its map says {offsets[13]}")
+
+
+# ----- sav layout (PSPP documentation, "System File Format") ----------------------
+def _sav_layout(f: BinaryIO, rows: int) -> _Layout:
+    head = bytearray(f.read(176))
+    if len(head) < 176 or head[:4] != b"$FL2":
+        raise SpliceError("not an uncompressed-format SPSS system file ($FL2)")
+    order = "<" if struct.unpack_from("<i", head, 64)[0] in (2, 3) else ">"
+    compression = struct.unpack_from(order + "i", head, 72)[0]
+    if compression != 0:
+        raise SpliceError(f"sav piece is compressed ({compression}); splicing needs 0")
+
+    def ints(n: int) -> tuple[int, ...]:
+        b = f.read(4 * n)
+        if len(b) != 4 * n:
+            raise SpliceError("sav dictionary ends early")
+        head.extend(b)
+        return struct.unpack(order + f"{n}i", b)
+
+    def skip(n: int) -> None:
+        b = f.read(n)
+        if len(b) != n:
+            raise SpliceError("sav dictionary ends early")
+        head.extend(b)
+
+    slots = 0
+    fields: dict[str, int] = {"order": order}
+    volatile = [(80, 84), (92, 109)]  # case count; creation date and time
+    while True:
+        (rec,) = ints(1)
+        if rec == 2:
+            _width, has_label, n_missing, _print, _write = ints(5)
+            skip(8)  # name
+            if has_label:
+                (length,) = ints(1)
+                skip((length + 3) // 4 * 4)
+            skip(abs(n_missing) * 8)
+            slots += 1
+        elif rec == 3:
+            (count,) = ints(1)
+            for _ in range(count):
+                skip(8)
+                b = f.read(1)
+                head.extend(b)
+                skip((b[0] + 1 + 7) // 8 * 8 - 1)
+            rec4, n = ints(2)
+            if rec4 != 4:
+                raise SpliceError("sav value labels (type 3) without their variables (type 4)")
+            skip(4 * n)
+        elif rec == 6:
+            (lines,) = ints(1)
+            skip(80 * lines)
+        elif rec == 7:
+            subtype, size, count = ints(3)
+            if subtype == 16 and size == 8 and count == 2:
+                fields["ncases64"] = len(head) + 8
+                volatile.append((len(head) + 8, len(head) + 16))
+            skip(size * count)
+        elif rec == 999:
+            ints(1)
+            break
+        else:
+            raise SpliceError(f"unknown sav record type {rec}")
+    data_start = len(head)
+    row_bytes = slots * 8
+    f.seek(0, 2)
+    if f.tell() - data_start != rows * row_bytes:
+        raise SpliceError(
+            f"sav data is {f.tell() - data_start} bytes, expected {rows} x {row_bytes}"
+        )
+    return _Layout(bytes(head), data_start, row_bytes, b"", volatile, fields)
+
+
+# ----- dta layout (Stata's dta 118 description) ------------------------------------
+_DTA_HEAD = re.compile(rb"<release>(11[89])</release><byteorder>(LSF|MSF)</byteorder><K>")
+
+
+def _dta_layout(f: BinaryIO, rows: int) -> _Layout:
+    start = f.read(4096)
+    m = _DTA_HEAD.search(start)
+    if m is None:
+        raise SpliceError("not a Stata 118/119 file")
+    order = "<" if m.group(2) == b"LSF" else ">"
+    k_bytes = 2 if m.group(1) == b"118" else 4
+    n_pos = m.end() + k_bytes + len(b"</K><N>")
+    if start[n_pos - 3 : n_pos] != b"<N>":
+        raise SpliceError("dta header: <N> not where expected")
+    (n,) = struct.unpack_from(order + "Q", start, n_pos)
+    if n != rows:
+        raise SpliceError(f"dta piece has {n} rows, expected {rows}")
+    map_pos = start.index(b"<map>") + len(b"<map>")
+    offsets = struct.unpack_from(order + "14Q", start, map_pos)
+    f.seek(0, 2)
+    size = f.tell()
+    if offsets[13] != size:
+        raise SpliceError("dta map does not end at the end of the file")
+    data_start = offsets[9] + len(b"<data>")
+    data_end = offsets[10] - len(b"</data>")
+    f.seek(0)
+    head = f.read(data_start)
+    f.seek(data_end)
+    tail = f.read()  # </data> and the sections after it
+    if not head.endswith(b"<data>") or not tail.startswith(b"</data>"):
+        raise SpliceError("dta <data> section not where its map says")
+    if not tail.startswith(b"</data><strls></strls>"):
+        raise SpliceError("dta piece holds strLs; cannot join them")
+    if (data_end - data_start) % rows:
+        raise SpliceError("dta data is not a whole number of rows")
+    ts = head.find(b"<timestamp>")
+    volatile = [(n_pos, n_pos + 8), (map_pos + 10 * 8, map_pos + 14 * 8)]
+    if ts >= 0:
+        volatile.append((ts, head.index(b"</timestamp>", ts)))
+    fields = {"order": order, "n_pos": n_pos, "map_pos": map_pos, "rows": rows}
+    row_bytes = (data_end - data_start) // rows
+    return _Layout(head, data_start, row_bytes, tail, volatile, fields)
