@@ -288,15 +288,17 @@ def _chunk(n: int):
     _warm_careless(path)
 
     def run():
-        with open_db(path) as db:
+        with open_db(path) as db, exports.snapshot(db):
             sel = exports.select(db, [data.SLUG], None)
             columns = core.build_columns(sel.inst, sel.params)
             careless = core.careless_ids(db, sel)
-            rows = next(exports.iter_rows(db, sel, core.CHUNK_ROWS))
-            frame = core._chunk_frame(rows, 0, sel, columns, careless, core._states(db, rows))
+            with exports.read_batches(db, sel, core.CHUNK_ROWS) as batches:
+                batch = next(iter(batches))
+                frame = core._chunk_frame(batch, 0, sel, columns, careless)
             return {
                 "rows": len(frame),
                 "frame_mb": float(frame.memory_usage(deep=True).sum()) / 2**20,
+                "batch_mb": batch.nbytes / 2**20,
             }
 
     return run

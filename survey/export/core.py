@@ -115,7 +115,7 @@ from analysis.scores import resolve_min_items
 from instruments.model import Instrument, Scale
 from survey.export import labels as texts
 from survey.export.neutralise import NOTE_NEUTRALISED, NOTE_RAW, neutralise_frame
-from survey.storage import careless_cache, exports, item_states, packing
+from survey.storage import careless_cache, exports, packing
 from survey.storage.db import open_db
 from survey.storage.files import private_mode
 
@@ -124,6 +124,9 @@ FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 STREAMED_FORMATS = ("csv", "xlsx", "parquet", "json")
 NEUTRALISED_FORMATS = ("csv", "xlsx")  # formula-looking text prefixed with ' (neutralise.py)
 CHUNK_ROWS = 50_000
+#: times an export takes its snapshot and the reader's again when responses arrived
+#: between the two (:class:`survey.storage.exports.SnapshotChanged`)
+SNAPSHOT_ATTEMPTS = 5
 #: SPSS user-missing code for "not applicable" (lowered if a scale reaches it).
 NA_CODE = -9
 #: Stata extended missing value for "not applicable".
@@ -470,18 +473,10 @@ def response_rows(
     identifiers as a file export."""
     sel = exports.select(db, [slug], None)
     columns = build_columns(sel.inst, sel.params, brand_values(sel.campaigns))
-    rows = exports.rows_of(db, sel, response_ids)
-    if not rows:
+    batch = exports.batch_of(db, sel, response_ids)
+    if not batch.num_rows:
         return pd.DataFrame({c.name: [] for c in columns}), columns
-    return _chunk_frame(
-        rows, first_row, sel, columns, careless_ids(db, sel), _states(db, rows)
-    ), columns
-
-
-def _states(db: Database, rows: Sequence[tuple]) -> tuple[dict, dict]:
-    """Open texts and not-shown items of a chunk's responses (``rows[k][0]`` is the id)."""
-    ids = [r[0] for r in rows]
-    return item_states.texts_by_response(db, ids), item_states.not_shown_by_response(db, ids)
+    return _chunk_frame(batch, first_row, sel, columns, careless_ids(db, sel)), columns
 
 
 def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
@@ -504,69 +499,91 @@ def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
     return frozenset(excluded)
 
 
-def _json_text(values: Sequence[str | None]) -> pd.Series:
-    # repetitive values: convert each distinct one once, then expand (pd.factorize)
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    s = pd.Series(uniques, dtype="str").fillna("[]")
-    s = s.str.replace(r'[\[\]" ]', "", regex=True)
-    return pd.Series(s.array.take(codes))
+def _text_map(arr, convert: Callable[[str | None], str]) -> pd.api.extensions.ExtensionArray:
+    """A text column from a repetitive Arrow string column: each distinct value (``None``
+    for NULL) converted once by ``convert``, then expanded."""
+    import pyarrow as pa
+
+    enc = arr.dictionary_encode(null_encoding="encode")
+    uniques = [convert(u) for u in enc.dictionary.to_pylist()]
+    return pd.array(pa.array(uniques, type=pa.string()).take(enc.indices), dtype="str")
 
 
-def _str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
-    """A text column from repetitive values: each distinct value converted once."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes, allow_fill=True)
+def _json_list(value: str | None) -> str:
+    """``["a", "b"]`` (a JSON list of ids, as ``responses.flags``/``na_items`` hold)
+    -> ``a,b``; NULL -> ``""``."""
+    return re.sub(r'[\[\]" ]', "", value if value is not None else "[]")
+
+
+def _sorted_set(value: str | None) -> str:
+    return ",".join(sorted(set(value.split(",")))) if value else ""
+
+
+def _masked_int(arr, dtype: str) -> pd.api.extensions.ExtensionArray:
+    """A nullable integer column (``Int8``/``Int16``) from an Arrow int64 column; a
+    value that does not fit is an error, not a wrapped number."""
+    import pyarrow as pa
+
+    small = arr.cast({"Int8": pa.int8(), "Int16": pa.int16()}[dtype])  # raises on overflow
+    mask = small.is_null().to_numpy(zero_copy_only=False)
+    values = small.fill_null(0).to_numpy(zero_copy_only=False)
+    return pd.arrays.IntegerArray(values, mask)
+
+
+def _packed_answers(arr, lows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the packed answers column (Arrow strings) without a Python string per row:
+    its UTF-8 data buffer holds the rows' packed characters end to end."""
+    n = len(arr)
+    if arr.null_count:
+        raise ValueError("packed answers missing in a row")
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=arr.offset + n + 1)
+    lo, hi = int(offsets[arr.offset]), int(offsets[arr.offset + n])
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8, count=hi)[lo:] if hi else np.empty(0, np.uint8)
+    values, missing, _ = packing.unpack_utf8(raw, lows, rows=n)
+    return values, missing
 
 
 def _chunk_frame(
-    rows: list[tuple],
+    batch,
     first_row: int,
     sel: exports.Selection,
     columns: Sequence[Column],
     careless: frozenset[int],
-    states: tuple[dict, dict] = ({}, {}),
 ) -> pd.DataFrame:
-    """One chunk of SQL rows -> the export frame (compact nullable dtypes). The rows'
-    leading response ids only join ``careless`` (ids excluded as careless) and go."""
+    """One chunk of rows (an Arrow record batch of :func:`survey.storage.exports.fields`)
+    -> the export frame (compact nullable dtypes). The leading response ids only join
+    ``careless`` (ids excluded as careless) and go."""
     inst = sel.inst
-    n = len(rows)
-    ids, *cols = list(zip(*rows, strict=True))
+    n = batch.num_rows
+    col = batch.column
     out: dict[str, Any] = {"row": np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)}
-    out["respondent"] = pd.array(cols[10], dtype="str")
-    for k, name in enumerate(("campaign", "period", "language", "direction")):
-        out[name] = _str_array(cols[k])
-    out["duration_s"] = np.array(cols[4], dtype=float)
-    pcols = [c for c in columns if c.kind == "param"]
-    first_param = len(exports.ROW_FIELDS) - 1  # the fields after the response id
-    for k, c in enumerate(pcols):
-        out[c.name] = _str_array(cols[first_param + k])
-    out["brand_position"] = pd.array(cols[11], dtype="Int16")
-    out["longstring"] = pd.array(cols[5], dtype="Int16")
-    out["irv"] = np.array(cols[6], dtype=float)  # None -> NaN
-    out["attention_passed"] = pd.array(cols[7], dtype="Int8")
-    flags = _json_text(cols[8])
-    out["quality_flags"] = flags.array
-    out["flagged"] = pd.array((flags != "").astype("int8"), dtype="Int8")
-    out["na_items"] = _json_text(cols[9]).array
-    texts_by_id, hidden_by_id = states
-    if hidden_by_id:
-        out["not_shown_items"] = _str_array(
-            [",".join(sorted(hidden_by_id.get(i, ()))) for i in ids]
-        )
-    else:  # the common case: nothing hidden in this chunk
-        out["not_shown_items"] = _str_array([""] * n)
+    out["respondent"] = pd.array(col("respondent"), dtype="str")
+    for name in ("campaign", "period", "language", "direction"):
+        out[name] = pd.array(col(name), dtype="str")
+    out["duration_s"] = col("duration_s").to_numpy(zero_copy_only=False)  # NULL -> NaN
+    for c in columns:
+        if c.kind == "param":
+            out[c.name] = pd.array(col(f"param:{c.name}"), dtype="str")
+    out["brand_position"] = _masked_int(col("brand_position"), "Int16")
+    out["longstring"] = _masked_int(col("longstring"), "Int16")
+    out["irv"] = col("irv").to_numpy(zero_copy_only=False)  # NULL -> NaN
+    out["attention_passed"] = _masked_int(col("attention_passed"), "Int8")
+    flags = _text_map(col("flags"), _json_list)
+    out["quality_flags"] = flags
+    out["flagged"] = pd.array((pd.Series(flags) != "").astype("int8"), dtype="Int8")
+    out["na_items"] = _text_map(col("na_items"), _json_list)
+    out["not_shown_items"] = _text_map(col("not_shown_items"), _sorted_set)
     for c in columns:
         if c.kind == "text":
-            out[c.name] = _str_array(
-                [texts_by_id.get(i, {}).get(c.name) for i in ids] if texts_by_id else [None] * n
-            )
-    id_array = np.fromiter(ids, dtype=np.int64, count=n)
+            out[c.name] = pd.array(col(f"text:{c.name}"), dtype="str")
+    id_array = col("response_id").to_numpy()
     excluded = np.fromiter(careless, dtype=np.int64, count=len(careless))
     out["excluded_careless"] = pd.arrays.IntegerArray(
         np.isin(id_array, excluded).astype(np.int8), np.zeros(n, dtype=bool)
     )
     items = list(inst.item_ids)
-    values, missing, _ = packing.unpack("".join(cols[-1]), sel.lows)
+    values, missing = _packed_answers(col("answers"), sel.lows)
     # one conversion for all items, columns contiguous (each item's array a row of these)
     codes_t = np.ascontiguousarray(values.T, dtype=np.int16)
     missing_t = np.ascontiguousarray(missing.T)
@@ -1262,96 +1279,101 @@ def export_campaign(
     if not db.conn.in_transaction:  # fill the careless cache (a write) before the snapshot
         with contextlib.suppress(LookupError, ValueError):  # raised again below
             careless_ids(db, exports.select(db, slugs, periods))
-    with exports.snapshot(db):
-        sel = exports.select(db, slugs, periods)
-        inst = sel.inst
-        if language not in inst.languages:
-            raise ValueError(
-                f"language {language!r}: the instrument {inst.key} offers "
-                f"{', '.join(inst.languages)}"
-            )
-        columns = build_columns(inst, sel.params, brand_values(sel.campaigns))
-        na_code = _na_code(inst)
-        total = exports.count(db, sel)
-        careless = careless_ids(db, sel)
-        if fmt == "xlsx" and total > XLSX_MAX_ROWS:
-            raise ValueError(
-                f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
-                "sheet); export csv or parquet instead"
-            )
-        temps: list[Path] = []
-        try:
-            data_tmp = _temp(out, "")
-            temps.append(data_tmp)
-            writer = _WRITERS[fmt](data_tmp, columns, language, sel, na_code)
-            writer.raw_formulas = bool(raw_formulas)
-            done = 0
+    own_snapshot = not db.conn.in_transaction
+    for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+        with exports.snapshot(db), contextlib.ExitStack() as reader:
+            sel = exports.select(db, slugs, periods)
+            inst = sel.inst
+            if language not in inst.languages:
+                raise ValueError(
+                    f"language {language!r}: the instrument {inst.key} offers "
+                    f"{', '.join(inst.languages)}"
+                )
+            columns = build_columns(inst, sel.params, brand_values(sel.campaigns))
+            na_code = _na_code(inst)
+            total = exports.count(db, sel)
+            careless = careless_ids(db, sel)
+            try:  # the child process that reads the rows (ended with the block)
+                chunks = reader.enter_context(exports.read_batches(db, sel, chunk_rows))
+            except exports.SnapshotChanged:  # its snapshot is not ours: a response came in
+                if attempt == SNAPSHOT_ATTEMPTS or not own_snapshot:
+                    raise
+                continue  # take both snapshots again
+            if fmt == "xlsx" and total > XLSX_MAX_ROWS:
+                raise ValueError(
+                    f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
+                    "sheet); export csv or parquet instead"
+                )
+            temps: list[Path] = []
             try:
-                # closed here, while the connection is open, also when a chunk fails
-                with contextlib.closing(exports.iter_rows(db, sel, chunk_rows)) as chunks:
-                    for rows in chunks:
-                        writer.write(
-                            _chunk_frame(rows, done, sel, columns, careless, _states(db, rows))
-                        )
-                        done += len(rows)
-                        del rows  # before the next chunk is read: one chunk at a time
+                data_tmp = _temp(out, "")
+                temps.append(data_tmp)
+                writer = _WRITERS[fmt](data_tmp, columns, language, sel, na_code)
+                writer.raw_formulas = bool(raw_formulas)
+                done = 0
+                try:
+                    for batch in chunks:
+                        writer.write(_chunk_frame(batch, done, sel, columns, careless))
+                        done += batch.num_rows
+                        del batch  # before the next chunk is read: one chunk at a time
                         if progress is not None:
                             progress(done, total)
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
-            if progress is not None and done == 0:
-                progress(0, total)
-            digest = _sha256(data_tmp)
-            cb = codebook(columns, inst, language, fmt, na_code)
-            if fmt in NEUTRALISED_FORMATS:
-                cb["formulas"] = NOTE_RAW if raw_formulas else NOTE_NEUTRALISED
-            md_path, cbj_path, man_path = (
-                Path(f"{out}.codebook.md"),
-                Path(f"{out}.codebook.json"),
-                Path(f"{out}.manifest.json"),
-            )
-            manifest = {
-                "file": out.name,
-                "format": fmt,
-                "rows": done,
-                "sha256": digest,
-                "exported_at": datetime.now(UTC)
-                .isoformat(timespec="seconds")
-                .replace("+00:00", "Z"),
-                "filters": {
-                    "campaigns": [c["slug"] for c in sel.campaigns],
-                    "periods": list(sel.periods) if sel.periods else None,
-                    "status": "complete",
-                },
-                "instrument": {"id": inst.id, "version": inst.version},
-                "label_language": language,
-                "trustmeter_version": trustmeter_version(),
-                "constant_memory": writer.constant_memory,
-                "missing_values": cb["missing_values"],
-                "formulas_neutralised": fmt in NEUTRALISED_FORMATS and not raw_formulas,
-                "columns": [c.name for c in columns],
-                "codebook": [md_path.name, cbj_path.name],
-            }
-            texts = {
-                md_path: codebook_markdown(cb),
-                cbj_path: json.dumps(cb, ensure_ascii=False, indent=2) + "\n",
-                man_path: json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-            }
-            staged = {}
-            for final, text in texts.items():
-                tmp = _temp(out, Path(final.name).suffix)
-                temps.append(tmp)
-                tmp.write_text(text, encoding="utf-8")
-                staged[final] = tmp
-            os.replace(data_tmp, out)
-            for final, tmp in staged.items():
-                os.replace(tmp, final)
-        finally:
-            for t in temps:
-                with contextlib.suppress(FileNotFoundError):
-                    t.unlink()
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.close()
+                if progress is not None and done == 0:
+                    progress(0, total)
+                digest = _sha256(data_tmp)
+                cb = codebook(columns, inst, language, fmt, na_code)
+                if fmt in NEUTRALISED_FORMATS:
+                    cb["formulas"] = NOTE_RAW if raw_formulas else NOTE_NEUTRALISED
+                md_path, cbj_path, man_path = (
+                    Path(f"{out}.codebook.md"),
+                    Path(f"{out}.codebook.json"),
+                    Path(f"{out}.manifest.json"),
+                )
+                manifest = {
+                    "file": out.name,
+                    "format": fmt,
+                    "rows": done,
+                    "sha256": digest,
+                    "exported_at": datetime.now(UTC)
+                    .isoformat(timespec="seconds")
+                    .replace("+00:00", "Z"),
+                    "filters": {
+                        "campaigns": [c["slug"] for c in sel.campaigns],
+                        "periods": list(sel.periods) if sel.periods else None,
+                        "status": "complete",
+                    },
+                    "instrument": {"id": inst.id, "version": inst.version},
+                    "label_language": language,
+                    "trustmeter_version": trustmeter_version(),
+                    "constant_memory": writer.constant_memory,
+                    "missing_values": cb["missing_values"],
+                    "formulas_neutralised": fmt in NEUTRALISED_FORMATS and not raw_formulas,
+                    "columns": [c.name for c in columns],
+                    "codebook": [md_path.name, cbj_path.name],
+                }
+                texts = {
+                    md_path: codebook_markdown(cb),
+                    cbj_path: json.dumps(cb, ensure_ascii=False, indent=2) + "\n",
+                    man_path: json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                }
+                staged = {}
+                for final, text in texts.items():
+                    tmp = _temp(out, Path(final.name).suffix)
+                    temps.append(tmp)
+                    tmp.write_text(text, encoding="utf-8")
+                    staged[final] = tmp
+                os.replace(data_tmp, out)
+                for final, tmp in staged.items():
+                    os.replace(tmp, final)
+            finally:
+                for t in temps:
+                    with contextlib.suppress(FileNotFoundError):
+                        t.unlink()
+        break
     return ExportResult(
         path=out,
         format=fmt,

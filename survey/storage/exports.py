@@ -8,7 +8,7 @@ travel packed (:mod:`survey.storage.packing`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,52 +114,183 @@ def _where(sel: Selection) -> tuple[str, list]:
     return where, args
 
 
+#: the Arrow type of each of :data:`ROW_FIELDS` (params, not-shown items, open texts and
+#: the packed answers that follow are text)
+ROW_TYPES = dict(
+    zip(
+        ROW_FIELDS,
+        (
+            "int64",
+            *["string"] * 4,
+            "float64",
+            "int64",
+            "float64",
+            "int64",
+            *["string"] * 3,
+            "int64",
+        ),
+        strict=True,
+    )
+)
+_CASTS = {"int64": "INTEGER", "float64": "REAL", "string": "TEXT"}
+
+
+def fields(sel: Selection) -> list[tuple[str, str]]:
+    """``(name, type)`` of the columns of :func:`_select_sql`: :data:`ROW_FIELDS`, then
+    ``param:<name>`` per declared param, ``not_shown_items`` (comma-separated, unsorted,
+    NULL if none), ``text:<item>`` per open-text item, and ``answers`` (packed)."""
+    return (
+        list(ROW_TYPES.items())
+        + [(f"param:{p}", "string") for p in sel.params]
+        + [("not_shown_items", "string")]
+        + [(f"text:{t}", "string") for t in sel.inst.text_item_ids]
+        + [("answers", "string")]
+    )
+
+
 def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, list]:
     items = sel.inst.item_ids
+    texts = list(sel.inst.text_item_ids)
     packed = packing.pack_sql(items, sel.lows)
     where, args = _where(sel)
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"
         args += [int(i) for i in ids]
+    # every column cast to its declared type (json_extract gives numbers for JSON numbers;
+    # a REAL column may hold integers): one SQLite type per column, whatever the data
+    cols = [
+        f"CAST({e} AS {_CASTS[t]})"
+        for e, t in zip(
+            [
+                "r.id",
+                "c.slug",
+                "r.period",
+                "r.language",
+                "r.direction",
+                "r.duration_s",
+                "r.longstring",
+                "r.irv",
+                "r.attention_passed",
+                "r.flags",
+                "r.na_items",
+                "r.respondent",
+                "r.brand_position",
+            ],
+            ROW_TYPES.values(),
+            strict=True,
+        )
+    ]
+    cols += [f"CAST(json_extract(r.params, '$.{p}') AS TEXT)" for p in sel.params]
+    cols.append(
+        "(SELECT group_concat(s.item_id, ',') FROM item_states s "
+        "WHERE s.response_id = r.id AND s.state = 'not_shown')"
+    )
+    cols += [
+        "(SELECT t.value FROM text_answers t WHERE t.response_id = r.id AND t.item_id = ?)"
+        for _ in texts
+    ]
+    cols.append(packed)
     sql = (
-        "SELECT r.id, c.slug, r.period, r.language, r.direction, r.duration_s, r.longstring, "
-        "r.irv, r.attention_passed, r.flags, r.na_items, r.respondent, r.brand_position, "
-        + "".join(f"json_extract(r.params, '$.{p}'), " for p in sel.params)
-        + f"{packed} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
+        f"SELECT {', '.join(cols)} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
         f"LEFT JOIN {packing.quote(sel.table)} a ON a.response_id = r.id WHERE {where} "
         "ORDER BY r.id"
     )
-    return sql, args
+    return sql, [*texts, *args]
+
+
+def _fingerprint_sql(sel: Selection) -> tuple[str, list]:
+    where, args = _where(sel)
+    return (
+        f"SELECT COUNT(*), COALESCE(SUM(r.id), 0), MAX(r.completed_at) FROM responses r "
+        f"WHERE {where}",
+        args,
+    )
+
+
+def fingerprint(db: Database, sel: Selection) -> tuple:
+    """``(rows, sum of ids, last completion)`` of the selected responses: what tells two
+    snapshots of them apart (a response added, completed or erased)."""
+    sql, args = _fingerprint_sql(sel)
+    return tuple(db.execute(sql, args).fetchone())
 
 
 def count(db: Database, sel: Selection) -> int:
-    """Number of rows :func:`iter_rows` yields."""
-    where, args = _where(sel)
-    return db.execute(f"SELECT COUNT(*) FROM responses r WHERE {where}", args).fetchone()[0]
+    """Number of rows :func:`read_batches` yields."""
+    return fingerprint(db, sel)[0]
 
 
-def iter_rows(db: Database, sel: Selection, chunk_rows: int) -> Iterator[list[tuple]]:
-    """The selected responses in id order, ``chunk_rows`` at a time: tuples of
-    :data:`ROW_FIELDS`, then one value per declared param, then the packed answers."""
+class SnapshotChanged(OSError):
+    """The reader's snapshot holds other responses than the caller's (they changed
+    between the two): start again."""
+
+
+def _db_file(db: Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    path = row[2] if row else ""
+    if not path:
+        raise ValueError(
+            "exports read the database file in a separate process; this "
+            "database has no file (in memory)"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def read_batches(db: Database, sel: Selection, chunk_rows: int) -> Iterator[Iterator]:
+    """The selected responses in id order as Arrow record batches of ``chunk_rows`` rows
+    (the last fewer), the columns of :func:`fields`, read by a child process
+    (:mod:`survey.storage.arrow_reader`) from the same data as ``db``'s current read
+    transaction: :class:`SnapshotChanged` if responses changed between the two (call
+    again in a new transaction). The child is ended when the block ends."""
+    from survey.storage.arrow_reader import ArrowRows
+
     sql, args = _select_sql(sel)
-    cur = db.conn.execute(sql, args)
-    try:
-        while rows := cur.fetchmany(chunk_rows):
-            yield rows
-    finally:
-        cur.close()
+    names, types = zip(*fields(sel), strict=True)
+    pre_sql, pre_args = _fingerprint_sql(sel)
+    mine = list(fingerprint(db, sel))
+    with ArrowRows(
+        _db_file(db), sql, args, names, types, chunk_rows, pre=[(pre_sql, pre_args)]
+    ) as rows:
+        theirs = rows.pre[0][0] if rows.pre and rows.pre[0] else None
+        if theirs != mine:
+            raise SnapshotChanged(
+                f"responses changed while the export started ({mine} -> {theirs})"
+            )
+        yield _in_order(rows)
 
 
-def rows_of(db: Database, sel: Selection, response_ids: Sequence[int]) -> list[tuple]:
-    """The rows (as :func:`iter_rows`) of some complete responses, in the order given."""
+def _in_order(rows: Iterable) -> Iterator:
+    """The batches, checking that ids increase (the SQL's ORDER BY under UNION ALL)."""
+    last = None
+    for batch in rows:
+        ids = batch.column(0).to_numpy()
+        if len(ids) and (
+            (last is not None and ids[0] <= last) or (len(ids) > 1 and (ids[1:] <= ids[:-1]).any())
+        ):
+            raise RuntimeError("the reader returned responses out of id order")
+        if len(ids):
+            last = ids[-1]
+        yield batch
+
+
+def batch_of(db: Database, sel: Selection, response_ids: Sequence[int]):
+    """The rows (as :func:`read_batches`) of some complete responses, in the order given,
+    as one record batch, read here (few rows: the API's pulls)."""
+    import pyarrow as pa
+
     ids = [int(i) for i in response_ids]
-    if not ids:
-        return []
-    sql, args = _select_sql(sel, ids)
-    rows = db.execute(sql, args).fetchall()
-    position = {rid: k for k, rid in enumerate(ids)}
-    rows.sort(key=lambda r: position[r[0]])
-    return rows
+    names, types = zip(*fields(sel), strict=True)
+    rows = []
+    if ids:
+        sql, args = _select_sql(sel, ids)
+        rows = db.execute(sql, args).fetchall()
+        position = {rid: k for k, rid in enumerate(ids)}
+        rows.sort(key=lambda r: position[r[0]])
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(list(c), type=getattr(pa, t)()) for c, t in zip(cols, types, strict=True)],
+        names=list(names),
+    )
 
 
 @contextlib.contextmanager

@@ -65,6 +65,20 @@ def _code_points(text: str) -> np.ndarray:
         return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
 
 
+def unpack_utf8(
+    data: np.ndarray, lows: Sequence[int], *, rows: int, with_ids: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`unpack` of the UTF-8 bytes (uint8 array) of ``rows`` packed rows end to end,
+    as an Arrow string column holds them: no Python string when all are ASCII."""
+    if len(data) and int(data.max()) >= 0x80:
+        codes, missing, ids = unpack(data.tobytes().decode("utf-8"), lows, with_ids=with_ids)
+    else:
+        codes, missing, ids = _unpack_points(data.astype(np.int64), lows, with_ids)
+    if codes.shape[1] and len(codes) != rows:
+        raise ValueError(f"packed data of {len(codes)} rows, expected {rows}")
+    return codes, missing, ids
+
+
 def unpack(
     text: str, lows: Sequence[int], *, with_ids: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -74,9 +88,14 @@ def unpack(
     row, one column per answer column; undefined where missing), ``missing`` a bool
     matrix (NULL), and ``ids`` (int64) when ``with_ids``.
     """
+    return _unpack_points(_code_points(text), lows, with_ids)
+
+
+def _unpack_points(
+    points: np.ndarray, lows: Sequence[int], with_ids: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     lows_a = np.asarray(lows, dtype=np.int64)
     width = len(lows_a) + (ID_CHARS if with_ids else 0)
-    points = _code_points(text)
     if width == 0:
         if len(points):
             raise ValueError("packed text for zero columns is not empty")
