@@ -2,7 +2,7 @@
 
 ``BENCH_SCALE`` picks the sizes: ``full`` (default; 10k/100k/1M responses, about
 half an hour on 2 cores), ``small`` or ``tiny`` (the smoke test). ``BENCH_ONLY``
-(comma-separated: ``analysis,load,export,web``) runs a subset and updates those
+(comma-separated: ``analysis,load,export,web,web_exports``) runs a subset and updates those
 sections in an existing results file of the same scale; ``BENCH_OUT`` sets the JSON
 path; ``BENCH_CACHE`` the folder of the generated inputs (default
 ``$TMPDIR/trustmeter-bench``, about 1.5 GB at full scale); ``BENCH_EXPORT_ONCE``
@@ -317,6 +317,31 @@ def bench_web(cfg: dict) -> dict:
     }
 
 
+def bench_web_exports(cfg: dict) -> dict:
+    from benchmarks import exports_live
+
+    n = cfg["db_rows"]
+    print(
+        f"respondents during exports: {exports_live.CLIENTS} clients, "
+        f"{exports_live.EXPORTS} {exports_live.FORMAT} exports of {n:,} rows",
+        flush=True,
+    )
+    r = exports_live.measure(n, cfg["web_seconds"])
+    for k in ("baseline", "during_exports"):
+        v = r[k]
+        print(
+            f"  {k}: {v['requests_per_s']:.0f} req/s, p50 {v['p50_ms']:.0f} ms, "
+            f"p99 {v['p99_ms']:.0f} ms, errors {v['errors']}",
+            flush=True,
+        )
+    print(
+        f"  export worker CPU in the window {r['export_worker_cpu_s_in_window']} s; jobs "
+        + ", ".join(f"{p['state_after']} {p['rows_done_after']}" for p in r["export_progress"]),
+        flush=True,
+    )
+    return r
+
+
 def machine() -> dict:
     import numpy
 
@@ -520,6 +545,25 @@ def table(res: dict) -> str:
                 "",
                 "",
             )
+    we = res.get("web_exports")
+    if we:
+        b, d = we["baseline"], we["during_exports"]
+        add(
+            "respondent latency p50 / p99, no export",
+            f"{we['clients']} clients",
+            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f} ms",
+            "1",
+            "",
+            "",
+        )
+        add(
+            f"same, {we['exports']} {we['format']} exports running",
+            f"{we['n']:,} rows each",
+            f"{d['p50_ms']:.0f} / {d['p99_ms']:.0f} ms",
+            f"{we['p50_ratio']:.2f}x / {we['p99_ratio']:.2f}x",
+            "",
+            "",
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(6)]
     lines = [
         "  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip() for r in rows
@@ -533,7 +577,11 @@ def main() -> dict:
     if scale not in SCALES:
         raise SystemExit(f"BENCH_SCALE must be one of {', '.join(SCALES)}, not {scale!r}")
     cfg = SCALES[scale]
-    only = [s for s in os.environ.get("BENCH_ONLY", "analysis,load,export,web").split(",") if s]
+    only = [
+        s
+        for s in os.environ.get("BENCH_ONLY", "analysis,load,export,web,web_exports").split(",")
+        if s
+    ]
     out_path = Path(os.environ.get("BENCH_OUT") or HERE / "results.json")
     res: dict = {
         "scale": scale,
@@ -553,6 +601,7 @@ def main() -> dict:
         ("load", bench_load),
         ("export", bench_export),
         ("web", bench_web),
+        ("web_exports", bench_web_exports),
     ):
         if name in only:
             res[name] = fn(cfg)

@@ -49,6 +49,28 @@ def test_harness_tiny(bench_env, tmp_path):
     assert "survey flow requests" in res["table"]
 
 
+def test_harness_respondents_during_exports(bench_env, tmp_path):
+    """The section that times respondents while two exports run against a real server
+    (``benchmarks/exports_live.py``) still runs; its figures are ``make bench``'s."""
+    out = tmp_path / "results.json"
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "web_exports"}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    we = json.loads(out.read_text())["web_exports"]
+    for window in ("baseline", "during_exports"):
+        assert we[window]["completed_per_s"] > 0 and we[window]["errors"] == 0
+    assert len(we["export_progress"]) == 2
+    assert we["export_progress"][0]["state_before"] in ("running", "done")
+    assert "exports running" in json.loads(out.read_text())["table"]
+
+
 def test_matrix_loader_matches_frame(bench_env, monkeypatch):
     from benchmarks import data
     from survey.storage.db import open_db
