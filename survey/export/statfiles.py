@@ -32,18 +32,24 @@ The writers here keep one chunk at a time and still let pyreadstat do all the en
      (``<strls>``, ``<value_labels>``, ``</stata_dta>``, end of file) are patched.
 
    Every piece's dictionary is compared with the first one (bytes equal apart from the
-   case count and the creation time); a difference raises instead of writing a file
-   that is wrong.
+   case count and the creation time); if one differs (not seen with the export frames),
+   the file is written again by the in-memory writer rather than joined wrongly.
 
 The result is byte for byte the file the in-memory writer makes from the same chunks,
 except the creation timestamp (``tests/export/test_statfiles.py``).
 
-Not streamed (the in-memory writer is used, ``constant_memory`` is False for that
-export and so says the manifest): a dta export in which some text reaches 2,045 UTF-8
-bytes (Stata then stores it as a strL, kept in a section after the data and referenced
-by row numbers, which would need renumbering), and frames that pyreadstat would type
-differently chunk by chunk (object columns mixing value types, categoricals, chunks
-whose dtypes differ); the export frames of :mod:`survey.export.core` have none of these.
+Not streamed (the in-memory writer writes the file from the spool; ``constant_memory``
+is then False, so say the manifest and the CLI, and ``fallback_reason`` says why): a
+dta export in which some text reaches 2,045 UTF-8 bytes (Stata then stores it as a
+strL, kept in a section after the data and referenced by row numbers, which would need
+renumbering; e.g. an open text of 682 or more three-byte characters), frames that
+pyreadstat could type differently chunk by chunk (object columns mixing value types,
+categoricals, chunks whose dtypes differ, text columns with user-missing codes), and a
+piece whose dictionary differs from the first. The export frames of
+:mod:`survey.export.core` have none of these but the strL case.
+
+Disk: the spool holds the pickled chunks (about the frames' size in memory, some
+270 MB at 1,000,000 rows) and one piece file at a time, both deleted at the end.
 
 Wiring (``survey/export/core.py``)::
 
@@ -102,6 +108,8 @@ class _Profile:
             elif s.dtype == object:
                 self._observe_object(name, s)
             elif pd.api.types.is_string_dtype(s.dtype):
+                if name in self.user_missing:  # pyreadstat would drop those codes first
+                    self.reason = self.reason or f"text column {name!r} has user-missing codes"
                 self.text_bytes[name] = max(self.text_bytes.get(name, -1), _max_bytes(s))
 
     def _observe_object(self, name: str, s: pd.Series) -> None:
@@ -200,15 +208,24 @@ class _Streamed:
             reason = self.profile.reason or self._not_streamable()
             if self.rows == 0:
                 super().close()  # the empty file, as the in-memory writer writes it
-            elif reason is not None:
-                self.constant_memory = False
-                self.fallback_reason = reason
-                self.chunks = list(self._chunks())
-                super().close()
-            else:
-                self._write_streamed()
+                return
+            if reason is None:
+                try:
+                    self._write_streamed()
+                    return
+                except SpliceError as e:
+                    reason = str(e)
+            self._write_in_memory(reason)
         finally:
             self._remove_temps()
+
+    def _write_in_memory(self, reason: str) -> None:
+        """The in-memory writer's file from the spooled chunks, said in ``constant_memory``
+        (the export's manifest) and ``fallback_reason``."""
+        self.constant_memory = False
+        self.fallback_reason = reason
+        self.chunks = list(self._chunks())
+        super().close()
 
     def abort(self) -> None:
         if self._spool_fh is not None:

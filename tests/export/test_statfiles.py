@@ -58,7 +58,7 @@ def build_setup(d: Path) -> dict:
             db, slug="plain", instrument="customer-trust", period="2026-Q4", params=[]
         )
         inst = store.campaign_instrument(db, store.get_campaign(db, "plain"))
-        brand_campaign(db, inst, "brands", people=3, per_person=2, seed=5)
+        made = brand_campaign(db, inst, "brands", people=3, per_person=2, seed=5)
     saved, _Capture.seen = core._WRITERS["csv"], []
     core._WRITERS["csv"] = _Capture
     try:
@@ -73,6 +73,7 @@ def build_setup(d: Path) -> dict:
         "columns": writer.columns,
         "proto": proto,
         "inst": writer.sel.inst,
+        "brands": made["brand"],
     }
 
 
@@ -329,35 +330,41 @@ def test_abort_removes_the_spool(setup, tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-def test_a_piece_with_another_dictionary_is_refused(setup, tmp_path, monkeypatch):
-    """The splice checks every piece against the first: if pyreadstat typed a chunk
-    differently, the export fails instead of writing a wrong file."""
-    w = sf.StreamedSavWriter(tmp_path / "x.sav", setup["columns"], "en", setup["sel"], -9)
-    w.write(make_chunk(setup, 3, 0, 1, "short"))
-    w.write(make_chunk(setup, 3, 3, 2, "long"))
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_a_piece_with_another_dictionary_is_not_joined(setup, tmp_path, monkeypatch, fmt):
+    """Every piece is checked against the first: without the template row's widths the
+    second piece's strings are wider, and the writer falls back to the in-memory file
+    (and says so) instead of joining rows of another width."""
     monkeypatch.setattr(sf._Profile, "template", lambda self, chunk: chunk.iloc[[0]])
-    with pytest.raises(sf.SpliceError, match="another dictionary"):
-        w.close()
+    mem, streamed, chunks = write_both(setup, fmt, tmp_path, [(3, "short"), (3, "long")])
+    assert not streamed.constant_memory
+    assert "another dictionary" in streamed.fallback_reason
+    assert masked(streamed.path, fmt) == masked(mem.path, fmt)
+    assert_matches_input(streamed.path, fmt, chunks, setup)
     assert not list(tmp_path.glob(".*"))
 
 
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
 def test_export_campaign_with_the_streamed_writers(setup, tmp_path, monkeypatch, fmt):
-    """The full export path (SQL rows -> frames -> writer), chunks of 2 rows."""
-    ref = core.export_campaign(setup["path"], "brands", fmt, tmp_path / f"a.{fmt}", chunk_rows=2)
-    monkeypatch.setitem(core._WRITERS, fmt, WRITERS[fmt][1])
+    """The full export path (SQL rows -> frames -> writer) in chunks of 2 rows, against
+    the in-memory writer in one chunk (either may be ``core._WRITERS``' default)."""
+    old, new = WRITERS[fmt]
+    monkeypatch.setitem(core._WRITERS, fmt, old)
+    ref = core.export_campaign(
+        setup["path"], "brands", fmt, tmp_path / f"a.{fmt}", chunk_rows=6, language="fa"
+    )
+    monkeypatch.setitem(core._WRITERS, fmt, new)
     got = core.export_campaign(
         setup["path"], "brands", fmt, tmp_path / f"b.{fmt}", chunk_rows=2, language="fa"
-    )
-    ref_fa = core.export_campaign(
-        setup["path"], "brands", fmt, tmp_path / f"c.{fmt}", chunk_rows=6, language="fa"
     )
     assert not ref.constant_memory and got.constant_memory and got.rows == ref.rows == 6
     manifest = json.loads(got.manifest.read_text("utf-8"))
     assert manifest["constant_memory"] is True and manifest["sha256"] == got.sha256
-    monkeypatch.setitem(core._WRITERS, fmt, WRITERS[fmt][0])
-    assert masked(got.path, fmt) == masked(ref_fa.path, fmt)
-    assert_same_reading(ref_fa.path, got.path, fmt)
+    assert masked(got.path, fmt) == masked(ref.path, fmt)
+    assert_same_reading(ref.path, got.path, fmt)
+    df = (pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta)(got.path)[0]
+    assert sorted(df["brand"]) == sorted(setup["brands"])
+    assert df["row"].tolist() == list(range(1, 7))
 
 
 # ----- memory -----------------------------------------------------------------------
