@@ -479,14 +479,18 @@ def response_rows(
     return _chunk_frame(batch, first_row, sel, columns, careless_ids(db, sel)), columns
 
 
-def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
+def careless_ids(
+    db: Database, sel: exports.Selection, *, unstored: list | None = None
+) -> frozenset[int]:
     """Ids of the selected campaigns' complete responses excluded as careless (the
     dashboard's rule: :func:`analysis.headline.careless_exclusions`).
 
     Cached by data version (:mod:`survey.storage.careless_cache`): computed once per
     change of the campaigns' responses, one period at a time (the rule screens within a
     period, so only one period's items are in memory at once). Stored only when called
-    outside a transaction; :func:`export_campaign` calls it before its read snapshot."""
+    outside a transaction; inside one, a computed result is appended to ``unstored`` (if
+    given) as ``(selection, version, ids)`` for the caller to store after it
+    (:func:`export_campaign` does, after its read snapshot)."""
     selection, version = careless_cache.key(db, sel.campaigns)
     cached = careless_cache.get(db, selection, version)
     if cached is not None:
@@ -495,7 +499,8 @@ def careless_ids(db: Database, sel: exports.Selection) -> frozenset[int]:
     for frame in careless_cache.period_frames(db, sel.campaigns, sel.inst, sel.table):
         mask = careless_exclusions(frame, sel.inst)
         excluded += frame["response_id"].to_numpy()[mask].tolist()
-    careless_cache.put(db, selection, version, excluded)
+    if not careless_cache.put(db, selection, version, excluded) and unstored is not None:
+        unstored.append((selection, version, excluded))
     return frozenset(excluded)
 
 
@@ -1276,9 +1281,7 @@ def export_campaign(
     out = Path(out_path).absolute()
     _check_output(out)
     slugs = [slug] if isinstance(slug, str) else list(slug)
-    if not db.conn.in_transaction:  # fill the careless cache (a write) before the snapshot
-        with contextlib.suppress(LookupError, ValueError):  # raised again below
-            careless_ids(db, exports.select(db, slugs, periods))
+    unstored: list = []  # careless exclusions computed in the snapshot, stored after it
     own_snapshot = not db.conn.in_transaction
     for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
         with exports.snapshot(db), contextlib.ExitStack() as reader:
@@ -1289,16 +1292,18 @@ def export_campaign(
                     f"language {language!r}: the instrument {inst.key} offers "
                     f"{', '.join(inst.languages)}"
                 )
+            # the child process that reads the rows starts now, and works while this one
+            # reads the careless exclusions; it is ended with the block
+            chunks = reader.enter_context(exports.read_batches(db, sel, chunk_rows))
             columns = build_columns(inst, sel.params, brand_values(sel.campaigns))
             na_code = _na_code(inst)
-            total = exports.count(db, sel)
-            careless = careless_ids(db, sel)
-            try:  # the child process that reads the rows (ended with the block)
-                chunks = reader.enter_context(exports.read_batches(db, sel, chunk_rows))
-            except exports.SnapshotChanged:  # its snapshot is not ours: a response came in
+            careless = careless_ids(db, sel, unstored=unstored)
+            try:
+                total = chunks.total()
+            except exports.SnapshotChanged:  # the child's snapshot is not ours
                 if attempt == SNAPSHOT_ATTEMPTS or not own_snapshot:
                     raise
-                continue  # take both snapshots again
+                continue  # a response came in between: take both snapshots again
             if fmt == "xlsx" and total > XLSX_MAX_ROWS:
                 raise ValueError(
                     f"{total:,} rows do not fit in xlsx (at most {XLSX_MAX_ROWS:,} per "
@@ -1374,6 +1379,8 @@ def export_campaign(
                     with contextlib.suppress(FileNotFoundError):
                         t.unlink()
         break
+    for selection, version, ids in unstored[-1:]:  # the snapshot has ended: a write is safe
+        careless_cache.put(db, selection, version, ids)
     return ExportResult(
         path=out,
         format=fmt,

@@ -22,9 +22,11 @@ Snapshot: the child reads in one transaction; ``pre`` queries run first in it, a
 results come with the stream's schema (:attr:`ArrowRows.pre`), so a caller can check
 that the child sees the data it expects (e.g. the same count as its own snapshot).
 
-The child is ended on every path (:meth:`ArrowRows.close`, also used by ``with``); its
-failures raise :class:`ReaderError` in the parent with the child's message. If the
-parent dies, the child's next write fails (broken pipe) and it exits.
+The child starts at once, and the caller may work meanwhile: the stream is opened when
+first used (:attr:`ArrowRows.pre`, iteration). The child is ended on every path
+(:meth:`ArrowRows.close`, also used by ``with``); its failures raise
+:class:`ReaderError` in the parent with the child's message. If the parent dies, the
+child's next write fails (broken pipe) and it exits.
 """
 
 from __future__ import annotations
@@ -91,23 +93,34 @@ class ArrowRows:
         )
         self._reader = None
         try:
-            import pyarrow as pa
-
             self._proc.stdin.write(json.dumps(request).encode("utf-8"))
             self._proc.stdin.close()
-            try:
-                self._reader = pa.ipc.open_stream(self._proc.stdout)
-            except (pa.ArrowInvalid, OSError) as e:
-                self._fail(e)
-            meta = self._reader.schema.metadata or {}
-            self.pre: list[list[list[Any]]] = json.loads(meta.get(b"trustmeter.pre", b"[]"))
         except BaseException:
             self.close()
             raise
 
+    def _open(self):
+        """The IPC stream, opened on first use (waits for the child's first batch)."""
+        if self._reader is None:
+            import pyarrow as pa
+
+            if self._proc is None:
+                raise ReaderError("the reader is closed")
+            try:
+                self._reader = pa.ipc.open_stream(self._proc.stdout)
+            except (pa.ArrowInvalid, OSError) as e:
+                self._fail(e)
+        return self._reader
+
+    @property
+    def pre(self) -> list[list[list[Any]]]:
+        """The rows of each ``pre`` query, read in the child's transaction."""
+        meta = self._open().schema.metadata or {}
+        return json.loads(meta.get(b"trustmeter.pre", b"[]"))
+
     @property
     def schema(self):
-        return self._reader.schema
+        return self._open().schema
 
     def _fail(self, cause: BaseException | None = None) -> None:
         """Raise the child's error (waiting for it to end)."""
@@ -130,7 +143,7 @@ class ArrowRows:
 
         while True:
             try:
-                batch = self._reader.read_next_batch()
+                batch = self._open().read_next_batch()
             except StopIteration:
                 break
             except (pa.ArrowInvalid, OSError) as e:

@@ -8,7 +8,7 @@ travel packed (:mod:`survey.storage.packing`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,16 +200,13 @@ def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, 
 
 def _fingerprint_sql(sel: Selection) -> tuple[str, list]:
     where, args = _where(sel)
-    return (
-        f"SELECT COUNT(*), COALESCE(SUM(r.id), 0), MAX(r.completed_at) FROM responses r "
-        f"WHERE {where}",
-        args,
-    )
+    # from the (campaign_id, status) index alone: no table row is read
+    return f"SELECT COUNT(*), COALESCE(SUM(r.id), 0) FROM responses r WHERE {where}", args
 
 
-def fingerprint(db: Database, sel: Selection) -> tuple:
-    """``(rows, sum of ids, last completion)`` of the selected responses: what tells two
-    snapshots of them apart (a response added, completed or erased)."""
+def fingerprint(db: Database, sel: Selection) -> tuple[int, int]:
+    """``(rows, sum of their ids)`` of the selected responses: what tells two snapshots
+    of them apart (a response added, completed or erased)."""
     sql, args = _fingerprint_sql(sel)
     return tuple(db.execute(sql, args).fetchone())
 
@@ -229,48 +226,61 @@ def _db_file(db: Database) -> str:
     path = row[2] if row else ""
     if not path:
         raise ValueError(
-            "exports read the database file in a separate process; this "
-            "database has no file (in memory)"
+            "exports read the database file in a separate process; this database has no "
+            "file (in memory)"
         )
     return path
 
 
+class Batches:
+    """The rows of :func:`read_batches`: :meth:`total` (checks the snapshots agree),
+    then iterate for the record batches."""
+
+    def __init__(self, db: Database, sel: Selection, rows):
+        self._db, self._sel, self._rows = db, sel, rows
+        self._total: int | None = None
+
+    def total(self) -> int:
+        """The number of rows; :class:`SnapshotChanged` if the child's snapshot holds
+        other responses than ``db``'s current read transaction."""
+        if self._total is None:
+            mine = list(fingerprint(self._db, self._sel))
+            theirs = self._rows.pre[0][0] if self._rows.pre and self._rows.pre[0] else None
+            if theirs != mine:
+                raise SnapshotChanged(
+                    f"responses changed while the export started ({mine} -> {theirs})"
+                )
+            self._total = mine[0]
+        return self._total
+
+    def __iter__(self) -> Iterator:
+        self.total()
+        last = None  # ids must increase (the SQL's ORDER BY under UNION ALL)
+        for batch in self._rows:
+            ids = batch.column(0).to_numpy()
+            if len(ids):
+                if (last is not None and ids[0] <= last) or bool((ids[1:] <= ids[:-1]).any()):
+                    raise RuntimeError("the reader returned responses out of id order")
+                last = ids[-1]
+            yield batch
+
+
 @contextlib.contextmanager
-def read_batches(db: Database, sel: Selection, chunk_rows: int) -> Iterator[Iterator]:
+def read_batches(db: Database, sel: Selection, chunk_rows: int) -> Iterator[Batches]:
     """The selected responses in id order as Arrow record batches of ``chunk_rows`` rows
     (the last fewer), the columns of :func:`fields`, read by a child process
-    (:mod:`survey.storage.arrow_reader`) from the same data as ``db``'s current read
-    transaction: :class:`SnapshotChanged` if responses changed between the two (call
-    again in a new transaction). The child is ended when the block ends."""
+    (:mod:`survey.storage.arrow_reader`), which starts at once (the caller may work
+    meanwhile). :meth:`Batches.total` and the iteration check that the child reads the
+    same responses as ``db``'s current read transaction (:class:`SnapshotChanged` if not:
+    call again in a new transaction). The child is ended when the block ends."""
     from survey.storage.arrow_reader import ArrowRows
 
     sql, args = _select_sql(sel)
     names, types = zip(*fields(sel), strict=True)
-    pre_sql, pre_args = _fingerprint_sql(sel)
-    mine = list(fingerprint(db, sel))
     with ArrowRows(
-        _db_file(db), sql, args, names, types, chunk_rows, pre=[(pre_sql, pre_args)]
+        _db_file(db), sql, args, names, types, chunk_rows, pre=[_fingerprint_sql(sel)]
     ) as rows:
-        theirs = rows.pre[0][0] if rows.pre and rows.pre[0] else None
-        if theirs != mine:
-            raise SnapshotChanged(
-                f"responses changed while the export started ({mine} -> {theirs})"
-            )
-        yield _in_order(rows)
-
-
-def _in_order(rows: Iterable) -> Iterator:
-    """The batches, checking that ids increase (the SQL's ORDER BY under UNION ALL)."""
-    last = None
-    for batch in rows:
-        ids = batch.column(0).to_numpy()
-        if len(ids) and (
-            (last is not None and ids[0] <= last) or (len(ids) > 1 and (ids[1:] <= ids[:-1]).any())
-        ):
-            raise RuntimeError("the reader returned responses out of id order")
-        if len(ids):
-            last = ids[-1]
-        yield batch
+        yield Batches(db, sel, rows)
 
 
 def batch_of(db: Database, sel: Selection, response_ids: Sequence[int]):
