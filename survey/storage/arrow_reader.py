@@ -69,6 +69,9 @@ class ArrowRows:
         bad = [t for t in types if t not in TYPES]
         if bad or len(names) != len(types):
             raise ValueError(f"column types must be {', '.join(TYPES)}, one per name: {types}")
+        for a in [*args, *(x for _, pa_args in pre for x in pa_args)]:
+            if a is not None and (isinstance(a, bool) or not isinstance(a, int | float | str)):
+                raise ValueError(f"cannot bind {type(a).__name__} {a!r} (int, float, str, None)")
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
         path = Path(path)
@@ -263,5 +266,6 @@ if __name__ == "__main__":
     except BrokenPipeError:  # the parent stopped reading (closed, aborted or died)
         os._exit(1)
     except Exception as e:
-        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        first = (str(e).splitlines() or [""])[0]  # the driver appends the whole query
+        print(f"{type(e).__name__}: {first}", file=sys.stderr)
         sys.exit(1)
