@@ -104,13 +104,18 @@ def select(db: Database, slugs: Sequence[str], periods: Sequence[str] | None) ->
     return Selection(tuple(cs), inst, table, params, periods)
 
 
-def _where(sel: Selection) -> tuple[str, list]:
+def _where(sel: Selection, bounds: tuple | None = None) -> tuple[str, list]:
+    """The selected responses; with ``bounds`` (:func:`_bounds`) only those up to that
+    last id and last completion."""
     ids = [c["id"] for c in sel.campaigns]
     where = f"r.campaign_id IN ({', '.join('?' * len(ids))}) AND r.status = 'complete'"
     args: list[Any] = list(ids)
     if sel.periods:
         where += f" AND r.period IN ({', '.join('?' * len(sel.periods))})"
         args += list(sel.periods)
+    if bounds is not None:
+        where += " AND r.id <= ? AND r.completed_at <= ?"
+        args += list(bounds)
     return where, args
 
 
@@ -148,11 +153,13 @@ def fields(sel: Selection) -> list[tuple[str, str]]:
     )
 
 
-def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, list]:
+def _select_sql(
+    sel: Selection, ids: Sequence[int] | None = None, bounds: tuple | None = None
+) -> tuple[str, list]:
     items = sel.inst.item_ids
     texts = list(sel.inst.text_item_ids)
     packed = packing.pack_sql(items, sel.lows)
-    where, args = _where(sel)
+    where, args = _where(sel, bounds)
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"
         args += [int(i) for i in ids]
@@ -198,8 +205,20 @@ def _select_sql(sel: Selection, ids: Sequence[int] | None = None) -> tuple[str, 
     return sql, [*texts, *args]
 
 
-def _fingerprint_sql(sel: Selection) -> tuple[str, list]:
+def _bounds(db: Database, sel: Selection) -> tuple:
+    """``(last id, last completion)`` of the selected responses in ``db``'s snapshot. The
+    reader child's query is limited to them, so that responses completed after this
+    snapshot (respondents keep answering while an export starts) are left out there
+    as here; only an erasure in between still tells the two snapshots apart."""
     where, args = _where(sel)
+    last_id, last_completed = db.execute(
+        f"SELECT MAX(r.id), MAX(r.completed_at) FROM responses r WHERE {where}", args
+    ).fetchone()
+    return (last_id or 0, last_completed or "")
+
+
+def _fingerprint_sql(sel: Selection, bounds: tuple | None = None) -> tuple[str, list]:
+    where, args = _where(sel, bounds)
     # from the (campaign_id, status) index alone: no table row is read
     return f"SELECT COUNT(*), COALESCE(SUM(r.id), 0) FROM responses r WHERE {where}", args
 
@@ -275,10 +294,11 @@ def read_batches(db: Database, sel: Selection, chunk_rows: int) -> Iterator[Batc
     call again in a new transaction). The child is ended when the block ends."""
     from survey.storage.arrow_reader import ArrowRows
 
-    sql, args = _select_sql(sel)
+    bounds = _bounds(db, sel)
+    sql, args = _select_sql(sel, bounds=bounds)
     names, types = zip(*fields(sel), strict=True)
     with ArrowRows(
-        _db_file(db), sql, args, names, types, chunk_rows, pre=[_fingerprint_sql(sel)]
+        _db_file(db), sql, args, names, types, chunk_rows, pre=[_fingerprint_sql(sel, bounds)]
     ) as rows:
         yield Batches(db, sel, rows)
 
