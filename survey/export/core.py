@@ -1294,7 +1294,9 @@ def export_campaign(
                 )
             # the child process that reads the rows starts now, and works while this one
             # reads the careless exclusions; it is ended with the block
-            chunks = reader.enter_context(exports.read_batches(db, sel, chunk_rows))
+            chunks = reader.enter_context(
+                exports.read_batches(db, sel, chunk_rows, exact_bounds=attempt > 1)
+            )
             columns = build_columns(inst, sel.params, brand_values(sel.campaigns))
             na_code = _na_code(inst)
             careless = careless_ids(db, sel, unstored=unstored)

@@ -205,15 +205,28 @@ def _select_sql(
     return sql, [*texts, *args]
 
 
-def _bounds(db: Database, sel: Selection) -> tuple:
+def _bounds(db: Database, sel: Selection, exact: bool = False) -> tuple:
     """``(last id, last completion)`` of the selected responses in ``db``'s snapshot. The
     reader child's query is limited to them, so that responses completed after this
     snapshot (respondents keep answering while an export starts) are left out there
-    as here; only an erasure in between still tells the two snapshots apart."""
+    as here; only an erasure in between still tells the two snapshots apart.
+
+    The last id comes from the index. The last completion is, unless ``exact``, the
+    clock's time now, read in the snapshot: every response in it completed before, and
+    it costs no scan (``MAX(completed_at)`` reads every row: 0.6 s at 1M). Data stamped
+    in the future would then differ from the snapshot; :func:`read_batches` is called
+    again with ``exact`` after a :class:`SnapshotChanged`."""
     where, args = _where(sel)
-    last_id, last_completed = db.execute(
-        f"SELECT MAX(r.id), MAX(r.completed_at) FROM responses r WHERE {where}", args
-    ).fetchone()
+    if exact:
+        last_id, last_completed = db.execute(
+            f"SELECT MAX(r.id), MAX(r.completed_at) FROM responses r WHERE {where}", args
+        ).fetchone()
+    else:
+        last_id, last_completed = db.execute(
+            f"SELECT MAX(r.id), strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now') FROM responses r "
+            f"WHERE {where}",
+            args,
+        ).fetchone()
     return (last_id or 0, last_completed or "")
 
 
@@ -285,16 +298,19 @@ class Batches:
 
 
 @contextlib.contextmanager
-def read_batches(db: Database, sel: Selection, chunk_rows: int) -> Iterator[Batches]:
+def read_batches(
+    db: Database, sel: Selection, chunk_rows: int, *, exact_bounds: bool = False
+) -> Iterator[Batches]:
     """The selected responses in id order as Arrow record batches of ``chunk_rows`` rows
     (the last fewer), the columns of :func:`fields`, read by a child process
     (:mod:`survey.storage.arrow_reader`), which starts at once (the caller may work
     meanwhile). :meth:`Batches.total` and the iteration check that the child reads the
     same responses as ``db``'s current read transaction (:class:`SnapshotChanged` if not:
-    call again in a new transaction). The child is ended when the block ends."""
+    call again in a new transaction, with ``exact_bounds``: :func:`_bounds`). The child is
+    ended when the block ends."""
     from survey.storage.arrow_reader import ArrowRows
 
-    bounds = _bounds(db, sel)
+    bounds = _bounds(db, sel, exact_bounds)
     sql, args = _select_sql(sel, bounds=bounds)
     names, types = zip(*fields(sel), strict=True)
     with ArrowRows(

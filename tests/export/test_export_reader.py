@@ -215,3 +215,28 @@ def test_careless_exclusions_are_cached_after_the_export(small, tmp_path):
         assert cached is not None
         assert frozenset(cached.tolist()) == core.careless_ids(db, sel)
     assert int(pd.read_csv(res.path)["excluded_careless"].sum()) == len(cached)
+
+
+def test_completions_stamped_in_the_future_are_exported(small, tmp_path, monkeypatch):
+    """The first bound (the clock's time) would leave out a response stamped later than
+    now; the snapshots then differ and the second attempt bounds by the exact last
+    completion."""
+    con = sqlite3.connect(small)
+    with con:
+        con.execute(
+            "UPDATE responses SET completed_at = '2099-01-01T00:00:00.000+00:00' WHERE id = "
+            "(SELECT max(id) FROM responses WHERE status = 'complete')"
+        )
+    con.close()
+    with open_db(small) as db:
+        n = exports.count(db, exports.select(db, ["small"], None))
+    exact = []
+    real = exports.read_batches
+
+    def spy(*a, **kw):
+        exact.append(kw.get("exact_bounds"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(exports, "read_batches", spy)
+    res = export_campaign(small, "small", "csv", tmp_path / "x.csv")
+    assert exact == [False, True] and res.rows == n == len(pd.read_csv(res.path))
