@@ -464,6 +464,41 @@ def dimension_scores(items: pd.DataFrame, inst: Instrument) -> pd.DataFrame:
     return frame
 
 
+def code_scores(values: np.ndarray, missing: np.ndarray, inst: Instrument) -> dict[str, np.ndarray]:
+    """:func:`dimension_scores` (same columns, same float results) from an integer code
+    matrix (one column per instrument item, in order) and its missing mask, in numpy:
+    the export's chunks, where pandas' row means took 1.1 s per million rows. Sums run
+    over the same items in the same order as pandas' (``tests/export/test_export_reader.
+    py`` checks equality)."""
+    col = {iid: j for j, iid in enumerate(inst.item_ids)}
+    reverse = set(inst.reversed_item_ids)
+    out: dict[str, np.ndarray] = {}
+    for b in inst.dimensions:
+        idx = [col[i] for i in b.item_ids]
+        x = values[:, idx].astype(np.float64)
+        for k, iid in enumerate(b.item_ids):
+            if iid in reverse:
+                x[:, k] = inst.scale_for(iid).reverse(x[:, k])
+        gone = missing[:, idx]
+        x[gone] = 0.0
+        answered = (~gone).sum(axis=1)
+        total = x[:, 0].copy()
+        for k in range(1, len(idx)):  # left to right, as pandas adds a row's columns
+            total += x[:, k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = total / answered
+        score[answered < resolve_min_items(None, len(idx))] = np.nan
+        out[_score_name(b.id)] = score
+    lo, hi = inst.scale.min, inst.scale.max
+    parts = list(out.values())
+    raw = parts[0].copy()
+    for p in parts[1:]:
+        raw += p
+    raw /= len(parts)
+    out["trust_index"] = (raw - lo) / (hi - lo) * 100
+    return out
+
+
 def response_rows(
     db: Database, slug: str, response_ids: Sequence[int], *, first_row: int = 0
 ) -> tuple[pd.DataFrame, list[Column]]:
@@ -594,12 +629,8 @@ def _chunk_frame(
     missing_t = np.ascontiguousarray(missing.T)
     for j, iid in enumerate(items):
         out[iid] = pd.arrays.IntegerArray(codes_t[j], missing_t[j])
-    frame = pd.DataFrame(out)
-    floats = pd.DataFrame(np.where(missing, np.nan, values).astype(float), columns=items)
-    scores = dimension_scores(floats, inst)
-    for c in scores.columns:
-        frame[c] = scores[c].to_numpy()
-    return frame[[c.name for c in columns]]
+    out.update(code_scores(values, missing, inst))
+    return pd.DataFrame({c.name: out[c.name] for c in columns})
 
 
 def _na_mask(

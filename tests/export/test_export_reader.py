@@ -240,3 +240,26 @@ def test_completions_stamped_in_the_future_are_exported(small, tmp_path, monkeyp
     monkeypatch.setattr(exports, "read_batches", spy)
     res = export_campaign(small, "small", "csv", tmp_path / "x.csv")
     assert exact == [False, True] and res.rows == n == len(pd.read_csv(res.path))
+
+
+def test_code_scores_equal_dimension_scores_exactly():
+    """The chunks' numpy scores are the pandas ones (analysis' rules), bit for bit, with
+    reversed items, missing answers and too few answers."""
+    import numpy as np
+
+    from instruments.loader import get_instrument
+
+    inst = get_instrument("customer-trust")
+    rng = np.random.default_rng(11)
+    n = 5_000
+    codes = rng.integers(inst.scale.min, inst.scale.max + 1, size=(n, len(inst.item_ids)))
+    missing = rng.random(codes.shape) < 0.2
+    missing[:50] = True  # rows with no answer at all
+    floats = pd.DataFrame(np.where(missing, np.nan, codes).astype(float), columns=inst.item_ids)
+    want = core.dimension_scores(floats, inst)
+    got = core.code_scores(codes, missing, inst)
+    assert list(got) == list(want.columns)
+    assert inst.reversed_item_ids  # the rule is exercised
+    for c in want.columns:
+        assert np.array_equal(got[c], want[c].to_numpy(), equal_nan=True), c
+    assert np.isnan(got["trust_index"][:50]).all() and not np.isnan(got["trust_index"]).all()
