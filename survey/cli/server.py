@@ -39,11 +39,17 @@ def _app_factory(db_path: str) -> Callable:
     path = os.path.abspath(db_path)
 
     def make_app():
+        import gc
+
         from survey import create_app
 
         app = create_app()
         app.config["DATABASE"] = path
         app.wsgi_app = ActiveLimit(app.wsgi_app, ACTIVE_PER_WORKER)
+        # The ~180,000 objects of the imports and the app live as long as the process:
+        # moved out of the collector's generations, full collections no longer scan
+        # them (a full collection took 161 ms in the respondent flow, 40 ms after).
+        gc.freeze()
         return app
 
     return make_app
