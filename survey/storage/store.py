@@ -1195,8 +1195,9 @@ def load_campaign_frame(
     for p in params:
         meta[p] = from_key(6, lambda v, p=p: _json_dict(v).get(p))
     df = pd.DataFrame(meta)
-    codes, missing, _ = packing.unpack("".join(packs), lows)
-    answers = pd.DataFrame(packing.as_float(codes, missing), columns=items, index=df.index)
+    answers = pd.DataFrame(
+        packing.unpack_float("".join(packs), lows)[0], columns=items, index=df.index
+    )
     parts = [df, answers]
     if text_items:
         parts.append(
@@ -1259,8 +1260,7 @@ def load_campaign_matrix(
             text = db.execute(sql, [*args, first, first + MATRIX_CHUNK_IDS - 1]).fetchone()[0]
             if text:
                 parts.append(text)
-    codes, missing, rid = packing.unpack("".join(parts), lows, with_ids=True)
-    x = packing.as_float(codes, missing)
+    x, rid = packing.unpack_float("".join(parts), lows, with_ids=True)
     if len(rid) > 1 and not np.all(rid[1:] > rid[:-1]):  # group_concat order is not promised
         order = np.argsort(rid, kind="stable")
         rid, x = rid[order], x[order]
