@@ -46,7 +46,10 @@ renumbering; e.g. an open text of 682 or more three-byte characters), frames tha
 pyreadstat could type differently chunk by chunk (object columns mixing value types,
 categoricals, chunks whose dtypes differ, text columns with user-missing codes), and a
 piece whose dictionary differs from the first. The export frames of
-:mod:`survey.export.core` have none of these but the strL case.
+:mod:`survey.export.core` have none of these but the strL case. In that case a missing
+text of a strL column is written as "" (pyreadstat 1.3.8 cannot write a missing strL
+value: the in-memory ``core._DtaWriter`` fails on such data with "A registered string
+reference was never inserted into any row").
 
 Disk: the spool holds the pickled chunks (about the frames' size in memory, some
 270 MB at 1,000,000 rows) and one piece file at a time, both deleted at the end.
@@ -359,6 +362,17 @@ class StreamedDtaWriter(_Streamed, core._DtaWriter):
                 "(Stata strL): written in memory"
             )
         return None
+
+    def frame(self) -> pd.DataFrame:
+        """As the parent's, but a missing text in a strL column is written as "" (what
+        Stata and every reader show for a missing text anyway): pyreadstat 1.3.8 fails
+        on a missing value in a strL column ("A registered string reference was never
+        inserted into any row"), so such a dta export could not be written at all."""
+        df = super().frame()
+        for name, width in self.profile.text_bytes.items():
+            if width >= DTA_STRL_BYTES and name in df and df[name].isna().any():
+                df[name] = df[name].fillna("")
+        return df
 
     def _layout(self, f: BinaryIO, rows: int) -> _Layout:
         return _dta_layout(f, rows)

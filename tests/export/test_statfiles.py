@@ -312,6 +312,25 @@ def test_wide_text_streams_in_sav_and_falls_back_in_dta(setup, tmp_path, fmt):
     assert not list(tmp_path.glob(".*"))
 
 
+def test_dta_strl_with_missing_texts_is_written(setup, tmp_path):
+    """A missing text beside a 3,000-byte one: pyreadstat cannot write a missing value in
+    a strL column, so the dta writer writes it as "" (read back as "" like any missing
+    text of a dta file); every other value is the input."""
+    chunks = [make_chunk(setup, 4, 0, 1, "wide"), make_chunk(setup, 3, 4, 2, "none")]
+    chunks[0].loc[1, "OPEN_REASON"] = None
+    w = sf.StreamedDtaWriter(tmp_path / "x.dta", setup["columns"], "en", setup["sel"], -9)
+    for c in chunks:
+        w.write(c.copy())
+    w.close()
+    assert not w.constant_memory and "strL" in w.fallback_reason
+    df, meta = pyreadstat.read_dta(w.path)
+    assert meta.readstat_variable_types["OPEN_REASON"] == "string"
+    whole = pd.concat(chunks, ignore_index=True)
+    assert _texts(df["OPEN_REASON"]) == _texts(whole["OPEN_REASON"])
+    assert whole["OPEN_REASON"].isna().sum() == 4 and df["OPEN_REASON"].str.len().max() == 1000
+    assert_matches_input(w.path, "dta", chunks, setup)
+
+
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
 def test_zero_rows(setup, tmp_path, fmt):
     mem, streamed, _ = write_both(setup, fmt, tmp_path, [])
