@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
@@ -157,16 +158,38 @@ dimensions:
     assert set(errors(bad)) == set(ids)
 
 
+def built(form_class):
+    """The cached form class behind what :func:`page_form_class` returned."""
+    return getattr(form_class, "cls", form_class)
+
+
+def test_every_order_of_a_page_shares_one_form_class():
+    """Each response shows a page's items in its own random order: the class is built
+    once for the page's items, and every form made iterates in its own order, with the
+    CSRF token (a non-item field) after the items."""
+    orders = [IDS, IDS[::-1], (IDS[1], IDS[0], IDS[2])]
+    makers = [page_form_class(INST, o, "en") for o in orders]
+    assert len({id(built(m)) for m in makers}) == 1
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", WTF_CSRF_ENABLED=True)
+    with app.test_request_context():
+        for order, make in zip(orders, makers, strict=True):
+            form = make(formdata=MultiDict({i: "1" for i in order}))
+            names = [f.name for f in form]
+            assert names == [*order, "csrf_token"], names
+            assert list(fields_by_item(form)) == list(order)
+
+
 def test_page_form_classes_are_built_once_per_page_language_and_brand():
     """Building a page's form class costs more than rendering the page: it is cached by
     instrument, items, language, base and brand, and a different key gets its own."""
-    a = page_form_class(INST, IDS, "en", base=Form)
-    assert page_form_class(INST, IDS, "en", base=Form) is a
-    assert page_form_class(INST, IDS, "ru", base=Form) is not a
-    assert page_form_class(INST, IDS[:2], "en", base=Form) is not a
-    acme = page_form_class(INST, IDS, "en", base=Form, brand="Acme")
+    a = built(page_form_class(INST, IDS, "en", base=Form))
+    assert built(page_form_class(INST, IDS, "en", base=Form)) is a
+    assert built(page_form_class(INST, IDS, "ru", base=Form)) is not a
+    assert built(page_form_class(INST, IDS[:2], "en", base=Form)) is not a
+    acme = built(page_form_class(INST, IDS, "en", base=Form, brand="Acme"))
     assert acme is not a
-    assert page_form_class(INST, IDS, "en", base=Form, brand="Acme") is acme
+    assert built(page_form_class(INST, IDS, "en", base=Form, brand="Acme")) is acme
     label = fields_by_item(acme(formdata=MultiDict()))[SCALE_ITEM].label.text
     assert "Acme" in label
     assert "Acme" not in fields_by_item(a(formdata=MultiDict()))[SCALE_ITEM].label.text

@@ -253,18 +253,42 @@ def page_form_class(
     base: type[Form] = BaseForm,
     brand: str | None = None,
 ) -> type[Form]:
-    """The form class of one questionnaire page: a field per item, in order (cached,
-    see :data:`_FORM_CLASSES`)."""
-    key = (id(instrument), tuple(item_ids), lang, base, brand)
+    """The form class of one questionnaire page: a field per item, in the order of
+    ``item_ids``. The class is built once per set of items (cached, see
+    :data:`_FORM_CLASSES`); each response shows a page's items in its own random order,
+    which would make nearly every order a new class, so the order is applied to each
+    form made (:class:`_InOrder`)."""
+    canonical = tuple(sorted(item_ids))
+    key = (id(instrument), canonical, lang, base, brand)
     hit = _FORM_CLASSES.get(key)
     if hit is not None and hit[0] is instrument:
-        return hit[1]
-    cls = _build_page_form_class(instrument, item_ids, lang, base, brand)
-    with _form_classes_lock:
-        if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
-            _FORM_CLASSES.clear()  # e.g. many brands x languages: start again
-        _FORM_CLASSES[key] = (instrument, cls)
-    return cls
+        cls = hit[1]
+    else:
+        cls = _build_page_form_class(instrument, canonical, lang, base, brand)
+        with _form_classes_lock:
+            if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
+                _FORM_CLASSES.clear()  # e.g. many brands x languages: start again
+            _FORM_CLASSES[key] = (instrument, cls)
+    if tuple(item_ids) == canonical:
+        return cls
+    return _InOrder(cls, [FIELD_PREFIX + i for i in item_ids])
+
+
+class _InOrder:
+    """Makes forms of ``cls`` whose fields iterate (render, validate, report errors) in
+    ``order`` (field attribute names); fields not named there, e.g. the CSRF token,
+    follow."""
+
+    def __init__(self, cls: type[Form], order: list[str]):
+        self.cls, self.order = cls, order
+
+    def __call__(self, *args, **kwargs) -> Form:
+        form = self.cls(*args, **kwargs)
+        fields = form._fields
+        ordered = {name: fields[name] for name in self.order}
+        ordered.update((k, v) for k, v in fields.items() if k not in ordered)
+        form._fields = ordered
+        return form
 
 
 def _build_page_form_class(
