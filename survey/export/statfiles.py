@@ -9,8 +9,10 @@ The writers here keep one chunk at a time and still let pyreadstat do all the en
    UTF-8 byte length of every text column, the Python type of the values of object
    columns) and appends the chunk to a private spool file beside the output (pickle:
    it keeps every dtype as it was, including object columns that mix numbers with
-   Stata's ``"a"``/``"b"`` codes, which Arrow cannot hold). The spool is 0600, written
-   and read back by the same call, and deleted when the file is finished or fails.
+   Stata's ``"a"``/``"b"`` codes, which Arrow cannot hold). The spool is created 0600
+   and its name removed at once: it is written and read back through one open handle
+   only, so nobody else can read or replace it, and it vanishes when closed (also if
+   the process dies).
 2. ``close()`` reads the chunks back one at a time and has the parent class write each
    to a temporary *piece* file, with exactly the arguments of the in-memory export
    (labels, value labels, missing codes, measure levels, formats, file label). Each
@@ -175,9 +177,15 @@ class _Streamed:
         self.rows = 0
         self.chunk_count = 0
         self._pending: pd.DataFrame | None = None
-        self._spool = core._temp(self.path, ".spool")
         self._piece = core._temp(self.path, ".piece")
-        self._spool_fh: BinaryIO | None = open(self._spool, "wb")  # noqa: SIM115 - closed in close/abort
+        spool = core._temp(self.path, ".spool")
+        try:
+            # read back through this handle only: the name is removed at once, so the
+            # pickled chunks can be neither read nor replaced by anyone else, and
+            # nothing is left behind if the process dies
+            self._spool_fh: BinaryIO | None = open(spool, "w+b")  # noqa: SIM115 - closed in close/abort
+        finally:
+            spool.unlink()
 
     def _user_missing_of(self) -> dict[str, list[str]]:
         return {}
@@ -198,15 +206,15 @@ class _Streamed:
         return super().frame()
 
     def _chunks(self):
-        with open(self._spool, "rb") as f:
-            for _ in range(self.chunk_count):
-                yield pickle.load(f)  # noqa: S301 - our own private spool, written above
+        f = self._spool_fh
+        assert f is not None
+        f.seek(0)
+        for _ in range(self.chunk_count):
+            yield pickle.load(f)  # our own spool, written above, reachable by no name
 
     def close(self) -> None:
         if self._spool_fh is None:
             return
-        self._spool_fh.close()
-        self._spool_fh = None
         try:
             reason = self.profile.reason or self._not_streamable()
             if self.rows == 0:
@@ -231,15 +239,14 @@ class _Streamed:
         super().close()
 
     def abort(self) -> None:
-        if self._spool_fh is not None:
-            self._spool_fh.close()
-            self._spool_fh = None
         self._remove_temps()
 
     def _remove_temps(self) -> None:
-        for p in (self._spool, self._piece):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+        if self._spool_fh is not None:
+            self._spool_fh.close()
+            self._spool_fh = None
+        with contextlib.suppress(FileNotFoundError):
+            self._piece.unlink()
 
     def _not_streamable(self) -> str | None:
         return None

@@ -14,6 +14,7 @@ rows, and that the same check fails on the in-memory writer.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -340,13 +341,15 @@ def test_zero_rows(setup, tmp_path, fmt):
     assert len(df) == 0 and meta.column_names == [c.name for c in setup["columns"]]
 
 
-def test_abort_removes_the_spool(setup, tmp_path):
+def test_abort_removes_the_spool_and_the_piece(setup, tmp_path):
     w = sf.StreamedSavWriter(tmp_path / "x.sav", setup["columns"], "en", setup["sel"], -9)
     w.write(make_chunk(setup, 3, 0, 1, "short"))
-    assert len(list(tmp_path.glob(".*"))) == 2  # spool and piece, 0600
+    assert len(list(tmp_path.glob(".*"))) == 1  # the piece file; the spool has no name
     assert all(p.stat().st_mode & 0o077 == 0 for p in tmp_path.glob(".*"))
+    spool = w._spool_fh
+    assert os.fstat(spool.fileno()).st_mode & 0o077 == 0 and os.fstat(spool.fileno()).st_nlink == 0
     w.abort()
-    assert not list(tmp_path.glob(".*"))
+    assert spool.closed and not list(tmp_path.glob(".*"))
 
 
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
