@@ -56,11 +56,20 @@ reference was never inserted into any row").
 Disk: the spool holds the pickled chunks (about the frames' size in memory, some
 270 MB at 1,000,000 rows) and one piece file at a time, both deleted at the end.
 
-Wiring (``survey/export/core.py``)::
+Wiring: ``core._WRITERS`` names these classes through a function that imports this
+module on first use (this module imports ``core``, so ``core`` must not import it at
+module level)::
 
-    def _streamed(fmt):  # lazy: statfiles imports core
-        from survey.export import statfiles
-        return {"sav": statfiles.StreamedSavWriter, "dta": statfiles.StreamedDtaWriter}[fmt]
+    def _streamed(name: str) -> Callable[..., _Writer]:
+        def make(*args: Any) -> _Writer:
+            from survey.export import statfiles
+
+            return getattr(statfiles, name)(*args)
+
+        return make
+
+    _WRITERS = {..., "sav": _streamed("StreamedSavWriter"),
+                "dta": _streamed("StreamedDtaWriter")}
 """
 
 from __future__ import annotations
