@@ -61,8 +61,11 @@ files the extended missing value ``.a`` (labelled); "no answer" is system missin
 Memory
 ------
 csv, json, parquet and xlsx are written while the rows are read, one chunk of
-:data:`CHUNK_ROWS` at a time (a chunk's rows are released before the next is read),
-so memory does not grow with the number of responses. SPSS and Stata files are
+:data:`CHUNK_ROWS` at a time, so memory does not grow with the number of responses.
+The rows are read by a child process (:mod:`survey.storage.arrow_reader`, ADBC SQLite)
+as Arrow record batches of one chunk, while this process frames and writes the
+previous chunk; its snapshot must hold the same responses as the export's
+(:func:`survey.storage.exports.read_batches`). SPSS and Stata files are
 written by pyreadstat from one DataFrame: those two formats hold all rows in memory
 (the kept chunks are joined a column at a time) and are *not* constant-memory; no
 maintained, permissively licensed library appends rows to a .sav or .dta (see
@@ -71,11 +74,11 @@ by data version (:mod:`survey.storage.careless_cache`); when the data changed si
 it was filled, the screening runs first, one period at a time.
 
 Measured with 1,000,000 complete responses (59 columns; ``make bench``, 2026-12-02,
-2-core machine under load; the peak RSS an export adds, against 127 MiB for reading
-and framing one 50,000-row chunk): csv 34 s / 160 MiB (2.7-3.0x ``sqlite3 -csv``),
-parquet 26 s / 179 MiB, json 34 s / 147 MiB, xlsx (openpyxl write-only) 739 s /
-183 MiB, sav 112 s / 486 MiB, dta 76 s / 487 MiB; the careless screening, when
-stale, 39 s / 426 MiB.
+2-core machine under load 3; the peak RSS an export adds in this process, against 57 MiB
+for reading and framing one 50,000-row chunk; the reading child's own peak is about
+150 MiB): csv 6.4 s / 103 MiB (1.24x ``sqlite3 -csv`` on wall time, 1.6x on CPU time
+with the child's), parquet 5.9 s / 127 MiB, json 9.9 s / 80 MiB, sav 35 s / 579 MiB,
+dta 28 s / 581 MiB (in memory); the careless screening, when stale, 39 s / 426 MiB.
 
 csv is UTF-8 without a byte-order mark, text quoted, missing values empty. Its
 cells are written verbatim (a URL parameter value such as ``=1+1`` stays as
@@ -130,6 +133,7 @@ FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
 STREAMED_FORMATS = ("csv", "xlsx", "parquet", "json")
 NEUTRALISED_FORMATS = ("csv", "xlsx")  # formula-looking text prefixed with ' (neutralise.py)
 CHUNK_ROWS = 50_000
+
 #: times an export takes its snapshot and the reader's again when responses arrived
 #: between the two (:class:`survey.storage.exports.SnapshotChanged`)
 SNAPSHOT_ATTEMPTS = 5

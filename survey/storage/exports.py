@@ -1,5 +1,10 @@
 """Reading complete responses for exports and the API's pulls.
 
+Exports read through :mod:`survey.storage.arrow_reader` (a child process that runs the
+SELECT with ADBC SQLite and streams Arrow record batches; :func:`read_batches`); the
+API's pulls of a few rows read here (:func:`batch_of`). Both give the same columns
+(:func:`fields`) from the same SQL (:func:`_select_sql`).
+
 Only the response fields an export may carry are read: identifiers (response id,
 invitation, times, item order) never leave this module except the row order. Answers
 travel packed (:mod:`survey.storage.packing`).
@@ -17,7 +22,8 @@ from sqlite_utils import Database
 from instruments.model import Instrument
 from survey.storage import packing, store
 
-#: what each row of :func:`iter_rows` holds before the declared params and the packed answers
+#: the first columns of :func:`read_batches`' rows, before the declared params, the items
+#: not shown, the open texts and the packed answers (:func:`fields`)
 #: (the response id comes first only so that callers can join per-response figures, such as
 #: the careless exclusions, to the rows; it is never exported)
 ROW_FIELDS = (
