@@ -32,29 +32,39 @@ The writers here keep one chunk at a time and still let pyreadstat do all the en
    * **dta** (release 118, as pyreadstat writes ``version=14``): ``<data>`` holds
      fixed-width rows; ``<N>`` and the ``<map>`` offsets of the sections after the data
      (``<strls>``, ``<value_labels>``, ``</stata_dta>``, end of file) are patched.
+     A text of 2,045 UTF-8 bytes or more makes its column a strL (e.g. an open text of
+     682 or more three-byte characters): a data cell then holds a reference (v, o) to
+     the string object (GSO) stored in ``<strls>`` with the variable v and observation
+     o of the text's first occurrence. The references of each piece are moved by the
+     rows before it (the template row's objects dropped; a kept row that refers to the
+     template row, i.e. a text equal to the template's, falls back, below), and the
+     pieces' objects are gathered in a second nameless temporary file, then written
+     after the data. readstat writes them sorted by observation, so the joined list
+     is sorted too. Such a file is not byte for byte the in-memory writer's (that one
+     stores a text repeated in several chunks once, the pieces once per chunk); it
+     reads back the same (tests).
 
    Every piece's dictionary is compared with the first one (bytes equal apart from the
    case count and the creation time); if one differs (not seen with the export frames),
    the file is written again by the in-memory writer rather than joined wrongly.
 
-The result is byte for byte the file the in-memory writer makes from the same chunks,
-except the creation timestamp (``tests/export/test_statfiles.py``).
+Apart from dta strLs, the result is byte for byte the file the in-memory writer makes
+from the same chunks, except the creation timestamp (``tests/export/test_statfiles.py``).
+A missing text in a dta strL column is written as "" (what Stata shows for a missing
+text anyway): pyreadstat 1.3.8 cannot write a missing strL value, and the in-memory
+``core._DtaWriter`` fails on such data ("A registered string reference was never
+inserted into any row").
 
 Not streamed (the in-memory writer writes the file from the spool; ``constant_memory``
-is then False, so say the manifest and the CLI, and ``fallback_reason`` says why): a
-dta export in which some text reaches 2,045 UTF-8 bytes (Stata then stores it as a
-strL, kept in a section after the data and referenced by row numbers, which would need
-renumbering; e.g. an open text of 682 or more three-byte characters), frames that
-pyreadstat could type differently chunk by chunk (object columns mixing value types,
-categoricals, chunks whose dtypes differ, text columns with user-missing codes), and a
-piece whose dictionary differs from the first. The export frames of
-:mod:`survey.export.core` have none of these but the strL case. In that case a missing
-text of a strL column is written as "" (pyreadstat 1.3.8 cannot write a missing strL
-value: the in-memory ``core._DtaWriter`` fails on such data with "A registered string
-reference was never inserted into any row").
+is then False, so say the manifest and the CLI, and ``fallback_reason`` says why):
+frames that pyreadstat could type differently chunk by chunk (object columns mixing
+value types, categoricals, chunks whose dtypes differ, text columns with user-missing
+codes), a piece whose dictionary differs from the first, and a dta strL text equal to
+the template row's. The export frames of :mod:`survey.export.core` have none of these.
 
 Disk: the spool holds the pickled chunks (about the frames' size in memory, some
-270 MB at 1,000,000 rows) and one piece file at a time, both deleted at the end.
+280 MB at 1,000,000 rows), dta strLs a second nameless file, and one piece file exists
+at a time; all are deleted at the end.
 
 Wiring: ``core._WRITERS`` names these classes through a function that imports this
 module on first use (this module imports ``core``, so ``core`` must not import it at
@@ -78,6 +88,7 @@ import contextlib
 import pickle
 import re
 import struct
+import tempfile
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -272,6 +283,7 @@ class _Streamed:
     def _write_streamed(self) -> None:
         template = None
         first: _Layout | None = None
+        done = 0
         with open(self.path, "wb") as out:
             for chunk in self._chunks():
                 if template is None:
@@ -287,10 +299,22 @@ class _Streamed:
                     else:
                         first.check_same(layout)
                     piece.seek(layout.data_start + layout.row_bytes)
-                    _copy(piece, out, n * layout.row_bytes)
+                    self._copy_rows(piece, out, layout, n, done)
+                    self._after_piece(piece, layout, done)
+                done += n
             assert first is not None
-            out.write(first.tail)
-            self._patch(out, first, self.rows)
+            self._finish(out, first, self.rows)
+
+    def _copy_rows(self, piece: BinaryIO, out: BinaryIO, layout: _Layout, n: int, done: int):
+        """Copy a piece's ``n`` data rows (after the template row); ``done`` rows precede."""
+        _copy(piece, out, n * layout.row_bytes)
+
+    def _after_piece(self, piece: BinaryIO, layout: _Layout, done: int) -> None:
+        """Keep what else of a piece the file needs (dta: its strLs)."""
+
+    def _finish(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        out.write(first.tail)
+        self._patch(out, first, rows)
 
     # format-specific
     def _layout(self, f: BinaryIO, rows: int) -> _Layout:
@@ -361,23 +385,17 @@ class StreamedSavWriter(_Streamed, core._SavWriter):
 
 
 class StreamedDtaWriter(_Streamed, core._DtaWriter):
-    """Stata .dta (118), one chunk in memory at a time; texts of 2,045 bytes or more
-    (strL) are written by the in-memory writer."""
+    """Stata .dta (118), one chunk in memory at a time, texts of 2,045 bytes or more
+    (strL) included: their (variable, observation) references are renumbered and the
+    pieces' string objects (GSOs) gathered in a second nameless spool."""
+
+    _strls: BinaryIO | None = None
 
     def _user_missing_of(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {i: [core.NA_STATA] for i in self.na_items}
         for i in self.hidden_items:
             out.setdefault(i, []).append(core.NOT_SHOWN_STATA)
         return out
-
-    def _not_streamable(self) -> str | None:
-        long = [n for n, b in self.profile.text_bytes.items() if b >= DTA_STRL_BYTES]
-        if long:
-            return (
-                f"text of {DTA_STRL_BYTES} bytes or more in {', '.join(long)} "
-                "(Stata strL): written in memory"
-            )
-        return None
 
     def frame(self) -> pd.DataFrame:
         """As the parent's, but a missing text in a strL column is written as "" (what
@@ -393,19 +411,87 @@ class StreamedDtaWriter(_Streamed, core._DtaWriter):
     def _layout(self, f: BinaryIO, rows: int) -> _Layout:
         return _dta_layout(f, rows)
 
-    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
-        o, shift = first.fields["order"], (rows - first.fields["rows"]) * first.row_bytes
+    def _copy_rows(self, piece: BinaryIO, out: BinaryIO, layout: _Layout, n: int, done: int):
+        cells = layout.fields["strl_cells"]
+        if not cells:
+            _copy(piece, out, n * layout.row_bytes)
+            return
+        step = max(1, _COPY_BLOCK // layout.row_bytes)
+        for start in range(0, n, step):
+            k = min(step, n - start)
+            block = piece.read(k * layout.row_bytes)
+            if len(block) != k * layout.row_bytes:
+                raise SpliceError("a piece file ended before its data")
+            rows = np.frombuffer(block, dtype=np.uint8).reshape(k, layout.row_bytes).copy()
+            for off in cells:  # (v: 2 bytes, o: 6 bytes), little-endian; (0, 0) = missing
+                cell = rows[:, off : off + 8]
+                o = np.zeros(k, dtype=np.uint64)
+                for b in range(6):
+                    o |= cell[:, 2 + b].astype(np.uint64) << np.uint64(8 * b)
+                v = cell[:, 0].astype(np.uint64) | (cell[:, 1].astype(np.uint64) << np.uint64(8))
+                used = (o != 0) | (v != 0)
+                if (used & (o == 1)).any():
+                    raise SpliceError("a strL value refers to the template row")
+                o[used] -= np.uint64(1)  # o >= 2 here: the template row was o = 1
+                o[used] += np.uint64(done)
+                for b in range(6):
+                    cell[:, 2 + b] = ((o >> np.uint64(8 * b)) & np.uint64(0xFF)).astype(np.uint8)
+                rows[:, off : off + 8] = cell
+            out.write(rows.tobytes())
+
+    def _after_piece(self, piece: BinaryIO, layout: _Layout, done: int) -> None:
+        """Append the piece's GSOs but the template row's to the strL spool, their
+        observation numbers moved by the rows before this piece (readstat writes them
+        sorted by observation, so the joined list stays sorted)."""
+        start, end = layout.fields["strls"]
+        if end - start == len(b"<strls></strls>"):
+            return
+        if self._strls is None:
+            self._strls = tempfile.TemporaryFile(dir=self.path.parent)
+        piece.seek(start + len(b"<strls>"))
+        stop = end - len(b"</strls>")
+        while piece.tell() < stop:
+            head = piece.read(20)  # "GSO", v uint32, o uint64, t uint8, len uint32
+            if len(head) != 20 or head[:3] != b"GSO":
+                raise SpliceError("dta strL section not as expected")
+            v, o, t, length = struct.unpack("<IQBI", head[3:])
+            if o == 1:
+                piece.seek(length, 1)  # the template row's
+                continue
+            self._strls.write(b"GSO" + struct.pack("<IQBI", v, o - 1 + done, t, length))
+            _copy(piece, self._strls, length)
+        if piece.tell() != stop:
+            raise SpliceError("dta strL section not as expected")
+
+    def _finish(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        o = first.fields["order"]
+        out.write(b"</data>")
+        strls = out.tell()
+        out.write(b"<strls>")
+        if self._strls is not None:
+            self._strls.seek(0)
+            while block := self._strls.read(_COPY_BLOCK):
+                out.write(block)
+        out.write(b"</strls>")
+        labels = out.tell()
+        out.write(first.tail)
+        end = out.tell()
         out.seek(first.fields["n_pos"])
         out.write(struct.pack(o + "Q", rows))
         mp = first.fields["map_pos"]
-        out.seek(mp)
         offsets = list(struct.unpack(o + "14Q", first.head[mp : mp + 14 * 8]))
-        for k in range(10, 14):  # <strls>, <value_labels>, </stata_dta>, end of file
-            offsets[k] += shift
+        old_labels = offsets[11]
+        offsets[10], offsets[11] = strls, labels  # <strls>, <value_labels>
+        offsets[12] += labels - old_labels  # </stata_dta>
+        offsets[13] = end
+        out.seek(mp)
         out.write(struct.pack(o + "14Q", *offsets))
-        out.seek(0, 2)
-        if out.tell() != offsets[13]:
-            raise SpliceError(f"dta file ends at {out.tell()}, its map says {offsets[13]}")
+
+    def _remove_temps(self) -> None:
+        if self._strls is not None:
+            self._strls.close()
+            self._strls = None
+        super()._remove_temps()
 
 
 # ----- sav layout (PSPP documentation, "System File Format") ----------------------
@@ -507,17 +593,40 @@ def _dta_layout(f: BinaryIO, rows: int) -> _Layout:
     f.seek(0)
     head = f.read(data_start)
     f.seek(data_end)
-    tail = f.read()  # </data> and the sections after it
-    if not head.endswith(b"<data>") or not tail.startswith(b"</data>"):
-        raise SpliceError("dta <data> section not where its map says")
-    if not tail.startswith(b"</data><strls></strls>"):
-        raise SpliceError("dta piece holds strLs; cannot join them")
+    if not head.endswith(b"<data>") or f.read(14) != b"</data><strls>":
+        raise SpliceError("dta <data> and <strls> sections not where the map says")
+    f.seek(offsets[11] - len(b"</strls>"))
+    if f.read(len(b"</strls>")) != b"</strls>":
+        raise SpliceError("dta <strls> section not where the map says")
+    tail = f.read()  # <value_labels> ... </stata_dta>
     if (data_end - data_start) % rows:
         raise SpliceError("dta data is not a whole number of rows")
+    # the data cells of strL variables (type 32768: 8 bytes, v then o)
+    k = struct.unpack_from(order + ("H" if k_bytes == 2 else "I"), start, m.end())[0]
+    types = struct.unpack_from(order + f"{k}H", head, offsets[2] + len(b"<variable_types>"))
+    cells, pos = [], 0
+    for t in types:
+        if t == 32768:
+            cells.append(pos)
+        width = {32768: 8, 65526: 8, 65527: 4, 65528: 4, 65529: 2, 65530: 1}.get(t, t)
+        if not 1 <= width <= 2045:
+            raise SpliceError(f"unknown dta variable type {t}")
+        pos += width
+    if cells and (order != "<" or k_bytes != 2):
+        raise SpliceError("strL references are joined for dta 118 little-endian only")
     ts = head.find(b"<timestamp>")
     volatile = [(n_pos, n_pos + 8), (map_pos + 10 * 8, map_pos + 14 * 8)]
     if ts >= 0:
         volatile.append((ts, head.index(b"</timestamp>", ts)))
-    fields = {"order": order, "n_pos": n_pos, "map_pos": map_pos, "rows": rows}
     row_bytes = (data_end - data_start) // rows
+    if pos != row_bytes:
+        raise SpliceError(f"dta rows are {row_bytes} bytes, the variable types say {pos}")
+    fields = {
+        "order": order,
+        "n_pos": n_pos,
+        "map_pos": map_pos,
+        "rows": rows,
+        "strls": (offsets[10], offsets[11]),
+        "strl_cells": cells,
+    }
     return _Layout(head, data_start, row_bytes, tail, volatile, fields)

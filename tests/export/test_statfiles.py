@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -154,7 +155,7 @@ def make_chunk(setup: dict, n: int, first_row: int, seed: int, text: str) -> pd.
     return frame
 
 
-def write_both(setup, fmt: str, tmp: Path, plan: list[tuple[int, str]]):
+def write_both(setup, fmt: str, tmp: Path, plan: list[tuple[int, str]], prepare=None):
     """Feed both writers the same chunks (fresh copies: ``mark_na`` changes them)."""
     old, new = WRITERS[fmt]
     a = old(tmp / f"mem.{fmt}", setup["columns"], "ru", setup["sel"], core.NA_CODE)
@@ -162,6 +163,8 @@ def write_both(setup, fmt: str, tmp: Path, plan: list[tuple[int, str]]):
     done, chunks = 0, []
     for seed, (n, text) in enumerate(plan):
         chunk = make_chunk(setup, n, done, seed, text)
+        if prepare is not None:
+            chunk = prepare(chunk)
         chunks.append(chunk.copy())
         a.write(chunk.copy())
         b.write(chunk)
@@ -296,21 +299,82 @@ def test_very_long_sav_strings_splice(setup, tmp_path):
     assert_matches_input(streamed.path, "sav", chunks, setup)
 
 
+STRL_PLAN = [(4, "wide"), (3, "short"), (5, "wide"), (2, "none"), (1, "wide")]
+
+
 @pytest.mark.parametrize("fmt", ["sav", "dta"])
-def test_wide_text_streams_in_sav_and_falls_back_in_dta(setup, tmp_path, fmt):
-    """3,000-byte texts: sav still splices; dta stores them as strL and is written by
-    the in-memory writer, which the writer says (constant_memory False, a reason)."""
-    mem, streamed, chunks = write_both(setup, fmt, tmp_path, [(3, "short"), (3, "wide")])
+def test_wide_texts_stream_in_sav_and_as_dta_strls(setup, tmp_path, fmt):
+    """Texts up to 3,000 bytes, repeated within and across chunks: sav splices them as
+    very long strings (the same bytes as the in-memory file); dta stores them as strLs,
+    whose references the writer renumbers and whose string objects it gathers: not the
+    same bytes (pyreadstat shares one object per distinct text over the whole file, the
+    pieces one per chunk), the same values and metadata read back."""
+
+    def no_missing_text(chunk):  # the in-memory dta writer fails on a missing strL value
+        chunk["OPEN_REASON"] = chunk["OPEN_REASON"].fillna("")
+        return chunk
+
+    mem, streamed, chunks = write_both(setup, fmt, tmp_path, STRL_PLAN, no_missing_text)
+    assert streamed.constant_memory and streamed.fallback_reason is None
     if fmt == "sav":
-        assert streamed.constant_memory and streamed.fallback_reason is None
+        assert masked(streamed.path, fmt) == masked(mem.path, fmt)
     else:
-        assert not streamed.constant_memory
-        assert "OPEN_REASON" in streamed.fallback_reason
-        assert "strL" in streamed.fallback_reason
-    assert masked(streamed.path, fmt) == masked(mem.path, fmt)
+        refs, gsos = strl_structure(streamed.path, sum(n for n, _ in STRL_PLAN))
+        assert refs and set(refs) == set(gsos)  # every reference resolves, none left over
+        assert gsos == sorted(gsos, key=lambda vo: (vo[1], vo[0]))  # by observation
+        whole = pd.concat(chunks, ignore_index=True)["OPEN_REASON"]
+        assert whole.dropna().duplicated().any()  # a text repeated: shared objects
     assert_same_reading(mem.path, streamed.path, fmt)
     assert_matches_input(streamed.path, fmt, chunks, setup)
     assert not list(tmp_path.glob(".*"))
+
+
+def strl_structure(path: Path, rows: int) -> tuple[list, list]:
+    """The (v, o) references in a dta 118 file's strL cells, and its GSOs' (v, o) in
+    file order."""
+    data = path.read_bytes()
+    with open(path, "rb") as f:
+        layout = sf._dta_layout(f, rows)
+    (cell,) = layout.fields["strl_cells"]  # the one text column
+    refs = []
+    for r in range(rows):
+        at = layout.data_start + r * layout.row_bytes + cell
+        v, o = (
+            int.from_bytes(data[at : at + 2], "little"),
+            int.from_bytes(data[at + 2 : at + 8], "little"),
+        )
+        if (v, o) != (0, 0):
+            refs.append((v, o))
+            assert 1 <= o <= r + 1  # this row (1-based) or an earlier one
+    start, end = layout.fields["strls"]
+    gsos, at = [], start + len(b"<strls>")
+    while data[at : at + 3] == b"GSO":
+        v, o, _t, length = struct.unpack_from("<IQBI", data, at + 3)
+        gsos.append((v, o))
+        at += 20 + length
+    assert at == end - len(b"</strls>")
+    return refs, gsos
+
+
+def test_dta_strl_equal_to_the_template_falls_back(setup, tmp_path):
+    """A text equal to the template row's ("x" times the widest text's bytes) would make
+    a kept row refer to the dropped template row: the writer sees it and writes the file
+    in memory instead (and says so)."""
+    chunks = [make_chunk(setup, 3, 0, 1, "short"), make_chunk(setup, 3, 3, 2, "short")]
+    chunks[1].loc[2, "OPEN_REASON"] = "x" * 3000
+    chunks[0].loc[0, "OPEN_REASON"] = "y" * 2500
+    for c in chunks:  # the in-memory dta writer fails on a missing strL value
+        c["OPEN_REASON"] = c["OPEN_REASON"].fillna("")
+    old = core._DtaWriter(tmp_path / "mem.dta", setup["columns"], "en", setup["sel"], -9)
+    new = sf.StreamedDtaWriter(tmp_path / "x.dta", setup["columns"], "en", setup["sel"], -9)
+    for c in chunks:
+        old.write(c.copy())
+        new.write(c.copy())
+    old.close()
+    new.close()
+    assert not new.constant_memory and "template" in new.fallback_reason
+    assert masked(new.path, "dta") == masked(old.path, "dta")
+    assert_matches_input(new.path, "dta", chunks, setup)
 
 
 def test_dta_strl_with_missing_texts_is_written(setup, tmp_path):
@@ -323,7 +387,7 @@ def test_dta_strl_with_missing_texts_is_written(setup, tmp_path):
     for c in chunks:
         w.write(c.copy())
     w.close()
-    assert not w.constant_memory and "strL" in w.fallback_reason
+    assert w.constant_memory and w.fallback_reason is None
     df, meta = pyreadstat.read_dta(w.path)
     assert meta.readstat_variable_types["OPEN_REASON"] == "string"
     whole = pd.concat(chunks, ignore_index=True)
