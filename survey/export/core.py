@@ -60,16 +60,17 @@ files the extended missing value ``.a`` (labelled); "no answer" is system missin
 
 Memory
 ------
-csv, json, parquet and xlsx are written while the rows are read, one chunk of
-:data:`CHUNK_ROWS` at a time, so memory does not grow with the number of responses.
+Every format is written while the rows are read, one chunk of :data:`CHUNK_ROWS` at
+a time, so memory does not grow with the number of responses.
 The rows are read by a child process (:mod:`survey.storage.arrow_reader`, ADBC SQLite)
 as Arrow record batches of one chunk, while this process frames and writes the
 previous chunk; its snapshot must hold the same responses as the export's
-(:func:`survey.storage.exports.read_batches`). SPSS and Stata files are
-written by pyreadstat from one DataFrame: those two formats hold all rows in memory
-(the kept chunks are joined a column at a time) and are *not* constant-memory; no
-maintained, permissively licensed library appends rows to a .sav or .dta (see
-``benchmarks/README.md``). The ``excluded_careless`` column comes from a cache kept
+(:func:`survey.storage.exports.read_batches`). SPSS and Stata files are written by
+pyreadstat one chunk at a time and the pieces joined (:mod:`survey.export.statfiles`;
+no maintained, permissively licensed library appends rows to a .sav or .dta): the
+chunks wait in a nameless spool file on disk, not in memory. Should a piece's
+dictionary ever differ from the first's, that export is rebuilt in memory and says
+so (``constant_memory`` false). The ``excluded_careless`` column comes from a cache kept
 by data version (:mod:`survey.storage.careless_cache`); when the data changed since
 it was filled, the screening runs first, one period at a time.
 
@@ -77,8 +78,9 @@ Measured with 1,000,000 complete responses (59 columns; ``make bench``, 2026-12-
 2-core machine under load 3; the peak RSS an export adds in this process, against 57 MiB
 for reading and framing one 50,000-row chunk; the reading child's own peak is about
 150 MiB): csv 6.4 s / 103 MiB (1.24x ``sqlite3 -csv`` on wall time, 1.6x on CPU time
-with the child's), parquet 5.9 s / 127 MiB, json 9.9 s / 80 MiB, sav 35 s / 579 MiB,
-dta 28 s / 581 MiB (in memory); the careless screening, when stale, 39 s / 426 MiB.
+with the child's), parquet 5.9 s / 127 MiB, json 9.9 s / 80 MiB; sav 27 s / 83 MiB
+and dta 26 s / 92 MiB streamed (579 / 581 MiB when they were built in memory); the
+careless screening, when stale, 39 s / 426 MiB.
 
 csv is UTF-8 without a byte-order mark, text quoted, missing values empty. Its
 cells are written verbatim (a URL parameter value such as ``=1+1`` stays as
@@ -129,8 +131,8 @@ from survey.storage.db import open_db
 from survey.storage.files import private_mode
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "parquet", "json")
-#: Formats written in constant memory; sav and dta are built in memory.
-STREAMED_FORMATS = ("csv", "xlsx", "parquet", "json")
+#: Formats written in constant memory: all (sav and dta by survey/export/statfiles.py).
+STREAMED_FORMATS = FORMATS
 NEUTRALISED_FORMATS = ("csv", "xlsx")  # formula-looking text prefixed with ' (neutralise.py)
 CHUNK_ROWS = 50_000
 
@@ -1038,13 +1040,25 @@ class _DtaWriter(_InMemoryWriter):
         _name_dta_label_sets(self.path)
 
 
-_WRITERS: dict[str, type[_Writer]] = {
+def _streamed(name: str) -> Callable[..., _Writer]:
+    """A writer of :mod:`survey.export.statfiles`, imported on first use (it subclasses
+    the writers above)."""
+
+    def make(*args: Any) -> _Writer:
+        from survey.export import statfiles
+
+        return getattr(statfiles, name)(*args)
+
+    return make
+
+
+_WRITERS: dict[str, Callable[..., _Writer]] = {
     "csv": _CsvWriter,
     "json": _JsonWriter,
     "parquet": _ParquetWriter,
     "xlsx": _XlsxWriter,
-    "sav": _SavWriter,
-    "dta": _DtaWriter,
+    "sav": _streamed("StreamedSavWriter"),
+    "dta": _streamed("StreamedDtaWriter"),
 }
 
 
@@ -1314,8 +1328,7 @@ def export_campaign(
 
     Notes
     -----
-    csv, json, parquet and xlsx stream in constant memory; sav and dta hold all rows
-    in memory (see the module docstring).
+    Every format streams in constant memory (see the module docstring).
     """
     if not isinstance(db, Database):
         path = os.fspath(db)

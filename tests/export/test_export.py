@@ -501,7 +501,7 @@ def test_cli_export_with_env_db_progress_and_inferred_format(data, tmp_path, mon
     )
     assert r.exit_code == 0, r.output
     assert "Exported" in r.stdout and "complete responses" in r.stdout
-    assert "not streamed" in r.stdout  # sav is built in memory, and says so
+    assert "not streamed" not in r.stdout  # sav is streamed (survey/export/statfiles.py)
     assert "Exporting sav" in r.stderr
     df, meta = pyreadstat.read_sav(out)
     assert set(df["period"]) == {"2026-Q4"}

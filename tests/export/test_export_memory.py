@@ -95,7 +95,7 @@ def _constant(small: dict, large: dict) -> bool:
     return large["growth_mb"] <= 1.25 * small["growth_mb"] + 8
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json", "sav", "dta"])
 def test_streamed_formats_use_the_same_memory_for_4x_the_rows(sizes, tmp_path, fmt):
     small = _growth(sizes, "small", fmt, tmp_path)
     large = _growth(sizes, "large", fmt, tmp_path)
