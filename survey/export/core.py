@@ -1284,6 +1284,19 @@ def _temp(out: Path, suffix: str) -> Path:
     return Path(name)
 
 
+def _use_system_allocator() -> None:
+    """Arrow's buffers from the C library's allocator instead of its default (mimalloc or
+    jemalloc), which keeps freed chunks' pages mapped: the peak memory of a 1M-row
+    parquet export fell from 132 to 100 MiB and of xlsx from 120 to 112 MiB (``make bench``, one run each, 2026-12-02). Process-wide; an explicit
+    ``ARROW_DEFAULT_MEMORY_POOL`` is respected."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def export_campaign(
     db: Database | str | os.PathLike[str],
     slug: str | Sequence[str],
@@ -1330,6 +1343,7 @@ def export_campaign(
     -----
     Every format streams in constant memory (see the module docstring).
     """
+    _use_system_allocator()
     if not isinstance(db, Database):
         path = os.fspath(db)
         if not Path(path).is_file():

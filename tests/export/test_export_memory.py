@@ -108,3 +108,33 @@ def test_the_check_fails_when_every_chunk_is_kept(sizes, tmp_path):
     large = _growth(sizes, "large", "csv", tmp_path, hold=True)
     assert large["rows"] == LARGE
     assert not _constant(small, large), (small, large)
+
+
+POOL = """
+import sys
+import pyarrow as pa
+from survey.export.core import export_campaign
+export_campaign(sys.argv[1], "warm", "parquet", sys.argv[2])
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.parametrize("env_pool", [None, "mimalloc"])
+def test_exports_use_the_system_allocator_unless_told(sizes, tmp_path, env_pool):
+    """Arrow's default allocator keeps freed chunks' pages: exports switch to the C
+    library's (parquet's peak at 1M rows 132 -> 100 MiB); ARROW_DEFAULT_MEMORY_POOL wins."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if env_pool:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = env_pool
+    run = subprocess.run(
+        [sys.executable, "-c", POOL, str(sizes), str(tmp_path / "w.parquet")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == (env_pool or "system")
