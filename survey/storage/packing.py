@@ -13,7 +13,7 @@ pulls) uses this module, so there is one encoding:
   each, most significant first, each ``digit + 2``.
 
 Columns whose codes span at most 126 values stay ASCII (one byte per answer, the fast
-path); wider ones still round-trip, through UTF-32.
+path); wider ones, up to :data:`MAX_SPAN`, still round-trip, through UTF-32.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ NULL_CHAR = 1
 OFFSET = 2
 ID_CHARS = 6  # row ids below 2**36
 MAX_ID = (1 << (6 * ID_CHARS)) - 1
-MAX_SPAN = 0x10FFFF - OFFSET  # the largest code - lo that char() can carry
+#: the largest code - lo that packs: char() of U+D800..U+DFFF (UTF-16 surrogates) gives
+#: text SQLite cannot return. Instruments allow at most 101 points per scale.
+MAX_SPAN = 0xD7FF - OFFSET
 
 
 def quote(name: str) -> str:
@@ -104,16 +106,8 @@ def _unpack_points(
             np.empty((0, 0), bool),
             (np.empty(0, np.int64) if with_ids else None),
         )
-    if len(points) % width:
-        raise ValueError(
-            f"packed text of {len(points)} characters is not a whole number of rows of {width}"
-        )
-    raw = points.reshape(-1, width)
-    ids = None
+    raw, ids = _rows_and_ids(points, width, with_ids)
     if with_ids:
-        ids = np.zeros(len(raw), dtype=np.int64)
-        for j in range(ID_CHARS):
-            ids = (ids << 6) | (raw[:, j] - OFFSET)
         raw = raw[:, ID_CHARS:]
     missing = raw == NULL_CHAR
     codes = raw + (lows_a - OFFSET)
@@ -137,6 +131,19 @@ def unpack_float(
         if len(points):
             raise ValueError("packed text for zero columns is not empty")
         return np.empty((0, 0)), (np.empty(0, np.int64) if with_ids else None)
+    raw, ids = _rows_and_ids(points, width, with_ids)
+    answers = raw[:, lead:]
+    x = answers.astype(np.float64)
+    x += (lows_a - OFFSET).astype(np.float64)
+    x[answers == NULL_CHAR] = np.nan
+    return x, ids
+
+
+def _rows_and_ids(
+    points: np.ndarray, width: int, with_ids: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The code points as rows of ``width`` characters, and the ids their first
+    :data:`ID_CHARS` characters hold (``None`` without ids)."""
     if len(points) % width:
         raise ValueError(
             f"packed text of {len(points)} characters is not a whole number of rows of {width}"
@@ -147,11 +154,7 @@ def unpack_float(
         ids = np.zeros(len(raw), dtype=np.int64)
         for j in range(ID_CHARS):
             ids = (ids << 6) | (raw[:, j].astype(np.int64) - OFFSET)
-    answers = raw[:, lead:]
-    x = answers.astype(np.float64)
-    x += (lows_a - OFFSET).astype(np.float64)
-    x[answers == NULL_CHAR] = np.nan
-    return x, ids
+    return raw, ids
 
 
 def as_float(codes: np.ndarray, missing: np.ndarray) -> np.ndarray:

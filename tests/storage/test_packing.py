@@ -18,7 +18,11 @@ def tables(draw):
     k = draw(st.integers(0, 6))
     lows = draw(st.lists(st.integers(-1000, 1000), min_size=k, max_size=k))
     spans = draw(
-        st.lists(st.one_of(st.integers(0, 125), st.integers(126, 70_000)), min_size=k, max_size=k)
+        st.lists(
+            st.one_of(st.integers(0, 125), st.integers(126, packing.MAX_SPAN)),
+            min_size=k,
+            max_size=k,
+        )
     )
     n = draw(st.integers(0, 20))
     rows = [
