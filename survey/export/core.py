@@ -1287,7 +1287,8 @@ def _temp(out: Path, suffix: str) -> Path:
 def _use_system_allocator() -> None:
     """Arrow's buffers from the C library's allocator instead of its default (mimalloc or
     jemalloc), which keeps freed chunks' pages mapped: the peak memory of a 1M-row
-    parquet export fell from 132 to 100 MiB and of xlsx from 120 to 112 MiB (``make bench``, one run each, 2026-12-02). Process-wide; an explicit
+    parquet export fell from 132 to 100 MiB and of xlsx from 120 to 112 MiB (``make
+    bench``, one run each, 2026-12-02). Process-wide; an explicit
     ``ARROW_DEFAULT_MEMORY_POOL`` is respected."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
