@@ -89,6 +89,7 @@ import pickle
 import re
 import struct
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -184,7 +185,7 @@ def _max_bytes(s: pd.Series) -> int:
 
 
 # ----- the writers -------------------------------------------------------------------
-class _Streamed:
+class _Streamed(ABC):
     """Mixin over :class:`core._SavWriter` / :class:`core._DtaWriter`: spool the chunks,
     have the parent write each as a piece, splice the pieces (see the module docstring)."""
 
@@ -309,19 +310,17 @@ class _Streamed:
         """Copy a piece's ``n`` data rows (after the template row); ``done`` rows precede."""
         _copy(piece, out, n * layout.row_bytes)
 
-    def _after_piece(self, piece: BinaryIO, layout: _Layout, done: int) -> None:
-        """Keep what else of a piece the file needs (dta: its strLs)."""
+    def _after_piece(self, piece: BinaryIO, layout: _Layout, done: int) -> None:  # noqa: B027
+        """Keep what else of a piece the file needs (default: nothing; dta: its strLs)."""
 
-    def _finish(self, out: BinaryIO, first: _Layout, rows: int) -> None:
-        out.write(first.tail)
-        self._patch(out, first, rows)
-
-    # format-specific
+    # format-specific: where a format keeps its data, and how a joined file ends
+    @abstractmethod
     def _layout(self, f: BinaryIO, rows: int) -> _Layout:
-        raise NotImplementedError
+        """Where the data of a piece file of ``rows`` rows lies."""
 
-    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _finish(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        """Write what follows the joined data and set the row count in ``out``."""
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, n: int) -> None:
@@ -375,7 +374,8 @@ class StreamedSavWriter(_Streamed, core._SavWriter):
     def _layout(self, f: BinaryIO, rows: int) -> _Layout:
         return _sav_layout(f, rows)
 
-    def _patch(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+    def _finish(self, out: BinaryIO, first: _Layout, rows: int) -> None:
+        out.write(first.tail)
         o = first.fields["order"]
         out.seek(80)
         out.write(struct.pack(o + "i", rows if rows <= 2**31 - 1 else -1))
