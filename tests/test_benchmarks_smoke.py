@@ -27,18 +27,24 @@ def bench_env(tmp_path_factory):
     }
 
 
-def test_harness_tiny(bench_env, tmp_path):
+def run_bench(bench_env: dict, tmp_path: Path, sections: str, *, timeout: float) -> Path:
+    """``python -m benchmarks`` with ``BENCH_ONLY=sections``; the results file written."""
     out = tmp_path / "results.json"
-    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "analysis,web"}
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": sections}
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+    return out
+
+
+def test_harness_tiny(bench_env, tmp_path):
+    out = run_bench(bench_env, tmp_path, "analysis,web", timeout=120)
     res = json.loads(out.read_text())
     size = res["analysis"]["sizes"]["2000"]
     assert size["analysis.trustmeter"]["wall_median"] > 0
@@ -52,17 +58,7 @@ def test_harness_tiny(bench_env, tmp_path):
 def test_harness_respondents_during_exports(bench_env, tmp_path):
     """The section that times respondents while two exports run against a real server
     (``benchmarks/exports_live.py``) still runs; its figures are ``make bench``'s."""
-    out = tmp_path / "results.json"
-    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "web_exports"}
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    out = run_bench(bench_env, tmp_path, "web_exports", timeout=240)
     we = json.loads(out.read_text())["web_exports"]
     for window in ("baseline", "during_exports"):
         assert we[window]["completed_per_s"] > 0 and we[window]["errors"] == 0
@@ -96,17 +92,7 @@ def test_export_and_load_sections_tiny(bench_env, tmp_path):
 
     if not shutil.which("sqlite3"):
         pytest.skip("the sqlite3 command is not installed (the export baseline)")
-    out = tmp_path / "results.json"
-    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_ONLY": "load,export"}
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    out = run_bench(bench_env, tmp_path, "load,export", timeout=300)
     res = json.loads(out.read_text())
     assert res["load"]["tasks"]["load.matrix"]["ratio_to_baseline"] > 0
     tasks = res["export"]["tasks"]
