@@ -349,6 +349,24 @@ def m0013_careless_cache(db: Database) -> None:
     apply_schema(db)
 
 
+@migrations(name="0014_packed_answers")
+def m0014_packed_answers(db: Database) -> None:
+    """Answer tables get their rows packed in a stored generated column
+    (:data:`survey.storage.packing.STORED_COLUMN`), which the matrix loader reads. Each
+    table is rebuilt (about 3 s per million rows); a table whose instrument no longer
+    parses, or whose columns are not its items, is left as it is and still loads."""
+    from instruments.loader import instrument_from_yaml
+    from survey.storage.store import add_stored_column
+
+    rows = db.execute("SELECT yaml, answers_table FROM instruments ORDER BY rowid").fetchall()
+    for text, table in rows:
+        try:
+            inst = instrument_from_yaml(text)
+        except ValueError:
+            continue
+        add_stored_column(db, inst, table)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

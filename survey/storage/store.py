@@ -203,11 +203,44 @@ def _instrument_text(inst: Instrument) -> str:
 
 
 def _answers_ddl(inst: Instrument, table: str) -> str:
+    """One row per response, one integer column per item, and the row packed
+    (:data:`survey.storage.packing.STORED_COLUMN`, computed by SQLite on every write)."""
     cols = ["response_id INTEGER PRIMARY KEY REFERENCES responses (id)"]
     for item_id in inst.item_ids:
         lo, hi = _value_range(inst, item_id)
         cols.append(f"{_q(item_id)} INTEGER CHECK ({_q(item_id)} BETWEEN {lo} AND {hi})")
+    cols.append(packing.stored_column_ddl(inst.item_ids, item_lows(inst, inst.item_ids)))
     return f"CREATE TABLE IF NOT EXISTS {_q(table)} (\n    " + ",\n    ".join(cols) + "\n)"
+
+
+def add_stored_column(db: Database, inst: Instrument, table: str) -> bool:
+    """Rebuild an answer table made before :data:`packing.STORED_COLUMN` existed with
+    it (SQLite cannot add a stored generated column to a table): a new table from
+    :func:`_answers_ddl`, the rows copied, the old table dropped and the new one
+    renamed, in the caller's transaction. Returns False, changing nothing, when the
+    table already has the column or its columns are not the instrument's items (the
+    loaders then pack the rows in their query, as before)."""
+    cols = [r[1] for r in db.execute(f"PRAGMA table_xinfo({_q(table)})").fetchall()]
+    if not cols or packing.STORED_COLUMN in cols:
+        return False
+    if cols != ["response_id", *inst.item_ids]:
+        return False
+    new = f"{table}__rebuild"
+    names = ", ".join(map(_q, cols))
+    db.execute(f"DROP TABLE IF EXISTS {_q(new)}")
+    db.execute(_answers_ddl(inst, new))
+    db.execute(f"INSERT INTO {_q(new)} ({names}) SELECT {names} FROM {_q(table)}")
+    db.execute(f"DROP TABLE {_q(table)}")
+    db.execute(f"ALTER TABLE {_q(new)} RENAME TO {_q(table)}")
+    return True
+
+
+def has_stored_column(db: Database, table: str) -> bool:
+    """Whether the answer table ``table`` has :data:`packing.STORED_COLUMN`."""
+    return any(
+        r[1] == packing.STORED_COLUMN
+        for r in db.execute(f"PRAGMA table_xinfo({_q(table)})").fetchall()
+    )
 
 
 def register_instrument(db: Database, inst: Instrument) -> None:
@@ -1230,17 +1263,27 @@ def load_campaign_matrix(
     the metadata. ``response_ids`` (int64) labels the rows.
 
     Speed: SQLite builds the whole result as *one* string (``group_concat`` of the
-    packed rows of :mod:`survey.storage.packing`, each with its id), which numpy
-    decodes at once; no Python object is created per row or per value. About 1.5 s
-    of CPU for 1M responses x 30 items (see ``benchmarks/README.md``).
+    packed rows of :mod:`survey.storage.packing`, each with its id, as stored in the
+    answer table's generated column), which numpy decodes at once; no Python object
+    is created per row or per value. See ``benchmarks/README.md`` for the timings.
     """
     cs, inst, table = _campaigns_and_instrument(db, slug)
     items = list(inst.item_ids if items is None else items)
     unknown = [i for i in items if i not in inst.item_ids]
     if unknown:
         raise ValueError(f"instrument {inst.key} has no item(s) {', '.join(map(str, unknown))}")
-    lows = item_lows(inst, items)
-    packed = packing.pack_sql(items, lows, row_id="r.id")
+    if has_stored_column(db, table):  # rows packed on write: copy them, pick the items
+        every = list(inst.item_ids)
+        lows = item_lows(inst, every)
+        position = {item: j for j, item in enumerate(every)}
+        columns: list[int] | None = [position[i] for i in items]
+        # a response without an answers row: its id, then every answer missing
+        empty = packing.pack_sql(every, lows, table="a", row_id="r.id")
+        packed = f"coalesce(a.{_q(packing.STORED_COLUMN)}, {empty})"
+    else:
+        lows = item_lows(inst, items)
+        columns = None
+        packed = packing.pack_sql(items, lows, row_id="r.id")
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
         where += " AND r.status = 'complete'"
@@ -1260,7 +1303,7 @@ def load_campaign_matrix(
             text = db.execute(sql, [*args, first, first + MATRIX_CHUNK_IDS - 1]).fetchone()[0]
             if text:
                 parts.append(text)
-    x, rid = packing.unpack_float("".join(parts), lows, with_ids=True)
+    x, rid = packing.unpack_float("".join(parts), lows, with_ids=True, columns=columns)
     if len(rid) > 1 and not np.all(rid[1:] > rid[:-1]):  # group_concat order is not promised
         order = np.argsort(rid, kind="stable")
         rid, x = rid[order], x[order]

@@ -1,0 +1,173 @@
+"""The answer tables' stored packed column (packing.STORED_COLUMN): SQLite keeps it equal
+to packing the row's answers on every write, the migration adds it to tables made
+before it existed, and the matrix loader reads it with the same result as packing in
+its query."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from survey.demo import fill_demo
+from survey.storage import migrations, packing, store
+from survey.storage.db import init_db, open_db, write_transaction
+from tests.store_fixtures import small_instrument
+
+
+def _table(lows: list[int], highs: list[int]) -> tuple[sqlite3.Connection, list[str]]:
+    con = sqlite3.connect(":memory:")
+    cols = [f"c{j}" for j in range(len(lows))]
+    defs = [
+        f"{c} INTEGER CHECK ({c} BETWEEN {lo} AND {hi})"
+        for c, lo, hi in zip(cols, lows, highs, strict=True)
+    ]
+    con.execute(
+        "CREATE TABLE a (response_id INTEGER PRIMARY KEY, "
+        + ", ".join(defs)
+        + ", "
+        + packing.stored_column_ddl(cols, lows)
+        + ")"
+    )
+    return con, cols
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_stored_column_follows_inserts_upserts_and_updates(wide):
+    lows, highs = [1, 0, -9], [7, 10, 9]
+    if wide:  # codes beyond ASCII travel as other characters
+        lows, highs = [*lows, -500], [*highs, 50_000]
+    con, cols = _table(lows, highs)
+    rng = np.random.default_rng(5)
+
+    def row():
+        return [
+            None if rng.random() < 0.2 else int(rng.integers(lo, hi + 1))
+            for lo, hi in zip(lows, highs, strict=True)
+        ]
+
+    ids = [1, 2, 63, 64, 4096, packing.MAX_ID]
+    marks = ", ".join("?" * (len(cols) + 1))
+    con.executemany(
+        f"INSERT INTO a (response_id, {', '.join(cols)}) VALUES ({marks})",
+        [[i, *row()] for i in ids],
+    )
+    # a page saved again (upsert), one answer changed, one withdrawn
+    con.execute(
+        f"INSERT INTO a (response_id, {cols[0]}) VALUES (2, ?) "
+        f"ON CONFLICT (response_id) DO UPDATE SET {cols[0]} = excluded.{cols[0]}",
+        [highs[0]],
+    )
+    con.execute(f"UPDATE a SET {cols[1]} = NULL WHERE response_id = 63")
+    computed = packing.pack_sql(cols, lows, row_id="a.response_id")
+    rows = con.execute(
+        f"SELECT response_id, {packing.quote(packing.STORED_COLUMN)}, {computed} FROM a "
+        "ORDER BY response_id"
+    ).fetchall()
+    assert [r[0] for r in rows] == ids
+    assert all(stored == fresh for _, stored, fresh in rows)
+    x, got = packing.unpack_float("".join(r[1] for r in rows), lows, with_ids=True)
+    values = con.execute(f"SELECT {', '.join(cols)} FROM a ORDER BY response_id").fetchall()
+    want = np.array([[np.nan if v is None else v for v in r] for r in values], dtype=float)
+    assert np.array_equal(x, want, equal_nan=True) and got.tolist() == ids
+    assert x[1, 0] == highs[0] and np.isnan(x[2, 1])
+
+
+def test_unpack_float_picks_columns_in_the_order_asked():
+    con, cols = _table([1, 0, -9], [7, 10, 9])
+    con.executemany(
+        "INSERT INTO a (response_id, c0, c1, c2) VALUES (?, ?, ?, ?)",
+        [[1, 3, None, -9], [2, 7, 10, 4], [3, None, 0, None]],
+    )
+    text = "".join(t for (t,) in con.execute("SELECT _packed FROM a ORDER BY response_id"))
+    whole, ids = packing.unpack_float(text, [1, 0, -9], with_ids=True)
+    picked, ids2 = packing.unpack_float(text, [1, 0, -9], with_ids=True, columns=[2, 0])
+    assert np.array_equal(picked, whole[:, [2, 0]], equal_nan=True)
+    assert picked.tolist()[1] == [4.0, 7.0] and ids.tolist() == ids2.tolist() == [1, 2, 3]
+
+
+def _without_stored_column(db, inst, table: str) -> None:
+    """Make ``table`` as answer tables were made before the stored column."""
+    ddl = store._answers_ddl(inst, "old_answers")
+    cut = ddl.index(",\n    " + packing.quote(packing.STORED_COLUMN))
+    old_ddl = ddl[:cut] + "\n)"
+    names = ", ".join(packing.quote(c) for c in ["response_id", *inst.item_ids])
+    with write_transaction(db):
+        db.execute(old_ddl)
+        db.execute(f"INSERT INTO old_answers ({names}) SELECT {names} FROM {packing.quote(table)}")
+        db.execute(f"DROP TABLE {packing.quote(table)}")
+        db.execute(f"ALTER TABLE old_answers RENAME TO {packing.quote(table)}")
+
+
+def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
+    inst = small_instrument(tmp_path)
+    with open_db(tmp_path / "t.db") as db:
+        init_db(db)
+        fill_demo(db, "old", 300, seed=4, instrument=inst)
+        table = store.answers_table(db, inst)
+        assert store.has_stored_column(db, table)
+        # a complete response without any answers row still gets a row of NaN
+        rid = db.execute(
+            "SELECT id FROM responses WHERE status = 'complete' ORDER BY id LIMIT 1 OFFSET 7"
+        ).fetchone()[0]
+        with write_transaction(db):
+            db.execute(f"DELETE FROM {packing.quote(table)} WHERE response_id = ?", [rid])
+        items = list(inst.item_ids)
+        some = [items[-1], items[0], items[4]]
+        new_path = [
+            store.load_campaign_matrix(db, "old"),
+            store.load_campaign_matrix(db, "old", some, complete_only=False),
+        ]
+        before_rows = db.execute(
+            f"SELECT * FROM {packing.quote(table)} ORDER BY response_id"
+        ).fetchall()
+
+        _without_stored_column(db, inst, table)
+        assert not store.has_stored_column(db, table)
+        old_path = [
+            store.load_campaign_matrix(db, "old"),
+            store.load_campaign_matrix(db, "old", some, complete_only=False),
+        ]
+        # the migration, as an older database meets this version
+        with write_transaction(db):
+            db.execute("DELETE FROM _sqlite_migrations WHERE name = '0014_packed_answers'")
+        assert migrations.apply(db) == ["0014_packed_answers"]
+        assert store.has_stored_column(db, table)
+        assert (
+            db.execute(f"SELECT * FROM {packing.quote(table)} ORDER BY response_id").fetchall()
+            == before_rows
+        )
+        migrated = [
+            store.load_campaign_matrix(db, "old"),
+            store.load_campaign_matrix(db, "old", some, complete_only=False),
+        ]
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for (x_new, ids_new, it_new), (x_old, ids_old, it_old), (x_mig, ids_mig, it_mig) in zip(
+        new_path, old_path, migrated, strict=True
+    ):
+        assert it_new == it_old == it_mig
+        assert np.array_equal(x_new, x_old, equal_nan=True)
+        assert np.array_equal(x_mig, x_old, equal_nan=True)
+        assert np.array_equal(ids_new, ids_old) and np.array_equal(ids_mig, ids_old)
+    x, ids, _ = new_path[0]
+    assert rid in ids.tolist() and np.isnan(x[ids.tolist().index(rid)]).all()
+    assert x.shape[1] == len(inst.item_ids) and np.nanmax(x[:, items.index("NPS")]) > 7
+
+
+def test_migration_leaves_a_table_that_is_not_the_instruments(tmp_path):
+    """Columns that are not the instrument's items (hand-altered): no rebuild; loads
+    pack in the query as before."""
+    inst = small_instrument(tmp_path)
+    with open_db(tmp_path / "t.db") as db:
+        init_db(db)
+        fill_demo(db, "odd", 50, seed=1, instrument=inst)
+        table = store.answers_table(db, inst)
+        _without_stored_column(db, inst, table)
+        with write_transaction(db):
+            db.execute(f"ALTER TABLE {packing.quote(table)} ADD COLUMN note TEXT")
+            assert store.add_stored_column(db, inst, table) is False
+        assert not store.has_stored_column(db, table)
+        x, ids, items = store.load_campaign_matrix(db, "odd")
+        assert len(ids) == 50 and items == list(inst.item_ids)
