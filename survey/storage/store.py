@@ -1276,7 +1276,8 @@ def load_campaign_matrix(
         every = list(inst.item_ids)
         lows = item_lows(inst, every)
         position = {item: j for j, item in enumerate(every)}
-        columns: list[int] | None = [position[i] for i in items]
+        # all items in instrument order: no copy of the characters to pick them
+        columns: list[int] | None = None if items == every else [position[i] for i in items]
         # a response without an answers row: its id, then every answer missing
         empty = packing.pack_sql(every, lows, table="a", row_id="r.id")
         packed = f"coalesce(a.{_q(packing.STORED_COLUMN)}, {empty})"
