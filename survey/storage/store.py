@@ -235,12 +235,14 @@ def add_stored_column(db: Database, inst: Instrument, table: str) -> bool:
     return True
 
 
-def has_stored_column(db: Database, table: str) -> bool:
-    """Whether the answer table ``table`` has :data:`packing.STORED_COLUMN`."""
-    return any(
-        r[1] == packing.STORED_COLUMN
-        for r in db.execute(f"PRAGMA table_xinfo({_q(table)})").fetchall()
-    )
+def has_stored_column(db: Database, inst: Instrument, table: str) -> bool:
+    """Whether the answer table ``table`` has :data:`packing.STORED_COLUMN`, defined
+    exactly as this code packs ``inst``'s items (else the loaders pack in the query)."""
+    row = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()
+    ddl = packing.stored_column_ddl(inst.item_ids, item_lows(inst, inst.item_ids))
+    return row is not None and ddl in (row[0] or "")
 
 
 def register_instrument(db: Database, inst: Instrument) -> None:
@@ -1272,7 +1274,7 @@ def load_campaign_matrix(
     unknown = [i for i in items if i not in inst.item_ids]
     if unknown:
         raise ValueError(f"instrument {inst.key} has no item(s) {', '.join(map(str, unknown))}")
-    if has_stored_column(db, table):  # rows packed on write: copy them, pick the items
+    if has_stored_column(db, inst, table):  # rows packed on write: copy them, pick the items
         every = list(inst.item_ids)
         lows = item_lows(inst, every)
         position = {item: j for j, item in enumerate(every)}

@@ -106,7 +106,7 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
         init_db(db)
         fill_demo(db, "old", 300, seed=4, instrument=inst)
         table = store.answers_table(db, inst)
-        assert store.has_stored_column(db, table)
+        assert store.has_stored_column(db, inst, table)
         # a complete response without any answers row still gets a row of NaN
         rid = db.execute(
             "SELECT id FROM responses WHERE status = 'complete' ORDER BY id LIMIT 1 OFFSET 7"
@@ -124,7 +124,7 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
         ).fetchall()
 
         _without_stored_column(db, inst, table)
-        assert not store.has_stored_column(db, table)
+        assert not store.has_stored_column(db, inst, table)
         old_path = [
             store.load_campaign_matrix(db, "old"),
             store.load_campaign_matrix(db, "old", some, complete_only=False),
@@ -133,7 +133,7 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
         with write_transaction(db):
             db.execute("DELETE FROM _sqlite_migrations WHERE name = '0014_packed_answers'")
         assert migrations.apply(db) == ["0014_packed_answers"]
-        assert store.has_stored_column(db, table)
+        assert store.has_stored_column(db, inst, table)
         assert (
             db.execute(f"SELECT * FROM {packing.quote(table)} ORDER BY response_id").fetchall()
             == before_rows
@@ -168,6 +168,30 @@ def test_migration_leaves_a_table_that_is_not_the_instruments(tmp_path):
         with write_transaction(db):
             db.execute(f"ALTER TABLE {packing.quote(table)} ADD COLUMN note TEXT")
             assert store.add_stored_column(db, inst, table) is False
-        assert not store.has_stored_column(db, table)
+        assert not store.has_stored_column(db, inst, table)
         x, ids, items = store.load_campaign_matrix(db, "odd")
         assert len(ids) == 50 and items == list(inst.item_ids)
+
+
+def test_a_stored_column_packed_otherwise_is_not_trusted(tmp_path):
+    """A ``_packed`` column whose expression is not this code's (other offsets): the
+    loader packs in its query, so the numbers stay right."""
+    inst = small_instrument(tmp_path)
+    with open_db(tmp_path / "t.db") as db:
+        init_db(db)
+        fill_demo(db, "drift", 80, seed=2, instrument=inst)
+        table = store.answers_table(db, inst)
+        want = store.load_campaign_matrix(db, "drift")
+        lows = [lo - 1 for lo in store.item_lows(inst, inst.item_ids)]
+        ddl = store._answers_ddl(inst, "drifted")
+        cut = ddl.index(",\n    " + packing.quote(packing.STORED_COLUMN))
+        drifted = ddl[:cut] + ",\n    " + packing.stored_column_ddl(inst.item_ids, lows) + "\n)"
+        names = ", ".join(packing.quote(c) for c in ["response_id", *inst.item_ids])
+        with write_transaction(db):
+            db.execute(drifted)
+            db.execute(f"INSERT INTO drifted ({names}) SELECT {names} FROM {packing.quote(table)}")
+            db.execute(f"DROP TABLE {packing.quote(table)}")
+            db.execute(f"ALTER TABLE drifted RENAME TO {packing.quote(table)}")
+        assert not store.has_stored_column(db, inst, table)
+        got = store.load_campaign_matrix(db, "drift")
+    assert np.array_equal(got[0], want[0], equal_nan=True) and np.array_equal(got[1], want[1])
