@@ -108,7 +108,7 @@ def period_frames(
     ids = [int(c["id"]) for c in campaigns]
     items = list(inst.item_ids)
     lows = store.item_lows(inst, items)
-    packed = packing.pack_sql(items, lows)
+    packed = store.packed_answers_sql(db, inst, table)
     sql = (
         f"SELECT r.id, r.duration_s, r.period, {packed} FROM responses r "
         f"LEFT JOIN {packing.quote(table)} a ON a.response_id = r.id "

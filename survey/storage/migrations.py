@@ -352,7 +352,7 @@ def m0013_careless_cache(db: Database) -> None:
 @migrations(name="0014_packed_answers")
 def m0014_packed_answers(db: Database) -> None:
     """Answer tables get their rows packed in a stored generated column
-    (:data:`survey.storage.packing.STORED_COLUMN`), which the matrix loader reads. Each
+    (:data:`survey.storage.packing.STORED_COLUMN`), which the bulk loaders read. Each
     table is rebuilt (about 3 s per million rows); a table whose instrument no longer
     parses, or whose columns are not its items, is left as it is and still loads."""
     from instruments.loader import instrument_from_yaml

@@ -63,10 +63,10 @@ def pack_sql(
 
 #: The answer tables' stored generated column that holds each row packed, its
 #: ``response_id`` first, then every item in instrument order: SQLite computes it
-#: when a row is written, so a bulk read copies one short string per row instead of
-#: evaluating ``char()`` over every column (the matrix loader: 0.98 s of SQL for 1M
-#: rows x 30 items before, about 0.25 s after). Item ids start with a letter, so no
-#: item column can take this name.
+#: when a row is written, so the bulk loaders copy one short string per row instead
+#: of evaluating ``char()`` over every column (the matrix loader's SQL: 0.98 s for 1M
+#: rows x 30 items before, about 0.25 s after; see ``store.packed_answers_sql``). Item
+#: ids start with a letter, so no item column can take this name.
 STORED_COLUMN = "_packed"
 
 

@@ -245,6 +245,27 @@ def has_stored_column(db: Database, inst: Instrument, table: str) -> bool:
     return row is not None and ddl in (row[0] or "")
 
 
+def packed_answers_sql(
+    db: Database, inst: Instrument, table: str, *, row_id: str | None = None
+) -> str:
+    """SQL for a row's answers to every item of ``inst`` packed in instrument order
+    (:mod:`survey.storage.packing`), after the packed ``row_id`` when one is given
+    (the response id), for a query that joins the answer table ``table`` as ``a``.
+
+    The stored column is copied when it is defined as this code packs (see
+    :func:`has_stored_column`); a response without an answers row, or a table without
+    the column, is packed in the query."""
+    computed = packing.pack_sql(
+        inst.item_ids, item_lows(inst, inst.item_ids), table="a", row_id=row_id
+    )
+    if not has_stored_column(db, inst, table):
+        return computed
+    stored = f"a.{_q(packing.STORED_COLUMN)}"
+    if row_id is None:  # the stored text starts with the response id
+        stored = f"substr({stored}, {packing.ID_CHARS + 1})"
+    return f"coalesce({stored}, {computed})"
+
+
 def register_instrument(db: Database, inst: Instrument) -> None:
     """Store an instrument version (YAML text and sha256) and create its answer table.
 
@@ -1143,7 +1164,7 @@ def load_campaign_frame(
     # - repetitive text (period, language, params JSON, flags) comes joined into
     #   one key per row, which is factorized; each distinct key is converted once.
     lows = item_lows(inst, items)
-    packed = packing.pack_sql(items, lows)
+    packed = packed_answers_sql(db, inst, table)
     epoch_ms = "CAST(round((julianday(r.{}) - 2440587.5) * 86400000.0) AS INTEGER)"
     # the repetitive text columns, joined by U+001F into one key per row
     key = " || char(31) || ".join(
@@ -1274,19 +1295,13 @@ def load_campaign_matrix(
     unknown = [i for i in items if i not in inst.item_ids]
     if unknown:
         raise ValueError(f"instrument {inst.key} has no item(s) {', '.join(map(str, unknown))}")
-    if has_stored_column(db, inst, table):  # rows packed on write: copy them, pick the items
-        every = list(inst.item_ids)
-        lows = item_lows(inst, every)
-        position = {item: j for j, item in enumerate(every)}
-        # all items in instrument order: no copy of the characters to pick them
-        columns: list[int] | None = None if items == every else [position[i] for i in items]
-        # a response without an answers row: its id, then every answer missing
-        empty = packing.pack_sql(every, lows, table="a", row_id="r.id")
-        packed = f"coalesce(a.{_q(packing.STORED_COLUMN)}, {empty})"
-    else:
-        lows = item_lows(inst, items)
-        columns = None
-        packed = packing.pack_sql(items, lows, row_id="r.id")
+    # every item packed (copied from the stored column), then the items asked for picked;
+    # all items in instrument order need no copy of the characters
+    every = list(inst.item_ids)
+    lows = item_lows(inst, every)
+    position = {item: j for j, item in enumerate(every)}
+    columns = None if items == every else [position[i] for i in items]
+    packed = packed_answers_sql(db, inst, table, row_id="r.id")
     where = f"r.campaign_id IN ({', '.join('?' * len(cs))})"
     if complete_only:
         where += " AND r.status = 'complete'"

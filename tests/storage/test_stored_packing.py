@@ -8,10 +8,11 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from survey.demo import fill_demo
-from survey.storage import migrations, packing, store
+from survey.storage import careless_cache, migrations, packing, store
 from survey.storage.db import init_db, open_db, write_transaction
 from tests.store_fixtures import small_instrument
 
@@ -100,6 +101,20 @@ def _without_stored_column(db, inst, table: str) -> None:
         db.execute(f"ALTER TABLE old_answers RENAME TO {packing.quote(table)}")
 
 
+def _loads(db, inst, some: list[str]) -> dict:
+    """What every bulk loader reads of campaign "old"."""
+    cs, _, table = store._campaigns_and_instrument(db, "old")
+    periods = pd.concat(careless_cache.period_frames(db, cs, inst, table))
+    return {
+        "matrix": [
+            store.load_campaign_matrix(db, "old"),
+            store.load_campaign_matrix(db, "old", some, complete_only=False),
+        ],
+        "frame": store.load_campaign_frame(db, "old", complete_only=False)[0],
+        "periods": periods.sort_values("response_id", ignore_index=True),
+    }
+
+
 def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
     inst = small_instrument(tmp_path)
     with open_db(tmp_path / "t.db") as db:
@@ -115,20 +130,14 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
             db.execute(f"DELETE FROM {packing.quote(table)} WHERE response_id = ?", [rid])
         items = list(inst.item_ids)
         some = [items[-1], items[0], items[4]]
-        new_path = [
-            store.load_campaign_matrix(db, "old"),
-            store.load_campaign_matrix(db, "old", some, complete_only=False),
-        ]
+        new_path = _loads(db, inst, some)
         before_rows = db.execute(
             f"SELECT * FROM {packing.quote(table)} ORDER BY response_id"
         ).fetchall()
 
         _without_stored_column(db, inst, table)
         assert not store.has_stored_column(db, inst, table)
-        old_path = [
-            store.load_campaign_matrix(db, "old"),
-            store.load_campaign_matrix(db, "old", some, complete_only=False),
-        ]
+        old_path = _loads(db, inst, some)
         # the migration, as an older database meets this version
         with write_transaction(db):
             db.execute("DELETE FROM _sqlite_migrations WHERE name = '0014_packed_answers'")
@@ -138,20 +147,23 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
             db.execute(f"SELECT * FROM {packing.quote(table)} ORDER BY response_id").fetchall()
             == before_rows
         )
-        migrated = [
-            store.load_campaign_matrix(db, "old"),
-            store.load_campaign_matrix(db, "old", some, complete_only=False),
-        ]
+        migrated = _loads(db, inst, some)
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     for (x_new, ids_new, it_new), (x_old, ids_old, it_old), (x_mig, ids_mig, it_mig) in zip(
-        new_path, old_path, migrated, strict=True
+        new_path["matrix"], old_path["matrix"], migrated["matrix"], strict=True
     ):
         assert it_new == it_old == it_mig
         assert np.array_equal(x_new, x_old, equal_nan=True)
         assert np.array_equal(x_mig, x_old, equal_nan=True)
         assert np.array_equal(ids_new, ids_old) and np.array_equal(ids_mig, ids_old)
-    x, ids, _ = new_path[0]
+    for loaded in (new_path, migrated):  # the frame and the careless screening's periods
+        pd.testing.assert_frame_equal(loaded["frame"], old_path["frame"])
+        pd.testing.assert_frame_equal(loaded["periods"], old_path["periods"])
+    frame = new_path["frame"]
+    assert frame.loc[frame["response_id"] == rid, items].isna().all(axis=None)
+    assert len(new_path["periods"]) == 300 and new_path["periods"][items].notna().any(axis=None)
+    x, ids, _ = new_path["matrix"][0]
     assert rid in ids.tolist() and np.isnan(x[ids.tolist().index(rid)]).all()
     assert x.shape[1] == len(inst.item_ids) and np.nanmax(x[:, items.index("NPS")]) > 7
 
