@@ -77,15 +77,26 @@ def _outbox_worker_pid(server_pid: int) -> int | None:
     return None
 
 
-def _cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds of one process (not its children)."""
+def _cpu_s(pid: int | None, *, children: bool = False) -> float | None:
+    """User + system CPU seconds of one process; with ``children``, plus its children's:
+    those it has waited for (``cutime``, ``cstime``) and those still running (the
+    export's reading child, ``survey/storage/arrow_reader.py``)."""
     if pid is None:
         return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+        try:
+            live = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            live = []
+        total = ticks / os.sysconf("SC_CLK_TCK")
+        return total + sum(_cpu_s(int(c), children=True) or 0.0 for c in live)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure(n: int, seconds: float) -> dict:
@@ -139,9 +150,9 @@ def measure(n: int, seconds: float) -> dict:
             wait_s = time.perf_counter() - t
             before = [_api(base, token, "GET", u) for u in jobs]
             exporter = _outbox_worker_pid(server.pid)
-            cpu0 = _cpu_s(exporter)
+            cpu0, all0 = _cpu_s(exporter), _cpu_s(exporter, children=True)
             during = web.load(port, seconds, "survey", slug="live", concurrency=CLIENTS)
-            cpu1 = _cpu_s(exporter)
+            cpu1, all1 = _cpu_s(exporter), _cpu_s(exporter, children=True)
             after = [_api(base, token, "GET", u) for u in jobs]
         finally:
             server.terminate()
@@ -175,6 +186,12 @@ def measure(n: int, seconds: float) -> dict:
         # CPU the exporting worker process got during the window (it runs at nice +10)
         "export_worker_cpu_s_in_window": (
             cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+        ),
+        # the same with the worker's children (the exports' reading processes), each
+        # counted for its CPU inside the window (live ones at both ends, reaped ones
+        # through the worker's cutime and cstime)
+        "export_worker_and_children_cpu_s_in_window": (
+            all1 - all0 if all0 is not None and all1 is not None else None
         ),
         "rows_exported_during_window": sum(
             (p["rows_done_after"] or 0) - (p["rows_done_before"] or 0) for p in progress

@@ -335,7 +335,8 @@ def bench_web_exports(cfg: dict) -> dict:
             flush=True,
         )
     print(
-        f"  export worker CPU in the window {r['export_worker_cpu_s_in_window']} s; jobs "
+        f"  export worker CPU in the window {r['export_worker_cpu_s_in_window']} s "
+        f"({r['export_worker_and_children_cpu_s_in_window']} s with its children); jobs "
         + ", ".join(f"{p['state_after']} {p['rows_done_after']}" for p in r["export_progress"]),
         flush=True,
     )

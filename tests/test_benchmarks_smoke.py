@@ -63,6 +63,11 @@ def test_harness_respondents_during_exports(bench_env, tmp_path):
     for window in ("baseline", "during_exports"):
         assert we[window]["completed_per_s"] > 0 and we[window]["errors"] == 0
     assert len(we["export_progress"]) == 2
+    own, with_children = (
+        we["export_worker_cpu_s_in_window"],
+        we["export_worker_and_children_cpu_s_in_window"],
+    )
+    assert own is not None and with_children is not None and with_children >= own >= 0
     assert we["export_progress"][0]["state_before"] in ("running", "done")
     assert "exports running" in json.loads(out.read_text())["table"]
 
