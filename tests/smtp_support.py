@@ -20,6 +20,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     message: email.message.EmailMessage
+    tls: bool = False  # the message came over TLS (STARTTLS or implicit)
 
 
 @dataclass
@@ -60,6 +61,9 @@ class Inbox:
                     list(envelope.rcpt_tos),
                     envelope.original_content or envelope.content,
                     msg,
+                    # STARTTLS sets session.ssl; implicit TLS only the transport's
+                    tls=session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None,
                 )
             )
         return "250 2.0.0 Ok: queued"
