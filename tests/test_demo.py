@@ -43,6 +43,7 @@ def test_fill_is_fast_and_counts(filled):
         "completed": 3000,
         "in_progress": 300,
         "completion_rate": 3000 / 3300,
+        "screened_out": 0,
     }
     assert len(df) == 3000
 

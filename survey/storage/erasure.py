@@ -143,6 +143,21 @@ def delete_response(db: Database, response_id: int) -> dict:
     }
 
 
+def screen_out(db: Database, response_id: int) -> dict:
+    """A visitor screened out (a campaign with brands, "I am not a customer of any of
+    these"): their response, started at consent and holding no answer, is erased as
+    :func:`delete_response` erases, and the campaign's ``screened_out`` count goes up
+    by one, in one transaction. Only the count is kept. Raises ``LookupError`` when the
+    response is gone already (a second tab): nothing is counted twice."""
+    with write_transaction(db):
+        removed = delete_response(db, response_id)
+        db.execute(
+            "UPDATE campaigns SET screened_out = screened_out + 1 WHERE id = ?",
+            [removed["campaign_id"]],
+        )
+    return removed
+
+
 def _has_table(db: Database, name: str) -> bool:
     return (
         db.execute(

@@ -367,6 +367,14 @@ def m0014_packed_answers(db: Database) -> None:
         add_stored_column(db, inst, table)
 
 
+@migrations(name="0015_screened_out")
+def m0015_screened_out(db: Database) -> None:
+    """How many visitors each campaign screened out ("not a customer of any of these"
+    brands): their responses are erased (survey.storage.erasure.screen_out), only the
+    count is kept. Campaigns before this start at 0."""
+    db.execute("ALTER TABLE campaigns ADD COLUMN screened_out INTEGER NOT NULL DEFAULT 0")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied (``[]`` if up to date)."""
     names = [m.name for m in migrations.pending(db)]

@@ -1343,8 +1343,10 @@ def _epoch_ms(values: np.ndarray) -> pd.Series:
 
 
 def campaign_counts(db: Database, slug: str) -> dict:
-    """``started`` (every session begun, complete or not), ``completed``, ``in_progress``
-    and ``completion_rate`` (completed / started; ``None`` when nothing started)."""
+    """``started`` (every session begun, complete or not), ``completed``, ``in_progress``,
+    ``completion_rate`` (completed / started; ``None`` when nothing started) and
+    ``screened_out`` (visitors of a campaign with brands who were customers of none;
+    their responses are erased, so they are not among the started)."""
     c = _require_campaign(db, slug)
     rows = dict(
         db.execute(
@@ -1352,6 +1354,9 @@ def campaign_counts(db: Database, slug: str) -> dict:
             [c["id"]],
         ).fetchall()
     )
+    (screened_out,) = db.execute(
+        "SELECT screened_out FROM campaigns WHERE id = ?", [c["id"]]
+    ).fetchone()
     completed = rows.get("complete", 0)
     started = completed + rows.get("started", 0)
     return {
@@ -1359,6 +1364,7 @@ def campaign_counts(db: Database, slug: str) -> dict:
         "completed": completed,
         "in_progress": started - completed,
         "completion_rate": completed / started if started else None,
+        "screened_out": screened_out,
     }
 
 

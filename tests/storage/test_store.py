@@ -523,6 +523,7 @@ def test_campaign_counts(db, campaign):
         "completed": 0,
         "in_progress": 0,
         "completion_rate": None,
+        "screened_out": 0,
     }
     _fill(db, campaign, 14)
     assert store.campaign_counts(db, "c1") == {
@@ -530,6 +531,7 @@ def test_campaign_counts(db, campaign):
         "completed": 12,
         "in_progress": 2,
         "completion_rate": 12 / 14,
+        "screened_out": 0,
     }
 
 

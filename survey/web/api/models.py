@@ -170,6 +170,10 @@ class LiveStats(BaseModel):
     completed: int
     in_progress: int
     completion_rate: float | None
+    screened_out: int = Field(
+        description="Visitors who were customers of none of the campaign's brands; their "
+        "responses are erased, so they are not among the started"
+    )
     careless: int | None
     analysed: int | None
     note: str | None

@@ -429,7 +429,16 @@ def get_campaign(slug: str):
         )
     out = _campaign_json(c)
     out["stats"] = {
-        k: s.get(k) for k in ("started", "completed", "in_progress", "careless", "analysed", "note")
+        k: s.get(k)
+        for k in (
+            "started",
+            "completed",
+            "in_progress",
+            "screened_out",
+            "careless",
+            "analysed",
+            "note",
+        )
     }
     out["stats"]["completion_rate"] = _finite(s.get("completion_rate"))
     out["trust_index"] = ti

@@ -487,13 +487,14 @@ def brands(kind: str, key: str):
 def _screen_out(entry: Entry, response: dict, form):
     """ "I am not a customer of any of these": there is nothing to ask. The response
     started at consent holds no answer yet (the brands come first); it is erased like
-    any response (survey.storage.erasure), so nothing of the visit is kept, and an
-    invitation stays used: its link then says it was answered."""
+    any response (survey.storage.erasure), so nothing of the visit is kept but the
+    campaign's count of screened-out visitors, and an invitation stays used: its link
+    then says it was answered."""
     form.validate()  # only the CSRF token matters here
     if form.meta.csrf and "csrf_token" in form.errors:
         abort(400, description=form.errors["csrf_token"][0])
     try:
-        erasure.delete_response(get_db(), response["id"])
+        erasure.screen_out(get_db(), response["id"])  # erased; only the count is kept
     except LookupError:  # gone meanwhile (a second tab)
         pass
     return render_template("screened_out.html", entry=entry)
