@@ -63,20 +63,20 @@ def _send(url: str) -> str:
         sender.close()
 
 
-@pytest.mark.parametrize("option", ["", "?starttls=1"])
-def test_starttls_offered_is_used(trusting, option):
-    server = SmtpServer(tls_context=trusting["server_ctx"], require_starttls=True).start()
+@pytest.mark.parametrize(
+    "url, implicit",
+    [
+        ("smtp://127.0.0.1:{port}", False),  # STARTTLS offered: used
+        ("smtp://127.0.0.1:{port}?starttls=1", False),  # required and offered
+        ("smtps://127.0.0.1:{port}?timeout=10", True),  # TLS from the start
+    ],
+)
+def test_tls_is_used(trusting, url, implicit):
+    ctx = trusting["server_ctx"]
+    kw = {"ssl_context": ctx} if implicit else {"tls_context": ctx, "require_starttls": True}
+    server = SmtpServer(**kw).start()
     try:
-        assert _send(f"smtp://127.0.0.1:{server.port}{option}").startswith("250")
-        assert [(m.rcpt_tos, m.tls) for m in server.inbox.messages] == [(["b@example.org"], True)]
-    finally:
-        server.stop()
-
-
-def test_smtps_is_tls_from_the_start(trusting):
-    server = SmtpServer(ssl_context=trusting["server_ctx"]).start()
-    try:
-        assert _send(f"smtps://127.0.0.1:{server.port}?timeout=10").startswith("250")
+        assert _send(url.format(port=server.port)).startswith("250")
         assert [(m.rcpt_tos, m.tls) for m in server.inbox.messages] == [(["b@example.org"], True)]
     finally:
         server.stop()

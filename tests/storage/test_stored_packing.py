@@ -88,17 +88,18 @@ def test_unpack_float_picks_columns_in_the_order_asked():
     assert picked.tolist()[1] == [4.0, 7.0] and ids.tolist() == ids2.tolist() == [1, 2, 3]
 
 
-def _without_stored_column(db, inst, table: str) -> None:
-    """Make ``table`` as answer tables were made before the stored column."""
-    ddl = store._answers_ddl(inst, "old_answers")
+def _rebuild(db, inst, table: str, stored: str | None = None) -> None:
+    """Make ``table`` again from its rows: as answer tables were made before the stored
+    column (``stored`` None), or with the stored column defined as ``stored``."""
+    ddl = store._answers_ddl(inst, "rebuilt")
     cut = ddl.index(",\n    " + packing.quote(packing.STORED_COLUMN))
-    old_ddl = ddl[:cut] + "\n)"
+    new_ddl = ddl[:cut] + (f",\n    {stored}" if stored else "") + "\n)"
     names = ", ".join(packing.quote(c) for c in ["response_id", *inst.item_ids])
     with write_transaction(db):
-        db.execute(old_ddl)
-        db.execute(f"INSERT INTO old_answers ({names}) SELECT {names} FROM {packing.quote(table)}")
+        db.execute(new_ddl)
+        db.execute(f"INSERT INTO rebuilt ({names}) SELECT {names} FROM {packing.quote(table)}")
         db.execute(f"DROP TABLE {packing.quote(table)}")
-        db.execute(f"ALTER TABLE old_answers RENAME TO {packing.quote(table)}")
+        db.execute(f"ALTER TABLE rebuilt RENAME TO {packing.quote(table)}")
 
 
 def _loads(db, inst, some: list[str]) -> dict:
@@ -135,7 +136,7 @@ def test_migration_adds_the_column_and_loads_do_not_change(tmp_path):
             f"SELECT * FROM {packing.quote(table)} ORDER BY response_id"
         ).fetchall()
 
-        _without_stored_column(db, inst, table)
+        _rebuild(db, inst, table)
         assert not store.has_stored_column(db, inst, table)
         old_path = _loads(db, inst, some)
         # the migration, as an older database meets this version
@@ -176,7 +177,7 @@ def test_migration_leaves_a_table_that_is_not_the_instruments(tmp_path):
         init_db(db)
         fill_demo(db, "odd", 50, seed=1, instrument=inst)
         table = store.answers_table(db, inst)
-        _without_stored_column(db, inst, table)
+        _rebuild(db, inst, table)
         with write_transaction(db):
             db.execute(f"ALTER TABLE {packing.quote(table)} ADD COLUMN note TEXT")
             assert store.add_stored_column(db, inst, table) is False
@@ -195,15 +196,7 @@ def test_a_stored_column_packed_otherwise_is_not_trusted(tmp_path):
         table = store.answers_table(db, inst)
         want = store.load_campaign_matrix(db, "drift")
         lows = [lo - 1 for lo in store.item_lows(inst, inst.item_ids)]
-        ddl = store._answers_ddl(inst, "drifted")
-        cut = ddl.index(",\n    " + packing.quote(packing.STORED_COLUMN))
-        drifted = ddl[:cut] + ",\n    " + packing.stored_column_ddl(inst.item_ids, lows) + "\n)"
-        names = ", ".join(packing.quote(c) for c in ["response_id", *inst.item_ids])
-        with write_transaction(db):
-            db.execute(drifted)
-            db.execute(f"INSERT INTO drifted ({names}) SELECT {names} FROM {packing.quote(table)}")
-            db.execute(f"DROP TABLE {packing.quote(table)}")
-            db.execute(f"ALTER TABLE drifted RENAME TO {packing.quote(table)}")
+        _rebuild(db, inst, table, packing.stored_column_ddl(inst.item_ids, lows))
         assert not store.has_stored_column(db, inst, table)
         got = store.load_campaign_matrix(db, "drift")
     assert np.array_equal(got[0], want[0], equal_nan=True) and np.array_equal(got[1], want[1])
