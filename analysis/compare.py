@@ -5,6 +5,15 @@ Everything is computed from per-group sufficient statistics (n, mean, variance),
 which :class:`~analysis.moments.Moments` supplies, so a SQL aggregate serves too.
 Groups smaller than ``min_n`` are suppressed: they appear as suppressed, with no
 figures, and take no part in the tests.
+
+Rows nested in clusters (one person's ratings of several brands): :func:`group_table`
+and :func:`period_change` take ``clusters``. In a group where some cluster has several
+rows, the mean's standard error is the CR1 cluster-robust one,
+``sqrt(G / (G - 1) * sum_g (sum_{i in g} (y_i - mean))^2) / n`` with G clusters, its
+interval uses t with G - 1 degrees of freedom, and a Welch test takes that variance
+and G - 1 in the Welch-Satterthwaite degrees of freedom. With one row per cluster
+these are exactly the classical t interval and Welch's test, which such groups keep.
+R: ``sandwich::vcovCL(lm(y ~ 1), cluster = ~g, type = "HC1")`` for the variance.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ SUPPRESSED = {"suppressed": True}
 
 @dataclass(frozen=True)
 class GroupStat(Result):
-    """n, mean, SD and t-based CI of one group (or ``suppressed``, with no figures)."""
+    """n, mean, SD and t-based CI of one group (or ``suppressed``, with no figures).
+
+    ``clusters`` and ``se``: set when the group's rows are nested in clusters (then
+    ``se`` is the CR1 standard error of the mean and the CI uses ``clusters - 1``
+    degrees of freedom); ``None`` for independent rows."""
 
     name: str
     n: int | None
@@ -33,15 +46,30 @@ class GroupStat(Result):
     sd: float | None
     ci95: tuple[float, float] | None
     suppressed: bool = False
+    clusters: int | None = None
+    se: float | None = None
 
     @property
     def var(self) -> float:
         return float(self.sd) ** 2
 
+    @property
+    def mean_var(self) -> float:
+        """The squared standard error of the mean (CR1 when clustered)."""
+        return float(self.se) ** 2 if self.clusters is not None else self.var / self.n
+
+    @property
+    def mean_df(self) -> int:
+        """Degrees of freedom of the mean's t: clusters - 1, else n - 1."""
+        return (self.clusters if self.clusters is not None else self.n) - 1
+
     def to_dict(self) -> dict:
         if self.suppressed:
             return dict(SUPPRESSED)
-        return {"n": self.n, "mean": self.mean, "sd": self.sd, "ci95": list(self.ci95)}
+        out = {"n": self.n, "mean": self.mean, "sd": self.sd, "ci95": list(self.ci95)}
+        if self.clusters is not None:
+            out.update(clusters=self.clusters, se_cr1=self.se)
+        return out
 
 
 def mean_ci(m: Moments, name: str = "all", *, level: float = 0.95, min_n: int = 2) -> GroupStat:
@@ -55,6 +83,35 @@ def mean_ci(m: Moments, name: str = "all", *, level: float = 0.95, min_n: int = 
     mean = float(m.mean[0])
     h = stats.t.ppf(0.5 + level / 2, m.n - 1) * sd / math.sqrt(m.n)
     return GroupStat(name, m.n, mean, sd, (mean - h, mean + h))
+
+
+def mean_ci_clustered(
+    values: np.ndarray, clusters: np.ndarray, name: str = "all", *, level: float = 0.95
+) -> GroupStat:
+    """Mean with its CR1 cluster-robust interval ``mean +- t_{G-1} se``, where
+    ``se^2 = G / (G - 1) * sum_g (sum_{i in g} (y_i - mean))^2 / n^2`` (G clusters;
+    ``clusters`` holds one integer code per value). ``sd`` stays the rows' SD.
+
+    R: ``sqrt(sandwich::vcovCL(lm(y ~ 1), cluster = ~g, type = "HC1"))``; the interval
+    as Stata's ``mean y, vce(cluster g)``.
+
+    References
+    ----------
+    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust
+    inference. *Journal of Human Resources*, 50(2), 317-372.
+    """
+    y = np.asarray(values, dtype=float)
+    n = len(y)
+    codes, _ = pd.factorize(np.asarray(clusters))
+    g = int(codes.max()) + 1 if n else 0
+    if n < 2 or g < 2:
+        return GroupStat(name, None, None, None, None, suppressed=True)
+    mean = float(y.mean())
+    sums = np.bincount(codes, weights=y - mean, minlength=g)
+    se = math.sqrt(g / (g - 1) * float(sums @ sums)) / n
+    sd = float(y.std(ddof=1))
+    h = stats.t.ppf(0.5 + level / 2, g - 1) * se
+    return GroupStat(name, n, mean, sd, (mean - h, mean + h), clusters=g, se=se)
 
 
 def _natural_order(names) -> list[str]:
@@ -129,10 +186,14 @@ def group_table(
     level: float = 0.95,
     order: Sequence[str] | None = None,
     variable: str | None = None,
+    clusters: pd.Series | None = None,
 ) -> GroupTable:
     """n, mean, SD and t-based confidence interval of ``values`` in each group.
 
     Groups with fewer than ``min_n`` non-missing values are suppressed (no figures).
+    ``clusters`` (aligned with ``values``; missing = a cluster of its own): a group in
+    which some cluster has several rows gets the CR1 interval of
+    :func:`mean_ci_clustered` (see the module docstring); the others the classical one.
 
     R: ``lapply(split(x, g), function(v) t.test(na.omit(v))$conf.int)``.
 
@@ -142,14 +203,41 @@ def group_table(
     """
     mom = _moments_by_group(values, groups)
     names = list(order) if order is not None else _natural_order(mom)
+    nested = _nested_groups(values, groups, clusters) if clusters is not None else {}
     rows = []
     for g in names:
         m = mom.get(str(g))
         if m is None or m.n < min_n:
             rows.append(GroupStat(str(g), None, None, None, None, suppressed=True))
+        elif str(g) in nested:
+            y, codes = nested[str(g)]
+            rows.append(mean_ci_clustered(y, codes, str(g), level=level))
         else:
             rows.append(mean_ci(m, str(g), level=level))
     return GroupTable(variable or str(values.name), str(groups.name), min_n, tuple(rows))
+
+
+def _nested_groups(
+    values: pd.Series, groups: pd.Series, clusters: pd.Series
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The groups in which some cluster has several non-missing values: their values
+    and cluster codes (a missing cluster key is a cluster of its own)."""
+    if len(clusters) != len(values):
+        raise AnalysisError("clusters must have one key per value")
+    ok = (values.notna() & groups.notna()).to_numpy()
+    codes, _ = pd.factorize(pd.Series(np.asarray(clusters, dtype=object)), use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    lone = codes < 0
+    codes[lone] = codes.max(initial=-1) + 1 + np.arange(int(lone.sum()))
+    v = values.to_numpy(dtype=float, na_value=np.nan)
+    names = groups.astype(str).to_numpy()
+    out = {}
+    for name in pd.unique(names[ok]):
+        rows = ok & (names == name)
+        c = codes[rows]
+        if len(np.unique(c)) < len(c):
+            out[str(name)] = (v[rows], c)
+    return out
 
 
 @dataclass(frozen=True)
@@ -285,10 +373,10 @@ def _welch_t(ga: GroupStat, gb: GroupStat, level: float = 0.95) -> tuple[float, 
     pooled SD, times the small-sample correction ``1 - 3 / (4 (n_a + n_b) - 9)``.
     R: ``t.test(b, a)``; ``effectsize::hedges_g(b, a)``.
     """
-    va, vb = ga.var / ga.n, gb.var / gb.n
+    va, vb = ga.mean_var, gb.mean_var  # var / n, or the CR1 variance when clustered
     se = math.sqrt(va + vb)
     diff = gb.mean - ga.mean
-    df = (va + vb) ** 2 / (va**2 / (ga.n - 1) + vb**2 / (gb.n - 1))
+    df = (va + vb) ** 2 / (va**2 / ga.mean_df + vb**2 / gb.mean_df)
     t = diff / se
     p = 2 * stats.t.sf(abs(t), df)
     h = stats.t.ppf(0.5 + level / 2, df) * se
@@ -358,14 +446,21 @@ def pairwise_welch(values: pd.Series, groups: pd.Series, *, min_n: int = 30) -> 
 
 
 def period_change(
-    values: pd.Series, periods: pd.Series, *, min_n: int = 30, order: Sequence[str] | None = None
+    values: pd.Series,
+    periods: pd.Series,
+    *,
+    min_n: int = 30,
+    order: Sequence[str] | None = None,
+    clusters: pd.Series | None = None,
 ) -> PairwiseResult:
     """Change of the mean versus the previous period (periods sorted as text, e.g.
     ``2026-Q1 < 2026-Q2``), each a Welch t-test, Holm-adjusted across the changes.
 
-    A period compares with the closest earlier period that is not suppressed.
+    A period compares with the closest earlier period that is not suppressed. With
+    ``clusters``, a period whose rows are nested uses its CR1 variance and G - 1 degrees
+    of freedom (module docstring); the periods are taken as independent samples.
     R: ``t.test(x[p == "2026-Q2"], x[p == "2026-Q1"])`` for each pair.
     """
-    tab = group_table(values, periods, min_n=min_n, order=order)
+    tab = group_table(values, periods, min_n=min_n, order=order, clusters=clusters)
     shown = tab.shown
     return _compare(tab, list(zip(shown[:-1], shown[1:], strict=True)))

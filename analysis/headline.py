@@ -93,8 +93,12 @@ def headline(
     period_column: str = "period",
     min_n: int = 30,
     keep_careless: bool = False,
+    respondent_column: str | None = "respondent",
 ) -> Headline:
-    """The headline index of ``frame``'s latest period (see the module docstring)."""
+    """The headline index of ``frame``'s latest period (see the module docstring).
+
+    ``respondent_column`` (used when the frame has it): ratings nested in respondents
+    (brand studies) get the CR1 cluster-robust interval (:mod:`analysis.compare`)."""
     done = _complete(frame)
     if period_column in frame.columns:
         per = frame[period_column].astype("object").where(frame[period_column].notna(), None)
@@ -121,12 +125,18 @@ def headline(
         return Headline(
             latest, None, None, None, False, min_n, int(in_latest.sum()), n_excluded, note=str(e)
         )
+    people = (
+        rows[respondent_column]
+        if respondent_column is not None and respondent_column in rows.columns
+        else None
+    )
     g = group_table(
         ti,
         pd.Series([latest] * len(ti), index=ti.index, name=period_column),
         min_n=min_n,
         order=[latest],
         variable="trust_index",
+        clusters=people,
     ).groups[0]
     if g.suppressed:
         return Headline(

@@ -338,11 +338,23 @@ def _cells(
 
 
 def _change(
-    values: pd.Series, periods: pd.Series, prev: str, focus: str, min_n: int
+    values: pd.Series,
+    periods: pd.Series,
+    prev: str,
+    focus: str,
+    min_n: int,
+    clusters: pd.Series | None = None,
 ) -> Comparison | None:
-    """Welch t of ``focus - prev`` (None when either side is suppressed)."""
+    """Welch t of ``focus - prev`` (None when either side is suppressed); CR1 variances
+    for a period whose ratings are nested in ``clusters`` (respondents)."""
     mask = periods.isin([prev, focus])
-    pc = period_change(values[mask], periods[mask], min_n=min_n, order=[prev, focus])
+    pc = period_change(
+        values[mask],
+        periods[mask],
+        min_n=min_n,
+        order=[prev, focus],
+        clusters=None if clusters is None else clusters[mask],
+    )
     return pc.comparisons[0] if pc.comparisons else None
 
 
@@ -482,7 +494,10 @@ def periodic_report(
     campaigns : names of the campaigns, for the report's heading.
     n_boot, seed : bootstrap resamples (driver-share CIs, brand rank intervals) and seed.
     respondent_column : a respondent key (one person may rate several brands): brand
-        comparisons then use CR1 cluster-robust SEs and resample whole respondents; when
+        comparisons then use CR1 cluster-robust SEs and resample whole respondents; a
+        period whose ratings are nested gets CR1 intervals for its Trust Index and
+        dimension means, and the change versus the previous period uses them
+        (:mod:`analysis.compare`); when
         some respondent has several ratings in the focus period, the tests that need
         independent rows (reliability, CFA, the invariance checks, Welch's ANOVA across
         the segment) use one rating per respondent (:mod:`analysis.nesting`) and say how
@@ -563,13 +578,27 @@ def periodic_report(
     nps_id = nps_item(inst)
     nps_id = nps_id if nps_id in data.columns else None
 
-    # index figures per period
+    # index figures per period; ratings nested in respondents (brands) get CR1 intervals
+    people = None if respondent_column is None else data[respondent_column]
     ti_tab = group_table(
-        scores["trust_index"], per_s, min_n=min_n, order=periods, variable="trust_index"
+        scores["trust_index"],
+        per_s,
+        min_n=min_n,
+        order=periods,
+        variable="trust_index",
+        clusters=people,
     )
     dim_tabs = {
-        d: group_table(scores[d], per_s, min_n=min_n, order=periods, variable=d) for d in dims
+        d: group_table(scores[d], per_s, min_n=min_n, order=periods, variable=d, clusters=people)
+        for d in dims
     }
+    clustered = [g.name for g in ti_tab.groups if g.clusters is not None]
+    if clustered:
+        notes.append(
+            "ratings nested in respondents in " + ", ".join(clustered) + ": the Trust Index "
+            "and dimension intervals of those periods, and the change test, use CR1 "
+            "cluster-robust standard errors (respondents as clusters)"
+        )
     index: dict[str, Any] = {}
     for i, p in enumerate(periods):
         m = (per_s == p).to_numpy()
@@ -585,8 +614,8 @@ def periodic_report(
     previous = earlier[-1] if earlier and not ti_tab.groups[-1].suppressed else None
     change = None
     if previous is not None:
-        ti_c = _change(scores["trust_index"], per_s, previous, focus, min_n)
-        d_c = {d: _change(scores[d], per_s, previous, focus, min_n) for d in dims}
+        ti_c = _change(scores["trust_index"], per_s, previous, focus, min_n, people)
+        d_c = {d: _change(scores[d], per_s, previous, focus, min_n, people) for d in dims}
         tested = [d for d in dims if d_c[d] is not None]
         adj = holm([d_c[d].p for d in tested])
         for d, pa in zip(tested, adj, strict=True):

@@ -217,3 +217,30 @@ def test_analyze_cli_uses_one_rating_per_respondent_across_brands(brand_db, tmp_
     assert "this test uses one rating per respondent (the first in each" in html
     assert f"n = {PEOPLE}, {left} left out." in html
     assert f"use one rating per respondent\n(n = {PEOPLE}, {left} left out)" in html
+
+
+def test_the_period_index_and_the_headline_use_cr1_intervals_by_respondent(report, brand_db):
+    """Ratings nested in respondents: the focus period's Trust Index interval is the
+    CR1 one of analysis.compare (checked against R in tests/analysis/
+    test_cluster_means.py), here recomputed from the scores with the respondents as
+    clusters; the live headline gives the same interval; the report says so."""
+    from analysis.compare import mean_ci_clustered
+    from analysis.headline import headline
+
+    path, inst, _, frame = brand_db
+    ti = score(frame, inst).frame["trust_index"].to_numpy()
+    ok = ~np.isnan(ti)
+    direct = mean_ci_clustered(ti[ok], frame["respondent"].to_numpy()[ok])
+    got = report.index[report.focus]["trust_index"]
+    assert got["clusters"] == direct.clusters == PEOPLE
+    assert got["n"] == direct.n and got["mean"] == pytest.approx(direct.mean, rel=1e-12)
+    assert got["se_cr1"] == pytest.approx(direct.se, rel=1e-12)
+    assert got["ci95"] == pytest.approx(list(direct.ci95), rel=1e-12)
+    # wider than the interval that takes the ratings as independent
+    sd = float(np.std(ti[ok], ddof=1))
+    assert got["se_cr1"] > 1.2 * sd / np.sqrt(ok.sum())
+    assert any(
+        "CR1 cluster-robust standard errors (respondents as clusters)" in n for n in report.notes
+    )
+    h = headline(frame, inst, min_n=30, keep_careless=True)
+    assert h.ci95 == pytest.approx(tuple(direct.ci95), rel=1e-12) and h.n == direct.n
