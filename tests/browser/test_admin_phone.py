@@ -20,6 +20,7 @@ PHONE = (390, 844)
 PAGES = [
     ("dashboard", "/admin/"),
     ("campaign", "/admin/campaigns/{slug}"),
+    ("campaign with brands", "/admin/campaigns/{slug}br"),  # its screened-out count row
     ("report", "/admin/reports/{slug}"),
     ("users", "/admin/users"),
     ("audit log", "/admin/audit"),
@@ -59,6 +60,9 @@ def _sign_in(driver, base: str, user: str, password: str) -> None:
 def test_researcher_pages_fit_a_phone(server, survey, driver):
     s = survey(invitations=0)
     cli("demo", "--db", str(server.db_path), "--slug", s.slug, "--n", "400", "--seed", "4")
+    cli("campaign", "create", "--db", str(server.db_path), "--instrument", "customer-trust",
+        "--slug", f"{s.slug}br", "--period", "2026-Q4",
+        "--brand", "acme: Acme", "--brand", "globex: Globex")  # fmt: skip
     password = "phone-Passw0rd-for-tests"
     cli(
         "user",
