@@ -52,6 +52,9 @@ class Selection:
     table: str
     params: tuple[str, ...]
     periods: tuple[str, ...] | None
+    #: SQL of every item's answer packed (the answer table's stored column when it is
+    #: current, see store.packed_answers_sql); packed in the query when empty
+    answers_sql: str = ""
 
     @property
     def lows(self) -> list[int]:
@@ -107,7 +110,8 @@ def select(db: Database, slugs: Sequence[str], periods: Sequence[str] | None) ->
             )
     else:
         periods = None
-    return Selection(tuple(cs), inst, table, params, periods)
+    answers_sql = store.packed_answers_sql(db, inst, table)
+    return Selection(tuple(cs), inst, table, params, periods, answers_sql)
 
 
 def _where(sel: Selection, bounds: tuple | None = None) -> tuple[str, list]:
@@ -164,7 +168,7 @@ def _select_sql(
 ) -> tuple[str, list]:
     items = sel.inst.item_ids
     texts = list(sel.inst.text_item_ids)
-    packed = packing.pack_sql(items, sel.lows)
+    packed = sel.answers_sql or packing.pack_sql(items, sel.lows)
     where, args = _where(sel, bounds)
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"

@@ -200,3 +200,26 @@ def test_a_stored_column_packed_otherwise_is_not_trusted(tmp_path):
         assert not store.has_stored_column(db, inst, table)
         got = store.load_campaign_matrix(db, "drift")
     assert np.array_equal(got[0], want[0], equal_nan=True) and np.array_equal(got[1], want[1])
+
+
+def test_exports_read_the_stored_column_with_the_same_bytes(tmp_path):
+    """The export's SELECT copies the stored column (exports.Selection.answers_sql); a
+    table without it is packed in the query, and the files are the same."""
+    from survey.export import export_campaign
+    from survey.storage import exports
+
+    inst = small_instrument(tmp_path)
+    path = tmp_path / "t.db"
+    with open_db(path) as db:
+        init_db(db)
+        fill_demo(db, "ex", 120, seed=6, instrument=inst)
+        table = store.answers_table(db, inst)
+        assert packing.STORED_COLUMN in exports.select(db, ["ex"], None).answers_sql
+    export_campaign(path, "ex", "csv", tmp_path / "with.csv")
+    with open_db(path) as db:
+        _rebuild(db, inst, table)
+        assert packing.STORED_COLUMN not in exports.select(db, ["ex"], None).answers_sql
+    export_campaign(path, "ex", "csv", tmp_path / "without.csv")
+    with_column = (tmp_path / "with.csv").read_bytes()
+    assert with_column == (tmp_path / "without.csv").read_bytes()
+    assert with_column.count(b"\n") == 121
