@@ -103,7 +103,7 @@ import re
 import struct
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -713,6 +713,18 @@ def _arrow_schema(columns: Sequence[Column], lang: str, inst: Instrument):
     )
 
 
+#: Rows of a chunk that the json and xlsx writers turn into Python objects at once: a
+#: whole chunk's json text (with its copies) took several times the chunk's memory, and
+#: its xlsx cell values as much again as the chunk (2.0x a chunk at 1M rows).
+PIECE_ROWS = 5_000
+
+
+def _pieces(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """``frame`` in slices of :data:`PIECE_ROWS` rows."""
+    for start in range(0, len(frame), PIECE_ROWS):
+        yield frame.iloc[start : start + PIECE_ROWS]
+
+
 class _CsvWriter(_Writer):
     """UTF-8 csv through Arrow's C++ writer (about 15 times faster than
     ``DataFrame.to_csv``): text quoted, missing values empty, floats in their
@@ -773,17 +785,11 @@ class _JsonWriter(_Writer):
         self.fh.write("[")
         self.first = True
 
-    #: rows per ``to_json`` call: the text of a whole chunk (with its copies) would
-    #: take several times the chunk's own memory
-    PIECE_ROWS = 5_000
-
     def write(self, frame: pd.DataFrame) -> None:
-        for start in range(0, len(frame), self.PIECE_ROWS):
-            text = (
-                frame.iloc[start : start + self.PIECE_ROWS]
-                .to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
-                .rstrip("\n")
-            )
+        for piece in _pieces(frame):
+            text = piece.to_json(
+                orient="records", lines=True, force_ascii=False, double_precision=15
+            ).rstrip("\n")
             if not text:
                 continue
             self.fh.write("\n" if self.first else ",\n")
@@ -818,10 +824,6 @@ class _ParquetWriter(_Writer):
         self.writer.close()
 
 
-#: Rows of a chunk turned into Python cell values at once by the xlsx writer.
-XLSX_SLICE_ROWS = 5_000
-
-
 def _xlsx_width(column: Column) -> float:
     """A column width (in characters) that shows the header and typical values."""
     typical = {"integer": 6, "number": 8}.get(column.type, 14)
@@ -854,10 +856,7 @@ class _XlsxWriter(_Writer):
                 "export csv or parquet instead"
             )
         frame = self.neutralised(frame)
-        # cells become Python objects a slice at a time: a whole chunk of them took as
-        # much memory again as the chunk (peak 2.0x a chunk at 1M rows, 1.96-2.02x)
-        for start in range(0, len(frame), XLSX_SLICE_ROWS):
-            part = frame.iloc[start : start + XLSX_SLICE_ROWS]
+        for part in _pieces(frame):
             obj = part.astype(object).where(part.notna(), None)
             for row in obj.itertuples(index=False, name=None):
                 self.ws.append([self.cell(v) for v in row])

@@ -47,18 +47,16 @@ def campaign_stats(db: Database, campaign: dict) -> dict:
     """Counts and Trust Index of a campaign (see the module docstring).
 
     Keys: ``started``, ``completed``, ``in_progress``, ``completion_rate``,
-    ``screened_out``,
-    ``careless`` (excluded, ``None`` when screening was not possible), ``analysed``,
+    ``screened_out``, ``careless`` (excluded, ``None`` when screening was not possible),
+    ``analysed``,
     ``trust_index`` (``{"n", "mean", "ci95"}``, ``{"suppressed": True}``, or ``None``)
     and ``note`` (why a figure is missing, or ``None``).
     """
-    counts = store.campaign_counts(db, campaign["slug"])
-    key = ("stats", *store.data_version(db, campaign), counts["screened_out"])
-    return cached(key, lambda: _compute(db, campaign, counts))
+    return cached(("stats", *store.data_version(db, campaign)), lambda: _compute(db, campaign))
 
 
-def _compute(db: Database, campaign: dict, counts: dict) -> dict:
-    out: dict[str, Any] = dict(counts)
+def _compute(db: Database, campaign: dict) -> dict:
+    out: dict[str, Any] = dict(store.campaign_counts(db, campaign["slug"]))
     out.update(careless=None, analysed=None, trust_index=None, period=None, note=None)
     if out["completed"] == 0:
         out["note"] = "no complete responses yet"

@@ -52,9 +52,9 @@ class Selection:
     table: str
     params: tuple[str, ...]
     periods: tuple[str, ...] | None
-    #: SQL of every item's answer packed (the answer table's stored column when it is
-    #: current, see store.packed_answers_sql); packed in the query when empty
-    answers_sql: str = ""
+    #: SQL of every item's answer packed (store.packed_answers_sql: the answer table's
+    #: stored column when it is current)
+    answers_sql: str
 
     @property
     def lows(self) -> list[int]:
@@ -166,9 +166,7 @@ def fields(sel: Selection) -> list[tuple[str, str]]:
 def _select_sql(
     sel: Selection, ids: Sequence[int] | None = None, bounds: tuple | None = None
 ) -> tuple[str, list]:
-    items = sel.inst.item_ids
     texts = list(sel.inst.text_item_ids)
-    packed = sel.answers_sql or packing.pack_sql(items, sel.lows)
     where, args = _where(sel, bounds)
     if ids is not None:
         where += f" AND r.id IN ({', '.join('?' * len(ids))})"
@@ -206,7 +204,7 @@ def _select_sql(
         "(SELECT t.value FROM text_answers t WHERE t.response_id = r.id AND t.item_id = ?)"
         for _ in texts
     ]
-    cols.append(packed)
+    cols.append(sel.answers_sql)
     sql = (
         f"SELECT {', '.join(cols)} FROM responses r JOIN campaigns c ON c.id = r.campaign_id "
         f"LEFT JOIN {packing.quote(sel.table)} a ON a.response_id = r.id WHERE {where} "

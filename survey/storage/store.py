@@ -1389,11 +1389,14 @@ def response_periods(db: Database, campaign: Mapping) -> list[str]:
 
 def data_version(db: Database, campaign: Mapping) -> tuple:
     """What identifies the current data of a campaign, for caches: the database file,
-    its responses' count and last id, the last completion time, and the settings that
-    change its figures."""
+    its responses' count and last id, the last completion time, how many visitors it
+    screened out (their erased responses can leave count and last id as they were), and
+    the settings that change its figures."""
     row = db.execute("PRAGMA database_list").fetchone()
-    n, last, done = db.execute(
-        "SELECT COUNT(*), MAX(id), MAX(completed_at) FROM responses WHERE campaign_id = ?",
+    n, last, done, screened_out = db.execute(
+        "SELECT COUNT(*), MAX(id), MAX(completed_at), "
+        "(SELECT screened_out FROM campaigns WHERE id = ?1) FROM responses "
+        "WHERE campaign_id = ?1",
         [campaign["id"]],
     ).fetchone()
     return (
@@ -1402,6 +1405,7 @@ def data_version(db: Database, campaign: Mapping) -> tuple:
         n,
         last,
         done,
+        screened_out,
         campaign["status"],
         campaign["min_segment_n"],
     )

@@ -1,5 +1,5 @@
 """The xlsx writer turns a chunk into cell values a slice of rows at a time
-(``XLSX_SLICE_ROWS``, to bound memory); the sheet is the same whatever the slice."""
+(``PIECE_ROWS``, to bound memory); the sheet is the same whatever the slice."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_slices_of_a_chunk_give_the_same_sheet(tmp_path, monkeypatch):
         init_db(db)
         demo.fill_demo(db, "s", 60, seed=8)
     whole = ex.export_campaign(db_path, "s", "xlsx", tmp_path / "whole.xlsx", chunk_rows=25)
-    monkeypatch.setattr(core, "XLSX_SLICE_ROWS", 7)  # 25-row chunks in slices of 7, 7, 7, 4
+    monkeypatch.setattr(core, "PIECE_ROWS", 7)  # 25-row chunks in slices of 7, 7, 7, 4
     sliced = ex.export_campaign(db_path, "s", "xlsx", tmp_path / "sliced.xlsx", chunk_rows=25)
     a, b = _cells(whole.path), _cells(sliced.path)
     assert whole.rows == sliced.rows == len(a["data"]) - 1 == 60
