@@ -13,13 +13,23 @@ connection, no reply within :data:`TIMEOUT_S`) is retried with the outbox's
 exponential back-off until the event is :data:`RETRY_FOR_S` (24 hours) old, then the
 delivery is marked failed. Every attempt is logged (:func:`survey.storage.webhooks.
 record_attempt`) for the campaign page. Proxies from the environment are not used.
+
+Destinations (server-side request forgery): the connection is made only to an address
+that :func:`survey.storage.webhooks.refused_address` accepts. The host name is
+resolved here, every address it resolves to is checked, and the socket connects to
+the checked address itself, so a name that resolves to a public address when checked
+and to an internal one a moment later (DNS rebinding) gains nothing. A delivery whose
+host resolves only to refused addresses fails at once, without retries, and the
+attempt log says why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -73,6 +83,59 @@ def verify_signature(
     return hmac.compare_digest(expected, given)
 
 
+class RefusedDestination(OSError):
+    """Every address the webhook's host resolves to is refused by the policy."""
+
+
+def _guarded_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    """``socket.create_connection`` that connects only to addresses the destination
+    policy accepts (the first of them that answers)."""
+    host, port = address
+    error: OSError | None = None
+    refused: list[str] = []
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        why = webhooks.refused_address(sockaddr[0])
+        if why:
+            refused.append(why)
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+    if error is not None:
+        raise error
+    raise RefusedDestination(f"{host} resolves to no allowed address: " + "; ".join(refused))
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a 3xx is an answer like any other non-2xx: not followed
@@ -82,7 +145,9 @@ class WebhookHandler:
     """``deliver(db, job)`` for the outbox worker."""
 
     def __init__(self) -> None:
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _HTTPHandler, _HTTPSHandler, _NoRedirect
+        )
 
     def deliver(self, db: Database, job: outbox.Job) -> str:
         p = job.payload
@@ -104,7 +169,7 @@ class WebhookHandler:
                 "Trustmeter-Signature": sign(secret, t, body),
             },
         )
-        status, error = None, None
+        status, error, refused = None, None, None
         started = time.monotonic()
         try:
             with self.opener.open(req, timeout=TIMEOUT_S) as r:
@@ -113,6 +178,10 @@ class WebhookHandler:
         except urllib.error.HTTPError as e:
             status = e.code
             e.close()
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, RefusedDestination):
+                refused = f"refused destination: {e.reason}"
+            error = f"{type(e).__name__}: {e}"
         except (OSError, ValueError) as e:  # refused, reset, timeout, bad URL
             error = f"{type(e).__name__}: {e}"
         ms = int((time.monotonic() - started) * 1000)
@@ -123,9 +192,11 @@ class WebhookHandler:
             idempotency_key=job.idempotency_key,
             attempt=job.attempts,
             status=status,
-            error=error,
+            error=refused or error,
             duration_ms=ms,
         )
+        if refused:
+            raise worker.PermanentFailure(refused)
         if status is not None and 200 <= status < 300:
             return f"HTTP {status}"
         reason = f"HTTP {status}" if status is not None else error or "no reply"

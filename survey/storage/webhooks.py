@@ -17,8 +17,10 @@ the exports compute them) and its trust-breach answers.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+import os
 import secrets
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -51,8 +53,85 @@ def _row(row, slug: str | None = None) -> dict:
     return w
 
 
+#: Environment variables of the destination policy (:func:`refused_address`).
+LOCAL_ENV = "TRUSTMETER_WEBHOOK_LOCAL"
+ALLOWLIST_ENV = "TRUSTMETER_WEBHOOK_ALLOWLIST"
+
+
+def _policy() -> tuple[bool, list]:
+    """``(local networks allowed, allowlisted networks)`` from the environment, read at
+    each use (the web app and the worker are separate processes)."""
+    local = os.environ.get(LOCAL_ENV, "allow").strip().lower() or "allow"
+    if local not in ("allow", "deny"):
+        raise ValueError(f"{LOCAL_ENV} must be 'allow' or 'deny', not {local!r}")
+    networks = []
+    for part in os.environ.get(ALLOWLIST_ENV, "").split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{ALLOWLIST_ENV}: {part.strip()!r} is not an IP address or network "
+                    "(e.g. 10.1.2.0/24 or 127.0.0.1)"
+                ) from None
+    return local == "allow", networks
+
+
+def _kind(ip) -> tuple[str, bool] | None:
+    """``(what the address is, whether it is on a local network)`` for an address that
+    is not public; ``None`` for a public one."""
+    if ip.is_unspecified:
+        return "an unspecified address", False
+    if ip.is_loopback:
+        return "a loopback address", True
+    if ip.is_link_local:
+        return "a link-local address (where cloud metadata services answer)", False
+    if ip.is_multicast:
+        return "a multicast address", False
+    if ip.is_reserved or (ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255")):
+        return "a reserved address", False
+    if ip.is_private or not ip.is_global:
+        return "a private or other non-public address", True
+    return None
+
+
+def refused_address(address: str) -> str | None:
+    """Why a webhook must not be sent to the IP ``address``, or ``None`` when it may.
+
+    Unspecified, link-local (169.254.0.0/16 holds cloud metadata services), multicast
+    and reserved addresses are always refused. Loopback and private networks (also
+    carrier-grade NAT and IPv6 unique-local) are allowed unless
+    ``TRUSTMETER_WEBHOOK_LOCAL=deny``: receivers on an intranet are common, and a
+    hosted installation whose researchers must not reach its internal network denies
+    them. Addresses or networks in ``TRUSTMETER_WEBHOOK_ALLOWLIST`` (comma-separated)
+    are always allowed. An IPv4-mapped IPv6 address is judged as its IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    local_allowed, allowlist = _policy()
+    if any(ip.version == n.version and ip in n for n in allowlist):
+        return None
+    found = _kind(ip)
+    if found is None:
+        return None
+    kind, local = found
+    if local and local_allowed:
+        return None
+    why = f"{LOCAL_ENV}=deny" if local else "webhooks are never sent there"
+    return f"{ip} is {kind} ({why}; {ALLOWLIST_ENV} can allow it)"
+
+
+def _literal_ip(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
 def check_url(url: Any) -> str:
-    """A webhook URL: absolute http(s) with a host, no credentials, at most 2000 chars."""
+    """A webhook URL: absolute http(s) with a host, no credentials, at most 2000 chars,
+    and not an IP address that :func:`refused_address` refuses (a host name is checked
+    when the worker connects, against every address it resolves to)."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError("the webhook URL must be text, e.g. https://example.com/hooks")
     url = url.strip()
@@ -73,6 +152,9 @@ def check_url(url: Any) -> str:
         raise ValueError(f"the webhook URL {url!r} has port 0")
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise ValueError("the webhook URL must not contain spaces or control characters")
+    ip = _literal_ip(parts.hostname)
+    if ip is not None and (why := refused_address(ip)):
+        raise ValueError(f"the webhook URL {url!r} points at a refused address: {why}")
     return url
 
 
