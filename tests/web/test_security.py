@@ -7,6 +7,7 @@ import io
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -337,6 +338,11 @@ def test_rate_limit_is_shared_by_gunicorn_workers(tmp_path):
     )
     try:
         server.start()
+        # The sliding-window estimate lets about one more through when the 30 POSTs
+        # straddle the start of a fixed 60 s window (survey.storage.ratelimit), so they
+        # are sent well inside one.
+        if (into := time.time() % 60) > 40:
+            time.sleep(60.2 - into)
         codes = [
             HttpRespondent(server.base).request("/s/acme?lang=ru", {"consent": "y"}).status
             for _ in range(30)
