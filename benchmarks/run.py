@@ -273,11 +273,26 @@ def bench_web(cfg: dict) -> dict:
         for _ in range(cfg["web_rounds"]):
             t = web.load(s.trivial_port, cfg["web_seconds"], "trivial", server_pid=s.trivial.pid)
             v = web.load(s.survey_port, cfg["web_seconds"], "survey", server_pid=s.survey.pid)
+            floors = {
+                name: web.load(
+                    s.floor_ports[name],
+                    cfg["web_seconds"],
+                    "survey",
+                    slug="floor",
+                    server_pid=s.floors[name].pid,
+                )
+                for name in s.floor_ports
+            }
             rounds.append(
                 {
                     "trivial": t,
                     "survey": v,
+                    **floors,
                     "ratio_requests": v["requests_per_s"] / t["requests_per_s"],
+                    **{
+                        f"ratio_{name}": f["requests_per_s"] / t["requests_per_s"]
+                        for name, f in floors.items()
+                    },
                     # other work on the machine inflates both; recorded with each round
                     "loadavg_after": os.getloadavg(),
                 }
@@ -288,6 +303,15 @@ def bench_web(cfg: dict) -> dict:
                 f"server CPU {v['server_cpu_ms_per_request']:.2f} / "
                 f"{t['server_cpu_ms_per_request']:.2f} ms per request, "
                 f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            print(
+                "  floors: "
+                + ", ".join(
+                    f"{name} {f['requests_per_s']:.0f} req/s (p99 {f['p99_ms']:.0f} ms, "
+                    f"server CPU {f['server_cpu_ms_per_request']:.2f} ms per request)"
+                    for name, f in floors.items()
+                ),
                 flush=True,
             )
         storage = web.storage_ceiling(s.db)
@@ -312,7 +336,11 @@ def bench_web(cfg: dict) -> dict:
         "rounds": rounds,
         "trivial": {k: med("trivial", k) for k in keys},
         "survey": {k: med("survey", k) for k in keys},
+        "floor": {k: med("floor", k) for k in keys},
+        "floor_prerendered": {k: med("floor_prerendered", k) for k in keys},
         "ratio_requests": statistics.median(r["ratio_requests"] for r in rounds),
+        "ratio_floor": statistics.median(r["ratio_floor"] for r in rounds),
+        "ratio_floor_prerendered": statistics.median(r["ratio_floor_prerendered"] for r in rounds),
         "storage_ceiling": storage,
     }
 
@@ -528,6 +556,20 @@ def table(res: dict) -> str:
         add(
             "trivial latency p50 / p99", "", f"{t['p50_ms']:.0f} / {t['p99_ms']:.0f} ms", "", "", ""
         )
+        for name, label in (
+            ("floor", "floor: named stack, no product"),
+            ("floor_prerendered", "floor, pages prerendered"),
+        ):
+            f = w.get(name)
+            if f:
+                add(
+                    label,
+                    f"{w['concurrency']} clients",
+                    f"{f['requests_per_s']:.0f} req/s, p99 {f['p99_ms']:.0f} ms",
+                    f"{w[f'ratio_{name}']:.2f}x",
+                    "",
+                    "",
+                )
         st = w["storage_ceiling"]
         if "per_response_responses_per_s" in st:
             add(

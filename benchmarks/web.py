@@ -9,6 +9,11 @@ POSTs consent with the CSRF token, then GETs and POSTs each page (CSRF, radio
 answers), and GETs the thank-you page. Client and servers share the 2 cores, so
 the client's CPU time and the servers' CPU time (from ``/proc``) are reported per
 request next to the throughput.
+
+The same client also walks two floors (:mod:`benchmarks.floor_app`), a survey with the
+client's named stack and none of the product, served the same way: with stock
+WTForms/Jinja rendering, and with every page prerendered. They show what the stack
+itself costs per request of this flow, next to the trivial endpoint's ceiling.
 """
 
 from __future__ import annotations
@@ -243,6 +248,8 @@ class Servers:
             env=self.env,
         )
         self.survey_port, self.trivial_port = free_port(), free_port()
+        #: the floor apps (benchmarks.floor_app): its stock rendering, and prerendered
+        self.floor_ports = {"floor": free_port(), "floor_prerendered": free_port()}
         exe = str(Path(sys.executable).with_name("trustmeter"))
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.survey = subprocess.Popen(
@@ -278,15 +285,39 @@ class Servers:
             cwd=str(Path(__file__).resolve().parent.parent),
             **quiet,
         )
+        self.floors = {
+            name: subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.floor_app",
+                    "--db",
+                    str(Path(self.tmp.name) / f"{name}.db"),
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    *(["--prerendered"] if name == "floor_prerendered" else []),
+                ],
+                env=self.env,
+                cwd=str(Path(__file__).resolve().parent.parent),
+                **quiet,
+            )
+            for name, port in self.floor_ports.items()
+        }
         try:
             wait_port(self.survey_port, self.survey)
             wait_port(self.trivial_port, self.trivial)
+            for name, proc in self.floors.items():
+                wait_port(self.floor_ports[name], proc)
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        for p in (self.survey, self.trivial):
+        for p in (self.survey, self.trivial, *self.floors.values()):
             if p.poll() is None:
                 p.terminate()
                 try:

@@ -52,7 +52,10 @@ def test_harness_tiny(bench_env, tmp_path):
     web = res["web"]
     assert web["survey"]["completed_per_s"] > 0 and web["survey"]["errors"] == 0
     assert web["trivial"]["requests_per_s"] > 0
-    assert "survey flow requests" in res["table"]
+    for floor in ("floor", "floor_prerendered"):  # benchmarks/floor_app.py, walked alike
+        assert web[floor]["completed_per_s"] > 0 and web[floor]["errors"] == 0
+        assert web[f"ratio_{floor}"] > 0
+    assert "survey flow requests" in res["table"] and "floor, pages prerendered" in res["table"]
 
 
 def test_harness_respondents_during_exports(bench_env, tmp_path):

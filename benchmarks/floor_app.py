@@ -1,0 +1,221 @@
+"""A floor for the survey benchmark: the smallest survey that uses the stack the client
+named (Flask with its signed-cookie session, Flask-WTF/WTForms with CSRF, Jinja) and
+keeps every answer as the real one does (SQLite in WAL mode, ``synchronous=FULL``, one
+write transaction per page), served by gunicorn exactly as ``trustmeter serve`` serves
+the survey (``gunicorn_settings`` and the same ``ActiveLimit``).
+
+It has none of the product: no instrument model, languages, brands, show_if, resume
+logic, careless-response flags, rate limit, security headers or error pages. Its
+URLs, forms and redirects have the real flow's shape (consent at ``/s/<slug>``, pages
+``/s/<slug>/<n>`` of radio questions, ``/s/<slug>/thanks``), so ``benchmarks.web``'s
+client walks it unchanged: 5 pages of 8, 9, 8, 7 and 6 questions on a 7-point scale
+(the customer-trust instrument's first five pages).
+
+``python -m benchmarks.floor_app --db PATH --port 5082 --workers 2 [--prerendered]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import threading
+
+from flask import Flask, abort, redirect, render_template, request, session, url_for
+from flask_wtf import CSRFProtect, FlaskForm
+from flask_wtf.csrf import generate_csrf
+from jinja2 import DictLoader
+from wtforms import BooleanField, RadioField
+from wtforms.validators import DataRequired, InputRequired
+
+PAGES = (8, 9, 8, 7, 6)
+CHOICES = [(str(c), f"{c} label") for c in range(1, 8)]
+
+_BASE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/survey.css"></head>
+<body><header><p class="brand">Survey</p></header>
+<main>{% block content %}{% endblock %}</main>
+<footer><p>Your answers are saved page by page.</p></footer></body></html>"""
+
+_INTRO = """{% extends "base.html" %}{% block title %}Customer trust{% endblock %}
+{% block content %}<h1>Customer trust</h1><p>About ten minutes.</p>
+<form method="post" novalidate>{{ form.csrf_token }}
+<p>{{ form.consent() }} {{ form.consent.label }}</p>
+{% for e in form.consent.errors %}<p class="error">{{ e }}</p>{% endfor %}
+<button type="submit">Start</button></form>{% endblock %}"""
+
+_PAGE = """{% extends "base.html" %}{% block title %}Page {{ n }} of {{ total }}{% endblock %}
+{% block content %}<h1>Customer trust</h1>
+<p id="progress">Page {{ n }} of {{ total }}</p>
+<progress max="{{ total }}" value="{{ n }}"></progress>
+<form method="post" novalidate>{{ form.csrf_token }}
+{% for field in form if field.type == "RadioField" %}
+<fieldset><legend>{{ field.label.text }}</legend>
+{% for e in field.errors %}<p class="error">{{ e }}</p>{% endfor %}
+{% for option in field %}<label>{{ option() }} {{ option.label.text }}</label>{% endfor %}
+</fieldset>{% endfor %}
+<button type="submit">{% if n < total %}Next{% else %}Submit my answers{% endif %}</button>
+</form>{% endblock %}"""
+
+_THANKS = """{% extends "base.html" %}{% block title %}Thank you{% endblock %}
+{% block content %}<h1>Thank you</h1><p>Your answers are saved.</p>{% endblock %}"""
+
+
+class ConsentForm(FlaskForm):
+    consent = BooleanField("I agree to take part.", validators=[DataRequired()])
+
+
+def _page_form(n: int) -> type[FlaskForm]:
+    fields = {
+        f"q{n}_{i}": RadioField(
+            f"Question {i} of page {n}", choices=CHOICES, validators=[InputRequired()]
+        )
+        for i in range(1, PAGES[n - 1] + 1)
+    }
+    return type(f"Page{n}", (FlaskForm,), fields)
+
+
+FORMS = {n: _page_form(n) for n in range(1, len(PAGES) + 1)}
+
+
+def create_app(db_path: str, *, prerendered: bool = False) -> Flask:
+    """The floor app on ``db_path``. With ``prerendered``, a page's HTML is rendered
+    once and a GET only puts in its CSRF token (no form object, no template): what the
+    flow costs without rendering (the session, CSRF, the POSTs' validation, SQLite and
+    the redirects remain)."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="floor", SESSION_REFRESH_EACH_REQUEST=False)
+    app.jinja_loader = DictLoader(
+        {"base.html": _BASE, "intro.html": _INTRO, "page.html": _PAGE, "thanks.html": _THANKS}
+    )
+    CSRFProtect(app)
+    local = threading.local()
+
+    def db() -> sqlite3.Connection:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            local.conn = conn
+        return conn
+
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS responses (id INTEGER PRIMARY KEY, slug TEXT, "
+            "status TEXT, page INTEGER, answers TEXT)"
+        )
+
+    def write(sql: str, args: list) -> int:
+        conn = db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(sql, args)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return cur.lastrowid
+
+    def current(slug: str):
+        rid = session.get("rid")
+        if not isinstance(rid, int):
+            return None
+        return (
+            db()
+            .execute(
+                "SELECT id, status, page, answers FROM responses WHERE id = ? AND slug = ?",
+                [rid, slug],
+            )
+            .fetchone()
+        )
+
+    @app.route("/s/<slug>", methods=["GET", "POST"])
+    def intro(slug: str):
+        form = ConsentForm()
+        if not form.validate_on_submit():
+            return render_template("intro.html", form=form)
+        session["rid"] = write(
+            "INSERT INTO responses (slug, status, page, answers) VALUES (?, 'started', 1, '{}')",
+            [slug],
+        )
+        return redirect(url_for("page", slug=slug, n=1))
+
+    @app.route("/s/<slug>/<int:n>", methods=["GET", "POST"])
+    def page(slug: str, n: int):
+        row = current(slug)
+        if row is None:
+            return redirect(url_for("intro", slug=slug))
+        if not 1 <= n <= len(PAGES):
+            abort(404)
+        if row[1] == "complete":
+            return redirect(url_for("thanks", slug=slug))
+        if n > row[2]:
+            return redirect(url_for("page", slug=slug, n=row[2]))
+        if prerendered and request.method == "GET":  # no form object either
+            return _prerendered(n, generate_csrf())
+        form = FORMS[n]()
+        if not form.validate_on_submit():
+            return render_template("page.html", form=form, n=n, total=len(PAGES))
+        answers = json.loads(row[3])
+        answers.update({f.name: int(f.data) for f in form if f.type == "RadioField"})
+        last = n == len(PAGES)
+        write(
+            "UPDATE responses SET answers = ?, page = ?, status = ? WHERE id = ?",
+            [json.dumps(answers), max(row[2], n + 1), "complete" if last else "started", row[0]],
+        )
+        if last:
+            return redirect(url_for("thanks", slug=slug))
+        return redirect(url_for("page", slug=slug, n=n + 1))
+
+    cache: dict[int, tuple[str, str]] = {}
+
+    def _prerendered(n: int, token: str) -> str:
+        if n not in cache:
+            html = render_template("page.html", form=FORMS[n](), n=n, total=len(PAGES))
+            cache[n] = (html, FORMS[n]().csrf_token.current_token)
+        html, rendered_with = cache[n]
+        return html.replace(rendered_with, token)  # the token is in the HTML once
+
+    @app.get("/s/<slug>/thanks")
+    def thanks(slug: str):
+        return render_template("thanks.html")
+
+    return app
+
+
+def main() -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from survey.cli.server import ACTIVE_PER_WORKER, ActiveLimit, gunicorn_settings
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--db", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--prerendered", action="store_true")
+    a = p.parse_args()
+
+    class App(BaseApplication):
+        def load_config(self) -> None:
+            settings = {
+                **gunicorn_settings(a.host, a.port, a.workers),
+                "proc_name": "trustmeter-bench-floor",
+            }
+            for key, value in settings.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            app = create_app(a.db, prerendered=a.prerendered)
+            app.wsgi_app = ActiveLimit(app.wsgi_app, ACTIVE_PER_WORKER)
+            return app
+
+    App().run()
+
+
+if __name__ == "__main__":
+    main()
