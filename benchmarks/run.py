@@ -336,11 +336,12 @@ def bench_web(cfg: dict) -> dict:
         "rounds": rounds,
         "trivial": {k: med("trivial", k) for k in keys},
         "survey": {k: med("survey", k) for k in keys},
-        "floor": {k: med("floor", k) for k in keys},
-        "floor_prerendered": {k: med("floor_prerendered", k) for k in keys},
+        **{name: {k: med(name, k) for k in keys} for name in web.FLOORS},
         "ratio_requests": statistics.median(r["ratio_requests"] for r in rounds),
-        "ratio_floor": statistics.median(r["ratio_floor"] for r in rounds),
-        "ratio_floor_prerendered": statistics.median(r["ratio_floor_prerendered"] for r in rounds),
+        **{
+            f"ratio_{name}": statistics.median(r[f"ratio_{name}"] for r in rounds)
+            for name in web.FLOORS
+        },
         "storage_ceiling": storage,
     }
 
@@ -559,6 +560,8 @@ def table(res: dict) -> str:
         for name, label in (
             ("floor", "floor: named stack, no product"),
             ("floor_prerendered", "floor, pages prerendered"),
+            ("floor_bare", "floor: bare Werkzeug, prerendered"),
+            ("floor_bare_no_fsync", "same, no fsync per commit"),
         ):
             f = w.get(name)
             if f:

@@ -10,10 +10,12 @@ answers), and GETs the thank-you page. Client and servers share the 2 cores, so
 the client's CPU time and the servers' CPU time (from ``/proc``) are reported per
 request next to the throughput.
 
-The same client also walks two floors (:mod:`benchmarks.floor_app`), a survey with the
-client's named stack and none of the product, served the same way: with stock
-WTForms/Jinja rendering, and with every page prerendered. They show what the stack
-itself costs per request of this flow, next to the trivial endpoint's ceiling.
+The same client also walks the floors of :data:`FLOORS` (:mod:`benchmarks.floor_app`), a
+survey with none of the product, served the same way: on the client's named stack with
+stock WTForms/Jinja rendering and with every page prerendered, then on bare Werkzeug
+with prerendered pages, with durable commits and (not allowed in the product) without
+the per-commit fsync. They show what the stack and the durable commits themselves cost
+per request of this flow, next to the trivial endpoint's ceiling.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _RADIO = re.compile(r'<input[^>]*type="radio"[^>]*>')
 _NAME = re.compile(r'name="([^"]+)"')
 _VALUE = re.compile(r'value="([^"]*)"')
+#: The floors (benchmarks.floor_app) and their options: the named stack with stock
+#: rendering, prerendered, then bare Werkzeug with durable commits and without.
+FLOORS = {
+    "floor": [],
+    "floor_prerendered": ["--prerendered"],
+    "floor_bare": ["--bare"],
+    "floor_bare_no_fsync": ["--bare", "--synchronous", "NORMAL"],
+}
 #: Environment that switches the respondent POST rate limit off (survey.web.ratelimit).
 NO_RATELIMIT = {"TRUSTMETER_RATELIMIT_POSTS": "0"}
 
@@ -248,8 +258,7 @@ class Servers:
             env=self.env,
         )
         self.survey_port, self.trivial_port = free_port(), free_port()
-        #: the floor apps (benchmarks.floor_app): its stock rendering, and prerendered
-        self.floor_ports = {"floor": free_port(), "floor_prerendered": free_port()}
+        self.floor_ports = {name: free_port() for name in FLOORS}
         exe = str(Path(sys.executable).with_name("trustmeter"))
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         self.survey = subprocess.Popen(
@@ -299,7 +308,7 @@ class Servers:
                     str(port),
                     "--workers",
                     str(workers),
-                    *(["--prerendered"] if name == "floor_prerendered" else []),
+                    *FLOORS[name],
                 ],
                 env=self.env,
                 cwd=str(Path(__file__).resolve().parent.parent),

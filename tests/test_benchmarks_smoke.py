@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.web import FLOORS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,7 +54,7 @@ def test_harness_tiny(bench_env, tmp_path):
     web = res["web"]
     assert web["survey"]["completed_per_s"] > 0 and web["survey"]["errors"] == 0
     assert web["trivial"]["requests_per_s"] > 0
-    for floor in ("floor", "floor_prerendered"):  # benchmarks/floor_app.py, walked alike
+    for floor in FLOORS:  # benchmarks/floor_app.py, walked alike
         assert web[floor]["completed_per_s"] > 0 and web[floor]["errors"] == 0
         assert web[f"ratio_{floor}"] > 0
     assert "survey flow requests" in res["table"] and "floor, pages prerendered" in res["table"]
