@@ -227,7 +227,6 @@ def queue_invitations(db: Database, campaign: Mapping | str) -> int:
     key), so running this again queues nothing new. Returns the number queued."""
     c = _require_campaign(db, campaign)
     _check_sendable(c)
-    n = 0
     with write_transaction(db):
         ids = [
             r[0]
@@ -241,9 +240,26 @@ def queue_invitations(db: Database, campaign: Mapping | str) -> int:
                 [c["id"]],
             )
         ]
-        for cid in ids:
-            n += _enqueue(db, c, cid, "invitation", 0)
-    return n
+        return sum(queue_invitations_to(db, c, ids).values())
+
+
+def queue_invitations_to(db: Database, campaign: Mapping | str, contact_ids) -> dict[int, bool]:
+    """Queue the invitation of each of ``contact_ids`` (contacts of ``campaign`` the
+    caller has chosen, e.g. the ones an API call has just added), in one transaction, or
+    nest in the caller's. Like :func:`queue_invitations`, once per contact ever; the
+    worker still skips a contact that is bounced, opted out, suppressed or purged by the
+    time it sends. Returns ``{contact id: whether it was queued now}``; raises
+    ``ValueError`` when the campaign is not open (its links would not work)."""
+    c = _require_campaign(db, campaign)
+    _check_sendable(c)
+    with write_transaction(db):
+        return {cid: bool(_enqueue(db, c, cid, "invitation", 0)) for cid in contact_ids}
+
+
+def invitation_message_id(db: Database, contact_id: int) -> int | None:
+    """The outbox id of a contact's invitation message, or None if none was queued."""
+    row = outbox.get_by_key(db, _message_key("invitation", contact_id, 0))
+    return row["id"] if row else None
 
 
 def _enqueue(db: Database, c: Mapping, cid: int, purpose: str, seq: int) -> int:

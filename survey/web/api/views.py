@@ -34,7 +34,6 @@ from survey.storage import (
     export_jobs,
     exports,
     feed,
-    outbox,
     store,
     tokens,
     users,
@@ -523,20 +522,17 @@ def _contact_invitations(db, c: dict, b: m.InvitationsCreate, base: str):
             before = {k["id"] for k in contacts.list_contacts(db, c)}
             result = contacts.import_contacts(db, c, rows)
             new = [k for k in contacts.list_contacts(db, c) if k["id"] not in before]
-            if b.send:
-                contacts._check_sendable(c)
-                for k in new:  # only this call's contacts, not others waiting for a send
-                    contacts._enqueue(db, c, k["id"], "invitation", 0)
+            if b.send:  # only this call's contacts, not others waiting for a send
+                contacts.queue_invitations_to(db, c, [k["id"] for k in new])
     except ValueError as e:
         abort_problem(422, str(e), type_="invalid")
     key = contacts.app_key(db)
     out: dict[str, Any] = {"count": len(new), "skipped": result["skipped"]}
     if b.send:
-        queued = []
-        for k in new:
-            row = outbox.get_by_key(db, contacts._message_key("invitation", k["id"], 0))
-            queued.append({"contact": k["id"], "message": row["id"] if row else None})
-        out["queued"] = queued
+        out["queued"] = [
+            {"contact": k["id"], "message": contacts.invitation_message_id(db, k["id"])}
+            for k in new
+        ]
     else:
         out["invitations"] = [
             {"contact": k["id"], "url": f"{base}/i/{contacts.invitation_token(key, k['id'])}"}
