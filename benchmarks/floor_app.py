@@ -324,9 +324,8 @@ def create_bare_app(db_path: str, *, synchronous: str = "FULL"):
 
 
 def main() -> None:
-    from gunicorn.app.base import BaseApplication
-
-    from survey.cli.server import ACTIVE_PER_WORKER, ActiveLimit, gunicorn_settings
+    from benchmarks.trivial_app import serve
+    from survey.cli.server import ACTIVE_PER_WORKER, ActiveLimit
 
     p = argparse.ArgumentParser()
     p.add_argument("--db", required=True)
@@ -338,25 +337,14 @@ def main() -> None:
     p.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL"))
     a = p.parse_args()
 
-    class App(BaseApplication):
-        def load_config(self) -> None:
-            settings = {
-                **gunicorn_settings(a.host, a.port, a.workers),
-                "proc_name": "trustmeter-bench-floor",
-            }
-            for key, value in settings.items():
-                if key in self.cfg.settings:
-                    self.cfg.set(key, value)
+    def load():
+        if a.bare:
+            return ActiveLimit(create_bare_app(a.db, synchronous=a.synchronous), ACTIVE_PER_WORKER)
+        app = create_app(a.db, prerendered=a.prerendered)
+        app.wsgi_app = ActiveLimit(app.wsgi_app, ACTIVE_PER_WORKER)
+        return app
 
-        def load(self):
-            if a.bare:
-                bare = create_bare_app(a.db, synchronous=a.synchronous)
-                return ActiveLimit(bare, ACTIVE_PER_WORKER)
-            app = create_app(a.db, prerendered=a.prerendered)
-            app.wsgi_app = ActiveLimit(app.wsgi_app, ACTIVE_PER_WORKER)
-            return app
-
-    App().run()
+    serve(load, a.host, a.port, a.workers, "trustmeter-bench-floor")
 
 
 if __name__ == "__main__":
