@@ -194,3 +194,30 @@ def test_a_metadata_address_behind_a_name_is_never_reached(monkeypatch, db_path)
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     outcome = _deliver_one(db_path, "http://hooks.example.org/hook")
     assert outcome.state == "failed" and "link-local" in outcome.detail
+
+
+def test_a_bad_setting_is_a_clear_error_in_the_api_and_the_worker(monkeypatch, db_path):
+    """A misconfigured policy is never a 500 or a crash: the API answers 422 naming the
+    variable, and the worker records the attempt and retries (the setting can be
+    fixed), sending nothing."""
+    app, _ = campaign_app(db_path.with_name("api.db"), "bad-setting")
+    with app.app_context():
+        raw, _ = tokens.create_token(get_db(), "r", "researcher")
+    with Receiver() as rx:
+        port = rx.server.server_address[1]
+        with open_db(db_path) as db:  # added while the setting was fine
+            webhooks.add_webhook(db, "acme", f"http://localhost:{port}/hook")
+        monkeypatch.setenv(LOCAL, "sometimes")
+        r = app.test_client().post(
+            "/api/v1/campaigns/acme/webhooks",
+            json={"url": f"http://127.0.0.1:{port}/hook"},
+            headers={"Authorization": f"Bearer {raw}"},
+        )
+        assert r.status_code == 422 and LOCAL in r.json["detail"]
+        with open_db(db_path) as db:
+            c = store.get_campaign(db, "acme")
+            webhooks.enqueue_event(db, c, "response.completed", "one", {"x": 1})
+            outcome = worker.Worker(db, kinds=["webhook"]).step()
+            (attempt,) = webhooks.attempts(db, "acme")
+        assert outcome.state == "retrying" and LOCAL in outcome.detail
+        assert LOCAL in attempt["error"] and rx.keys() == []
