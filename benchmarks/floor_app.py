@@ -203,7 +203,7 @@ def create_app(db_path: str, *, prerendered: bool = False) -> Flask:
         if n > row[2]:
             return redirect(url_for("page", slug=slug, n=row[2]))
         if prerendered and request.method == "GET":  # no form object either
-            return _prerendered(n, generate_csrf())
+            return _with_token(pages, n, generate_csrf())
         form = FORMS[n]()
         if not form.validate_on_submit():
             return render_template("page.html", form=form, n=n, total=len(PAGES))
@@ -212,19 +212,11 @@ def create_app(db_path: str, *, prerendered: bool = False) -> Flask:
             return redirect(url_for("thanks", slug=slug))
         return redirect(url_for("page", slug=slug, n=n + 1))
 
-    cache: dict[int, tuple[str, str]] = {}
-
-    def _prerendered(n: int, token: str) -> str:
-        if n not in cache:
-            html = render_template("page.html", form=FORMS[n](), n=n, total=len(PAGES))
-            cache[n] = (html, FORMS[n]().csrf_token.current_token)
-        html, rendered_with = cache[n]
-        return html.replace(rendered_with, token)  # the token is in the HTML once
-
     @app.get("/s/<slug>/thanks")
     def thanks(slug: str):
         return render_template("thanks.html")
 
+    pages = _rendered_pages(db_path) if prerendered else {}
     return app
 
 
@@ -246,6 +238,13 @@ def _rendered_pages(db_path: str) -> dict:
     return pages
 
 
+def _with_token(pages: dict, key: int, token: str) -> str:
+    """Prerendered page ``key`` with ``token`` in place of the one it was rendered with
+    (the token is in the HTML once)."""
+    html, rendered_with = pages[key]
+    return html.replace(rendered_with, token)
+
+
 def create_bare_app(db_path: str, *, synchronous: str = "FULL"):
     """The floor without Flask or WTForms: a WSGI function on Werkzeug's request and
     response objects, the same prerendered pages, a session cookie signed with
@@ -265,7 +264,7 @@ def create_bare_app(db_path: str, *, synchronous: str = "FULL"):
     names = {n: [f"q{n}_{i}" for i in range(1, k + 1)] for n, k in enumerate(PAGES, 1)}
 
     def html(key, token: str | None = None) -> Response:
-        body = pages[key] if token is None else pages[key][0].replace(pages[key][1], token)
+        body = pages[key] if token is None else _with_token(pages, key, token)
         return Response(body, mimetype="text/html")
 
     def respond(req: Request, sess: dict) -> Response:

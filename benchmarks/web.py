@@ -278,42 +278,17 @@ class Servers:
             cwd=self.tmp.name,
             **quiet,
         )
-        self.trivial = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.trivial_app",
-                "--host",
-                HOST,
-                "--port",
-                str(self.trivial_port),
-                "--workers",
-                str(workers),
-            ],
-            env=self.env,
-            cwd=str(Path(__file__).resolve().parent.parent),
-            **quiet,
-        )
+
+        def bench_app(module: str, port: int, *args: str) -> subprocess.Popen:
+            """``python -m benchmarks.<module>`` served on ``port`` by ``workers``."""
+            cmd = [sys.executable, "-m", f"benchmarks.{module}", "--host", HOST]
+            cmd += ["--port", str(port), "--workers", str(workers), *args]
+            root = str(Path(__file__).resolve().parent.parent)
+            return subprocess.Popen(cmd, env=self.env, cwd=root, **quiet)
+
+        self.trivial = bench_app("trivial_app", self.trivial_port)
         self.floors = {
-            name: subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.floor_app",
-                    "--db",
-                    str(Path(self.tmp.name) / f"{name}.db"),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                    *FLOORS[name],
-                ],
-                env=self.env,
-                cwd=str(Path(__file__).resolve().parent.parent),
-                **quiet,
-            )
+            name: bench_app("floor_app", port, "--db", f"{self.tmp.name}/{name}.db", *FLOORS[name])
             for name, port in self.floor_ports.items()
         }
         try:

@@ -114,16 +114,20 @@ def _guarded_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_
     raise RefusedDestination(f"{host} resolves to no allowed address: " + "; ".join(refused))
 
 
-class _GuardedHTTPConnection(http.client.HTTPConnection):
+class _Guarded:
+    """An ``http.client`` connection whose socket comes from :func:`_guarded_connection`."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._create_connection = _guarded_connection
 
 
-class _GuardedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _guarded_connection
+class _GuardedHTTPConnection(_Guarded, http.client.HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -88,7 +88,7 @@ def _kind(ip) -> tuple[str, bool] | None:
         return "a link-local address (where cloud metadata services answer)", False
     if ip.is_multicast:
         return "a multicast address", False
-    if ip.is_reserved or (ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255")):
+    if ip.is_reserved:  # also 255.255.255.255 (in 240.0.0.0/4)
         return "a reserved address", False
     if ip.is_private or not ip.is_global:
         return "a private or other non-public address", True
@@ -105,9 +105,7 @@ def refused_address(address: str) -> str | None:
     hosted installation whose researchers must not reach its internal network denies
     them. Addresses or networks in ``TRUSTMETER_WEBHOOK_ALLOWLIST`` (comma-separated)
     are always allowed. An IPv4-mapped IPv6 address is judged as its IPv4 address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = _ip(address)
     local_allowed, allowlist = _policy()
     if any(ip.version == n.version and ip in n for n in allowlist):
         return None
@@ -121,11 +119,11 @@ def refused_address(address: str) -> str | None:
     return f"{ip} is {kind} ({why}; {ALLOWLIST_ENV} can allow it)"
 
 
-def _literal_ip(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        return None
+def _ip(address: str):
+    """The IP address in ``address`` (an IPv6 zone dropped, an IPv4-mapped IPv6 address
+    as its IPv4 address); ``ValueError`` when it is not one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped is not None else ip
 
 
 def check_url(url: Any) -> str:
@@ -152,7 +150,10 @@ def check_url(url: Any) -> str:
         raise ValueError(f"the webhook URL {url!r} has port 0")
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise ValueError("the webhook URL must not contain spaces or control characters")
-    ip = _literal_ip(parts.hostname)
+    try:
+        ip = str(_ip(parts.hostname))
+    except ValueError:  # a host name: checked when the worker connects
+        ip = None
     if ip is not None and (why := refused_address(ip)):
         raise ValueError(f"the webhook URL {url!r} points at a refused address: {why}")
     return url
